@@ -1,0 +1,183 @@
+//! `cairn cluster`: run the embedded cluster, or inject faults into a running one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use cairn_cluster::{Cluster, ClusterConfig, DEFAULT_AGENT_RESOURCES};
+use cairn_proto::Resources;
+use clap::{Args, Subcommand};
+
+use crate::duration;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    action: Option<AgentCommand>,
+    /// Where the master listens (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    listen: SocketAddr,
+    /// How many agents a new cluster gets (a recovered cluster keeps the ones it had).
+    #[arg(long, default_value_t = 3)]
+    agents: usize,
+    /// Where the master and agents keep checkpoints, sandboxes and volumes.
+    #[arg(long, default_value = ".cairn/cluster")]
+    work_dir: PathBuf,
+    /// What each agent offers, in Mesos' resource syntax.
+    #[arg(long, default_value = DEFAULT_AGENT_RESOURCES)]
+    agent_resources: String,
+    /// Attributes of each agent, `name:value;...` (`{i}` is the agent's index).
+    #[arg(long, default_value = "")]
+    agent_attributes: String,
+    /// MOUNT disks per agent, as COUNT:SIZE_MB (e.g. 2:10000).
+    #[arg(long)]
+    agent_mount_disks: Option<String>,
+    /// The first agent's address; agent i gets this plus i.
+    #[arg(long, default_value = "127.0.0.2")]
+    agent_ip_start: std::net::Ipv4Addr,
+    /// How often resources are offered.
+    #[arg(long, default_value = "1s", value_parser = duration::parse)]
+    allocation_interval: Duration,
+    /// Heartbeat period on scheduler streams.
+    #[arg(long, default_value = "15s", value_parser = duration::parse)]
+    heartbeat_interval: Duration,
+    /// How long a silent agent takes to become unreachable.
+    #[arg(long, default_value = "75s", value_parser = duration::parse)]
+    agent_ping_timeout: Duration,
+    /// First retry of an unacknowledged status update (doubles up to 10 min).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    status_update_retry: Duration,
+    /// How long an executor that lost its agent keeps its tasks.
+    #[arg(long, default_value = "15m", value_parser = duration::parse)]
+    executor_recovery_timeout: Duration,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Act on the agents of a running cluster (fault injection).
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+        /// The running cluster's master.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:5050")]
+        master: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentAction {
+    /// List the agents and their status.
+    List,
+    /// Stop an agent as if its process died: tasks keep running.
+    Stop { agent: String },
+    /// Start a stopped agent again: it recovers its executors and re-registers.
+    Restart { agent: String },
+    /// Lose an agent for good: its processes, reservations and volumes are gone.
+    Lose { agent: String },
+    /// Add a new agent.
+    Add,
+}
+
+pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    if let Some(AgentCommand::Agent { action, master }) = args.action {
+        return agent_action(&master, action);
+    }
+    let mut cfg = ClusterConfig::new(absolute(&args.work_dir)?);
+    cfg.listen = args.listen;
+    cfg.agents = args.agents;
+    cfg.agent_resources = Resources::parse(&args.agent_resources)
+        .with_context(|| format!("--agent-resources '{}'", args.agent_resources))?;
+    cfg.agent_attributes = args.agent_attributes;
+    if let Some(disks) = &args.agent_mount_disks {
+        let (n, size) = disks
+            .split_once(':')
+            .and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)))
+            .with_context(|| format!("--agent-mount-disks '{disks}': expected COUNT:SIZE_MB"))?;
+        cfg.agent_mount_disks = (n, size);
+    }
+    cfg.agent_ip_start = args.agent_ip_start;
+    cfg.allocation_interval = args.allocation_interval;
+    cfg.heartbeat_interval = args.heartbeat_interval;
+    cfg.agent_ping_timeout = args.agent_ping_timeout;
+    cfg.status_update_retry_min = args.status_update_retry;
+    cfg.executor_recovery_timeout = args.executor_recovery_timeout;
+    if cfg.agents == 0 {
+        bail!("--agents must be at least 1");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let work_dir = cfg.work_dir.clone();
+        let cluster = Cluster::start(cfg).await?;
+        let agents = cluster.agent_count();
+        println!(
+            "cairn cluster ready master={} agents={agents} work_dir={}",
+            cluster.master_url(),
+            work_dir.display()
+        );
+        wait_for_signal().await;
+        cluster.shutdown();
+        eprintln!("cairn cluster stopped; running tasks keep running and are recovered on restart");
+        Ok(())
+    })
+}
+
+fn absolute(p: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()?.join(p))
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn agent_action(master: &str, action: AgentAction) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let client = reqwest::Client::new();
+        let base = master.trim_end_matches('/');
+        let resp = match &action {
+            AgentAction::List => client.get(format!("{base}/cluster/agents")).send().await,
+            AgentAction::Add => client.post(format!("{base}/cluster/agents")).send().await,
+            AgentAction::Stop { agent } => client.post(format!("{base}/cluster/agents/{agent}/stop")).send().await,
+            AgentAction::Restart { agent } => client.post(format!("{base}/cluster/agents/{agent}/restart")).send().await,
+            AgentAction::Lose { agent } => client.post(format!("{base}/cluster/agents/{agent}/lose")).send().await,
+        }
+        .with_context(|| format!("talking to the cluster at {base}"))?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        if !status.is_success() {
+            bail!("{status}: {body}");
+        }
+        let doc: serde_json::Value = serde_json::from_str(&body)?;
+        if let Some(agents) = doc.get("agents").and_then(|a| a.as_array()) {
+            println!("{:<6} {:<12} {:<18} {:<12} {}", "INDEX", "HOSTNAME", "ENDPOINT", "STATUS", "ID");
+            for a in agents {
+                println!(
+                    "{:<6} {:<12} {:<18} {:<12} {}",
+                    a["index"], a["hostname"].as_str().unwrap_or(""), a["endpoint"].as_str().unwrap_or(""),
+                    a["status"].as_str().unwrap_or(""), a["id"].as_str().unwrap_or("")
+                );
+            }
+        } else {
+            println!("{doc}");
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,117 @@
+//! Checkpoint files: small JSON documents written atomically (write a temporary file, then
+//! rename), so that a cluster killed at any instant finds either the old or the new content.
+//!
+//! There is no fsync: checkpoints protect against the cluster *process* dying (the page cache
+//! survives that), which is the failure the embedded cluster exists to exercise. Surviving a
+//! machine power loss is out of scope for a single-machine development cluster.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing the file failed.
+    #[error("checkpoint {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file exists but does not hold what cairn wrote there.
+    #[error("corrupt checkpoint {path}: {source}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Writes `value` as JSON to `path`, atomically.
+pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointError> {
+    let io_err = |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let bytes = serde_json::to_vec(value).map_err(|e| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).map_err(io_err)?;
+    fs::rename(&tmp, path).map_err(io_err)
+}
+
+/// Reads a checkpoint; `Ok(None)` when the file does not exist.
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, CheckpointError> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Removes a checkpoint file; a missing file is not an error.
+pub fn remove(path: &Path) -> Result<(), CheckpointError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_checkpoint_reads_back_and_a_missing_one_is_none() {
+        let dir = std::env::temp_dir().join(format!("cairn-ckpt-{}", std::process::id()));
+        let path = dir.join("a/b.json");
+        write(&path, &vec![1, 2, 3]).unwrap();
+        assert_eq!(read::<Vec<i32>>(&path).unwrap(), Some(vec![1, 2, 3]));
+        remove(&path).unwrap();
+        assert_eq!(read::<Vec<i32>>(&path).unwrap(), None);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_reported_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("cairn-ckpt-bad-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.json");
+        fs::write(&path, b"{not json").unwrap();
+        let err = read::<Vec<i32>>(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("corrupt checkpoint") && err.contains("x.json"),
+            "{err}"
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
+}

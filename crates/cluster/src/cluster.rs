@@ -1,0 +1,377 @@
+//! The running cluster: the lock around [`ClusterState`], the clock that drives it, the
+//! executor processes and the HTTP servers of the master and of each agent.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::ClusterConfig;
+use crate::process;
+use crate::state::{self, ClusterState, Effect, Outgoing, SpawnRequest};
+
+/// Starting the cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A checkpoint under the work directory could not be read.
+    #[error("recovering the cluster from {work_dir}")]
+    Recover {
+        /// The work directory.
+        work_dir: std::path::PathBuf,
+        /// What was wrong.
+        #[source]
+        source: crate::checkpoint::CheckpointError,
+    },
+    /// The master could not listen on its address.
+    #[error("listening on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An agent could not listen on its address.
+    #[error("agent {agent} listening on {addr}")]
+    AgentListen {
+        /// The agent's index.
+        agent: usize,
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running embedded cluster. Dropping the handle does not stop it; see [`Cluster::shutdown`].
+#[derive(Clone)]
+pub struct Cluster {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<ClusterState>,
+    pub(crate) cfg: Arc<ClusterConfig>,
+    agent_servers: Mutex<HashMap<usize, oneshot::Sender<()>>>,
+    master_addr: SocketAddr,
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Cluster {
+    /// Recovers the cluster from its work directory (or creates it), starts every running
+    /// agent and the master, and returns once the master accepts connections.
+    pub async fn start(cfg: ClusterConfig) -> Result<Cluster, ClusterError> {
+        std::fs::create_dir_all(&cfg.work_dir).map_err(|source| ClusterError::Recover {
+            work_dir: cfg.work_dir.clone(),
+            source: crate::checkpoint::CheckpointError::Io {
+                path: cfg.work_dir.clone(),
+                source,
+            },
+        })?;
+        let listener =
+            TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|source| ClusterError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?;
+        let master_addr = listener
+            .local_addr()
+            .map_err(|source| ClusterError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let mut cfg = cfg;
+        cfg.listen = master_addr;
+        let cfg = Arc::new(cfg);
+        let state = state::load(cfg.clone()).map_err(|source| ClusterError::Recover {
+            work_dir: cfg.work_dir.clone(),
+            source,
+        })?;
+        let running: Vec<usize> = state
+            .agents
+            .iter()
+            .filter(|a| a.status == state::AgentStatus::Running)
+            .map(|a| a.index)
+            .collect();
+        let (tx, rx) = oneshot::channel();
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+            cfg: cfg.clone(),
+            agent_servers: Mutex::new(HashMap::new()),
+            master_addr,
+            shutdown: Mutex::new(Some(tx)),
+        });
+        for agent in running {
+            inner.clone().start_agent_server(agent).await?;
+        }
+        // Checkpoints of a fresh cluster (and agent ports just chosen) are written now.
+        inner.with(|_| ());
+        let app = crate::http::master_router(inner.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("master server: {e}");
+            }
+        });
+        tokio::spawn(inner.clone().clock());
+        tracing::info!("cairn cluster master at http://{master_addr}");
+        Ok(Cluster { inner })
+    }
+
+    /// The master's URL, `http://127.0.0.1:5050`.
+    pub fn master_url(&self) -> String {
+        format!("http://{}", self.inner.master_addr)
+    }
+
+    /// How many agents the cluster has (running, stopped or gone).
+    pub fn agent_count(&self) -> usize {
+        self.inner.lock().agents.len()
+    }
+
+    /// The master's address.
+    pub fn master_addr(&self) -> SocketAddr {
+        self.inner.master_addr
+    }
+
+    /// Stops serving. Executors and their tasks keep running: a restarted cluster recovers them.
+    pub fn shutdown(&self) {
+        if let Some(tx) = self
+            .inner
+            .shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = tx.send(());
+        }
+        let servers: Vec<oneshot::Sender<()>> = self
+            .inner
+            .agent_servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for s in servers {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, ClusterState> {
+        // A panic while holding the lock must not take the whole cluster down with poison.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a change on the state: checkpoints first, then messages, then side effects.
+    pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut ClusterState) -> R) -> R {
+        let (result, effects) = {
+            let mut state = self.lock();
+            let result = f(&mut state);
+            let finished = state.finish();
+            for out in finished.outbox {
+                match out {
+                    Outgoing::Framework(tx, bytes) | Outgoing::Executor(tx, bytes) => {
+                        let _ = tx.send(bytes);
+                    }
+                }
+            }
+            (result, finished.effects)
+        };
+        for e in effects {
+            self.clone().run_effect(e);
+        }
+        result
+    }
+
+    fn run_effect(self: Arc<Self>, effect: Effect) {
+        match effect {
+            Effect::Spawn(req) => self.spawn_executor(req),
+            Effect::KillSession { pid, start } => {
+                process::signal_session(pid, start, libc::SIGKILL);
+            }
+            Effect::TerminateSession { pid, start, grace } => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    if process::session_alive(pid, start) {
+                        process::signal_session(pid, start, libc::SIGKILL);
+                    }
+                });
+            }
+            Effect::StartAgentServer { agent } => {
+                tokio::spawn(async move {
+                    if let Err(e) = self.start_agent_server(agent).await {
+                        tracing::error!("{e}");
+                    }
+                });
+            }
+            Effect::StopAgentServer { agent } => {
+                let tx = self
+                    .agent_servers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&agent);
+                if let Some(tx) = tx {
+                    let _ = tx.send(());
+                }
+            }
+            Effect::RemoveDir(dir) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        if e.kind() != std::io::ErrorKind::NotFound {
+                            tracing::warn!("removing {}: {e}", dir.display());
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    fn spawn_executor(self: Arc<Self>, req: SpawnRequest) {
+        let (program, args) = &self.cfg.executor_command;
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(req.sandbox.join(name))
+        };
+        let spawned = std::fs::create_dir_all(&req.sandbox).and_then(|_| {
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args)
+                .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .current_dir(&req.sandbox)
+                .stdin(std::process::Stdio::null())
+                .stdout(open("stdout")?)
+                .stderr(open("stderr")?)
+                .kill_on_drop(false);
+            cmd.spawn()
+        });
+        match spawned {
+            Ok(mut child) => {
+                let pid = child.id().unwrap_or(0);
+                let start = process::start_time(pid);
+                let (agent, container) = (req.agent, req.container_id.clone());
+                self.with(|s| s.executor_spawned(agent, &container, Ok((pid, start))));
+                tokio::spawn(async move {
+                    let status = child.wait().await;
+                    let message = match status {
+                        Ok(s) => format!("Executor exited: {s}"),
+                        Err(e) => format!("Executor could not be waited for: {e}"),
+                    };
+                    self.with(|s| {
+                        s.executor_terminated(
+                            agent,
+                            &container,
+                            cairn_proto::Reason::ExecutorTerminated,
+                            &message,
+                        )
+                    });
+                });
+            }
+            Err(e) => {
+                let msg = format!("{}: {e}", program.display());
+                self.with(|s| s.executor_spawned(req.agent, &req.container_id, Err(msg)));
+            }
+        }
+    }
+
+    /// Starts an agent's HTTP server on its own address, with its checkpointed port when it has
+    /// one (its executors know that endpoint and will reconnect to it).
+    async fn start_agent_server(self: Arc<Self>, agent: usize) -> Result<(), ClusterError> {
+        let (ip, port) = {
+            let s = self.lock();
+            (s.agents[agent].ip, s.agents[agent].port)
+        };
+        let addr = SocketAddr::from((ip, port));
+        let mut attempt = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                // The previous incarnation's listener may still be closing.
+                Err(e) if attempt < 50 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(source) => {
+                    return Err(ClusterError::AgentListen {
+                        agent,
+                        addr,
+                        source,
+                    })
+                }
+            }
+        };
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ClusterError::AgentListen {
+                agent,
+                addr,
+                source,
+            })?;
+        if port == 0 {
+            self.with(|s| {
+                s.agents[agent].port = bound.port();
+                s.mark(state::Dirty::Agent(agent));
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.agent_servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(agent, tx);
+        let app = crate::http::agent_router(self.clone(), agent);
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("agent {agent} server: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    /// The cluster's clock: heartbeats, timeouts, retries, allocation.
+    async fn clock(self: Arc<Self>) {
+        let tick = self
+            .cfg
+            .allocation_interval
+            .min(Duration::from_millis(100))
+            .max(Duration::from_millis(10));
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_pid_check = Instant::now();
+        loop {
+            interval.tick().await;
+            if self
+                .shutdown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none()
+            {
+                return;
+            }
+            let now = Instant::now();
+            let check_pids = now.duration_since(last_pid_check) >= Duration::from_secs(1);
+            if check_pids {
+                last_pid_check = now;
+            }
+            self.with(|s| {
+                s.framework_tick(now);
+                s.agent_health_tick(now);
+                for agent in 0..s.agents.len() {
+                    s.agent_tick(agent, now, check_pids);
+                }
+                s.allocate(now);
+            });
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The fetcher: puts a task's `command.uris` into its sandbox before the task
+//! starts, as the Mesos fetcher does.
+//!
+//! Local paths (`file://` or absolute) are copied and `http://` URIs are
+//! downloaded. Archives are unpacked with the system's `tar`, `unzip` and
+//! `gunzip`, like Mesos, so we support exactly the formats the machine does.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// One URI to fetch (the parts of Mesos' `CommandInfo.URI` we honour;
+/// `cache` is accepted by the caller and ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriSpec {
+    pub value: String,
+    /// Make the file executable (and do not extract it).
+    pub executable: bool,
+    /// Unpack a recognised archive into the sandbox (Mesos' default: true).
+    pub extract: bool,
+    /// Name of the file in the sandbox, relative; default: the URI's basename.
+    pub output_file: Option<String>,
+}
+
+/// Why a URI could not be fetched. The message names the URI, because it
+/// ends up in the TASK_FAILED update a human reads.
+#[derive(Debug, thiserror::Error)]
+#[error("Failed to fetch '{uri}': {reason}")]
+pub struct FetchError {
+    pub uri: String,
+    pub reason: String,
+}
+
+impl FetchError {
+    fn new(uri: &UriSpec, reason: impl Into<String>) -> Self {
+        FetchError {
+            uri: uri.value.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Fetches every URI in order; the first failure stops the rest.
+pub async fn fetch_all(
+    client: &reqwest::Client,
+    uris: &[UriSpec],
+    sandbox: &Path,
+) -> Result<(), FetchError> {
+    for uri in uris {
+        fetch(client, uri, sandbox).await?;
+    }
+    Ok(())
+}
+
+/// Fetches one URI into `sandbox` and returns the path of the fetched file.
+pub async fn fetch(
+    client: &reqwest::Client,
+    uri: &UriSpec,
+    sandbox: &Path,
+) -> Result<PathBuf, FetchError> {
+    let source = Source::parse(&uri.value).map_err(|reason| FetchError::new(uri, reason))?;
+    let name = match &uri.output_file {
+        Some(name) if !name.is_empty() => name.clone(),
+        _ => source
+            .basename()
+            .ok_or_else(|| FetchError::new(uri, "the URI names no file; set output_file"))?,
+    };
+    let destination =
+        sandbox_path(sandbox, &name).map_err(|reason| FetchError::new(uri, reason))?;
+    if let Some(parent) = destination.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|error| {
+            FetchError::new(uri, format!("cannot create {}: {error}", parent.display()))
+        })?;
+    }
+
+    match &source {
+        Source::Local(path) => copy_local(path, &destination).await,
+        Source::Http(url) => download(client, url, &destination).await,
+    }
+    .map_err(|reason| FetchError::new(uri, reason))?;
+
+    if uri.executable {
+        make_executable(&destination)
+            .await
+            .map_err(|reason| FetchError::new(uri, reason))?;
+    } else if uri.extract {
+        if let Some(kind) = ArchiveKind::of(&destination) {
+            extract(kind, &destination, sandbox)
+                .await
+                .map_err(|reason| FetchError::new(uri, reason))?;
+        }
+    }
+    Ok(destination)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Local(PathBuf),
+    Http(String),
+}
+
+impl Source {
+    fn parse(value: &str) -> Result<Self, String> {
+        if let Some(rest) = value.strip_prefix("file://") {
+            // `file:///abs` and `file://localhost/abs`; a remote host makes no
+            // sense for a fetcher that runs on this machine.
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if !path.starts_with('/') {
+                return Err("a file URI must name an absolute path on this machine".to_owned());
+            }
+            return Ok(Source::Local(PathBuf::from(path)));
+        }
+        if value.starts_with('/') {
+            return Ok(Source::Local(PathBuf::from(value)));
+        }
+        if value.starts_with("http://") {
+            return Ok(Source::Http(value.to_owned()));
+        }
+        match value.split_once("://") {
+            Some((scheme, _)) => Err(format!("the '{scheme}' scheme is not supported")),
+            None => Err("not a URI nor an absolute path".to_owned()),
+        }
+    }
+
+    fn basename(&self) -> Option<String> {
+        let path = match self {
+            Source::Local(path) => path.to_string_lossy().into_owned(),
+            Source::Http(url) => {
+                let without_scheme = &url["http://".len()..];
+                let path = without_scheme
+                    .split_once('/')
+                    .map(|(_, path)| path)
+                    .unwrap_or("");
+                path.split(['?', '#']).next().unwrap_or("").to_owned()
+            }
+        };
+        path.rsplit('/')
+            .next()
+            .filter(|name| !name.is_empty() && *name != "." && *name != "..")
+            .map(str::to_owned)
+    }
+}
+
+/// Joins a relative name onto the sandbox, refusing anything that would land
+/// outside it.
+fn sandbox_path(sandbox: &Path, name: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(name);
+    let stays_inside = relative
+        .components()
+        .all(|component| matches!(component, Component::Normal(_) | Component::CurDir));
+    if !stays_inside {
+        return Err(format!(
+            "output file '{name}' must be a relative path inside the sandbox"
+        ));
+    }
+    Ok(sandbox.join(relative))
+}
+
+async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
+    let metadata = tokio::fs::metadata(source)
+        .await
+        .map_err(|error| format!("cannot read {}: {error}", source.display()))?;
+    if !metadata.is_file() {
+        return Err(format!("{} is not a regular file", source.display()));
+    }
+    tokio::fs::copy(source, destination)
+        .await
+        .map(|_| ())
+        .map_err(|error| format!("cannot copy to {}: {error}", destination.display()))
+}
+
+async fn download(client: &reqwest::Client, url: &str, destination: &Path) -> Result<(), String> {
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| format!("request failed: {error}"))?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP status {}", response.status()));
+    }
+    let mut file = tokio::fs::File::create(destination)
+        .await
+        .map_err(|error| format!("cannot create {}: {error}", destination.display()))?;
+    // Chunk by chunk: artifacts can be large, and the executor is small.
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| format!("download interrupted: {error}"))?
+    {
+        file.write_all(&chunk)
+            .await
+            .map_err(|error| format!("cannot write {}: {error}", destination.display()))?;
+    }
+    file.flush()
+        .await
+        .map_err(|error| format!("cannot write {}: {error}", destination.display()))
+}
+
+async fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut permissions = tokio::fs::metadata(path)
+        .await
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?
+        .permissions();
+    permissions.set_mode(permissions.mode() | 0o755);
+    tokio::fs::set_permissions(path, permissions)
+        .await
+        .map_err(|error| format!("cannot chmod {}: {error}", path.display()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArchiveKind {
+    /// Any tarball; GNU tar detects the compression itself.
+    Tar,
+    Zip,
+    /// A single gzipped file (not a tarball).
+    Gzip,
+}
+
+impl ArchiveKind {
+    fn of(path: &Path) -> Option<Self> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        const TARBALLS: &[&str] = &[
+            ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+        ];
+        if TARBALLS.iter().any(|suffix| name.ends_with(suffix)) {
+            Some(ArchiveKind::Tar)
+        } else if name.ends_with(".zip") {
+            Some(ArchiveKind::Zip)
+        } else if name.ends_with(".gz") {
+            Some(ArchiveKind::Gzip)
+        } else {
+            None
+        }
+    }
+}
+
+async fn extract(kind: ArchiveKind, archive: &Path, directory: &Path) -> Result<(), String> {
+    let mut command = match kind {
+        ArchiveKind::Tar => {
+            let mut command = Command::new("tar");
+            command.arg("-C").arg(directory).arg("-xf").arg(archive);
+            command
+        }
+        ArchiveKind::Zip => {
+            let mut command = Command::new("unzip");
+            command
+                .arg("-o")
+                .arg("-q")
+                .arg("-d")
+                .arg(directory)
+                .arg(archive);
+            command
+        }
+        ArchiveKind::Gzip => {
+            // `gunzip -c` keeps the archive, as Mesos does, and writes the
+            // content next to it without the `.gz`.
+            let name = archive
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = &name[..name.len() - ".gz".len()];
+            let output = std::fs::File::create(directory.join(stem))
+                .map_err(|error| format!("cannot create {stem}: {error}"))?;
+            let mut command = Command::new("gunzip");
+            command.arg("-c").arg(archive).stdout(output);
+            command
+        }
+    };
+    if kind != ArchiveKind::Gzip {
+        command.stdout(Stdio::null());
+    }
+    // If the launch is cancelled while we extract, the extractor goes too.
+    command
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let program = format!("{:?}", command.as_std().get_program());
+    // Not `output()`: it would force stdout to a pipe, and gunzip writes the
+    // unpacked file there.
+    let output = command
+        .spawn()
+        .map_err(|error| format!("cannot run {program}: {error}"))?
+        .wait_with_output()
+        .await
+        .map_err(|error| format!("cannot run {program}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!(
+            "extracting {} failed ({}): {}",
+            archive.display(),
+            output.status,
+            stderr.trim()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(value: &str) -> UriSpec {
+        UriSpec {
+            value: value.to_owned(),
+            executable: false,
+            extract: true,
+            output_file: None,
+        }
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cairn-fetch-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn sources_are_recognised_by_scheme() {
+        assert_eq!(
+            Source::parse("file:///opt/app.tgz"),
+            Ok(Source::Local("/opt/app.tgz".into()))
+        );
+        assert_eq!(
+            Source::parse("file://localhost/opt/app.tgz"),
+            Ok(Source::Local("/opt/app.tgz".into()))
+        );
+        assert_eq!(
+            Source::parse("/opt/app"),
+            Ok(Source::Local("/opt/app".into()))
+        );
+        assert_eq!(
+            Source::parse("http://h:1/a/b.zip?x=1"),
+            Ok(Source::Http("http://h:1/a/b.zip?x=1".into()))
+        );
+        assert!(Source::parse("https://h/a").unwrap_err().contains("https"));
+        assert!(Source::parse("relative/path").is_err());
+        assert!(Source::parse("file://otherhost/x").is_err());
+    }
+
+    #[test]
+    fn the_default_file_name_is_the_uri_basename_without_query() {
+        let http = Source::parse("http://h:1/dist/app-1.2.tar.gz?sig=abc#frag").unwrap();
+        assert_eq!(http.basename().as_deref(), Some("app-1.2.tar.gz"));
+        assert_eq!(Source::parse("http://h:1/").unwrap().basename(), None);
+        let local = Source::parse("/srv/files/config.yml").unwrap();
+        assert_eq!(local.basename().as_deref(), Some("config.yml"));
+    }
+
+    #[test]
+    fn an_output_file_may_not_leave_the_sandbox() {
+        let sandbox = Path::new("/sandbox");
+        assert_eq!(
+            sandbox_path(sandbox, "bin/tool"),
+            Ok(PathBuf::from("/sandbox/bin/tool"))
+        );
+        assert!(sandbox_path(sandbox, "../escape").is_err());
+        assert!(sandbox_path(sandbox, "/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn archive_kinds_follow_the_file_extension() {
+        assert_eq!(
+            ArchiveKind::of(Path::new("a.tar.gz")),
+            Some(ArchiveKind::Tar)
+        );
+        assert_eq!(ArchiveKind::of(Path::new("a.TGZ")), Some(ArchiveKind::Tar));
+        assert_eq!(
+            ArchiveKind::of(Path::new("a.tar.xz")),
+            Some(ArchiveKind::Tar)
+        );
+        assert_eq!(
+            ArchiveKind::of(Path::new("a.tar.bz2")),
+            Some(ArchiveKind::Tar)
+        );
+        assert_eq!(ArchiveKind::of(Path::new("a.zip")), Some(ArchiveKind::Zip));
+        assert_eq!(
+            ArchiveKind::of(Path::new("a.json.gz")),
+            Some(ArchiveKind::Gzip)
+        );
+        assert_eq!(ArchiveKind::of(Path::new("a.jar")), None);
+    }
+
+    #[tokio::test]
+    async fn a_local_file_is_copied_and_made_executable_on_request() {
+        let source_dir = temp_dir();
+        let sandbox = temp_dir();
+        let source = source_dir.join("run.sh");
+        std::fs::write(&source, "#!/bin/sh\necho hi\n").unwrap();
+        let spec = UriSpec {
+            executable: true,
+            output_file: Some("bin/start.sh".to_owned()),
+            ..uri(&format!("file://{}", source.display()))
+        };
+        let client = reqwest::Client::new();
+        let fetched = fetch(&client, &spec, &sandbox).await.unwrap();
+        assert_eq!(fetched, sandbox.join("bin/start.sh"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&fetched).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111);
+        std::fs::remove_dir_all(&source_dir).unwrap();
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_gzipped_file_is_unpacked_next_to_the_archive() {
+        let source_dir = temp_dir();
+        let sandbox = temp_dir();
+        std::fs::write(source_dir.join("data.txt"), "payload\n").unwrap();
+        let status = std::process::Command::new("gzip")
+            .arg(source_dir.join("data.txt"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let client = reqwest::Client::new();
+        let spec = uri(&source_dir.join("data.txt.gz").display().to_string());
+        fetch(&client, &spec, &sandbox).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(sandbox.join("data.txt")).unwrap(),
+            "payload\n"
+        );
+        assert!(sandbox.join("data.txt.gz").exists());
+        std::fs::remove_dir_all(&source_dir).unwrap();
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_fails_with_the_uri_in_the_message() {
+        let sandbox = temp_dir();
+        let client = reqwest::Client::new();
+        let error = fetch(&client, &uri("file:///no/such/file.tgz"), &sandbox)
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("file:///no/such/file.tgz"), "{message}");
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_archive_fails_instead_of_starting_the_task() {
+        let source_dir = temp_dir();
+        let sandbox = temp_dir();
+        std::fs::write(source_dir.join("broken.tar.gz"), "not a tarball").unwrap();
+        let client = reqwest::Client::new();
+        let spec = uri(&source_dir.join("broken.tar.gz").display().to_string());
+        let error = fetch(&client, &spec, &sandbox).await.unwrap_err();
+        assert!(error.reason.contains("extracting"), "{error}");
+        std::fs::remove_dir_all(&source_dir).unwrap();
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+//! `cairn executor`: the per-pod executor process of the embedded cluster.
+//!
+//! An agent starts one executor per executor id (a LAUNCH_GROUP pod, or a
+//! LAUNCH command task) as a separate OS process in its own session, so that
+//! it survives the cluster process dying: its tasks keep running and it
+//! re-subscribes when the agent is back, as Mesos executors do across agent
+//! restarts.
+//!
+//! It speaks the Mesos v1 executor HTTP API to its agent
+//! (`POST /api/v1/executor`: SUBSCRIBE with a RecordIO event stream, UPDATE
+//! for status updates kept until ACKNOWLEDGED) and runs each task as a real
+//! process in its own process group and sandbox, with URI fetching, health
+//! checks, checks and graceful kills.
+//!
+//! Layout: [`machine`] is the pure state machine (with [`task`] and [`health`]
+//! under it, and [`launch`] turning a `TaskInfo` into a plan); [`runtime`]
+//! drives it with real IO through [`agent`] (HTTP), [`process`] (spawn and
+//! signals), [`fetch`] and [`probe`].
+
+pub mod agent;
+pub mod config;
+pub mod fetch;
+pub mod health;
+pub mod launch;
+pub mod machine;
+pub mod probe;
+pub mod process;
+pub mod runtime;
+pub mod task;
+
+use std::time::Duration;
+
+pub use config::{parse_mesos_duration, ExecutorConfig};
+
+/// Why the executor could not run, or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("the agent did not set {0}")]
+    MissingEnv(&'static str),
+    #[error("{name}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot listen for termination signals: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error(
+        "the agent did not come back within the recovery timeout ({0:?}); all tasks were killed"
+    )]
+    RecoveryTimedOut(Duration),
+    #[error(
+        "lost the agent and, without checkpointing, cannot be recovered; all tasks were killed"
+    )]
+    AgentLost,
+}
+
+/// Reads the configuration from the `MESOS_*` environment the agent sets and
+/// runs the executor until it is done. `Ok` when every task ended and was
+/// acknowledged, or after a SHUTDOWN or SIGTERM; an error when the
+/// configuration is wrong or the agent was lost for good.
+pub async fn run_from_env() -> Result<(), ExecutorError> {
+    run(ExecutorConfig::from_env()?).await
+}
+
+/// Runs the executor with an explicit configuration.
+pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
+    runtime::run(config).await
+}

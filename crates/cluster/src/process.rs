@@ -1,0 +1,104 @@
+//! Processes on this machine: whether an executor is still alive, and killing all that an
+//! executor started. An executor makes itself a session leader when it starts, so "everything
+//! of this pod" is "every process in its session", even after the executor itself has died.
+
+use std::fs;
+
+/// The start time of a process (clock ticks since boot), which tells a live executor apart
+/// from an unrelated process that later got the same pid.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|s| s.start)
+}
+
+/// Whether the process is alive (not a zombie) and, when `start` is known, the same process.
+pub(crate) fn alive(pid: u32, start: Option<u64>) -> bool {
+    match stat(pid) {
+        Some(s) => s.state != 'Z' && start.is_none_or(|st| st == s.start),
+        None => false,
+    }
+}
+
+struct Stat {
+    state: char,
+    session: u32,
+    start: u64,
+}
+
+fn stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // `rest` starts at field 3 (state); session is field 6, starttime field 22.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        session: fields.get(3)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Sends `signal` to every process in the session led by `leader`. Members must have started
+/// no earlier than the leader did, so a recycled pid never takes strangers with it.
+pub(crate) fn signal_session(leader: u32, leader_start: Option<u64>, signal: i32) -> usize {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut hit = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some(s) = stat(pid) else { continue };
+        if s.session != leader || leader_start.is_some_and(|ls| s.start < ls) {
+            continue;
+        }
+        if send_signal(pid, signal) {
+            hit += 1;
+        }
+    }
+    hit
+}
+
+/// Whether any process of the session is still there.
+pub(crate) fn session_alive(leader: u32, leader_start: Option<u64>) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(stat)
+            .is_some_and(|s| {
+                s.session == leader && s.state != 'Z' && leader_start.is_none_or(|ls| s.start >= ls)
+            })
+    })
+}
+
+#[allow(unsafe_code)]
+fn send_signal(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_with_its_own_start_time() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert!(alive(me, start));
+        assert!(!alive(me, start.map(|s| s + 1)));
+    }
+}

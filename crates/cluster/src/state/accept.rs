@@ -1,0 +1,642 @@
+//! ACCEPT and the resource operations: RESERVE, UNRESERVE, CREATE, DESTROY, LAUNCH and
+//! LAUNCH_GROUP, applied in order, each seeing the result of the ones before it.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use cairn_proto::scheduler::{self, Accept};
+use cairn_proto::{
+    CapabilityType, ExecutorType, FrameworkId, OfferOperation, OperationId, OperationState,
+    OperationStatus, OperationType, Reason, Resource, Resources, TaskInfo, TaskState, Uuid,
+};
+
+use super::agent::volume_dir;
+use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask};
+
+/// A resource operation (not a launch) on one agent's books.
+pub(crate) enum ResourceOp {
+    Reserve(Vec<Resource>),
+    Unreserve(Vec<Resource>),
+    Create(Vec<Resource>),
+    Destroy(Vec<Resource>),
+}
+
+impl ClusterState {
+    /// ACCEPT: checks the offers, then applies the operations in order against their pooled
+    /// resources. What is left over is declined with the call's filter.
+    pub(crate) fn accept(&mut self, fid: &FrameworkId, accept: Accept) {
+        let refuse = accept.filters.as_ref().and_then(|f| f.refuse_seconds);
+        let refined = self
+            .master
+            .frameworks
+            .get(fid)
+            .is_some_and(|f| f.info.has_capability(CapabilityType::ReservationRefinement));
+        // Offers are validated as a set: any bad one voids the whole call.
+        let mut agent = None;
+        let mut role = None;
+        let mut problem = None;
+        let mut seen = BTreeSet::new();
+        for id in &accept.offer_ids {
+            if !seen.insert(id.clone()) {
+                problem = Some(format!("Offer {id} appears more than once"));
+                continue;
+            }
+            match self.master.offers.get(id) {
+                None => problem = Some(format!("Offer {id} is no longer valid")),
+                Some(o) if &o.framework != fid => {
+                    problem = Some(format!("Offer {id} belongs to another framework"))
+                }
+                Some(o) => {
+                    if agent.is_some_and(|a| a != o.agent) {
+                        problem =
+                            Some("Aggregated offers must belong to one single agent".to_string());
+                    }
+                    if role.as_ref().is_some_and(|r: &String| r != &o.role) {
+                        problem = Some(
+                            "Aggregated offers must be allocated to the same role".to_string(),
+                        );
+                    }
+                    agent = Some(o.agent);
+                    role = Some(o.role.clone());
+                }
+            }
+        }
+        if accept.offer_ids.is_empty() {
+            problem = Some("No offers specified".to_string());
+        }
+        let mut pool = Resources::new();
+        for id in &seen {
+            if let Some(o) = self.master.offers.get(id) {
+                if &o.framework == fid {
+                    pool.add_all(o.resources.without_allocation_info().iter());
+                }
+            }
+        }
+        // The offers are used up either way; their resources return unless the operations keep them.
+        for id in &seen {
+            if self
+                .master
+                .offers
+                .get(id)
+                .is_some_and(|o| &o.framework == fid)
+            {
+                self.master.offers.remove(id);
+            }
+        }
+        let (Some(agent), Some(role), None) = (agent, role, problem.clone()) else {
+            let why = problem.unwrap_or_else(|| "Invalid offers".to_string());
+            self.drop_operations(fid, &accept.operations, &why);
+            return;
+        };
+        if self.agents[agent].status != AgentStatus::Running {
+            self.drop_operations(
+                fid,
+                &accept.operations,
+                "The agent of the offer is not reachable",
+            );
+            return;
+        }
+        let principal = self
+            .master
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.info.principal.clone());
+        for op in accept.operations {
+            let op_id = op.id.clone();
+            let result = self.apply_operation(
+                fid,
+                agent,
+                &role,
+                &mut pool,
+                op,
+                refined,
+                principal.as_deref(),
+            );
+            match (result, op_id) {
+                (Ok(()), Some(id)) => {
+                    self.operation_feedback(fid, agent, id, OperationState::Finished, None)
+                }
+                (Err(e), Some(id)) => {
+                    self.operation_feedback(fid, agent, id, OperationState::Error, Some(e))
+                }
+                (Err(e), None) => tracing::info!("framework {fid}: operation refused: {e}"),
+                (Ok(()), None) => {}
+            }
+        }
+        self.filter_resources(fid, agent, pool, refuse);
+    }
+
+    /// Applies one operation of an ACCEPT.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_operation(
+        &mut self,
+        fid: &FrameworkId,
+        agent: usize,
+        role: &str,
+        pool: &mut Resources,
+        op: OfferOperation,
+        refined: bool,
+        principal: Option<&str>,
+    ) -> Result<(), String> {
+        let convert = |rs: Vec<Resource>| -> Result<Vec<Resource>, String> {
+            rs.into_iter()
+                .map(|r| {
+                    r.validate_format().map_err(|e| e.to_string())?;
+                    let r = if refined { r } else { r.to_refined_format() };
+                    Ok(strip(&r))
+                })
+                .collect()
+        };
+        match op.type_ {
+            OperationType::Reserve => {
+                let rs = convert(op.reserve.map(|r| r.resources).unwrap_or_default())?;
+                for r in &rs {
+                    let top = r
+                        .reservations
+                        .last()
+                        .ok_or("Invalid RESERVE Operation: resource is not reserved")?;
+                    if top.role.as_deref() != Some(role)
+                        && !top
+                            .role
+                            .as_deref()
+                            .is_some_and(|t| t.starts_with(&format!("{role}/")))
+                    {
+                        return Err(format!("Invalid RESERVE Operation: role '{}' does not match the allocation role '{role}'", top.role.as_deref().unwrap_or("")));
+                    }
+                    if let (Some(p), Some(rp)) = (principal, top.principal.as_deref()) {
+                        if p != rp {
+                            return Err(format!("Invalid RESERVE Operation: principal '{rp}' does not match the framework's principal '{p}'"));
+                        }
+                    }
+                }
+                self.apply_resource_op(agent, pool, ResourceOp::Reserve(rs))
+            }
+            OperationType::Unreserve => {
+                let rs = convert(op.unreserve.map(|r| r.resources).unwrap_or_default())?;
+                self.apply_resource_op(agent, pool, ResourceOp::Unreserve(rs))
+            }
+            OperationType::Create => {
+                let rs = convert(op.create.map(|r| r.volumes).unwrap_or_default())?;
+                self.apply_resource_op(agent, pool, ResourceOp::Create(rs))
+            }
+            OperationType::Destroy => {
+                let rs = convert(op.destroy.map(|r| r.volumes).unwrap_or_default())?;
+                self.apply_resource_op(agent, pool, ResourceOp::Destroy(rs))
+            }
+            OperationType::Launch => {
+                let tasks = op.launch.map(|l| l.task_infos).unwrap_or_default();
+                if op.id.is_some() {
+                    for t in &tasks {
+                        self.task_error(
+                            fid,
+                            t,
+                            Reason::TaskInvalid,
+                            "An operation ID must not be set on LAUNCH",
+                        );
+                    }
+                    return Err("An operation ID must not be set on LAUNCH".to_string());
+                }
+                for mut task in tasks {
+                    task.resources = convert_all(task.resources, refined);
+                    match self.validate_task(fid, agent, &task, pool, false) {
+                        Err(e) => self.task_error(fid, &task, Reason::TaskInvalid, &e),
+                        Ok(()) if task.executor.is_some() => self.task_error(
+                            fid,
+                            &task,
+                            Reason::TaskInvalid,
+                            "Custom executors are not supported by cairn cluster; use LAUNCH with a command, or LAUNCH_GROUP",
+                        ),
+                        Ok(()) => {
+                            take(pool, &task.resources);
+                            self.record_launch(fid, agent, None, &task);
+                            self.agent_launch(agent, fid, None, vec![task]);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            OperationType::LaunchGroup => {
+                let Some(lg) = op.launch_group else {
+                    return Err("Expecting 'launch_group' to be present".to_string());
+                };
+                let mut executor = lg.executor;
+                executor.resources = convert_all(executor.resources, refined);
+                let mut tasks = lg.task_group.tasks;
+                for t in &mut tasks {
+                    t.resources = convert_all(std::mem::take(&mut t.resources), refined);
+                }
+                let invalid = if op.id.is_some() {
+                    Some("An operation ID must not be set on LAUNCH_GROUP".to_string())
+                } else {
+                    self.validate_group(fid, agent, &executor, &tasks, pool)
+                        .err()
+                };
+                if let Some(e) = invalid {
+                    for t in &tasks {
+                        self.task_error(fid, t, Reason::TaskGroupInvalid, &e);
+                    }
+                    return Err(e);
+                }
+                if self
+                    .live_container(agent, fid, &executor.executor_id)
+                    .is_none()
+                {
+                    take(pool, &executor.resources);
+                }
+                for t in &tasks {
+                    take(pool, &t.resources);
+                    self.record_launch(fid, agent, Some(executor.executor_id.clone()), t);
+                }
+                self.agent_launch(agent, fid, Some(executor), tasks);
+                Ok(())
+            }
+            other => Err(format!(
+                "Operation {other:?} is not supported by cairn cluster"
+            )),
+        }
+    }
+
+    /// RESERVE / UNRESERVE / CREATE / DESTROY against a pool of resources the caller may use;
+    /// on success the agent's books and disk follow. Nothing changes on failure.
+    pub(crate) fn apply_resource_op(
+        &mut self,
+        agent: usize,
+        pool: &mut Resources,
+        op: ResourceOp,
+    ) -> Result<(), String> {
+        let mut next = pool.clone();
+        let mut total = self.agents[agent].total.clone();
+        let mut new_dirs = Vec::new();
+        let mut gone_dirs = Vec::new();
+        let swap = |next: &mut Resources,
+                    total: &mut Resources,
+                    from: &Resource,
+                    to: &Resource,
+                    what: &str|
+         -> Result<(), String> {
+            next.subtract(from)
+                .map_err(|_| format!("Invalid {what} Operation: {from} is not available"))?;
+            total
+                .subtract(from)
+                .map_err(|_| format!("Invalid {what} Operation: the agent does not have {from}"))?;
+            next.add(to);
+            total.add(to);
+            Ok(())
+        };
+        match &op {
+            ResourceOp::Reserve(rs) => {
+                for r in rs {
+                    if r.reservations.last().is_none_or(|t| !t.is_dynamic()) {
+                        return Err(format!(
+                            "Invalid RESERVE Operation: {r} is not a dynamic reservation"
+                        ));
+                    }
+                    if r.is_persistent_volume() {
+                        return Err(
+                            "Invalid RESERVE Operation: a persistent volume cannot be reserved"
+                                .to_string(),
+                        );
+                    }
+                    swap(
+                        &mut next,
+                        &mut total,
+                        &r.without_top_reservation(),
+                        r,
+                        "RESERVE",
+                    )?;
+                }
+            }
+            ResourceOp::Unreserve(rs) => {
+                for r in rs {
+                    if !r.is_dynamically_reserved() {
+                        return Err(format!(
+                            "Invalid UNRESERVE Operation: {r} is not dynamically reserved"
+                        ));
+                    }
+                    if r.is_persistent_volume() {
+                        return Err("Invalid UNRESERVE Operation: a persistent volume must be destroyed first".to_string());
+                    }
+                    swap(
+                        &mut next,
+                        &mut total,
+                        r,
+                        &r.without_top_reservation(),
+                        "UNRESERVE",
+                    )?;
+                }
+            }
+            ResourceOp::Create(rs) => {
+                for r in rs {
+                    let Some(id) = r.persistence_id() else {
+                        return Err(
+                            "Invalid CREATE Operation: a volume needs 'disk.persistence.id'"
+                                .to_string(),
+                        );
+                    };
+                    if r.name != "disk" || !r.is_reserved() {
+                        return Err(format!(
+                            "Invalid CREATE Operation: {r} is not reserved disk"
+                        ));
+                    }
+                    let volume = r.disk.as_ref().and_then(|d| d.volume.as_ref());
+                    match volume {
+                        None => return Err("Invalid CREATE Operation: a volume needs 'disk.volume'".to_string()),
+                        Some(v) if v.mode != cairn_proto::VolumeMode::Rw => {
+                            return Err("Invalid CREATE Operation: a persistent volume must be RW".to_string())
+                        }
+                        Some(v) if v.container_path.is_empty() || v.container_path.starts_with('/') || v.container_path.split('/').any(|p| p == "..") => {
+                            return Err(format!("Invalid CREATE Operation: container path '{}' must be relative, without '..'", v.container_path))
+                        }
+                        Some(_) => {}
+                    }
+                    let dup = total.iter().any(|t| {
+                        t.persistence_id() == Some(id)
+                            && t.reservation_role() == r.reservation_role()
+                    });
+                    if dup {
+                        return Err(format!(
+                            "Invalid CREATE Operation: persistence ID '{id}' is already in use"
+                        ));
+                    }
+                    swap(&mut next, &mut total, &r.without_volume(), r, "CREATE")?;
+                    if let Some(dir) = volume_dir(&self.agents[agent].dir, r) {
+                        new_dirs.push(dir);
+                    }
+                }
+            }
+            ResourceOp::Destroy(rs) => {
+                for r in rs {
+                    if !r.is_persistent_volume() {
+                        return Err(format!(
+                            "Invalid DESTROY Operation: {r} is not a persistent volume"
+                        ));
+                    }
+                    if self.volume_in_use(agent, r) {
+                        return Err(format!(
+                            "Invalid DESTROY Operation: volume '{}' is in use by a task",
+                            r.persistence_id().unwrap_or("")
+                        ));
+                    }
+                    swap(&mut next, &mut total, r, &r.without_volume(), "DESTROY")?;
+                    if let Some(dir) = volume_dir(&self.agents[agent].dir, r) {
+                        gone_dirs.push(dir);
+                    }
+                }
+            }
+        }
+        for d in new_dirs {
+            if let Err(e) = std::fs::create_dir_all(&d) {
+                return Err(format!(
+                    "Failed to create volume directory {}: {e}",
+                    d.display()
+                ));
+            }
+        }
+        for d in gone_dirs {
+            // A MOUNT disk keeps its root; only its content goes.
+            self.effect(Effect::RemoveDir(d));
+        }
+        *pool = next;
+        self.agents[agent].total = total;
+        self.mark(Dirty::Agent(agent));
+        Ok(())
+    }
+
+    fn volume_in_use(&self, agent: usize, volume: &Resource) -> bool {
+        let Some(rt) = &self.agents[agent].runtime else {
+            return false;
+        };
+        rt.executors.values().any(|e| {
+            e.used_resources().iter().any(|r| {
+                r.persistence_id().is_some() && r.persistence_id() == volume.persistence_id()
+            })
+        })
+    }
+
+    fn validate_task(
+        &self,
+        fid: &FrameworkId,
+        agent: usize,
+        task: &TaskInfo,
+        pool: &Resources,
+        in_group: bool,
+    ) -> Result<(), String> {
+        if task.task_id.value.is_empty() {
+            return Err("Task ID must not be empty".to_string());
+        }
+        if task.task_id.value.contains('/') || task.task_id.value.contains('\0') {
+            return Err(format!(
+                "Task ID '{}' contains a '/' or a NUL",
+                task.task_id
+            ));
+        }
+        if task.agent_id != self.agents[agent].id {
+            return Err(format!(
+                "Task uses agent {} but the offer is from agent {}",
+                task.agent_id, self.agents[agent].id
+            ));
+        }
+        let duplicate = self.master.frameworks.get(fid).is_some_and(|f| {
+            f.tasks.contains_key(&task.task_id)
+                || f.completed_tasks.iter().any(|t| t.task_id == task.task_id)
+        });
+        if duplicate {
+            return Err(format!("Task has duplicate ID: {}", task.task_id));
+        }
+        if in_group {
+            if task.executor.is_some() {
+                return Err("Task in a task group must not set 'executor'".to_string());
+            }
+            if task.command.is_none() {
+                return Err("Task in a task group needs a 'command'".to_string());
+            }
+        } else if task.command.is_some() == task.executor.is_some() {
+            return Err("Task must set exactly one of 'command' and 'executor'".to_string());
+        }
+        if task.resources.is_empty() {
+            return Err("Task uses no resources".to_string());
+        }
+        for r in &task.resources {
+            r.validate()
+                .map_err(|e| format!("Task uses invalid resources: {e}"))?;
+        }
+        let needed = Resources::from(task.resources.as_slice()).without_allocation_info();
+        if !pool.contains(&needed) {
+            return Err(format!(
+                "Task uses more resources {needed} than available {pool}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_group(
+        &self,
+        fid: &FrameworkId,
+        agent: usize,
+        executor: &cairn_proto::ExecutorInfo,
+        tasks: &[TaskInfo],
+        pool: &Resources,
+    ) -> Result<(), String> {
+        if executor.type_ != Some(ExecutorType::Default) {
+            return Err("'ExecutorInfo.type' must be DEFAULT for LAUNCH_GROUP".to_string());
+        }
+        if executor.command.is_some() {
+            return Err(
+                "'ExecutorInfo.command' must not be set for a DEFAULT executor".to_string(),
+            );
+        }
+        if executor.executor_id.value.is_empty() {
+            return Err("'ExecutorInfo.executor_id' must not be empty".to_string());
+        }
+        if executor.framework_id.as_ref().is_some_and(|f| f != fid) {
+            return Err("'ExecutorInfo.framework_id' is not the framework's".to_string());
+        }
+        if tasks.is_empty() {
+            return Err("The task group is empty".to_string());
+        }
+        let mut ids = BTreeSet::new();
+        for t in tasks {
+            if !ids.insert(&t.task_id) {
+                return Err(format!("Task group has duplicate task ID: {}", t.task_id));
+            }
+        }
+        let mut remaining = pool.clone();
+        if self
+            .live_container(agent, fid, &executor.executor_id)
+            .is_none()
+        {
+            let needed = Resources::from(executor.resources.as_slice()).without_allocation_info();
+            if !remaining.contains(&needed) {
+                return Err(format!(
+                    "Executor uses more resources {needed} than available {remaining}"
+                ));
+            }
+            take(&mut remaining, &executor.resources);
+        }
+        for t in tasks {
+            self.validate_task(fid, agent, t, &remaining, true)?;
+            take(&mut remaining, &t.resources);
+        }
+        Ok(())
+    }
+
+    /// The master's mirror learns of a launched task (state STAGING).
+    fn record_launch(
+        &mut self,
+        fid: &FrameworkId,
+        agent: usize,
+        executor_id: Option<cairn_proto::ExecutorId>,
+        task: &TaskInfo,
+    ) {
+        if let Some(fw) = self.master.frameworks.get_mut(fid) {
+            fw.tasks.insert(
+                task.task_id.clone(),
+                MasterTask {
+                    agent,
+                    executor_id,
+                    info: task.clone(),
+                    state: TaskState::Staging,
+                    statuses: Vec::new(),
+                    pending: None,
+                    unreachable_time: None,
+                },
+            );
+        }
+    }
+
+    /// TASK_ERROR from the master for a task it refused.
+    fn task_error(&mut self, fid: &FrameworkId, task: &TaskInfo, reason: Reason, message: &str) {
+        let status = self.master_status(
+            fid,
+            &task.task_id,
+            Some(task.agent_id.clone()),
+            TaskState::Error,
+            reason,
+            message,
+        );
+        self.send_to_framework(fid, &scheduler::Event::update(status));
+    }
+
+    /// Every operation of an ACCEPT with bad offers is dropped: tasks hear TASK_DROPPED (or
+    /// TASK_LOST), operations with an id hear OPERATION_ERROR.
+    fn drop_operations(&mut self, fid: &FrameworkId, ops: &[OfferOperation], why: &str) {
+        for op in ops {
+            let tasks: Vec<&TaskInfo> = match op.type_ {
+                OperationType::Launch => {
+                    op.launch.iter().flat_map(|l| l.task_infos.iter()).collect()
+                }
+                OperationType::LaunchGroup => op
+                    .launch_group
+                    .iter()
+                    .flat_map(|l| l.task_group.tasks.iter())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for t in tasks {
+                let s = self.master_status(
+                    fid,
+                    &t.task_id,
+                    Some(t.agent_id.clone()),
+                    TaskState::Dropped,
+                    Reason::InvalidOffers,
+                    &format!("Task launched with invalid offers: {why}"),
+                );
+                self.send_to_framework(fid, &scheduler::Event::update(s));
+            }
+            if let Some(id) = &op.id {
+                let status = OperationStatus {
+                    operation_id: Some(id.clone()),
+                    state: OperationState::Error,
+                    message: Some(why.to_string()),
+                    ..Default::default()
+                };
+                self.send_to_framework(fid, &scheduler::Event::update_operation_status(status));
+            }
+        }
+    }
+
+    /// UPDATE_OPERATION_STATUS for an operation that had an id. Successes are reliable (they
+    /// carry a uuid and are kept until acknowledged); errors from the master are not.
+    fn operation_feedback(
+        &mut self,
+        fid: &FrameworkId,
+        agent: usize,
+        id: OperationId,
+        state: OperationState,
+        message: Option<String>,
+    ) {
+        let reliable = state == OperationState::Finished;
+        let status = OperationStatus {
+            operation_id: Some(id.clone()),
+            state,
+            message,
+            uuid: reliable.then(|| Uuid {
+                value: super::new_uuid(),
+            }),
+            agent_id: Some(self.agents[agent].id.clone()),
+            ..Default::default()
+        };
+        if reliable {
+            if let Some(fw) = self.master.frameworks.get_mut(fid) {
+                fw.operations.insert(id, status.clone());
+            }
+        }
+        self.send_to_framework(fid, &scheduler::Event::update_operation_status(status));
+        let _ = Instant::now();
+    }
+}
+
+fn convert_all(rs: Vec<Resource>, refined: bool) -> Vec<Resource> {
+    if refined {
+        rs
+    } else {
+        rs.into_iter().map(|r| r.to_refined_format()).collect()
+    }
+}
+
+/// Removes what a task or executor uses from the pool (already checked to be there).
+fn take(pool: &mut Resources, resources: &[Resource]) {
+    for r in resources {
+        let _ = pool.subtract(&strip(r));
+    }
+}

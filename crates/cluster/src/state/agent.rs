@@ -1,0 +1,1048 @@
+//! The agent half: executors, sandboxes and volumes, and the status update manager that
+//! delivers each task's updates to its framework in order, one at a time, until acknowledged.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes as WireBytes;
+use cairn_proto::{
+    executor, scheduler, AgentId, Bytes, CapabilityType, ExecutorId, ExecutorInfo, ExecutorType,
+    FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId,
+    TaskInfo, TaskState, TaskStatus,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::{
+    epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
+};
+use crate::config::mesos_duration;
+use crate::process;
+
+/// How many acknowledged uuids a task remembers, to recognise re-sent duplicates.
+const ACKED_MEMORY: usize = 16;
+
+/// One executor (a pod, or the wrapper of one command task) on one agent.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Executor {
+    pub framework_id: FrameworkId,
+    pub framework_info: FrameworkInfo,
+    pub info: ExecutorInfo,
+    /// A command executor runs exactly one task, given by LAUNCH rather than LAUNCH_GROUP.
+    pub command_task: bool,
+    pub container_id: String,
+    pub sandbox: PathBuf,
+    pub pid: Option<u32>,
+    pub pid_start: Option<u64>,
+    pub phase: ExecutorPhase,
+    /// Tasks whose launch has not been put on an executor stream yet.
+    pub undelivered: Vec<TaskId>,
+    /// Kills asked for while the executor was not connected.
+    pub pending_kills: BTreeMap<TaskId, Option<KillPolicy>>,
+    pub tasks: BTreeMap<TaskId, AgentTask>,
+    /// The framework is gone: updates are dropped, and the record goes when the process does.
+    pub framework_removed: bool,
+    #[serde(skip)]
+    pub connection: Option<ExecutorConnection>,
+    #[serde(skip)]
+    pub deadline: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ExecutorPhase {
+    /// Spawned, not subscribed yet.
+    Launching,
+    Running,
+    /// The process is gone; the record stays until its tasks' last updates are acknowledged.
+    Terminated,
+}
+
+pub(crate) struct ExecutorConnection {
+    pub id: u64,
+    pub tx: UnboundedSender<WireBytes>,
+}
+
+/// A task as its agent knows it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AgentTask {
+    pub info: TaskInfo,
+    /// The latest state any update reported.
+    pub state: TaskState,
+    /// Updates not yet acknowledged; the head is the one in flight.
+    pub updates: VecDeque<TaskStatus>,
+    pub acked: VecDeque<Bytes>,
+    #[serde(skip)]
+    pub next_retry: Option<Instant>,
+    #[serde(skip)]
+    pub backoff: Duration,
+}
+
+impl AgentTask {
+    fn new(info: TaskInfo) -> Self {
+        AgentTask {
+            info,
+            state: TaskState::Staging,
+            updates: VecDeque::new(),
+            acked: VecDeque::new(),
+            next_retry: None,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    fn knows(&self, uuid: &Bytes) -> bool {
+        self.acked.contains(uuid) || self.updates.iter().any(|u| u.uuid.as_ref() == Some(uuid))
+    }
+
+    /// Terminal, and the framework has acknowledged the terminal update.
+    fn is_done(&self) -> bool {
+        self.state.is_terminal() && self.updates.is_empty()
+    }
+}
+
+impl Executor {
+    fn is_live(&self) -> bool {
+        self.phase != ExecutorPhase::Terminated
+    }
+
+    /// Resources the executor holds while it is alive: its own and its live tasks'.
+    pub(crate) fn used_resources(&self) -> Vec<&Resource> {
+        let mut used = Vec::new();
+        if self.is_live() {
+            used.extend(self.info.resources.iter());
+        }
+        for t in self.tasks.values() {
+            if !t.state.is_terminal() {
+                used.extend(t.info.resources.iter());
+            }
+        }
+        used
+    }
+}
+
+/// Where a persistent volume lives on the agent's disk.
+pub(crate) fn volume_dir(agent_dir: &Path, r: &Resource) -> Option<PathBuf> {
+    let id = r.persistence_id()?;
+    let role = r.reservation_role().unwrap_or("*").replace('/', "__");
+    let source_root = r
+        .disk
+        .as_ref()
+        .and_then(|d| d.source.as_ref())
+        .map(|s| (s.type_, s.root().map(PathBuf::from)));
+    Some(match source_root {
+        // A MOUNT disk is the volume: the whole disk is handed over.
+        Some((cairn_proto::DiskSourceType::Mount, Some(root))) => root,
+        Some((_, Some(root))) => root.join("volumes/roles").join(role).join(id),
+        _ => agent_dir.join("volumes/roles").join(role).join(id),
+    })
+}
+
+fn container_path(r: &Resource) -> Option<&str> {
+    r.disk
+        .as_ref()
+        .and_then(|d| d.volume.as_ref())
+        .map(|v| v.container_path.as_str())
+}
+
+/// Makes `dir` and links each persistent volume among `resources` into it at its container path.
+fn link_volumes(agent_dir: &Path, dir: &Path, resources: &[Resource]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for r in resources {
+        let (Some(vol), Some(path)) = (volume_dir(agent_dir, r), container_path(r)) else {
+            continue;
+        };
+        std::fs::create_dir_all(&vol)?;
+        let link = dir.join(path);
+        if std::fs::symlink_metadata(&link).is_ok() {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::os::unix::fs::symlink(&vol, &link)?;
+    }
+    Ok(())
+}
+
+impl ClusterState {
+    fn runtime_executor(&mut self, agent: usize, container: &str) -> Option<&mut Executor> {
+        self.agents[agent]
+            .runtime
+            .as_mut()
+            .and_then(|r| r.executors.get_mut(container))
+    }
+
+    /// The container of the live executor with this id, if any.
+    pub(crate) fn live_container(
+        &self,
+        agent: usize,
+        framework: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) -> Option<String> {
+        let rt = self.agents[agent].runtime.as_ref()?;
+        rt.executors
+            .values()
+            .find(|e| {
+                &e.framework_id == framework && &e.info.executor_id == executor_id && e.is_live()
+            })
+            .map(|e| e.container_id.clone())
+    }
+
+    /// The container holding a task (live or waiting for acknowledgements).
+    pub(crate) fn task_container(
+        &self,
+        agent: usize,
+        framework: &FrameworkId,
+        task: &TaskId,
+    ) -> Option<String> {
+        let rt = self.agents[agent].runtime.as_ref()?;
+        rt.executors
+            .values()
+            .find(|e| &e.framework_id == framework && e.tasks.contains_key(task))
+            .map(|e| e.container_id.clone())
+    }
+
+    /// Starts tasks on an agent: in the named executor (a pod) or in a fresh command executor.
+    /// The caller has already checked the resources and the task ids.
+    pub(crate) fn agent_launch(
+        &mut self,
+        agent: usize,
+        framework_id: &FrameworkId,
+        executor_info: Option<ExecutorInfo>,
+        tasks: Vec<TaskInfo>,
+    ) {
+        let now = Instant::now();
+        let framework_info = match self.master.frameworks.get(framework_id) {
+            Some(f) => f.info.clone(),
+            None => return,
+        };
+        let command_task = executor_info.is_none();
+        let info = executor_info.unwrap_or_else(|| command_executor_info(framework_id, &tasks[0]));
+        let existing = self.live_container(agent, framework_id, &info.executor_id);
+        let slot_dir = self.agents[agent].dir.clone();
+        let agent_id = self.agents[agent].id.clone();
+        let container = match existing {
+            Some(c) => c,
+            None => {
+                let container_id = uuid::Uuid::new_v4().to_string();
+                let sandbox = slot_dir
+                    .join("slaves")
+                    .join(&agent_id.value)
+                    .join("frameworks")
+                    .join(&framework_id.value)
+                    .join("executors")
+                    .join(&info.executor_id.value)
+                    .join("runs")
+                    .join(&container_id);
+                let exec = Executor {
+                    framework_id: framework_id.clone(),
+                    framework_info,
+                    info: info.clone(),
+                    command_task,
+                    container_id: container_id.clone(),
+                    sandbox: sandbox.clone(),
+                    pid: None,
+                    pid_start: None,
+                    phase: ExecutorPhase::Launching,
+                    undelivered: Vec::new(),
+                    pending_kills: BTreeMap::new(),
+                    tasks: BTreeMap::new(),
+                    framework_removed: false,
+                    connection: None,
+                    deadline: Some(now + self.cfg.executor_registration_timeout),
+                };
+                if let Err(e) = link_volumes(&slot_dir, &sandbox, &info.resources) {
+                    tracing::error!("preparing sandbox {}: {e}", sandbox.display());
+                }
+                let env = self.executor_env(agent, &exec);
+                if let Some(rt) = self.agents[agent].runtime.as_mut() {
+                    rt.executors.insert(container_id.clone(), exec);
+                }
+                self.effect(Effect::Spawn(SpawnRequest {
+                    agent,
+                    container_id: container_id.clone(),
+                    sandbox,
+                    env,
+                }));
+                container_id
+            }
+        };
+        let Some(exec) = self.runtime_executor(agent, &container) else {
+            return;
+        };
+        let sandbox = exec.sandbox.clone();
+        let exec_resources = exec.info.resources.clone();
+        let connected = exec.connection.is_some();
+        let mut launched = Vec::new();
+        for task in tasks {
+            let task_dir = if command_task {
+                sandbox.clone()
+            } else {
+                sandbox.join("tasks").join(&task.task_id.value)
+            };
+            let mut resources = task.resources.clone();
+            if !command_task {
+                // Pod-level volumes are visible to every task of the pod.
+                resources.extend(exec_resources.iter().cloned());
+            }
+            if let Err(e) = link_volumes(&slot_dir, &task_dir, &resources) {
+                tracing::error!("preparing sandbox {}: {e}", task_dir.display());
+            }
+            launched.push(task.task_id.clone());
+            exec.tasks
+                .insert(task.task_id.clone(), AgentTask::new(task));
+        }
+        if connected {
+            self.deliver_launches(agent, &container, launched);
+        } else if let Some(exec) = self.runtime_executor(agent, &container) {
+            exec.undelivered.extend(launched);
+        }
+        self.mark(Dirty::Executor(agent, container));
+    }
+
+    /// Puts launches on a connected executor's stream.
+    fn deliver_launches(&mut self, agent: usize, container: &str, tasks: Vec<TaskId>) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let infos: Vec<TaskInfo> = tasks
+            .iter()
+            .filter_map(|t| exec.tasks.get(t))
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| t.info.clone())
+            .collect();
+        if infos.is_empty() {
+            return;
+        }
+        let event = if exec.command_task {
+            executor::Event::launch(infos[0].clone())
+        } else {
+            executor::Event::launch_group(TaskGroupInfo { tasks: infos })
+        };
+        self.send_to_executor(agent, container, &event);
+    }
+
+    fn executor_env(&self, agent: usize, exec: &Executor) -> Vec<(String, String)> {
+        let slot = &self.agents[agent];
+        let sandbox = exec.sandbox.display().to_string();
+        vec![
+            ("MESOS_FRAMEWORK_ID".into(), exec.framework_id.value.clone()),
+            (
+                "MESOS_EXECUTOR_ID".into(),
+                exec.info.executor_id.value.clone(),
+            ),
+            ("MESOS_AGENT_ID".into(), slot.id.value.clone()),
+            (
+                "MESOS_AGENT_ENDPOINT".into(),
+                format!("{}:{}", slot.ip, slot.port),
+            ),
+            ("MESOS_HOSTNAME".into(), slot.ip.to_string()),
+            ("MESOS_DIRECTORY".into(), sandbox.clone()),
+            ("MESOS_SANDBOX".into(), sandbox),
+            ("MESOS_CHECKPOINT".into(), "1".into()),
+            (
+                "MESOS_RECOVERY_TIMEOUT".into(),
+                mesos_duration(self.cfg.executor_recovery_timeout),
+            ),
+            ("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2000ms".into()),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
+                mesos_duration(
+                    exec.info
+                        .shutdown_grace_period
+                        .as_ref()
+                        .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
+                        .unwrap_or(Duration::from_secs(5)),
+                ),
+            ),
+        ]
+    }
+
+    /// Records the pid of a freshly spawned executor, or fails its tasks if it could not start.
+    pub(crate) fn executor_spawned(
+        &mut self,
+        agent: usize,
+        container: &str,
+        pid: Result<(u32, Option<u64>), String>,
+    ) {
+        match pid {
+            Ok((pid, start)) => {
+                if let Some(exec) = self.runtime_executor(agent, container) {
+                    exec.pid = Some(pid);
+                    exec.pid_start = start;
+                    self.mark(Dirty::Executor(agent, container.to_string()));
+                } else {
+                    // The agent went away while the process started: do not leave it behind.
+                    self.effect(Effect::KillSession { pid, start });
+                }
+            }
+            Err(message) => {
+                self.executor_terminated(
+                    agent,
+                    container,
+                    Reason::ContainerLaunchFailed,
+                    &format!("Failed to launch executor: {message}"),
+                );
+            }
+        }
+    }
+
+    /// An executor subscribed (or re-subscribed) on its agent's executor API.
+    pub(crate) fn executor_subscribe(
+        &mut self,
+        agent: usize,
+        call: &executor::Call,
+    ) -> Result<(u64, UnboundedReceiver<WireBytes>), String> {
+        let container = self
+            .live_container(agent, &call.framework_id, &call.executor_id)
+            .ok_or_else(|| {
+                format!(
+                    "Executor '{}' of framework '{}' is not known to this agent",
+                    call.executor_id, call.framework_id
+                )
+            })?;
+        let conn_id = self.connection_id();
+        let (tx, rx) = unbounded_channel();
+        let agent_info = self.agent_info(agent);
+        let Some(exec) = self.runtime_executor(agent, &container) else {
+            return Err("executor vanished".to_string());
+        };
+        exec.connection = Some(ExecutorConnection { id: conn_id, tx });
+        exec.phase = ExecutorPhase::Running;
+        exec.deadline = None;
+        let subscribed = executor::Event::subscribed(
+            exec.info.clone(),
+            exec.framework_info.clone(),
+            agent_info,
+            cairn_proto::ContainerId::new(exec.container_id.clone()),
+        );
+        // Launches the executor never saw: the undelivered ones, and staged tasks it does not
+        // report (a launch lost in a stream that broke).
+        let reported: Vec<&TaskId> = call
+            .subscribe
+            .as_ref()
+            .map(|s| s.unacknowledged_tasks.iter().map(|t| &t.task_id).collect())
+            .unwrap_or_default();
+        let mut launches: Vec<TaskId> = std::mem::take(&mut exec.undelivered);
+        for (id, t) in &exec.tasks {
+            if t.state == TaskState::Staging
+                && t.updates.is_empty()
+                && t.acked.is_empty()
+                && !reported.contains(&id)
+                && !launches.contains(id)
+            {
+                launches.push(id.clone());
+            }
+        }
+        let kills = std::mem::take(&mut exec.pending_kills);
+        self.send_to_executor(agent, &container, &subscribed);
+        self.deliver_launches(agent, &container, launches);
+        for (task_id, policy) in kills {
+            self.send_to_executor(agent, &container, &executor::Event::kill(task_id, policy));
+        }
+        // Updates the executor sent while we were away.
+        if let Some(sub) = &call.subscribe {
+            for u in &sub.unacknowledged_updates {
+                self.executor_update(
+                    agent,
+                    &call.framework_id,
+                    &call.executor_id,
+                    u.status.clone(),
+                );
+            }
+        }
+        self.mark(Dirty::Executor(agent, container));
+        Ok((conn_id, rx))
+    }
+
+    /// The executor's stream ended (it died, or the agent dropped it).
+    pub(crate) fn executor_stream_closed(&mut self, agent: usize, container: &str, conn_id: u64) {
+        if let Some(exec) = self.runtime_executor(agent, container) {
+            if exec.connection.as_ref().is_some_and(|c| c.id == conn_id) {
+                exec.connection = None;
+            }
+        }
+    }
+
+    /// A status update from an executor (or made by the agent itself).
+    pub(crate) fn executor_update(
+        &mut self,
+        agent: usize,
+        framework: &FrameworkId,
+        executor_id: &ExecutorId,
+        mut status: TaskStatus,
+    ) {
+        let Some(container) = self
+            .task_container(agent, framework, &status.task_id)
+            .or_else(|| self.live_container(agent, framework, executor_id))
+        else {
+            tracing::warn!("dropping an update for unknown task {}", status.task_id);
+            return;
+        };
+        let agent_id = self.agents[agent].id.clone();
+        let Some(exec) = self.runtime_executor(agent, &container) else {
+            return;
+        };
+        let Some(task) = exec.tasks.get_mut(&status.task_id) else {
+            tracing::warn!("dropping an update for unknown task {}", status.task_id);
+            return;
+        };
+        let uuid = status.uuid.clone().unwrap_or_else(new_uuid);
+        if task.knows(&uuid) {
+            // A re-sent duplicate: if it was acknowledged, tell the executor again.
+            if task.acked.contains(&uuid) {
+                let ev = executor::Event::acknowledged(status.task_id.clone(), uuid);
+                self.send_to_executor(agent, &container, &ev);
+            }
+            return;
+        }
+        status.uuid = Some(uuid);
+        status.agent_id = Some(agent_id);
+        status
+            .executor_id
+            .get_or_insert_with(|| exec.info.executor_id.clone());
+        status.timestamp.get_or_insert_with(epoch_secs);
+        status.source.get_or_insert(Source::Executor);
+        // A terminal state is final: a later "running" from a confused executor must not revive it.
+        if !task.state.is_terminal() {
+            task.state = status.state;
+        }
+        let task_id = status.task_id.clone();
+        let removed = exec.framework_removed;
+        task.updates.push_back(status);
+        let first = task.updates.len() == 1;
+        self.mark(Dirty::Executor(agent, container.clone()));
+        if removed {
+            // Nobody will acknowledge: settle it here so the executor can finish.
+            let uuid = self
+                .runtime_executor(agent, &container)
+                .and_then(|e| e.tasks.get(&task_id))
+                .and_then(|t| t.updates.back())
+                .and_then(|u| u.uuid.clone());
+            if let Some(uuid) = uuid {
+                self.agent_acknowledge(agent, &container, &task_id, &uuid);
+            }
+            return;
+        }
+        if first {
+            self.forward_update(agent, &container, &task_id, true);
+        } else {
+            // The master learns the latest state even while an older update waits.
+            self.mirror_latest(agent, &container, &task_id);
+        }
+    }
+
+    /// An agent-made status update (executor gone, kill before launch, ...).
+    pub(crate) fn agent_status(
+        &mut self,
+        agent: usize,
+        container: &str,
+        task_id: &TaskId,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let framework = exec.framework_id.clone();
+        let executor_id = exec.info.executor_id.clone();
+        let status = TaskStatus {
+            task_id: task_id.clone(),
+            state,
+            reason: Some(reason),
+            message: Some(message.to_string()),
+            source: Some(Source::Agent),
+            uuid: Some(new_uuid()),
+            timestamp: Some(epoch_secs()),
+            ..Default::default()
+        };
+        self.executor_update(agent, &framework, &executor_id, status);
+    }
+
+    /// Sends the head update of a task's stream to the master and on to the framework.
+    pub(crate) fn forward_update(
+        &mut self,
+        agent: usize,
+        container: &str,
+        task_id: &TaskId,
+        fresh: bool,
+    ) {
+        let retry_min = self.cfg.status_update_retry_min;
+        let retry_max = self.cfg.status_update_retry_max;
+        let now = Instant::now();
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let framework = exec.framework_id.clone();
+        let Some(task) = exec.tasks.get_mut(task_id) else {
+            return;
+        };
+        let Some(head) = task.updates.front().cloned() else {
+            return;
+        };
+        task.backoff = if fresh {
+            retry_min
+        } else {
+            (task.backoff * 2).clamp(retry_min, retry_max)
+        };
+        task.next_retry = Some(now + task.backoff);
+        self.mirror_latest(agent, container, task_id);
+        self.send_to_framework(&framework, &scheduler::Event::update(head));
+    }
+
+    /// Brings the master's mirror of a task up to date with the agent's.
+    fn mirror_latest(&mut self, agent: usize, container: &str, task_id: &TaskId) {
+        let Some(exec) = self.agents[agent]
+            .runtime
+            .as_ref()
+            .and_then(|r| r.executors.get(container))
+        else {
+            return;
+        };
+        let framework = exec.framework_id.clone();
+        let Some(task) = exec.tasks.get(task_id) else {
+            return;
+        };
+        let executor_id = (!exec.command_task).then(|| exec.info.executor_id.clone());
+        let state = task.state;
+        let pending = task.updates.front().cloned();
+        let latest = task.updates.back().cloned();
+        let info = task.info.clone();
+        let Some(fw) = self.master.frameworks.get_mut(&framework) else {
+            return;
+        };
+        let entry = fw
+            .tasks
+            .entry(task_id.clone())
+            .or_insert_with(|| MasterTask {
+                agent,
+                executor_id,
+                info,
+                state,
+                statuses: Vec::new(),
+                pending: None,
+                unreachable_time: None,
+            });
+        entry.state = state;
+        entry.unreachable_time = None;
+        if let Some(latest) = latest {
+            if entry.statuses.last().map(|s| &s.uuid) != Some(&latest.uuid) {
+                entry.statuses.push(latest);
+                // Keep the history short: the operator API shows it, nothing depends on it.
+                if entry.statuses.len() > 8 {
+                    entry.statuses.remove(0);
+                }
+            }
+        }
+        entry.pending = pending;
+    }
+
+    /// The framework acknowledged an update.
+    pub(crate) fn framework_acknowledge(
+        &mut self,
+        framework: &FrameworkId,
+        agent_id: &AgentId,
+        task_id: &TaskId,
+        uuid: &Bytes,
+    ) {
+        let Some(agent) = self.agent_index(agent_id) else {
+            return;
+        };
+        if self.agents[agent].status != AgentStatus::Running {
+            // The agent is away: it will re-send the update when it is back.
+            return;
+        }
+        let Some(container) = self.task_container(agent, framework, task_id) else {
+            return;
+        };
+        self.agent_acknowledge(agent, &container, task_id, uuid);
+    }
+
+    fn agent_acknowledge(&mut self, agent: usize, container: &str, task_id: &TaskId, uuid: &Bytes) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let framework = exec.framework_id.clone();
+        let Some(task) = exec.tasks.get_mut(task_id) else {
+            return;
+        };
+        if task.updates.front().and_then(|u| u.uuid.as_ref()) != Some(uuid) {
+            // Not the update in flight: a late duplicate acknowledgement. Mesos ignores it too.
+            return;
+        }
+        task.updates.pop_front();
+        task.acked.push_back(uuid.clone());
+        if task.acked.len() > ACKED_MEMORY {
+            task.acked.pop_front();
+        }
+        task.next_retry = None;
+        let more = !task.updates.is_empty();
+        let done = task.is_done();
+        self.send_to_executor(
+            agent,
+            container,
+            &executor::Event::acknowledged(task_id.clone(), uuid.clone()),
+        );
+        if more {
+            self.forward_update(agent, container, task_id, true);
+        } else {
+            self.mirror_latest(agent, container, task_id);
+        }
+        if done {
+            self.task_completed(agent, container, task_id, &framework);
+        }
+        self.mark(Dirty::Executor(agent, container.to_string()));
+    }
+
+    /// A task's terminal update was acknowledged: it leaves the books.
+    fn task_completed(
+        &mut self,
+        agent: usize,
+        container: &str,
+        task_id: &TaskId,
+        framework: &FrameworkId,
+    ) {
+        let agent_id = self.agents[agent].id.clone();
+        if let Some(fw) = self.master.frameworks.get_mut(framework) {
+            if let Some(t) = fw.tasks.remove(task_id) {
+                let task = super::views::task_view(framework, &agent_id, task_id, &t);
+                fw.completed_tasks.push_back(task);
+                if fw.completed_tasks.len() > 1000 {
+                    fw.completed_tasks.pop_front();
+                }
+            }
+        }
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        exec.tasks.remove(task_id);
+        let finished = exec.tasks.is_empty();
+        let phase = exec.phase;
+        if finished && phase == ExecutorPhase::Terminated {
+            self.remove_executor(agent, container);
+        }
+    }
+
+    fn remove_executor(&mut self, agent: usize, container: &str) {
+        if let Some(rt) = self.agents[agent].runtime.as_mut() {
+            rt.executors.remove(container);
+        }
+        self.mark(Dirty::Executor(agent, container.to_string()));
+    }
+
+    /// The executor process is gone. Its unfinished tasks fail, and its resources free up.
+    pub(crate) fn executor_terminated(
+        &mut self,
+        agent: usize,
+        container: &str,
+        reason: Reason,
+        message: &str,
+    ) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        if exec.phase == ExecutorPhase::Terminated {
+            return;
+        }
+        exec.phase = ExecutorPhase::Terminated;
+        exec.connection = None;
+        exec.undelivered.clear();
+        let framework = exec.framework_id.clone();
+        let executor_id = exec.info.executor_id.clone();
+        let command_task = exec.command_task;
+        let unfinished: Vec<(TaskId, bool)> = exec
+            .tasks
+            .iter()
+            .filter(|(_, t)| !t.state.is_terminal())
+            .map(|(id, _)| (id.clone(), exec.pending_kills.contains_key(id)))
+            .collect();
+        for (task_id, kill_requested) in unfinished {
+            if kill_requested {
+                self.agent_status(
+                    agent,
+                    container,
+                    &task_id,
+                    TaskState::Killed,
+                    Reason::ExecutorTerminated,
+                    "Killed: the executor terminated",
+                );
+            } else {
+                let state = if reason == Reason::ContainerLaunchFailed {
+                    TaskState::Failed
+                } else {
+                    TaskState::Failed
+                };
+                self.agent_status(agent, container, &task_id, state, reason, message);
+            }
+        }
+        if !command_task {
+            let agent_id = self.agents[agent].id.clone();
+            self.send_to_framework(
+                &framework,
+                &scheduler::Event::failure(Some(agent_id), Some(executor_id), None),
+            );
+        }
+        let empty = self
+            .runtime_executor(agent, container)
+            .is_some_and(|e| e.tasks.values().all(|t| t.is_done()) || e.framework_removed);
+        if empty {
+            self.remove_executor(agent, container);
+        } else {
+            self.mark(Dirty::Executor(agent, container.to_string()));
+        }
+    }
+
+    /// Kills a task: through its executor, or directly when it never reached one.
+    pub(crate) fn agent_kill(
+        &mut self,
+        agent: usize,
+        framework: &FrameworkId,
+        task_id: &TaskId,
+        policy: Option<KillPolicy>,
+    ) {
+        let Some(container) = self.task_container(agent, framework, task_id) else {
+            return;
+        };
+        let Some(exec) = self.runtime_executor(agent, &container) else {
+            return;
+        };
+        let Some(task) = exec.tasks.get(task_id) else {
+            return;
+        };
+        if task.state.is_terminal() {
+            return;
+        }
+        if let Some(pos) = exec.undelivered.iter().position(|t| t == task_id) {
+            exec.undelivered.remove(pos);
+            self.agent_status(
+                agent,
+                &container,
+                task_id,
+                TaskState::Killed,
+                Reason::TaskKilledDuringLaunch,
+                "Killed before it was delivered to its executor",
+            );
+            self.stop_idle_executor(agent, &container);
+            return;
+        }
+        if exec.connection.is_some() {
+            self.send_to_executor(
+                agent,
+                &container,
+                &executor::Event::kill(task_id.clone(), policy),
+            );
+        } else {
+            exec.pending_kills.insert(task_id.clone(), policy);
+            self.mark(Dirty::Executor(agent, container));
+        }
+    }
+
+    /// An executor that has nothing left to run is told to shut down.
+    fn stop_idle_executor(&mut self, agent: usize, container: &str) {
+        let idle = self
+            .runtime_executor(agent, container)
+            .is_some_and(|e| e.tasks.values().all(|t| t.state.is_terminal()));
+        if idle {
+            self.shutdown_executor(agent, container);
+        }
+    }
+
+    /// Asks an executor to shut down, and makes sure its processes go even if it does not.
+    pub(crate) fn shutdown_executor(&mut self, agent: usize, container: &str) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let grace = exec
+            .info
+            .shutdown_grace_period
+            .as_ref()
+            .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
+            .unwrap_or(Duration::from_secs(5));
+        let pid = exec.pid;
+        let start = exec.pid_start;
+        let connected = exec.connection.is_some();
+        if connected {
+            self.send_to_executor(agent, container, &executor::Event::shutdown());
+        }
+        if let Some(pid) = pid {
+            // The executor gets its grace period plus a little to kill its tasks itself.
+            self.effect(Effect::TerminateSession {
+                pid,
+                start,
+                grace: grace + Duration::from_secs(2),
+            });
+        } else {
+            self.executor_terminated(
+                agent,
+                container,
+                Reason::ExecutorTerminated,
+                "Executor shut down before it started",
+            );
+        }
+    }
+
+    /// A MESSAGE from an executor to its framework.
+    pub(crate) fn executor_message(
+        &mut self,
+        agent: usize,
+        framework: &FrameworkId,
+        executor_id: &ExecutorId,
+        data: Bytes,
+    ) {
+        let agent_id = self.agents[agent].id.clone();
+        self.send_to_framework(
+            framework,
+            &scheduler::Event::message(agent_id, executor_id.clone(), data),
+        );
+    }
+
+    /// Periodic agent work: update retries, executors that never subscribed or died unseen.
+    pub(crate) fn agent_tick(&mut self, agent: usize, now: Instant, check_pids: bool) {
+        let Some(rt) = self.agents[agent].runtime.as_ref() else {
+            return;
+        };
+        let recovering = rt.recovering_until.is_some_and(|t| now < t);
+        let mut retries = Vec::new();
+        let mut dead = Vec::new();
+        let mut timed_out = Vec::new();
+        for (container, exec) in &rt.executors {
+            if !exec.framework_removed {
+                for (id, t) in &exec.tasks {
+                    if t.next_retry.is_some_and(|r| r <= now) {
+                        retries.push((container.clone(), id.clone()));
+                    }
+                }
+            }
+            if exec.phase == ExecutorPhase::Terminated {
+                continue;
+            }
+            if exec.phase == ExecutorPhase::Launching && exec.deadline.is_some_and(|d| d <= now) {
+                timed_out.push(container.clone());
+                continue;
+            }
+            if check_pids && exec.connection.is_none() && !recovering {
+                if let Some(pid) = exec.pid {
+                    if !process::alive(pid, exec.pid_start) {
+                        dead.push(container.clone());
+                    }
+                }
+            }
+        }
+        if let Some(rt) = self.agents[agent].runtime.as_mut() {
+            if rt.recovering_until.is_some_and(|t| now >= t) {
+                rt.recovering_until = None;
+            }
+        }
+        for (container, task) in retries {
+            self.forward_update(agent, &container, &task, false);
+        }
+        for container in timed_out {
+            let pid = self
+                .runtime_executor(agent, &container)
+                .and_then(|e| e.pid.map(|p| (p, e.pid_start)));
+            if let Some((pid, start)) = pid {
+                self.effect(Effect::KillSession { pid, start });
+            }
+            self.executor_terminated(
+                agent,
+                &container,
+                Reason::ExecutorRegistrationTimeout,
+                "Executor did not subscribe in time",
+            );
+        }
+        for container in dead {
+            self.executor_terminated(
+                agent,
+                &container,
+                Reason::ExecutorTerminated,
+                "Executor terminated",
+            );
+        }
+    }
+
+    pub(crate) fn agent_info(&self, agent: usize) -> cairn_proto::AgentInfo {
+        let slot = &self.agents[agent];
+        cairn_proto::AgentInfo {
+            hostname: slot.ip.to_string(),
+            port: Some(u32::from(slot.port)),
+            resources: slot.total.to_vec(),
+            attributes: slot.attributes.clone(),
+            id: Some(slot.id.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// Forwards every pending head update of a framework at once (used when it re-subscribes,
+    /// so a recovering scheduler does not wait out a long retry backoff).
+    pub(crate) fn resend_pending(&mut self, framework: &FrameworkId) {
+        let mut heads = Vec::new();
+        for (i, slot) in self.agents.iter().enumerate() {
+            let Some(rt) = &slot.runtime else { continue };
+            for (container, exec) in &rt.executors {
+                if &exec.framework_id != framework {
+                    continue;
+                }
+                for (id, t) in &exec.tasks {
+                    if !t.updates.is_empty() {
+                        heads.push((i, container.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (agent, container, task) in heads {
+            self.forward_update(agent, &container, &task, true);
+        }
+    }
+
+    /// The framework is gone: its executors are shut down and their records dropped.
+    pub(crate) fn agent_remove_framework(&mut self, framework: &FrameworkId) {
+        for agent in 0..self.agents.len() {
+            let containers: Vec<String> = match &self.agents[agent].runtime {
+                Some(rt) => rt
+                    .executors
+                    .iter()
+                    .filter(|(_, e)| &e.framework_id == framework)
+                    .map(|(c, _)| c.clone())
+                    .collect(),
+                None => continue,
+            };
+            for c in containers {
+                if let Some(exec) = self.runtime_executor(agent, &c) {
+                    exec.framework_removed = true;
+                    for t in exec.tasks.values_mut() {
+                        t.updates.clear();
+                        t.next_retry = None;
+                    }
+                }
+                let live = self
+                    .runtime_executor(agent, &c)
+                    .is_some_and(|e| e.is_live());
+                if live {
+                    self.shutdown_executor(agent, &c);
+                    self.mark(Dirty::Executor(agent, c));
+                } else {
+                    self.remove_executor(agent, &c);
+                }
+            }
+        }
+    }
+}
+
+/// The ExecutorInfo cairn makes up for a command task, as Mesos' command executor does.
+fn command_executor_info(framework: &FrameworkId, task: &TaskInfo) -> ExecutorInfo {
+    ExecutorInfo {
+        type_: Some(ExecutorType::Custom),
+        executor_id: ExecutorId::new(task.task_id.value.clone()),
+        framework_id: Some(framework.clone()),
+        name: Some(format!("Command Executor (Task: {})", task.task_id)),
+        source: Some(task.task_id.value.clone()),
+        ..Default::default()
+    }
+}
+
+/// Whether the framework sees TASK_KILLING.
+#[allow(dead_code)]
+pub(crate) fn sees_killing(info: &FrameworkInfo) -> bool {
+    info.has_capability(CapabilityType::TaskKillingState)
+}

@@ -1,0 +1,241 @@
+//! The allocator: what each agent has free, offered per framework and role, filtered by what a
+//! framework declined, rescinded when the agent goes away.
+
+use std::time::{Duration, Instant};
+
+use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resources};
+
+use super::{AgentStatus, ClusterState, OfferFilter, OutstandingOffer};
+
+/// Mesos' default `refuse_seconds`.
+const DEFAULT_REFUSE: f64 = 5.0;
+/// Mesos caps `refuse_seconds` at a year.
+const MAX_REFUSE: f64 = 365.0 * 24.0 * 3600.0;
+
+impl ClusterState {
+    /// Resources an agent's tasks and executors hold.
+    pub(crate) fn used(&self, agent: usize) -> Resources {
+        let mut used = Resources::new();
+        if let Some(rt) = &self.agents[agent].runtime {
+            for e in rt.executors.values() {
+                for r in e.used_resources() {
+                    used.add(&super::strip(r));
+                }
+            }
+        } else {
+            // A stopped agent's tasks still run; the master keeps counting them as used.
+            for fw in self.master.frameworks.values() {
+                for t in fw.tasks.values() {
+                    if t.agent == agent && !t.state.is_terminal() {
+                        for r in &t.info.resources {
+                            used.add(&super::strip(r));
+                        }
+                    }
+                }
+            }
+        }
+        used
+    }
+
+    fn offered(&self, agent: usize) -> Resources {
+        let mut offered = Resources::new();
+        for o in self.master.offers.values() {
+            if o.agent == agent {
+                offered.add_all(o.resources.without_allocation_info().iter());
+            }
+        }
+        offered
+    }
+
+    /// What an agent has that nobody uses or has been offered.
+    pub(crate) fn available(&self, agent: usize) -> Resources {
+        let mut free = self.agents[agent].total.clone();
+        for r in self.used(agent).iter().chain(self.offered(agent).iter()) {
+            if free.subtract(r).is_err() {
+                // The books disagree (e.g. a volume destroyed under a recovered task); better to
+                // offer a little less than to crash the allocator.
+                tracing::warn!(
+                    "agent {} uses {r} which it does not have",
+                    self.agents[agent].id
+                );
+            }
+        }
+        free
+    }
+
+    /// One allocation pass, if one is due.
+    pub(crate) fn allocate(&mut self, now: Instant) {
+        if now < self.master.next_allocation {
+            return;
+        }
+        self.master.next_allocation = now + self.cfg.allocation_interval;
+        let mut clients: Vec<(FrameworkId, String)> = Vec::new();
+        for fw in self.master.frameworks.values() {
+            if fw.stream.is_none() {
+                continue;
+            }
+            for role in fw.info.effective_roles() {
+                if !fw.suppressed.contains(&role) {
+                    clients.push((fw.id.clone(), role));
+                }
+            }
+        }
+        if clients.is_empty() {
+            return;
+        }
+        let start = self.master.allocation_cursor % clients.len();
+        clients.rotate_left(start);
+        self.master.allocation_cursor = self.master.allocation_cursor.wrapping_add(1);
+        let mut made: Vec<(FrameworkId, Offer)> = Vec::new();
+        for agent in 0..self.agents.len() {
+            let slot = &self.agents[agent];
+            if slot.status != AgentStatus::Running || slot.runtime.is_none() {
+                continue;
+            }
+            let mut free = self.available(agent);
+            for (fid, role) in &clients {
+                if free.is_empty() {
+                    break;
+                }
+                let offerable = free.filter(|r| r.is_unreserved() || r.is_reserved_to(role));
+                if offerable.is_empty() {
+                    continue;
+                }
+                let filtered = self.master.frameworks.get(fid).is_some_and(|fw| {
+                    fw.filters.iter().any(|f| {
+                        f.agent == agent && f.until > now && f.resources.contains(&offerable)
+                    })
+                });
+                if filtered {
+                    continue;
+                }
+                for r in offerable.iter() {
+                    let _ = free.subtract(r);
+                }
+                let id = self.next_offer_id();
+                let resources = offerable.with_allocation_info(role);
+                let slot = &self.agents[agent];
+                let executor_ids = slot
+                    .runtime
+                    .as_ref()
+                    .map(|rt| {
+                        rt.executors
+                            .values()
+                            .filter(|e| {
+                                &e.framework_id == fid
+                                    && !e.command_task
+                                    && e.phase != super::ExecutorPhase::Terminated
+                            })
+                            .map(|e| e.info.executor_id.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let offer = Offer {
+                    id: id.clone(),
+                    framework_id: fid.clone(),
+                    agent_id: slot.id.clone(),
+                    hostname: slot.ip.to_string(),
+                    resources: resources.to_vec(),
+                    attributes: slot.attributes.clone(),
+                    executor_ids,
+                    allocation_info: Some(AllocationInfo::role(role.clone())),
+                    ..Default::default()
+                };
+                self.master.offers.insert(
+                    id,
+                    OutstandingOffer {
+                        framework: fid.clone(),
+                        agent,
+                        role: role.clone(),
+                        resources,
+                    },
+                );
+                made.push((fid.clone(), offer));
+            }
+        }
+        // One OFFERS event per framework per pass, as the Mesos master batches them.
+        let mut by_framework: std::collections::BTreeMap<FrameworkId, Vec<Offer>> =
+            Default::default();
+        for (fid, offer) in made {
+            by_framework.entry(fid).or_default().push(offer);
+        }
+        for (fid, offers) in by_framework {
+            self.send_to_framework(&fid, &scheduler::Event::offers(offers));
+        }
+    }
+
+    /// Adds a decline filter for the resources of an offer being given back.
+    pub(crate) fn filter_resources(
+        &mut self,
+        fid: &FrameworkId,
+        agent: usize,
+        resources: Resources,
+        refuse_seconds: Option<f64>,
+    ) {
+        let secs = refuse_seconds.unwrap_or(DEFAULT_REFUSE);
+        if !(secs > 0.0) || resources.is_empty() {
+            return;
+        }
+        let until = Instant::now() + Duration::from_secs_f64(secs.min(MAX_REFUSE));
+        if let Some(fw) = self.master.frameworks.get_mut(fid) {
+            fw.filters.push(OfferFilter {
+                agent,
+                resources: resources.without_allocation_info(),
+                until,
+            });
+        }
+    }
+
+    /// DECLINE of one offer.
+    pub(crate) fn decline_offer(
+        &mut self,
+        fid: &FrameworkId,
+        id: &OfferId,
+        refuse_seconds: Option<f64>,
+    ) {
+        let Some(offer) = self.master.offers.get(id) else {
+            return;
+        };
+        if &offer.framework != fid {
+            return;
+        }
+        let offer = self.master.offers.remove(id).expect("checked above");
+        self.filter_resources(fid, offer.agent, offer.resources, refuse_seconds);
+    }
+
+    /// Withdraws a framework's offers; with `rescind`, tells it.
+    pub(crate) fn remove_offers_of(&mut self, fid: &FrameworkId, rescind: bool) {
+        let ids: Vec<OfferId> = self
+            .master
+            .offers
+            .iter()
+            .filter(|(_, o)| &o.framework == fid)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.master.offers.remove(&id);
+            if rescind {
+                self.send_to_framework(fid, &scheduler::Event::rescind(id));
+            }
+        }
+    }
+
+    pub(crate) fn remove_offers_of_removed(&mut self, fid: &FrameworkId) {
+        self.master.offers.retain(|_, o| &o.framework != fid);
+    }
+
+    /// Rescinds every offer of an agent that went away.
+    pub(crate) fn rescind_agent_offers(&mut self, agent: usize) {
+        let ids: Vec<(OfferId, FrameworkId)> = self
+            .master
+            .offers
+            .iter()
+            .filter(|(_, o)| o.agent == agent)
+            .map(|(id, o)| (id.clone(), o.framework.clone()))
+            .collect();
+        for (id, fid) in ids {
+            self.master.offers.remove(&id);
+            self.send_to_framework(&fid, &scheduler::Event::rescind(id));
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! The master half of the scheduler API: subscriptions, every call, heartbeats and the
+//! failover timeout.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes as WireBytes;
+use cairn_proto::scheduler::{self, Call, CallType};
+use cairn_proto::{
+    AgentId, CapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Reason, Source, TaskId,
+    TaskState, TaskStatus,
+};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use super::{
+    epoch_secs, AgentStatus, ClusterState, CompletedFramework, Dirty, Framework, StreamHandle,
+};
+
+/// A call the master refuses synchronously: an HTTP status and a plain-text reason.
+#[derive(Debug)]
+pub(crate) struct CallError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl CallError {
+    pub(crate) fn new(status: u16, message: impl Into<String>) -> Self {
+        CallError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a successful call answers.
+pub(crate) enum CallReply {
+    /// 202 Accepted, empty body.
+    Accepted,
+    /// 200 OK, empty body.
+    Ok,
+}
+
+/// A new SUBSCRIBE stream.
+pub(crate) struct Subscription {
+    pub framework_id: FrameworkId,
+    pub stream_id: String,
+    pub rx: UnboundedReceiver<WireBytes>,
+}
+
+/// How many torn-down frameworks the master remembers.
+const COMPLETED_FRAMEWORKS: usize = 50;
+
+impl ClusterState {
+    pub(crate) fn master_info(&self) -> MasterInfo {
+        let ip = match self.cfg.listen.ip() {
+            std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
+            std::net::IpAddr::V6(_) => 0,
+        };
+        MasterInfo {
+            id: self.master.id.clone(),
+            ip,
+            port: u32::from(self.cfg.listen.port()),
+            pid: Some(format!("master@{}", self.cfg.listen)),
+            hostname: Some(self.cfg.listen.ip().to_string()),
+            version: Some(cairn_proto::MESOS_VERSION.to_string()),
+            address: Some(cairn_proto::Address {
+                hostname: Some(self.cfg.listen.ip().to_string()),
+                ip: Some(self.cfg.listen.ip().to_string()),
+                port: i32::from(self.cfg.listen.port()),
+            }),
+            domain: None,
+        }
+    }
+
+    /// SUBSCRIBE: registers a new framework or fails an old one over to this connection.
+    pub(crate) fn subscribe(&mut self, call: Call) -> Result<Subscription, CallError> {
+        let sub = call
+            .subscribe
+            .ok_or_else(|| CallError::new(400, "Expecting 'subscribe' to be present"))?;
+        let mut info = sub.framework_info;
+        validate_framework_info(&info)?;
+        let roles: BTreeSet<String> = info.effective_roles().into_iter().collect();
+        for r in &sub.suppressed_roles {
+            if !roles.contains(r) {
+                return Err(CallError::new(
+                    400,
+                    format!("Suppressed role '{r}' is not contained in the list of roles"),
+                ));
+            }
+        }
+        let now = Instant::now();
+        let (tx, rx) = unbounded_channel();
+        let stream_id = uuid::Uuid::new_v4().to_string();
+        let id = match info.id.clone() {
+            Some(id) => {
+                if self.master.completed.iter().any(|c| c.id == id) {
+                    // A torn-down framework may not come back: it hears why, then the stream ends.
+                    let ev = scheduler::Event::error("Framework has been removed");
+                    let bytes = cairn_proto::recordio::encode_json(&ev);
+                    let _ = tx.send(WireBytes::from(bytes));
+                    return Ok(Subscription {
+                        framework_id: id,
+                        stream_id,
+                        rx,
+                    });
+                }
+                id
+            }
+            None => {
+                let id = FrameworkId::new(format!(
+                    "{}-{:04}",
+                    self.master.id, self.master.next_framework
+                ));
+                self.master.next_framework += 1;
+                id
+            }
+        };
+        info.id = Some(id.clone());
+        let heartbeat = self.cfg.heartbeat_interval;
+        if let Some(fw) = self.master.frameworks.get_mut(&id) {
+            // Failover: the old stream hears why and closes; user and checkpoint stay as they were.
+            if let Some(old) = fw.stream.take() {
+                let ev = scheduler::Event::error("Framework failed over");
+                let _ = old
+                    .tx
+                    .send(WireBytes::from(cairn_proto::recordio::encode_json(&ev)));
+            }
+            info.user = fw.info.user.clone();
+            info.checkpoint = fw.info.checkpoint;
+            fw.info = info;
+            fw.stream = Some(StreamHandle {
+                id: stream_id.clone(),
+                tx,
+            });
+            fw.disconnected_at = None;
+            fw.suppressed = sub.suppressed_roles.into_iter().collect();
+            fw.filters.clear();
+            fw.next_heartbeat = now + heartbeat;
+        } else {
+            self.master.frameworks.insert(
+                id.clone(),
+                Framework {
+                    id: id.clone(),
+                    info,
+                    registered_time: epoch_secs(),
+                    stream: Some(StreamHandle {
+                        id: stream_id.clone(),
+                        tx,
+                    }),
+                    disconnected_at: None,
+                    suppressed: sub.suppressed_roles.into_iter().collect(),
+                    filters: Vec::new(),
+                    next_heartbeat: now + heartbeat,
+                    tasks: HashMap::new(),
+                    completed_tasks: VecDeque::new(),
+                    operations: Default::default(),
+                },
+            );
+            // Tasks recovered from agent checkpoints belong to this framework again.
+            self.adopt_recovered_tasks(&id);
+        }
+        // Offers made to the old connection are void; the allocator will make new ones.
+        self.remove_offers_of(&id, false);
+        self.mark(Dirty::Master);
+        let subscribed = scheduler::Event::subscribed(
+            id.clone(),
+            heartbeat.as_secs_f64(),
+            Some(self.master_info()),
+        );
+        self.send_to_framework(&id, &subscribed);
+        self.send_to_framework(&id, &scheduler::Event::heartbeat());
+        self.resend_pending(&id);
+        self.master.next_allocation = now;
+        Ok(Subscription {
+            framework_id: id,
+            stream_id,
+            rx,
+        })
+    }
+
+    /// The body of a SUBSCRIBE response was dropped: the scheduler is gone.
+    pub(crate) fn framework_stream_closed(&mut self, framework: &FrameworkId, stream_id: &str) {
+        let Some(fw) = self.master.frameworks.get_mut(framework) else {
+            return;
+        };
+        if fw.stream.as_ref().is_some_and(|s| s.id == stream_id) {
+            fw.stream = None;
+            fw.disconnected_at = Some(Instant::now());
+            tracing::info!("framework {framework} disconnected");
+            self.remove_offers_of(framework, false);
+        }
+    }
+
+    /// Every call other than SUBSCRIBE, after the checks the master makes in its order.
+    pub(crate) fn handle_call(
+        &mut self,
+        call: Call,
+        stream_id: Option<&str>,
+    ) -> Result<CallReply, CallError> {
+        let Some(fid) = call.framework_id.clone() else {
+            return Err(CallError::new(
+                400,
+                "Expecting 'framework_id' to be present",
+            ));
+        };
+        let Some(fw) = self.master.frameworks.get(&fid) else {
+            return Err(CallError::new(400, "Framework cannot be found"));
+        };
+        let Some(stream) = &fw.stream else {
+            return Err(CallError::new(403, "Framework is not subscribed"));
+        };
+        match stream_id {
+            None => return Err(CallError::new(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")),
+            Some(s) if s != stream.id => {
+                return Err(CallError::new(
+                    400,
+                    format!("The stream ID '{s}' included in this request didn't match the stream ID currently associated with framework ID {fid}"),
+                ))
+            }
+            Some(_) => {}
+        }
+        match call.type_ {
+            CallType::Teardown => {
+                self.remove_framework(&fid, "Framework torn down");
+                Ok(CallReply::Accepted)
+            }
+            CallType::Accept => {
+                let accept = call.accept.unwrap_or_default();
+                self.accept(&fid, accept);
+                Ok(CallReply::Accepted)
+            }
+            CallType::Decline => {
+                let decline = call.decline.unwrap_or_default();
+                let refuse = decline.filters.as_ref().and_then(|f| f.refuse_seconds);
+                for id in &decline.offer_ids {
+                    self.decline_offer(&fid, id, refuse);
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Revive => {
+                let roles = call.revive.map(|r| r.roles).unwrap_or_default();
+                if let Some(fw) = self.master.frameworks.get_mut(&fid) {
+                    if roles.is_empty() {
+                        fw.suppressed.clear();
+                        fw.filters.clear();
+                    } else {
+                        for r in &roles {
+                            fw.suppressed.remove(r);
+                        }
+                        // Filters are kept per agent, not per role; a revive of any role clears
+                        // them, which errs on the side of offering more.
+                        fw.filters.clear();
+                    }
+                }
+                self.master.next_allocation = Instant::now();
+                Ok(CallReply::Accepted)
+            }
+            CallType::Suppress => {
+                let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
+                if let Some(fw) = self.master.frameworks.get_mut(&fid) {
+                    let roles = if roles.is_empty() {
+                        fw.info.effective_roles()
+                    } else {
+                        roles
+                    };
+                    fw.suppressed.extend(roles);
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Kill => {
+                let kill = call.kill.unwrap_or_default();
+                self.kill(
+                    &fid,
+                    &kill.task_id,
+                    kill.agent_id.as_ref(),
+                    kill.kill_policy,
+                );
+                Ok(CallReply::Accepted)
+            }
+            CallType::Shutdown => {
+                let s = call.shutdown.unwrap_or_default();
+                if let Some(agent) = self.agent_index(&s.agent_id) {
+                    if let Some(c) = self.live_container(agent, &fid, &s.executor_id) {
+                        self.shutdown_executor(agent, &c);
+                    }
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Acknowledge => {
+                let ack = call.acknowledge.unwrap_or_default();
+                self.framework_acknowledge(&fid, &ack.agent_id, &ack.task_id, &ack.uuid);
+                Ok(CallReply::Accepted)
+            }
+            CallType::AcknowledgeOperationStatus => {
+                if let (Some(a), Some(fw)) = (
+                    call.acknowledge_operation_status,
+                    self.master.frameworks.get_mut(&fid),
+                ) {
+                    fw.operations.retain(|id, s| {
+                        !(id == &a.operation_id
+                            && s.uuid.as_ref().map(|u| &u.value) == Some(&a.uuid))
+                    });
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Reconcile => {
+                let tasks = call.reconcile.map(|r| r.tasks).unwrap_or_default();
+                self.reconcile(&fid, &tasks);
+                Ok(CallReply::Accepted)
+            }
+            CallType::ReconcileOperations => {
+                let statuses: Vec<_> = self
+                    .master
+                    .frameworks
+                    .get(&fid)
+                    .map(|f| f.operations.values().cloned().collect())
+                    .unwrap_or_default();
+                for s in statuses {
+                    self.send_to_framework(&fid, &scheduler::Event::update_operation_status(s));
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Message => {
+                let m = call.message.unwrap_or_default();
+                if let Some(agent) = self.agent_index(&m.agent_id) {
+                    if let Some(c) = self.live_container(agent, &fid, &m.executor_id) {
+                        self.send_to_executor(
+                            agent,
+                            &c,
+                            &cairn_proto::executor::Event::message(m.data),
+                        );
+                    }
+                }
+                Ok(CallReply::Accepted)
+            }
+            CallType::Request | CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
+                // The built-in allocator ignores requests, and there is no maintenance schedule.
+                Ok(CallReply::Accepted)
+            }
+            CallType::UpdateFramework => {
+                let u = call.update_framework.unwrap_or_default();
+                self.update_framework(&fid, u)?;
+                Ok(CallReply::Ok)
+            }
+            CallType::Subscribe => Err(CallError::new(
+                400,
+                "SUBSCRIBE must be sent on its own connection without a stream id",
+            )),
+            CallType::Unknown => Err(CallError::new(501, "Received an unknown call type")),
+        }
+    }
+
+    fn update_framework(
+        &mut self,
+        fid: &FrameworkId,
+        u: scheduler::UpdateFramework,
+    ) -> Result<(), CallError> {
+        let mut info = u.framework_info;
+        validate_framework_info(&info)?;
+        let fw = self
+            .master
+            .frameworks
+            .get_mut(fid)
+            .ok_or_else(|| CallError::new(400, "Framework cannot be found"))?;
+        if info.id.as_ref().is_some_and(|i| i != fid) {
+            return Err(CallError::new(
+                400,
+                "Updating 'FrameworkInfo.id' is unsupported",
+            ));
+        }
+        if info.user != fw.info.user {
+            return Err(CallError::new(
+                400,
+                "Updating 'FrameworkInfo.user' is unsupported",
+            ));
+        }
+        if info.principal != fw.info.principal {
+            return Err(CallError::new(
+                400,
+                "Changing framework's principal is not allowed",
+            ));
+        }
+        if info.checkpoint.unwrap_or(false) != fw.info.checkpoint.unwrap_or(false) {
+            return Err(CallError::new(
+                400,
+                "Updating 'FrameworkInfo.checkpoint' is unsupported",
+            ));
+        }
+        let roles: BTreeSet<String> = info.effective_roles().into_iter().collect();
+        for r in &u.suppressed_roles {
+            if !roles.contains(r) {
+                return Err(CallError::new(
+                    400,
+                    format!("Suppressed role '{r}' is not contained in the list of roles"),
+                ));
+            }
+        }
+        info.id = Some(fid.clone());
+        fw.info = info;
+        fw.suppressed = u.suppressed_roles.into_iter().collect();
+        self.remove_offers_of(fid, true);
+        self.mark(Dirty::Master);
+        self.master.next_allocation = Instant::now();
+        Ok(())
+    }
+
+    /// KILL: through the task's agent, or an answer from the master when it cannot be reached.
+    pub(crate) fn kill(
+        &mut self,
+        fid: &FrameworkId,
+        task_id: &TaskId,
+        agent_id: Option<&AgentId>,
+        policy: Option<cairn_proto::KillPolicy>,
+    ) {
+        let known = self
+            .master
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.tasks.get(task_id))
+            .map(|t| t.agent);
+        match known {
+            Some(agent) if self.agents[agent].status == AgentStatus::Running => {
+                self.agent_kill(agent, fid, task_id, policy);
+            }
+            Some(_) => {
+                // The agent is away; the scheduler keeps retrying kills until it hears back.
+            }
+            None => {
+                let state = match agent_id.and_then(|a| self.agent_index(a)) {
+                    Some(i) if self.agents[i].status == AgentStatus::Running => TaskState::Gone,
+                    _ => TaskState::Unknown,
+                };
+                let status = self.master_status(
+                    fid,
+                    task_id,
+                    agent_id.cloned(),
+                    state,
+                    Reason::Reconciliation,
+                    "Attempted to kill an unknown task",
+                );
+                self.send_to_framework(fid, &scheduler::Event::update(status));
+            }
+        }
+    }
+
+    /// A status the master makes up itself (no uuid: never acknowledged, never retried).
+    /// Non-partition-aware frameworks see TASK_LOST for every "don't know" state.
+    pub(crate) fn master_status(
+        &self,
+        fid: &FrameworkId,
+        task_id: &TaskId,
+        agent_id: Option<AgentId>,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) -> TaskStatus {
+        let state = if self.partition_aware(fid) {
+            state
+        } else {
+            match state {
+                TaskState::Unreachable
+                | TaskState::Gone
+                | TaskState::GoneByOperator
+                | TaskState::Unknown
+                | TaskState::Dropped => TaskState::Lost,
+                s => s,
+            }
+        };
+        TaskStatus {
+            task_id: task_id.clone(),
+            state,
+            reason: Some(reason),
+            message: Some(message.to_string()),
+            source: Some(Source::Master),
+            agent_id,
+            timestamp: Some(epoch_secs()),
+            ..Default::default()
+        }
+    }
+
+    /// RECONCILE: explicit for the listed tasks, implicit (every known task) when empty.
+    fn reconcile(&mut self, fid: &FrameworkId, tasks: &[scheduler::ReconcileTask]) {
+        let mut answers = Vec::new();
+        let Some(fw) = self.master.frameworks.get(fid) else {
+            return;
+        };
+        if tasks.is_empty() {
+            for (id, t) in &fw.tasks {
+                answers.push(self.reconcile_known(fid, id, t));
+            }
+        } else {
+            for rt in tasks {
+                if let Some(t) = fw.tasks.get(&rt.task_id) {
+                    answers.push(self.reconcile_known(fid, &rt.task_id, t));
+                    continue;
+                }
+                let state = match rt.agent_id.as_ref().and_then(|a| self.agent_index(a)) {
+                    None => TaskState::Unknown,
+                    Some(i) => match (self.agents[i].status, self.agents[i].unreachable) {
+                        (AgentStatus::Gone, _) => TaskState::GoneByOperator,
+                        (_, true) => TaskState::Unreachable,
+                        (AgentStatus::Running, false) => TaskState::Gone,
+                        // Disconnected but not yet unreachable: like a recovering agent, no
+                        // answer; the scheduler asks again with backoff.
+                        (AgentStatus::Stopped, false) => continue,
+                    },
+                };
+                let mut s = self.master_status(
+                    fid,
+                    &rt.task_id,
+                    rt.agent_id.clone(),
+                    state,
+                    Reason::Reconciliation,
+                    "Reconciliation: Task is unknown",
+                );
+                if state == TaskState::Unknown && rt.agent_id.is_none() {
+                    s.agent_id = None;
+                }
+                answers.push(s);
+            }
+        }
+        for s in answers {
+            self.send_to_framework(fid, &scheduler::Event::update(s));
+        }
+    }
+
+    fn reconcile_known(
+        &self,
+        fid: &FrameworkId,
+        task_id: &TaskId,
+        t: &super::MasterTask,
+    ) -> TaskStatus {
+        let agent_id = self.agents[t.agent].id.clone();
+        let mut latest = t
+            .statuses
+            .last()
+            .cloned()
+            .unwrap_or_else(|| TaskStatus::new(task_id.clone(), t.state));
+        let state = if t.unreachable_time.is_some() {
+            TaskState::Unreachable
+        } else {
+            t.state
+        };
+        let mut s = self.master_status(
+            fid,
+            task_id,
+            Some(agent_id),
+            state,
+            Reason::Reconciliation,
+            "Reconciliation: Latest task state",
+        );
+        s.executor_id = latest.executor_id.take();
+        s.healthy = latest.healthy;
+        s.check_status = latest.check_status.take();
+        s.labels = latest.labels.take();
+        s.container_status = latest.container_status.take();
+        if let Some(time) = t.unreachable_time {
+            s.unreachable_time = Some(cairn_proto::TimeInfo {
+                nanoseconds: (time * 1e9) as i64,
+            });
+        }
+        s
+    }
+
+    /// Tears a framework down: its tasks are killed and it may never subscribe again. Its
+    /// reservations belong to its role and stay.
+    pub(crate) fn remove_framework(&mut self, fid: &FrameworkId, why: &str) {
+        let Some(mut fw) = self.master.frameworks.remove(fid) else {
+            return;
+        };
+        tracing::info!("removing framework {fid}: {why}");
+        self.remove_offers_of_removed(fid);
+        self.agent_remove_framework(fid);
+        // Dropping the stream's sender ends the SUBSCRIBE response.
+        fw.stream = None;
+        let mut tasks: Vec<cairn_proto::Task> = fw.completed_tasks.into_iter().collect();
+        for (id, t) in &fw.tasks {
+            let mut view = super::views::task_view(fid, &self.agents[t.agent].id, id, t);
+            if !view.state.is_terminal() {
+                view.state = TaskState::Killed;
+            }
+            tasks.push(view);
+        }
+        self.master.completed.push_back(CompletedFramework {
+            info: fw.info,
+            id: fid.clone(),
+            tasks,
+        });
+        if self.master.completed.len() > COMPLETED_FRAMEWORKS {
+            self.master.completed.pop_front();
+        }
+        self.mark(Dirty::Master);
+    }
+
+    /// Heartbeats and failover timeouts.
+    pub(crate) fn framework_tick(&mut self, now: Instant) {
+        let heartbeat = self.cfg.heartbeat_interval;
+        let mut beats = Vec::new();
+        let mut expired = Vec::new();
+        for (id, fw) in &mut self.master.frameworks {
+            if fw.stream.is_some() && fw.next_heartbeat <= now {
+                fw.next_heartbeat = now + heartbeat;
+                beats.push(id.clone());
+            }
+            if let Some(at) = fw.disconnected_at {
+                let timeout =
+                    Duration::from_secs_f64(fw.info.failover_timeout_secs().clamp(0.0, 1e9));
+                if now.duration_since(at) >= timeout {
+                    expired.push(id.clone());
+                }
+            }
+            let before = fw.filters.len();
+            fw.filters.retain(|f| f.until > now);
+            if fw.filters.len() != before {
+                self.master.next_allocation = self.master.next_allocation.min(now);
+            }
+        }
+        for id in beats {
+            self.send_to_framework(&id, &scheduler::Event::heartbeat());
+        }
+        for id in expired {
+            self.remove_framework(&id, "failover timeout elapsed");
+        }
+    }
+}
+
+fn validate_framework_info(info: &FrameworkInfo) -> Result<(), CallError> {
+    if info.name.is_empty() {
+        return Err(CallError::new(400, "'FrameworkInfo.name' must be set"));
+    }
+    if info.user.is_empty() {
+        return Err(CallError::new(400, "'FrameworkInfo.user' must be set"));
+    }
+    let multi = info.has_capability(CapabilityType::MultiRole);
+    if !multi && info.roles.len() > 1 {
+        return Err(CallError::new(
+            400,
+            "'FrameworkInfo.roles' with more than one role needs the MULTI_ROLE capability",
+        ));
+    }
+    if multi && info.role.is_some() {
+        return Err(CallError::new(
+            400,
+            "'FrameworkInfo.role' must not be set together with the MULTI_ROLE capability",
+        ));
+    }
+    for r in info.effective_roles() {
+        if r.is_empty()
+            || r.starts_with('/')
+            || r.ends_with('/')
+            || r.contains("//")
+            || r.contains(' ')
+            || r == "."
+            || r == ".."
+        {
+            return Err(CallError::new(400, format!("Role '{r}' is invalid")));
+        }
+    }
+    if let Some(t) = info.failover_timeout {
+        if !t.is_finite() || t < 0.0 {
+            return Err(CallError::new(
+                400,
+                "'FrameworkInfo.failover_timeout' must be a non-negative number",
+            ));
+        }
+    }
+    Ok(())
+}

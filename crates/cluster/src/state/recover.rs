@@ -1,0 +1,598 @@
+//! Checkpoint layout, recovery at start, and the agent lifecycle that fault injection drives:
+//! stop, restart, lose, add, and the ping timeout that makes a silent agent unreachable.
+//!
+//! Layout under the work directory:
+//! `master.json` (master id, frameworks, agents and their status),
+//! `agents/<i>/agent.json` (id, address, resources with reservations and volumes),
+//! `agents/<i>/executors/<container>.json` (an executor, its tasks, their unacknowledged updates),
+//! `agents/<i>/slaves/...` (sandboxes, Mesos' layout), `agents/<i>/volumes/roles/<role>/<id>`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_proto::{
+    scheduler, AgentId, Attribute, FrameworkId, FrameworkInfo, Reason, Resource, Resources,
+    TaskState,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    epoch_secs, AgentRuntime, AgentSlot, AgentStatus, ClusterState, CompletedFramework, Dirty,
+    Effect, Executor, ExecutorPhase, Framework, Master, MasterTask,
+};
+use crate::checkpoint::{self, CheckpointError};
+use crate::config::ClusterConfig;
+
+pub(crate) fn master_path(work: &Path) -> PathBuf {
+    work.join("master.json")
+}
+
+pub(crate) fn agent_path(agent_dir: &Path) -> PathBuf {
+    agent_dir.join("agent.json")
+}
+
+pub(crate) fn executor_path(agent_dir: &Path, container: &str) -> PathBuf {
+    agent_dir
+        .join("executors")
+        .join(format!("{container}.json"))
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct MasterCheckpoint {
+    id: String,
+    start_time: f64,
+    next_framework: u64,
+    frameworks: Vec<FrameworkCheckpoint>,
+    completed: Vec<CompletedFramework>,
+    agents: Vec<AgentEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FrameworkCheckpoint {
+    id: FrameworkId,
+    info: FrameworkInfo,
+    registered_time: f64,
+    suppressed: BTreeSet<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AgentEntry {
+    index: usize,
+    status: AgentStatus,
+}
+
+impl MasterCheckpoint {
+    pub(crate) fn of(s: &ClusterState) -> Self {
+        MasterCheckpoint {
+            id: s.master.id.clone(),
+            start_time: s.master.start_time,
+            next_framework: s.master.next_framework,
+            frameworks: s
+                .master
+                .frameworks
+                .values()
+                .map(|f| FrameworkCheckpoint {
+                    id: f.id.clone(),
+                    info: f.info.clone(),
+                    registered_time: f.registered_time,
+                    suppressed: f.suppressed.clone(),
+                })
+                .collect(),
+            completed: s.master.completed.iter().cloned().collect(),
+            agents: s
+                .agents
+                .iter()
+                .map(|a| AgentEntry {
+                    index: a.index,
+                    status: a.status,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AgentCheckpoint {
+    id: AgentId,
+    ip: Ipv4Addr,
+    port: u16,
+    total: Vec<Resource>,
+    attributes: Vec<Attribute>,
+    registered_time: f64,
+}
+
+impl AgentCheckpoint {
+    pub(crate) fn of(slot: &AgentSlot) -> Self {
+        AgentCheckpoint {
+            id: slot.id.clone(),
+            ip: slot.ip,
+            port: slot.port,
+            total: slot.total.to_vec(),
+            attributes: slot.attributes.clone(),
+            registered_time: slot.registered_time,
+        }
+    }
+}
+
+/// Loads a cluster from its work directory, or makes a fresh one there.
+pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointError> {
+    let now = Instant::now();
+    let saved: Option<MasterCheckpoint> = checkpoint::read(&master_path(&cfg.work_dir))?;
+    let fresh = saved.is_none();
+    let saved = saved.unwrap_or_else(|| MasterCheckpoint {
+        id: uuid::Uuid::new_v4().to_string(),
+        start_time: epoch_secs(),
+        next_framework: 0,
+        frameworks: Vec::new(),
+        completed: Vec::new(),
+        agents: (0..cfg.agents)
+            .map(|index| AgentEntry {
+                index,
+                status: AgentStatus::Running,
+            })
+            .collect(),
+    });
+    let mut frameworks = BTreeMap::new();
+    for f in saved.frameworks {
+        frameworks.insert(
+            f.id.clone(),
+            Framework {
+                id: f.id,
+                info: f.info,
+                registered_time: f.registered_time,
+                stream: None,
+                // A restarted master gives every framework its failover timeout to come back.
+                disconnected_at: Some(now),
+                suppressed: f.suppressed,
+                filters: Vec::new(),
+                next_heartbeat: now,
+                tasks: HashMap::new(),
+                completed_tasks: VecDeque::new(),
+                operations: BTreeMap::new(),
+            },
+        );
+    }
+    let master = Master {
+        id: saved.id,
+        start_time: saved.start_time,
+        next_framework: saved.next_framework,
+        next_offer: 0,
+        frameworks,
+        completed: saved.completed.into_iter().collect(),
+        offers: HashMap::new(),
+        allocation_cursor: 0,
+        next_allocation: now,
+    };
+    let mut state = ClusterState::new(cfg.clone(), master, Vec::new());
+    for entry in saved.agents {
+        let slot = load_agent(&mut state, entry.index, entry.status)?;
+        state.agents.push(slot);
+    }
+    for i in 0..state.agents.len() {
+        state.mirror_agent_tasks(i);
+    }
+    if fresh {
+        state.mark(Dirty::Master);
+        for i in 0..state.agents.len() {
+            state.mark(Dirty::Agent(i));
+        }
+    }
+    Ok(state)
+}
+
+fn agent_dir(cfg: &ClusterConfig, index: usize) -> PathBuf {
+    cfg.work_dir.join("agents").join(index.to_string())
+}
+
+/// Builds an agent slot from its checkpoint, or a fresh agent when there is none.
+fn load_agent(
+    state: &mut ClusterState,
+    index: usize,
+    status: AgentStatus,
+) -> Result<AgentSlot, CheckpointError> {
+    let cfg = state.cfg.clone();
+    let dir = agent_dir(&cfg, index);
+    let saved: Option<AgentCheckpoint> = if status == AgentStatus::Gone {
+        None
+    } else {
+        checkpoint::read(&agent_path(&dir))?
+    };
+    let mut slot = match saved {
+        Some(a) => AgentSlot {
+            index,
+            id: a.id,
+            ip: a.ip,
+            port: a.port,
+            dir: dir.clone(),
+            attributes: a.attributes,
+            total: Resources::from(a.total),
+            status,
+            disconnected_at: None,
+            unreachable: false,
+            registered_time: a.registered_time,
+            runtime: None,
+        },
+        None => fresh_agent(state, index, dir.clone(), status),
+    };
+    match status {
+        AgentStatus::Running => slot.runtime = Some(load_runtime(&dir, &cfg)?),
+        AgentStatus::Stopped => slot.disconnected_at = Some(Instant::now()),
+        AgentStatus::Gone => slot.unreachable = true,
+    }
+    Ok(slot)
+}
+
+fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentStatus) -> AgentSlot {
+    let cfg = &state.cfg;
+    let ip = Ipv4Addr::from(u32::from(cfg.agent_ip_start).wrapping_add(index as u32));
+    let mut total = cfg.agent_resources.clone();
+    let (disks, size) = cfg.agent_mount_disks;
+    for d in 0..disks {
+        let root = dir.join("mounts").join(format!("disk{d}"));
+        total.add(
+            &Resource::scalar("disk", size as f64)
+                .with_disk_source(cairn_proto::DiskSource::mount(root.display().to_string())),
+        );
+    }
+    AgentSlot {
+        index,
+        id: AgentId::new(format!("{}-S{index}", state.master.id)),
+        ip,
+        port: 0,
+        dir,
+        attributes: parse_attributes(&cfg.agent_attributes, index),
+        total,
+        status,
+        disconnected_at: None,
+        unreachable: false,
+        registered_time: epoch_secs(),
+        runtime: None,
+    }
+}
+
+/// `rack:r{i};ssd:true` → text attributes, `{i}` being the agent's index.
+pub(crate) fn parse_attributes(text: &str, index: usize) -> Vec<Attribute> {
+    text.split(';')
+        .filter(|p| !p.trim().is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once(':')?;
+            Some(Attribute::text(
+                k.trim(),
+                v.trim().replace("{i}", &index.to_string()),
+            ))
+        })
+        .collect()
+}
+
+/// An agent's executors from disk. They are waiting to re-subscribe.
+fn load_runtime(dir: &Path, cfg: &ClusterConfig) -> Result<AgentRuntime, CheckpointError> {
+    let now = Instant::now();
+    let mut rt = AgentRuntime {
+        executors: BTreeMap::new(),
+        recovering_until: Some(now + cfg.executor_reregister_timeout),
+    };
+    for exec in read_executors(dir)? {
+        let mut exec = exec;
+        if exec.phase == ExecutorPhase::Launching {
+            exec.deadline = Some(now + cfg.executor_registration_timeout);
+        }
+        for t in exec.tasks.values_mut() {
+            if !t.updates.is_empty() {
+                t.next_retry = Some(now);
+                t.backoff = cfg.status_update_retry_min;
+            }
+        }
+        rt.executors.insert(exec.container_id.clone(), exec);
+    }
+    Ok(rt)
+}
+
+fn read_executors(dir: &Path) -> Result<Vec<Executor>, CheckpointError> {
+    let edir = dir.join("executors");
+    let entries = match std::fs::read_dir(&edir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(CheckpointError::Io { path: edir, source }),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        if let Some(e) = checkpoint::read::<Executor>(&path)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+impl ClusterState {
+    /// Rebuilds the master's mirror of an agent's tasks (after a start or a re-registration).
+    fn mirror_agent_tasks(&mut self, agent: usize) {
+        let executors: Vec<Executor> = match &self.agents[agent].runtime {
+            Some(_) => Vec::new(),
+            None if self.agents[agent].status == AgentStatus::Stopped => {
+                read_executors(&self.agents[agent].dir).unwrap_or_default()
+            }
+            None => return,
+        };
+        let owned;
+        let list: Vec<&Executor> = match &self.agents[agent].runtime {
+            Some(rt) => rt.executors.values().collect(),
+            None => {
+                owned = executors;
+                owned.iter().collect()
+            }
+        };
+        let mut entries = Vec::new();
+        for e in list {
+            for (id, t) in &e.tasks {
+                if t.state.is_terminal() && t.updates.is_empty() {
+                    continue;
+                }
+                entries.push((
+                    e.framework_id.clone(),
+                    id.clone(),
+                    MasterTask {
+                        agent,
+                        executor_id: (!e.command_task).then(|| e.info.executor_id.clone()),
+                        info: t.info.clone(),
+                        state: t.state,
+                        statuses: t.updates.back().cloned().into_iter().collect(),
+                        pending: t.updates.front().cloned(),
+                        unreachable_time: None,
+                    },
+                ));
+            }
+        }
+        for (fid, id, task) in entries {
+            if let Some(fw) = self.master.frameworks.get_mut(&fid) {
+                fw.tasks.insert(id, task);
+            }
+        }
+    }
+
+    /// A framework the master had forgotten re-subscribed: its tasks on the agents are its again.
+    pub(crate) fn adopt_recovered_tasks(&mut self, _fid: &FrameworkId) {
+        for i in 0..self.agents.len() {
+            self.mirror_agent_tasks(i);
+        }
+    }
+
+    /// Fault injection: the agent process dies. Its tasks keep running; the master notices
+    /// the silence after the ping timeout.
+    pub(crate) fn stop_agent(&mut self, agent: usize) -> Result<(), String> {
+        if self.agents[agent].status != AgentStatus::Running {
+            return Err(format!("agent {} is not running", self.agents[agent].id));
+        }
+        let slot = &mut self.agents[agent];
+        // Dropping the runtime closes every executor stream, as a dying agent would.
+        slot.runtime = None;
+        slot.status = AgentStatus::Stopped;
+        slot.disconnected_at = Some(Instant::now());
+        self.rescind_agent_offers(agent);
+        self.effect(Effect::StopAgentServer { agent });
+        self.mark(Dirty::Master);
+        Ok(())
+    }
+
+    /// Fault injection: the stopped agent starts again, recovers its executors from its
+    /// checkpoints and re-registers.
+    pub(crate) fn restart_agent(&mut self, agent: usize) -> Result<(), String> {
+        if self.agents[agent].status != AgentStatus::Stopped {
+            return Err(format!("agent {} is not stopped", self.agents[agent].id));
+        }
+        let dir = self.agents[agent].dir.clone();
+        let runtime = load_runtime(&dir, &self.cfg).map_err(|e| e.to_string())?;
+        let was_unreachable = self.agents[agent].unreachable;
+        let slot = &mut self.agents[agent];
+        slot.runtime = Some(runtime);
+        slot.status = AgentStatus::Running;
+        slot.disconnected_at = None;
+        slot.unreachable = false;
+        // Tasks the master thought were here but the agent does not know are gone.
+        let known: BTreeSet<(FrameworkId, cairn_proto::TaskId)> = self.agents[agent]
+            .runtime
+            .iter()
+            .flat_map(|rt| rt.executors.values())
+            .flat_map(|e| {
+                e.tasks
+                    .keys()
+                    .map(move |t| (e.framework_id.clone(), t.clone()))
+            })
+            .collect();
+        let mut vanished = Vec::new();
+        for (fid, fw) in &self.master.frameworks {
+            for (id, t) in &fw.tasks {
+                if t.agent == agent && !known.contains(&(fid.clone(), id.clone())) {
+                    vanished.push((fid.clone(), id.clone()));
+                }
+            }
+        }
+        let agent_id = self.agents[agent].id.clone();
+        for (fid, id) in vanished {
+            if let Some(fw) = self.master.frameworks.get_mut(&fid) {
+                fw.tasks.remove(&id);
+            }
+            let s = self.master_status(
+                &fid,
+                &id,
+                Some(agent_id.clone()),
+                TaskState::Gone,
+                Reason::AgentRestarted,
+                "Task was not found on the re-registered agent",
+            );
+            self.send_to_framework(&fid, &scheduler::Event::update(s));
+        }
+        self.mirror_agent_tasks(agent);
+        if was_unreachable {
+            // Partition-aware frameworks heard UNREACHABLE; now they hear the task is back.
+            let back: Vec<(FrameworkId, cairn_proto::TaskId, TaskState)> = self
+                .master
+                .frameworks
+                .iter()
+                .flat_map(|(fid, fw)| {
+                    fw.tasks
+                        .iter()
+                        .filter(|(_, t)| t.agent == agent && !t.state.is_terminal())
+                        .map(move |(id, t)| (fid.clone(), id.clone(), t.state))
+                })
+                .collect();
+            for (fid, id, state) in back {
+                let s = self.master_status(
+                    &fid,
+                    &id,
+                    Some(agent_id.clone()),
+                    state,
+                    Reason::AgentReregistered,
+                    "Agent re-registered",
+                );
+                self.send_to_framework(&fid, &scheduler::Event::update(s));
+            }
+        }
+        self.effect(Effect::StartAgentServer { agent });
+        self.mark(Dirty::Master);
+        self.master.next_allocation = Instant::now();
+        Ok(())
+    }
+
+    /// Fault injection (`lose`) or the operator's MARK_AGENT_GONE: the machine is gone for
+    /// good, with its processes, reservations and volumes.
+    pub(crate) fn lose_agent(&mut self, agent: usize, by_operator: bool) -> Result<(), String> {
+        if self.agents[agent].status == AgentStatus::Gone {
+            return Err(format!("agent {} is already gone", self.agents[agent].id));
+        }
+        let dir = self.agents[agent].dir.clone();
+        let executors: Vec<(u32, Option<u64>)> = match &self.agents[agent].runtime {
+            Some(rt) => rt
+                .executors
+                .values()
+                .filter_map(|e| e.pid.map(|p| (p, e.pid_start)))
+                .collect(),
+            None => read_executors(&dir)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.pid.map(|p| (p, e.pid_start)))
+                .collect(),
+        };
+        for (pid, start) in executors {
+            self.effect(Effect::KillSession { pid, start });
+        }
+        if self.agents[agent].status == AgentStatus::Running {
+            self.effect(Effect::StopAgentServer { agent });
+        }
+        let slot = &mut self.agents[agent];
+        slot.runtime = None;
+        slot.status = AgentStatus::Gone;
+        slot.unreachable = true;
+        slot.total = Resources::new();
+        self.rescind_agent_offers(agent);
+        let agent_id = self.agents[agent].id.clone();
+        let (state, reason) = if by_operator {
+            (TaskState::GoneByOperator, Reason::AgentRemovedByOperator)
+        } else {
+            (TaskState::Gone, Reason::AgentRemoved)
+        };
+        let mut lost = Vec::new();
+        for (fid, fw) in &mut self.master.frameworks {
+            let ids: Vec<_> = fw
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.agent == agent)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                fw.tasks.remove(&id);
+                lost.push((fid.clone(), id));
+            }
+        }
+        for (fid, id) in &lost {
+            let s = self.master_status(
+                fid,
+                id,
+                Some(agent_id.clone()),
+                state,
+                reason,
+                "Agent is gone",
+            );
+            self.send_to_framework(fid, &scheduler::Event::update(s));
+        }
+        let fids: Vec<FrameworkId> = self.master.frameworks.keys().cloned().collect();
+        for fid in fids {
+            self.send_to_framework(
+                &fid,
+                &scheduler::Event::failure(Some(agent_id.clone()), None, None),
+            );
+        }
+        self.effect(Effect::RemoveDir(dir));
+        self.mark(Dirty::Master);
+        Ok(())
+    }
+
+    /// Fault injection: a new machine joins. Returns its index.
+    pub(crate) fn add_agent(&mut self) -> usize {
+        let index = self.agents.len();
+        let dir = agent_dir(&self.cfg, index);
+        let mut slot = fresh_agent(self, index, dir, AgentStatus::Running);
+        slot.runtime = Some(AgentRuntime::default());
+        self.agents.push(slot);
+        self.effect(Effect::StartAgentServer { agent: index });
+        self.mark(Dirty::Agent(index));
+        self.mark(Dirty::Master);
+        self.master.next_allocation = Instant::now();
+        index
+    }
+
+    /// A stopped agent that has been silent past the ping timeout becomes unreachable.
+    pub(crate) fn agent_health_tick(&mut self, now: Instant) {
+        let timeout = self.cfg.agent_ping_timeout;
+        for agent in 0..self.agents.len() {
+            let slot = &self.agents[agent];
+            let due = slot.status == AgentStatus::Stopped
+                && !slot.unreachable
+                && slot
+                    .disconnected_at
+                    .is_some_and(|at| now.duration_since(at) >= timeout);
+            if !due {
+                continue;
+            }
+            self.agents[agent].unreachable = true;
+            let agent_id = self.agents[agent].id.clone();
+            let time = epoch_secs();
+            let mut hit = Vec::new();
+            for (fid, fw) in &mut self.master.frameworks {
+                for (id, t) in &mut fw.tasks {
+                    if t.agent == agent && !t.state.is_terminal() {
+                        t.unreachable_time = Some(time);
+                        hit.push((fid.clone(), id.clone()));
+                    }
+                }
+            }
+            for (fid, id) in hit {
+                let mut s = self.master_status(
+                    &fid,
+                    &id,
+                    Some(agent_id.clone()),
+                    TaskState::Unreachable,
+                    Reason::AgentRemoved,
+                    "Agent is unreachable",
+                );
+                s.unreachable_time = Some(cairn_proto::TimeInfo {
+                    nanoseconds: (time * 1e9) as i64,
+                });
+                self.send_to_framework(&fid, &scheduler::Event::update(s));
+            }
+            let fids: Vec<FrameworkId> = self.master.frameworks.keys().cloned().collect();
+            for fid in fids {
+                self.send_to_framework(
+                    &fid,
+                    &scheduler::Event::failure(Some(agent_id.clone()), None, None),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,685 @@
+//! svc.yml (raw) → model: defaults, svc.yml-only spellings, and keys cairn refuses.
+//!
+//! Conversion never stops at the first problem: it always produces a model (with a neutral
+//! value where the input was unusable) plus every problem found, so that validation can run on
+//! the model too and the author sees all problems at once. It only checks what the model cannot
+//! express (negative numbers, unknown enum spellings, refused keys); everything else is
+//! [`super::validate()`]'s job, which builder-made specs go through as well.
+//!
+//! # Defaults
+//!
+//! | key | default |
+//! |---|---|
+//! | role (no key) | `<name>-role`, `/` written `__` |
+//! | `scheduler.principal` | `<name>-principal`, `/` written `__` |
+//! | `scheduler.user` | `USER` from the environment map the caller passes in, else `root` |
+//! | `goal` | `RUNNING` (legacy `FINISHED` is read as `ONCE`, as dcos-commons did) |
+//! | `essential` | true |
+//! | volume `type` | `ROOT` |
+//! | port `port` | 0 (dynamic) |
+//! | `vip.prefix` / `vip.protocol` | the port name / `tcp` |
+//! | `health-check` | interval 10, grace-period 10, max-consecutive-failures 3, delay 15, timeout 20 (Mesos') |
+//! | `readiness-check` | interval 10, delay 15, timeout 20 (Mesos') |
+//! | `strategy` | `serial` (`canary` is read as `serial-canary`) |
+//! | `placement: ''` | no placement (templates often render an unset option as empty) |
+//!
+//! # Keys that are read but refused
+//!
+//! Never silently dropped: each is an error `<path>: not supported here: <why>` (DC/OS or
+//! isolation features that cairn's clusters do not have) or `<path>: not supported yet: <why>`
+//! (features cairn means to add).
+//!
+//! | key | where | answer | why |
+//! |---|---|---|---|
+//! | `secrets` | pod | here | DC/OS Enterprise secret store |
+//! | `networks` | pod | here | virtual (overlay) networks are DC/OS networking; tasks use the agent's network |
+//! | `image` | pod | here | container images need the Mesos containerizer's image provisioner; tasks run on the host filesystem |
+//! | `seccomp-unconfined: true`, `seccomp-profile-name` | pod | here | DC/OS' seccomp isolator |
+//! | `share-pid-namespace: true` | pod | here | needs the `namespaces/pid` isolator |
+//! | `ipc-mode`, `shm-size` | pod, task | here | need the `namespaces/ipc` isolator |
+//! | `external-volumes` | pod | here | Docker volume isolator (DVDI) and its drivers |
+//! | `transport-encryption` | task | here | certificates from the DC/OS CA |
+//! | volume `profiles` | volume | here | DC/OS Storage Service |
+//! | `rlimits` | pod | yet | an agent can apply setrlimit; not built |
+//! | `host-volumes` | pod | yet | host bind mounts without an image are plausible; not built |
+//! | `resource-limits` | task, resource set | yet | cgroup limits; not built |
+//! | `configs` | task | yet | dcos-commons renders them with its bootstrap binary inside the task; cairn will render them itself |
+//! | `gpus` > 0 | task, resource set | yet | (refused by validation) no GPU offers or isolation yet |
+//!
+//! Accepted although DC/OS-flavoured: `scheduler.zookeeper` (the ZooKeeper state store is
+//! planned), `pre-reserved-role` (plain Mesos reservation refinement), port `vip` (published as
+//! discovery info), `discovery`, pod-level `user` (overrides the service user for that pod;
+//! dcos-commons silently ignored it).
+
+use std::collections::BTreeMap;
+
+use super::error::Report;
+use super::model::*;
+use super::placement::Placement;
+use super::raw::*;
+
+const SECRETS: &str = "not supported here: secrets come from the DC/OS Enterprise secret store";
+const NETWORKS: &str = "not supported here: virtual (overlay) networks are DC/OS networking; tasks use the agent's network";
+const IMAGE: &str = "not supported here: container images need the Mesos containerizer's image provisioner; tasks run on the host filesystem in a sandbox";
+const SECCOMP: &str = "not supported here: seccomp profiles need DC/OS' seccomp isolator";
+const SHARE_PID: &str =
+    "not supported here: sharing a PID namespace needs the namespaces/pid isolator";
+const IPC: &str =
+    "not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator";
+const EXTERNAL_VOLUMES: &str =
+    "not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers";
+const TLS: &str = "not supported here: certificates are issued by the DC/OS CA";
+const PROFILES: &str = "not supported here: volume profiles come from the DC/OS Storage Service";
+const RLIMITS: &str = "not supported yet: rlimits are not applied by cairn's agents yet";
+const HOST_VOLUMES: &str = "not supported yet: host bind mounts are not built yet";
+const RESOURCE_LIMITS: &str = "not supported yet: resource limits (bursting) are not built yet";
+pub(crate) const CONFIGS: &str = "not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later";
+pub(crate) const GPUS: &str = "not supported yet: cairn neither offers nor isolates GPUs";
+
+/// A converted spec, the problems met on the way, and how to name model places in svc.yml.
+pub(crate) struct Converted {
+    pub(crate) spec: ServiceSpec,
+    pub(crate) report: Report,
+    /// (model path prefix, svc.yml path prefix) for volumes, which the model keeps in a list
+    /// (`volumes[1]`) while svc.yml names them (`volume`, `volumes.data`).
+    volume_paths: Vec<(String, String)>,
+}
+
+impl Converted {
+    /// Rewrites a validation path from model form into the svc.yml form the author wrote.
+    pub(crate) fn yaml_path(&self, path: &str) -> String {
+        for (model, yaml) in &self.volume_paths {
+            if let Some(rest) = path.strip_prefix(model.as_str()) {
+                if rest.is_empty() || rest.starts_with('.') {
+                    return format!("{yaml}{rest}");
+                }
+            }
+        }
+        path.to_string()
+    }
+}
+
+struct Ctx {
+    report: Report,
+    volume_paths: Vec<(String, String)>,
+}
+
+pub(crate) fn convert(raw: RawServiceSpec, env: &BTreeMap<String, String>) -> Converted {
+    let mut cx = Ctx {
+        report: Report::default(),
+        volume_paths: Vec::new(),
+    };
+    let name = raw.name.unwrap_or_default();
+    let scheduler = raw.scheduler.unwrap_or(RawScheduler {
+        principal: None,
+        user: None,
+        zookeeper: None,
+    });
+    // The caller's environment stands in for "the current user": core reads no process state.
+    let user = scheduler
+        .user
+        .or_else(|| env.get("USER").filter(|u| !u.is_empty()).cloned())
+        .unwrap_or_else(|| "root".to_string());
+    let pods = raw
+        .pods
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(type_name, pod)| convert_pod(&mut cx, type_name, pod))
+        .collect();
+    let plans = raw
+        .plans
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(plan_name, plan)| convert_plan(&mut cx, plan_name, plan))
+        .collect();
+    let spec = ServiceSpec {
+        role: ServiceSpec::default_role(&name),
+        principal: scheduler
+            .principal
+            .unwrap_or_else(|| ServiceSpec::default_principal(&name)),
+        name,
+        user,
+        web_url: raw.web_url,
+        zookeeper: scheduler.zookeeper,
+        pods,
+        plans,
+        replacement_failure_policy: None,
+    };
+    Converted {
+        spec,
+        report: cx.report,
+        volume_paths: cx.volume_paths,
+    }
+}
+
+fn refuse_if<T>(cx: &mut Ctx, value: &Option<T>, path: String, why: &str) {
+    if value.is_some() {
+        cx.report.push(path, why);
+    }
+}
+
+fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
+    let path = format!("pods.{type_name}");
+    refuse_if(cx, &raw.secrets, format!("{path}.secrets"), SECRETS);
+    refuse_if(cx, &raw.networks, format!("{path}.networks"), NETWORKS);
+    refuse_if(cx, &raw.image, format!("{path}.image"), IMAGE);
+    refuse_if(
+        cx,
+        &raw.seccomp_profile_name,
+        format!("{path}.seccomp-profile-name"),
+        SECCOMP,
+    );
+    if raw.seccomp_unconfined == Some(true) {
+        cx.report
+            .push(format!("{path}.seccomp-unconfined"), SECCOMP);
+    }
+    if raw.share_pid_namespace == Some(true) {
+        cx.report
+            .push(format!("{path}.share-pid-namespace"), SHARE_PID);
+    }
+    refuse_if(cx, &raw.ipc_mode, format!("{path}.ipc-mode"), IPC);
+    refuse_if(cx, &raw.shm_size, format!("{path}.shm-size"), IPC);
+    refuse_if(
+        cx,
+        &raw.external_volumes,
+        format!("{path}.external-volumes"),
+        EXTERNAL_VOLUMES,
+    );
+    refuse_if(cx, &raw.rlimits, format!("{path}.rlimits"), RLIMITS);
+    refuse_if(
+        cx,
+        &raw.host_volumes,
+        format!("{path}.host-volumes"),
+        HOST_VOLUMES,
+    );
+
+    let count = match raw.count {
+        None => {
+            cx.report.push(format!("{path}.count"), "is required");
+            0
+        }
+        Some(n) if n < 0 => {
+            cx.report.push(format!("{path}.count"), "must be >= 0");
+            0
+        }
+        Some(n) => u32::try_from(n).unwrap_or_else(|_| {
+            cx.report
+                .push(format!("{path}.count"), format!("must be <= {}", u32::MAX));
+            0
+        }),
+    };
+    let placement = raw
+        .placement
+        .filter(|p| !p.trim().is_empty())
+        .and_then(|text| match Placement::parse(&text) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                cx.report.push(format!("{path}.placement"), e.to_string());
+                None
+            }
+        });
+    let volumes = convert_volumes(
+        cx,
+        &format!("{path}.volumes"),
+        &path,
+        raw.volume,
+        raw.volumes,
+    );
+    let resource_sets = raw
+        .resource_sets
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(id, set)| convert_resource_set(cx, &path, id, set))
+        .collect();
+    let tasks = raw
+        .tasks
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(name, task)| convert_task(cx, &path, name, task))
+        .collect();
+    PodSpec {
+        type_name,
+        count,
+        allow_decommission: raw.allow_decommission.unwrap_or(false),
+        placement,
+        uris: raw.uris.unwrap_or_default(),
+        volumes,
+        resource_sets,
+        tasks,
+        pre_reserved_role: raw.pre_reserved_role,
+        user: raw.user,
+    }
+}
+
+fn convert_resource_set(
+    cx: &mut Ctx,
+    pod_path: &str,
+    id: String,
+    raw: RawResourceSet,
+) -> ResourceSetSpec {
+    let path = format!("{pod_path}.resource-sets.{id}");
+    refuse_if(
+        cx,
+        &raw.resource_limits,
+        format!("{path}.resource-limits"),
+        RESOURCE_LIMITS,
+    );
+    let resources = convert_resources(cx, &path, raw.cpus, raw.memory, raw.gpus, raw.ports);
+    let volumes = convert_volumes(
+        cx,
+        &format!("{path}.volumes"),
+        &path,
+        raw.volume,
+        raw.volumes,
+    );
+    ResourceSetSpec {
+        id,
+        resources,
+        volumes,
+    }
+}
+
+fn convert_resources(
+    cx: &mut Ctx,
+    path: &str,
+    cpus: Option<f64>,
+    memory: Option<i64>,
+    gpus: Option<i64>,
+    ports: Option<OrderedMap<RawPort>>,
+) -> ResourceSpec {
+    let gpus = match gpus {
+        Some(n) if n < 0 => {
+            cx.report.push(format!("{path}.gpus"), "must be >= 0");
+            0
+        }
+        // Anything above 0 is refused by validation, so the exact large value does not matter.
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        None => 0,
+    };
+    ResourceSpec {
+        cpus: cpus.unwrap_or(0.0),
+        // Negative memory becomes 0, which validation reports as `must be > 0`.
+        memory_mb: memory.map_or(0, |m| u64::try_from(m).unwrap_or(0)),
+        ports: ports
+            .unwrap_or_default()
+            .0
+            .into_iter()
+            .map(|(name, port)| convert_port(cx, &format!("{path}.ports.{name}"), name, port))
+            .collect(),
+        gpus,
+    }
+}
+
+fn convert_task(cx: &mut Ctx, pod_path: &str, name: String, raw: RawTask) -> TaskSpec {
+    let path = format!("{pod_path}.tasks.{name}");
+    refuse_if(cx, &raw.configs, format!("{path}.configs"), CONFIGS);
+    refuse_if(
+        cx,
+        &raw.transport_encryption,
+        format!("{path}.transport-encryption"),
+        TLS,
+    );
+    refuse_if(cx, &raw.ipc_mode, format!("{path}.ipc-mode"), IPC);
+    refuse_if(cx, &raw.shm_size, format!("{path}.shm-size"), IPC);
+    refuse_if(
+        cx,
+        &raw.resource_limits,
+        format!("{path}.resource-limits"),
+        RESOURCE_LIMITS,
+    );
+
+    let goal = match raw.goal.as_deref() {
+        None | Some("RUNNING") => Goal::Running,
+        Some("FINISH") => Goal::Finish,
+        Some("ONCE" | "FINISHED") => Goal::Once,
+        Some(other) => {
+            cx.report.push(
+                format!("{path}.goal"),
+                format!("unknown goal `{other}` (expected RUNNING, FINISH or ONCE)"),
+            );
+            Goal::Running
+        }
+    };
+    let kill_grace_period_s = raw.kill_grace_period.map(|s| {
+        u32::try_from(s).unwrap_or_else(|_| {
+            cx.report.push(
+                format!("{path}.kill-grace-period"),
+                crate::spec::validate::KILL_GRACE_RANGE,
+            );
+            0
+        })
+    });
+    let resources = convert_resources(cx, &path, raw.cpus, raw.memory, raw.gpus, raw.ports);
+    let volumes = convert_volumes(
+        cx,
+        &format!("{path}.volumes"),
+        &path,
+        raw.volume,
+        raw.volumes,
+    );
+    let health_check = raw
+        .health_check
+        .map(|h| convert_health_check(cx, &format!("{path}.health-check"), h));
+    let readiness_check = raw
+        .readiness_check
+        .map(|r| convert_readiness_check(cx, &format!("{path}.readiness-check"), r));
+    let discovery = raw
+        .discovery
+        .map(|d| convert_discovery(cx, &format!("{path}.discovery"), d));
+    TaskSpec {
+        goal,
+        essential: raw.essential.unwrap_or(true),
+        cmd: raw.cmd.unwrap_or_default(),
+        // A null value (`FOO:`, often an empty template variable) is the empty string.
+        env: raw
+            .env
+            .unwrap_or_default()
+            .0
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        configs: Vec::new(),
+        resources,
+        volumes,
+        resource_set: raw.resource_set,
+        health_check,
+        readiness_check,
+        kill_grace_period_s,
+        labels: convert_labels(cx, &format!("{path}.labels"), raw.labels),
+        discovery,
+        uris: raw.uris.unwrap_or_default(),
+        name,
+    }
+}
+
+fn convert_health_check(cx: &mut Ctx, path: &str, raw: RawHealthCheck) -> HealthCheckSpec {
+    let d = HealthCheckSpec::new("");
+    HealthCheckSpec {
+        cmd: raw.cmd.unwrap_or_default(),
+        interval_s: seconds(cx, path, "interval", raw.interval, d.interval_s, true),
+        grace_period_s: seconds(
+            cx,
+            path,
+            "grace-period",
+            raw.grace_period,
+            d.grace_period_s,
+            false,
+        ),
+        max_consecutive_failures: seconds(
+            cx,
+            path,
+            "max-consecutive-failures",
+            raw.max_consecutive_failures,
+            d.max_consecutive_failures,
+            true,
+        ),
+        delay_s: seconds(cx, path, "delay", raw.delay, d.delay_s, false),
+        timeout_s: seconds(cx, path, "timeout", raw.timeout, d.timeout_s, true),
+    }
+}
+
+fn convert_readiness_check(cx: &mut Ctx, path: &str, raw: RawReadinessCheck) -> ReadinessCheckSpec {
+    let d = ReadinessCheckSpec::new("");
+    ReadinessCheckSpec {
+        cmd: raw.cmd.unwrap_or_default(),
+        interval_s: seconds(cx, path, "interval", raw.interval, d.interval_s, true),
+        delay_s: seconds(cx, path, "delay", raw.delay, d.delay_s, false),
+        timeout_s: seconds(cx, path, "timeout", raw.timeout, d.timeout_s, true),
+    }
+}
+
+fn convert_discovery(cx: &mut Ctx, path: &str, raw: RawDiscovery) -> DiscoverySpec {
+    let visibility = raw.visibility.and_then(|v| match v.as_str() {
+        "FRAMEWORK" => Some(Visibility::Framework),
+        "CLUSTER" => Some(Visibility::Cluster),
+        "EXTERNAL" => Some(Visibility::External),
+        other => {
+            cx.report.push(
+                format!("{path}.visibility"),
+                format!("unknown visibility `{other}` (expected FRAMEWORK, CLUSTER or EXTERNAL)"),
+            );
+            None
+        }
+    });
+    DiscoverySpec {
+        prefix: raw.prefix,
+        visibility,
+    }
+}
+
+/// A count of seconds (or of failures). With `positive`, validation already says `must be > 0`
+/// for 0, so a negative value is passed on as 0 rather than reported twice.
+fn seconds(
+    cx: &mut Ctx,
+    path: &str,
+    key: &str,
+    value: Option<i64>,
+    default: u32,
+    positive: bool,
+) -> u32 {
+    match value {
+        None => default,
+        Some(n) if n < 0 => {
+            if !positive {
+                cx.report.push(format!("{path}.{key}"), "must be >= 0");
+            }
+            0
+        }
+        Some(n) => u32::try_from(n).unwrap_or_else(|_| {
+            cx.report
+                .push(format!("{path}.{key}"), format!("must be <= {}", u32::MAX));
+            0
+        }),
+    }
+}
+
+fn convert_labels(cx: &mut Ctx, path: &str, raw: Option<RawLabels>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    match raw {
+        None => {}
+        Some(RawLabels::Map(entries)) => {
+            labels.extend(entries.into_iter().map(|(k, v)| (k, v.unwrap_or_default())));
+        }
+        Some(RawLabels::Csv(csv)) => {
+            for pair in csv.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match pair.split_once(':') {
+                    Some((k, v)) if !k.trim().is_empty() => {
+                        if labels
+                            .insert(k.trim().to_string(), v.trim().to_string())
+                            .is_some()
+                        {
+                            cx.report.push(
+                                path.to_string(),
+                                format!("label `{}` is given twice", k.trim()),
+                            );
+                        }
+                    }
+                    _ => cx.report.push(
+                        path.to_string(),
+                        format!("`{pair}` is not a `key:value` pair"),
+                    ),
+                }
+            }
+        }
+    }
+    labels
+}
+
+fn convert_port(cx: &mut Ctx, path: &str, name: String, raw: RawPort) -> PortSpec {
+    let port_number = |cx: &mut Ctx, key: String, n: i64| {
+        u16::try_from(n).unwrap_or_else(|_| {
+            cx.report.push(key, "must be within 0..=65535");
+            0
+        })
+    };
+    let port = port_number(cx, format!("{path}.port"), raw.port.unwrap_or(0));
+    let vip = raw.vip.map(|v| VipSpec {
+        prefix: v.prefix.unwrap_or_else(|| name.clone()),
+        port: port_number(cx, format!("{path}.vip.port"), v.port.unwrap_or(0)),
+        protocol: match v.protocol.as_deref() {
+            None | Some("tcp") => VipProtocol::Tcp,
+            Some("udp") => VipProtocol::Udp,
+            Some(other) => {
+                cx.report.push(
+                    format!("{path}.vip.protocol"),
+                    format!("unknown protocol `{other}` (expected tcp or udp)"),
+                );
+                VipProtocol::Tcp
+            }
+        },
+    });
+    let ranges = raw
+        .ranges
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let rp = format!("{path}.ranges[{i}]");
+            let mut bound = |key: &str, v: Option<i64>| match v {
+                None => {
+                    cx.report.push(format!("{rp}.{key}"), "is required");
+                    0
+                }
+                Some(n) => port_number(cx, format!("{rp}.{key}"), n),
+            };
+            PortRange {
+                begin: bound("begin", r.begin),
+                end: bound("end", r.end),
+            }
+        })
+        .collect();
+    PortSpec {
+        name,
+        port,
+        env_key: raw.env_key,
+        advertise: raw.advertise.unwrap_or(false),
+        vip,
+        ranges,
+    }
+}
+
+/// `volume` then the entries of `volumes`, in order. Records how each model index is named in
+/// svc.yml, for validation messages.
+fn convert_volumes(
+    cx: &mut Ctx,
+    model_prefix: &str,
+    yaml_parent: &str,
+    single: Option<RawVolume>,
+    named: Option<OrderedMap<RawVolume>>,
+) -> Vec<VolumeSpec> {
+    let entries = single
+        .map(|v| (format!("{yaml_parent}.volume"), v))
+        .into_iter()
+        .chain(
+            named
+                .unwrap_or_default()
+                .0
+                .into_iter()
+                .map(|(name, v)| (format!("{yaml_parent}.volumes.{name}"), v)),
+        );
+    let mut volumes = Vec::new();
+    for (i, (yaml_path, raw)) in entries.enumerate() {
+        refuse_if(cx, &raw.profiles, format!("{yaml_path}.profiles"), PROFILES);
+        let type_ = match raw.type_.as_deref() {
+            None | Some("ROOT") => VolumeType::Root,
+            Some("MOUNT") => VolumeType::Mount,
+            Some(other) => {
+                cx.report.push(
+                    format!("{yaml_path}.type"),
+                    format!("unknown volume type `{other}` (expected ROOT or MOUNT)"),
+                );
+                VolumeType::Root
+            }
+        };
+        volumes.push(VolumeSpec {
+            path: raw.path.unwrap_or_default(),
+            type_,
+            // Negative or missing sizes become 0, which validation reports as `must be > 0`.
+            size_mb: raw.size.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+        });
+        cx.volume_paths
+            .push((format!("{model_prefix}[{i}]"), yaml_path));
+    }
+    volumes
+}
+
+fn parse_strategy(cx: &mut Ctx, path: String, raw: Option<String>) -> Strategy {
+    match raw.as_deref() {
+        None | Some("serial") => Strategy::Serial,
+        Some("parallel") => Strategy::Parallel,
+        Some("serial-canary" | "canary") => Strategy::SerialCanary,
+        Some("parallel-canary") => Strategy::ParallelCanary,
+        Some(other) => {
+            cx.report.push(
+                path,
+                format!("unknown strategy `{other}` (expected serial, parallel, serial-canary, canary or parallel-canary)"),
+            );
+            Strategy::Serial
+        }
+    }
+}
+
+fn convert_plan(cx: &mut Ctx, name: String, raw: RawPlan) -> PlanSpec {
+    let path = format!("plans.{name}");
+    let strategy = parse_strategy(cx, format!("{path}.strategy"), raw.strategy);
+    let phases = raw
+        .phases
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(phase_name, phase)| {
+            let pp = format!("{path}.phases.{phase_name}");
+            PhaseSpec {
+                strategy: parse_strategy(cx, format!("{pp}.strategy"), phase.strategy),
+                pod: phase.pod.unwrap_or_default(),
+                steps: phase
+                    .steps
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, entry)| convert_step(cx, &format!("{pp}.steps[{i}]"), entry))
+                    .collect(),
+                name: phase_name,
+            }
+        })
+        .collect();
+    PlanSpec {
+        name,
+        strategy,
+        phases,
+    }
+}
+
+fn convert_step(cx: &mut Ctx, path: &str, entry: OrderedMap<Vec<Vec<String>>>) -> Option<StepSpec> {
+    let mut entries = entry.0;
+    if entries.len() != 1 {
+        cx.report.push(
+            path.to_string(),
+            format!(
+                "a step entry has exactly one key, an instance index or `default` (found {})",
+                entries.len()
+            ),
+        );
+        return None;
+    }
+    let (key, task_groups) = entries.remove(0);
+    let index = if key == "default" {
+        StepIndex::Default
+    } else {
+        match key.parse::<u32>() {
+            Ok(n) if key.bytes().all(|b| b.is_ascii_digit()) => StepIndex::Index(n),
+            _ => {
+                cx.report.push(
+                    format!("{path}.{key}"),
+                    "a step key is an instance index or `default`",
+                );
+                return None;
+            }
+        }
+    };
+    Some(StepSpec { index, task_groups })
+}

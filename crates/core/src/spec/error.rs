@@ -1,0 +1,145 @@
+//! Spec errors: every problem found in a spec, each with the place it was found.
+
+use std::fmt;
+
+/// One problem in a service spec.
+///
+/// `path` names the place in svc.yml vocabulary (`pods.data.tasks.node.cpus`), also for specs
+/// built in Rust, so that one message reads the same whichever way the spec was written. Problems
+/// found before the YAML has a structure (template rendering, YAML syntax) use `line N` instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SpecError {
+    /// Where: a dotted key path such as `pods.data.tasks.node.cpus`, or `line 12`.
+    pub path: String,
+    /// What is wrong there, e.g. `must be > 0`.
+    pub message: String,
+}
+
+impl SpecError {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in a spec, in the order found. Never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl SpecErrors {
+    /// The problems, in the order found.
+    pub fn errors(&self) -> &[SpecError] {
+        &self.0
+    }
+
+    /// Number of problems.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is no problem (only for a value still being collected).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems as `path: message` lines, one per problem: handy for tests and logs.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl fmt::Display for SpecErrors {
+    /// One problem per line, so that a user sees all of them at once.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [] => f.write_str("no problem found"),
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} problems in the service spec:", many.len())?;
+                for e in many {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<SpecError> for SpecErrors {
+    fn from(e: SpecError) -> Self {
+        SpecErrors(vec![e])
+    }
+}
+
+/// Collects problems while a spec is checked, so that all of them are reported together.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    errors: Vec<SpecError>,
+}
+
+impl Report {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let e = SpecError::new(path, message);
+        // Two stages (conversion and validation) may notice the same thing; say it once.
+        if !self.errors.contains(&e) {
+            self.errors.push(e);
+        }
+    }
+
+    pub(crate) fn extend(&mut self, other: Report) {
+        for e in other.errors {
+            self.push(e.path, e.message);
+        }
+    }
+
+    pub(crate) fn rewrite_paths(&mut self, rewrite: impl Fn(&str) -> String) {
+        for e in &mut self.errors {
+            e.path = rewrite(&e.path);
+        }
+    }
+
+    /// `Ok(value)` when nothing was reported.
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, SpecErrors> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(SpecErrors(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_error_displays_as_path_colon_message() {
+        let e = SpecError::new("pods.data.count", "must be >= 0");
+        assert_eq!(e.to_string(), "pods.data.count: must be >= 0");
+        assert_eq!(
+            SpecErrors::from(e).to_string(),
+            "pods.data.count: must be >= 0"
+        );
+    }
+
+    #[test]
+    fn several_errors_display_one_per_line() {
+        let errs = SpecErrors(vec![SpecError::new("a", "x"), SpecError::new("b", "y")]);
+        assert_eq!(
+            errs.to_string(),
+            "2 problems in the service spec:\n  a: x\n  b: y"
+        );
+    }
+
+    #[test]
+    fn report_says_the_same_problem_once() {
+        let mut r = Report::default();
+        r.push("a", "x");
+        r.push("a", "x");
+        assert_eq!(r.finish(()).unwrap_err().len(), 1);
+    }
+}

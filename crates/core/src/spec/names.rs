@@ -1,0 +1,286 @@
+//! Names derived from a spec (`data-2`, `data-2-node`) and the character rules for all names.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::model::ServiceSpec;
+
+/// A name that could not be parsed or resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Not of the form `<pod>-<index>`.
+    #[error("`{0}` is not a pod instance name (expected `<pod-type>-<index>`, e.g. `data-2`)")]
+    NotPodInstance(String),
+    /// No pod and task of the spec make this task name.
+    #[error("`{0}` names no task of this service")]
+    UnknownTask(String),
+    /// Several pods and tasks of the spec make this task name.
+    #[error("`{0}` could name several tasks of this service")]
+    AmbiguousTask(String),
+}
+
+/// One instance of a pod type: `"<pod-type>-<index>"`, e.g. `data-2`.
+///
+/// Parsing is unambiguous although pod types may contain `-` and digits: the index is what
+/// follows the last `-`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodInstanceName {
+    pod_type: String,
+    index: u32,
+}
+
+impl PodInstanceName {
+    /// Instance `index` of `pod_type`.
+    pub fn new(pod_type: impl Into<String>, index: u32) -> Self {
+        Self {
+            pod_type: pod_type.into(),
+            index,
+        }
+    }
+
+    /// The pod type, e.g. `data`.
+    pub fn pod_type(&self) -> &str {
+        &self.pod_type
+    }
+
+    /// The instance index, from 0.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Parses `data-2`.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let err = || NameError::NotPodInstance(s.to_string());
+        let (pod_type, index) = s.rsplit_once('-').ok_or_else(err)?;
+        // `u32::from_str` accepts a leading `+`; an index is digits only, and `data-02` is not
+        // the same name as `data-2`, so only the canonical form parses.
+        let canonical = !index.is_empty()
+            && index.bytes().all(|b| b.is_ascii_digit())
+            && (index == "0" || !index.starts_with('0'));
+        if pod_type.is_empty() || !canonical {
+            return Err(err());
+        }
+        let index = index.parse().map_err(|_| err())?;
+        Ok(Self::new(pod_type, index))
+    }
+}
+
+impl fmt::Display for PodInstanceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.pod_type, self.index)
+    }
+}
+
+impl FromStr for PodInstanceName {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+// Stored as its display form (`"data-2"`): that is also how labels and store keys name it.
+impl Serialize for PodInstanceName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PodInstanceName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A task of a pod instance: displayed `"<pod-type>-<index>-<task>"`, e.g. `data-2-node`, the
+/// Mesos task name.
+///
+/// The display form alone is ambiguous (pod types and task names both may contain `-`), so it
+/// is parsed against a spec ([`TaskName::parse`]) and stored in JSON as its two parts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TaskName {
+    /// The pod instance, e.g. `data-2`.
+    pub pod_instance: PodInstanceName,
+    /// The task name inside the pod, e.g. `node`.
+    pub task: String,
+}
+
+impl TaskName {
+    /// Task `task` of `pod_instance`.
+    pub fn new(pod_instance: PodInstanceName, task: impl Into<String>) -> Self {
+        Self {
+            pod_instance,
+            task: task.into(),
+        }
+    }
+
+    /// Resolves `data-2-node` against the pods and tasks of `spec`. The instance index is not
+    /// checked against the pod's count: a task of a decommissioned instance still has a name.
+    pub fn parse(s: &str, spec: &ServiceSpec) -> Result<Self, NameError> {
+        let mut found = Vec::new();
+        for pod in &spec.pods {
+            let Some(rest) = s
+                .strip_prefix(pod.type_name.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+            else {
+                continue;
+            };
+            let Some((index, task)) = rest.split_once('-') else {
+                continue;
+            };
+            let Ok(instance) = PodInstanceName::parse(&format!("{}-{index}", pod.type_name)) else {
+                continue;
+            };
+            if pod.task(task).is_some() {
+                found.push(TaskName::new(instance, task));
+            }
+        }
+        match found.len() {
+            0 => Err(NameError::UnknownTask(s.to_string())),
+            1 => Ok(found.remove(0)),
+            _ => Err(NameError::AmbiguousTask(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.pod_instance, self.task)
+    }
+}
+
+/// The longest DNS label. Pod, task and service names end up in Mesos-DNS names.
+pub(crate) const DNS_LABEL_MAX: usize = 63;
+
+/// Why `name` is not a DNS label of `[a-z0-9-]`, or `None` when it is one.
+pub(crate) fn dns_label_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if name.len() > DNS_LABEL_MAX {
+        return Some(format!(
+            "`{name}` is {} characters; at most {DNS_LABEL_MAX} fit a DNS label",
+            name.len()
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Some(format!(
+            "`{name}` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some(format!("`{name}` must not start or end with `-`"));
+    }
+    None
+}
+
+/// Why `name` is not a plain identifier (`[A-Za-z0-9_-]`, as used in API paths), or `None`.
+pub(crate) fn identifier_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if name.len() > DNS_LABEL_MAX {
+        return Some(format!(
+            "`{name}` is longer than {DNS_LABEL_MAX} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Some(format!(
+            "`{name}` must contain only letters, digits, `-` and `_` (it appears in API paths)"
+        ));
+    }
+    None
+}
+
+/// Why `name` is not an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), or `None`.
+pub(crate) fn env_name_problem(name: &str) -> Option<String> {
+    let mut bytes = name.bytes();
+    let ok = match bytes.next() {
+        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
+            bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        _ => false,
+    };
+    (!ok).then(|| {
+        format!("`{name}` is not an environment variable name (letters, digits, `_`; not starting with a digit)")
+    })
+}
+
+/// Why `role` cannot be a Mesos reservation role, or `None`.
+pub(crate) fn role_problem(role: &str) -> Option<String> {
+    if role.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if role == "*" {
+        return Some("`*` is the unreserved role; resources cannot be reserved to it".into());
+    }
+    if role == "." || role == ".." || role.starts_with('-') || role.starts_with('/') {
+        return Some(format!(
+            "`{role}` is not a Mesos role (no `.`, `..`, leading `-` or `/`)"
+        ));
+    }
+    if role
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Some(format!(
+            "`{role}` is not a Mesos role (no whitespace, control characters or `\\`)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_instance_name_round_trips_through_its_display_form() {
+        let n = PodInstanceName::parse("my-pod-1-12").unwrap();
+        assert_eq!(n.pod_type(), "my-pod-1");
+        assert_eq!(n.index(), 12);
+        assert_eq!(n.to_string(), "my-pod-1-12");
+        assert_eq!(
+            serde_json::to_string(&n).unwrap(),
+            "\"my-pod-1-12\"".to_string()
+        );
+        let back: PodInstanceName = serde_json::from_str("\"my-pod-1-12\"").unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn pod_instance_name_rejects_missing_or_non_canonical_indexes() {
+        for bad in ["data", "data-", "-2", "data-x", "data-+2", "data-02"] {
+            assert!(PodInstanceName::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(PodInstanceName::parse("data-0").unwrap().index(), 0);
+    }
+
+    #[test]
+    fn dns_label_rules_name_the_offending_value() {
+        assert_eq!(dns_label_problem("data"), None);
+        assert!(dns_label_problem("Data").unwrap().contains("lowercase"));
+        assert!(dns_label_problem("-a").unwrap().contains("start or end"));
+        assert!(dns_label_problem(&"a".repeat(64))
+            .unwrap()
+            .contains("64 characters"));
+    }
+
+    #[test]
+    fn env_names_follow_the_shell_rules() {
+        assert_eq!(env_name_problem("PORT_HTTP"), None);
+        assert_eq!(env_name_problem("_x1"), None);
+        assert!(env_name_problem("1X").is_some());
+        assert!(env_name_problem("A-B").is_some());
+        assert!(env_name_problem("").is_some());
+    }
+}

@@ -1,0 +1,458 @@
+//! Strict Mustache rendering of svc.yml against an environment map.
+//!
+//! Why our own renderer rather than a crate: the Rust Mustache crates checked (`mustache` 0.9,
+//! unmaintained since 2019; `ramhorns` 1.0, MPL-2.0, built around derived structs and
+//! rendering a missing variable as empty) offer no strict mode that names the missing variable
+//! and its line, and svc.yml only needs the logic-less core over a flat string map. This is
+//! about 200 lines.
+//!
+//! Supported: `{{VAR}}`, `{{{VAR}}}`, `{{&VAR}}`, sections `{{#VAR}}…{{/VAR}}` (rendered once
+//! when the value is truthy: anything but empty or `false`, case-insensitive), inverted sections
+//! `{{^VAR}}…{{/VAR}}`, comments `{{! … }}`, and Mustache's standalone-line rule (a line holding
+//! only a section, inverted, closing or comment tag disappears with its line break, so
+//! conditionals leave no stray blank lines in the YAML). Refused with an error: partials
+//! (`{{>x}}`) and delimiter changes (`{{=<% %>=}}`).
+//!
+//! Strict: a variable that the environment does not have is an error naming it and its line,
+//! also when used as a section. All missing variables are reported together. Variables inside a
+//! section that is not rendered are not looked up, so `{{#TLS}}{{CERT}}{{/TLS}}` needs `CERT`
+//! only when `TLS` is on.
+//!
+//! Nothing is HTML-escaped: the output is YAML, and `&` in a shell command must stay `&`.
+
+use std::collections::BTreeMap;
+
+use super::error::{Report, SpecError, SpecErrors};
+
+/// Renders `template` with the variables in `env`; see the module doc for the rules.
+pub fn render(template: &str, env: &BTreeMap<String, String>) -> Result<String, SpecErrors> {
+    render_mapped(template, env).map(|r| r.text)
+}
+
+/// Rendered text, plus where each of its lines came from in the template.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub(crate) text: String,
+    /// `origin[i]` is the template line (1-based) of rendered line `i + 1`.
+    origin: Vec<usize>,
+}
+
+impl Rendered {
+    /// The template line a rendered line came from, so that YAML errors point into the file the
+    /// author wrote rather than into the rendered text.
+    pub(crate) fn template_line(&self, rendered_line: usize) -> usize {
+        rendered_line
+            .checked_sub(1)
+            .and_then(|i| self.origin.get(i).copied())
+            .unwrap_or(rendered_line)
+    }
+}
+
+pub(crate) fn render_mapped(
+    template: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Rendered, SpecErrors> {
+    let lines = LineIndex::new(template);
+    let nodes = parse(template, &lines)?;
+    let mut out = Output {
+        text: String::with_capacity(template.len()),
+        origin: Vec::new(),
+        fresh_line: true,
+    };
+    let mut report = Report::default();
+    render_nodes(&nodes, env, &lines, &mut out, &mut report);
+    report.finish(Rendered {
+        text: out.text,
+        origin: out.origin,
+    })
+}
+
+#[derive(Debug)]
+enum Node<'a> {
+    /// Template text starting at byte `start`.
+    Text { text: &'a str, start: usize },
+    /// A variable tag at byte `at`.
+    Var { name: &'a str, at: usize },
+    /// A section (or inverted section) opened at byte `at`.
+    Section {
+        name: &'a str,
+        inverted: bool,
+        at: usize,
+        children: Vec<Node<'a>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TagKind {
+    Var,
+    Section,
+    Inverted,
+    Close,
+    Comment,
+}
+
+/// An open section while parsing: its tag and the nodes collected before it.
+struct Open<'a> {
+    name: &'a str,
+    inverted: bool,
+    at: usize,
+    outer: Vec<Node<'a>>,
+}
+
+fn parse<'a>(template: &'a str, lines: &LineIndex) -> Result<Vec<Node<'a>>, SpecErrors> {
+    let syntax = |at: usize, message: String| {
+        SpecErrors::from(SpecError::new(
+            format!("line {}", lines.line_of(at)),
+            message,
+        ))
+    };
+    let mut nodes = Vec::new();
+    let mut open: Vec<Open<'a>> = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = template[pos..].find("{{") {
+        let at = pos + found;
+        let Tag { kind, name, end } = read_tag(template, at).map_err(|m| syntax(at, m))?;
+        let tag = &template[at..end];
+
+        let (text_end, next) = match standalone(template, kind, at, end) {
+            Some(span) => span,
+            None => (at, end),
+        };
+        if text_end > pos {
+            nodes.push(Node::Text {
+                text: &template[pos..text_end],
+                start: pos,
+            });
+        }
+        pos = next;
+
+        match kind {
+            TagKind::Var => nodes.push(Node::Var { name, at }),
+            TagKind::Comment => {}
+            TagKind::Section | TagKind::Inverted => open.push(Open {
+                name,
+                inverted: kind == TagKind::Inverted,
+                at,
+                outer: std::mem::take(&mut nodes),
+            }),
+            TagKind::Close => {
+                let Some(section) = open.pop() else {
+                    return Err(syntax(at, format!("`{tag}` closes no open section")));
+                };
+                if section.name != name {
+                    return Err(syntax(
+                        at,
+                        format!(
+                            "`{tag}` closes `{{{{{}{}}}}}` opened on line {}",
+                            if section.inverted { '^' } else { '#' },
+                            section.name,
+                            lines.line_of(section.at)
+                        ),
+                    ));
+                }
+                let children = std::mem::replace(&mut nodes, section.outer);
+                nodes.push(Node::Section {
+                    name,
+                    inverted: section.inverted,
+                    at: section.at,
+                    children,
+                });
+            }
+        }
+    }
+    if let Some(section) = open.pop() {
+        return Err(syntax(
+            section.at,
+            format!(
+                "`{{{{{}{}}}}}` is never closed",
+                if section.inverted { '^' } else { '#' },
+                section.name
+            ),
+        ));
+    }
+    if pos < template.len() {
+        nodes.push(Node::Text {
+            text: &template[pos..],
+            start: pos,
+        });
+    }
+    Ok(nodes)
+}
+
+/// One tag: what it is, the name in it (borrowed from the template), and where it ends.
+struct Tag<'a> {
+    kind: TagKind,
+    name: &'a str,
+    end: usize,
+}
+
+/// Reads the tag starting at byte `at` (which holds `{{`).
+fn read_tag(template: &str, at: usize) -> Result<Tag<'_>, String> {
+    let (inner, end, triple) = if template[at..].starts_with("{{{") {
+        let close = template[at + 3..]
+            .find("}}}")
+            .ok_or("`{{{` is never closed with `}}}`")?;
+        (&template[at + 3..at + 3 + close], at + 3 + close + 3, true)
+    } else {
+        let close = template[at + 2..]
+            .find("}}")
+            .ok_or("`{{` is never closed with `}}`")?;
+        (&template[at + 2..at + 2 + close], at + 2 + close + 2, false)
+    };
+    let tag = &template[at..end];
+    let inner = inner.trim();
+    let (kind, name) = match inner.chars().next() {
+        _ if triple => (TagKind::Var, inner),
+        Some('#') => (TagKind::Section, &inner[1..]),
+        Some('^') => (TagKind::Inverted, &inner[1..]),
+        Some('/') => (TagKind::Close, &inner[1..]),
+        Some('!') => (TagKind::Comment, ""),
+        Some('&') => (TagKind::Var, &inner[1..]),
+        Some('>') => return Err(format!("`{tag}`: partials are not supported")),
+        Some('=') => return Err(format!("`{tag}`: changing delimiters is not supported")),
+        _ => (TagKind::Var, inner),
+    };
+    let name = name.trim();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if kind != TagKind::Comment && !valid_name {
+        return Err(format!(
+            "`{tag}` is not a valid tag (a name of letters, digits, `_`, `.`, `-`)"
+        ));
+    }
+    Ok(Tag { kind, name, end })
+}
+
+/// For a section, inverted, closing or comment tag alone on its line (only spaces or tabs
+/// around it), the span to drop instead of just the tag: from the line's start to past its line
+/// break. Returns (where the preceding text ends, where parsing resumes).
+fn standalone(template: &str, kind: TagKind, at: usize, end: usize) -> Option<(usize, usize)> {
+    if kind == TagKind::Var {
+        return None;
+    }
+    let line_start = template[..at].rfind('\n').map_or(0, |i| i + 1);
+    let blank = |s: &str| s.bytes().all(|b| b == b' ' || b == b'\t');
+    if !blank(&template[line_start..at]) {
+        return None;
+    }
+    let rest = &template[end..];
+    let line_end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+    let after = rest[..line_end]
+        .trim_end_matches('\n')
+        .trim_end_matches('\r');
+    if !blank(after) {
+        return None;
+    }
+    Some((line_start, end + line_end))
+}
+
+fn truthy(value: &str) -> bool {
+    !(value.is_empty() || value.eq_ignore_ascii_case("false"))
+}
+
+fn render_nodes(
+    nodes: &[Node<'_>],
+    env: &BTreeMap<String, String>,
+    lines: &LineIndex,
+    out: &mut Output,
+    report: &mut Report,
+) {
+    for node in nodes {
+        match node {
+            Node::Text { text, start } => out.push(text, |i| lines.line_of(start + i)),
+            Node::Var { name, at } => match env.get(*name) {
+                Some(value) => out.push(value, |_| lines.line_of(*at)),
+                None => report.push(
+                    format!("line {}", lines.line_of(*at)),
+                    format!("template variable `{name}` is not set"),
+                ),
+            },
+            Node::Section {
+                name,
+                inverted,
+                at,
+                children,
+            } => match env.get(*name) {
+                Some(value) => {
+                    if truthy(value) != *inverted {
+                        render_nodes(children, env, lines, out, report);
+                    }
+                }
+                None => report.push(
+                    format!("line {}", lines.line_of(*at)),
+                    format!("template variable `{name}` is not set (used as a section)"),
+                ),
+            },
+        }
+    }
+}
+
+struct Output {
+    text: String,
+    origin: Vec<usize>,
+    fresh_line: bool,
+}
+
+impl Output {
+    /// Appends `s`; `line_at(i)` is the template line of byte `i` of `s`.
+    fn push(&mut self, s: &str, line_at: impl Fn(usize) -> usize) {
+        let mut offset = 0;
+        for piece in s.split_inclusive('\n') {
+            if self.fresh_line {
+                self.origin.push(line_at(offset));
+                self.fresh_line = false;
+            }
+            self.text.push_str(piece);
+            self.fresh_line = piece.ends_with('\n');
+            offset += piece.len();
+        }
+    }
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn errors(template: &str, e: &BTreeMap<String, String>) -> Vec<String> {
+        render(template, e).unwrap_err().lines()
+    }
+
+    #[test]
+    fn variables_are_substituted_without_html_escaping() {
+        let e = env(&[("CMD", "a && b <c>"), ("N", "3")]);
+        assert_eq!(
+            render("cmd: {{CMD}} / {{{CMD}}} / {{& CMD }} x{{ N }}", &e).unwrap(),
+            "cmd: a && b <c> / a && b <c> / a && b <c> x3"
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error_naming_it_and_its_line() {
+        let e = env(&[("A", "1")]);
+        assert_eq!(
+            errors("a: {{A}}\nb: {{B}}\nc: {{C}} {{B}}\n", &e),
+            vec![
+                "line 2: template variable `B` is not set",
+                "line 3: template variable `C` is not set",
+                "line 3: template variable `B` is not set",
+            ]
+        );
+    }
+
+    #[test]
+    fn sections_render_when_truthy_and_inverted_sections_when_not() {
+        let t = "{{#ON}}on{{/ON}}{{^ON}}off{{/ON}}";
+        for (value, want) in [
+            ("true", "on"),
+            ("yes", "on"),
+            ("", "off"),
+            ("false", "off"),
+            ("FALSE", "off"),
+        ] {
+            assert_eq!(render(t, &env(&[("ON", value)])).unwrap(), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_missing_section_variable_is_an_error_but_variables_in_skipped_sections_are_not_needed() {
+        assert_eq!(
+            errors("{{#TLS}}x{{/TLS}}", &env(&[])),
+            vec!["line 1: template variable `TLS` is not set (used as a section)"]
+        );
+        assert_eq!(
+            render("{{#TLS}}{{CERT}}{{/TLS}}", &env(&[("TLS", "false")])).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn standalone_section_and_comment_lines_leave_no_blank_lines() {
+        let t =
+            "a: 1\n  {{#ON}}\nb: 2\n  {{/ON}}\n{{! a comment }}\n{{^ON}}\nc: 3\n{{/ON}}\nd: 4\n";
+        assert_eq!(
+            render(t, &env(&[("ON", "true")])).unwrap(),
+            "a: 1\nb: 2\nd: 4\n"
+        );
+        assert_eq!(
+            render(t, &env(&[("ON", "")])).unwrap(),
+            "a: 1\nc: 3\nd: 4\n"
+        );
+    }
+
+    #[test]
+    fn inline_sections_keep_the_surrounding_text() {
+        let t = "x: {{#ON}}1{{/ON}}{{^ON}}2{{/ON}}\n";
+        assert_eq!(render(t, &env(&[("ON", "1")])).unwrap(), "x: 1\n");
+    }
+
+    #[test]
+    fn malformed_tags_are_errors_with_their_line() {
+        let e = env(&[("A", "1")]);
+        assert_eq!(
+            errors("a\n{{A", &e),
+            vec!["line 2: `{{` is never closed with `}}`"]
+        );
+        assert_eq!(
+            errors("{{#A}}\n{{/B}}", &e),
+            vec!["line 2: `{{/B}}` closes `{{#A}}` opened on line 1"]
+        );
+        assert_eq!(
+            errors("\n{{#A}}", &e),
+            vec!["line 2: `{{#A}}` is never closed"]
+        );
+        assert_eq!(
+            errors("{{/A}}", &e),
+            vec!["line 1: `{{/A}}` closes no open section"]
+        );
+        assert_eq!(
+            errors("{{> part}}", &e),
+            vec!["line 1: `{{> part}}`: partials are not supported"]
+        );
+        assert_eq!(
+            errors("{{=<% %>=}}", &e),
+            vec!["line 1: `{{=<% %>=}}`: changing delimiters is not supported"]
+        );
+        assert_eq!(
+            errors("{{a b}}", &e),
+            vec!["line 1: `{{a b}}` is not a valid tag (a name of letters, digits, `_`, `.`, `-`)"]
+        );
+    }
+
+    #[test]
+    fn rendered_lines_map_back_to_template_lines() {
+        let t = "a: 1\n{{#OFF}}\nb: 2\nc: 3\n{{/OFF}}\nd: {{V}}\ne: 5\n";
+        let r = render_mapped(t, &env(&[("OFF", "false"), ("V", "x\ny")])).unwrap();
+        assert_eq!(r.text, "a: 1\nd: x\ny\ne: 5\n");
+        assert_eq!(r.template_line(1), 1);
+        assert_eq!(r.template_line(2), 6);
+        assert_eq!(r.template_line(3), 6);
+        assert_eq!(r.template_line(4), 7);
+    }
+}

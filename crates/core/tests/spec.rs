@@ -1,0 +1,946 @@
+//! The service spec from the outside: svc.yml in, model or every problem out; builder = YAML.
+
+use std::collections::BTreeMap;
+
+use cairn_core::spec::*;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn parse(yaml: &str) -> Result<ServiceSpec, SpecErrors> {
+    parse_yaml(yaml, &env(&[]))
+}
+
+/// The problems as `path: message` lines; panics if the spec was accepted.
+fn problems(yaml: &str) -> Vec<String> {
+    match parse(yaml) {
+        Ok(spec) => panic!("expected problems, got {spec:#?}"),
+        Err(e) => e.lines(),
+    }
+}
+
+fn example(name: &str) -> String {
+    let path = format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// A minimal valid service with `extra` appended to task `t` of pod `a` (indented 8 spaces).
+fn with_task_keys(extra: &str) -> String {
+    format!(
+        "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t:\n        cmd: run\n        cpus: 0.1\n        memory: 32\n{extra}"
+    )
+}
+
+// Goal: every supported svc.yml key lands in the model field it names. Method: one spec using
+// all of them, compared with the model written out by hand.
+#[test]
+fn every_supported_key_is_parsed_into_the_model() {
+    let yaml = r#"
+name: full
+web-url: http://example.com/full
+scheduler:
+  principal: custom-principal
+  user: alice
+  zookeeper: zk-1:2181,zk-2:2181
+pods:
+  server:
+    count: 3
+    allow-decommission: true
+    placement: 'hostname:UNIQUE'
+    uris:
+      - http://example.com/server.tgz
+    pre-reserved-role: slave_public
+    user: bob
+    volume:
+      path: shared
+      type: MOUNT
+      size: 1000
+    volumes:
+      extra:
+        path: extra
+        size: 10
+    resource-sets:
+      sidecar-resources:
+        cpus: 0.5
+        gpus: 0
+        memory: 128
+        ports:
+          admin:
+            port: 9000
+        volume:
+          path: sidecar-data
+          type: ROOT
+          size: 20
+    tasks:
+      node:
+        goal: RUNNING
+        essential: false
+        cmd: ./node
+        env:
+          MODE: fast
+          LEVEL: 3
+          EMPTY:
+        cpus: 1.5
+        gpus: 0
+        memory: 256
+        ports:
+          http:
+            port: 8080
+            env-key: HTTP_PORT
+            advertise: true
+            vip:
+              port: 80
+              prefix: web
+              protocol: udp
+          dyn:
+            ranges:
+              - begin: 10000
+                end: 10010
+        health-check:
+          cmd: ./healthy
+          interval: 11
+          grace-period: 12
+          max-consecutive-failures: 4
+          delay: 13
+          timeout: 14
+        readiness-check:
+          cmd: ./ready
+          interval: 21
+          delay: 22
+          timeout: 23
+        volumes:
+          data:
+            path: data
+            type: ROOT
+            size: 500
+        discovery:
+          prefix: srv
+          visibility: CLUSTER
+        labels: "team:storage, tier:gold"
+        kill-grace-period: 30
+        uris: [http://example.com/task.tgz]
+      init:
+        goal: ONCE
+        cmd: ./init
+        resource-set: sidecar-resources
+        labels: {a: b}
+      legacy:
+        goal: FINISHED
+        cmd: ./legacy
+        resource-set: sidecar-resources
+      check:
+        goal: FINISH
+        cmd: ./check
+        cpus: 0.1
+        memory: 32
+plans:
+  deploy:
+    strategy: parallel
+    phases:
+      server-deploy:
+        strategy: canary
+        pod: server
+        steps:
+          - default: [[init], [node]]
+          - 0: [[init, legacy], [node]]
+  repair:
+    phases:
+      repair-phase:
+        pod: server
+        strategy: parallel-canary
+"#;
+    let task = |name: &str, goal: Goal, cmd: &str| TaskSpec {
+        name: name.into(),
+        goal,
+        essential: true,
+        cmd: cmd.into(),
+        env: BTreeMap::new(),
+        configs: vec![],
+        resources: ResourceSpec::default(),
+        volumes: vec![],
+        resource_set: Some("sidecar-resources".into()),
+        health_check: None,
+        readiness_check: None,
+        kill_grace_period_s: None,
+        labels: BTreeMap::new(),
+        discovery: None,
+        uris: vec![],
+    };
+    let want = ServiceSpec {
+        name: "full".into(),
+        role: "full-role".into(),
+        principal: "custom-principal".into(),
+        user: "alice".into(),
+        web_url: Some("http://example.com/full".into()),
+        zookeeper: Some("zk-1:2181,zk-2:2181".into()),
+        pods: vec![PodSpec {
+            type_name: "server".into(),
+            count: 3,
+            allow_decommission: true,
+            placement: Some(Placement::parse("hostname:UNIQUE").unwrap()),
+            uris: vec!["http://example.com/server.tgz".into()],
+            volumes: vec![
+                VolumeSpec::mount("shared", 1000),
+                VolumeSpec::root("extra", 10),
+            ],
+            resource_sets: vec![ResourceSetSpec {
+                id: "sidecar-resources".into(),
+                resources: ResourceSpec {
+                    cpus: 0.5,
+                    memory_mb: 128,
+                    ports: vec![PortSpec::new("admin", 9000)],
+                    gpus: 0,
+                },
+                volumes: vec![VolumeSpec::root("sidecar-data", 20)],
+            }],
+            tasks: vec![
+                TaskSpec {
+                    name: "node".into(),
+                    goal: Goal::Running,
+                    essential: false,
+                    cmd: "./node".into(),
+                    env: env(&[("MODE", "fast"), ("LEVEL", "3"), ("EMPTY", "")]),
+                    configs: vec![],
+                    resources: ResourceSpec {
+                        cpus: 1.5,
+                        memory_mb: 256,
+                        ports: vec![
+                            PortSpec::new("http", 8080)
+                                .env_key("HTTP_PORT")
+                                .advertise()
+                                .vip(VipSpec {
+                                    prefix: "web".into(),
+                                    port: 80,
+                                    protocol: VipProtocol::Udp,
+                                }),
+                            PortSpec::new("dyn", 0).range(10000, 10010),
+                        ],
+                        gpus: 0,
+                    },
+                    volumes: vec![VolumeSpec::root("data", 500)],
+                    resource_set: None,
+                    health_check: Some(HealthCheckSpec {
+                        cmd: "./healthy".into(),
+                        interval_s: 11,
+                        grace_period_s: 12,
+                        max_consecutive_failures: 4,
+                        delay_s: 13,
+                        timeout_s: 14,
+                    }),
+                    readiness_check: Some(ReadinessCheckSpec {
+                        cmd: "./ready".into(),
+                        interval_s: 21,
+                        delay_s: 22,
+                        timeout_s: 23,
+                    }),
+                    kill_grace_period_s: Some(30),
+                    labels: env(&[("team", "storage"), ("tier", "gold")]),
+                    discovery: Some(DiscoverySpec {
+                        prefix: Some("srv".into()),
+                        visibility: Some(Visibility::Cluster),
+                    }),
+                    uris: vec!["http://example.com/task.tgz".into()],
+                },
+                TaskSpec {
+                    labels: env(&[("a", "b")]),
+                    ..task("init", Goal::Once, "./init")
+                },
+                // The legacy `FINISHED` goal is read as ONCE, as dcos-commons did.
+                task("legacy", Goal::Once, "./legacy"),
+                TaskSpec {
+                    resource_set: None,
+                    resources: ResourceSpec {
+                        cpus: 0.1,
+                        memory_mb: 32,
+                        ..ResourceSpec::default()
+                    },
+                    ..task("check", Goal::Finish, "./check")
+                },
+            ],
+            pre_reserved_role: Some("slave_public".into()),
+            user: Some("bob".into()),
+        }],
+        plans: vec![
+            PlanSpec::new("deploy").strategy(Strategy::Parallel).phase(
+                PhaseSpec::new("server-deploy", "server")
+                    .strategy(Strategy::SerialCanary)
+                    .step(StepSpec::default_for([["init"], ["node"]]))
+                    .step(StepSpec::new(
+                        StepIndex::Index(0),
+                        [vec!["init", "legacy"], vec!["node"]],
+                    )),
+            ),
+            PlanSpec::new("repair")
+                .phase(PhaseSpec::new("repair-phase", "server").strategy(Strategy::ParallelCanary)),
+        ],
+        replacement_failure_policy: None,
+    };
+    assert_eq!(parse(yaml).unwrap(), want);
+}
+
+#[test]
+fn pods_and_tasks_keep_the_order_they_are_written_in() {
+    let yaml = "name: svc\npods:\n  zeta:\n    count: 1\n    tasks:\n      z: {cmd: x, cpus: 1, memory: 1}\n      a: {cmd: x, cpus: 1, memory: 1}\n      m: {cmd: x, cpus: 1, memory: 1}\n  alpha:\n    count: 1\n    tasks:\n      t: {cmd: x, cpus: 1, memory: 1}\n  mid:\n    count: 1\n    tasks:\n      t: {cmd: x, cpus: 1, memory: 1}\n";
+    let spec = parse(yaml).unwrap();
+    let pods: Vec<_> = spec.pods.iter().map(|p| p.type_name.as_str()).collect();
+    assert_eq!(pods, ["zeta", "alpha", "mid"]);
+    let tasks: Vec<_> = spec.pods[0].tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tasks, ["z", "a", "m"]);
+}
+
+#[test]
+fn role_principal_and_user_have_defaults() {
+    let yaml = with_task_keys("").replace("name: svc", "name: /prod/svc");
+    let spec = parse(&yaml).unwrap();
+    assert_eq!(spec.role, "prod__svc-role");
+    assert_eq!(spec.principal, "prod__svc-principal");
+    // No USER in the environment map: root.
+    assert_eq!(spec.user, "root");
+    // The caller's USER is the current user.
+    let spec = parse_yaml(&yaml, &env(&[("USER", "carol")])).unwrap();
+    assert_eq!(spec.user, "carol");
+    // An explicit scheduler.user wins over the environment.
+    let explicit = format!("scheduler:\n  user: dave\n{yaml}");
+    let spec = parse_yaml(&explicit, &env(&[("USER", "carol")])).unwrap();
+    assert_eq!(spec.user, "dave");
+}
+
+#[test]
+fn health_and_readiness_checks_default_to_mesos_timings() {
+    let spec = parse(&with_task_keys(
+        "        health-check:\n          cmd: ok\n        readiness-check:\n          cmd: ready\n",
+    ))
+    .unwrap();
+    let task = &spec.pods[0].tasks[0];
+    assert_eq!(task.health_check, Some(HealthCheckSpec::new("ok")));
+    assert_eq!(task.readiness_check, Some(ReadinessCheckSpec::new("ready")));
+}
+
+#[test]
+fn an_empty_placement_means_no_placement() {
+    let yaml = with_task_keys("").replace("    count: 1\n", "    count: 1\n    placement: ''\n");
+    assert_eq!(parse(&yaml).unwrap().pods[0].placement, None);
+}
+
+// Goal: a misspelt or unknown key is an error at every level, naming the key's full path.
+#[test]
+fn unknown_keys_are_errors_with_their_exact_path_at_every_level() {
+    let cases = [
+        (
+            "nmae: svc\n",
+            "nmae: unknown key (did you mean `name`?) (line 1, column 1)",
+        ),
+        (
+            "name: svc\npods:\n  a:\n    count: 1\n    placment: x\n",
+            "pods.a.placment: unknown key (did you mean `placement`?) (line 5, column 5)",
+        ),
+        (
+            &with_task_keys("        cpu: 1\n"),
+            "pods.a.tasks.t.cpu: unknown key (did you mean `cpus`?) (line 10, column 9)",
+        ),
+        (
+            &with_task_keys("        ports:\n          http:\n            prot: 80\n"),
+            "pods.a.tasks.t.ports.http.prot: unknown key (did you mean `port`?) (line 12, column 13)",
+        ),
+        (
+            &with_task_keys("        health-check:\n          cmd: x\n          intervall: 5\n"),
+            "pods.a.tasks.t.health-check.intervall: unknown key (did you mean `interval`?) (line 12, column 11)",
+        ),
+        (
+            "name: svc\nplans:\n  deploy:\n    phase: {}\n",
+            "plans.deploy.phase: unknown key (did you mean `phases`?) (line 4, column 5)",
+        ),
+        (
+            "name: svc\nplans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        stepz: []\n",
+            "plans.deploy.phases.p.stepz: unknown key (did you mean `steps`?) (line 7, column 9)",
+        ),
+        (
+            "name: svc\nscheduler:\n  secret: x\n",
+            "scheduler.secret: unknown key (expected one of: principal, user, zookeeper) (line 3, column 3)",
+        ),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(problems(yaml), vec![want.to_string()], "{yaml}");
+    }
+}
+
+#[test]
+fn yaml_aliases_work_but_merge_keys_are_refused_clearly() {
+    let alias = "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t:\n        cmd: &cmd run\n        cpus: 0.1\n        memory: 32\n      u:\n        cmd: *cmd\n        cpus: 0.1\n        memory: 32\n";
+    assert_eq!(parse(alias).unwrap().pods[0].tasks[1].cmd, "run");
+    let merge = "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t: &base\n        cmd: run\n        cpus: 0.1\n        memory: 32\n      u:\n        <<: *base\n";
+    assert_eq!(
+        problems(merge),
+        ["pods.a.tasks.u.<<: YAML merge keys (`<<: *anchor`) are not supported; repeat the keys, or use an alias for a whole value (line 11, column 9)"]
+    );
+}
+
+#[test]
+fn a_key_given_twice_is_an_error() {
+    assert_eq!(
+        problems("name: svc\npods:\n  a:\n    count: 1\n  a:\n    count: 2\n"),
+        ["pods.a: duplicate key (line 3, column 3)"]
+    );
+    assert_eq!(
+        problems("name: svc\npods:\n  a:\n    count: 1\n    count: 2\n"),
+        ["pods.a.count: duplicate key (line 4, column 5)"]
+    );
+    assert_eq!(
+        problems(&with_task_keys(
+            "        env:\n          A: 1\n          A: 2\n"
+        )),
+        ["pods.a.tasks.t.env.A: duplicate key (line 11, column 11)"]
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_an_error_in_words() {
+    assert_eq!(
+        problems("name: svc\npods:\n  a:\n    count: many\n"),
+        ["pods.a.count: invalid type: string \"many\", expected a whole number (line 4, column 12)"]
+    );
+    assert_eq!(
+        problems("- svc\n"),
+        ["line 1: invalid type: sequence, expected a mapping (column 1)"]
+    );
+}
+
+// Goal: DC/OS-only keys are recognised and refused by name, never dropped. Method: one pod and
+// one task using all of them; every refusal is reported at once.
+#[test]
+fn dcos_only_keys_are_refused_with_their_path_and_why() {
+    let yaml = r#"
+name: svc
+pods:
+  a:
+    count: 1
+    secrets: {s: {secret: x, env-key: X}}
+    networks: {dcos: {}}
+    image: nginx
+    seccomp-unconfined: true
+    seccomp-profile-name: p
+    share-pid-namespace: true
+    ipc-mode: PRIVATE
+    shm-size: 64
+    external-volumes: {v: {type: DOCKER}}
+    rlimits: {RLIMIT_NOFILE: {soft: 1, hard: 2}}
+    host-volumes: {h: {host-path: /x, container-path: y}}
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.1
+        memory: 32
+        gpus: 1
+        configs: {c: {template: a, dest: b}}
+        transport-encryption: [{name: n, type: TLS}]
+        ipc-mode: SHARE_PARENT
+        shm-size: 1
+        resource-limits: {cpus: unlimited}
+        volume: {path: v, type: MOUNT, size: 10, profiles: [fast]}
+"#;
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.secrets: not supported here: secrets come from the DC/OS Enterprise secret store",
+            "pods.a.networks: not supported here: virtual (overlay) networks are DC/OS networking; tasks use the agent's network",
+            "pods.a.image: not supported here: container images need the Mesos containerizer's image provisioner; tasks run on the host filesystem in a sandbox",
+            "pods.a.seccomp-profile-name: not supported here: seccomp profiles need DC/OS' seccomp isolator",
+            "pods.a.seccomp-unconfined: not supported here: seccomp profiles need DC/OS' seccomp isolator",
+            "pods.a.share-pid-namespace: not supported here: sharing a PID namespace needs the namespaces/pid isolator",
+            "pods.a.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
+            "pods.a.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
+            "pods.a.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers",
+            "pods.a.rlimits: not supported yet: rlimits are not applied by cairn's agents yet",
+            "pods.a.host-volumes: not supported yet: host bind mounts are not built yet",
+            "pods.a.tasks.t.configs: not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later",
+            "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA",
+            "pods.a.tasks.t.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
+            "pods.a.tasks.t.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
+            "pods.a.tasks.t.resource-limits: not supported yet: resource limits (bursting) are not built yet",
+            "pods.a.tasks.t.volume.profiles: not supported here: volume profiles come from the DC/OS Storage Service",
+            "pods.a.tasks.t.gpus: not supported yet: cairn neither offers nor isolates GPUs",
+        ]
+    );
+}
+
+#[test]
+fn switched_off_dcos_flags_and_gpus_zero_are_accepted() {
+    let yaml = with_task_keys("        gpus: 0\n").replace(
+        "    count: 1\n",
+        "    count: 1\n    seccomp-unconfined: false\n    share-pid-namespace: false\n",
+    );
+    assert!(parse(&yaml).is_ok());
+}
+
+#[test]
+fn a_missing_template_variable_is_an_error_naming_it_and_its_line() {
+    let yaml = "name: {{SERVICE_NAME}}\npods:\n  a:\n    count: {{COUNT}}\n";
+    let errors = parse_yaml(yaml, &env(&[("SERVICE_NAME", "svc")]))
+        .unwrap_err()
+        .lines();
+    assert_eq!(errors, ["line 4: template variable `COUNT` is not set"]);
+}
+
+#[test]
+fn template_sections_switch_parts_of_the_spec_on_and_off() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: {{A_COUNT}}
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.1
+        memory: 32
+{{#ENABLE_SIDECAR}}
+      sidecar:
+        cmd: side
+        cpus: 0.1
+        memory: 32
+{{/ENABLE_SIDECAR}}
+{{^ENABLE_SIDECAR}}
+        env:
+          ALONE: 'yes'
+{{/ENABLE_SIDECAR}}
+";
+    let on = parse_yaml(yaml, &env(&[("A_COUNT", "2"), ("ENABLE_SIDECAR", "true")])).unwrap();
+    assert_eq!(on.pods[0].count, 2);
+    assert_eq!(on.pods[0].tasks.len(), 2);
+    assert!(on.pods[0].tasks[0].env.is_empty());
+    let off = parse_yaml(yaml, &env(&[("A_COUNT", "1"), ("ENABLE_SIDECAR", "false")])).unwrap();
+    assert_eq!(off.pods[0].tasks.len(), 1);
+    assert_eq!(off.pods[0].tasks[0].env, env(&[("ALONE", "yes")]));
+}
+
+#[test]
+fn yaml_error_lines_point_into_the_template_not_the_rendered_text() {
+    // Lines 3-5 vanish when OFF is false, so the bad count is on rendered line 5 but template
+    // line 8.
+    let yaml =
+        "name: svc\npods:\n{{#OFF}}\n  x: {}\n{{/OFF}}\n  a:\n    tasks: {}\n    count: lots\n";
+    assert_eq!(
+        parse_yaml(yaml, &env(&[("OFF", "false")])).unwrap_err().lines(),
+        ["pods.a.count: invalid type: string \"lots\", expected a whole number (line 8, column 12)"]
+    );
+}
+
+// Goal: validation reports every problem at once. Method: three independent mistakes give
+// exactly three lines, in document order.
+#[test]
+fn three_problems_give_three_lines() {
+    let yaml = "\
+name: svc
+pods:
+  data:
+    count: -1
+    tasks:
+      node:
+        cmd: run
+        cpus: 0
+        memory: 32
+        volume:
+          path: data
+          size: 0
+";
+    let err = parse(yaml).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "3 problems in the service spec:\n  \
+         pods.data.count: must be >= 0\n  \
+         pods.data.tasks.node.cpus: must be > 0\n  \
+         pods.data.tasks.node.volume.size: must be > 0"
+    );
+}
+
+// Goal: one test per validation rule, each with its exact message.
+#[test]
+fn each_validation_rule_reports_its_own_message() {
+    let cases: Vec<(String, &str)> = vec![
+        (with_task_keys("").replace("memory: 32", "memory: 0"), "pods.a.tasks.t.memory: must be > 0"),
+        (with_task_keys("").replace("cpus: 0.1", "cpus: -1"), "pods.a.tasks.t.cpus: must be > 0"),
+        (with_task_keys("").replace("cpus: 0.1", "cpus: .nan"), "pods.a.tasks.t.cpus: must be > 0"),
+        (with_task_keys("").replace("        cmd: run\n", ""), "pods.a.tasks.t.cmd: must not be empty"),
+        (with_task_keys("").replace("    count: 1\n", ""), "pods.a.count: is required"),
+        (with_task_keys("        volumes:\n          v:\n            path: d\n            size: -5\n"), "pods.a.tasks.t.volumes.v.size: must be > 0"),
+        (with_task_keys("        volume:\n          path: /abs\n          size: 5\n"), "pods.a.tasks.t.volume.path: `/abs` must be a relative path inside the sandbox, without `.`, `..` or empty parts"),
+        (with_task_keys("        volume:\n          path: ../up\n          size: 5\n"), "pods.a.tasks.t.volume.path: `../up` must be a relative path inside the sandbox, without `.`, `..` or empty parts"),
+        (with_task_keys("        volume:\n          path: d\n          type: TMPFS\n          size: 5\n"), "pods.a.tasks.t.volume.type: unknown volume type `TMPFS` (expected ROOT or MOUNT)"),
+        (with_task_keys("        volume: {path: d, size: 5}\n        volumes:\n          again: {path: d, size: 5}\n"), "pods.a.tasks.t.volumes.again.path: `d` is used by another volume of this pod"),
+        (with_task_keys("        goal: DONE\n"), "pods.a.tasks.t.goal: unknown goal `DONE` (expected RUNNING, FINISH or ONCE)"),
+        (with_task_keys("        kill-grace-period: 3601\n"), "pods.a.tasks.t.kill-grace-period: must be within 0..=3600 seconds"),
+        (with_task_keys("        kill-grace-period: -1\n"), "pods.a.tasks.t.kill-grace-period: must be within 0..=3600 seconds"),
+        (with_task_keys("        health-check:\n          cmd: x\n          interval: 0\n"), "pods.a.tasks.t.health-check.interval: must be > 0"),
+        (with_task_keys("        health-check:\n          cmd: x\n          timeout: -3\n"), "pods.a.tasks.t.health-check.timeout: must be > 0"),
+        (with_task_keys("        health-check:\n          cmd: x\n          delay: -3\n"), "pods.a.tasks.t.health-check.delay: must be >= 0"),
+        (with_task_keys("        health-check:\n          cmd: x\n          max-consecutive-failures: 0\n"), "pods.a.tasks.t.health-check.max-consecutive-failures: must be >= 1"),
+        (with_task_keys("        health-check:\n          interval: 5\n"), "pods.a.tasks.t.health-check.cmd: must not be empty"),
+        (with_task_keys("        readiness-check:\n          cmd: x\n          interval: 0\n"), "pods.a.tasks.t.readiness-check.interval: must be > 0"),
+        (with_task_keys("        readiness-check:\n          cmd: x\n          timeout: 0\n"), "pods.a.tasks.t.readiness-check.timeout: must be > 0"),
+        ("name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t:\n        cmd: run\n        resource-set: missing\n".to_string(), "pods.a.tasks.t.resource-set: `missing` is not a resource set of pod `a` (it has no resource sets)"),
+        (with_task_keys("        ports:\n          p: {port: 70000}\n"), "pods.a.tasks.t.ports.p.port: must be within 0..=65535"),
+        (with_task_keys("        ports:\n          p: {port: 5, ranges: [{begin: 10, end: 20}]}\n"), "pods.a.tasks.t.ports.p.port: must be 0 (dynamic) when ranges are given: ranges say where a dynamic port comes from"),
+        (with_task_keys("        ports:\n          p: {ranges: [{begin: 20, end: 10}]}\n"), "pods.a.tasks.t.ports.p.ranges[0]: `20..10` is not a range of ports (1 <= begin <= end)"),
+        (with_task_keys("        ports:\n          p: {vip: {prefix: web}}\n"), "pods.a.tasks.t.ports.p.vip.port: must be > 0"),
+        (with_task_keys("        ports:\n          p: {env-key: 1BAD}\n"), "pods.a.tasks.t.ports.p.env-key: `1BAD` is not an environment variable name (letters, digits, `_`; not starting with a digit)"),
+        (with_task_keys("        env:\n          BAD-NAME: x\n"), "pods.a.tasks.t.env.BAD-NAME: `BAD-NAME` is not an environment variable name (letters, digits, `_`; not starting with a digit)"),
+        (with_task_keys("        labels: 'novalue'\n"), "pods.a.tasks.t.labels: `novalue` is not a `key:value` pair"),
+        (with_task_keys("        discovery:\n          visibility: WORLD\n"), "pods.a.tasks.t.discovery.visibility: unknown visibility `WORLD` (expected FRAMEWORK, CLUSTER or EXTERNAL)"),
+        (with_task_keys("        discovery:\n          prefix: Bad_Prefix\n"), "pods.a.tasks.t.discovery.prefix: `Bad_Prefix` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"),
+        (with_task_keys("").replace("    count: 1\n", "    count: 1\n    placement: '[[\"hostname\", \"SOMETIMES\"]]'\n"), "pods.a.placement: unknown operator `SOMETIMES` (expected UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS or IS_NOT)"),
+        (with_task_keys("").replace("    count: 1\n", "    count: 1\n    pre-reserved-role: '*'\n"), "pods.a.pre-reserved-role: `*` is the unreserved role; resources cannot be reserved to it"),
+        (with_task_keys("").replace("name: svc", &format!("name: {}", "s".repeat(64))), "name: `ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss` is 64 characters; at most 63 (it becomes part of DNS names)"),
+        (with_task_keys("").replace("name: svc", "name: My_Service"), "name: `My_Service` must contain only lowercase letters, digits and `-` (it becomes part of DNS names) (a service name is DNS labels of `[a-z0-9-]`, optionally in `/` folders)"),
+        (with_task_keys("").replace("  a:\n", "  Data:\n"), "pods.Data: pod type `Data` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"),
+        (with_task_keys("").replace("      t:\n", "      run_it:\n"), "pods.a.tasks.run_it: task name `run_it` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"),
+        (with_task_keys("").replace("      t:\n", &format!("      {}:\n", "t".repeat(60))), "pods.a.tasks.tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt: task name `a-0-tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt` is 64 characters; at most 63 fit a DNS label"),
+        ("name: svc\npods:\n  a:\n    count: 1\n    tasks: {}\n".to_string(), "pods.a.tasks: a pod needs at least one task"),
+        ("name: svc\n".to_string(), "pods: a service needs at least one pod type"),
+        (with_task_keys("plans:\n  deploy:\n    strategy: sideways\n    phases:\n      p: {pod: a}\n"), "plans.deploy.strategy: unknown strategy `sideways` (expected serial, parallel, serial-canary, canary or parallel-canary)"),
+        (with_task_keys("plans:\n  deploy:\n    strategy: canary\n    phases:\n      p: {pod: a}\n"), "plans.deploy.strategy: `serial-canary`: a plan's strategy is serial or parallel (canaries are for phases)"),
+        (with_task_keys("plans:\n  deploy:\n    phases: {}\n"), "plans.deploy.phases: a plan needs at least one phase"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p: {pod: nope}\n"), "plans.deploy.phases.p.pod: `nope` is not a pod type of this service (pod types: a)"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p: {}\n"), "plans.deploy.phases.p.pod: is required: the pod type this phase deploys"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[t, ghost]]\n"), "plans.deploy.phases.p.steps[0].default[0]: `ghost` is not a task of pod `a` (tasks: t)"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - 3: [[t]]\n"), "plans.deploy.phases.p.steps[0].3: pod `a` has 1 instance(s), so there is no instance 3"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[t]]\n          - default: [[t]]\n"), "plans.deploy.phases.p.steps[1].default: instance `default` already has steps at steps[0]"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: []\n"), "plans.deploy.phases.p.steps[0].default: needs at least one task group, e.g. [[server]]"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[]]\n"), "plans.deploy.phases.p.steps[0].default[0]: a task group names at least one task"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - first: [[t]]\n"), "plans.deploy.phases.p.steps[0].first: a step key is an instance index or `default`"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - {}\n"), "plans.deploy.phases.p.steps[0]: a step entry has exactly one key, an instance index or `default` (found 0)"),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(problems(&yaml), vec![want.to_string()], "{yaml}");
+    }
+}
+
+#[test]
+fn a_task_with_a_resource_set_and_its_own_resources_is_refused() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    resource-sets:
+      shared: {cpus: 0.1, memory: 32}
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.1
+        resource-set: shared
+";
+    assert_eq!(
+        problems(yaml),
+        ["pods.a.tasks.t.resource-set: a task has either its own resources (cpus, memory, gpus, ports, volumes) or a resource-set, not both"]
+    );
+}
+
+#[test]
+fn port_names_are_unique_across_the_service_and_fixed_ports_within_a_pod() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 1, memory: 1, ports: {http: {port: 8080}}}
+      u: {cmd: x, cpus: 1, memory: 1, ports: {admin: {port: 8080}}}
+  b:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 1, memory: 1, ports: {http: {port: 0}}}
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.tasks.u.ports.admin.port: port 8080 is also asked for at pods.a.tasks.t.ports.http; tasks of a pod instance share one agent",
+            "pods.b.tasks.t.ports.http: port name `http` is also used at pods.a.tasks.t.ports.http; port names are unique across the service",
+        ]
+    );
+}
+
+#[test]
+fn two_pod_types_cannot_share_a_discovery_prefix() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 1, memory: 1, discovery: {prefix: node}}
+  b:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 1, memory: 1, discovery: {prefix: node}}
+";
+    assert_eq!(
+        problems(yaml),
+        ["pods.b.tasks.t.discovery.prefix: prefix `node` is also used by pod `a`; pod types cannot share a discovery prefix"]
+    );
+}
+
+#[test]
+fn builder_specs_are_validated_with_svc_yml_paths() {
+    let err = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("a")
+                .placement("hostname:NEVER")
+                .task(TaskSpec::builder("t").cmd("run").memory_mb(32))
+                .task(TaskSpec::builder("t").cmd("run").cpus(0.1).memory_mb(32)),
+        )
+        .plan(PlanSpec::new("deploy").phase(PhaseSpec::new("p", "b")))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.lines(),
+        [
+            "pods.a.placement: unknown operator `NEVER` (expected UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS or IS_NOT)",
+            "pods.a.tasks.t.cpus: must be > 0",
+            "pods.a.tasks.t: duplicate task",
+            "plans.deploy.phases.p.pod: `b` is not a pod type of this service (pod types: a)",
+        ]
+    );
+}
+
+#[test]
+fn builder_volumes_are_named_by_their_index() {
+    let err = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("a").task(
+                TaskSpec::builder("t")
+                    .cmd("run")
+                    .cpus(0.1)
+                    .memory_mb(32)
+                    .volume(VolumeSpec::root("data", 0)),
+            ),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(err.lines(), ["pods.a.tasks.t.volumes[0].size: must be > 0"]);
+}
+
+#[test]
+fn builder_refuses_what_svc_yml_refuses() {
+    let err = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("a").task(
+                TaskSpec::builder("t")
+                    .cmd("run")
+                    .cpus(0.1)
+                    .memory_mb(32)
+                    .gpus(1),
+            ),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.lines(),
+        ["pods.a.tasks.t.gpus: not supported yet: cairn neither offers nor isolates GPUs"]
+    );
+}
+
+/// The seed's my-service written with the builder, as in examples/my-service.yml.
+fn my_service_by_builder() -> ServiceSpec {
+    let node = || {
+        TaskSpec::builder("node")
+            .cmd(r#"echo "$TASK_NAME" >> my-service-container-path/marker && sleep 100000"#)
+            .cpus(0.1)
+            .memory_mb(64)
+            .volume(VolumeSpec::root("my-service-container-path", 5000))
+    };
+    ServiceSpec::builder("my-service")
+        .pod(
+            PodSpec::builder("metadata")
+                .count(2)
+                .placement(r#"[["hostname", "MAX_PER", "2"]]"#)
+                .task(node()),
+        )
+        .pod(
+            PodSpec::builder("data")
+                .count(3)
+                .placement(r#"[["hostname", "MAX_PER", "2"]]"#)
+                .task(node()),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_seed_my_service_in_yaml_equals_the_builder_version() {
+    let from_yaml = parse(&example("my-service.yml")).unwrap();
+    assert_eq!(from_yaml, my_service_by_builder());
+    assert_eq!(from_yaml.role, "my-service-role");
+    assert_eq!(from_yaml.principal, "my-service-principal");
+    let instances: Vec<String> = from_yaml
+        .pods
+        .iter()
+        .flat_map(|p| p.instances())
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(
+        instances,
+        ["metadata-0", "metadata-1", "data-0", "data-1", "data-2"]
+    );
+}
+
+#[test]
+fn builder_produces_the_same_model_as_the_equivalent_yaml() {
+    let yaml = "\
+name: shop
+scheduler:
+  principal: shop-admin
+  user: shopper
+pods:
+  web:
+    count: 2
+    allow-decommission: true
+    uris: [http://example.com/web.tgz]
+    resource-sets:
+      side: {cpus: 0.2, memory: 16}
+    tasks:
+      server:
+        cmd: ./serve
+        cpus: 0.5
+        memory: 128
+        env: {MODE: prod}
+        ports:
+          web-http: {port: 0, advertise: true}
+        health-check: {cmd: ./ok, interval: 5}
+        readiness-check: {cmd: ./ready}
+        kill-grace-period: 10
+        labels: {tier: front}
+      warmup:
+        goal: ONCE
+        essential: false
+        cmd: ./warm
+        resource-set: side
+plans:
+  deploy:
+    phases:
+      web-deploy:
+        pod: web
+        strategy: parallel
+        steps:
+          - default: [[warmup], [server]]
+";
+    let mut health = HealthCheckSpec::new("./ok");
+    health.interval_s = 5;
+    let built = ServiceSpec::builder("shop")
+        .principal("shop-admin")
+        .user("shopper")
+        .pod(
+            PodSpec::builder("web")
+                .count(2)
+                .allow_decommission(true)
+                .uri("http://example.com/web.tgz")
+                .resource_set(ResourceSetSpec::new("side").cpus(0.2).memory_mb(16))
+                .task(
+                    TaskSpec::builder("server")
+                        .cmd("./serve")
+                        .cpus(0.5)
+                        .memory_mb(128)
+                        .env("MODE", "prod")
+                        .port(PortSpec::new("web-http", 0).advertise())
+                        .health_check(health)
+                        .readiness_check(ReadinessCheckSpec::new("./ready"))
+                        .kill_grace_period_s(10)
+                        .label("tier", "front"),
+                )
+                .task(
+                    TaskSpec::builder("warmup")
+                        .goal(Goal::Once)
+                        .essential(false)
+                        .cmd("./warm")
+                        .resource_set("side"),
+                ),
+        )
+        .plan(
+            PlanSpec::new("deploy").phase(
+                PhaseSpec::new("web-deploy", "web")
+                    .strategy(Strategy::Parallel)
+                    .step(StepSpec::default_for([["warmup"], ["server"]])),
+            ),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(parse(yaml).unwrap(), built);
+}
+
+#[test]
+fn the_hello_world_example_parses_with_its_checks() {
+    let spec = parse(&example("hello-world.yml")).unwrap();
+    let hello = spec.pod("hello").unwrap().task("server").unwrap();
+    assert_eq!(
+        hello.health_check,
+        Some(HealthCheckSpec {
+            cmd: "test -s hello-container-path/output".into(),
+            interval_s: 5,
+            grace_period_s: 30,
+            max_consecutive_failures: 3,
+            delay_s: 0,
+            timeout_s: 10,
+        })
+    );
+    let world_pod = spec.pod("world").unwrap();
+    assert!(world_pod.allow_decommission);
+    let world = world_pod.task("server").unwrap();
+    assert_eq!(world.readiness_check.as_ref().unwrap().interval_s, 5);
+    assert_eq!(world.kill_grace_period_s, Some(5));
+    assert_eq!(world.volumes.len(), 2);
+    assert_eq!(spec.plan("deploy").unwrap().phases.len(), 2);
+    assert!(validate(&spec).is_ok());
+}
+
+#[test]
+fn a_parsed_spec_survives_a_json_round_trip_unchanged() {
+    for name in ["my-service.yml", "hello-world.yml"] {
+        let spec = parse(&example(name)).unwrap();
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: ServiceSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec, "{name}");
+    }
+}
+
+#[test]
+fn the_json_form_uses_explicit_names_and_tags() {
+    let spec = my_service_by_builder();
+    let json = serde_json::to_value(&spec).unwrap();
+    let pod = &json["pods"][0];
+    assert_eq!(pod["type_name"], "metadata");
+    assert_eq!(pod["placement"], r#"[["hostname", "MAX_PER", "2"]]"#);
+    let task = &pod["tasks"][0];
+    assert_eq!(task["goal"], "RUNNING");
+    assert_eq!(task["resources"]["memory_mb"], 64);
+    assert_eq!(
+        task["volumes"][0],
+        serde_json::json!({"path": "my-service-container-path", "type": "ROOT", "size_mb": 5000})
+    );
+}
+
+#[test]
+fn task_names_resolve_against_the_spec() {
+    let spec = my_service_by_builder();
+    let name = TaskName::parse("data-2-node", &spec).unwrap();
+    assert_eq!(name.pod_instance, PodInstanceName::new("data", 2));
+    assert_eq!(name.task, "node");
+    assert_eq!(name.to_string(), "data-2-node");
+    assert!(TaskName::parse("data-2-other", &spec).is_err());
+    assert!(TaskName::parse("nothing-0-node", &spec).is_err());
+}
+
+#[test]
+fn placement_rules_are_available_after_parsing() {
+    let spec = my_service_by_builder();
+    let rules = spec.pods[0].placement.as_ref().unwrap().rules();
+    assert_eq!(
+        rules,
+        [PlacementRule::MaxPer {
+            field: PlacementField::Hostname,
+            max: 2
+        }]
+    );
+}
