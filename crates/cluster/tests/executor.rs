@@ -320,10 +320,45 @@ fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cairn-executor-{name}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory, removed when the test passes and kept (with its logs)
+/// when it fails.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("cairn-executor-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(name)
 }
 
 fn shell_task(id: &str, command: &str) -> TaskInfo {
@@ -584,7 +619,7 @@ fn a_tarball_fetched_from_a_file_uri_is_unpacked_into_the_sandbox() {
     .unwrap();
     let tar = Command::new("tar")
         .arg("-C")
-        .arg(&artifacts)
+        .arg(&*artifacts)
         .args(["-czf", "app.tar.gz", "app"])
         .current_dir(&artifacts)
         .status()

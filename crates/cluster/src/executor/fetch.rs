@@ -428,6 +428,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_http_uri_is_downloaded_and_a_missing_one_names_the_status() {
+        use axum::{routing::get, Router};
+        let app = Router::new().route("/dist/tool.sh", get(|| async { "#!/bin/sh\necho tool\n" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let sandbox = temp_dir();
+        let client = reqwest::Client::new();
+
+        let spec = UriSpec {
+            executable: true,
+            ..uri(&format!("http://{addr}/dist/tool.sh?version=2"))
+        };
+        let fetched = fetch(&client, &spec, &sandbox).await.unwrap();
+        assert_eq!(fetched, sandbox.join("tool.sh"));
+        assert_eq!(
+            std::fs::read_to_string(&fetched).unwrap(),
+            "#!/bin/sh\necho tool\n"
+        );
+
+        let missing = uri(&format!("http://{addr}/dist/absent.tgz"));
+        let error = fetch(&client, &missing, &sandbox).await.unwrap_err();
+        assert!(error.to_string().contains("404"), "{error}");
+        assert!(error.to_string().contains("absent.tgz"), "{error}");
+        server.abort();
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_missing_file_fails_with_the_uri_in_the_message() {
         let sandbox = temp_dir();
         let client = reqwest::Client::new();

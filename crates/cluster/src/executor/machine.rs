@@ -230,6 +230,9 @@ impl ExecutorMachine {
             .filter_map(|task| task.machine.poll_timeout())
             .collect();
         match self.link {
+            // Once we gave up on the agent its deadlines are past for good;
+            // reporting them would make the runtime spin.
+            _ if self.given_up_on_agent() => {}
             Link::Disconnected { since, retry_at } => {
                 deadlines.push(retry_at);
                 deadlines.push(since + self.config.recovery_timeout);
@@ -408,14 +411,7 @@ impl ExecutorMachine {
             _ => {}
         }
         if let Link::Disconnected { since, retry_at } = self.link {
-            let given_up = matches!(
-                self.stopping,
-                Some(Stopping {
-                    reason: ExitReason::RecoveryTimedOut | ExitReason::AgentLost,
-                    ..
-                })
-            );
-            if now >= retry_at && !given_up {
+            if now >= retry_at && !self.given_up_on_agent() {
                 self.subscribe(since);
             }
         }
@@ -453,6 +449,18 @@ impl ExecutorMachine {
     }
 
     // -- internals -------------------------------------------------------------
+
+    /// Whether we stopped trying to reach the agent (and only wait for the
+    /// tasks to die).
+    fn given_up_on_agent(&self) -> bool {
+        matches!(
+            self.stopping,
+            Some(Stopping {
+                reason: ExitReason::RecoveryTimedOut | ExitReason::AgentLost,
+                ..
+            })
+        )
+    }
 
     fn killing_state(&self) -> bool {
         self.framework_info

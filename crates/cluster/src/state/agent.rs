@@ -39,7 +39,9 @@ pub(crate) struct Executor {
     /// Tasks whose launch has not been put on an executor stream yet.
     pub undelivered: Vec<TaskId>,
     /// Kills asked for while the executor was not connected.
+    #[serde(with = "as_pairs")]
     pub pending_kills: BTreeMap<TaskId, Option<KillPolicy>>,
+    #[serde(with = "as_pairs")]
     pub tasks: BTreeMap<TaskId, AgentTask>,
     /// The framework is gone: updates are dropped, and the record goes when the process does.
     pub framework_removed: bool,
@@ -1045,4 +1047,25 @@ fn command_executor_info(framework: &FrameworkId, task: &TaskInfo) -> ExecutorIn
 #[allow(dead_code)]
 pub(crate) fn sees_killing(info: &FrameworkInfo) -> bool {
     info.has_capability(CapabilityType::TaskKillingState)
+}
+
+/// JSON object keys must be strings, and task ids are objects: maps keyed by them are written
+/// as lists of pairs.
+mod as_pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }

@@ -64,7 +64,16 @@ impl Harness {
 
     fn advance(&mut self, by: Duration) {
         self.now += by;
+        self.timeout();
+    }
+
+    /// Runs the timer, and checks that the next deadline is in the future:
+    /// a past one would make the runtime spin.
+    fn timeout(&mut self) {
         self.machine.handle_timeout(self.now);
+        if let Some(next) = self.machine.poll_timeout() {
+            assert!(next > self.now, "the next deadline is already due");
+        }
     }
 
     fn actions(&mut self) -> Vec<Action> {
@@ -73,7 +82,7 @@ impl Harness {
 
     /// Runs the timer, expects a SUBSCRIBE, answers SUBSCRIBED.
     fn subscribe(&mut self, framework: FrameworkInfo) -> Call {
-        self.machine.handle_timeout(self.now);
+        self.timeout();
         let call = self
             .actions()
             .into_iter()
@@ -466,7 +475,7 @@ fn the_resubscribe_backoff_doubles_up_to_its_cap() {
         let deadline = h.machine.poll_timeout().unwrap();
         delays.push(deadline - before);
         h.now = deadline;
-        h.machine.handle_timeout(h.now);
+        h.timeout();
         let generation = h
             .actions()
             .into_iter()
@@ -562,7 +571,7 @@ fn when_the_agent_stays_away_past_the_recovery_timeout_every_task_is_killed() {
     // Re-subscribing keeps failing.
     while h.machine.poll_timeout().unwrap() < lost_at + RECOVERY {
         h.now = h.machine.poll_timeout().unwrap();
-        h.machine.handle_timeout(h.now);
+        h.timeout();
         for action in h.actions() {
             if let Action::Subscribe { generation, .. } = action {
                 h.machine
@@ -572,7 +581,7 @@ fn when_the_agent_stays_away_past_the_recovery_timeout_every_task_is_killed() {
         }
     }
     h.now += Duration::from_secs(1);
-    h.machine.handle_timeout(h.now);
+    h.timeout();
     let actions = h.actions();
     assert_eq!(
         signals(&actions),
