@@ -12,5 +12,6 @@
 #![warn(missing_docs)]
 
 pub mod spec;
+pub mod store;
 
 pub use spec::{parse_yaml, validate, ServiceSpec, SpecError, SpecErrors};

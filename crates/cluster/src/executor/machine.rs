@@ -266,7 +266,9 @@ impl ExecutorMachine {
         }
         match self.link {
             Link::Subscribing { generation: g, .. } if g == generation => {
-                if event.type_ != EventType::Subscribed {
+                // An agent that does not know us answers with SHUTDOWN
+                // instead of SUBSCRIBED; it has the last word either way.
+                if !matches!(event.type_, EventType::Subscribed | EventType::Shutdown) {
                     tracing::warn!(event = ?event.type_, "event before SUBSCRIBED ignored");
                     return;
                 }

@@ -797,3 +797,33 @@ fn without_checkpointing_a_lost_agent_ends_the_executor() {
     h.exit("a", ExitOutcome::Signal(libc::SIGTERM));
     assert_eq!(exit_reason(&h.actions()), Some(ExitReason::AgentLost));
 }
+
+#[test]
+fn a_shutdown_instead_of_subscribed_ends_the_executor_and_its_tasks() {
+    let mut h = Harness::new();
+    h.subscribe(FrameworkInfo::default());
+    h.launch_group(&["a"]);
+    h.start("a", 10);
+    h.actions();
+    h.machine.handle_stream_closed(h.now, h.generation);
+    h.advance(Duration::from_millis(100));
+    let generation = h
+        .actions()
+        .into_iter()
+        .find_map(|action| match action {
+            Action::Subscribe { generation, .. } => Some(generation),
+            _ => None,
+        })
+        .unwrap();
+    // The agent came back without us in its books.
+    h.machine.handle_event(h.now, generation, Event::shutdown());
+    let actions = h.actions();
+    assert_eq!(
+        signals(&actions),
+        vec![("a".to_owned(), 10, GroupSignal::Terminate)]
+    );
+    h.machine.handle_stream_closed(h.now, generation);
+    h.exit("a", ExitOutcome::Signal(libc::SIGTERM));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(exit_reason(&h.actions()), Some(ExitReason::Shutdown));
+}
