@@ -148,16 +148,33 @@ async fn wait_for_signal() {
 }
 
 fn agent_action(master: &str, action: AgentAction) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let client = reqwest::Client::new();
         let base = master.trim_end_matches('/');
         let resp = match &action {
             AgentAction::List => client.get(format!("{base}/cluster/agents")).send().await,
             AgentAction::Add => client.post(format!("{base}/cluster/agents")).send().await,
-            AgentAction::Stop { agent } => client.post(format!("{base}/cluster/agents/{agent}/stop")).send().await,
-            AgentAction::Restart { agent } => client.post(format!("{base}/cluster/agents/{agent}/restart")).send().await,
-            AgentAction::Lose { agent } => client.post(format!("{base}/cluster/agents/{agent}/lose")).send().await,
+            AgentAction::Stop { agent } => {
+                client
+                    .post(format!("{base}/cluster/agents/{agent}/stop"))
+                    .send()
+                    .await
+            }
+            AgentAction::Restart { agent } => {
+                client
+                    .post(format!("{base}/cluster/agents/{agent}/restart"))
+                    .send()
+                    .await
+            }
+            AgentAction::Lose { agent } => {
+                client
+                    .post(format!("{base}/cluster/agents/{agent}/lose"))
+                    .send()
+                    .await
+            }
         }
         .with_context(|| format!("talking to the cluster at {base}"))?;
         let status = resp.status();
@@ -167,12 +184,18 @@ fn agent_action(master: &str, action: AgentAction) -> anyhow::Result<()> {
         }
         let doc: serde_json::Value = serde_json::from_str(&body)?;
         if let Some(agents) = doc.get("agents").and_then(|a| a.as_array()) {
-            println!("{:<6} {:<12} {:<18} {:<12} {}", "INDEX", "HOSTNAME", "ENDPOINT", "STATUS", "ID");
+            println!(
+                "{:<6} {:<12} {:<18} {:<12} ID",
+                "INDEX", "HOSTNAME", "ENDPOINT", "STATUS"
+            );
             for a in agents {
                 println!(
                     "{:<6} {:<12} {:<18} {:<12} {}",
-                    a["index"], a["hostname"].as_str().unwrap_or(""), a["endpoint"].as_str().unwrap_or(""),
-                    a["status"].as_str().unwrap_or(""), a["id"].as_str().unwrap_or("")
+                    a["index"],
+                    a["hostname"].as_str().unwrap_or(""),
+                    a["endpoint"].as_str().unwrap_or(""),
+                    a["status"].as_str().unwrap_or(""),
+                    a["id"].as_str().unwrap_or("")
                 );
             }
         } else {

@@ -16,7 +16,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "s" | "secs" => value,
         "m" | "mins" => value * 60.0,
         "h" | "hrs" => value * 3600.0,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}' (use ms, s, m or h)"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("'{text}' is not a duration"));

@@ -6,7 +6,11 @@ mod duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Stateful services on Mesos, and an embedded cluster to run them on")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Stateful services on Mesos, and an embedded cluster to run them on"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the embedded single-machine Mesos-compatible cluster, or act on a running one.
-    Cluster(cluster_cmd::ClusterArgs),
+    Cluster(Box<cluster_cmd::ClusterArgs>),
     /// Run a pod's executor (started by a cluster agent; speaks Mesos' v1 executor API).
     #[command(hide = true)]
     Executor,
@@ -25,7 +29,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Cluster(args) => cluster_cmd::run(args),
+        Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Executor => run_executor(),
     };
     match result {
@@ -38,8 +42,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,cairn_cluster=info,cairn_cli=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,cairn_cluster=info,cairn_cli=info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -50,7 +55,9 @@ fn init_logging() {
 /// them cheap.
 fn run_executor() -> anyhow::Result<()> {
     become_session_leader();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(cairn_cluster::executor::run_from_env())?;
     Ok(())
 }

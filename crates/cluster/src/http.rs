@@ -68,9 +68,12 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response 
 }
 
 /// Mesos compares the Content-Type exactly; cairn also accepts a `; charset=utf-8` suffix.
-fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
+fn check_content_type(headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Err(text(400, "Expecting 'Content-Type' to be present"));
+        return Err(Box::new(text(
+            400,
+            "Expecting 'Content-Type' to be present",
+        )));
     };
     let ct = ct.to_str().unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
@@ -78,14 +81,17 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
         return Ok(());
     }
     if media == "application/x-protobuf" {
-        return Err(text(415, "Content-Type 'application/x-protobuf' is not supported by cairn cluster: use 'application/json'"));
+        return Err(Box::new(text(
+            415,
+            "Content-Type 'application/x-protobuf' is not supported by cairn cluster: use 'application/json'",
+        )));
     }
-    Err(text(
+    Err(Box::new(text(
         415,
         format!(
             "Expecting 'Content-Type' of application/json or application/x-protobuf, got '{ct}'"
         ),
-    ))
+    )))
 }
 
 /// A missing Accept, `*/*`, `application/*` or `application/json` all mean JSON.
@@ -99,9 +105,9 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Box<Response>> {
     serde_json::from_slice(body)
-        .map_err(|e| text(400, format!("Failed to parse body into {what}: {e}")))
+        .map_err(|e| Box::new(text(400, format!("Failed to parse body into {what}: {e}"))))
 }
 
 /// An event stream that tells the cluster when the client has gone.
@@ -158,11 +164,11 @@ async fn scheduler(
         );
     }
     if let Err(r) = check_content_type(&headers) {
-        return r;
+        return *r;
     }
     let call: Call = match parse(&body, "Call") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = call.validate() {
         return text(400, format!("Failed to validate scheduler::Call: {e}"));
@@ -214,7 +220,7 @@ async fn operator(
         );
     }
     if let Err(r) = check_content_type(&headers) {
-        return r;
+        return *r;
     }
     if !accepts_json(&headers) {
         return text(
@@ -224,7 +230,7 @@ async fn operator(
     }
     let call: master::Call = match parse(&body, "master::Call") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match inner.with(|s| s.operator_call(call)) {
         Ok(crate::state::OperatorReply::Json(resp)) => json_response(StatusCode::OK, &resp),
@@ -313,11 +319,11 @@ async fn executor_api(
         );
     }
     if let Err(r) = check_content_type(&headers) {
-        return r;
+        return *r;
     }
     let call: executor::Call = match parse(&body, "executor::Call") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = call.validate() {
         return text(400, format!("Failed to validate executor::Call: {e}"));

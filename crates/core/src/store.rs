@@ -218,12 +218,13 @@ impl StoredState {
                 let record = state.tasks.entry(name.to_string()).or_default();
                 match leaf {
                     "TaskInfo" => {
-                        record.info =
-                            serde_json::from_slice(value).map_err(|e| corrupt(key, e.to_string()))?
+                        record.info = serde_json::from_slice(value)
+                            .map_err(|e| corrupt(key, e.to_string()))?
                     }
                     "TaskStatus" => {
                         record.status = Some(
-                            serde_json::from_slice(value).map_err(|e| corrupt(key, e.to_string()))?,
+                            serde_json::from_slice(value)
+                                .map_err(|e| corrupt(key, e.to_string()))?,
                         )
                     }
                     _ => {}
@@ -251,7 +252,11 @@ mod tests {
         };
         s.commit(&WriteBatch {
             id: 1,
-            ops: vec![put("Tasks/a/TaskInfo"), put("Tasks/a/TaskStatus"), put("Tasks/ab/TaskInfo")],
+            ops: vec![
+                put("Tasks/a/TaskInfo"),
+                put("Tasks/a/TaskStatus"),
+                put("Tasks/ab/TaskInfo"),
+            ],
         })
         .unwrap();
         s.commit(&WriteBatch {
@@ -261,7 +266,10 @@ mod tests {
             }],
         })
         .unwrap();
-        assert_eq!(s.entries.keys().collect::<Vec<_>>(), vec!["Tasks/ab/TaskInfo"]);
+        assert_eq!(
+            s.entries.keys().collect::<Vec<_>>(),
+            vec!["Tasks/ab/TaskInfo"]
+        );
     }
 
     #[test]

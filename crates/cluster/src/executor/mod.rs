@@ -12,6 +12,24 @@
 //! process in its own process group and sandbox, with URI fetching, health
 //! checks, checks and graceful kills.
 //!
+//! # Contract with the agent
+//!
+//! * Environment: `MESOS_FRAMEWORK_ID`, `MESOS_EXECUTOR_ID`,
+//!   `MESOS_AGENT_ENDPOINT` (`ip:port`), `MESOS_SANDBOX` (or
+//!   `MESOS_DIRECTORY`; absolute, created by the agent) are required;
+//!   `MESOS_AGENT_ID`, `MESOS_HOSTNAME`, `MESOS_CHECKPOINT` (`1` to survive
+//!   agent restarts), `MESOS_RECOVERY_TIMEOUT` (default 15mins),
+//!   `MESOS_SUBSCRIPTION_BACKOFF_MAX` (2secs) and
+//!   `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (5secs) are optional.
+//! * A LAUNCH_GROUP task runs in `<sandbox>/tasks/<task id>` (created if
+//!   missing; the agent links volumes there first); a LAUNCH task runs in the
+//!   sandbox itself. Task output is appended to `stdout`/`stderr` there.
+//! * Every update is kept until ACKNOWLEDGED and re-sent in the next
+//!   SUBSCRIBE; the agent answers a re-sent update it already had
+//!   acknowledged with ACKNOWLEDGED again, or the executor waits for it.
+//! * SHUTDOWN (even in place of SUBSCRIBED) or SIGTERM: tasks are killed
+//!   within the shutdown grace period, then the executor exits 0.
+//!
 //! Layout: [`machine`] is the pure state machine (with [`task`] and [`health`]
 //! under it, and [`launch`] turning a `TaskInfo` into a plan); [`runtime`]
 //! drives it with real IO through [`agent`] (HTTP), [`process`] (spawn and

@@ -22,7 +22,7 @@ const INHERITED_VARIABLES: &[&str] = &["PATH", "HOME", "USER", "LANG"];
 pub enum Program {
     /// `sh -c <line>`.
     Shell(String),
-    /// `program` executed directly; `argv` includes argv[0] (Mesos'
+    /// `program` executed directly; `argv` includes `argv[0]` (Mesos'
     /// `CommandInfo.arguments`), and may be empty.
     Argv { program: String, argv: Vec<String> },
 }

@@ -138,6 +138,8 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
         agent,
         inputs,
         posts,
+        // Artifacts of an embedded cluster are served from this machine; a
+        // proxy from the environment would only get in the way.
         fetch_client: reqwest::Client::builder()
             .no_proxy()
             .build()

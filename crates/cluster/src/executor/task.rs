@@ -389,7 +389,10 @@ impl TaskMachine {
         vec![
             TaskEffect::StopProbes,
             // Whatever the task left behind in its group goes with it, as
-            // when Mesos destroys a container.
+            // when Mesos destroys a container. The group id outlives the
+            // reaped leader while members remain, and with none left the
+            // signal finds nothing (pids are handed out in sequence, so the
+            // id is not reused within the moment this takes).
             TaskEffect::Signal {
                 pid,
                 signal: GroupSignal::Kill,

@@ -770,12 +770,14 @@ impl ClusterState {
                     "Killed: the executor terminated",
                 );
             } else {
-                let state = if reason == Reason::ContainerLaunchFailed {
-                    TaskState::Failed
-                } else {
-                    TaskState::Failed
-                };
-                self.agent_status(agent, container, &task_id, state, reason, message);
+                self.agent_status(
+                    agent,
+                    container,
+                    &task_id,
+                    TaskState::Failed,
+                    reason,
+                    message,
+                );
             }
         }
         if !command_task {
@@ -1056,7 +1058,10 @@ mod as_pairs {
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter())
     }
 

@@ -173,7 +173,7 @@ impl ClusterState {
         refuse_seconds: Option<f64>,
     ) {
         let secs = refuse_seconds.unwrap_or(DEFAULT_REFUSE);
-        if !(secs > 0.0) || resources.is_empty() {
+        if secs.is_nan() || secs <= 0.0 || resources.is_empty() {
             return;
         }
         let until = Instant::now() + Duration::from_secs_f64(secs.min(MAX_REFUSE));

@@ -43,9 +43,13 @@ fn time(secs: f64) -> Option<TimeInfo> {
     })
 }
 
+fn json_reply(r: Response) -> OperatorReply {
+    OperatorReply::Json(Box::new(r))
+}
+
 /// What an operator call answers.
 pub(crate) enum OperatorReply {
-    Json(Response),
+    Json(Box<Response>),
     Ok,
     Accepted,
 }
@@ -185,30 +189,26 @@ impl ClusterState {
             ..Default::default()
         };
         Ok(match call.type_ {
-            CallType::GetHealth => OperatorReply::Json(Response::get_health(true)),
-            CallType::GetVersion => OperatorReply::Json(Response::get_version(version)),
-            CallType::GetState => OperatorReply::Json(Response::get_state(master::GetState {
+            CallType::GetHealth => json_reply(Response::get_health(true)),
+            CallType::GetVersion => json_reply(Response::get_version(version)),
+            CallType::GetState => json_reply(Response::get_state(master::GetState {
                 get_tasks: Some(self.get_tasks()),
                 get_executors: Some(self.get_executors()),
                 get_frameworks: Some(self.get_frameworks()),
                 get_agents: Some(self.get_agents()),
             })),
-            CallType::GetAgents => OperatorReply::Json(Response::get_agents(self.get_agents())),
-            CallType::GetFrameworks => {
-                OperatorReply::Json(Response::get_frameworks(self.get_frameworks()))
-            }
-            CallType::GetTasks => OperatorReply::Json(Response::get_tasks(self.get_tasks())),
-            CallType::GetExecutors => {
-                OperatorReply::Json(Response::get_executors(self.get_executors()))
-            }
-            CallType::GetRoles => OperatorReply::Json(Response::get_roles(self.get_roles())),
-            CallType::GetMaster => OperatorReply::Json(Response::get_master(master::GetMaster {
+            CallType::GetAgents => json_reply(Response::get_agents(self.get_agents())),
+            CallType::GetFrameworks => json_reply(Response::get_frameworks(self.get_frameworks())),
+            CallType::GetTasks => json_reply(Response::get_tasks(self.get_tasks())),
+            CallType::GetExecutors => json_reply(Response::get_executors(self.get_executors())),
+            CallType::GetRoles => json_reply(Response::get_roles(self.get_roles())),
+            CallType::GetMaster => json_reply(Response::get_master(master::GetMaster {
                 master_info: self.master_info(),
                 start_time: Some(self.master.start_time),
                 elected_time: Some(self.master.start_time),
             })),
-            CallType::GetFlags => OperatorReply::Json(Response::get_flags(self.flags())),
-            CallType::GetMetrics => OperatorReply::Json(Response::get_metrics(Vec::new())),
+            CallType::GetFlags => json_reply(Response::get_flags(self.flags())),
+            CallType::GetMetrics => json_reply(Response::get_metrics(Vec::new())),
             CallType::ReserveResources
             | CallType::UnreserveResources
             | CallType::CreateVolumes
