@@ -2,7 +2,7 @@
 # Installs pymesos 0.3.15, unmodified, into a venv so that tests/pymesos/scheduler.py can drive
 # the embedded cluster as a third-party Mesos v1 client.
 #
-#   bash tests/pymesos/install.sh            # venv at target/pymesos-venv (from the repo root)
+#   bash tests/pymesos/install.sh            # venv at <repo root>/target/pymesos-venv
 #   CAIRN_PYMESOS_VENV=/some/dir bash tests/pymesos/install.sh
 #
 # pymesos needs http-parser 0.9.0, whose C extension does not build on Python >= 3.11 (it
@@ -12,7 +12,9 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-venv="${CAIRN_PYMESOS_VENV:-$repo_root/target/pymesos-venv}"
+venv="${CAIRN_PYMESOS_VENV:-target/pymesos-venv}"
+# Relative to the repo root wherever this runs from, as the Rust test resolves it.
+[[ "$venv" == /* ]] || venv="$repo_root/$venv"
 marker="$venv/.cairn-pymesos-installed"
 # Bump when the set of packages below changes, so old venvs are rebuilt.
 stamp="pymesos==0.3.15 http-parser==0.9.0(no-ext) six addict kazoo v1"

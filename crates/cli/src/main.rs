@@ -1,7 +1,10 @@
 //! The `cairn` command line.
 
+mod bench;
 mod cluster_cmd;
 mod duration;
+mod mesos_client;
+mod run_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -18,19 +21,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Deploy a service (svc.yml) and keep it running; starts an embedded cluster unless --master.
+    Run(run_cmd::RunArgs),
+    /// Run only the scheduler of a service against a Mesos master.
+    Scheduler(run_cmd::SchedulerArgs),
+    /// Check a service spec: print every problem, or the plans it would deploy with.
+    Validate(run_cmd::ValidateArgs),
     /// Run the embedded single-machine Mesos-compatible cluster, or act on a running one.
     Cluster(Box<cluster_cmd::ClusterArgs>),
+    /// Measure the embedded cluster.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run a pod's executor (started by a cluster agent; speaks Mesos' v1 executor API).
     #[command(hide = true)]
     Executor,
 }
 
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Launch many pods on a fresh `cairn cluster`: launches/s, launch latency, cluster RSS.
+    Cluster(bench::ClusterBenchArgs),
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `run` and `scheduler` tell their story on stdout; the cluster's notices would bury it.
+    init_logging(match cli.command {
+        Command::Run(_) | Command::Scheduler(_) => cairn::LOG_FILTER,
+        _ => "warn,cairn_cluster=info,cairn_cli=info",
+    });
     let result = match cli.command {
+        Command::Run(args) => run_cmd::run(args),
+        Command::Scheduler(args) => run_cmd::scheduler(args),
+        Command::Validate(args) => run_cmd::validate(args),
         Command::Cluster(args) => cluster_cmd::run(*args),
-        Command::Executor => run_executor(),
+        Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),
+        Command::Executor => cairn::executor_main().map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -41,35 +67,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,cairn_cluster=info,cairn_cli=info")
-    });
+fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// An executor is small and runs once per pod: a single-threaded runtime keeps a thousand of
-/// them cheap.
-fn run_executor() -> anyhow::Result<()> {
-    become_session_leader();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(cairn_cluster::executor::run_from_env())?;
-    Ok(())
-}
-
-/// The executor leads a session of its own: that detaches it from the cluster's terminal (a
-/// Ctrl-C there must not kill pods), and gives the agent one handle, the session, on every
-/// process of the pod, even after the executor itself has died.
-#[allow(unsafe_code)]
-fn become_session_leader() {
-    // SAFETY: setsid(2) takes no arguments and touches no memory of ours; it fails harmlessly
-    // when the process already leads a process group.
-    unsafe {
-        libc::setsid();
-    }
 }

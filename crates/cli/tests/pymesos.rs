@@ -105,9 +105,12 @@ fn repo_root() -> PathBuf {
 /// Runs the installer (idempotent; quick once the venv is complete) and returns the venv's python.
 fn install_pymesos() -> anyhow::Result<PathBuf> {
     let root = repo_root();
-    let venv = std::env::var_os("CAIRN_PYMESOS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/pymesos-venv"));
+    // Relative paths are taken from the repo root, as install.sh takes them.
+    let venv = root.join(
+        std::env::var_os("CAIRN_PYMESOS_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target/pymesos-venv")),
+    );
     let out = Command::new("bash")
         .arg(root.join("tests/pymesos/install.sh"))
         .env("CAIRN_PYMESOS_VENV", &venv)

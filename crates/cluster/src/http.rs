@@ -110,6 +110,19 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, B
         .map_err(|e| Box::new(text(400, format!("Failed to parse body into {what}: {e}"))))
 }
 
+/// Whether the body names its call type explicitly as `UNKNOWN`. Mesos' JSON parser drops an
+/// enum value name it does not know, so `"type": "FROBNICATE"` leaves the call without a type
+/// (400 "Expecting 'type' to be present"), while `"type": "UNKNOWN"` is a call of the unknown
+/// type (501). Our parser maps both to `Unknown`; this tells them apart.
+fn names_unknown_type(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct TypeName {
+        #[serde(rename = "type")]
+        type_: Option<String>,
+    }
+    serde_json::from_slice::<TypeName>(body).is_ok_and(|t| t.type_.as_deref() == Some("UNKNOWN"))
+}
+
 /// An event stream that tells the cluster when the client has gone.
 struct EventStream {
     rx: UnboundedReceiver<Bytes>,
@@ -170,6 +183,12 @@ async fn scheduler(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    if call.type_ == CallType::Unknown && !names_unknown_type(&body) {
+        return text(
+            400,
+            "Failed to validate scheduler::Call: Expecting 'type' to be present",
+        );
+    }
     if let Err(e) = call.validate() {
         return text(400, format!("Failed to validate scheduler::Call: {e}"));
     }
@@ -232,6 +251,12 @@ async fn operator(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    if call.type_ == master::CallType::Unknown && !names_unknown_type(&body) {
+        return text(
+            400,
+            "Failed to validate master::Call: Expecting 'type' to be present",
+        );
+    }
     match inner.with(|s| s.operator_call(call)) {
         Ok(crate::state::OperatorReply::Json(resp)) => json_response(StatusCode::OK, &resp),
         Ok(crate::state::OperatorReply::Ok) => StatusCode::OK.into_response(),

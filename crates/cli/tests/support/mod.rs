@@ -21,8 +21,8 @@ use cairn_proto::scheduler::{
 };
 use cairn_proto::{
     master, AgentId, CapabilityType, CommandInfo, ExecutorId, ExecutorInfo, ExecutorType,
-    FrameworkId, FrameworkInfo, Labels, Offer, OfferId, OfferOperation, Resource,
-    ReservationInfo, TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    FrameworkId, FrameworkInfo, Labels, Offer, OfferId, OfferOperation, ReservationInfo, Resource,
+    TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
@@ -94,7 +94,8 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         .into_iter()
         .filter(|&pid| pid != me && pid_alive(pid))
         .filter(|pid| {
-            let read = |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
+            let read =
+                |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
             mentions(&read("cmdline")) || mentions(&read("environ"))
         })
         .collect()
@@ -105,7 +106,7 @@ fn session_members(leader: u32, leader_start: Option<u64>) -> Vec<u32> {
     let me = std::process::id();
     all_pids()
         .into_iter()
-        .filter(|&pid| pid != me)
+        .filter(|&pid| pid != me && pid_alive(pid))
         .filter(|&pid| {
             session_and_start(pid).is_some_and(|(sid, start)| {
                 sid == leader && leader_start.is_none_or(|ls| start >= ls)
@@ -414,7 +415,10 @@ impl ClusterProcess {
             .expect("POST /cluster/agents/..");
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{action} agent {agent}: {status} {body}");
+        assert!(
+            status.is_success(),
+            "{action} agent {agent}: {status} {body}"
+        );
     }
 
     /// An agent's status in the fault API (`running`, `stopped`, `unreachable`, `gone`).
@@ -457,7 +461,8 @@ impl ClusterProcess {
 
     /// An operator call; the status and the body.
     pub async fn operator(&self, call: &master::Call) -> (StatusCode, String) {
-        self.operator_raw(&serde_json::to_value(call).unwrap()).await
+        self.operator_raw(&serde_json::to_value(call).unwrap())
+            .await
     }
 
     /// An operator call that must answer 200 with a body.
@@ -560,10 +565,24 @@ impl Drop for ClusterProcess {
                 tail(&self.log(), 60)
             );
         } else {
-            assert!(left.is_empty(), "processes survived the cluster: {left:?}");
+            let described: Vec<String> = left.iter().map(|pid| describe(*pid)).collect();
+            assert!(
+                left.is_empty(),
+                "processes survived the cluster: {described:#?}"
+            );
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+fn describe(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    format!(
+        "{} [{}]",
+        stat.trim(),
+        String::from_utf8_lossy(&cmdline).replace('\0', " ")
+    )
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -645,6 +664,15 @@ impl Scheduler {
         master: &str,
         info: FrameworkInfo,
     ) -> Result<Scheduler, (StatusCode, String)> {
+        Self::connect(master, info, true).await
+    }
+
+    /// SUBSCRIBE with acknowledgements automatic or not from the first event on.
+    pub async fn connect(
+        master: &str,
+        info: FrameworkInfo,
+        auto_ack: bool,
+    ) -> Result<Scheduler, (StatusCode, String)> {
         let http = http_client();
         let call = Call::subscribe(info.clone());
         // No overall timeout on the stream: it lives as long as the test wants it.
@@ -671,7 +699,7 @@ impl Scheduler {
             .expect("a Mesos-Stream-Id header")
             .to_string();
         let (tx, rx) = mpsc::unbounded_channel();
-        let auto_ack = Arc::new(AtomicBool::new(true));
+        let auto_ack = Arc::new(AtomicBool::new(auto_ack));
         let reader = tokio::spawn(read_stream(
             resp,
             tx,
@@ -694,9 +722,7 @@ impl Scheduler {
             history: Vec::new(),
             closed: false,
         };
-        let first = s
-            .wait_for("the first event", |e| Some(e.clone()))
-            .await;
+        let first = s.wait_for("the first event", |e| Some(e.clone())).await;
         match first.type_ {
             EventType::Subscribed => {
                 s.framework_id = first.subscribed.unwrap().framework_id;
@@ -848,15 +874,30 @@ impl Scheduler {
         &mut self,
         what: &str,
         timeout: Duration,
-        mut f: impl FnMut(&Event) -> Option<T>,
+        f: impl FnMut(&Event) -> Option<T>,
     ) -> T {
+        match self.try_wait_for(timeout, f).await {
+            Some(t) => t,
+            None => panic!(
+                "timed out after {timeout:?} waiting for {what}; pending events: {}",
+                summary(self.pending.iter())
+            ),
+        }
+    }
+
+    /// Like [`wait_for`](Self::wait_for), but `None` when nothing matched within `timeout`.
+    pub async fn try_wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Event) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut scanned = 0;
         loop {
             while scanned < self.pending.len() {
                 if let Some(t) = f(&self.pending[scanned]) {
                     self.pending.remove(scanned);
-                    return t;
+                    return Some(t);
                 }
                 scanned += 1;
             }
@@ -866,17 +907,14 @@ impl Scheduler {
                     if matches!(e.type_, EventType::Offers | EventType::Heartbeat) {
                         if let Some(t) = f(&e) {
                             self.history.push(e);
-                            return t;
+                            return Some(t);
                         }
                     }
                     self.absorb(e);
                 }
-                Ok(None) => panic!(
-                    "timed out after {timeout:?} waiting for {what}; pending events: {}",
-                    summary(self.pending.iter())
-                ),
+                Ok(None) => return None,
                 Err(()) => panic!(
-                    "the event stream ended while waiting for {what}; pending events: {}",
+                    "the event stream ended while waiting; pending events: {}",
                     summary(self.pending.iter())
                 ),
             }
@@ -932,7 +970,12 @@ impl Scheduler {
     }
 
     /// Receives events for `window` and fails if an offer matching `pred` is held or arrives.
-    pub async fn expect_no_offer(&mut self, what: &str, window: Duration, pred: impl Fn(&Offer) -> bool) {
+    pub async fn expect_no_offer(
+        &mut self,
+        what: &str,
+        window: Duration,
+        pred: impl Fn(&Offer) -> bool,
+    ) {
         let deadline = Instant::now() + window;
         loop {
             if let Some(o) = self.offers.iter().find(|o| pred(o)) {
@@ -986,6 +1029,14 @@ impl Scheduler {
         .await
     }
 
+    /// Makes sure every event the master sent before now has been received: reconciles a
+    /// task nobody has and waits for the answer, which travels behind them on the stream.
+    pub async fn sync(&mut self) {
+        let marker = TaskId::new(format!("sync-{}", NEXT_DIR.fetch_add(1, Ordering::SeqCst)));
+        self.reconcile(&[(&marker, None)]).await;
+        self.any_update(&marker).await;
+    }
+
     /// Forgets the events received so far that no wait consumed.
     pub fn clear_pending(&mut self) {
         self.pending.clear();
@@ -1000,15 +1051,19 @@ impl Drop for Scheduler {
 
 fn summary<'a>(events: impl Iterator<Item = &'a Event>) -> String {
     let parts: Vec<String> = events
-        .map(|e| match (&e.update, &e.error, &e.update_operation_status) {
-            (Some(u), _, _) => format!(
-                "UPDATE({} {:?} {:?} {:?})",
-                u.status.task_id, u.status.state, u.status.reason, u.status.message
-            ),
-            (_, Some(err), _) => format!("ERROR({})", err.message),
-            (_, _, Some(op)) => format!("OPERATION({:?} {:?})", op.status.state, op.status.message),
-            _ => format!("{:?}", e.type_),
-        })
+        .map(
+            |e| match (&e.update, &e.error, &e.update_operation_status) {
+                (Some(u), _, _) => format!(
+                    "UPDATE({} {:?} {:?} {:?})",
+                    u.status.task_id, u.status.state, u.status.reason, u.status.message
+                ),
+                (_, Some(err), _) => format!("ERROR({})", err.message),
+                (_, _, Some(op)) => {
+                    format!("OPERATION({:?} {:?})", op.status.state, op.status.message)
+                }
+                _ => format!("{:?}", e.type_),
+            },
+        )
         .collect();
     format!("[{}]", parts.join(", "))
 }
@@ -1133,7 +1188,10 @@ pub fn launch_group(executor: ExecutorInfo, tasks: Vec<TaskInfo>) -> OfferOperat
 
 /// A shell command that writes its pid to `pid_file` and then runs forever as that pid.
 pub fn sleeper(pid_file: &Path) -> String {
-    format!("echo $$ > {}.tmp && mv {0}.tmp {0} && exec sleep 3600", pid_file.display())
+    format!(
+        "echo $$ > {}.tmp && mv {0}.tmp {0} && exec sleep 3600",
+        pid_file.display()
+    )
 }
 
 /// Launches a long-running command task with small unreserved resources on the offer's

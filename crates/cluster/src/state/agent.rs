@@ -437,10 +437,17 @@ impl ClusterState {
             }
         }
         let kills = std::mem::take(&mut exec.pending_kills);
+        let framework_removed = exec.framework_removed;
         self.send_to_executor(agent, &container, &subscribed);
-        self.deliver_launches(agent, &container, launches);
-        for (task_id, policy) in kills {
-            self.send_to_executor(agent, &container, &executor::Event::kill(task_id, policy));
+        if framework_removed {
+            // Its framework is gone (removed while the agent was away): nothing more to run,
+            // only to stop.
+            self.send_to_executor(agent, &container, &executor::Event::shutdown());
+        } else {
+            self.deliver_launches(agent, &container, launches);
+            for (task_id, policy) in kills {
+                self.send_to_executor(agent, &container, &executor::Event::kill(task_id, policy));
+            }
         }
         // Updates the executor sent while we were away.
         if let Some(sub) = &call.subscribe {
@@ -753,12 +760,20 @@ impl ClusterState {
         let framework = exec.framework_id.clone();
         let executor_id = exec.info.executor_id.clone();
         let command_task = exec.command_task;
+        let session = exec.pid.map(|pid| (pid, exec.pid_start));
         let unfinished: Vec<(TaskId, bool)> = exec
             .tasks
             .iter()
             .filter(|(_, t)| !t.state.is_terminal())
             .map(|(id, _)| (id.clone(), exec.pending_kills.contains_key(id)))
             .collect();
+        // The pod is one container: when its executor is gone, Mesos destroys the container,
+        // and so must we. Task processes of an executor that was SIGKILLed (or crashed) would
+        // otherwise run on, orphaned, after their tasks were reported failed. (An executor
+        // whose tasks all ended has nothing left: no need to scan for its session then.)
+        if let (Some((pid, start)), false) = (session, unfinished.is_empty()) {
+            self.effect(Effect::KillSession { pid, start });
+        }
         for (task_id, kill_requested) in unfinished {
             if kill_requested {
                 self.agent_status(
@@ -1002,32 +1017,37 @@ impl ClusterState {
     /// The framework is gone: its executors are shut down and their records dropped.
     pub(crate) fn agent_remove_framework(&mut self, framework: &FrameworkId) {
         for agent in 0..self.agents.len() {
-            let containers: Vec<String> = match &self.agents[agent].runtime {
-                Some(rt) => rt
-                    .executors
-                    .iter()
-                    .filter(|(_, e)| &e.framework_id == framework)
-                    .map(|(c, _)| c.clone())
-                    .collect(),
-                None => continue,
-            };
-            for c in containers {
-                if let Some(exec) = self.runtime_executor(agent, &c) {
-                    exec.framework_removed = true;
-                    for t in exec.tasks.values_mut() {
-                        t.updates.clear();
-                        t.next_retry = None;
-                    }
+            self.shutdown_framework_on(agent, framework);
+        }
+    }
+
+    /// Shuts down a framework's executors on one running agent; their updates are dropped.
+    pub(crate) fn shutdown_framework_on(&mut self, agent: usize, framework: &FrameworkId) {
+        let containers: Vec<String> = match &self.agents[agent].runtime {
+            Some(rt) => rt
+                .executors
+                .iter()
+                .filter(|(_, e)| &e.framework_id == framework)
+                .map(|(c, _)| c.clone())
+                .collect(),
+            None => return,
+        };
+        for c in containers {
+            if let Some(exec) = self.runtime_executor(agent, &c) {
+                exec.framework_removed = true;
+                for t in exec.tasks.values_mut() {
+                    t.updates.clear();
+                    t.next_retry = None;
                 }
-                let live = self
-                    .runtime_executor(agent, &c)
-                    .is_some_and(|e| e.is_live());
-                if live {
-                    self.shutdown_executor(agent, &c);
-                    self.mark(Dirty::Executor(agent, c));
-                } else {
-                    self.remove_executor(agent, &c);
-                }
+            }
+            let live = self
+                .runtime_executor(agent, &c)
+                .is_some_and(|e| e.is_live());
+            if live {
+                self.shutdown_executor(agent, &c);
+                self.mark(Dirty::Executor(agent, c));
+            } else {
+                self.remove_executor(agent, &c);
             }
         }
     }

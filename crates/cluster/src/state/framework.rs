@@ -422,8 +422,13 @@ impl ClusterState {
             Some(agent) if self.agents[agent].status == AgentStatus::Running => {
                 self.agent_kill(agent, fid, task_id, policy);
             }
-            Some(_) => {
-                // The agent is away; the scheduler keeps retrying kills until it hears back.
+            Some(agent) => {
+                // The agent is away: it gets the kill when it comes back, as Mesos' master
+                // sends a disconnected agent's `killedTasks` when it re-registers.
+                let kills = &mut self.agents[agent].kills_while_away;
+                if !kills.iter().any(|(f, t, _)| f == fid && t == task_id) {
+                    kills.push((fid.clone(), task_id.clone(), policy));
+                }
             }
             None => {
                 let state = match agent_id.and_then(|a| self.agent_index(a)) {

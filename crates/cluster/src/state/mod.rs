@@ -55,6 +55,8 @@ pub(crate) struct Master {
     pub start_time: f64,
     pub next_framework: u64,
     pub next_offer: u64,
+    /// How many times this master has started on its work directory (0 for a fresh one).
+    pub incarnation: u64,
     pub frameworks: BTreeMap<FrameworkId, Framework>,
     /// Frameworks torn down (by TEARDOWN or a failover timeout). They may not come back.
     pub completed: VecDeque<CompletedFramework>,
@@ -151,6 +153,9 @@ pub(crate) struct AgentSlot {
     pub registered_time: f64,
     /// The running agent's executors; `None` while the agent is stopped or gone.
     pub runtime: Option<AgentRuntime>,
+    /// Kills asked for while the agent was away, sent when it comes back (Mesos' master keeps
+    /// them in memory the same way, as `Slave::killedTasks`).
+    pub kills_while_away: Vec<(FrameworkId, TaskId, Option<cairn_proto::KillPolicy>)>,
 }
 
 /// What exists only while an agent runs.

@@ -45,6 +45,9 @@ pub(crate) struct MasterCheckpoint {
     id: String,
     start_time: f64,
     next_framework: u64,
+    /// Starts so far; offer ids are numbered per incarnation (see `load`).
+    #[serde(default)]
+    incarnation: u64,
     frameworks: Vec<FrameworkCheckpoint>,
     completed: Vec<CompletedFramework>,
     agents: Vec<AgentEntry>,
@@ -70,6 +73,7 @@ impl MasterCheckpoint {
             id: s.master.id.clone(),
             start_time: s.master.start_time,
             next_framework: s.master.next_framework,
+            incarnation: s.master.incarnation,
             frameworks: s
                 .master
                 .frameworks
@@ -126,6 +130,7 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
         id: uuid::Uuid::new_v4().to_string(),
         start_time: epoch_secs(),
         next_framework: 0,
+        incarnation: 0,
         frameworks: Vec::new(),
         completed: Vec::new(),
         agents: (0..cfg.agents)
@@ -155,11 +160,17 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
             },
         );
     }
+    // Offers are not checkpointed, but their ids must never repeat: a scheduler may still hold
+    // one from before a restart, and accepting it must fail (as it does against a new Mesos
+    // master, which has a new id) rather than hit a new offer that reuses the number. Each
+    // incarnation numbers its offers in a range of its own.
+    let incarnation = if fresh { 0 } else { saved.incarnation + 1 };
     let master = Master {
         id: saved.id,
         start_time: saved.start_time,
         next_framework: saved.next_framework,
-        next_offer: 0,
+        next_offer: incarnation << 32,
+        incarnation,
         frameworks,
         completed: saved.completed.into_iter().collect(),
         offers: HashMap::new(),
@@ -174,8 +185,9 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
     for i in 0..state.agents.len() {
         state.mirror_agent_tasks(i);
     }
+    // The new incarnation is written before any offer is made.
+    state.mark(Dirty::Master);
     if fresh {
-        state.mark(Dirty::Master);
         for i in 0..state.agents.len() {
             state.mark(Dirty::Agent(i));
         }
@@ -214,6 +226,7 @@ fn load_agent(
             unreachable: false,
             registered_time: a.registered_time,
             runtime: None,
+            kills_while_away: Vec::new(),
         },
         None => fresh_agent(state, index, dir.clone(), status),
     };
@@ -250,6 +263,7 @@ fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentSt
         unreachable: false,
         registered_time: epoch_secs(),
         runtime: None,
+        kills_while_away: Vec::new(),
     }
 }
 
@@ -429,6 +443,30 @@ impl ClusterState {
             self.send_to_framework(&fid, &scheduler::Event::update(s));
         }
         self.mirror_agent_tasks(agent);
+        // Frameworks the agent must stop running for, as Mesos' master tells a re-registering
+        // agent to: those removed while it was away (torn down, failover timeout), and, when
+        // it had been unreachable, those that are not partition-aware: they were told
+        // TASK_LOST, and a lost task must not come back to life.
+        let to_shut_down: BTreeSet<FrameworkId> = self.agents[agent]
+            .runtime
+            .iter()
+            .flat_map(|rt| rt.executors.values())
+            .map(|e| e.framework_id.clone())
+            .filter(|fid| {
+                !self.master.frameworks.contains_key(fid)
+                    || (was_unreachable && !self.partition_aware(fid))
+            })
+            .collect();
+        for fid in to_shut_down {
+            self.shutdown_framework_on(agent, &fid);
+            if let Some(fw) = self.master.frameworks.get_mut(&fid) {
+                fw.tasks.retain(|_, t| t.agent != agent);
+            }
+        }
+        // Kills the agent missed while it was away reach it now.
+        for (fid, task_id, policy) in std::mem::take(&mut self.agents[agent].kills_while_away) {
+            self.agent_kill(agent, &fid, &task_id, policy);
+        }
         if was_unreachable {
             // Partition-aware frameworks heard UNREACHABLE; now they hear the task is back.
             let back: Vec<(FrameworkId, cairn_proto::TaskId, TaskState)> = self

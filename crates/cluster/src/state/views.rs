@@ -116,7 +116,9 @@ impl ClusterState {
             }
             out.frameworks.push(master::Framework {
                 framework_info: fw.info.clone(),
-                active: true,
+                // Mesos deactivates a framework whose scheduler disconnected (it gets no offers
+                // until it re-subscribes): `active` is false while it is away, as `connected` is.
+                active: fw.stream.is_some(),
                 connected: fw.stream.is_some(),
                 recovered: false,
                 registered_time: time(fw.registered_time),
@@ -330,7 +332,7 @@ impl ClusterState {
                     "user": fw.info.user,
                     "roles": fw.info.effective_roles(),
                     "principal": fw.info.principal,
-                    "active": true,
+                    "active": fw.stream.is_some(),
                     "connected": fw.stream.is_some(),
                     "failover_timeout": fw.info.failover_timeout_secs(),
                     "capabilities": fw.info.capabilities.iter().map(|c| c.type_).collect::<Vec<_>>(),

@@ -1,0 +1,113 @@
+//! `cairn run`, `cairn scheduler` and `cairn validate`: a svc.yml in, a service (or its
+//! problems, or its plan) out. The work is the sdk's (`cairn::run_with`); this is flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cairn::spec::ServiceSpec;
+use cairn::RunOptions;
+use clap::Args;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The service spec: a svc.yml, rendered as a Mustache template with the environment.
+    spec: PathBuf,
+    /// A Mesos master (http://host:5050). Without it, an embedded cluster runs in this process.
+    #[arg(long)]
+    master: Option<String>,
+    /// Where the embedded cluster (<DIR>/cluster) and the state (<DIR>/state) live.
+    #[arg(long, default_value = ".cairn")]
+    work_dir: PathBuf,
+    /// Where the state store lives instead of <work-dir>/state.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Where the embedded master listens [default: 127.0.0.1:5050, or a free port if taken].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// How many agents a new embedded cluster gets.
+    #[arg(long, default_value_t = cairn::DEFAULT_AGENTS)]
+    agents: usize,
+}
+
+#[derive(Args)]
+pub struct SchedulerArgs {
+    /// The service spec: a svc.yml, rendered as a Mustache template with the environment.
+    spec: PathBuf,
+    /// The Mesos master (http://host:5050), or a `cairn cluster`.
+    #[arg(long)]
+    master: String,
+    /// Where the state store lives.
+    #[arg(long, default_value = ".cairn/state")]
+    state_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// The service spec: a svc.yml, rendered as a Mustache template with the environment.
+    spec: PathBuf,
+}
+
+/// `cairn run`: the scheduler, and the embedded cluster unless `--master` is given.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let spec = load(&args.spec)?;
+    anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    let options = RunOptions {
+        master: args.master,
+        work_dir: args.work_dir,
+        state_dir: args.state_dir,
+        listen: args.listen,
+        agents: args.agents,
+        ..RunOptions::default()
+    };
+    cairn::run_with(spec, options)?;
+    Ok(())
+}
+
+/// `cairn scheduler`: only the scheduler, against any Mesos-compatible master.
+pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
+    let spec = load(&args.spec)?;
+    let options = RunOptions {
+        master: Some(args.master),
+        state_dir: Some(args.state_dir),
+        ..RunOptions::default()
+    };
+    cairn::run_with(spec, options)?;
+    Ok(())
+}
+
+/// `cairn validate`: the spec's problems, or the plans it would deploy with.
+pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+    let spec = load(&args.spec)?;
+    let plans = cairn::preview_plans(&spec)?;
+    let pods: Vec<String> = spec
+        .pods
+        .iter()
+        .map(|p| format!("{} x{}", p.type_name, p.count))
+        .collect();
+    println!(
+        "{}: valid. Service {} (role {}), pods: {}",
+        args.spec.display(),
+        spec.name,
+        spec.role,
+        pods.join(", ")
+    );
+    for plan in plans {
+        println!("plan {} ({})", plan.name, plan.strategy);
+        for phase in plan.phases {
+            println!("  phase {} ({})", phase.name, phase.strategy);
+            for step in phase.steps {
+                println!("    step {}", step.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads a spec; the error names the file and lists every problem with its path.
+fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
+    match cairn::load_spec(path) {
+        Ok(spec) => Ok(spec),
+        Err(cairn::Error::Spec(errors)) => Err(anyhow::anyhow!("{}: {errors}", path.display())),
+        Err(e) => Err(e.into()),
+    }
+}

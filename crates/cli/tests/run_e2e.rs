@@ -1,0 +1,485 @@
+//! `cairn run` as a user runs it: a real process that starts the embedded cluster, deploys the
+//! seed's my-service (examples/my-service.yml) and says where everything is; stopped and run
+//! again, it takes over the running pods. And `cairn run` / `cairn validate` on a bad spec.
+//!
+//! Pods outlive `cairn run` by design, so every test kills the sessions of the pods its work
+//! directory started (found by their environment, which names the sandbox under it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod pods;
+use pods::{signal, Scratch, DEADLINE};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+/// Five pods, one after another, each waiting for an offer (offers come every second).
+const DEPLOY_DEADLINE: Duration = Duration::from_secs(120);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running `cairn run`, its stdout collected line by line.
+struct CairnRun {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: PathBuf,
+}
+
+impl CairnRun {
+    fn start(spec: &Path, scratch: &Scratch, attempt: &str) -> CairnRun {
+        let stderr = scratch.root.join(format!("stderr-{attempt}.log"));
+        let mut child = Command::new(CAIRN)
+            .arg("run")
+            .arg(spec)
+            .arg("--work-dir")
+            .arg(scratch.work_dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("starting cairn run");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        CairnRun {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.lines.lock().unwrap().join("\n"),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Waits for a line for which `f` says something; panics with the output at the deadline
+    /// or when the process exits first.
+    fn wait_for<T>(&mut self, what: &str, deadline: Duration, f: impl Fn(&str) -> Option<T>) -> T {
+        let until = Instant::now() + deadline;
+        let mut seen = 0;
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(found) = lines[seen..].iter().find_map(|l| f(l)) {
+                    return found;
+                }
+                seen = lines.len();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread drain what is left before judging.
+                std::thread::sleep(Duration::from_millis(200));
+                if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| f(l)) {
+                    return found;
+                }
+                panic!(
+                    "cairn run exited ({status}) before {what}\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out after {deadline:?} waiting for {what}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The "where things are" table printed after `after` lines: pod -> (hostname, task
+    /// name, volume dirs). Waits until it is complete.
+    fn wait_for_table(&mut self, pods: usize, after: usize) -> BTreeMap<String, PodRow> {
+        let until = Instant::now() + DEPLOY_DEADLINE;
+        loop {
+            let lines = self.lines.lock().unwrap()[after..].to_vec();
+            if let Some(start) = lines.iter().rposition(|l| l.contains(" is deployed: ")) {
+                let table = parse_table(&lines[start + 1..]);
+                if table.len() == pods && table.values().all(|p| !p.volumes.is_empty()) {
+                    return table;
+                }
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for the table of {pods} pods\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn line_count(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// SIGTERM, as a service manager stops it; waits for the exit.
+    fn stop(&mut self) -> ExitStatus {
+        signal(self.child.id(), libc::SIGTERM);
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                return status;
+            }
+            assert!(
+                Instant::now() < until,
+                "cairn run did not stop\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for CairnRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PodRow {
+    hostname: String,
+    task: String,
+    state: String,
+    volumes: Vec<PathBuf>,
+}
+
+fn parse_table(lines: &[String]) -> BTreeMap<String, PodRow> {
+    let mut pods = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in lines {
+        let indent = line.len() - line.trim_start().len();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match (indent, words.as_slice()) {
+            (2, [pod, "on", host, ..]) => {
+                current = Some(pod.to_string());
+                pods.insert(
+                    pod.to_string(),
+                    PodRow {
+                        hostname: host.to_string(),
+                        task: String::new(),
+                        state: String::new(),
+                        volumes: vec![],
+                    },
+                );
+            }
+            (4, [task, state]) => {
+                if let Some(p) = current.as_ref().and_then(|c| pods.get_mut(c)) {
+                    p.task = task.to_string();
+                    p.state = state.to_string();
+                }
+            }
+            (6, ["volume", path]) => {
+                if let Some(p) = current.as_ref().and_then(|c| pods.get_mut(c)) {
+                    p.volumes.push(PathBuf::from(path));
+                }
+            }
+            (6, ["sandbox", _]) => {}
+            _ => break,
+        }
+    }
+    pods
+}
+
+fn operator(master: &str, call: Value) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{master}/api/v1"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(call.to_string())
+            .timeout(DEADLINE)
+            .send()
+            .await
+            .expect("the operator API answers");
+        assert!(
+            resp.status().is_success(),
+            "operator call {call}: {}",
+            resp.status()
+        );
+        resp.json().await.expect("operator JSON")
+    })
+}
+
+/// Task id -> state, of the framework's tasks as the master knows them.
+fn master_tasks(master: &str) -> BTreeMap<String, String> {
+    let reply = operator(master, json!({"type": "GET_TASKS"}));
+    reply["get_tasks"]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["task_id"]["value"].as_str().unwrap_or("").to_string(),
+                t["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn read_marker(volume: &Path) -> String {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(volume.join("marker")) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "no marker in {} after {DEADLINE:?}",
+            volume.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching() {
+    let scratch = Scratch::new("my-service");
+    let spec = repo_root().join("examples/my-service.yml");
+    let started = Instant::now();
+    let mut run = CairnRun::start(&spec, &scratch, "first");
+
+    let master = run.wait_for("the embedded cluster", DEADLINE, |l| {
+        l.strip_prefix("embedded cluster: master ")
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_string)
+    });
+    run.wait_for("deploy COMPLETE", DEPLOY_DEADLINE, |l| {
+        (l == "deploy COMPLETE").then_some(())
+    });
+    let table = run.wait_for_table(5, 0);
+    println!("deployed in {:?}\n{}", started.elapsed(), run.output());
+
+    // Five pods, each running its one task with a volume of its own.
+    assert_eq!(
+        table.keys().cloned().collect::<Vec<_>>(),
+        ["data-0", "data-1", "data-2", "metadata-0", "metadata-1"]
+    );
+    let volumes: BTreeSet<&PathBuf> = table.values().flat_map(|p| &p.volumes).collect();
+    assert_eq!(volumes.len(), 5, "one volume per pod: {table:#?}");
+    for (pod, row) in &table {
+        assert_eq!(row.task, format!("{pod}-node"));
+        assert_eq!(row.state, "TASK_RUNNING", "{pod}: {row:?}");
+        assert!(
+            row.volumes[0].starts_with(scratch.work_dir().join("cluster/agents")),
+            "{pod}'s volume is on an agent of the embedded cluster: {row:?}"
+        );
+        // The task wrote its name into its own volume: the volume is what the task saw.
+        assert_eq!(read_marker(&row.volumes[0]), format!("{pod}-node\n"));
+    }
+    // MAX_PER 2 per hostname: three data nodes need at least two agents.
+    let data_hosts: BTreeSet<&str> = table
+        .iter()
+        .filter(|(p, _)| p.starts_with("data-"))
+        .map(|(_, r)| r.hostname.as_str())
+        .collect();
+    assert!(data_hosts.len() >= 2, "{table:#?}");
+
+    // The master agrees: five running tasks.
+    let tasks = master_tasks(&master);
+    assert_eq!(tasks.len(), 5, "{tasks:#?}");
+    assert!(tasks.values().all(|s| s == "TASK_RUNNING"), "{tasks:#?}");
+
+    // Every reservation of the service carries a resource_id label, and the five volumes are
+    // on the agents as reserved, labelled disks (the memory of placement).
+    let agents = operator(&master, json!({"type": "GET_AGENTS"}));
+    let mut persistence_ids = BTreeSet::new();
+    let mut reserved = 0;
+    for agent in agents["get_agents"]["agents"].as_array().unwrap() {
+        for r in agent["total_resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(reservation) = r["reservations"].as_array().and_then(|rs| rs.last()) else {
+                continue;
+            };
+            if reservation["role"] != "my-service-role" {
+                continue;
+            }
+            reserved += 1;
+            let labels = reservation["labels"]["labels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                labels.iter().any(|l| l["key"] == "resource_id"
+                    && l["value"].as_str().is_some_and(|v| !v.is_empty())),
+                "a reservation without a resource_id label: {r}"
+            );
+            if let Some(id) = r["disk"]["persistence"]["id"].as_str() {
+                persistence_ids.insert(id.to_string());
+            }
+        }
+    }
+    assert!(
+        reserved >= 15,
+        "cpus, mem and disk of five pods are reserved: {reserved}"
+    );
+    let volume_names: BTreeSet<String> = volumes
+        .iter()
+        .map(|v| v.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(persistence_ids, volume_names);
+
+    // Stopped, it leaves the pods running.
+    let status = run.stop();
+    assert!(
+        status.success(),
+        "cairn run exits 0 when stopped\n{}",
+        run.output()
+    );
+    assert!(run.output().contains("stopped. Tasks keep running"));
+    let framework = run.wait_for("the framework id", DEADLINE, |l| {
+        l.strip_prefix("connected to ")
+            .and_then(|rest| rest.split(" as framework ").nth(1))
+            .map(str::to_string)
+    });
+    drop(run);
+
+    // Run again: it takes over the same framework and finds everything where it was.
+    let mut again = CairnRun::start(&spec, &scratch, "second");
+    let taken_over = again.wait_for("taking over", DEADLINE, |l| {
+        l.split("taking over framework ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_string)
+    });
+    assert_eq!(taken_over, framework);
+    let master = again.wait_for("the embedded cluster", DEADLINE, |l| {
+        l.strip_prefix("embedded cluster: master ")
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_string)
+    });
+    again.wait_for("the subscription", DEADLINE, |l| {
+        l.starts_with("connected to ").then_some(())
+    });
+    let table_again = again.wait_for_table(5, 0);
+    assert_eq!(
+        table_again, table,
+        "every pod is where it was, with its volume"
+    );
+    assert_eq!(
+        master_tasks(&master),
+        tasks,
+        "the same tasks, still running: nothing was relaunched"
+    );
+    for row in table.values() {
+        assert_eq!(
+            read_marker(&row.volumes[0]).lines().count(),
+            1,
+            "a relaunch would have marked the volume again: {row:?}"
+        );
+    }
+    let _ = again.line_count();
+}
+
+#[test]
+fn cairn_run_with_a_bad_spec_names_every_problem_and_launches_nothing() {
+    let scratch = Scratch::new("bad-spec");
+    let spec = scratch.root.join("bad.yml");
+    std::fs::write(
+        &spec,
+        r#"
+name: my-service
+pods:
+  metadata:
+    count: 2
+    tasks:
+      node:
+        goal: RUNNING
+        cmd: 'sleep 100000'
+        cpus: 0
+        memory: 64
+        volume: {path: my-service-container-path, type: ROOT, size: 0}
+  data:
+    count: 3
+    placement: '[["hostname", "SOMETIMES"]]'
+    tasks:
+      node: {goal: RUNNING, cmd: '', cpus: 0.1, memory: 64}
+"#,
+    )
+    .unwrap();
+    let out = Command::new(CAIRN)
+        .arg("run")
+        .arg(&spec)
+        .arg("--work-dir")
+        .arg(scratch.work_dir())
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .expect("running cairn run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad spec must fail: {stderr}");
+    for path in [
+        "pods.metadata.tasks.node.cpus",
+        "pods.metadata.tasks.node.volume.size",
+        "pods.data.placement",
+        "pods.data.tasks.node.cmd",
+    ] {
+        assert!(stderr.contains(path), "{path} is not named in:\n{stderr}");
+    }
+    assert!(stderr.contains(&spec.display().to_string()), "{stderr}");
+    assert!(
+        !scratch.work_dir().exists(),
+        "nothing is started or written for a bad spec"
+    );
+
+    let validate = Command::new(CAIRN)
+        .arg("validate")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(!validate.status.success());
+    assert!(String::from_utf8_lossy(&validate.stderr).contains("4 problems"));
+}
+
+#[test]
+fn cairn_validate_prints_the_deploy_plan_of_a_good_spec() {
+    let out = Command::new(CAIRN)
+        .arg("validate")
+        .arg(repo_root().join("examples/my-service.yml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "plan deploy (serial)",
+        "phase metadata (serial)",
+        "step metadata-1:[node]",
+        "phase data (serial)",
+        "step data-2:[node]",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "`{expected}` missing from:\n{stdout}"
+        );
+    }
+}

@@ -1,0 +1,463 @@
+//! The operations of one accepted placement: RESERVE, CREATE, LAUNCH_GROUP.
+//!
+//! Every fresh resource is reserved dynamically to the service's role and principal with two
+//! labels, a unique `resource_id` and the `pod_instance`; volumes are created with a unique
+//! persistence id at the spec's path. A relaunch on existing reservations sends only
+//! LAUNCH_GROUP, on the very resources the offer carries under the pod's resource ids.
+
+use std::collections::BTreeMap;
+
+use cairn_proto::{
+    CheckCommand, CheckInfo, CheckType, CommandInfo, CommandUri, DiscoveryInfo,
+    DiscoveryVisibility, Environment, ExecutorInfo, ExecutorType, FrameworkId, HealthCheck,
+    HealthCheckType, KillPolicy, Labels, Offer, OfferOperation, Port, Ports, ReservationInfo,
+    Resource, TaskGroupInfo, TaskInfo,
+};
+
+use crate::ids::IdSource;
+use crate::labels::{self, reservation_labels, resource_id};
+use crate::spec::{PodSpec, ServiceSpec, TaskSpec, Visibility, VolumeSpec, VolumeType};
+use crate::store::ConfigId;
+
+use super::evaluate::Match;
+use super::requirement::{ExecutorNeed, ExecutorSize, PodRequirement, TaskLaunch, TaskResources};
+use super::view::AgentFacts;
+
+/// What the operations need besides the requirement and the offer.
+pub struct LaunchContext<'a> {
+    /// The target spec.
+    pub spec: &'a ServiceSpec,
+    /// The target config id, labelled on every task.
+    pub config_id: &'a ConfigId,
+    /// The framework id, set on the executor.
+    pub framework_id: &'a FrameworkId,
+    /// The executor's own resources.
+    pub executor: ExecutorSize,
+}
+
+/// The operations for one pod on one offer, and the TaskInfos to store before they are sent.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// RESERVE, CREATE (when anything is fresh), LAUNCH_GROUP.
+    pub operations: Vec<OfferOperation>,
+    /// The launched TaskInfos in their stored form: with `executor` set, so a relaunch knows
+    /// the executor's reservations.
+    pub tasks: Vec<TaskInfo>,
+}
+
+/// Builds the operations of `m` (requirement `req` on `offer`).
+pub fn launch(
+    req: &PodRequirement,
+    m: &Match,
+    offer: &Offer,
+    facts: &AgentFacts,
+    ctx: &LaunchContext<'_>,
+    ids: &mut IdSource,
+) -> Launch {
+    let pod = ctx
+        .spec
+        .pod(req.pod_instance.pod_type())
+        .expect("requirements are built from pod types of the target spec");
+    let role = offer
+        .allocation_info
+        .as_ref()
+        .and_then(|a| a.role.clone())
+        .unwrap_or_else(|| ctx.spec.role.clone());
+    let mut r = Reserver {
+        role,
+        spec_role: ctx.spec.role.clone(),
+        principal: ctx.spec.principal.clone(),
+        pod_instance: req.pod_instance.to_string(),
+        reserve: Vec::new(),
+        create: Vec::new(),
+        mounts: m.mounts.iter(),
+        ports: m.ports.iter(),
+        m,
+        ids,
+    };
+    let executor = executor_info(req, pod, ctx, &mut r);
+    let tasks: Vec<TaskInfo> = req
+        .tasks
+        .iter()
+        .map(|t| task_info(t, req, pod, offer, facts, ctx, &mut r))
+        .collect();
+    let mut operations = Vec::new();
+    if !r.reserve.is_empty() {
+        operations.push(OfferOperation::reserve(std::mem::take(&mut r.reserve)));
+    }
+    if !r.create.is_empty() {
+        operations.push(OfferOperation::create(std::mem::take(&mut r.create)));
+    }
+    operations.push(OfferOperation::launch_group(
+        executor.clone(),
+        TaskGroupInfo {
+            tasks: tasks.clone(),
+        },
+    ));
+    let stored = tasks
+        .into_iter()
+        .map(|t| TaskInfo {
+            executor: Some(executor.clone()),
+            ..t
+        })
+        .collect();
+    Launch {
+        operations,
+        tasks: stored,
+    }
+}
+
+/// Collects RESERVE and CREATE while handing out reserved resources.
+struct Reserver<'a, 'm> {
+    role: String,
+    spec_role: String,
+    principal: String,
+    pod_instance: String,
+    reserve: Vec<Resource>,
+    create: Vec<Resource>,
+    mounts: std::slice::Iter<'m, Resource>,
+    ports: std::slice::Iter<'m, u64>,
+    m: &'m Match,
+    ids: &'a mut IdSource,
+}
+
+impl Reserver<'_, '_> {
+    fn reservation(&mut self) -> ReservationInfo {
+        let id = self.ids.uuid();
+        ReservationInfo::dynamic(self.spec_role.clone())
+            .with_principal(self.principal.clone())
+            .with_labels(reservation_labels(&id, &self.pod_instance))
+    }
+
+    /// Reserves `resource` (unreserved, from the offer) and returns it reserved.
+    fn reserve(&mut self, resource: Resource) -> Resource {
+        let reservation = self.reservation();
+        let reserved = resource
+            .with_allocation_role(self.role.clone())
+            .with_reservation(reservation);
+        self.reserve.push(reserved.clone());
+        reserved
+    }
+
+    fn scalar(&mut self, name: &str, value: f64) -> Resource {
+        self.reserve(Resource::scalar(name, value))
+    }
+
+    fn port(&mut self) -> (u64, Resource) {
+        let p = self.ports.next().copied().unwrap_or(0);
+        (p, self.reserve(Resource::ranges("ports", &[(p, p)])))
+    }
+
+    /// Reserves the disk of a fresh volume and creates the volume on it.
+    fn volume(&mut self, v: &VolumeSpec) -> Resource {
+        let disk = match v.type_ {
+            VolumeType::Root => Resource::scalar("disk", v.size_mb as f64),
+            VolumeType::Mount => {
+                let mut whole = self.mounts.next().cloned().unwrap_or_default();
+                whole.allocation_info = None;
+                whole
+            }
+        };
+        let reserved = self.reserve(disk);
+        let persistence_id = format!(
+            "{}-{}__{}",
+            self.pod_instance,
+            flat(&v.path),
+            self.ids.uuid()
+        );
+        let volume =
+            reserved.with_persistence(persistence_id, Some(&self.principal), v.path.clone());
+        self.create.push(volume.clone());
+        volume
+    }
+
+    /// The offer's own copy of a reserved resource the pod reuses (falling back to the stored
+    /// one, which carries the same reservation).
+    fn reuse(&self, stored: &Resource) -> Resource {
+        let key = stored
+            .persistence_id()
+            .or_else(|| resource_id(stored))
+            .unwrap_or_default();
+        self.m
+            .reused
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| stored.clone())
+    }
+}
+
+/// A path as one file name: persistence ids name directories on the agent.
+fn flat(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn executor_info(
+    req: &PodRequirement,
+    pod: &PodSpec,
+    ctx: &LaunchContext<'_>,
+    r: &mut Reserver<'_, '_>,
+) -> ExecutorInfo {
+    let new_id = format!("{}__{}", req.pod_instance, r.ids.uuid());
+    match &req.executor {
+        ExecutorNeed::Running(info) => info.clone(),
+        ExecutorNeed::Reuse(info) => ExecutorInfo {
+            executor_id: new_id.into(),
+            framework_id: Some(ctx.framework_id.clone()),
+            resources: info.resources.iter().map(|s| r.reuse(s)).collect(),
+            ..info.clone()
+        },
+        ExecutorNeed::Fresh { volumes } => {
+            let mut resources = vec![
+                r.scalar("cpus", ctx.executor.cpus),
+                r.scalar("mem", ctx.executor.mem_mb),
+            ];
+            resources.extend(volumes.iter().map(|v| r.volume(v)));
+            ExecutorInfo {
+                type_: Some(ExecutorType::Default),
+                executor_id: new_id.into(),
+                framework_id: Some(ctx.framework_id.clone()),
+                resources,
+                name: Some(format!("{} ({})", req.pod_instance, pod.type_name)),
+                ..ExecutorInfo::default()
+            }
+        }
+    }
+}
+
+fn task_info(
+    t: &TaskLaunch,
+    req: &PodRequirement,
+    pod: &PodSpec,
+    offer: &Offer,
+    facts: &AgentFacts,
+    ctx: &LaunchContext<'_>,
+    r: &mut Reserver<'_, '_>,
+) -> TaskInfo {
+    let spec = pod
+        .task(&t.task)
+        .expect("requirements name tasks of their pod");
+    let (resources, ports, set) = task_resources(t, r);
+    let env = environment(ctx.spec, spec, req, &t.name, &ports);
+    let labels = task_labels(ctx, spec, req, facts, &ports, set.as_deref());
+    TaskInfo {
+        name: t.name.clone(),
+        task_id: format!("{}__{}", t.name, r.ids.uuid()).into(),
+        agent_id: offer.agent_id.clone(),
+        resources,
+        command: Some(CommandInfo {
+            uris: pod
+                .uris
+                .iter()
+                .chain(&spec.uris)
+                .map(|u| CommandUri::new(u.clone()))
+                .collect(),
+            environment: Some(env.clone()),
+            user: pod.user.clone(),
+            ..CommandInfo::shell(spec.cmd.clone())
+        }),
+        health_check: spec.health_check.as_ref().map(|h| health_check(h, &env)),
+        check: spec
+            .readiness_check
+            .as_ref()
+            .map(|c| readiness_check(c, &env)),
+        kill_policy: spec
+            .kill_grace_period_s
+            .map(|s| KillPolicy::grace_period(std::time::Duration::from_secs(u64::from(s)))),
+        labels: Some(labels),
+        discovery: discovery(spec, req, &ports),
+        ..TaskInfo::default()
+    }
+}
+
+/// A COMMAND health check with the spec's timings; Mesos kills the task when it fails too
+/// often, and recovery relaunches it.
+fn health_check(h: &crate::spec::HealthCheckSpec, env: &Environment) -> HealthCheck {
+    HealthCheck {
+        type_: Some(HealthCheckType::Command),
+        command: Some(CommandInfo {
+            environment: Some(env.clone()),
+            ..CommandInfo::shell(h.cmd.clone())
+        }),
+        delay_seconds: Some(f64::from(h.delay_s)),
+        interval_seconds: Some(f64::from(h.interval_s)),
+        timeout_seconds: Some(f64::from(h.timeout_s)),
+        consecutive_failures: Some(h.max_consecutive_failures),
+        grace_period_seconds: Some(f64::from(h.grace_period_s)),
+        ..HealthCheck::default()
+    }
+}
+
+/// The readiness check as a Mesos COMMAND check: only reported, never acted on by Mesos; its
+/// exit code 0 in a status update completes the deploy step.
+fn readiness_check(c: &crate::spec::ReadinessCheckSpec, env: &Environment) -> CheckInfo {
+    CheckInfo {
+        type_: Some(CheckType::Command),
+        command: Some(CheckCommand {
+            command: CommandInfo {
+                environment: Some(env.clone()),
+                ..CommandInfo::shell(c.cmd.clone())
+            },
+        }),
+        delay_seconds: Some(f64::from(c.delay_s)),
+        interval_seconds: Some(f64::from(c.interval_s)),
+        timeout_seconds: Some(f64::from(c.timeout_s)),
+        ..CheckInfo::default()
+    }
+}
+
+/// The task's resources, its ports (name → number) and its resource set.
+fn task_resources(
+    t: &TaskLaunch,
+    r: &mut Reserver<'_, '_>,
+) -> (Vec<Resource>, BTreeMap<String, u64>, Option<String>) {
+    match &t.resources {
+        TaskResources::Reuse {
+            resources,
+            resource_set,
+            ports,
+        } => (
+            resources.iter().map(|s| r.reuse(s)).collect(),
+            ports.clone(),
+            resource_set.clone(),
+        ),
+        TaskResources::Fresh {
+            cpus,
+            mem_mb,
+            ports,
+            volumes,
+            resource_set,
+        } => {
+            let mut resources = vec![r.scalar("cpus", *cpus), r.scalar("mem", *mem_mb)];
+            let mut numbers = BTreeMap::new();
+            for p in ports {
+                let (n, res) = r.port();
+                numbers.insert(p.name.clone(), n);
+                resources.push(res);
+            }
+            resources.extend(volumes.iter().map(|v| r.volume(v)));
+            (resources, numbers, resource_set.clone())
+        }
+    }
+}
+
+/// cairn's variables, then the spec's own (which win: the author asked for them).
+fn environment(
+    service: &ServiceSpec,
+    task: &TaskSpec,
+    req: &PodRequirement,
+    task_name: &str,
+    ports: &BTreeMap<String, u64>,
+) -> Environment {
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    vars.insert("TASK_NAME".into(), task_name.to_string());
+    vars.insert("FRAMEWORK_NAME".into(), service.name.clone());
+    vars.insert("POD_TYPE".into(), req.pod_instance.pod_type().to_string());
+    vars.insert(
+        "POD_INSTANCE_INDEX".into(),
+        req.pod_instance.index().to_string(),
+    );
+    for (name, number) in ports {
+        let var = task
+            .resources
+            .ports
+            .iter()
+            .find(|p| &p.name == name)
+            .map(crate::spec::PortSpec::env_var)
+            .unwrap_or_else(|| crate::spec::PortSpec::new(name.clone(), 0).env_var());
+        vars.insert(var, number.to_string());
+    }
+    vars.extend(task.env.clone());
+    Environment::from_pairs(vars)
+}
+
+fn task_labels(
+    ctx: &LaunchContext<'_>,
+    spec: &TaskSpec,
+    req: &PodRequirement,
+    facts: &AgentFacts,
+    ports: &BTreeMap<String, u64>,
+    set: Option<&str>,
+) -> Labels {
+    let mut l = Labels::from_pairs(spec.labels.clone());
+    l.insert(labels::TARGET_CONFIGURATION, ctx.config_id.0.clone());
+    l.insert(labels::TASK_TYPE, req.pod_instance.pod_type());
+    l.insert(labels::INDEX, req.pod_instance.index().to_string());
+    l.insert(labels::OFFER_HOSTNAME, facts.hostname.clone());
+    if !facts.attributes.is_empty() {
+        l.insert(
+            labels::OFFER_ATTRIBUTES,
+            labels::format_attributes(&facts.attributes),
+        );
+    }
+    if let Some(z) = &facts.zone {
+        l.insert(labels::OFFER_ZONE, z.clone());
+    }
+    if let Some(r) = &facts.region {
+        l.insert(labels::OFFER_REGION, r.clone());
+    }
+    let goal = serde_json::to_value(spec.goal)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    l.insert(labels::GOAL, goal);
+    if let Some(s) = set {
+        l.insert(labels::RESOURCE_SET, s);
+    }
+    if !ports.is_empty() {
+        let text: Vec<String> = ports.iter().map(|(n, p)| format!("{n}:{p}")).collect();
+        l.insert(labels::PORTS, text.join(","));
+    }
+    l
+}
+
+/// Discovery info when the task asks for a name or advertises ports.
+fn discovery(
+    spec: &TaskSpec,
+    req: &PodRequirement,
+    ports: &BTreeMap<String, u64>,
+) -> Option<DiscoveryInfo> {
+    let advertised: Vec<&crate::spec::PortSpec> = spec
+        .resources
+        .ports
+        .iter()
+        .filter(|p| p.advertise || p.vip.is_some())
+        .collect();
+    if spec.discovery.is_none() && advertised.is_empty() {
+        return None;
+    }
+    let visibility = match spec.discovery.as_ref().and_then(|d| d.visibility) {
+        Some(Visibility::Framework) => DiscoveryVisibility::Framework,
+        Some(Visibility::External) => DiscoveryVisibility::External,
+        Some(Visibility::Cluster) | None => DiscoveryVisibility::Cluster,
+    };
+    let name = match spec.discovery.as_ref().and_then(|d| d.prefix.as_deref()) {
+        Some(prefix) => format!("{prefix}-{}", req.pod_instance.index()),
+        None => format!("{}-{}", req.pod_instance, spec.name),
+    };
+    let ports = advertised
+        .iter()
+        .filter_map(|p| {
+            ports.get(&p.name).map(|n| Port {
+                number: *n as u32,
+                name: Some(p.name.clone()),
+                protocol: Some("tcp".into()),
+                visibility: Some(visibility),
+                labels: None,
+            })
+        })
+        .collect();
+    Some(DiscoveryInfo {
+        visibility,
+        name: Some(name),
+        ports: Some(Ports { ports }),
+        ..DiscoveryInfo::default()
+    })
+}

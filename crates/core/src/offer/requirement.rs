@@ -1,0 +1,385 @@
+//! Pod requirements: what a released step needs from an offer, resolved against the store.
+//!
+//! A pod instance that has launched before owns reservations, labelled with `resource_id`s, on
+//! one agent; relaunching it must reuse exactly those (and its volumes, by persistence id),
+//! which pins it to that agent and its data. A pod instance that never launched needs fresh
+//! resources anywhere its placement allows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo};
+
+use crate::labels::{resource_id, task_label, OFFER_HOSTNAME, RESOURCE_SET};
+use crate::plan::assess::task_name;
+use crate::plan::ReleasedStep;
+use crate::recovery::TaskCondition;
+use crate::spec::{PodInstanceName, PodSpec, PortSpec, ServiceSpec, VolumeSpec, VolumeType};
+use crate::store::TaskRecord;
+
+use super::placement::CompiledRule;
+use super::view::{milli, Milli};
+
+/// What one released step needs from an offer.
+#[derive(Debug, Clone)]
+pub struct PodRequirement {
+    /// The pod instance, e.g. `data-2`.
+    pub pod_instance: PodInstanceName,
+    /// The step that asks, e.g. `data-2:[node]`.
+    pub step: String,
+    /// The tasks to launch.
+    pub tasks: Vec<TaskLaunch>,
+    /// The executor to launch them under.
+    pub executor: ExecutorNeed,
+    /// The agent holding the pod's reservations, if it has any: only that agent fits.
+    pub pinned: Option<Pinned>,
+    /// Placement rules (only for a pod that is not pinned: a placed pod stays put).
+    pub placement: Arc<[CompiledRule]>,
+    /// Fresh cpus, in thousandths, executor included.
+    pub cpus: Milli,
+    /// Fresh memory (MB), in thousandths.
+    pub mem: Milli,
+    /// Fresh ROOT disk (MB) for volumes, in thousandths.
+    pub disk: Milli,
+    /// Sizes (MB) of fresh MOUNT volumes, in the order operations create them.
+    pub mounts: Vec<u64>,
+    /// `resource_id`s the offer must hold.
+    pub resource_ids: Vec<String>,
+    /// Persistence ids of volumes the offer must hold.
+    pub persistence_ids: Vec<String>,
+}
+
+/// Where a pod's reservations live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Its hostname when the pod was placed.
+    pub hostname: String,
+}
+
+/// One task to launch.
+#[derive(Debug, Clone)]
+pub struct TaskLaunch {
+    /// The task inside the pod, e.g. `node`.
+    pub task: String,
+    /// The Mesos task name, e.g. `data-2-node`.
+    pub name: String,
+    /// Where its resources come from.
+    pub resources: TaskResources,
+}
+
+/// A task's resources: reserved afresh, or the ones it (or its resource set) holds already.
+#[derive(Debug, Clone)]
+pub enum TaskResources {
+    /// Reserve these now.
+    Fresh {
+        /// CPUs.
+        cpus: f64,
+        /// Memory in MB.
+        mem_mb: f64,
+        /// Ports to reserve (0: pick one).
+        ports: Vec<PortSpec>,
+        /// Volumes to reserve and create.
+        volumes: Vec<VolumeSpec>,
+        /// The resource set they belong to, if any.
+        resource_set: Option<String>,
+    },
+    /// Reuse these reserved resources (as stored with the task's last launch).
+    Reuse {
+        /// The stored resources, reserved with `resource_id`s.
+        resources: Vec<Resource>,
+        /// The resource set they belong to, if any.
+        resource_set: Option<String>,
+        /// Port name → number, as reserved.
+        ports: BTreeMap<String, u64>,
+    },
+}
+
+/// The executor a launch goes to.
+#[derive(Debug, Clone)]
+pub enum ExecutorNeed {
+    /// Tasks of the pod run under this executor now: add the new tasks to it.
+    Running(ExecutorInfo),
+    /// The pod's executor is gone but its reservations remain: a new executor on them.
+    Reuse(ExecutorInfo),
+    /// First launch: reserve the executor's cpus and memory and the pod's volumes.
+    Fresh {
+        /// Pod volumes.
+        volumes: Vec<VolumeSpec>,
+    },
+}
+
+/// Settings requirements need from the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutorSize {
+    /// Executor CPUs.
+    pub cpus: f64,
+    /// Executor memory (MB).
+    pub mem_mb: f64,
+}
+
+/// Builds the requirement of a released step. `Err` says why it cannot be asked for yet.
+pub fn requirement(
+    step: &ReleasedStep,
+    spec: &ServiceSpec,
+    tasks: &BTreeMap<String, TaskRecord>,
+    placement: Arc<[CompiledRule]>,
+    executor_size: ExecutorSize,
+) -> Result<PodRequirement, String> {
+    let pod = spec
+        .pod(step.pod_instance.pod_type())
+        .ok_or_else(|| format!("no pod type `{}`", step.pod_instance.pod_type()))?;
+    let records = pod_records(pod, &step.pod_instance, tasks);
+    let launches = step
+        .launch
+        .iter()
+        .map(|t| task_launch(pod, &step.pod_instance, t, &records))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_shared_sets(&launches)?;
+    let mut req = PodRequirement {
+        pod_instance: step.pod_instance.clone(),
+        step: step.step.clone(),
+        executor: executor_need(pod, &records),
+        pinned: pinned(&records),
+        placement,
+        tasks: launches,
+        cpus: 0,
+        mem: 0,
+        disk: 0,
+        mounts: Vec::new(),
+        resource_ids: Vec::new(),
+        persistence_ids: Vec::new(),
+    };
+    totals(&mut req, executor_size);
+    Ok(req)
+}
+
+/// The stored records of the pod instance's tasks, by task name inside the pod.
+fn pod_records<'a>(
+    pod: &PodSpec,
+    instance: &PodInstanceName,
+    tasks: &'a BTreeMap<String, TaskRecord>,
+) -> BTreeMap<String, &'a TaskRecord> {
+    pod.tasks
+        .iter()
+        .filter_map(|t| {
+            tasks
+                .get(&task_name(instance, &t.name))
+                .map(|r| (t.name.clone(), r))
+        })
+        .collect()
+}
+
+/// Whether a stored task's reservations can be counted on. A task whose only news is the
+/// master saying it never got there (the offer was invalid, or reconciliation found neither
+/// it nor, therefore, its reservations) holds nothing: pinning the pod to reservations that
+/// were never made would leave it waiting forever. Wrongly unpinning merely leaks a
+/// reservation, which issue 5's cleanup reclaims.
+pub fn holds_reservations(record: &TaskRecord) -> bool {
+    let Some(status) = &record.status else {
+        return true;
+    };
+    let from_master = status.source == Some(Source::Master);
+    let never_made = matches!(
+        status.reason,
+        Some(
+            Reason::InvalidOffers
+                | Reason::Reconciliation
+                | Reason::AgentRemoved
+                | Reason::AgentRemovedByOperator
+        )
+    );
+    !(status.state.is_terminal() && from_master && never_made)
+}
+
+fn pinned(records: &BTreeMap<String, &TaskRecord>) -> Option<Pinned> {
+    records
+        .values()
+        .filter(|r| holds_reservations(r) && has_reservations(&r.info))
+        .map(|r| Pinned {
+            agent_id: r.info.agent_id.clone(),
+            hostname: task_label(&r.info, OFFER_HOSTNAME)
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .next()
+}
+
+fn has_reservations(info: &TaskInfo) -> bool {
+    info.resources.iter().any(|r| resource_id(r).is_some())
+}
+
+fn executor_need(pod: &PodSpec, records: &BTreeMap<String, &TaskRecord>) -> ExecutorNeed {
+    let with_executor = || {
+        records
+            .values()
+            .filter(|r| holds_reservations(r))
+            .filter_map(|r| r.info.executor.as_ref().map(|e| (r, e)))
+    };
+    if let Some((_, e)) =
+        with_executor().find(|(r, _)| TaskCondition::of(r.status.as_ref()).is_active())
+    {
+        return ExecutorNeed::Running(e.clone());
+    }
+    match with_executor().next() {
+        Some((_, e)) => ExecutorNeed::Reuse(e.clone()),
+        None => ExecutorNeed::Fresh {
+            volumes: pod.volumes.clone(),
+        },
+    }
+}
+
+fn task_launch(
+    pod: &PodSpec,
+    instance: &PodInstanceName,
+    task: &str,
+    records: &BTreeMap<String, &TaskRecord>,
+) -> Result<TaskLaunch, String> {
+    let spec = pod
+        .task(task)
+        .ok_or_else(|| format!("pod `{}` has no task `{task}`", pod.type_name))?;
+    let set = spec.resource_set.clone();
+    // The record whose reservations this task reuses: its own, or (resource set) any task's
+    // that used the same set.
+    let holder = records
+        .iter()
+        .filter(|(_, r)| holds_reservations(r) && has_reservations(&r.info))
+        .find(|(name, r)| match &set {
+            Some(id) => task_label(&r.info, RESOURCE_SET) == Some(id.as_str()),
+            None => name.as_str() == task,
+        });
+    let resources = match holder {
+        Some((holder_name, r)) => {
+            if holder_name != task && TaskCondition::of(r.status.as_ref()).is_active() {
+                return Err(format!(
+                    "resource set `{}` is in use by {}",
+                    set.unwrap_or_default(),
+                    task_name(instance, holder_name)
+                ));
+            }
+            TaskResources::Reuse {
+                resources: r.info.resources.clone(),
+                resource_set: set,
+                ports: stored_ports(&r.info),
+            }
+        }
+        None => fresh_resources(pod, spec, set),
+    };
+    Ok(TaskLaunch {
+        task: task.to_string(),
+        name: task_name(instance, task),
+        resources,
+    })
+}
+
+fn fresh_resources(
+    pod: &PodSpec,
+    spec: &crate::spec::TaskSpec,
+    set: Option<String>,
+) -> TaskResources {
+    let (res, volumes) = match set.as_deref().and_then(|id| pod.resource_set(id)) {
+        Some(s) => (&s.resources, s.volumes.clone()),
+        None => (&spec.resources, spec.volumes.clone()),
+    };
+    TaskResources::Fresh {
+        cpus: res.cpus,
+        mem_mb: res.memory_mb as f64,
+        ports: res.ports.clone(),
+        volumes,
+        resource_set: set,
+    }
+}
+
+/// Port name → number, from the `ports` label written at launch.
+pub fn stored_ports(info: &TaskInfo) -> BTreeMap<String, u64> {
+    task_label(info, crate::labels::PORTS)
+        .map(|text| {
+            text.split(',')
+                .filter_map(|p| p.split_once(':'))
+                .filter_map(|(n, v)| v.parse().ok().map(|v| (n.to_string(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Two tasks of one launch cannot share a resource set: a set serves one task at a time.
+fn check_shared_sets(launches: &[TaskLaunch]) -> Result<(), String> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for l in launches {
+        let set = match &l.resources {
+            TaskResources::Fresh { resource_set, .. }
+            | TaskResources::Reuse { resource_set, .. } => resource_set.as_deref(),
+        };
+        if let Some(set) = set {
+            if let Some(other) = seen.insert(set, &l.task) {
+                return Err(format!(
+                    "tasks `{other}` and `{}` share resource set `{set}` and cannot launch together",
+                    l.task
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sums what the requirement takes fresh and lists what it reuses.
+fn totals(req: &mut PodRequirement, executor: ExecutorSize) {
+    let mut fresh_volumes: Vec<&VolumeSpec> = Vec::new();
+    let mut reused: Vec<&Resource> = Vec::new();
+    match &req.executor {
+        ExecutorNeed::Fresh { volumes } => {
+            req.cpus += milli(executor.cpus);
+            req.mem += milli(executor.mem_mb);
+            fresh_volumes.extend(volumes);
+        }
+        ExecutorNeed::Reuse(info) => reused.extend(&info.resources),
+        ExecutorNeed::Running(_) => {}
+    }
+    for t in &req.tasks {
+        match &t.resources {
+            TaskResources::Fresh {
+                cpus,
+                mem_mb,
+                volumes,
+                ..
+            } => {
+                req.cpus += milli(*cpus);
+                req.mem += milli(*mem_mb);
+                fresh_volumes.extend(volumes);
+            }
+            TaskResources::Reuse { resources, .. } => reused.extend(resources),
+        }
+    }
+    for v in fresh_volumes {
+        match v.type_ {
+            VolumeType::Root => req.disk += milli(v.size_mb as f64),
+            VolumeType::Mount => req.mounts.push(v.size_mb),
+        }
+    }
+    for r in reused {
+        if let Some(p) = r.persistence_id() {
+            req.persistence_ids.push(p.to_string());
+        } else if let Some(id) = resource_id(r) {
+            req.resource_ids.push(id.to_string());
+        }
+    }
+}
+
+impl PodRequirement {
+    /// Fresh ports of every task, in order: (task index, port spec).
+    pub fn fresh_ports(&self) -> impl Iterator<Item = (usize, &PortSpec)> {
+        self.tasks.iter().enumerate().flat_map(|(i, t)| {
+            let ports: &[PortSpec] = match &t.resources {
+                TaskResources::Fresh { ports, .. } => ports,
+                TaskResources::Reuse { .. } => &[],
+            };
+            ports.iter().map(move |p| (i, p))
+        })
+    }
+
+    /// Whether any resource is reused (the pod was placed before).
+    pub fn reuses(&self) -> bool {
+        !self.resource_ids.is_empty() || !self.persistence_ids.is_empty()
+    }
+}

@@ -1,0 +1,235 @@
+//! Where a step stands, from the stored tasks alone (no strategy yet).
+
+use std::collections::BTreeMap;
+
+use cairn_proto::{AgentId, TaskId, TaskState};
+
+use crate::labels::{task_label, TARGET_CONFIGURATION};
+use crate::recovery::{Recovery, RecoveryPolicy, TaskCondition};
+use crate::spec::{Goal, PodInstanceName, ServiceSpec, TaskSpec};
+use crate::store::{ConfigId, TaskRecord};
+
+use super::status::Status;
+use super::steps::ExpandedStep;
+
+/// What the stored state says about one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepState {
+    /// Every task reached its goal under the target config.
+    Complete,
+    /// A task cannot be launched as it is (TASK_ERROR).
+    Error(String),
+    /// Launched and on its way: STARTING or STARTED, with what its slowest task is doing.
+    InFlight(Status, Note),
+    /// Held by the recovery policy.
+    Held(String),
+    /// Tasks must be launched; old tasks in `kills` must die first.
+    NeedsLaunch {
+        /// Task names inside the pod (`node`) to launch.
+        launch: Vec<String>,
+        /// Active tasks of an older config that must be killed before the launch.
+        kills: Vec<(TaskId, AgentId)>,
+    },
+}
+
+/// What an in-flight step's slowest task is doing: rendered into words only when a plan is
+/// shown, so that deriving a plan on every event allocates nothing per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Note {
+    /// Index of the task in its step.
+    pub task: usize,
+    /// What it is doing.
+    pub what: Doing,
+}
+
+/// See [`Note`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doing {
+    /// Launched, no status yet.
+    Launched,
+    /// In this state.
+    State(TaskState),
+    /// RUNNING, readiness check not passed.
+    NotReady,
+}
+
+impl Note {
+    /// The note in words, for a step whose tasks are `task_names`.
+    pub fn message(&self, task_names: &[String]) -> String {
+        let name = task_names.get(self.task).map_or("", String::as_str);
+        match self.what {
+            Doing::Launched => format!("{name} launched"),
+            Doing::State(s) => format!("{name} is {s}"),
+            Doing::NotReady => format!("{name} is TASK_RUNNING, readiness check not passed"),
+        }
+    }
+}
+
+/// What one task needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TaskNeed {
+    Done,
+    InFlight(Status, Doing),
+    Launch,
+    KillFirst(TaskId, AgentId),
+    Fatal(String),
+    Held(String),
+}
+
+/// The Mesos task name of task `task` of `pod_instance`: `data-2-node`.
+pub fn task_name(pod_instance: &PodInstanceName, task: &str) -> String {
+    format!("{pod_instance}-{task}")
+}
+
+/// Assesses `step` from the stored tasks.
+pub fn assess_step(
+    step: &ExpandedStep,
+    spec: &ServiceSpec,
+    config_id: &ConfigId,
+    tasks: &BTreeMap<String, TaskRecord>,
+    recovery: &dyn RecoveryPolicy,
+) -> StepState {
+    let pod_type = step.def.pod_instance.pod_type();
+    let Some(pod) = spec.pod(pod_type) else {
+        return StepState::Error(format!("no pod type `{pod_type}`"));
+    };
+    let needs = step
+        .def
+        .tasks
+        .iter()
+        .zip(&step.task_names)
+        .map(|(t, name)| match pod.task(t) {
+            Some(task_spec) => task_need(name, task_spec, tasks.get(name), config_id, recovery),
+            None => TaskNeed::Fatal(format!("pod `{pod_type}` has no task `{t}`")),
+        });
+    combine(&step.def.tasks, needs)
+}
+
+/// The step's state from its tasks' needs: an error wins, then any launch, then holds, then
+/// the least advanced task in flight.
+fn combine(tasks: &[String], needs: impl Iterator<Item = TaskNeed>) -> StepState {
+    let mut launch = Vec::new();
+    let mut kills = Vec::new();
+    let mut held = None;
+    let mut slowest: Option<(Status, Note)> = None;
+    for (i, need) in needs.enumerate() {
+        match need {
+            TaskNeed::Fatal(m) => return StepState::Error(m),
+            TaskNeed::Launch => launch.push(tasks[i].clone()),
+            TaskNeed::KillFirst(t, a) => {
+                launch.push(tasks[i].clone());
+                kills.push((t, a));
+            }
+            TaskNeed::Held(m) => held = held.or(Some(m)),
+            // STARTING before STARTED: the step is as far as its slowest task.
+            TaskNeed::InFlight(s, what) => {
+                if slowest.is_none_or(|(prev, _)| prev == Status::Started && s == Status::Starting)
+                {
+                    slowest = Some((s, Note { task: i, what }));
+                }
+            }
+            TaskNeed::Done => {}
+        }
+    }
+    if !launch.is_empty() {
+        return StepState::NeedsLaunch { launch, kills };
+    }
+    if let Some(m) = held {
+        return StepState::Held(m);
+    }
+    match slowest {
+        Some((s, note)) => StepState::InFlight(s, note),
+        None => StepState::Complete,
+    }
+}
+
+fn task_need(
+    name: &str,
+    spec: &TaskSpec,
+    record: Option<&TaskRecord>,
+    config_id: &ConfigId,
+    recovery: &dyn RecoveryPolicy,
+) -> TaskNeed {
+    let Some(record) = record else {
+        return TaskNeed::Launch;
+    };
+    let condition = TaskCondition::of(record.status.as_ref());
+    // ONCE means once, whatever config it ran under.
+    if spec.goal == Goal::Once && condition == TaskCondition::Finished {
+        return TaskNeed::Done;
+    }
+    let on_target = task_label(&record.info, TARGET_CONFIGURATION) == Some(config_id.0.as_str());
+    if !on_target {
+        return if condition.is_active() {
+            TaskNeed::KillFirst(record.info.task_id.clone(), record.info.agent_id.clone())
+        } else {
+            TaskNeed::Launch
+        };
+    }
+    match condition {
+        TaskCondition::Active => active_need(spec, record),
+        TaskCondition::Finished if spec.goal != Goal::Running => TaskNeed::Done,
+        TaskCondition::Errored => TaskNeed::Fatal(format!(
+            "{name}: TASK_ERROR{}",
+            record
+                .status
+                .as_ref()
+                .and_then(|s| s.message.as_deref())
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )),
+        TaskCondition::Finished | TaskCondition::Failed => {
+            let status = record.status.as_ref().cloned().unwrap_or_default();
+            match recovery.recover(name, &status) {
+                Recovery::RelaunchInPlace | Recovery::Replace => TaskNeed::Launch,
+                Recovery::Leave => TaskNeed::Held(format!(
+                    "{name} is {}; the recovery policy leaves it",
+                    status.state
+                )),
+            }
+        }
+    }
+}
+
+/// A task that may be running: how far it got.
+fn active_need(spec: &TaskSpec, record: &TaskRecord) -> TaskNeed {
+    let Some(status) = &record.status else {
+        return TaskNeed::InFlight(Status::Starting, Doing::Launched);
+    };
+    match status.state {
+        TaskState::Running if spec.goal == Goal::Running => {
+            if is_ready(spec, record) {
+                TaskNeed::Done
+            } else {
+                TaskNeed::InFlight(Status::Started, Doing::NotReady)
+            }
+        }
+        s @ (TaskState::Running | TaskState::Unreachable) => {
+            TaskNeed::InFlight(Status::Started, Doing::State(s))
+        }
+        s => TaskNeed::InFlight(Status::Starting, Doing::State(s)),
+    }
+}
+
+/// Whether a running task passed its readiness check (a task without one is ready when
+/// RUNNING). Readiness is the COMMAND check's exit code 0 in the latest status; the scheduler
+/// carries a passed check status forward into later statuses that lack one.
+pub fn is_ready(spec: &TaskSpec, record: &TaskRecord) -> bool {
+    let Some(status) = &record.status else {
+        return false;
+    };
+    if status.state != TaskState::Running {
+        return false;
+    }
+    spec.readiness_check.is_none() || readiness_passed(status)
+}
+
+/// Whether `status` carries a passed COMMAND check.
+pub fn readiness_passed(status: &cairn_proto::TaskStatus) -> bool {
+    status
+        .check_status
+        .as_ref()
+        .and_then(|c| c.command.as_ref())
+        .and_then(|c| c.exit_code)
+        == Some(0)
+}

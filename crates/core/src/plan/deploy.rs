@@ -1,0 +1,223 @@
+//! The deploy plan, derived from the target config and the stored tasks: statuses plus the
+//! steps released to run now. Nothing of it is stored; the same state gives the same plan.
+//!
+//! The scheduler derives it after every event, so the walk is lean: the steps are expanded
+//! once ([`ExpandedPlan`]), and words (step messages) are only written when a plan is shown
+//! ([`derive()`]); the scheduler's own use ([`derive_work`]) allocates little beyond its answer.
+
+use std::collections::BTreeMap;
+
+use cairn_proto::{AgentId, TaskId};
+
+use crate::recovery::RecoveryPolicy;
+use crate::spec::{PodInstanceName, ServiceSpec, Strategy};
+use crate::store::{ConfigId, TaskRecord};
+
+use super::assess::{assess_step, StepState};
+use super::overrides::PlanOverrides;
+use super::status::{PhaseStatus, PlanStatus, Status, StepStatus};
+use super::steps::{ExpandedPhase, ExpandedPlan, ExpandedStep};
+use super::strategy::{release, PhaseGate, Release};
+
+/// What a plan is derived from.
+pub struct PlanInput<'a> {
+    /// The target spec.
+    pub spec: &'a ServiceSpec,
+    /// The target config id.
+    pub config_id: &'a ConfigId,
+    /// Every stored task, by task name.
+    pub tasks: &'a BTreeMap<String, TaskRecord>,
+    /// How failed tasks are treated.
+    pub recovery: &'a dyn RecoveryPolicy,
+    /// Operator overrides.
+    pub overrides: &'a PlanOverrides,
+}
+
+/// A step that may run now and needs something done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasedStep {
+    /// The step's name, e.g. `data-2:[node]`.
+    pub step: String,
+    /// Its pod instance.
+    pub pod_instance: PodInstanceName,
+    /// Task names inside the pod to launch.
+    pub launch: Vec<String>,
+    /// Old tasks to kill before the launch (their resources are needed).
+    pub kills: Vec<(TaskId, AgentId)>,
+}
+
+/// The work a plan releases, without the words: what the scheduler needs after every event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Work {
+    /// The plan's status.
+    pub status: Status,
+    /// Steps released to launch, in plan order.
+    pub released: Vec<ReleasedStep>,
+    /// Phases held by a canary gate (a `continue` advances them).
+    pub held_phases: Vec<String>,
+}
+
+/// A plan with its statuses and the work it releases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DerivedPlan {
+    /// Statuses for the API.
+    pub status: PlanStatus,
+    /// The released work.
+    pub work: Work,
+}
+
+/// One phase walked: its steps' states and releases.
+struct Walked<'p> {
+    phase: &'p ExpandedPhase,
+    steps: &'p [ExpandedStep],
+    states: Vec<StepState>,
+    releases: Vec<Release>,
+}
+
+/// Assesses every step and applies the strategies, phase by phase.
+fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
+    let mut out = Vec::with_capacity(plan.phases.len());
+    let mut earlier_incomplete = false;
+    for phase in &plan.phases {
+        let Some(steps) = &phase.steps else {
+            continue;
+        };
+        let states: Vec<StepState> = steps
+            .iter()
+            .map(|s| assess_step(s, input.spec, input.config_id, input.tasks, input.recovery))
+            .collect();
+        let gate = PhaseGate {
+            strategy: phase.spec.strategy,
+            continues: input.overrides.continues(&plan.spec.name, &phase.spec.name),
+            interrupted: input
+                .overrides
+                .is_interrupted(&plan.spec.name, &phase.spec.name),
+            blocked: earlier_incomplete && plan.spec.strategy == Strategy::Serial,
+        };
+        let pods: Vec<&PodInstanceName> = steps.iter().map(|s| &s.def.pod_instance).collect();
+        let releases = release(&pods, &states, gate);
+        earlier_incomplete |= states.iter().any(|s| *s != StepState::Complete);
+        out.push(Walked {
+            phase,
+            steps,
+            states,
+            releases,
+        });
+    }
+    out
+}
+
+/// The released work and statuses, without words.
+pub fn derive_work(plan: &ExpandedPlan, input: &PlanInput<'_>) -> Work {
+    let walked = walk(plan, input);
+    work(&walked)
+}
+
+fn work(walked: &[Walked<'_>]) -> Work {
+    let mut out = Work {
+        status: Status::Complete,
+        released: Vec::new(),
+        held_phases: Vec::new(),
+    };
+    let mut phase_statuses = Vec::with_capacity(walked.len());
+    for w in walked {
+        for ((step, state), rel) in w.steps.iter().zip(&w.states).zip(&w.releases) {
+            if let (StepState::NeedsLaunch { launch, kills }, Release::Released) = (state, rel) {
+                out.released.push(ReleasedStep {
+                    step: step.name.clone(),
+                    pod_instance: step.def.pod_instance.clone(),
+                    launch: launch.clone(),
+                    kills: kills.clone(),
+                });
+            }
+        }
+        if w.releases
+            .iter()
+            .any(|r| matches!(r, Release::Waiting(m) if m.starts_with("canary")))
+        {
+            out.held_phases.push(w.phase.spec.name.clone());
+        }
+        phase_statuses.push(Status::aggregate(
+            w.states
+                .iter()
+                .zip(&w.releases)
+                .map(|(s, r)| step_status(s, r)),
+        ));
+    }
+    out.status = Status::aggregate(phase_statuses);
+    out
+}
+
+/// The plan with every status and message, and its work.
+pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
+    let walked = walk(plan, input);
+    let work = work(&walked);
+    let mut errors = Vec::new();
+    for phase in &plan.phases {
+        if phase.steps.is_none() {
+            errors.push(format!(
+                "phase `{}` names pod type `{}`, which the spec does not have",
+                phase.spec.name, phase.spec.pod
+            ));
+        }
+    }
+    let phases: Vec<PhaseStatus> = walked.iter().map(phase_status).collect();
+    DerivedPlan {
+        status: PlanStatus {
+            name: plan.spec.name.clone(),
+            status: work.status,
+            strategy: plan.spec.strategy.as_str().to_string(),
+            phases,
+            errors,
+        },
+        work,
+    }
+}
+
+fn phase_status(w: &Walked<'_>) -> PhaseStatus {
+    let steps: Vec<StepStatus> = w
+        .steps
+        .iter()
+        .zip(&w.states)
+        .zip(&w.releases)
+        .map(|((step, state), rel)| StepStatus {
+            name: step.name.clone(),
+            status: step_status(state, rel),
+            message: step_message(step, state, rel),
+        })
+        .collect();
+    PhaseStatus {
+        name: w.phase.spec.name.clone(),
+        status: Status::aggregate(steps.iter().map(|s| s.status)),
+        strategy: w.phase.spec.strategy.as_str().to_string(),
+        steps,
+    }
+}
+
+fn step_status(state: &StepState, rel: &Release) -> Status {
+    match (state, rel) {
+        (StepState::Complete, _) => Status::Complete,
+        (StepState::Error(_), _) => Status::Error,
+        (StepState::InFlight(s, _), _) => *s,
+        (StepState::Held(_), _) => Status::Waiting,
+        (StepState::NeedsLaunch { .. }, Release::Released) => Status::Prepared,
+        (StepState::NeedsLaunch { .. }, Release::Pending) => Status::Pending,
+        (StepState::NeedsLaunch { .. }, Release::Waiting(_)) => Status::Waiting,
+    }
+}
+
+fn step_message(step: &ExpandedStep, state: &StepState, rel: &Release) -> String {
+    match (state, rel) {
+        (StepState::Complete, _) | (StepState::NeedsLaunch { .. }, Release::Pending) => {
+            String::new()
+        }
+        (StepState::Error(m), _) | (StepState::Held(m), _) => m.clone(),
+        (StepState::InFlight(_, note), _) => note.message(&step.task_names),
+        (StepState::NeedsLaunch { kills, .. }, Release::Released) if !kills.is_empty() => {
+            let names: Vec<&str> = kills.iter().map(|(t, _)| t.as_str()).collect();
+            format!("killing {} (older config) first", names.join(", "))
+        }
+        (StepState::NeedsLaunch { .. }, Release::Released) => "waiting for an offer".into(),
+        (StepState::NeedsLaunch { .. }, Release::Waiting(m)) => m.clone(),
+    }
+}

@@ -1,0 +1,104 @@
+//! Operator overrides of plans (`continue`, `interrupt`), kept in the store so that a restart
+//! does not forget them (dcos-commons lost them on restart).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::ConfigId;
+
+/// The store property holding [`PlanOverrides`].
+pub const PLAN_OVERRIDES_PROPERTY: &str = "plan-overrides";
+
+/// An operator's command to the plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Command {
+    /// Resume an interrupted plan or phase, and advance canaries waiting for a `continue`.
+    Continue {
+        /// The plan, e.g. `deploy`.
+        plan: String,
+        /// One phase, or every phase of the plan.
+        phase: Option<String>,
+    },
+    /// Start nothing new in the plan or phase; what is in flight carries on.
+    Interrupt {
+        /// The plan.
+        plan: String,
+        /// One phase, or the whole plan.
+        phase: Option<String>,
+    },
+}
+
+/// A command that was not carried out, and why. A value the API shows, not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandRefusal(pub String);
+
+/// Operator overrides, for one target config: a new config starts from none (its rollout gets
+/// its own canary gates).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOverrides {
+    /// The config these overrides belong to.
+    pub config: Option<ConfigId>,
+    /// `continue`s per `plan/phase`.
+    pub continues: BTreeMap<String, u32>,
+    /// Interrupted `plan` and `plan/phase` names.
+    pub interrupted: BTreeSet<String>,
+}
+
+impl PlanOverrides {
+    /// The overrides read from the store, if they belong to `config`; otherwise none.
+    pub fn for_config(stored: Option<&[u8]>, config: &ConfigId) -> PlanOverrides {
+        stored
+            .and_then(|b| serde_json::from_slice::<PlanOverrides>(b).ok())
+            .filter(|o| o.config.as_ref() == Some(config))
+            .unwrap_or_else(|| PlanOverrides {
+                config: Some(config.clone()),
+                ..PlanOverrides::default()
+            })
+    }
+
+    /// `continue`s received by a phase.
+    pub fn continues(&self, plan: &str, phase: &str) -> u32 {
+        self.continues
+            .get(&format!("{plan}/{phase}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether the plan or the phase is interrupted.
+    pub fn is_interrupted(&self, plan: &str, phase: &str) -> bool {
+        self.interrupted.contains(plan) || self.interrupted.contains(&format!("{plan}/{phase}"))
+    }
+
+    /// Records a `continue` for `phases` of `plan` (all of them when `phase` is none). Only
+    /// phases that are held count a continue, so a stray `continue` is not banked for later.
+    pub fn resume(&mut self, plan: &str, phase: Option<&str>, held: &[String]) {
+        self.interrupted.remove(plan);
+        for p in held {
+            if phase.is_some_and(|want| want != p) {
+                continue;
+            }
+            self.interrupted.remove(&format!("{plan}/{p}"));
+            let n = self.continues.entry(format!("{plan}/{p}")).or_insert(0);
+            *n = (*n + 1).min(2);
+        }
+        if let Some(p) = phase {
+            self.interrupted.remove(&format!("{plan}/{p}"));
+        }
+    }
+
+    /// Interrupts the plan or one phase.
+    pub fn interrupt(&mut self, plan: &str, phase: Option<&str>) {
+        match phase {
+            Some(p) => self.interrupted.insert(format!("{plan}/{p}")),
+            None => self.interrupted.insert(plan.to_string()),
+        };
+    }
+
+    /// The stored form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,44 @@
+//! The scheduler's own settings: plain values, built at the edge (CLI flags, environment) and
+//! passed in. Nothing here is read from the process.
+
+use std::time::Duration;
+
+/// Tunables of the scheduler state machine. `Default` gives dcos-commons' proven values where
+/// they exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerConfig {
+    /// Seconds the master keeps the framework's tasks while the scheduler is away (2 weeks).
+    pub failover_timeout_secs: f64,
+    /// CPUs reserved per pod instance for cairn's executor.
+    pub executor_cpus: f64,
+    /// Memory (MB) reserved per pod instance for the executor.
+    pub executor_mem_mb: f64,
+    /// `refuse_seconds` for offers nobody needs: they come back after a REVIVE anyway.
+    pub long_decline_secs: f64,
+    /// `refuse_seconds` for offers that did not fit a step that is waiting: another may soon.
+    pub short_decline_secs: f64,
+    /// At most one REVIVE per this interval (a storm of revives makes the allocator thrash).
+    pub revive_min_interval: Duration,
+    /// How many offer decision records are kept for the API.
+    pub decision_history: usize,
+    /// Seeds ranking tie-breaks and the id source: the same seed and inputs, the same run.
+    pub seed: u64,
+    /// Hostname the framework reports to the master.
+    pub hostname: Option<String>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            failover_timeout_secs: 1_209_600.0,
+            executor_cpus: 0.05,
+            executor_mem_mb: 32.0,
+            long_decline_secs: 3600.0,
+            short_decline_secs: 5.0,
+            revive_min_interval: Duration::from_secs(5),
+            decision_history: 256,
+            seed: 0,
+            hostname: None,
+        }
+    }
+}

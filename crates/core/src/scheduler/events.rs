@@ -1,0 +1,245 @@
+//! Subscription, status updates and the after-every-event refresh.
+
+use std::collections::{BTreeSet, HashSet};
+
+use cairn_proto::scheduler::{AcknowledgeOperationStatus, Call, Event, EventType, Subscribed};
+use cairn_proto::{AgentId, Reason, TaskId, TaskState, TaskStatus};
+
+use crate::plan::assess::readiness_passed;
+use crate::reconcile::Reconcile;
+use crate::recovery::TaskCondition;
+use crate::store::{task_status_key, WriteOp, FRAMEWORK_ID};
+use crate::time::Time;
+
+use super::demand::DemandCall;
+use super::Scheduler;
+
+impl Scheduler {
+    pub(super) fn on_event(&mut self, now: Time, event: Event) {
+        match event.type_ {
+            EventType::Subscribed => {
+                if let Some(s) = event.subscribed {
+                    self.on_subscribed(now, s);
+                }
+            }
+            EventType::Offers => {
+                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                self.on_offers(now, offers);
+            }
+            EventType::Update => {
+                if let Some(u) = event.update {
+                    self.on_status(now, u.status);
+                }
+            }
+            EventType::UpdateOperationStatus => {
+                if let Some(u) = event.update_operation_status {
+                    self.on_operation_status(u.status);
+                }
+            }
+            EventType::Error => {
+                self.last_error = event.error.map(|e| e.message);
+            }
+            // Offers are not held between cycles, so a rescind has nothing to take back.
+            // FAILURE is followed by status updates for the tasks it affects; those drive
+            // recovery. Heartbeats, messages and inverse offers need no action here.
+            _ => {}
+        }
+    }
+
+    /// SUBSCRIBED: store a new framework id before anything else, then reconcile.
+    fn on_subscribed(&mut self, now: Time, s: Subscribed) {
+        let failover = self.framework_id.is_some();
+        if self.framework_id.as_ref() != Some(&s.framework_id) {
+            self.outbox.persist(vec![WriteOp::Put {
+                key: FRAMEWORK_ID.to_string(),
+                value: s.framework_id.value.as_bytes().to_vec(),
+            }]);
+            self.framework_id = Some(s.framework_id);
+        }
+        self.subscribed = true;
+        let active: Vec<(TaskId, Option<AgentId>)> = self
+            .tasks
+            .values()
+            .filter(|r| TaskCondition::of(r.status.as_ref()).is_active())
+            .map(|r| (r.info.task_id.clone(), Some(r.info.agent_id.clone())))
+            .collect();
+        if let Some(r) = self.reconciler.start(now, active) {
+            self.send_reconcile(r);
+        }
+        let wanted = self.wanted();
+        if let Some(c) = self
+            .demand
+            .subscribed(now, wanted, failover, self.cfg.revive_min_interval)
+        {
+            self.send_demand(c);
+        }
+    }
+
+    /// A task status: persisted before it is acknowledged; unknown tasks are killed.
+    fn on_status(&mut self, now: Time, status: TaskStatus) {
+        self.reconciler.heard(now, &status.task_id.value);
+        let Some(name) = self.task_ids.get(&status.task_id.value).cloned() else {
+            self.on_unknown_status(status);
+            return;
+        };
+        if status.state.is_terminal() {
+            self.kills.forget(&status.task_id.value);
+        }
+        let Some(record) = self.tasks.get_mut(&name) else {
+            return;
+        };
+        let merged = merge(record.status.as_ref(), status.clone());
+        if record
+            .status
+            .as_ref()
+            .is_none_or(|old| !same_news(old, &merged))
+        {
+            let value = serde_json::to_vec(&merged).unwrap_or_default();
+            record.status = Some(merged);
+            self.outbox.persist(vec![WriteOp::Put {
+                key: task_status_key(&name),
+                value,
+            }]);
+        }
+        let agent = status
+            .agent_id
+            .clone()
+            .or_else(|| self.tasks.get(&name).map(|r| r.info.agent_id.clone()));
+        self.acknowledge(&status, agent);
+    }
+
+    /// A status for a task id we do not know: a task from a lost store or an old launch. Kill
+    /// it unless it is terminal already, or the master merely says it does not know it either
+    /// (TASK_LOST from reconciliation: killing would loop).
+    fn on_unknown_status(&mut self, status: TaskStatus) {
+        let unknown_to_master =
+            status.state == TaskState::Lost && status.reason == Some(Reason::Reconciliation);
+        if !status.state.is_terminal() && !unknown_to_master {
+            self.send_kill(status.task_id.clone(), status.agent_id.clone());
+        }
+        let agent = status.agent_id.clone();
+        self.acknowledge(&status, agent);
+    }
+
+    /// Acknowledges a reliable update (one with a uuid); others must not be acknowledged.
+    fn acknowledge(&mut self, status: &TaskStatus, agent: Option<AgentId>) {
+        let (Some(uuid), Some(agent), Some(fid)) =
+            (status.uuid.clone(), agent, self.framework_id.clone())
+        else {
+            return;
+        };
+        self.send(Call::acknowledge(fid, agent, status.task_id.clone(), uuid));
+    }
+
+    /// cairn sets no operation ids, but an update with a uuid must be acknowledged all the
+    /// same or the agent re-sends it forever.
+    fn on_operation_status(&mut self, status: cairn_proto::OperationStatus) {
+        let (Some(uuid), Some(op), Some(fid)) =
+            (status.uuid, status.operation_id, self.framework_id.clone())
+        else {
+            return;
+        };
+        let ack = AcknowledgeOperationStatus {
+            agent_id: status.agent_id,
+            resource_provider_id: status.resource_provider_id,
+            uuid: uuid.value,
+            operation_id: op,
+        };
+        self.send(Call::acknowledge_operation_status(fid, ack));
+    }
+
+    /// After every input: kill what released steps need dead, and tell the master whether we
+    /// want offers.
+    pub(super) fn refresh(&mut self, now: Time) {
+        if !self.subscribed || self.failed {
+            return;
+        }
+        let work = self.deploy_work();
+        for step in &work.released {
+            for (task, agent) in &step.kills {
+                if self.kills.request(now, task, agent) {
+                    self.send_kill(task.clone(), Some(agent.clone()));
+                }
+            }
+        }
+        let wanted = self.wanted_from(&work);
+        if let Some(c) = self
+            .demand
+            .update(now, wanted, self.cfg.revive_min_interval)
+        {
+            self.send_demand(c);
+        }
+    }
+
+    /// Pod instances that need resources now.
+    pub(super) fn wanted(&self) -> BTreeSet<String> {
+        self.wanted_from(&self.deploy_work())
+    }
+
+    fn wanted_from(&self, work: &crate::plan::Work) -> BTreeSet<String> {
+        let mut seen = HashSet::new();
+        work.released
+            .iter()
+            .filter(|s| s.kills.is_empty())
+            .map(|s| s.pod_instance.to_string())
+            .filter(|p| seen.insert(p.clone()))
+            .collect()
+    }
+
+    pub(super) fn send_reconcile(&mut self, r: Reconcile) {
+        let Some(fid) = self.framework_id.clone() else {
+            return;
+        };
+        let tasks = match r {
+            Reconcile::Explicit(tasks) => tasks,
+            Reconcile::Implicit => Vec::new(),
+        };
+        self.send(Call::reconcile(fid, tasks));
+    }
+
+    pub(super) fn send_demand(&mut self, c: DemandCall) {
+        let Some(fid) = self.framework_id.clone() else {
+            return;
+        };
+        let roles = vec![self.spec.role.clone()];
+        self.send(match c {
+            DemandCall::Suppress => Call::suppress(fid, roles),
+            DemandCall::Revive => Call::revive(fid, roles),
+        });
+    }
+
+    pub(super) fn send_kill(&mut self, task: TaskId, agent: Option<AgentId>) {
+        let Some(fid) = self.framework_id.clone() else {
+            return;
+        };
+        self.send(Call::kill(fid, task, agent, None));
+    }
+}
+
+/// The status to store: the new one, carrying a passed readiness check forward when the new
+/// status of a running task lacks check results (a health or reconciliation update), so
+/// readiness once passed stays passed.
+fn merge(old: Option<&TaskStatus>, mut new: TaskStatus) -> TaskStatus {
+    if let Some(old) = old {
+        let same_task = old.task_id == new.task_id;
+        if same_task
+            && new.state == TaskState::Running
+            && new.check_status.is_none()
+            && readiness_passed(old)
+        {
+            new.check_status = old.check_status.clone();
+        }
+    }
+    new
+}
+
+/// Whether two statuses say the same thing (ignoring the delivery's uuid and timestamp): a
+/// repeated status need not be written again.
+fn same_news(a: &TaskStatus, b: &TaskStatus) -> bool {
+    let strip = |s: &TaskStatus| TaskStatus {
+        uuid: None,
+        timestamp: None,
+        ..s.clone()
+    };
+    strip(a) == strip(b)
+}

@@ -1,0 +1,465 @@
+//! The scheduler state machine: events in, actions out, time passed in.
+//!
+//! # Driving it
+//!
+//! Inputs: [`Scheduler::handle_event`] (every event of the subscription stream),
+//! [`Scheduler::handle_disconnected`], [`Scheduler::handle_committed`] /
+//! [`Scheduler::handle_commit_failed`] (the fate of a write batch),
+//! [`Scheduler::handle_timeout`] and [`Scheduler::handle_command`] (operator plan commands).
+//! Outputs: [`Scheduler::poll_action`] until it returns `None`, after every input; and
+//! [`Scheduler::poll_timeout`], the next time `handle_timeout` has work.
+//!
+//! # Guarantees
+//!
+//! * Persist before act: a call is never released by `poll_action` before every write batch
+//!   queued ahead of it was reported committed. The TaskInfos of a launch are in a batch that
+//!   precedes its ACCEPT; a status update is in a batch that precedes its ACKNOWLEDGE; a new
+//!   framework id is persisted before any call.
+//! * Decisions depend only on the inputs (including `now` and the configured seed): the same
+//!   inputs give the same actions.
+//!
+//! # Assumptions
+//!
+//! * The driver commits batches in the order polled (or at least reports each one), and
+//!   passes a `now` that does not run backwards by much (timers use it as is).
+//! * After `handle_commit_failed` the scheduler is finished: the driver restarts from the
+//!   store.
+
+mod config;
+mod demand;
+mod error;
+mod events;
+mod kills;
+mod offers;
+mod outbox;
+mod overrides;
+mod status;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use cairn_proto::scheduler::{Call, Event};
+use cairn_proto::{CapabilityType, FrameworkId, FrameworkInfo, TaskInfo};
+
+pub use config::SchedulerConfig;
+// The types of the scheduler's answers, where its callers look for them.
+pub use crate::offer::{CheckOutcome, DecisionRecord, Evaluation};
+pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
+pub use error::SchedulerError;
+pub use outbox::Action;
+pub use overrides::Overrides;
+pub use status::{PodStatus, PodTaskStatus};
+
+use crate::config::{choose_target, id_inputs, TargetChoice};
+use crate::ids::IdSource;
+use crate::offer::{builtin_checks, CompiledRule, ExecutorSize, OfferCheck, Rank};
+use crate::plan::overrides::PLAN_OVERRIDES_PROPERTY;
+use crate::plan::{
+    deploy_plan_spec, derive, derive_work, DerivedPlan, ExpandedPlan, PlanInput, PlanOverrides,
+    Work,
+};
+use crate::recovery::RecoveryPolicy;
+use crate::spec::{validate, ServiceSpec};
+use crate::store::{
+    config_key, property_key, ConfigId, StoredState, TaskRecord, WriteOp, CONFIG_TARGET,
+    SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+};
+use crate::time::Time;
+
+use demand::Demand;
+use kills::Kills;
+use outbox::Outbox;
+
+/// The scheduler of one service. See the module docs for how to drive it.
+pub struct Scheduler {
+    cfg: SchedulerConfig,
+    spec: ServiceSpec,
+    config_id: ConfigId,
+    /// The deploy plan, customized and expanded into steps once at start.
+    deploy: ExpandedPlan,
+    /// Built-in checks, then the author's.
+    checks: Vec<Box<dyn OfferCheck>>,
+    rank: Box<dyn Rank>,
+    recovery: Box<dyn RecoveryPolicy>,
+    /// Compiled placement rules per pod type.
+    placement: HashMap<String, Arc<[CompiledRule]>>,
+    framework_id: Option<FrameworkId>,
+    /// Every task by task name, as stored (or queued to be stored).
+    tasks: BTreeMap<String, TaskRecord>,
+    /// Current task id → task name.
+    task_ids: HashMap<String, String>,
+    plan_overrides: PlanOverrides,
+    outbox: Outbox,
+    ids: IdSource,
+    subscribed: bool,
+    reconciler: crate::reconcile::Reconciler,
+    demand: Demand,
+    kills: Kills,
+    decisions: VecDeque<DecisionRecord>,
+    /// Why a pod instance's last requirement found no offer, for step messages.
+    refusals: HashMap<String, String>,
+    /// The master's last ERROR event, shown in plan errors.
+    last_error: Option<String>,
+    /// A commit failed: nothing more goes out.
+    failed: bool,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("service", &self.spec.name)
+            .field("config_id", &self.config_id)
+            .field("framework_id", &self.framework_id)
+            .field("tasks", &self.tasks.len())
+            .field("subscribed", &self.subscribed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// Builds the scheduler from the spec to run and what the store holds.
+    ///
+    /// A spec different from the stored target (or the first one) becomes the new target,
+    /// stored under a fresh [`ConfigId`]: the first action is then a Persist of
+    /// `SchemaVersion`, `Configurations/<id>` and `ConfigTarget`. The id is uuid-shaped and
+    /// drawn from a deterministic id source seeded with `cfg.seed`, `now`, a hash of the
+    /// spec's JSON and the store's shape (see [`crate::ids`]).
+    ///
+    /// # Errors
+    /// [`SchedulerError::Spec`] when the spec fails validation; [`SchedulerError::Config`]
+    /// when a config validator refuses the change. Nothing is written in either case.
+    pub fn new(
+        cfg: SchedulerConfig,
+        spec: ServiceSpec,
+        stored: StoredState,
+        now: Time,
+    ) -> Result<Scheduler, SchedulerError> {
+        Self::with_overrides(cfg, spec, stored, now, Overrides::default())
+    }
+
+    /// [`Scheduler::new`] with author overrides.
+    pub fn with_overrides(
+        cfg: SchedulerConfig,
+        spec: ServiceSpec,
+        stored: StoredState,
+        now: Time,
+        overrides: Overrides,
+    ) -> Result<Scheduler, SchedulerError> {
+        validate(&spec).map_err(SchedulerError::Spec)?;
+        check_target_present(&stored)?;
+        let mut ids = IdSource::new(cfg.seed, &id_inputs(&spec, &stored, now));
+        let choice = choose_target(&spec, &stored, &overrides.config_validators, &mut ids)
+            .map_err(SchedulerError::Config)?;
+        let mut outbox = Outbox::default();
+        if let TargetChoice::New(id) = &choice {
+            outbox.persist(target_writes(&spec, id));
+        }
+        let config_id = choice.id().clone();
+        let plan_overrides = PlanOverrides::for_config(
+            stored
+                .properties
+                .get(PLAN_OVERRIDES_PROPERTY)
+                .map(Vec::as_slice),
+            &config_id,
+        );
+        let deploy = ExpandedPlan::new(
+            &spec,
+            match &overrides.plan_customizer {
+                Some(c) => c.customize(deploy_plan_spec(&spec)),
+                None => deploy_plan_spec(&spec),
+            },
+        );
+        let mut checks = builtin_checks(&spec.role);
+        checks.extend(overrides.checks);
+        let placement = compile_placements(&spec);
+        let task_ids = stored
+            .tasks
+            .iter()
+            .map(|(name, r)| (r.info.task_id.value.clone(), name.clone()))
+            .collect();
+        Ok(Scheduler {
+            cfg,
+            spec,
+            config_id,
+            deploy,
+            checks,
+            rank: overrides.rank,
+            recovery: overrides.recovery,
+            placement,
+            framework_id: stored.framework_id,
+            tasks: stored.tasks,
+            task_ids,
+            plan_overrides,
+            outbox,
+            ids,
+            subscribed: false,
+            reconciler: Default::default(),
+            demand: Demand::default(),
+            kills: Kills::default(),
+            decisions: VecDeque::new(),
+            refusals: HashMap::new(),
+            last_error: None,
+            failed: false,
+        })
+    }
+
+    /// What to SUBSCRIBE with.
+    pub fn framework_info(&self) -> FrameworkInfo {
+        FrameworkInfo {
+            id: self.framework_id.clone(),
+            failover_timeout: Some(self.cfg.failover_timeout_secs),
+            checkpoint: Some(true),
+            roles: vec![self.spec.role.clone()],
+            principal: Some(self.spec.principal.clone()),
+            hostname: self.cfg.hostname.clone(),
+            webui_url: self.spec.web_url.clone(),
+            capabilities: [
+                CapabilityType::MultiRole,
+                CapabilityType::ReservationRefinement,
+                CapabilityType::PartitionAware,
+                CapabilityType::TaskKillingState,
+            ]
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+            ..FrameworkInfo::new(self.spec.user.clone(), self.spec.name.clone())
+        }
+    }
+
+    /// The framework id, once Mesos gave one (stored or from SUBSCRIBED).
+    pub fn framework_id(&self) -> Option<&FrameworkId> {
+        self.framework_id.as_ref()
+    }
+
+    /// The target config id.
+    pub fn config_id(&self) -> &ConfigId {
+        &self.config_id
+    }
+
+    /// The target spec.
+    pub fn spec(&self) -> &ServiceSpec {
+        &self.spec
+    }
+
+    /// Every event of the subscription stream.
+    pub fn handle_event(&mut self, now: Time, event: Event) {
+        if self.failed {
+            return;
+        }
+        self.on_event(now, event);
+        self.refresh(now);
+    }
+
+    /// The subscription stream broke: forget offers and queued calls; emit no calls until
+    /// SUBSCRIBED again. Queued write batches still go out.
+    pub fn handle_disconnected(&mut self, _now: Time) {
+        self.subscribed = false;
+        self.outbox.drop_calls();
+        self.reconciler.stop();
+        self.kills.clear();
+    }
+
+    /// A batch emitted by Persist is durable; calls queued behind it may go.
+    pub fn handle_committed(&mut self, batch_id: u64) {
+        self.outbox.committed(batch_id);
+    }
+
+    /// A batch could not be committed. The in-memory state is now ahead of the store, so the
+    /// scheduler stops: every queued action is dropped, nothing more is emitted, and the error
+    /// tells the driver to restart from the store.
+    pub fn handle_commit_failed(&mut self, batch_id: u64) -> Result<(), SchedulerError> {
+        self.failed = true;
+        self.outbox.clear();
+        Err(SchedulerError::Commit { batch_id })
+    }
+
+    /// Timers: reconciliation retries, deferred revives, kill retries.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if self.failed || !self.subscribed {
+            return;
+        }
+        if let Some(r) = self.reconciler.handle_timeout(now) {
+            self.send_reconcile(r);
+        }
+        if let Some(c) = self
+            .demand
+            .handle_timeout(now, self.cfg.revive_min_interval)
+        {
+            self.send_demand(c);
+        }
+        for (task, agent) in self.kills.handle_timeout(now) {
+            self.send_kill(task, Some(agent));
+        }
+    }
+
+    /// An operator command on a plan. Refusals are values: nothing changes when refused.
+    pub fn handle_command(&mut self, now: Time, command: Command) -> Result<(), CommandRefusal> {
+        let (plan, phase) = match &command {
+            Command::Continue { plan, phase } | Command::Interrupt { plan, phase } => {
+                (plan.clone(), phase.clone())
+            }
+        };
+        if plan != self.deploy.spec.name {
+            return Err(CommandRefusal(format!(
+                "no plan `{plan}` (plans: {})",
+                self.deploy.spec.name
+            )));
+        }
+        if let Some(p) = &phase {
+            if !self.deploy.phases.iter().any(|ph| &ph.spec.name == p) {
+                return Err(CommandRefusal(format!("plan `{plan}` has no phase `{p}`")));
+            }
+        }
+        match command {
+            Command::Continue { .. } => {
+                let held = self.deploy_work().held_phases;
+                self.plan_overrides.resume(&plan, phase.as_deref(), &held);
+            }
+            Command::Interrupt { .. } => self.plan_overrides.interrupt(&plan, phase.as_deref()),
+        }
+        self.outbox.persist(vec![WriteOp::Put {
+            key: property_key(PLAN_OVERRIDES_PROPERTY),
+            value: self.plan_overrides.to_bytes(),
+        }]);
+        self.refresh(now);
+        Ok(())
+    }
+
+    /// The next action, if one may go now. Poll until `None` after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if self.failed {
+            return None;
+        }
+        self.outbox.poll()
+    }
+
+    /// When `handle_timeout` next has work.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.failed || !self.subscribed {
+            return None;
+        }
+        [
+            self.reconciler.poll_timeout(),
+            self.demand.poll_timeout(),
+            self.kills.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Plans with derived statuses.
+    pub fn plans(&self) -> Vec<PlanStatus> {
+        let mut plan = self.derive_deploy().status;
+        for phase in &mut plan.phases {
+            for step in &mut phase.steps {
+                let pod = step.name.split(':').next().unwrap_or_default();
+                if let (Status::Prepared, Some(why)) = (step.status, self.refusals.get(pod)) {
+                    step.message = format!("{}: {why}", step.message);
+                }
+            }
+        }
+        if let Some(e) = &self.last_error {
+            plan.errors.push(format!("master: {e}"));
+        }
+        vec![plan]
+    }
+
+    /// Whether the deploy plan is COMPLETE.
+    pub fn is_deployed(&self) -> bool {
+        self.deploy_work().status == Status::Complete
+    }
+
+    /// Pod instances with their tasks.
+    pub fn pods(&self) -> Vec<PodStatus> {
+        status::pods(&self.spec, &self.tasks)
+    }
+
+    /// The most recent offer decisions, oldest first (bounded by `decision_history`).
+    pub fn decisions(&self) -> Vec<DecisionRecord> {
+        self.decisions.iter().cloned().collect()
+    }
+
+    /// The stored TaskInfo of task `name` (`data-2-node`), if it was launched.
+    pub fn task_info(&self, name: &str) -> Option<&TaskInfo> {
+        self.tasks.get(name).map(|r| &r.info)
+    }
+
+    fn plan_input(&self) -> PlanInput<'_> {
+        PlanInput {
+            spec: &self.spec,
+            config_id: &self.config_id,
+            tasks: &self.tasks,
+            recovery: self.recovery.as_ref(),
+            overrides: &self.plan_overrides,
+        }
+    }
+
+    /// The deploy plan with words, for showing.
+    fn derive_deploy(&self) -> DerivedPlan {
+        derive(&self.deploy, &self.plan_input())
+    }
+
+    /// The deploy plan's work, for deciding (after every event).
+    fn deploy_work(&self) -> Work {
+        derive_work(&self.deploy, &self.plan_input())
+    }
+
+    fn executor_size(&self) -> ExecutorSize {
+        ExecutorSize {
+            cpus: self.cfg.executor_cpus,
+            mem_mb: self.cfg.executor_mem_mb,
+        }
+    }
+
+    /// Queues a call, if there is a subscription to send it on.
+    fn send(&mut self, call: Call) {
+        if self.subscribed {
+            self.outbox.call(call);
+        }
+    }
+}
+
+/// Placement rules per pod type, compiled once (regular expressions are not cheap to build).
+fn compile_placements(spec: &ServiceSpec) -> HashMap<String, Arc<[CompiledRule]>> {
+    spec.pods
+        .iter()
+        .map(|p| {
+            let rules: Arc<[CompiledRule]> = CompiledRule::all(p.placement.as_ref()).into();
+            (p.type_name.clone(), rules)
+        })
+        .collect()
+}
+
+/// A stored target whose config is missing is corruption: treating it as a first start would
+/// let a change skip the config validators.
+fn check_target_present(stored: &StoredState) -> Result<(), SchedulerError> {
+    match &stored.target {
+        Some(id) if !stored.configs.contains_key(id) => {
+            Err(SchedulerError::Store(crate::store::StoreError::Corrupt {
+                key: config_key(id),
+                reason: "the target config is missing".into(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The writes that make `spec` the target under `id`.
+fn target_writes(spec: &ServiceSpec, id: &ConfigId) -> Vec<WriteOp> {
+    vec![
+        WriteOp::Put {
+            key: SCHEMA_VERSION_KEY.to_string(),
+            value: SCHEMA_VERSION.as_bytes().to_vec(),
+        },
+        WriteOp::Put {
+            key: config_key(id),
+            // A spec is plain data and always serializes.
+            value: serde_json::to_vec(spec).unwrap_or_default(),
+        },
+        WriteOp::Put {
+            key: CONFIG_TARGET.to_string(),
+            value: id.0.as_bytes().to_vec(),
+        },
+    ]
+}

@@ -1,0 +1,136 @@
+//! Pod instances and their tasks, as the terminal and the API show them.
+
+use std::collections::BTreeMap;
+
+use cairn_proto::TaskState;
+use serde::{Deserialize, Serialize};
+
+use crate::labels::{task_label, INDEX, OFFER_HOSTNAME, TASK_TYPE};
+use crate::plan::assess::{is_ready, task_name};
+use crate::spec::{PodInstanceName, ServiceSpec};
+use crate::store::TaskRecord;
+
+/// A pod instance and its tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodStatus {
+    /// `data-2`.
+    pub name: String,
+    /// `data`.
+    pub pod_type: String,
+    /// 2.
+    pub index: u32,
+    /// The agent it was last launched on.
+    pub agent_id: Option<String>,
+    /// That agent's hostname.
+    pub hostname: Option<String>,
+    /// Its tasks, in spec order (launched or not).
+    pub tasks: Vec<PodTaskStatus>,
+}
+
+/// A task of a pod instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodTaskStatus {
+    /// `data-2-node`.
+    pub name: String,
+    /// The Mesos task id of its latest launch (empty if never launched).
+    pub task_id: String,
+    /// Its latest state (none: never launched, or launched and not heard from yet).
+    pub state: Option<TaskState>,
+    /// RUNNING with its readiness check passed (or no readiness check).
+    pub ready: bool,
+    /// Persistent volumes it uses (its own and its pod's).
+    pub persistence_ids: Vec<String>,
+}
+
+/// Every pod instance the spec asks for, plus any other the store holds tasks of.
+pub fn pods(spec: &ServiceSpec, tasks: &BTreeMap<String, TaskRecord>) -> Vec<PodStatus> {
+    let mut instances: Vec<PodInstanceName> =
+        spec.pods.iter().flat_map(|p| p.instances()).collect();
+    for record in tasks.values() {
+        if let Some(extra) = stored_instance(record) {
+            if !instances.contains(&extra) {
+                instances.push(extra);
+            }
+        }
+    }
+    instances.iter().map(|i| pod(spec, i, tasks)).collect()
+}
+
+fn stored_instance(record: &TaskRecord) -> Option<PodInstanceName> {
+    let pod_type = task_label(&record.info, TASK_TYPE)?;
+    let index = task_label(&record.info, INDEX)?.parse().ok()?;
+    Some(PodInstanceName::new(pod_type, index))
+}
+
+fn pod(
+    spec: &ServiceSpec,
+    instance: &PodInstanceName,
+    tasks: &BTreeMap<String, TaskRecord>,
+) -> PodStatus {
+    let pod_spec = spec.pod(instance.pod_type());
+    let prefix = format!("{instance}-");
+    let names: Vec<String> = match pod_spec {
+        Some(p) => p
+            .tasks
+            .iter()
+            .map(|t| task_name(instance, &t.name))
+            .collect(),
+        None => tasks
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect(),
+    };
+    let mut agent = None;
+    let mut hostname = None;
+    let statuses = names
+        .iter()
+        .map(|name| {
+            let record = tasks.get(name);
+            if let Some(r) = record {
+                agent = Some(r.info.agent_id.value.clone());
+                hostname = task_label(&r.info, OFFER_HOSTNAME).map(str::to_string);
+            }
+            let task_spec = pod_spec.and_then(|p| p.task(name.strip_prefix(&prefix).unwrap_or("")));
+            task_status(name, record, task_spec)
+        })
+        .collect();
+    PodStatus {
+        name: instance.to_string(),
+        pod_type: instance.pod_type().to_string(),
+        index: instance.index(),
+        agent_id: agent,
+        hostname,
+        tasks: statuses,
+    }
+}
+
+fn task_status(
+    name: &str,
+    record: Option<&TaskRecord>,
+    spec: Option<&crate::spec::TaskSpec>,
+) -> PodTaskStatus {
+    let Some(r) = record else {
+        return PodTaskStatus {
+            name: name.to_string(),
+            task_id: String::new(),
+            state: None,
+            ready: false,
+            persistence_ids: Vec::new(),
+        };
+    };
+    let executor_resources = r.info.executor.iter().flat_map(|e| e.resources.iter());
+    PodTaskStatus {
+        name: name.to_string(),
+        task_id: r.info.task_id.value.clone(),
+        state: r.status.as_ref().map(|s| s.state),
+        ready: spec.is_some_and(|s| is_ready(s, r)),
+        persistence_ids: r
+            .info
+            .resources
+            .iter()
+            .chain(executor_resources)
+            .filter_map(|res| res.persistence_id().map(str::to_string))
+            .collect(),
+    }
+}

@@ -1,0 +1,464 @@
+//! Offer decisions: declines and their reasons, relaunch in place, volumes, ports, demand
+//! (SUPPRESS/REVIVE), config rollouts and author overrides.
+
+mod common;
+
+use cairn_core::offer::{OfferCheck, OfferView, PlacementContext, PodRequirement};
+use cairn_core::plan::Status;
+use cairn_core::scheduler::Overrides;
+use cairn_core::spec::*;
+use cairn_proto::scheduler::CallType;
+use cairn_proto::{OperationType, TaskState};
+use common::*;
+
+#[test]
+fn an_offer_too_small_is_declined_short_and_the_record_names_the_failing_check() {
+    // Goal: "why is my step stuck" is answered by data. Method: an agent with half a cpu.
+    let mut sim = Sim::new(
+        node_spec(1, Strategy::Serial),
+        1,
+        "cpus:0.5;mem:4096;disk:10000",
+    );
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.count_since(mark, CallType::Decline), 1);
+    assert_eq!(
+        sim.last_decline_refuse(),
+        5.0,
+        "a step waits for a better offer: short"
+    );
+    let record = sim.sched.decisions().pop().unwrap();
+    assert_eq!(record.outcome, "declined");
+    assert_eq!(record.evaluations[0].pod_instance, "data-0");
+    assert_eq!(
+        record.evaluations[0].failure().unwrap(),
+        "cpus: offered 0.5, need 1.05",
+        "task 1.0 + executor 0.05"
+    );
+    let checks: Vec<&str> = record.evaluations[0]
+        .checks
+        .iter()
+        .map(|c| c.check.as_str())
+        .collect();
+    assert_eq!(checks, vec!["role", "reservation", "placement", "cpus"]);
+    let (status, message) = sim.step("data-0:[node]");
+    assert_eq!(status, Status::Prepared);
+    assert!(
+        message.contains("cpus: offered 0.5, need 1.05"),
+        "{message}"
+    );
+}
+
+#[test]
+fn offers_nobody_needs_are_declined_long() {
+    // Goal: unneeded offers stay away for an hour. Method: deploy, then offer again.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    sim.offers(&[0, 1]);
+    assert_eq!(sim.last_decline_refuse(), 3600.0);
+    assert_eq!(
+        sim.sched.decisions().pop().unwrap().outcome,
+        "declined: no step needs resources"
+    );
+}
+
+#[test]
+fn a_failed_task_is_relaunched_in_place_only_on_an_offer_carrying_its_reservations() {
+    // Goal: reservations pin a relaunch to its agent and data. Method: deploy on agent 0, fail
+    // the task, offer agent 1 (refused: reservation), then agent 0 (LAUNCH_GROUP only, same
+    // volume and resource ids).
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    let before = sim.info("data-0-node");
+    sim.status("data-0-node", TaskState::Failed);
+    assert_eq!(sim.step("data-0:[node]").0, Status::Prepared);
+
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty());
+    let why = sim.sched.decisions().pop().unwrap().evaluations[0]
+        .failure()
+        .unwrap();
+    assert!(
+        why.starts_with("reservation: data-0 holds reservations on agent agent-0 (10.0.0.1)"),
+        "{why}"
+    );
+    assert_eq!(
+        sim.last_decline_refuse(),
+        3600.0,
+        "no waiting pod can use agent-1"
+    );
+
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(sim.operations_since(mark), vec![OperationType::LaunchGroup]);
+    let after = sim.info("data-0-node");
+    assert_ne!(after.task_id, before.task_id);
+    let ids = |i: &cairn_proto::TaskInfo| {
+        let mut v: Vec<String> = i
+            .resources
+            .iter()
+            .chain(&i.executor.as_ref().unwrap().resources)
+            .map(|r| {
+                r.persistence_id()
+                    .map(str::to_string)
+                    .or_else(|| cairn_core::labels::resource_id(r).map(str::to_string))
+                    .unwrap()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(&after),
+        ids(&before),
+        "the same reservations and volume"
+    );
+    assert_ne!(
+        after.executor.as_ref().unwrap().executor_id,
+        before.executor.as_ref().unwrap().executor_id,
+        "a new executor per launch"
+    );
+}
+
+#[test]
+fn a_relaunch_waits_while_its_reservations_are_still_in_use() {
+    // Goal: a pinned pod is not launched on an offer lacking its resource ids. Method: offer
+    // agent 0 before the old task's resources are released (the fake agent still holds them).
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    // The status says FAILED, but the agent has not released the resources yet.
+    let mut s = sim.status_of("data-0-node", TaskState::Failed);
+    s.agent_id = None;
+    sim.send_status(s);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(sim.launched_since(mark).is_empty());
+    let why = sim.sched.decisions().pop().unwrap().evaluations[0]
+        .failure()
+        .unwrap();
+    assert!(why.starts_with("reservation: the offer lacks"), "{why}");
+    assert_eq!(
+        sim.last_decline_refuse(),
+        5.0,
+        "its resources may be freed any moment"
+    );
+}
+
+#[test]
+fn a_mount_volume_takes_a_whole_mount_disk_of_at_least_its_size() {
+    // Goal: MOUNT volumes. Method: agents with MOUNT disks of 100 and 500 MB; the pod asks 200.
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("db")
+                .volume(VolumeSpec::mount("data", 200))
+                .task(
+                    TaskSpec::builder("server")
+                        .cmd("./s")
+                        .cpus(0.5)
+                        .memory_mb(64),
+                ),
+        )
+        .build()
+        .unwrap();
+    let small = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":4}},
+        {"name":"mem","type":"SCALAR","scalar":{"value":4096}},
+        {"name":"disk","type":"SCALAR","scalar":{"value":100},"disk":{"source":{"type":"MOUNT","mount":{"root":"/mnt/a"}}}}]"#;
+    let mut sim = Sim::new(spec.clone(), 1, small);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let why = sim.sched.decisions().pop().unwrap().evaluations[0]
+        .failure()
+        .unwrap();
+    assert_eq!(
+        why,
+        "volumes: need a MOUNT disk of at least 200 MB, offered [100.0]"
+    );
+
+    let big = small.replace("100},\"disk\"", "500},\"disk\"");
+    let mut sim = Sim::new(spec, 1, &big);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["db-0-server"]);
+    let exec = sim.info("db-0-server").executor.unwrap();
+    let vol = exec
+        .resources
+        .iter()
+        .find(|r| r.persistence_id().is_some())
+        .unwrap();
+    assert_eq!(vol.scalar_value(), 500.0, "the whole disk");
+    assert_eq!(
+        vol.disk
+            .as_ref()
+            .unwrap()
+            .volume
+            .as_ref()
+            .unwrap()
+            .container_path,
+        "data"
+    );
+}
+
+#[test]
+fn ports_are_picked_from_the_offer_and_given_to_the_task_environment() {
+    // Goal: dynamic ports pick a free number; fixed ports must be offered. Method: one task
+    // with a dynamic and a fixed port, then a fixed port outside the offered range.
+    let spec = |fixed: u16| {
+        ServiceSpec::builder("svc")
+            .pod(
+                PodSpec::builder("web").task(
+                    TaskSpec::builder("server")
+                        .cmd("./s")
+                        .cpus(0.5)
+                        .memory_mb(64)
+                        .port(PortSpec::new("http", 0))
+                        .port(PortSpec::new("admin", fixed).env_key("ADMIN")),
+                ),
+            )
+            .build()
+            .unwrap()
+    };
+    let mut sim = Sim::new(spec(31050), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let info = sim.info("web-0-server");
+    let env = info.command.unwrap().environment.unwrap();
+    assert_eq!(env.get("PORT_HTTP"), Some("31000"));
+    assert_eq!(env.get("ADMIN"), Some("31050"));
+    assert_eq!(env.get("TASK_NAME"), Some("web-0-server"));
+
+    let mut sim = Sim::new(spec(8080), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let why = sim.sched.decisions().pop().unwrap().evaluations[0]
+        .failure()
+        .unwrap();
+    assert_eq!(
+        why,
+        "ports: port 8080 (`admin`) is not offered (offered [31000-31100])"
+    );
+}
+
+#[test]
+fn suppress_when_no_step_needs_resources_and_revive_when_one_does() {
+    // Goal: SUPPRESS once, REVIVE on new work, rate-limited. Method: serial deploy of two pods.
+    let mut sim = Sim::new(node_spec(2, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1]);
+    assert_eq!(
+        sim.count_since(mark, CallType::Suppress),
+        1,
+        "data-0 launched, data-1 not yet released"
+    );
+    let mark = sim.calls.len();
+    sim.status("data-0-node", TaskState::Running);
+    assert_eq!(sim.count_since(mark, CallType::Suppress), 0, "only once");
+    sim.ready("data-0-node");
+    assert_eq!(
+        sim.count_since(mark, CallType::Revive),
+        1,
+        "data-1 needs resources now"
+    );
+
+    // data-1 launches; then a crash of data-0 needs resources again within 5 s: deferred.
+    sim.offers(&[0, 1]);
+    let mark = sim.calls.len();
+    sim.status("data-0-node", TaskState::Failed);
+    assert_eq!(
+        sim.count_since(mark, CallType::Revive),
+        0,
+        "too soon after the last revive"
+    );
+    let due = sim.sched.poll_timeout().unwrap();
+    assert!(due <= sim.now.plus(std::time::Duration::from_secs(5)));
+    sim.advance(5);
+    assert_eq!(
+        sim.count_since(mark, CallType::Revive),
+        1,
+        "sent when the interval passed"
+    );
+}
+
+#[test]
+fn a_config_change_kills_old_tasks_one_step_at_a_time_and_relaunches_them_in_place() {
+    // Goal: a new target rolls through the deploy plan. Method: deploy 2 pods serially,
+    // restart with a new command; data-0 is killed first and relaunched on its reservations,
+    // data-1 only after data-0 is ready.
+    let mut sim = Sim::new(node_spec(2, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    let old0 = sim.info("data-0-node");
+    let mut v2 = node_spec(2, Strategy::Serial);
+    v2.pods[0].tasks[0].cmd = "./node --v2".into();
+    sim.restart(v2);
+    let mark = sim.calls.len();
+    sim.subscribe();
+    sim.status("data-0-node", TaskState::Running);
+    sim.status("data-1-node", TaskState::Running);
+    let kills: Vec<String> = sim
+        .calls_since(mark)
+        .iter()
+        .filter_map(|c| c.kill.as_ref())
+        .map(|k| k.task_id.value.clone())
+        .collect();
+    assert_eq!(
+        kills,
+        vec![old0.task_id.value.clone()],
+        "only the released step's task"
+    );
+    assert!(sim.step("data-0:[node]").1.contains("older config"));
+
+    sim.status("data-0-node", TaskState::Killed);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(sim.operations_since(mark), vec![OperationType::LaunchGroup]);
+    assert_eq!(sim.info("data-0-node").agent_id, old0.agent_id);
+    assert_eq!(
+        sim.info("data-0-node").command.unwrap().value.as_deref(),
+        Some("./node --v2")
+    );
+    assert_eq!(sim.step("data-1:[node]").0, Status::Pending);
+}
+
+#[test]
+fn a_kill_is_resent_until_the_task_is_heard_to_be_terminal() {
+    // Goal: a lost KILL is retried. Method: config change, no answer, advance 5 s.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    let mut v2 = node_spec(1, Strategy::Serial);
+    v2.pods[0].tasks[0].cmd = "./v2".into();
+    sim.restart(v2);
+    sim.subscribe();
+    sim.status("data-0-node", TaskState::Running);
+    let mark = sim.calls.len();
+    sim.advance(5);
+    assert_eq!(sim.count_since(mark, CallType::Kill), 1);
+    sim.status("data-0-node", TaskState::Killed);
+    let mark = sim.calls.len();
+    sim.advance(5);
+    assert_eq!(sim.count_since(mark, CallType::Kill), 0);
+}
+
+struct NoAgentOne;
+
+impl OfferCheck for NoAgentOne {
+    fn name(&self) -> &str {
+        "not-agent-0"
+    }
+    fn check(
+        &self,
+        _: &PodRequirement,
+        offer: &OfferView,
+        _: &PlacementContext,
+    ) -> Result<(), String> {
+        if offer.agent_id.value == "agent-0" {
+            Err("agent-0 is being drained".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn an_authors_check_runs_after_the_built_in_ones_and_explains_itself() {
+    // Goal: checks are overridable. Method: a check refusing agent-0.
+    let overrides = Overrides {
+        checks: vec![Box::new(NoAgentOne)],
+        ..Overrides::default()
+    };
+    let mut sim = Sim::with(node_spec(1, Strategy::Serial), 2, AGENT, overrides);
+    sim.subscribe();
+    sim.offers(&[0, 1]);
+    assert_eq!(sim.info("data-0-node").agent_id.value, "agent-1");
+    let refused = sim
+        .sched
+        .decisions()
+        .into_iter()
+        .find(|d| d.agent_id == "agent-0")
+        .unwrap();
+    let eval = &refused.evaluations[0];
+    assert_eq!(eval.checks.len(), 9, "8 built-ins, then the author's");
+    assert_eq!(
+        eval.failure().unwrap(),
+        "not-agent-0: agent-0 is being drained"
+    );
+}
+
+#[test]
+fn a_plan_customizer_reshapes_the_deploy_plan() {
+    // Goal: plans are overridable. Method: turn the serial phase parallel.
+    struct AllAtOnce;
+    impl cairn_core::plan::PlanCustomizer for AllAtOnce {
+        fn customize(&self, mut plan: PlanSpec) -> PlanSpec {
+            for p in &mut plan.phases {
+                p.strategy = Strategy::Parallel;
+            }
+            plan
+        }
+    }
+    let overrides = Overrides {
+        plan_customizer: Some(Box::new(AllAtOnce)),
+        ..Overrides::default()
+    };
+    let mut sim = Sim::with(node_spec(3, Strategy::Serial), 3, AGENT, overrides);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1, 2]);
+    assert_eq!(sim.launched_since(mark).len(), 3);
+    assert_eq!(sim.sched.plans()[0].phases[0].strategy, "parallel");
+}
+
+#[test]
+fn a_task_error_puts_its_step_in_error_and_it_is_not_relaunched() {
+    // Goal: TASK_ERROR (a bad TaskInfo) is not retried in a loop. Method: error, offer again.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let mut s = sim.status_of("data-0-node", TaskState::Error);
+    s.message = Some("Task uses invalid resources".into());
+    sim.send_status(s);
+    let (status, message) = sim.step("data-0:[node]");
+    assert_eq!(status, Status::Error);
+    assert_eq!(
+        message,
+        "data-0-node: TASK_ERROR: Task uses invalid resources"
+    );
+    assert_eq!(sim.sched.plans()[0].status, Status::Error);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(sim.launched_since(mark).is_empty());
+}
+
+#[test]
+fn a_launch_the_master_dropped_does_not_pin_the_pod_to_reservations_never_made() {
+    // Goal: an ACCEPT refused as a whole (invalid offer) leaves no reservations; the pod must
+    // be placed afresh, not wait forever. Method: TASK_DROPPED from the master with
+    // REASON_INVALID_OFFERS, then an offer from another agent.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let mut s = sim.status_of("data-0-node", TaskState::Dropped);
+    s.source = Some(cairn_proto::Source::Master);
+    s.reason = Some(cairn_proto::Reason::InvalidOffers);
+    s.uuid = None;
+    sim.send_status(s);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert!(sim.operations_since(mark).contains(&OperationType::Reserve));
+}

@@ -1,0 +1,384 @@
+//! The tokio loop around the sans-IO scheduler: it does the IO the scheduler asks for and feeds
+//! back what the world says.
+//!
+//! * **In:** every event of the subscription goes to `handle_event`, the scheduler's own timer
+//!   (`poll_timeout`) to `handle_timeout`, a broken or silent stream to `handle_disconnected`.
+//! * **Out:** every action is drained after every input. `Persist(batch)` is committed to the
+//!   store *before* anything else happens, then `handle_committed` releases the calls waiting
+//!   for it (on failure `handle_commit_failed`, whose error stops the driver: the scheduler is
+//!   ahead of its store and must restart from it). `Call(call)` goes to the master, in order,
+//!   on the subscription it was made for.
+//! * **Reconnects:** when the stream ends or goes silent for [`DriverOptions::missed_heartbeats`]
+//!   heartbeat intervals, the driver re-subscribes with the framework id (the scheduler's
+//!   `framework_info()` carries it once known), after a backoff from 1 s doubling to 15 s.
+//! * **Status:** a [`Snapshot`] of plans, pods and decisions is published on a watch channel
+//!   for the terminal and the HTTP API.
+//!
+//! Stopping (the `stop` future of [`Driver::run`] completing) just stops: no TEARDOWN, so the
+//! master keeps the framework's tasks for the failover timeout and the next run takes over.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_core::offer::DecisionRecord;
+use cairn_core::plan::PlanStatus;
+use cairn_core::scheduler::{Action, PodStatus, Scheduler};
+use cairn_core::store::Store;
+use cairn_core::time::Time;
+use cairn_proto::scheduler::{Call, Event, EventType};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::mesos::{Client, Events};
+use crate::Error;
+
+/// The least time between two `handle_timeout` calls.
+const MIN_TIMEOUT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Timing of the driver. `Default` is what the Mesos docs recommend.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    /// First wait before re-subscribing.
+    pub backoff_min: Duration,
+    /// Longest wait between attempts.
+    pub backoff_max: Duration,
+    /// The stream is dead after this many heartbeat intervals without an event.
+    pub missed_heartbeats: u32,
+    /// How long a new subscription may take to say SUBSCRIBED.
+    pub subscribed_timeout: Duration,
+    /// Snapshots are published at most this often (a deploy of a thousand tasks changes
+    /// something on every event; the terminal needs no more than a few frames a second).
+    pub publish_interval: Duration,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        DriverOptions {
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(15),
+            missed_heartbeats: 5,
+            subscribed_timeout: Duration::from_secs(30),
+            publish_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What the scheduler says about the service, as of the last publication.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Whether a subscription is up (SUBSCRIBED received, stream alive).
+    pub connected: bool,
+    /// Whether the driver has stopped (this is its last snapshot).
+    pub stopped: bool,
+    /// The master the driver talks to.
+    pub master: String,
+    /// The framework id, once the master gave one.
+    pub framework_id: Option<String>,
+    /// Whether the deploy plan is complete.
+    pub deployed: bool,
+    /// Every plan with its phases and steps.
+    pub plans: Vec<PlanStatus>,
+    /// Every pod instance and its tasks.
+    pub pods: Vec<PodStatus>,
+    /// Recent offer decisions, newest last.
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// Drives one [`Scheduler`] against one master with one store.
+pub struct Driver {
+    scheduler: Scheduler,
+    store: Box<dyn Store>,
+    client: Client,
+    options: DriverOptions,
+    snapshot: watch::Sender<Snapshot>,
+    /// Calls go out in order from one task, so a slow call never stalls the event loop.
+    calls: mpsc::UnboundedSender<(String, Call)>,
+    call_worker: tokio::task::JoinHandle<()>,
+    /// The subscription calls belong to; `None` while disconnected (calls are then dropped:
+    /// the scheduler learns what happened by reconciling after it re-subscribes).
+    stream_id: Option<String>,
+    publish_at: Option<Instant>,
+    stopped: bool,
+    last_timeout: Option<Instant>,
+}
+
+/// What ended a subscription.
+enum Ended {
+    Stop,
+    Broken(String),
+}
+
+impl Driver {
+    /// A driver for `scheduler`, persisting to `store` and talking through `client`. Must be
+    /// called inside a tokio runtime (it starts the task that sends calls).
+    pub fn new(scheduler: Scheduler, store: Box<dyn Store>, client: Client) -> Driver {
+        Driver::with_options(scheduler, store, client, DriverOptions::default())
+    }
+
+    /// [`Driver::new`] with explicit timing.
+    pub fn with_options(
+        scheduler: Scheduler,
+        store: Box<dyn Store>,
+        client: Client,
+        options: DriverOptions,
+    ) -> Driver {
+        let (calls, rx) = mpsc::unbounded_channel();
+        let call_worker = tokio::spawn(send_calls(client.clone(), rx));
+        let snapshot = watch::Sender::new(Snapshot {
+            master: client.master(),
+            ..Snapshot::default()
+        });
+        let mut driver = Driver {
+            scheduler,
+            store,
+            client,
+            options,
+            snapshot,
+            calls,
+            call_worker,
+            stream_id: None,
+            publish_at: None,
+            stopped: false,
+            last_timeout: None,
+        };
+        driver.publish(false);
+        driver
+    }
+
+    /// Snapshots of the service, updated as the scheduler changes them.
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.subscribe()
+    }
+
+    /// Runs until `stop` completes (then `Ok`), or the scheduler must stop (then the error).
+    pub async fn run(mut self, stop: impl Future<Output = ()>) -> Result<(), Error> {
+        tokio::pin!(stop);
+        // Actions the scheduler queued while being built (e.g. storing its config).
+        self.drain()?;
+        let mut backoff = self.options.backoff_min;
+        let result = loop {
+            let info = self.scheduler.framework_info();
+            let master = self.client.master();
+            let subscribed = tokio::select! {
+                () = &mut stop => break Ok(()),
+                r = self.client.subscribe(info) => r,
+            };
+            let outcome = match subscribed {
+                Ok((stream_id, events)) => {
+                    tracing::debug!("subscribed to {master}, stream {stream_id}");
+                    self.stream_id = Some(stream_id);
+                    let outcome = self.connected(events, &mut stop, &mut backoff).await;
+                    self.stream_id = None;
+                    self.stopped = !matches!(outcome, Ok(Ended::Broken(_)));
+                    self.scheduler.handle_disconnected(now());
+                    if let Err(e) = self.drain() {
+                        break Err(e);
+                    }
+                    self.publish(false);
+                    outcome
+                }
+                Err(e) => Ok(Ended::Broken(format!("subscribing to {master}: {e}"))),
+            };
+            match outcome {
+                Ok(Ended::Stop) => break Ok(()),
+                Err(e) => break Err(e),
+                Ok(Ended::Broken(why)) => {
+                    tracing::warn!("{why}; re-subscribing in {backoff:?}");
+                }
+            }
+            // Wait out the backoff, still serving the scheduler's timers.
+            let retry_at = Instant::now() + backoff;
+            backoff = (backoff * 2).min(self.options.backoff_max);
+            let waited = loop {
+                let timer = self.timer();
+                tokio::select! {
+                    () = &mut stop => break Ok(false),
+                    () = tokio::time::sleep_until(retry_at) => break Ok(true),
+                    () = sleep_until_opt(timer) => {
+                        if let Err(e) = self.handle_timeout() {
+                            break Err(e);
+                        }
+                    }
+                }
+            };
+            match waited {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.stopped = true;
+        self.publish(false);
+        self.call_worker.abort();
+        result
+    }
+
+    /// Serves one subscription until it breaks or the driver stops.
+    async fn connected(
+        &mut self,
+        mut events: Events,
+        stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        backoff: &mut Duration,
+    ) -> Result<Ended, Error> {
+        let mut last_event = Instant::now();
+        // Until SUBSCRIBED says how often heartbeats come, allow the subscribe timeout.
+        let mut silence_limit = self.options.subscribed_timeout;
+        let mut connected = false;
+        loop {
+            let timer = self.timer();
+            let publish_at = self.publish_at;
+            tokio::select! {
+                () = stop.as_mut() => return Ok(Ended::Stop),
+                event = events.recv() => match event {
+                    Some(Ok(event)) => {
+                        last_event = Instant::now();
+                        match event.type_ {
+                            EventType::Subscribed => {
+                                let interval = event
+                                    .subscribed
+                                    .as_ref()
+                                    .map_or(15.0, |s| s.heartbeat_interval());
+                                silence_limit = Duration::from_secs_f64(interval.max(0.1))
+                                    * self.options.missed_heartbeats;
+                                connected = true;
+                                *backoff = self.options.backoff_min;
+                            }
+                            EventType::Error => tracing::warn!(
+                                "the master says: {}",
+                                event.error.as_ref().map_or("", |e| e.message.as_str())
+                            ),
+                            _ => {}
+                        }
+                        self.handle_event(event)?;
+                        if connected && !self.snapshot.borrow().connected {
+                            self.publish(true);
+                        }
+                    }
+                    Some(Err(e)) => return Ok(Ended::Broken(error_chain(&e))),
+                    None => return Ok(Ended::Broken("the event stream ended".into())),
+                },
+                () = tokio::time::sleep_until(last_event + silence_limit) => {
+                    return Ok(Ended::Broken(format!(
+                        "no event from the master for {silence_limit:?}"
+                    )));
+                }
+                () = sleep_until_opt(timer) => self.handle_timeout()?,
+                () = sleep_until_opt(publish_at) => self.publish(connected),
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) -> Result<(), Error> {
+        self.scheduler.handle_event(now(), event);
+        self.drain()
+    }
+
+    fn handle_timeout(&mut self) -> Result<(), Error> {
+        self.last_timeout = Some(Instant::now());
+        self.scheduler.handle_timeout(now());
+        self.drain()
+    }
+
+    /// Does everything the scheduler asks, in order: commits before the calls they guard.
+    fn drain(&mut self) -> Result<(), Error> {
+        while let Some(action) = self.scheduler.poll_action() {
+            match action {
+                // Committed inline, on this task: a commit is about a millisecond (FileStore),
+                // and nothing the scheduler does next may happen before it is durable anyway.
+                Action::Persist(batch) => match self.store.commit(&batch) {
+                    Ok(()) => self.scheduler.handle_committed(batch.id),
+                    Err(e) => {
+                        tracing::error!("committing write batch {}: {}", batch.id, error_chain(&e));
+                        self.scheduler
+                            .handle_commit_failed(batch.id)
+                            .map_err(Error::Scheduler)?;
+                    }
+                },
+                Action::Call(call) => match &self.stream_id {
+                    Some(id) => {
+                        // The worker only ends when the driver does.
+                        let _ = self.calls.send((id.clone(), call));
+                    }
+                    None => tracing::debug!("not subscribed: dropping {}", call.type_),
+                },
+            }
+        }
+        // Every input may change what the scheduler reports, actions or not.
+        if self.publish_at.is_none() {
+            self.publish_at = Some(Instant::now() + self.options.publish_interval);
+        }
+        Ok(())
+    }
+
+    fn timer(&self) -> Option<Instant> {
+        let at = self.scheduler.poll_timeout()?;
+        let due = Instant::now() + at.since(now());
+        // A deadline still in the past right after `handle_timeout` would spin this loop; the
+        // scheduler's timers are coarse (seconds), so a floor between firings changes nothing.
+        Some(match self.last_timeout {
+            Some(last) => due.max(last + MIN_TIMEOUT_INTERVAL),
+            None => due,
+        })
+    }
+
+    fn publish(&mut self, connected: bool) {
+        self.publish_at = None;
+        let s = &self.scheduler;
+        let snapshot = Snapshot {
+            connected,
+            stopped: self.stopped,
+            master: self.client.master(),
+            framework_id: s.framework_id().map(|id| id.value.clone()),
+            deployed: s.is_deployed(),
+            plans: s.plans(),
+            pods: s.pods(),
+            decisions: s.decisions(),
+        };
+        self.snapshot.send_replace(snapshot);
+    }
+}
+
+/// Sends calls in the order the scheduler made them; a call made for a subscription that has
+/// been replaced since is dropped (its offers and the like mean nothing in the new one).
+async fn send_calls(client: Client, mut rx: mpsc::UnboundedReceiver<(String, Call)>) {
+    while let Some((stream_id, call)) = rx.recv().await {
+        if client.stream_id().as_deref() != Some(stream_id.as_str()) {
+            tracing::debug!("dropping {} made for an earlier subscription", call.type_);
+            continue;
+        }
+        if let Err(e) = client.call_on(&stream_id, &call).await {
+            // The scheduler repairs lost calls itself (offers are re-offered, kills retried,
+            // status updates re-sent until acknowledged); a broken master shows on the stream.
+            tracing::warn!("{}", error_chain(&e));
+        }
+    }
+}
+
+/// The scheduler's wall clock: milliseconds since the epoch (its deadlines are persisted, so a
+/// monotonic clock of this process would mean nothing to the next).
+pub fn now() -> Time {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Time::from_millis(ms)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `e: cause: cause`, for one-line logs.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

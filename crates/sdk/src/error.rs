@@ -1,0 +1,86 @@
+//! `cairn::Error`: everything that can stop a cairn service.
+
+use std::path::PathBuf;
+
+use cairn_core::spec::SpecErrors;
+use cairn_core::store::StoreError;
+
+use crate::mesos::MesosError;
+
+/// Why `cairn::run` (or one of its parts) stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command line is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// The spec file could not be read.
+    #[error("reading the service spec {}", path.display())]
+    ReadSpec {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec is invalid: every problem, each with its path.
+    #[error("{0}")]
+    Spec(SpecErrors),
+    /// The state store failed.
+    #[error("the state store")]
+    Store(#[source] StoreError),
+    /// The embedded cluster could not start.
+    #[error("starting the embedded cluster")]
+    Cluster(#[source] cairn_cluster::ClusterError),
+    /// Talking to the master failed in a way that retrying does not fix.
+    #[error("talking to the Mesos master")]
+    Mesos(#[source] MesosError),
+    /// The scheduler could not start, or must stop (e.g. a write batch was not committed).
+    #[error("the scheduler stopped")]
+    Scheduler(#[source] cairn_core::scheduler::SchedulerError),
+    /// This process ran as a pod's executor, and the executor failed.
+    #[error("the executor")]
+    Executor(#[source] cairn_cluster::executor::ExecutorError),
+    /// Some other IO failed.
+    #[error("{context}")]
+    Io {
+        /// What cairn was doing.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<SpecErrors> for Error {
+    fn from(e: SpecErrors) -> Self {
+        Error::Spec(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<MesosError> for Error {
+    fn from(e: MesosError) -> Self {
+        Error::Mesos(e)
+    }
+}
+
+impl From<cairn_core::scheduler::SchedulerError> for Error {
+    fn from(e: cairn_core::scheduler::SchedulerError) -> Self {
+        Error::Scheduler(e)
+    }
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Where a pod's things are on the embedded cluster's disk: its agent, its tasks' sandboxes and
+//! its volumes, computed from the cluster's layout (`cairn cluster` keeps everything under its
+//! work directory, the way a Mesos agent does under `--work_dir`):
+//!
+//! ```text
+//! <agent work_dir>/slaves/<agent-id>/frameworks/<fw-id>/executors/<executor-id>/runs/<container>/tasks/<task-id>
+//! <agent work_dir>/volumes/roles/<role>/<persistence-id>
+//! ```
+//!
+//! An agent's work dir comes from the cluster's `GET /cluster/agents`. A real Mesos master has
+//! no such endpoint (and its agents' disks are elsewhere), so there only hostnames are known.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_core::scheduler::PodStatus;
+use serde::{Deserialize, Serialize};
+
+/// An agent of the embedded cluster, as `GET /cluster/agents` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterAgent {
+    /// Position in the cluster (what `cairn cluster agent stop <i>` takes).
+    pub index: usize,
+    /// The Mesos agent id.
+    pub id: String,
+    /// The agent's hostname (its own loopback address).
+    pub hostname: String,
+    /// `running`, `stopped`, `unreachable` or `gone`.
+    pub status: String,
+    /// Where the agent keeps sandboxes and volumes.
+    pub work_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct AgentList {
+    agents: Vec<ClusterAgent>,
+}
+
+/// The embedded cluster's agents, or `None` when `master` is not an embedded cluster (or does
+/// not answer).
+pub async fn cluster_agents(master: &str) -> Option<Vec<ClusterAgent>> {
+    let url = format!("{}/cluster/agents", master.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json::<AgentList>().await.ok().map(|l| l.agents)
+}
+
+/// Where one pod instance is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodLocation {
+    /// `data-2`.
+    pub pod: String,
+    /// The agent's hostname.
+    pub hostname: String,
+    /// The agent id.
+    pub agent_id: String,
+    /// The agent's index in the embedded cluster.
+    pub agent_index: Option<usize>,
+    /// Each task.
+    pub tasks: Vec<TaskLocation>,
+}
+
+/// Where one task is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskLocation {
+    /// `data-2-node`.
+    pub name: String,
+    /// The Mesos task id.
+    pub task_id: String,
+    /// The last state heard, e.g. `TASK_RUNNING`.
+    pub state: String,
+    /// The task's sandbox (its working directory), once it exists.
+    pub sandbox: Option<PathBuf>,
+    /// Its persistent volumes' directories.
+    pub volumes: Vec<PathBuf>,
+}
+
+/// Locates every pod on the embedded cluster's disk. Without `agents` (not an embedded
+/// cluster), only hostnames and ids are filled in.
+pub fn locate(
+    pods: &[PodStatus],
+    agents: Option<&[ClusterAgent]>,
+    framework_id: Option<&str>,
+    role: &str,
+) -> Vec<PodLocation> {
+    pods.iter()
+        .map(|pod| {
+            let agent_id = pod.agent_id.clone().unwrap_or_default();
+            let agent = agents.and_then(|a| a.iter().find(|a| a.id == agent_id));
+            PodLocation {
+                pod: pod.name.clone(),
+                hostname: pod
+                    .hostname
+                    .clone()
+                    .or_else(|| agent.map(|a| a.hostname.clone()))
+                    .unwrap_or_default(),
+                agent_id: agent_id.clone(),
+                agent_index: agent.map(|a| a.index),
+                tasks: pod
+                    .tasks
+                    .iter()
+                    .map(|t| {
+                        let task_id = t.task_id.clone();
+                        TaskLocation {
+                            name: t.name.clone(),
+                            state: t.state.map_or_else(String::new, |s| s.to_string()),
+                            sandbox: agent.zip(framework_id).and_then(|(a, fw)| {
+                                find_sandbox(&a.work_dir, &agent_id, fw, &task_id)
+                            }),
+                            volumes: agent
+                                .map(|a| {
+                                    t.persistence_ids
+                                        .iter()
+                                        .map(|id| volume_dir(&a.work_dir, role, id))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                            task_id,
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// `<agent>/volumes/roles/<role>/<id>`; a role's `/` becomes `__`, as the agent writes it.
+pub fn volume_dir(agent_work_dir: &Path, role: &str, persistence_id: &str) -> PathBuf {
+    agent_work_dir
+        .join("volumes/roles")
+        .join(role.replace('/', "__"))
+        .join(persistence_id)
+}
+
+/// The task's directory in its executor's newest run. The executor id and the container id are
+/// the agent's business, so the layout is searched rather than computed.
+pub fn find_sandbox(
+    agent_work_dir: &Path,
+    agent_id: &str,
+    framework_id: &str,
+    task_id: &str,
+) -> Option<PathBuf> {
+    if task_id.is_empty() || agent_id.is_empty() {
+        return None;
+    }
+    let executors = agent_work_dir
+        .join("slaves")
+        .join(agent_id)
+        .join("frameworks")
+        .join(framework_id)
+        .join("executors");
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for executor in std::fs::read_dir(&executors).ok()?.flatten() {
+        let Ok(runs) = std::fs::read_dir(executor.path().join("runs")) else {
+            continue;
+        };
+        for run in runs.flatten() {
+            let dir = run.path().join("tasks").join(task_id);
+            if let Ok(meta) = std::fs::metadata(&dir) {
+                let created = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                found.push((created, dir));
+            }
+        }
+    }
+    found.into_iter().max().map(|(_, dir)| dir)
+}

@@ -1,0 +1,311 @@
+//! What `cairn run` says on the terminal: a line per change of a plan or a step, then where
+//! every pod is once the service is deployed (again whenever a pod moves).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use cairn_core::plan::Status;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::driver::Snapshot;
+use crate::locate::{self, PodLocation};
+
+/// How long the table waits for sandboxes to appear before it is printed without them (an
+/// embedded cluster on another machine has its directories there, not here).
+const SANDBOX_WAIT: Duration = Duration::from_secs(10);
+
+/// Prints progress lines and locations until the snapshot channel closes.
+pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String, role: String) {
+    let mut last: Option<Snapshot> = None;
+    let mut shown_placement: Option<Vec<(String, String, String)>> = None;
+    // When the current placement was first seen without every sandbox in place.
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        for line in lines(last.as_ref(), &snap) {
+            println!("{line}");
+        }
+        // Only once connected: before, the pods' states are what the store remembers, not
+        // what the master says.
+        let mut pending = false;
+        if snap.deployed && snap.connected {
+            let placement = placement(&snap);
+            if shown_placement.as_ref() != Some(&placement) {
+                let agents = locate::cluster_agents(&snap.master).await;
+                let found = locate::locate(
+                    &snap.pods,
+                    agents.as_deref(),
+                    snap.framework_id.as_deref(),
+                    &role,
+                );
+                // Sandboxes appear when executors start; show the table once they are there.
+                let complete = agents.is_none()
+                    || found
+                        .iter()
+                        .flat_map(|p| &p.tasks)
+                        .all(|t| t.sandbox.is_some());
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if complete || since.elapsed() >= SANDBOX_WAIT {
+                    print!("{}", describe(&service, &snap, &found));
+                    shown_placement = Some(placement);
+                    waiting_since = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        last = Some(snap);
+        // While the table waits for sandboxes, look again every half second even if nothing
+        // else changes.
+        let changed = if pending {
+            match tokio::time::timeout(Duration::from_millis(500), rx.changed()).await {
+                Ok(r) => r,
+                Err(_) => Ok(()),
+            }
+        } else {
+            rx.changed().await
+        };
+        if changed.is_err() {
+            // The driver is gone; say what its last snapshot says.
+            let snap = rx.borrow().clone();
+            for line in lines(last.as_ref(), &snap) {
+                println!("{line}");
+            }
+            return;
+        }
+    }
+}
+
+/// Which task runs where: a change means the table is worth printing again.
+fn placement(snap: &Snapshot) -> Vec<(String, String, String)> {
+    snap.pods
+        .iter()
+        .flat_map(|p| {
+            p.tasks.iter().map(|t| {
+                (
+                    p.name.clone(),
+                    p.agent_id.clone().unwrap_or_default(),
+                    t.task_id.clone(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The lines that say what changed from `before` to `now`.
+pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let was_connected = before.is_some_and(|b| b.connected);
+    if now.connected && !was_connected {
+        out.push(format!(
+            "connected to {} as framework {}",
+            now.master,
+            now.framework_id.as_deref().unwrap_or("(new)")
+        ));
+    } else if !now.connected && was_connected && !now.stopped {
+        out.push(format!(
+            "lost the connection to {}; re-subscribing",
+            now.master
+        ));
+    }
+    let old_plans: BTreeMap<&str, _> = before
+        .map(|b| b.plans.iter().map(|p| (p.name.as_str(), p)).collect())
+        .unwrap_or_default();
+    for plan in &now.plans {
+        let old = old_plans.get(plan.name.as_str());
+        let old_steps: BTreeMap<(&str, &str), _> = old
+            .map(|o| {
+                o.phases
+                    .iter()
+                    .flat_map(|ph| {
+                        ph.steps
+                            .iter()
+                            .map(move |s| ((ph.name.as_str(), s.name.as_str()), s.status))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let steps = plan.phases.iter().map(|ph| ph.steps.len()).sum::<usize>();
+        let plan_changed = old.is_none_or(|o| o.status != plan.status);
+        if old.is_none() && steps > 0 && plan.status != Status::Complete {
+            out.push(format!("{}: {} ({steps} steps)", plan.name, plan.status));
+        }
+        for phase in &plan.phases {
+            for step in &phase.steps {
+                let changed = match old_steps.get(&(phase.name.as_str(), step.name.as_str())) {
+                    Some(s) => *s != step.status,
+                    // First sight: only what has started is news.
+                    None => old.is_some() || step.status != Status::Pending,
+                };
+                if changed && plan.status != Status::Complete {
+                    let mut line = format!(
+                        "{}: {:<12} {} {}",
+                        plan.name,
+                        plan.status.as_str(),
+                        step.name,
+                        step.status
+                    );
+                    if !step.message.is_empty() {
+                        let _ = write!(line, "  ({})", step.message);
+                    }
+                    out.push(line);
+                }
+            }
+        }
+        if plan_changed && steps > 0 && plan.status == Status::Complete {
+            out.push(format!("{} COMPLETE", plan.name));
+        }
+        for e in &plan.errors {
+            if !old.is_some_and(|o| o.errors.contains(e)) {
+                out.push(format!("{}: error: {e}", plan.name));
+            }
+        }
+    }
+    out
+}
+
+/// The "where things are" table.
+pub(crate) fn describe(service: &str, snap: &Snapshot, pods: &[PodLocation]) -> String {
+    let mut out = format!(
+        "{service} is deployed: {} pod{} (master {}, framework {})\n",
+        pods.len(),
+        if pods.len() == 1 { "" } else { "s" },
+        snap.master,
+        snap.framework_id.as_deref().unwrap_or("?")
+    );
+    let cwd = std::env::current_dir().unwrap_or_default();
+    for pod in pods {
+        let agent = match pod.agent_index {
+            Some(i) => format!("agent {i}"),
+            None => format!("agent {}", pod.agent_id),
+        };
+        let _ = writeln!(out, "  {:<14} on {} ({agent})", pod.pod, pod.hostname);
+        for task in &pod.tasks {
+            let _ = writeln!(out, "    {} {}", task.name, task.state);
+            if let Some(s) = &task.sandbox {
+                let _ = writeln!(out, "      sandbox {}", shorten(s, &cwd));
+            }
+            for v in &task.volumes {
+                let _ = writeln!(out, "      volume  {}", shorten(v, &cwd));
+            }
+        }
+    }
+    out
+}
+
+/// Paths under the current directory are shown relative to it: they are long enough already.
+fn shorten(path: &Path, cwd: &Path) -> String {
+    match path.strip_prefix(cwd) {
+        Ok(rel) if !cwd.as_os_str().is_empty() => rel.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::plan::{PhaseStatus, PlanStatus, StepStatus};
+
+    fn snapshot(connected: bool, plan: Status, steps: &[(&str, Status)]) -> Snapshot {
+        Snapshot {
+            connected,
+            master: "http://m:5050".into(),
+            framework_id: Some("fw-1".into()),
+            plans: vec![PlanStatus {
+                name: "deploy".into(),
+                status: plan,
+                strategy: "serial".into(),
+                phases: vec![PhaseStatus {
+                    name: "data".into(),
+                    status: plan,
+                    strategy: "serial".into(),
+                    steps: steps
+                        .iter()
+                        .map(|(name, status)| StepStatus {
+                            name: (*name).into(),
+                            status: *status,
+                            message: String::new(),
+                        })
+                        .collect(),
+                }],
+                errors: vec![],
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn at_first_sight_the_plan_and_its_started_steps_are_news() {
+        let now = snapshot(
+            false,
+            Status::InProgress,
+            &[
+                ("data-0:[node]", Status::Prepared),
+                ("data-1:[node]", Status::Pending),
+            ],
+        );
+        assert_eq!(
+            lines(None, &now),
+            [
+                "deploy: IN_PROGRESS (2 steps)",
+                "deploy: IN_PROGRESS  data-0:[node] PREPARED"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_step_that_changes_gets_one_line_and_a_finished_plan_says_complete_once() {
+        let a = snapshot(
+            true,
+            Status::InProgress,
+            &[
+                ("data-0:[node]", Status::Complete),
+                ("data-1:[node]", Status::Prepared),
+            ],
+        );
+        let b = snapshot(
+            true,
+            Status::InProgress,
+            &[
+                ("data-0:[node]", Status::Complete),
+                ("data-1:[node]", Status::Starting),
+            ],
+        );
+        let c = snapshot(
+            true,
+            Status::Complete,
+            &[
+                ("data-0:[node]", Status::Complete),
+                ("data-1:[node]", Status::Complete),
+            ],
+        );
+        assert_eq!(
+            lines(Some(&a), &b),
+            ["deploy: IN_PROGRESS  data-1:[node] STARTING"]
+        );
+        assert_eq!(lines(Some(&b), &c), ["deploy COMPLETE"]);
+        assert!(lines(Some(&c), &c).is_empty());
+    }
+
+    #[test]
+    fn losing_the_connection_is_news_but_stopping_is_not() {
+        let up = snapshot(true, Status::Complete, &[]);
+        let down = snapshot(false, Status::Complete, &[]);
+        assert_eq!(
+            lines(Some(&up), &down),
+            ["lost the connection to http://m:5050; re-subscribing"]
+        );
+        let stopped = Snapshot {
+            stopped: true,
+            ..down
+        };
+        assert!(lines(Some(&up), &stopped).is_empty());
+        assert_eq!(
+            lines(Some(&stopped), &up),
+            ["connected to http://m:5050 as framework fw-1"]
+        );
+    }
+}

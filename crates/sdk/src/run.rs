@@ -1,0 +1,358 @@
+//! `cairn::run`: one call that turns a spec into a running service.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cairn_cluster::{Cluster, ClusterConfig, ClusterError};
+use cairn_core::offer::OfferCheck;
+use cairn_core::plan::PlanCustomizer;
+use cairn_core::plan::PlanStatus;
+use cairn_core::scheduler::{Overrides, Scheduler, SchedulerConfig};
+use cairn_core::spec::ServiceSpec;
+use cairn_core::store::{Store, StoredState};
+
+use crate::driver::{now, Driver, DriverOptions};
+use crate::executor::{executor_main, is_executor_invocation};
+use crate::mesos::Client;
+use crate::store::FileStore;
+use crate::Error;
+
+/// Where the embedded master listens unless told otherwise: Mesos' own port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
+/// How many agents a new embedded cluster gets.
+pub const DEFAULT_AGENTS: usize = 3;
+
+const USAGE: &str = "\
+usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N]
+
+  --master URL     a Mesos master (http://host:5050); without it, an embedded cluster is started
+  --work-dir DIR   where the embedded cluster and the state live (default .cairn)
+  --state-dir DIR  where the state store lives (default <work-dir>/state)
+  --listen ADDR    where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
+  --agents N       agents of a new embedded cluster (default 3)";
+
+/// How [`run_with`] runs a service. `Default` is what `cairn::run` does without flags.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The Mesos master; `None` starts the embedded cluster in this process.
+    pub master: Option<String>,
+    /// Where the embedded cluster (`<work-dir>/cluster`) and the state (`<work-dir>/state`) live.
+    pub work_dir: PathBuf,
+    /// Where the state store lives instead of `<work-dir>/state`.
+    pub state_dir: Option<PathBuf>,
+    /// Where the embedded master listens. `None`: [`DEFAULT_LISTEN`], or any free port when
+    /// that one is taken.
+    pub listen: Option<SocketAddr>,
+    /// How many agents a new embedded cluster gets (a recovered one keeps its own).
+    pub agents: usize,
+    /// The scheduler's tunables.
+    pub scheduler: SchedulerConfig,
+    /// The driver's timing.
+    pub driver: DriverOptions,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            master: None,
+            work_dir: PathBuf::from(".cairn"),
+            state_dir: None,
+            listen: None,
+            agents: DEFAULT_AGENTS,
+            scheduler: SchedulerConfig::default(),
+            driver: DriverOptions::default(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Reads the flags `cairn::run` accepts (the arguments after the program name).
+    /// `Ok(None)` for `--help`, after printing the usage.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Option<RunOptions>, Error> {
+        let mut opts = RunOptions::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            if flag == "--help" || flag == "-h" {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| Error::Usage(format!("{flag} needs a value\n{USAGE}")))
+            };
+            match flag.as_str() {
+                "--master" => opts.master = Some(value()?),
+                "--work-dir" => opts.work_dir = PathBuf::from(value()?),
+                "--state-dir" => opts.state_dir = Some(PathBuf::from(value()?)),
+                "--listen" => {
+                    let v = value()?;
+                    opts.listen = Some(v.parse().map_err(|_| {
+                        Error::Usage(format!(
+                            "--listen {v}: expected an address like 127.0.0.1:5050"
+                        ))
+                    })?);
+                }
+                "--agents" => {
+                    let v = value()?;
+                    opts.agents = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        Error::Usage(format!("--agents {v}: expected a number > 0"))
+                    })?;
+                }
+                _ => return Err(Error::Usage(format!("unknown argument `{arg}`\n{USAGE}"))),
+            }
+        }
+        Ok(Some(opts))
+    }
+
+    /// The state store's directory: `--state-dir`, or `<work-dir>/state`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("state"))
+    }
+}
+
+/// Runs `spec` as a service: the one call a service's `main` makes.
+///
+/// * Started as `<program> executor` (the embedded cluster starts each pod's executor by
+///   running the service's own binary that way), it runs the executor instead.
+/// * Otherwise it reads `--master`, `--work-dir`, `--state-dir`, `--listen` and `--agents`
+///   from the command line; without `--master` it starts the embedded cluster in this process;
+///   then it runs the scheduler until Ctrl-C, printing the deploy plan's progress and where
+///   every pod is. Stopping leaves the tasks running; running again takes over.
+///
+/// [`Service`] does the same with an author's replacements for the scheduler's defaults.
+pub fn run(spec: ServiceSpec) -> Result<(), Error> {
+    Service::new(spec).run()
+}
+
+/// [`run`] with explicit options: no command line, no logging set-up, never an executor
+/// (what `cairn run` uses after parsing its own flags).
+pub fn run_with(spec: ServiceSpec, options: RunOptions) -> Result<(), Error> {
+    Service::new(spec).run_with(options)
+}
+
+/// A service and the defaults its author replaced (DESIGN.md: defaults are traits).
+///
+/// ```no_run
+/// # fn spec() -> cairn::spec::ServiceSpec { unimplemented!() }
+/// # struct MyCheck;
+/// # impl cairn::core::offer::OfferCheck for MyCheck {
+/// #     fn name(&self) -> &str { "mine" }
+/// #     fn check(&self, _: &cairn::core::offer::PodRequirement, _: &cairn::core::offer::OfferView,
+/// #              _: &cairn::core::offer::PlacementContext) -> Result<(), String> { Ok(()) }
+/// # }
+/// fn main() -> Result<(), cairn::Error> {
+///     cairn::Service::new(spec()).offer_check(MyCheck).run()
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a service does nothing until run"]
+pub struct Service {
+    spec: ServiceSpec,
+    overrides: Overrides,
+}
+
+impl Service {
+    /// `spec` with every default in place.
+    pub fn new(spec: ServiceSpec) -> Service {
+        Service {
+            spec,
+            overrides: Overrides::default(),
+        }
+    }
+
+    /// Replaces all overrides at once.
+    pub fn overrides(mut self, overrides: Overrides) -> Service {
+        self.overrides = overrides;
+        self
+    }
+
+    /// Adds an offer check, run after the built-in ones: an offer it refuses takes no pod, and
+    /// its reason shows in the decision records.
+    pub fn offer_check(mut self, check: impl OfferCheck + 'static) -> Service {
+        self.overrides.checks.push(Box::new(check));
+        self
+    }
+
+    /// Reshapes the deploy plan (strategies, phases, steps).
+    pub fn plan_customizer(mut self, customizer: impl PlanCustomizer + 'static) -> Service {
+        self.overrides.plan_customizer = Some(Box::new(customizer));
+        self
+    }
+
+    /// Runs the service as [`run`] does: executor when started as one, flags from the
+    /// command line, logging to stderr.
+    pub fn run(self) -> Result<(), Error> {
+        if is_executor_invocation() {
+            return executor_main();
+        }
+        init_logging();
+        match RunOptions::from_args(std::env::args().skip(1))? {
+            Some(options) => self.run_with(options),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the service with explicit options, as [`run_with`] does.
+    pub fn run_with(self, options: RunOptions) -> Result<(), Error> {
+        // Two workers: the scheduler's loop and, in the embedded case, the cluster's servers;
+        // more would only compete with the pods for a laptop's cores.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the tokio runtime", e))?;
+        rt.block_on(serve(self.spec, options, self.overrides))
+    }
+}
+
+/// The deploy plan (and any other plan) `spec` would start with on an empty cluster: what
+/// `cairn validate` prints. Nothing is contacted or written.
+pub fn preview_plans(spec: &ServiceSpec) -> Result<Vec<PlanStatus>, Error> {
+    let scheduler = Scheduler::new(
+        SchedulerConfig::default(),
+        spec.clone(),
+        StoredState::default(),
+        now(),
+    )?;
+    Ok(scheduler.plans())
+}
+
+/// Reads a svc.yml, renders it with the process environment, parses and validates it.
+pub fn load_spec(path: &Path) -> Result<ServiceSpec, Error> {
+    let template = std::fs::read_to_string(path).map_err(|source| Error::ReadSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let env = std::env::vars().collect();
+    Ok(cairn_core::parse_yaml(&template, &env)?)
+}
+
+async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> Result<(), Error> {
+    let work_dir = absolute(&options.work_dir)?;
+    let state_dir = absolute(&options.state_dir())?;
+    // Everything that can refuse to start is done before a cluster is started or a master
+    // contacted: a bad state or a refused config change launches nothing.
+    let store = FileStore::open_service(&state_dir, &spec.name)?;
+    let stored = StoredState::from_entries(&store.load()?)?;
+    let recovering = stored.framework_id.clone();
+    let scheduler = Scheduler::with_overrides(
+        options.scheduler.clone(),
+        spec.clone(),
+        stored,
+        now(),
+        overrides,
+    )?;
+    println!("{}: state in {}", spec.name, store.dir().display());
+
+    let (cluster, master) = match &options.master {
+        Some(m) => (None, m.clone()),
+        None => {
+            let cluster = start_embedded(&work_dir.join("cluster"), &options).await?;
+            let url = cluster.master_url();
+            (Some(cluster), url)
+        }
+    };
+    match &recovering {
+        Some(id) => println!(
+            "{}: taking over framework {} at {master}",
+            spec.name, id.value
+        ),
+        None => println!("{}: registering with {master}", spec.name),
+    }
+
+    let client = Client::new(&master)?;
+    let driver = Driver::with_options(scheduler, Box::new(store), client, options.driver.clone());
+    let printer = tokio::spawn(crate::progress::print(
+        driver.watch(),
+        spec.name.clone(),
+        spec.role.clone(),
+    ));
+    let result = driver.run(stop_signal()).await;
+    // The printer ends when the driver's snapshot channel closes; give it its last lines.
+    let _ = printer.await;
+    if let Some(cluster) = cluster {
+        cluster.shutdown();
+    }
+    if result.is_ok() {
+        println!(
+            "{}: stopped. Tasks keep running; run again to take over.",
+            spec.name
+        );
+    }
+    result
+}
+
+async fn start_embedded(work_dir: &Path, options: &RunOptions) -> Result<Cluster, Error> {
+    let mut cfg = ClusterConfig::new(work_dir);
+    cfg.agents = options.agents;
+    let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("a socket address");
+    cfg.listen = options.listen.unwrap_or(default_listen);
+    let cluster = match Cluster::start(cfg.clone()).await {
+        Err(ClusterError::Listen { addr, source })
+            if options.listen.is_none() && source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            cfg.listen = SocketAddr::new(addr.ip(), 0);
+            let cluster = Cluster::start(cfg).await.map_err(Error::Cluster)?;
+            println!(
+                "{addr} is in use; the embedded master listens on {} instead",
+                cluster.master_url()
+            );
+            cluster
+        }
+        other => other.map_err(Error::Cluster)?,
+    };
+    println!(
+        "embedded cluster: master {}, {} agents, work dir {}",
+        cluster.master_url(),
+        cluster.agent_count(),
+        work_dir.display()
+    );
+    Ok(cluster)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, Error> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
+    Ok(cwd.join(p))
+}
+
+/// `cairn::run` is a whole program's main, so it sets up logging: warnings and cairn's own
+/// notices on stderr (`CAIRN_LOG` as an `EnvFilter` changes that). The terminal's story is told
+/// on stdout by the progress printer.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::LOG_FILTER));
+    // Fails only when the program installed a subscriber already, which then wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

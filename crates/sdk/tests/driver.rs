@@ -1,0 +1,277 @@
+//! The driver's connection handling against a fake master that misbehaves on cue: one that goes
+//! silent after SUBSCRIBED, and one that drops the stream. The scheduler inside is the real one.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn::driver::{Driver, DriverOptions, Snapshot};
+use cairn::mesos::Client;
+use cairn::spec::{PodSpec, ServiceSpec, TaskSpec};
+use cairn::store::MemStore;
+use cairn::SchedulerConfig;
+use cairn_core::scheduler::Scheduler;
+use cairn_core::store::StoredState;
+use cairn_proto::recordio;
+use cairn_proto::scheduler::{Call, CallType, Event};
+use cairn_proto::FrameworkId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const FRAMEWORK_ID: &str = "fake-master-0001";
+
+/// How the fake master treats a subscription after sending SUBSCRIBED.
+#[derive(Clone, Copy)]
+enum AfterSubscribed {
+    /// Keeps the connection open and says nothing more (a hung master or a dead network path).
+    Silence,
+    /// Closes the connection.
+    Hangup,
+}
+
+/// Every call the fake master received, in order.
+type Received = Arc<Mutex<Vec<Call>>>;
+
+/// A master that accepts every call, answers SUBSCRIBE with SUBSCRIBED (heartbeat interval
+/// 0.2 s) and then does what `after` says.
+async fn fake_master(after: AfterSubscribed) -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received: Received = Arc::default();
+    let log = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(serve(sock, log.clone(), after));
+        }
+    });
+    (url, received)
+}
+
+async fn serve(mut sock: TcpStream, log: Received, after: AfterSubscribed) {
+    // One request per connection is all the driver needs of a fake: answers close it.
+    let Some(call) = read_call(&mut sock).await else {
+        return;
+    };
+    let subscribe = call.type_ == CallType::Subscribe;
+    log.lock().unwrap().push(call);
+    if !subscribe {
+        let _ = sock
+            .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    }
+    let record = recordio::encode_json(&Event::subscribed(
+        FrameworkId::new(FRAMEWORK_ID),
+        0.2,
+        None,
+    ));
+    let mut reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmesos-stream-id: stream-{}\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        log.lock().unwrap().len(),
+        record.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(&record);
+    reply.extend_from_slice(b"\r\n");
+    let _ = sock.write_all(&reply).await;
+    match after {
+        AfterSubscribed::Hangup => {}
+        AfterSubscribed::Silence => {
+            // Hold the connection until the client gives up on it.
+            let mut buf = [0u8; 1024];
+            while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+    }
+}
+
+/// Reads one HTTP request and parses its body as a Call.
+async fn read_call(sock: &mut TcpStream) -> Option<Call> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return serde_json::from_slice(&buf[end + 4..end + 4 + length]).ok();
+            }
+        }
+    }
+}
+
+fn scheduler() -> Scheduler {
+    let spec = ServiceSpec::builder("driven")
+        .pod(
+            PodSpec::builder("p").task(
+                TaskSpec::builder("t")
+                    .cmd("sleep 1000")
+                    .cpus(0.1)
+                    .memory_mb(32),
+            ),
+        )
+        .build()
+        .unwrap();
+    Scheduler::new(
+        SchedulerConfig::default(),
+        spec,
+        StoredState::default(),
+        cairn::driver::now(),
+    )
+    .unwrap()
+}
+
+fn subscribes(received: &Received) -> Vec<Call> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.type_ == CallType::Subscribe)
+        .cloned()
+        .collect()
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Running {
+    snapshots: watch::Receiver<Snapshot>,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), cairn::Error>>,
+}
+
+fn start(master: &str) -> Running {
+    let driver = Driver::with_options(
+        scheduler(),
+        Box::new(MemStore::default()),
+        Client::new(master).unwrap(),
+        DriverOptions {
+            // Short enough for a test, long enough to see that it is waited.
+            backoff_min: Duration::from_millis(300),
+            ..DriverOptions::default()
+        },
+    );
+    let snapshots = driver.watch();
+    let (tx, rx) = oneshot::channel();
+    let done = tokio::spawn(driver.run(async {
+        let _ = rx.await;
+    }));
+    Running {
+        snapshots,
+        stop: Some(tx),
+        done,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(DEADLINE, self.done)
+            .await
+            .expect("the driver stops in time")
+            .expect("the driver task does not panic")
+            .expect("a stopped driver returns Ok");
+    }
+}
+
+#[tokio::test]
+async fn a_driver_whose_master_goes_silent_resubscribes_with_its_framework_id() {
+    let (master, received) = fake_master(AfterSubscribed::Silence).await;
+    let mut running = start(&master);
+
+    eventually("the first subscription", || {
+        running.snapshots.borrow().connected
+    })
+    .await;
+    assert_eq!(
+        running
+            .snapshots
+            .borrow_and_update()
+            .framework_id
+            .as_deref(),
+        Some(FRAMEWORK_ID)
+    );
+    let first = subscribes(&received);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].framework_id, None, "a new framework has no id yet");
+
+    // Heartbeats every 0.2 s and none comes: after 5 intervals the stream counts as dead.
+    eventually("a second SUBSCRIBE", || subscribes(&received).len() >= 2).await;
+    let again = &subscribes(&received)[1];
+    assert_eq!(
+        again.framework_id.as_ref().map(|f| f.value.as_str()),
+        Some(FRAMEWORK_ID)
+    );
+    assert_eq!(
+        again
+            .subscribe
+            .as_ref()
+            .and_then(|s| s.framework_info.id.as_ref())
+            .map(|f| f.value.as_str()),
+        Some(FRAMEWORK_ID),
+        "a re-subscription names the framework in framework_info too"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_driver_whose_stream_is_dropped_waits_before_resubscribing() {
+    let (master, received) = fake_master(AfterSubscribed::Hangup).await;
+    let running = start(&master);
+    let t0 = tokio::time::Instant::now();
+    eventually("three SUBSCRIBEs", || subscribes(&received).len() >= 3).await;
+    // Each subscription got as far as SUBSCRIBED, which resets the backoff: a wait of the
+    // minimum comes before each new attempt, never a tight loop.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(600),
+        "re-subscribed without backing off: {:?}",
+        t0.elapsed()
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_driver_sends_no_teardown() {
+    let (master, received) = fake_master(AfterSubscribed::Silence).await;
+    let running = start(&master);
+    let mut snapshots = running.snapshots.clone();
+    eventually("the subscription", || {
+        snapshots.borrow_and_update().connected
+    })
+    .await;
+    running.stop().await;
+    assert!(
+        !received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == CallType::Teardown),
+        "stopping must leave the framework (and its tasks) to fail over"
+    );
+    assert!(snapshots.borrow().stopped);
+}
