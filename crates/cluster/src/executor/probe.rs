@@ -215,7 +215,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_tcp_probe_succeeds_only_against_a_listener() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // An address of its own: on 127.0.0.1 a parallel test may take the port just released.
+        let listener = tokio::net::TcpListener::bind("127.99.13.7:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = probe_client();
         let open = probe_once(&ProbeTarget::Tcp { addr }, Duration::from_secs(2), &client).await;

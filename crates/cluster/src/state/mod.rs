@@ -178,7 +178,8 @@ pub(crate) enum Effect {
     Spawn(SpawnRequest),
     /// SIGKILL every process in the session of this executor (the executor and its tasks).
     KillSession { pid: u32, start: Option<u64> },
-    /// Send SIGTERM to the executor's session, then SIGKILL after the grace period.
+    /// After the grace period, SIGKILL whatever is left of the executor's session (the executor
+    /// was told to shut down and should have ended its tasks itself by then).
     TerminateSession {
         pid: u32,
         start: Option<u64>,
