@@ -2,8 +2,9 @@
 //!
 //! The cluster runs as a separate `cairn cluster` process, exactly as a user runs it, and this
 //! process acts as a scheduler over the v1 HTTP API: it launches N one-task pods (LAUNCH_GROUP,
-//! `sleep 3600`), packing each offer with as many pods as it holds, and acknowledges every
-//! update. It measures
+//! `sleep 3600`), spreading what is left to launch over the offers of each OFFERS event (all of
+//! it at once by default; `--max-per-offer` paces it), and acknowledges every update. It
+//! measures
 //!
 //! * launches per second: N / (first ACCEPT sent → last TASK_RUNNING received),
 //! * per-pod launch latency: its ACCEPT sent → its TASK_RUNNING received (p50, p99),
@@ -41,7 +42,7 @@ const EXECUTOR_MEM: f64 = 1.0;
 const TASK_COMMAND: &str = "sleep 3600";
 /// Offers left over once every pod is launched are refused for this long, so they stop coming.
 const REFUSE_WHEN_DONE_SECS: f64 = 3600.0;
-/// Acknowledgements in flight at once: enough to keep up, few enough not to swamp two cores.
+/// Calls in flight at once: enough to keep up, few enough not to swamp two cores.
 const MAX_CALLS_IN_FLIGHT: usize = 16;
 const CLUSTER_START_TIMEOUT: Duration = Duration::from_secs(60);
 const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -90,14 +91,15 @@ pub fn run_cluster_bench(args: ClusterBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn run(args: ClusterBenchArgs) -> anyhow::Result<()> {
-    let (work_dir, ours) = prepare_work_dir(args.work_dir.as_deref())?;
+    let work_dir = prepare_work_dir(args.work_dir.as_deref())?;
     eprintln!("bench: work dir {}", work_dir.display());
     let mut cluster = ClusterProcess::start(&work_dir, &args).await?;
     let measured = measure(&cluster, &args).await;
     let stopped = cluster.stop().await;
-    if args.keep {
+    // A failed run keeps its work dir: the cluster's log there says what went wrong.
+    if args.keep || measured.is_err() || stopped.is_err() {
         eprintln!("bench: kept {}", work_dir.display());
-    } else if ours || measured.is_ok() {
+    } else {
         std::fs::remove_dir_all(&work_dir)
             .with_context(|| format!("removing {}", work_dir.display()))?;
     }
@@ -107,15 +109,15 @@ async fn run(args: ClusterBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn prepare_work_dir(asked: Option<&Path>) -> anyhow::Result<(PathBuf, bool)> {
-    let (dir, ours) = match asked {
-        Some(dir) => (std::path::absolute(dir)?, false),
+fn prepare_work_dir(asked: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let dir = match asked {
+        Some(dir) => std::path::absolute(dir)?,
         None => {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?
                 .as_nanos();
             let name = format!("cairn-bench-{}-{nanos}", std::process::id());
-            (std::env::temp_dir().join(name), true)
+            std::env::temp_dir().join(name)
         }
     };
     // A cluster recovers what it finds in its work dir: old agents and tasks would skew the run.
@@ -126,7 +128,7 @@ fn prepare_work_dir(asked: Option<&Path>) -> anyhow::Result<(PathBuf, bool)> {
         );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok((dir, ours))
+    Ok(dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
             ),
             Some(done) = calls.join_next() => {
                 let done = done??;
-                if done.pods > 0 {
+                if !done.pods.is_empty() {
                     accept_calls.push(done);
                 }
                 continue;
@@ -225,16 +227,15 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
                         let ops = (launched..launched + count)
                             .map(|i| launch_pod(i, &fid, &offer.agent_id))
                             .collect();
-                        let now = Instant::now();
                         for pod in &mut pods[launched..launched + count] {
                             pod.agent = Some(offer.agent_id.clone());
-                            pod.accepted = Some(now);
                         }
                         launched += count;
                         // Refuse nothing: what the pods leave over is offered again next round.
                         Call::accept(fid.clone(), vec![offer.id.clone()], ops, Some(filters(0.0)))
                     };
-                    spawn_call(&mut calls, &in_flight, &client, call, count).await;
+                    let first_pod = launched - count;
+                    spawn_call(&mut calls, &in_flight, &client, call, first_pod..launched).await;
                 }
             }
             EventType::Update => {
@@ -249,7 +250,7 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
                         .or_else(|| pods[i].agent.clone())
                         .unwrap_or_default();
                     let ack = Call::acknowledge(fid.clone(), agent, status.task_id.clone(), uuid);
-                    spawn_call(&mut calls, &in_flight, &client, ack, 0).await;
+                    spawn_call(&mut calls, &in_flight, &client, ack, 0..0).await;
                 }
                 let pod = &mut pods[i];
                 match status.state {
@@ -283,8 +284,13 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
 
     while let Some(done) = calls.join_next().await {
         let done = done??;
-        if done.pods > 0 {
+        if !done.pods.is_empty() {
             accept_calls.push(done);
+        }
+    }
+    for call in &accept_calls {
+        for pod in &mut pods[call.pods.clone()] {
+            pod.accepted = Some(call.sent);
         }
     }
 
@@ -331,10 +337,11 @@ async fn read_events(mut events: EventStream, tx: mpsc::UnboundedSender<Received
     }
 }
 
-/// A call answered: how many pods it launched (0 for anything but an ACCEPT that launches)
-/// and how long the master took to answer it.
+/// A call answered: the pods it launched (none for anything but an ACCEPT that launches),
+/// when it was sent, and how long the master took to answer it.
 struct CallDone {
-    pods: usize,
+    pods: std::ops::Range<usize>,
+    sent: Instant,
     took: Duration,
 }
 
@@ -346,16 +353,18 @@ async fn spawn_call(
     in_flight: &Arc<Semaphore>,
     client: &SchedulerClient,
     call: Call,
-    pods: usize,
+    pods: std::ops::Range<usize>,
 ) {
     let permit = in_flight.clone().acquire_owned().await;
     let client = client.clone();
     calls.spawn(async move {
         let _permit = permit;
+        // Stamped here, not when queued: a launch's latency starts when its ACCEPT leaves.
         let sent = Instant::now();
         client.call(&call).await?;
         Ok(CallDone {
             pods,
+            sent,
             took: sent.elapsed(),
         })
     });
@@ -533,7 +542,9 @@ impl Report {
         let (pods, took) = self
             .accept_calls
             .iter()
-            .fold((0, Duration::ZERO), |(n, t), c| (n + c.pods, t + c.took));
+            .fold((0, Duration::ZERO), |(n, t), c| {
+                (n + c.pods.len(), t + c.took)
+            });
         let slowest = self.accept_calls.iter().map(|c| c.took).max();
         println!(
             "  ACCEPT calls                        {} for {pods} pods; answered in {} in all, slowest {}",
@@ -546,7 +557,7 @@ impl Report {
             let tenth = self.accept_calls.len() / 10;
             let per_pod = |calls: &[CallDone]| {
                 let (pods, took) = calls.iter().fold((0u32, Duration::ZERO), |(n, t), c| {
-                    (n + c.pods as u32, t + c.took)
+                    (n + c.pods.len() as u32, t + c.took)
                 });
                 took / pods.max(1)
             };

@@ -28,6 +28,10 @@ pub const GOAL: &str = "goal";
 /// TaskInfo: the resource set the task's resources belong to, when it uses one.
 pub const RESOURCE_SET: &str = "resource_set";
 
+/// TaskInfo: `true` when the launch reused reservations an earlier launch made (a relaunch in
+/// place). Such reservations exist even if this launch never reached the agent.
+pub const REUSED_RESERVATIONS: &str = "reused_reservations";
+
 /// TaskInfo: its ports as reserved, `name:number,...` (a relaunch sets the same environment).
 pub const PORTS: &str = "ports";
 

@@ -445,7 +445,8 @@ fn hostname_unique_refuses_an_agent_that_already_has_an_instance_and_says_why() 
 #[test]
 fn a_failed_task_joins_its_running_siblings_executor() {
     // Goal: a pod whose executor still runs a sibling gets the relaunched task in that same
-    // executor, on the task's own reservations. Method: two tasks in one step, fail one.
+    // executor, on the task's own reservations. Method: two tasks in one step, fail the
+    // non-essential one (an essential one takes its pod down: see tests/recovery.rs).
     let spec = ServiceSpec::builder("svc")
         .pod(
             PodSpec::builder("app")
@@ -453,7 +454,8 @@ fn a_failed_task_joins_its_running_siblings_executor() {
                     TaskSpec::builder("main")
                         .cmd("./main")
                         .cpus(0.5)
-                        .memory_mb(64),
+                        .memory_mb(64)
+                        .essential(false),
                 )
                 .task(
                     TaskSpec::builder("sidecar")

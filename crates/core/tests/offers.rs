@@ -75,9 +75,18 @@ fn a_failed_task_is_relaunched_in_place_only_on_an_offer_carrying_its_reservatio
     sim.ready("data-0-node");
     let before = sim.info("data-0-node");
     sim.status("data-0-node", TaskState::Failed);
-    assert_eq!(sim.step("data-0:[node]").0, Status::Prepared);
+    // The recovery plan owns the relaunch: held by the first backoff delay, then released.
+    assert_eq!(sim.step("data-0:[node]").0, Status::Starting);
+    assert_eq!(
+        sim.recovery_step("data-0:[node]").unwrap().0,
+        Status::Delayed
+    );
 
     sim.advance(6);
+    assert_eq!(
+        sim.recovery_step("data-0:[node]").unwrap().0,
+        Status::Prepared
+    );
     let mark = sim.calls.len();
     sim.offers(&[1]);
     assert!(sim.launched_since(mark).is_empty());

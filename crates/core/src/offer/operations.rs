@@ -246,7 +246,10 @@ fn task_info(
         .expect("requirements name tasks of their pod");
     let (resources, ports, set) = task_resources(t, r);
     let env = environment(ctx.spec, spec, req, &t.name, &ports);
-    let labels = task_labels(ctx, spec, req, facts, &ports, set.as_deref());
+    let mut task_labels = task_labels(ctx, spec, req, facts, &ports, set.as_deref());
+    if matches!(t.resources, TaskResources::Reuse { .. }) {
+        task_labels.insert(labels::REUSED_RESERVATIONS, "true");
+    }
     TaskInfo {
         name: t.name.clone(),
         task_id: format!("{}__{}", t.name, r.ids.uuid()).into(),
@@ -271,7 +274,7 @@ fn task_info(
         kill_policy: spec
             .kill_grace_period_s
             .map(|s| KillPolicy::grace_period(std::time::Duration::from_secs(u64::from(s)))),
-        labels: Some(labels),
+        labels: Some(task_labels),
         discovery: discovery(spec, req, &ports),
         ..TaskInfo::default()
     }

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo};
+use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo, TaskState};
 
-use crate::labels::{resource_id, task_label, OFFER_HOSTNAME, RESOURCE_SET};
+use crate::labels::{resource_id, task_label, OFFER_HOSTNAME, RESOURCE_SET, REUSED_RESERVATIONS};
 use crate::plan::assess::task_name;
 use crate::plan::ReleasedStep;
 use crate::recovery::TaskCondition;
@@ -181,16 +181,28 @@ pub fn holds_reservations(record: &TaskRecord) -> bool {
         return true;
     };
     let from_master = status.source == Some(Source::Master);
-    let never_made = matches!(
+    let never_made = match status.reason {
+        Some(Reason::InvalidOffers | Reason::AgentRemoved | Reason::AgentRemovedByOperator) => true,
+        // A reconciliation answer carries the master's latest state of a task it knows
+        // (TASK_FAILED, TASK_KILLED, ...: the task ran, its reservations exist); only the
+        // "I do not know it" answers say the launch never got there. (Found by cairn-sim,
+        // seed 30: a FAILED answer unpinned the pod and leaked its reservations.)
+        Some(Reason::Reconciliation) => matches!(
+            status.state,
+            TaskState::Gone | TaskState::GoneByOperator | TaskState::Unknown | TaskState::Lost
+        ),
+        _ => false,
+    };
+    // A relaunch in place (label `reused_reservations`) runs on reservations an earlier launch
+    // made: they stay on the agent whatever became of this launch (e.g. the scheduler died
+    // between persisting it and the ACCEPT), unless the agent itself was removed.
+    let agent_removed = matches!(
         status.reason,
-        Some(
-            Reason::InvalidOffers
-                | Reason::Reconciliation
-                | Reason::AgentRemoved
-                | Reason::AgentRemovedByOperator
-        )
+        Some(Reason::AgentRemoved | Reason::AgentRemovedByOperator)
     );
-    !(status.state.is_terminal() && from_master && never_made)
+    let made_earlier =
+        task_label(&record.info, REUSED_RESERVATIONS) == Some("true") && !agent_removed;
+    !(status.state.is_terminal() && from_master && never_made && !made_earlier)
 }
 
 fn pinned(records: &BTreeMap<String, &TaskRecord>) -> Option<Pinned> {

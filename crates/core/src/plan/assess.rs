@@ -51,6 +51,8 @@ pub enum Doing {
     State(TaskState),
     /// RUNNING, readiness check not passed.
     NotReady,
+    /// Stopped in this state; the recovery plan relaunches it.
+    Recovering(TaskState),
 }
 
 impl Note {
@@ -61,6 +63,7 @@ impl Note {
             Doing::Launched => format!("{name} launched"),
             Doing::State(s) => format!("{name} is {s}"),
             Doing::NotReady => format!("{name} is TASK_RUNNING, readiness check not passed"),
+            Doing::Recovering(s) => format!("{name} is {s}; see the recovery plan"),
         }
     }
 }
@@ -178,6 +181,12 @@ fn task_need(
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         )),
+        // A RUNNING task launched under the target config that stopped is the recovery plan's:
+        // the deploy step shows it as on its way again, and does not launch it itself.
+        TaskCondition::Finished | TaskCondition::Failed if spec.goal == Goal::Running => {
+            let state = record.status.as_ref().map(|s| s.state).unwrap_or_default();
+            TaskNeed::InFlight(Status::Starting, Doing::Recovering(state))
+        }
         TaskCondition::Finished | TaskCondition::Failed => {
             let status = record.status.as_ref().cloned().unwrap_or_default();
             match recovery.recover(name, &status) {

@@ -3,8 +3,10 @@
 //! A plan is never stored and never mutated by callbacks (dcos-commons' pain). Each time the
 //! state changes the scheduler derives it again from the target config, the stored tasks and
 //! the operator overrides: [`deploy::derive`] gives the statuses the API shows and the steps
-//! released to run. The recovery plan (issue 5) will be a second derivation over the same
-//! inputs; today the deploy plan relaunches failed tasks in place.
+//! released to run. The recovery plan ([`crate::recovery::plan`]) is a second derivation over
+//! the same inputs: a RUNNING task of the target config that stopped is its business (the
+//! deploy step shows it STARTING, "see the recovery plan"), while FINISH/ONCE retries and
+//! config rollouts stay with the deploy plan.
 
 pub mod assess;
 pub mod deploy;

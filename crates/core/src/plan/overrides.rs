@@ -28,6 +28,18 @@ pub enum Command {
         /// One phase, or the whole plan.
         phase: Option<String>,
     },
+    /// Kill a pod instance's tasks and relaunch them in place (same reservations and volumes);
+    /// clears its crash-loop backoff.
+    Restart {
+        /// The pod instance, e.g. `data-2`.
+        pod: String,
+    },
+    /// Give up on a pod instance's home: kill its tasks and relaunch it elsewhere with fresh
+    /// reservations and volumes (its data is lost); the old ones are reclaimed.
+    Replace {
+        /// The pod instance, e.g. `data-2`.
+        pod: String,
+    },
 }
 
 /// A command that was not carried out, and why. A value the API shows, not a failure.

@@ -9,7 +9,12 @@
 //! The first implicit run waits a whole period rather than starting at once: thanks to
 //! persist-before-act every task the master can know was written to the store first, so a task
 //! unknown to us needs a lost or replaced store, which is rare; the explicit pass covers the
-//! rest. (Issue 5 hardens this module.)
+//! rest.
+//!
+//! Offers are declined until the explicit pass is answered, so no launch can duplicate a task
+//! the master still runs; a task persisted but never launched (the scheduler died between the
+//! Persist and the ACCEPT) is answered TASK_LOST by the master and then goes through recovery
+//! like any failure (see `crate::recovery`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

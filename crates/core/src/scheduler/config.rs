@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::recovery::{BackoffPolicy, ReplacementPolicy};
+
 /// Tunables of the scheduler state machine. `Default` gives dcos-commons' proven values where
 /// they exist.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,10 @@ pub struct SchedulerConfig {
     pub seed: u64,
     /// Hostname the framework reports to the master.
     pub hostname: Option<String>,
+    /// When a failed pod is replaced elsewhere (the recovery policy may adjust it).
+    pub replacement: ReplacementPolicy,
+    /// Crash-loop backoff of relaunches.
+    pub backoff: BackoffPolicy,
 }
 
 impl Default for SchedulerConfig {
@@ -39,6 +45,8 @@ impl Default for SchedulerConfig {
             decision_history: 256,
             seed: 0,
             hostname: None,
+            replacement: ReplacementPolicy::default(),
+            backoff: BackoffPolicy::default(),
         }
     }
 }

@@ -39,6 +39,15 @@ impl Scheduler {
             EventType::Error => {
                 self.last_error = event.error.map(|e| e.message);
             }
+            EventType::Failure => {
+                // An agent FAILURE (no executor id) means the agent was removed: reservations
+                // queued for reclaiming there will never be offered again.
+                if let Some(f) = event.failure {
+                    if let (Some(agent), None) = (&f.agent_id, &f.executor_id) {
+                        self.forget_reclaims_on(&agent.value);
+                    }
+                }
+            }
             // Offers are not held between cycles, so a rescind has nothing to take back.
             // FAILURE is followed by status updates for the tasks it affects; those drive
             // recovery. Heartbeats, messages and inverse offers need no action here.
@@ -79,11 +88,20 @@ impl Scheduler {
     fn on_status(&mut self, now: Time, status: TaskStatus) {
         self.reconciler.heard(now, &status.task_id.value);
         let Some(name) = self.task_ids.get(&status.task_id.value).cloned() else {
-            self.on_unknown_status(status);
+            self.on_unknown_status(now, status);
             return;
         };
+        if matches!(status.state, TaskState::Gone | TaskState::GoneByOperator) {
+            if let Some(agent) = &status.agent_id {
+                self.forget_reclaims_on(&agent.value);
+            }
+        }
         if status.state.is_terminal() {
+            let killed_by_us = self.kills.contains(&status.task_id.value);
             self.kills.forget(&status.task_id.value);
+            if !killed_by_us {
+                self.note_failure(now, &name, &status);
+            }
         }
         let Some(record) = self.tasks.get_mut(&name) else {
             return;
@@ -111,11 +129,21 @@ impl Scheduler {
     /// A status for a task id we do not know: a task from a lost store or an old launch. Kill
     /// it unless it is terminal already, or the master merely says it does not know it either
     /// (TASK_LOST from reconciliation: killing would loop).
-    fn on_unknown_status(&mut self, status: TaskStatus) {
+    /// Kills go through the retrying kill list when the agent is known, so a lost KILL is
+    /// re-sent until the task is heard to be terminal.
+    fn on_unknown_status(&mut self, now: Time, status: TaskStatus) {
         let unknown_to_master =
             status.state == TaskState::Lost && status.reason == Some(Reason::Reconciliation);
-        if !status.state.is_terminal() && !unknown_to_master {
-            self.send_kill(status.task_id.clone(), status.agent_id.clone());
+        if status.state.is_terminal() {
+            self.kills.forget(&status.task_id.value);
+        } else if !unknown_to_master {
+            let fresh = match &status.agent_id {
+                Some(agent) => self.kills.request(now, &status.task_id, agent),
+                None => true,
+            };
+            if fresh {
+                self.send_kill(status.task_id.clone(), status.agent_id.clone());
+            }
         }
         let agent = status.agent_id.clone();
         self.acknowledge(&status, agent);
@@ -154,7 +182,8 @@ impl Scheduler {
         if !self.subscribed || self.failed {
             return;
         }
-        let work = self.deploy_work();
+        self.refresh_recovery(now);
+        let work = self.work();
         for step in &work.released {
             for (task, agent) in &step.kills {
                 if self.kills.request(now, task, agent) {
@@ -173,7 +202,7 @@ impl Scheduler {
 
     /// Pod instances that need resources now.
     pub(super) fn wanted(&self) -> BTreeSet<String> {
-        self.wanted_from(&self.deploy_work())
+        self.wanted_from(&self.work())
     }
 
     fn wanted_from(&self, work: &crate::plan::Work) -> BTreeSet<String> {

@@ -28,6 +28,11 @@ impl Kills {
         true
     }
 
+    /// Whether a kill of `task` is outstanding (its end was asked for, not a failure).
+    pub fn contains(&self, task: &str) -> bool {
+        self.pending.contains_key(task)
+    }
+
     /// The task is terminal (or gone from our records).
     pub fn forget(&mut self, task: &str) {
         self.pending.remove(task);

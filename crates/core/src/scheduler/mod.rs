@@ -33,6 +33,7 @@ mod kills;
 mod offers;
 mod outbox;
 mod overrides;
+mod recovery;
 mod status;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -58,7 +59,7 @@ use crate::plan::{
     deploy_plan_spec, derive, derive_work, DerivedPlan, ExpandedPlan, PlanInput, PlanOverrides,
     Work,
 };
-use crate::recovery::RecoveryPolicy;
+use crate::recovery::{Backoff, RecoveryPolicy, RecoveryState, ReplacementPolicy};
 use crate::spec::{validate, ServiceSpec};
 use crate::store::{
     config_key, property_key, ConfigId, StoredState, TaskRecord, WriteOp, CONFIG_TARGET,
@@ -102,6 +103,14 @@ pub struct Scheduler {
     last_error: Option<String>,
     /// A commit failed: nothing more goes out.
     failed: bool,
+    /// The replacement policy in force (configured, adjusted by the recovery policy).
+    replacement: ReplacementPolicy,
+    /// Recovery's persisted memory: failure timers, replacement marks, reclaims.
+    recovery_state: RecoveryState,
+    /// Crash-loop backoff (in memory: a restart starts every pod over).
+    backoff: Backoff,
+    /// The time of the latest input, for what is shown between inputs (plans).
+    last_now: Time,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -177,6 +186,8 @@ impl Scheduler {
             .iter()
             .map(|(name, r)| (r.info.task_id.value.clone(), name.clone()))
             .collect();
+        let replacement = overrides.recovery.replacement(&cfg.replacement);
+        let recovery_state = RecoveryState::from_properties(&stored.properties);
         Ok(Scheduler {
             cfg,
             spec,
@@ -200,6 +211,10 @@ impl Scheduler {
             refusals: HashMap::new(),
             last_error: None,
             failed: false,
+            replacement,
+            recovery_state,
+            backoff: Backoff::default(),
+            last_now: now,
         })
     }
 
@@ -246,6 +261,7 @@ impl Scheduler {
         if self.failed {
             return;
         }
+        self.last_now = self.last_now.max(now);
         self.on_event(now, event);
         self.refresh(now);
     }
@@ -278,6 +294,8 @@ impl Scheduler {
         if self.failed || !self.subscribed {
             return;
         }
+        self.last_now = self.last_now.max(now);
+        self.backoff.handle_timeout(now);
         if let Some(r) = self.reconciler.handle_timeout(now) {
             self.send_reconcile(r);
         }
@@ -290,14 +308,24 @@ impl Scheduler {
         for (task, agent) in self.kills.handle_timeout(now) {
             self.send_kill(task, Some(agent));
         }
+        // Backoffs ended, failure timers ran out, a replacement delay passed: re-derive.
+        self.refresh(now);
     }
 
     /// An operator command on a plan. Refusals are values: nothing changes when refused.
     pub fn handle_command(&mut self, now: Time, command: Command) -> Result<(), CommandRefusal> {
+        if self.failed {
+            return Err(CommandRefusal(
+                "the scheduler stopped after a failed commit".into(),
+            ));
+        }
+        self.last_now = self.last_now.max(now);
         let (plan, phase) = match &command {
             Command::Continue { plan, phase } | Command::Interrupt { plan, phase } => {
                 (plan.clone(), phase.clone())
             }
+            Command::Restart { pod } => return self.restart_pod(now, pod),
+            Command::Replace { pod } => return self.replace_command(now, pod),
         };
         if plan != self.deploy.spec.name {
             return Err(CommandRefusal(format!(
@@ -316,6 +344,7 @@ impl Scheduler {
                 self.plan_overrides.resume(&plan, phase.as_deref(), &held);
             }
             Command::Interrupt { .. } => self.plan_overrides.interrupt(&plan, phase.as_deref()),
+            Command::Restart { .. } | Command::Replace { .. } => {}
         }
         self.outbox.persist(vec![WriteOp::Put {
             key: property_key(PLAN_OVERRIDES_PROPERTY),
@@ -342,6 +371,8 @@ impl Scheduler {
             self.reconciler.poll_timeout(),
             self.demand.poll_timeout(),
             self.kills.poll_timeout(),
+            self.backoff.poll_timeout(),
+            self.recovery_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -362,7 +393,7 @@ impl Scheduler {
         if let Some(e) = &self.last_error {
             plan.errors.push(format!("master: {e}"));
         }
-        vec![plan]
+        vec![plan, self.recovery_plan().status]
     }
 
     /// Whether the deploy plan is COMPLETE.
@@ -403,6 +434,13 @@ impl Scheduler {
     /// The deploy plan's work, for deciding (after every event).
     fn deploy_work(&self) -> Work {
         derive_work(&self.deploy, &self.plan_input())
+    }
+
+    /// Everything released now: the deploy plan's steps, then the recovery plan's.
+    fn work(&self) -> Work {
+        let mut work = self.deploy_work();
+        work.released.extend(self.recovery_plan().released);
+        work
     }
 
     fn executor_size(&self) -> ExecutorSize {

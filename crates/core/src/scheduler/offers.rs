@@ -34,7 +34,11 @@ impl Scheduler {
             );
             return;
         }
-        let work = self.deploy_work();
+        let offers = self.reclaim(now, offers);
+        if offers.is_empty() {
+            return;
+        }
+        let work = self.work();
         // Reasons are for the current cycle's requirements only; stale ones would mislead.
         self.refusals.clear();
         let reqs = self.requirements(&work);
@@ -256,7 +260,7 @@ impl Scheduler {
     }
 
     /// Keeps the newest `decision_history` records.
-    fn remember(&mut self, records: Vec<DecisionRecord>) {
+    pub(super) fn remember(&mut self, records: Vec<DecisionRecord>) {
         self.decisions.extend(records);
         while self.decisions.len() > self.cfg.decision_history {
             self.decisions.pop_front();

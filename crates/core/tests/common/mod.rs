@@ -85,12 +85,24 @@ impl Agent {
                         .insert(t.task_id.value.clone(), (exec.clone(), t.resources.clone()));
                 }
             }
+            OperationType::Destroy => {
+                for v in &op.destroy.as_ref().unwrap().volumes {
+                    self.take(std::slice::from_ref(v));
+                    self.give(&[v.without_volume()]);
+                }
+            }
+            OperationType::Unreserve => {
+                for r in &op.unreserve.as_ref().unwrap().resources {
+                    self.take(std::slice::from_ref(r));
+                    self.give(&[r.without_top_reservation()]);
+                }
+            }
             other => panic!("unexpected operation {other:?}"),
         }
     }
 
     /// A task ended: its resources (and its executor's, if it was the last) come back.
-    fn end(&mut self, task_id: &str) {
+    pub fn end(&mut self, task_id: &str) {
         let Some((exec, res)) = self.tasks.remove(task_id) else {
             return;
         };
@@ -162,9 +174,15 @@ impl Sim {
 
     /// A new scheduler process over the same store (a restart), with `spec`.
     pub fn restart(&mut self, spec: ServiceSpec) {
+        self.restart_with(spec, config());
+    }
+
+    /// A restart with a scheduler config of its own.
+    pub fn restart_with(&mut self, spec: ServiceSpec, cfg: SchedulerConfig) {
         self.now = self.now.plus(std::time::Duration::from_secs(1));
         let stored = StoredState::from_entries(&self.store.load().unwrap()).unwrap();
-        self.sched = Scheduler::new(config(), spec, stored, self.now).unwrap();
+        self.sched = Scheduler::new(cfg, spec, stored, self.now).unwrap();
+        self.uncommitted.clear();
         self.drain();
     }
 
@@ -355,14 +373,23 @@ impl Sim {
 
     /// Status of step `step` of the deploy plan.
     pub fn step(&self, step: &str) -> (cairn_core::plan::Status, String) {
+        self.plan_step(0, step)
+            .unwrap_or_else(|| panic!("no step {step}"))
+    }
+
+    /// Status of step `step` of the recovery plan, if the pod is in recovery.
+    pub fn recovery_step(&self, step: &str) -> Option<(cairn_core::plan::Status, String)> {
+        self.plan_step(1, step)
+    }
+
+    fn plan_step(&self, plan: usize, step: &str) -> Option<(cairn_core::plan::Status, String)> {
         let plans = self.sched.plans();
-        plans[0]
+        plans[plan]
             .phases
             .iter()
             .flat_map(|p| &p.steps)
             .find(|s| s.name == step)
             .map(|s| (s.status, s.message.clone()))
-            .unwrap_or_else(|| panic!("no step {step}"))
     }
 
     /// Deploys every pod instance the plan releases: offers from all agents, then RUNNING and

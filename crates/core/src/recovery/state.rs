@@ -1,0 +1,207 @@
+//! Recovery's persisted memory, as properties, so that a scheduler restart resets nothing:
+//!
+//! * `Properties/failure-since/<pod>`: when the pod started failing (ms, decimal). The
+//!   permanent-failure timer runs from it; a restart does not reset it (dcos-commons keeps it
+//!   in memory and its comments admit restarts reset it).
+//! * `Properties/replace/<pod>`: the pod is to be replaced (why, in words).
+//! * `Properties/last-replace`: when the last destructive replacement happened (ms).
+//! * `Properties/reclaim/<resource-id>`: a reservation (or volume) of a replaced pod, with its
+//!   agent, to DESTROY and UNRESERVE when it is offered again.
+
+use std::collections::BTreeMap;
+
+use cairn_proto::Resource;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{property_key, WriteOp};
+use crate::time::Time;
+
+/// Property prefix of failure start times.
+pub const FAILURE_SINCE: &str = "failure-since/";
+/// Property prefix of replacement marks.
+pub const REPLACE: &str = "replace/";
+/// Property of the last replacement's time.
+pub const LAST_REPLACE: &str = "last-replace";
+/// Property prefix of reservations to reclaim.
+pub const RECLAIM: &str = "reclaim/";
+
+/// A reservation of a replaced pod, waiting to be offered again and reclaimed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReclaimEntry {
+    /// The agent it lives on.
+    pub agent_id: String,
+    /// The resource as it was launched (with its reservation and volume, if any).
+    pub resource: Resource,
+}
+
+/// What recovery remembers across restarts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryState {
+    /// Pod instance → when it started failing.
+    pub failure_since: BTreeMap<String, Time>,
+    /// Pod instance → why it is to be replaced.
+    pub replace: BTreeMap<String, String>,
+    /// When the last destructive replacement happened.
+    pub last_replace: Option<Time>,
+    /// Resource id → the reservation to reclaim.
+    pub reclaim: BTreeMap<String, ReclaimEntry>,
+}
+
+fn time_value(t: Time) -> Vec<u8> {
+    t.as_millis().to_string().into_bytes()
+}
+
+fn parse_time(v: &[u8]) -> Option<Time> {
+    std::str::from_utf8(v)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Time::from_millis)
+}
+
+impl RecoveryState {
+    /// Reads the state from the stored properties. A value that does not parse is skipped: it
+    /// can only make recovery forget a timer (which restarts) or a reclaim (a leak), never act
+    /// wrongly.
+    pub fn from_properties(props: &BTreeMap<String, Vec<u8>>) -> RecoveryState {
+        let mut s = RecoveryState::default();
+        for (key, value) in props {
+            if let Some(pod) = key.strip_prefix(FAILURE_SINCE) {
+                if let Some(t) = parse_time(value) {
+                    s.failure_since.insert(pod.to_string(), t);
+                }
+            } else if let Some(pod) = key.strip_prefix(REPLACE) {
+                let why = String::from_utf8_lossy(value).into_owned();
+                s.replace.insert(pod.to_string(), why);
+            } else if key == LAST_REPLACE {
+                s.last_replace = parse_time(value);
+            } else if let Some(id) = key.strip_prefix(RECLAIM) {
+                if let Ok(e) = serde_json::from_slice(value) {
+                    s.reclaim.insert(id.to_string(), e);
+                }
+            }
+        }
+        s
+    }
+
+    /// Starts `pod`'s failure timer at `now` unless it runs already.
+    pub fn start_failure(&mut self, pod: &str, now: Time) -> Option<WriteOp> {
+        if self.failure_since.contains_key(pod) {
+            return None;
+        }
+        self.failure_since.insert(pod.to_string(), now);
+        Some(WriteOp::Put {
+            key: property_key(&format!("{FAILURE_SINCE}{pod}")),
+            value: time_value(now),
+        })
+    }
+
+    /// Stops `pod`'s failure timer, if it runs.
+    pub fn end_failure(&mut self, pod: &str) -> Option<WriteOp> {
+        self.failure_since.remove(pod)?;
+        Some(WriteOp::Delete {
+            key: property_key(&format!("{FAILURE_SINCE}{pod}")),
+        })
+    }
+
+    /// Marks `pod` for replacement.
+    pub fn mark_replace(&mut self, pod: &str, why: &str) -> WriteOp {
+        self.replace.insert(pod.to_string(), why.to_string());
+        WriteOp::Put {
+            key: property_key(&format!("{REPLACE}{pod}")),
+            value: why.as_bytes().to_vec(),
+        }
+    }
+
+    /// `pod` was replaced at `now`: its marks go, its old reservations are to be reclaimed.
+    pub fn replaced(
+        &mut self,
+        pod: &str,
+        now: Time,
+        reclaim: BTreeMap<String, ReclaimEntry>,
+    ) -> Vec<WriteOp> {
+        let mut ops: Vec<WriteOp> = self.end_failure(pod).into_iter().collect();
+        if self.replace.remove(pod).is_some() {
+            ops.push(WriteOp::Delete {
+                key: property_key(&format!("{REPLACE}{pod}")),
+            });
+        }
+        self.last_replace = Some(now);
+        ops.push(WriteOp::Put {
+            key: property_key(LAST_REPLACE),
+            value: time_value(now),
+        });
+        for (id, entry) in reclaim {
+            ops.push(WriteOp::Put {
+                key: property_key(&format!("{RECLAIM}{id}")),
+                value: serde_json::to_vec(&entry).unwrap_or_default(),
+            });
+            self.reclaim.insert(id, entry);
+        }
+        ops
+    }
+
+    /// Forgets reservations to reclaim (reclaimed, or their agent is gone).
+    pub fn forget_reclaims(&mut self, ids: &[String]) -> Vec<WriteOp> {
+        ids.iter()
+            .filter(|id| self.reclaim.remove(*id).is_some())
+            .map(|id| WriteOp::Delete {
+                key: property_key(&format!("{RECLAIM}{id}")),
+            })
+            .collect()
+    }
+
+    /// Resource ids to reclaim on `agent`.
+    pub fn reclaims_on(&self, agent: &str) -> Vec<String> {
+        self.reclaim
+            .iter()
+            .filter(|(_, e)| e.agent_id == agent)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{apply, WriteBatch};
+
+    fn load(entries: &BTreeMap<String, Vec<u8>>) -> RecoveryState {
+        let props = entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("Properties/")?.to_string(), v.clone())))
+            .collect();
+        RecoveryState::from_properties(&props)
+    }
+
+    #[test]
+    fn the_recovery_state_survives_a_round_trip_through_the_store() {
+        let mut s = RecoveryState::default();
+        let mut ops = Vec::new();
+        ops.extend(s.start_failure("a-0", Time::from_millis(5)));
+        assert!(
+            s.start_failure("a-0", Time::from_millis(9)).is_none(),
+            "kept"
+        );
+        ops.push(s.mark_replace("a-1", "operator"));
+        let entry = ReclaimEntry {
+            agent_id: "agent-0".into(),
+            resource: Resource::default(),
+        };
+        ops.extend(s.replaced(
+            "a-2",
+            Time::from_millis(7),
+            [("r1".to_string(), entry)].into(),
+        ));
+        let mut entries = BTreeMap::new();
+        apply(&mut entries, &WriteBatch { id: 1, ops });
+        assert_eq!(load(&entries), s);
+        assert_eq!(s.reclaims_on("agent-0"), vec!["r1".to_string()]);
+
+        let mut ops = s.forget_reclaims(&["r1".into()]);
+        ops.extend(s.end_failure("a-0"));
+        apply(&mut entries, &WriteBatch { id: 2, ops });
+        assert_eq!(load(&entries), s);
+        assert!(s.reclaim.is_empty() && s.failure_since.is_empty());
+    }
+}

@@ -1,0 +1,375 @@
+//! The scheduler's side of recovery: failure timers, replacement, reclaiming old reservations,
+//! the crash-loop backoff's inputs, and the `restart` / `replace` commands. The decisions are
+//! in [`crate::recovery`]; this file turns them into writes and calls.
+
+use std::collections::BTreeMap;
+
+use cairn_proto::scheduler::Call;
+use cairn_proto::{Filters, Offer, OfferOperation, Resource, TaskState, TaskStatus};
+
+use crate::labels::{resource_id, task_label, INDEX, TASK_TYPE};
+use crate::offer::DecisionRecord;
+use crate::plan::CommandRefusal;
+use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan, TIMEOUT_MARK};
+use crate::recovery::{Category, ReclaimEntry};
+use crate::spec::Goal;
+use crate::store::{WriteOp, TASKS};
+use crate::time::Time;
+
+use super::Scheduler;
+
+/// Marking a pod can make another pass necessary (marked → replaceable); a few passes settle
+/// any state, and the bound keeps a bug from looping.
+const MAX_PASSES: usize = 3;
+
+impl Scheduler {
+    /// The recovery plan, derived from the current state.
+    pub(super) fn recovery_plan(&self) -> RecoveryPlan {
+        derive(&RecoveryInput {
+            spec: &self.spec,
+            config_id: &self.config_id,
+            tasks: &self.tasks,
+            deploy: &self.deploy,
+            state: &self.recovery_state,
+            backoff: &self.backoff,
+            policy: self.recovery.as_ref(),
+            replacement: &self.replacement,
+            reconciling: !self.reconciler.is_settled(),
+            now: self.last_now,
+        })
+    }
+
+    /// After every input: keep the failure timers, mark pods whose timer ran out, kill what
+    /// recovery needs dead, and replace the pods that may be replaced now.
+    pub(super) fn refresh_recovery(&mut self, now: Time) {
+        for _ in 0..MAX_PASSES {
+            let plan = self.recovery_plan();
+            let mut writes = self.failure_timers(now, &plan);
+            let marked = self.expired_timers(now, &mut writes);
+            for pod in &plan.pods {
+                for (task, agent) in &pod.kills {
+                    if self.kills.request(now, task, agent) {
+                        self.send_kill(task.clone(), Some(agent.clone()));
+                    }
+                }
+            }
+            let mut replaced = false;
+            let mut automatic_done = false;
+            for pod in plan.pods.iter().filter(|p| p.replaceable) {
+                let name = pod.pod.to_string();
+                // One automatic replacement per pass: it restarts the min replace delay, which
+                // the next pass's plan then applies to the others.
+                let automatic = self.recovery_state.replace.get(&name).map(String::as_str)
+                    == Some(TIMEOUT_MARK);
+                if automatic && automatic_done {
+                    continue;
+                }
+                automatic_done |= automatic;
+                writes.extend(self.replace_pod(now, &name));
+                replaced = true;
+            }
+            if !writes.is_empty() {
+                self.outbox.persist(writes);
+            }
+            if !marked && !replaced {
+                return;
+            }
+        }
+    }
+
+    /// Starts the timers of pods newly failing; ends those of pods healthy again (and starts
+    /// their healthy spell for the backoff).
+    fn failure_timers(&mut self, now: Time, plan: &RecoveryPlan) -> Vec<WriteOp> {
+        let mut writes = Vec::new();
+        for pod in &plan.pods {
+            let name = pod.pod.to_string();
+            if pod.category != Category::Healthy && !pod.healthy {
+                writes.extend(self.recovery_state.start_failure(&name, now));
+            }
+        }
+        let ended: Vec<String> = self
+            .recovery_state
+            .failure_since
+            .keys()
+            .filter(|p| {
+                !plan
+                    .pods
+                    .iter()
+                    .any(|r| r.pod.to_string() == **p && !r.healthy)
+            })
+            .cloned()
+            .collect();
+        for pod in ended {
+            self.backoff.healthy(&pod, now);
+            writes.extend(self.recovery_state.end_failure(&pod));
+        }
+        writes
+    }
+
+    /// Marks for replacement every pod failing for longer than the permanent-failure
+    /// timeout. True when one was marked.
+    fn expired_timers(&mut self, now: Time, writes: &mut Vec<WriteOp>) -> bool {
+        let due: Vec<String> = self
+            .recovery_state
+            .failure_since
+            .iter()
+            .filter(|(pod, since)| {
+                !self.recovery_state.replace.contains_key(*pod)
+                    && self.replacement.due(**since).is_some_and(|d| d <= now)
+            })
+            .map(|(pod, _)| pod.clone())
+            .collect();
+        for pod in &due {
+            writes.push(self.recovery_state.mark_replace(pod, TIMEOUT_MARK));
+        }
+        !due.is_empty()
+    }
+
+    /// Replaces `pod`: forgets its tasks (the deploy plan then launches it afresh, anywhere its
+    /// placement allows) and queues its reservations and volumes for reclaiming.
+    fn replace_pod(&mut self, now: Time, pod: &str) -> Vec<WriteOp> {
+        let names: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, r)| pod_of(&r.info).as_deref() == Some(pod))
+            .map(|(n, _)| n.clone())
+            .collect();
+        // An agent a task was declared gone from will never offer its reservations again:
+        // queueing them would only leave entries nothing can clear.
+        let gone: Vec<String> = names
+            .iter()
+            .filter_map(|n| self.tasks.get(n))
+            .filter(|r| {
+                r.status
+                    .as_ref()
+                    .is_some_and(|s| matches!(s.state, TaskState::Gone | TaskState::GoneByOperator))
+            })
+            .map(|r| r.info.agent_id.value.clone())
+            .collect();
+        let mut reclaim = BTreeMap::new();
+        let mut writes = Vec::new();
+        for name in names {
+            let Some(record) = self.tasks.remove(&name) else {
+                continue;
+            };
+            writes.push(WriteOp::Delete {
+                key: format!("{TASKS}/{name}"),
+            });
+            self.task_ids.remove(&record.info.task_id.value);
+            // Its task id is unknown from now on: if it ever speaks again it is killed then.
+            self.kills.forget(&record.info.task_id.value);
+            let executor = record.info.executor.iter().flat_map(|e| &e.resources);
+            if gone.contains(&record.info.agent_id.value) {
+                continue;
+            }
+            for r in record.info.resources.iter().chain(executor) {
+                if let Some(id) = resource_id(r) {
+                    reclaim.insert(
+                        id.to_string(),
+                        ReclaimEntry {
+                            agent_id: record.info.agent_id.value.clone(),
+                            resource: r.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        self.backoff.reset(pod);
+        writes.extend(self.recovery_state.replaced(pod, now, reclaim));
+        writes
+    }
+
+    /// A task stopped without being asked to: feed the crash-loop backoff (RUNNING-goal tasks
+    /// only; FINISH and ONCE tasks are the deploy plan's).
+    pub(super) fn note_failure(&mut self, now: Time, name: &str, status: &TaskStatus) {
+        let Some(record) = self.tasks.get(name) else {
+            return;
+        };
+        // A stale update of an older incarnation says nothing about the current one.
+        if record.info.task_id != status.task_id {
+            return;
+        }
+        let Some(pod) = pod_of(&record.info) else {
+            return;
+        };
+        let goal = task_label(&record.info, TASK_TYPE)
+            .and_then(|t| self.spec.pod(t))
+            .and_then(|p| p.task(name.strip_prefix(&format!("{pod}-")).unwrap_or("")))
+            .map(|t| t.goal);
+        if goal == Some(Goal::Running) {
+            self.backoff.failed(&self.cfg.backoff, &pod, now);
+        }
+    }
+
+    /// Offers holding reservations of replaced pods: DESTROY their volumes and UNRESERVE them
+    /// in one ACCEPT (the offer is used for nothing else this cycle). Returns the other
+    /// offers.
+    pub(super) fn reclaim(&mut self, now: Time, offers: Vec<Offer>) -> Vec<Offer> {
+        if self.recovery_state.reclaim.is_empty() {
+            return offers;
+        }
+        let Some(fid) = self.framework_id.clone() else {
+            return offers;
+        };
+        let mut rest = Vec::new();
+        let mut reclaimed = Vec::new();
+        for offer in offers {
+            let held: Vec<&Resource> = offer
+                .resources
+                .iter()
+                .filter(|r| {
+                    resource_id(r).is_some_and(|id| self.recovery_state.reclaim.contains_key(id))
+                })
+                .collect();
+            if held.is_empty() {
+                rest.push(offer);
+                continue;
+            }
+            let ids: Vec<String> = held
+                .iter()
+                .filter_map(|r| resource_id(r))
+                .map(str::to_string)
+                .collect();
+            let ops = reclaim_operations(&held);
+            self.send(Call::accept(
+                fid.clone(),
+                vec![offer.id.clone()],
+                ops,
+                Some(Filters::refuse_seconds(self.cfg.short_decline_secs)),
+            ));
+            self.remember(vec![DecisionRecord {
+                time: now,
+                offer_id: offer.id.value.clone(),
+                agent_id: offer.agent_id.value.clone(),
+                hostname: offer.hostname.clone(),
+                outcome: format!(
+                    "accepted: reclaiming {} reservations of replaced pods",
+                    ids.len()
+                ),
+                evaluations: Vec::new(),
+            }]);
+            reclaimed.extend(ids);
+        }
+        // Forgotten once the ACCEPT is out: if it fails (the offer was rescinded) the
+        // reservation leaks until an operator cleans it; keeping it queued would need the
+        // operation's feedback, which cairn does not ask for.
+        let writes = self.recovery_state.forget_reclaims(&reclaimed);
+        if !writes.is_empty() {
+            self.outbox.persist(writes);
+        }
+        rest
+    }
+
+    /// The agent is gone: its reservations will not be offered again.
+    pub(super) fn forget_reclaims_on(&mut self, agent: &str) {
+        let ids = self.recovery_state.reclaims_on(agent);
+        let writes = self.recovery_state.forget_reclaims(&ids);
+        if !writes.is_empty() {
+            self.outbox.persist(writes);
+        }
+    }
+
+    /// The next recovery timer after the latest input: a failure timer running out, or the
+    /// min replace delay passing for a pod waiting on it.
+    pub(super) fn recovery_timeout(&self) -> Option<Time> {
+        let s = &self.recovery_state;
+        let timers = s
+            .failure_since
+            .iter()
+            .filter(|(pod, _)| !s.replace.contains_key(*pod))
+            .filter_map(|(_, since)| self.replacement.due(*since));
+        let held = s
+            .replace
+            .values()
+            .any(|why| why == TIMEOUT_MARK)
+            .then(|| self.replacement.next_allowed(s.last_replace))
+            .flatten();
+        timers.chain(held).filter(|t| *t > self.last_now).min()
+    }
+
+    /// `restart <pod>`: kill its live tasks; the recovery plan relaunches them in place. A
+    /// deliberate restart clears the pod's backoff and is not counted as a crash.
+    pub(super) fn restart_pod(&mut self, now: Time, pod: &str) -> Result<(), CommandRefusal> {
+        let live: Vec<_> = self
+            .pod_records(pod)?
+            .into_iter()
+            .filter(|(_, r)| crate::recovery::TaskCondition::of(r.status.as_ref()).is_active())
+            .map(|(_, r)| (r.info.task_id.clone(), r.info.agent_id.clone()))
+            .collect();
+        if live.is_empty() {
+            return Err(CommandRefusal(format!(
+                "pod `{pod}` has no live task to restart"
+            )));
+        }
+        self.backoff.reset(pod);
+        for (task, agent) in live {
+            if self.kills.request(now, &task, &agent) {
+                self.send_kill(task, Some(agent));
+            }
+        }
+        self.refresh(now);
+        Ok(())
+    }
+
+    /// `replace <pod>`: mark it; the recovery plan kills it and the scheduler replaces it.
+    pub(super) fn replace_command(&mut self, now: Time, pod: &str) -> Result<(), CommandRefusal> {
+        self.pod_records(pod)?;
+        self.backoff.reset(pod);
+        let write = self.recovery_state.mark_replace(pod, "operator replace");
+        self.outbox.persist(vec![write]);
+        self.refresh(now);
+        Ok(())
+    }
+
+    /// The stored tasks of pod instance `pod`; refused when it has none.
+    fn pod_records(
+        &self,
+        pod: &str,
+    ) -> Result<Vec<(String, &crate::store::TaskRecord)>, CommandRefusal> {
+        let known = self
+            .spec
+            .pods
+            .iter()
+            .flat_map(|p| p.instances())
+            .any(|i| i.to_string() == pod);
+        if !known {
+            return Err(CommandRefusal(format!("no pod instance `{pod}`")));
+        }
+        let records: Vec<_> = self
+            .tasks
+            .iter()
+            .filter(|(_, r)| pod_of(&r.info).as_deref() == Some(pod))
+            .map(|(n, r)| (n.clone(), r))
+            .collect();
+        if records.is_empty() {
+            return Err(CommandRefusal(format!("pod `{pod}` was never launched")));
+        }
+        Ok(records)
+    }
+}
+
+/// The pod instance (`data-2`) a stored TaskInfo belongs to, from its labels.
+fn pod_of(info: &cairn_proto::TaskInfo) -> Option<String> {
+    Some(format!(
+        "{}-{}",
+        task_label(info, TASK_TYPE)?,
+        task_label(info, INDEX)?
+    ))
+}
+
+/// DESTROY the volumes among `held`, then UNRESERVE everything (a destroyed volume is
+/// unreserved as the plain reserved disk it leaves).
+fn reclaim_operations(held: &[&Resource]) -> Vec<OfferOperation> {
+    let volumes: Vec<Resource> = held
+        .iter()
+        .filter(|r| r.persistence_id().is_some())
+        .map(|r| (*r).clone())
+        .collect();
+    let unreserve: Vec<Resource> = held.iter().map(|r| r.without_volume()).collect();
+    let mut ops = Vec::new();
+    if !volumes.is_empty() {
+        ops.push(OfferOperation::destroy(volumes));
+    }
+    ops.push(OfferOperation::unreserve(unreserve));
+    ops
+}

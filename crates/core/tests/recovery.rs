@@ -1,0 +1,640 @@
+//! Recovery (issue 5): relaunch in place, essential tasks, backoff, scheduler restarts,
+//! permanent replacement with reclaiming, and the operator's restart and replace.
+
+mod common;
+
+use cairn_core::plan::{Command, Status};
+use cairn_core::spec::*;
+use cairn_proto::scheduler::{CallType, Event};
+use cairn_proto::{AgentId, OperationType, Reason, Source, TaskInfo, TaskState, TaskStatus};
+use common::*;
+
+const MIN: u64 = 60;
+
+/// Persistence ids of a TaskInfo (its own and its executor's resources).
+fn volumes(info: &TaskInfo) -> Vec<String> {
+    info.resources
+        .iter()
+        .chain(info.executor.iter().flat_map(|e| &e.resources))
+        .filter_map(|r| r.persistence_id().map(str::to_string))
+        .collect()
+}
+
+/// A status the master itself sends (no uuid: not acknowledged).
+fn from_master(sim: &mut Sim, name: &str, state: TaskState) -> TaskStatus {
+    let mut s = sim.status_of(name, state);
+    s.uuid = None;
+    s.source = Some(Source::Master);
+    s
+}
+
+fn kills_since(sim: &Sim, mark: usize) -> Vec<String> {
+    sim.calls_since(mark)
+        .iter()
+        .filter_map(|c| c.kill.as_ref())
+        .map(|k| k.task_id.value.clone())
+        .collect()
+}
+
+fn deployed(count: u32, agents: usize) -> Sim {
+    let mut sim = Sim::new(node_spec(count, Strategy::Parallel), agents, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    sim
+}
+
+/// A pod with an essential `main` and a non-essential `sidecar`.
+fn sidecar_spec() -> ServiceSpec {
+    ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("app")
+                .task(
+                    TaskSpec::builder("main")
+                        .cmd("./main")
+                        .cpus(0.5)
+                        .memory_mb(64),
+                )
+                .task(
+                    TaskSpec::builder("sidecar")
+                        .cmd("./side")
+                        .cpus(0.1)
+                        .memory_mb(32)
+                        .essential(false),
+                ),
+        )
+        .build()
+        .unwrap()
+}
+
+fn sidecar_deployed() -> Sim {
+    let mut sim = Sim::new(sidecar_spec(), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("app-0-main", TaskState::Running);
+    sim.status("app-0-sidecar", TaskState::Running);
+    assert!(sim.sched.is_deployed());
+    sim
+}
+
+#[test]
+fn a_crashed_task_is_relaunched_in_place_with_the_same_volume_and_a_new_task_id() {
+    let mut sim = deployed(1, 2);
+    let before = sim.info("data-0-node");
+    sim.status("data-0-node", TaskState::Failed);
+    let plans = sim.sched.plans();
+    assert_eq!(plans[1].name, "recovery");
+    assert_eq!(plans[1].phases[0].name, "data-0");
+
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[1, 0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(
+        sim.operations_since(mark),
+        vec![OperationType::LaunchGroup],
+        "nothing is reserved again"
+    );
+    let after = sim.info("data-0-node");
+    assert_eq!(after.agent_id, before.agent_id);
+    assert_eq!(volumes(&after), volumes(&before));
+    assert_ne!(after.task_id, before.task_id);
+
+    sim.ready("data-0-node");
+    assert!(
+        sim.sched.plans()[1].phases.is_empty(),
+        "recovered: the recovery plan is empty again"
+    );
+    assert_eq!(sim.sched.plans()[1].status, Status::Complete);
+}
+
+#[test]
+fn a_non_essential_task_is_relaunched_alone_while_its_siblings_keep_running() {
+    let mut sim = sidecar_deployed();
+    let mark = sim.calls.len();
+    sim.status("app-0-sidecar", TaskState::Failed);
+    assert!(kills_since(&sim, mark).is_empty());
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-sidecar"]);
+}
+
+#[test]
+fn an_essential_task_failure_kills_the_surviving_tasks_then_relaunches_the_whole_pod() {
+    let mut sim = sidecar_deployed();
+    let sidecar = sim.info("app-0-sidecar").task_id.value;
+    let mark = sim.calls.len();
+    sim.status("app-0-main", TaskState::Failed);
+    assert_eq!(kills_since(&sim, mark), vec![sidecar]);
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(
+        sim.launched_since(mark).is_empty(),
+        "nothing launches while a survivor lives"
+    );
+    sim.status("app-0-sidecar", TaskState::Killed);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.launched_since(mark),
+        vec!["app-0-main", "app-0-sidecar"]
+    );
+}
+
+#[test]
+fn a_health_check_kill_is_recovered_like_a_crash() {
+    let mut sim = deployed(1, 1);
+    let mut s = sim.status_of("data-0-node", TaskState::Killed);
+    s.healthy = Some(false);
+    s.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+    sim.send_status(s);
+    assert!(sim.recovery_step("data-0:[node]").is_some());
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+}
+
+#[test]
+fn a_scheduler_restart_with_running_tasks_relaunches_nothing_and_keeps_task_ids() {
+    let mut sim = deployed(2, 2);
+    let ids: Vec<String> = ["data-0-node", "data-1-node"]
+        .iter()
+        .map(|n| sim.info(n).task_id.value)
+        .collect();
+    sim.restart(node_spec(2, Strategy::Parallel));
+    let mark = sim.calls.len();
+    sim.subscribe();
+    assert_eq!(sim.count_since(mark, CallType::Reconcile), 1);
+    sim.status("data-0-node", TaskState::Running);
+    sim.status("data-1-node", TaskState::Running);
+    sim.offers(&[0, 1]);
+    sim.advance(60);
+    assert!(sim.launched_since(mark).is_empty());
+    assert!(kills_since(&sim, mark).is_empty());
+    let after: Vec<String> = ["data-0-node", "data-1-node"]
+        .iter()
+        .map(|n| sim.info(n).task_id.value)
+        .collect();
+    assert_eq!(after, ids);
+    assert!(sim.sched.plans()[1].phases.is_empty());
+}
+
+#[test]
+fn tasks_that_never_answer_reconciliation_keep_being_asked_with_backoff() {
+    let mut sim = deployed(1, 1);
+    sim.restart(node_spec(1, Strategy::Parallel));
+    let mark = sim.calls.len();
+    sim.subscribe();
+    for _ in 0..4 {
+        sim.advance(31);
+    }
+    assert_eq!(sim.count_since(mark, CallType::Reconcile), 5);
+    let m2 = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(
+        sim.launched_since(m2).is_empty(),
+        "no launch until answered"
+    );
+}
+
+#[test]
+fn a_restart_between_persist_and_accept_launches_no_duplicate_and_relaunches_eventually() {
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.auto_commit = false;
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    // The TaskInfo is durable, the scheduler dies before the ACCEPT goes out.
+    for b in std::mem::take(&mut sim.uncommitted) {
+        cairn_core::store::Store::commit(&mut sim.store, &b).unwrap();
+    }
+    assert_eq!(sim.count_since(mark, CallType::Accept), 0);
+    let ghost = sim.info("data-0-node").task_id;
+    sim.auto_commit = true;
+    sim.restart(node_spec(1, Strategy::Serial));
+    let mark = sim.calls.len();
+    sim.subscribe();
+    let asked = sim
+        .calls_since(mark)
+        .iter()
+        .find_map(|c| c.reconcile.as_ref())
+        .expect("explicit reconciliation");
+    assert_eq!(asked.tasks[0].task_id, ghost);
+    // The master never heard of it.
+    let mut lost = from_master(&mut sim, "data-0-node", TaskState::Lost);
+    lost.reason = Some(Reason::Reconciliation);
+    sim.send_status(lost);
+    assert!(kills_since(&sim, mark).is_empty(), "no kill loop");
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_ne!(sim.info("data-0-node").task_id, ghost);
+    assert_eq!(sim.agents[0].tasks.len(), 1, "one live incarnation");
+}
+
+#[test]
+fn a_relaunch_in_place_lost_between_persist_and_accept_comes_back_on_the_same_reservations() {
+    let mut sim = deployed(1, 2);
+    let first = sim.info("data-0-node");
+    sim.status("data-0-node", TaskState::Failed);
+    sim.advance(3);
+    sim.auto_commit = false;
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    for b in std::mem::take(&mut sim.uncommitted) {
+        cairn_core::store::Store::commit(&mut sim.store, &b).unwrap();
+    }
+    assert_eq!(
+        sim.count_since(mark, CallType::Accept),
+        0,
+        "died before the ACCEPT"
+    );
+    sim.auto_commit = true;
+    sim.restart(node_spec(1, Strategy::Parallel));
+    sim.subscribe();
+    let mut lost = from_master(&mut sim, "data-0-node", TaskState::Lost);
+    lost.reason = Some(Reason::Reconciliation);
+    sim.send_status(lost);
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[1, 0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(
+        sim.operations_since(mark),
+        vec![OperationType::LaunchGroup],
+        "its reservations exist: nothing is reserved again"
+    );
+    assert_eq!(volumes(&sim.info("data-0-node")), volumes(&first));
+}
+
+#[test]
+fn a_status_for_an_unknown_task_is_killed_until_it_is_terminal() {
+    let mut sim = deployed(1, 1);
+    let stray = TaskStatus {
+        agent_id: Some(AgentId::new("agent-0")),
+        ..TaskStatus::new("stray", TaskState::Running)
+    };
+    let mark = sim.calls.len();
+    sim.event(Event::update(stray.clone()));
+    sim.advance(5);
+    assert_eq!(kills_since(&sim, mark), vec!["stray", "stray"]);
+    sim.event(Event::update(TaskStatus {
+        state: TaskState::Killed,
+        ..stray
+    }));
+    let mark = sim.calls.len();
+    sim.advance(5);
+    assert!(kills_since(&sim, mark).is_empty());
+}
+
+/// Deploys one pod on agent 0 of 2, then loses agent 0 (its task UNREACHABLE).
+fn lost_agent() -> (Sim, TaskInfo) {
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    let old = sim.info("data-0-node");
+    let s = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
+    sim.send_status(s);
+    (sim, old)
+}
+
+#[test]
+fn a_pod_on_a_lost_agent_waits_then_is_replaced_elsewhere_and_its_old_reservations_are_reclaimed() {
+    let (mut sim, old) = lost_agent();
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    sim.advance(19 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "still waiting");
+
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    let ops = sim.operations_since(mark);
+    assert!(ops.contains(&OperationType::Reserve) && ops.contains(&OperationType::Create));
+    let new = sim.info("data-0-node");
+    assert_eq!(new.agent_id.value, "agent-1");
+    assert_ne!(volumes(&new), volumes(&old), "a fresh volume");
+
+    // Agent 0 comes back: its old task is unknown now and killed; once it ended, its
+    // reservations are offered and reclaimed in one ACCEPT.
+    let mark = sim.calls.len();
+    sim.event(Event::update(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
+    }));
+    assert_eq!(kills_since(&sim, mark), vec![old.task_id.value.clone()]);
+    sim.agents[0].end(&old.task_id.value);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.operations_since(mark),
+        vec![OperationType::Destroy, OperationType::Unreserve]
+    );
+    assert_eq!(
+        sim.agents[0].free,
+        cairn_proto::Resources::parse(AGENT).unwrap(),
+        "nothing of the old pod is left reserved"
+    );
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(sim.operations_since(mark).is_empty(), "reclaimed once");
+}
+
+#[test]
+fn reservations_to_reclaim_are_dropped_when_their_agent_is_gone() {
+    let (mut sim, old) = lost_agent();
+    sim.advance(20 * MIN + 1);
+    assert!(sim
+        .store
+        .entries
+        .keys()
+        .any(|k| k.starts_with("Properties/reclaim/")));
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+    assert!(!sim
+        .store
+        .entries
+        .keys()
+        .any(|k| k.starts_with("Properties/reclaim/")));
+}
+
+#[test]
+fn the_permanent_failure_timer_survives_a_scheduler_restart() {
+    let (mut sim, _) = lost_agent();
+    sim.advance(15 * MIN);
+    sim.restart(node_spec(1, Strategy::Serial));
+    sim.subscribe();
+    let s = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
+    sim.send_status(s);
+    sim.advance(5 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(
+        sim.launched_since(mark),
+        vec!["data-0-node"],
+        "replaced 20 minutes after the first failure, not after the restart"
+    );
+}
+
+#[test]
+fn automatic_replacements_are_spaced_by_the_min_replace_delay() {
+    let mut sim = Sim::new(node_spec(2, Strategy::Parallel), 4, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    sim.offers(&[1]);
+    sim.ready("data-1-node");
+    for name in ["data-0-node", "data-1-node"] {
+        let s = from_master(&mut sim, name, TaskState::Unreachable);
+        sim.send_status(s);
+    }
+    sim.advance(20 * MIN + 1);
+    let replaced = |sim: &Sim, name: &str| sim.info(name).agent_id.value.as_str() > "agent-1";
+    let mark = sim.calls.len();
+    sim.offers(&[2, 3]);
+    assert_eq!(sim.launched_since(mark).len(), 1, "one replacement");
+    let held = if replaced(&sim, "data-0-node") {
+        "data-1"
+    } else {
+        "data-0"
+    };
+    let (status, message) = sim.recovery_step(&format!("{held}:[node]")).unwrap();
+    assert_eq!(status, Status::Delayed, "{message}");
+    assert!(message.contains("min replace delay"), "{message}");
+
+    sim.advance(10 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[2, 3]);
+    assert_eq!(
+        sim.launched_since(mark),
+        vec![format!("{held}-node")],
+        "the second one after the delay"
+    );
+}
+
+#[test]
+fn backoff_shows_delayed_grows_with_each_crash_and_resets_after_a_healthy_spell() {
+    let mut sim = deployed(1, 1);
+    let crash_and_relaunch = |sim: &mut Sim, wait: u64| {
+        // Past the revive rate limit (5 s), so the revive at the end of the delay is not
+        // deferred; 5 s of health is far from the 5 min that reset the backoff.
+        sim.advance(5);
+        let mark = sim.calls.len();
+        sim.status("data-0-node", TaskState::Failed);
+        assert_eq!(
+            sim.recovery_step("data-0:[node]").unwrap().0,
+            Status::Delayed
+        );
+        assert_eq!(
+            sim.count_since(mark, CallType::Revive),
+            0,
+            "everything waiting is delayed"
+        );
+        sim.offers(&[0]);
+        assert!(sim.launched_since(mark).is_empty(), "held by the backoff");
+        sim.advance(wait - 1);
+        assert_eq!(
+            sim.recovery_step("data-0:[node]").unwrap().0,
+            Status::Delayed,
+            "still delayed 1 s before the end"
+        );
+        sim.advance(1);
+        assert_eq!(
+            sim.recovery_step("data-0:[node]").unwrap().0,
+            Status::Prepared
+        );
+        let calls: Vec<_> = sim.calls_since(mark).iter().map(|c| c.type_).collect();
+        assert_eq!(
+            sim.count_since(mark, CallType::Revive),
+            1,
+            "revived: {calls:?}"
+        );
+        let m2 = sim.calls.len();
+        sim.offers(&[0]);
+        assert_eq!(sim.launched_since(m2), vec!["data-0-node"]);
+    };
+    crash_and_relaunch(&mut sim, 2);
+    sim.ready("data-0-node");
+    crash_and_relaunch(&mut sim, 4);
+    sim.ready("data-0-node");
+    crash_and_relaunch(&mut sim, 8);
+    sim.ready("data-0-node");
+    sim.advance(5 * MIN);
+    crash_and_relaunch(&mut sim, 2);
+}
+
+#[test]
+fn an_operator_restart_kills_and_relaunches_in_place_without_backoff() {
+    let mut sim = deployed(1, 2);
+    let before = sim.info("data-0-node");
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(
+            sim.now,
+            Command::Restart {
+                pod: "data-0".into(),
+            },
+        )
+        .unwrap();
+    sim.drain();
+    assert_eq!(kills_since(&sim, mark), vec![before.task_id.value.clone()]);
+    sim.status("data-0-node", TaskState::Killed);
+    assert_eq!(
+        sim.recovery_step("data-0:[node]").unwrap().0,
+        Status::Prepared,
+        "a requested kill is not a crash"
+    );
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1]);
+    assert_eq!(sim.operations_since(mark), vec![OperationType::LaunchGroup]);
+    assert_eq!(volumes(&sim.info("data-0-node")), volumes(&before));
+}
+
+#[test]
+fn an_operator_replace_relaunches_the_pod_with_fresh_reservations_at_once() {
+    let mut sim = deployed(1, 2);
+    let before = sim.info("data-0-node");
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(
+            sim.now,
+            Command::Replace {
+                pod: "data-0".into(),
+            },
+        )
+        .unwrap();
+    sim.drain();
+    assert_eq!(kills_since(&sim, mark), vec![before.task_id.value.clone()]);
+    sim.status("data-0-node", TaskState::Killed);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_ne!(volumes(&sim.info("data-0-node")), volumes(&before));
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.operations_since(mark),
+        vec![OperationType::Destroy, OperationType::Unreserve]
+    );
+}
+
+#[test]
+fn a_task_gone_by_operator_replaces_its_pod_without_waiting_for_the_timer() {
+    let mut sim = deployed(1, 2);
+    let s = from_master(&mut sim, "data-0-node", TaskState::GoneByOperator);
+    sim.send_status(s);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(sim.info("data-0-node").agent_id.value, "agent-1");
+    assert!(
+        !sim.store
+            .entries
+            .keys()
+            .any(|k| k.starts_with("Properties/reclaim/")),
+        "nothing to reclaim on a gone agent"
+    );
+}
+
+#[test]
+fn restart_and_replace_of_unknown_or_never_launched_pods_are_refused_and_change_nothing() {
+    let mut sim = Sim::new(node_spec(2, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    let batches = sim.batches.len();
+    let r = |pod: &str| Command::Restart { pod: pod.into() };
+    let now = sim.now;
+    assert!(sim.sched.handle_command(now, r("nope-0")).is_err());
+    assert!(sim.sched.handle_command(now, r("data-1")).is_err());
+    assert!(sim
+        .sched
+        .handle_command(
+            now,
+            Command::Replace {
+                pod: "data-0".into()
+            }
+        )
+        .is_err());
+    sim.drain();
+    assert_eq!(sim.batches.len(), batches);
+}
+
+#[test]
+fn automatic_replacement_can_be_turned_off() {
+    let (mut sim, _) = lost_agent();
+    let mut cfg = config();
+    cfg.replacement.permanent_failure_timeout = None;
+    sim.restart_with(node_spec(1, Strategy::Serial), cfg);
+    sim.subscribe();
+    let s = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
+    sim.send_status(s);
+    sim.advance(3 * 60 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty());
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+}
+
+struct ReplaceOnFailure;
+
+impl cairn_core::recovery::RecoveryPolicy for ReplaceOnFailure {
+    fn recover(&self, _task: &str, status: &TaskStatus) -> cairn_core::recovery::Recovery {
+        match status.state {
+            TaskState::Failed => cairn_core::recovery::Recovery::Replace,
+            _ => cairn_core::recovery::Recovery::RelaunchInPlace,
+        }
+    }
+}
+
+#[test]
+fn an_author_policy_answering_replace_replaces_the_pod_with_fresh_reservations() {
+    let o = cairn_core::scheduler::Overrides {
+        recovery: Box::new(ReplaceOnFailure),
+        ..Default::default()
+    };
+    let mut sim = Sim::with(node_spec(1, Strategy::Serial), 2, AGENT, o);
+    sim.subscribe();
+    sim.deploy_all();
+    let before = sim.info("data-0-node");
+    sim.status("data-0-node", TaskState::Failed);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_ne!(volumes(&sim.info("data-0-node")), volumes(&before));
+}
+
+#[test]
+fn an_operator_replace_is_not_held_by_the_min_replace_delay() {
+    let mut sim = Sim::new(node_spec(2, Strategy::Parallel), 4, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    sim.offers(&[1]);
+    sim.ready("data-1-node");
+    for name in ["data-0-node", "data-1-node"] {
+        let s = from_master(&mut sim, name, TaskState::Unreachable);
+        sim.send_status(s);
+    }
+    sim.advance(20 * MIN + 1);
+    let held = ["data-0", "data-1"]
+        .into_iter()
+        .find(|p| {
+            sim.recovery_step(&format!("{p}:[node]"))
+                .is_some_and(|(s, _)| s == Status::Delayed)
+        })
+        .expect("one pod waits for the min replace delay");
+    sim.sched
+        .handle_command(sim.now, Command::Replace { pod: held.into() })
+        .unwrap();
+    sim.drain();
+    let mark = sim.calls.len();
+    sim.offers(&[2, 3]);
+    assert_eq!(sim.launched_since(mark).len(), 2, "both placed now");
+}

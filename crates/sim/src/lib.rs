@@ -1,0 +1,22 @@
+//! `cairn-sim`: seeded deterministic simulation of the cairn scheduler (issue 5, proof 1).
+//!
+//! One run = one seed. The seed draws a service shape (1–3 pod types, 1–5 instances, volumes,
+//! readiness checks, sidecars, FINISH/ONCE goals, serial/parallel phases, `hostname:UNIQUE`),
+//! a cluster of 2–6 agents, and every fault: task crashes, agent loss and return, duplicated,
+//! delayed and reordered status updates, rescinded offers, failed store writes, scheduler
+//! crashes between any two writes, dropped streams. After the fault phase, faults stop and
+//! every plan must reach COMPLETE within a bound. The invariants of perf-reliability.md §2.6
+//! are checked as the run goes ([`sim`]). There is no clock, no thread and no IO: the same
+//! seed replays the same run, so a failure is a seed (`CAIRN_SEED=<n> cargo test -p
+//! cairn-sim replay`).
+//!
+//! [`cluster`] models the Mesos master and agents; [`shape`] draws services; [`rng`] is the
+//! only source of randomness.
+#![warn(missing_docs)]
+
+pub mod cluster;
+pub mod rng;
+pub mod shape;
+pub mod sim;
+
+pub use sim::{run, run_with, Failure, Faults, Options, Report};

@@ -1,0 +1,76 @@
+//! Service shapes drawn per seed: 1–3 pod types of 1–5 instances, with or without volumes,
+//! readiness checks, non-essential sidecars, goal FINISH/ONCE pods, serial or parallel
+//! phases, and `hostname:UNIQUE` when there are enough agents for it.
+
+use cairn_core::spec::{
+    Goal, PhaseSpec, PlanSpec, PodSpec, ReadinessCheckSpec, ServiceSpec, Strategy, TaskSpec,
+    VolumeSpec,
+};
+
+use crate::rng::Rng;
+
+/// Resources of every simulated agent: room for several pods each, so placement is rarely the
+/// limit and a fault-free run always fits.
+pub const AGENT_RESOURCES: &str = "cpus:8;mem:16384;disk:20000;ports:[31000-31100]";
+
+/// A service and the cluster size to run it on.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// The spec.
+    pub spec: ServiceSpec,
+    /// Agents at start.
+    pub agents: usize,
+}
+
+/// Draws a shape.
+pub fn draw(rng: &mut Rng) -> Shape {
+    let agents = rng.range(2, 6) as usize;
+    let types = rng.range(1, 3) as usize;
+    let mut b = ServiceSpec::builder("sim");
+    let mut plan = PlanSpec::new("deploy").strategy(Strategy::Serial);
+    let names = ["data", "meta", "init"];
+    for name in names.iter().take(types) {
+        let count = rng.range(1, 5) as u32;
+        // A run-once pod type, occasionally: its tasks finish and stay finished.
+        let goal = match rng.range(0, 9) {
+            0 => Goal::Finish,
+            1 => Goal::Once,
+            _ => Goal::Running,
+        };
+        let mut pod = PodSpec::builder(*name).count(count);
+        if goal == Goal::Running && rng.chance(0.6) {
+            pod = pod.volume(VolumeSpec::root("data", rng.range(50, 500)));
+        }
+        // hostname:UNIQUE only when every instance can have its own agent.
+        if count as usize <= agents && rng.chance(0.5) {
+            pod = pod.placement("hostname:UNIQUE");
+        }
+        let mut task = TaskSpec::builder("node")
+            .cmd("./node")
+            .goal(goal)
+            .cpus(rng.range(1, 10) as f64 / 10.0)
+            .memory_mb(rng.range(32, 512));
+        if rng.chance(0.5) {
+            task = task.readiness_check(ReadinessCheckSpec::new("./ready"));
+        }
+        pod = pod.task(task);
+        if goal == Goal::Running && rng.chance(0.3) {
+            pod = pod.task(
+                TaskSpec::builder("sidecar")
+                    .cmd("./sidecar")
+                    .essential(rng.chance(0.5))
+                    .cpus(0.1)
+                    .memory_mb(32),
+            );
+        }
+        b = b.pod(pod);
+        let strategy = if rng.chance(0.5) {
+            Strategy::Serial
+        } else {
+            Strategy::Parallel
+        };
+        plan = plan.phase(PhaseSpec::new(*name, *name).strategy(strategy));
+    }
+    let spec = b.plan(plan).build().expect("drawn specs are valid");
+    Shape { spec, agents }
+}
