@@ -156,6 +156,7 @@ struct Report {
     /// Proportional set size: RSS would count the executor binary's shared pages once per pod.
     pod_processes_pss_kb: u64,
     accept_calls: Vec<CallDone>,
+    offer_gaps: Vec<Duration>,
     teardown: Duration,
 }
 
@@ -180,6 +181,10 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
     let mut launched = 0;
     let mut running = 0;
     let mut first_offer = None;
+    // Gaps between offers of one agent: the allocation interval, unless the cluster is too
+    // busy to allocate on time.
+    let mut last_offer: std::collections::HashMap<AgentId, Instant> = Default::default();
+    let mut offer_gaps: Vec<Duration> = Vec::new();
     let mut calls: JoinSet<anyhow::Result<CallDone>> = JoinSet::new();
     let mut accept_calls: Vec<CallDone> = Vec::new();
     let in_flight = Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT));
@@ -209,6 +214,9 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
                 // pods on distinct hosts would, rather than piling them on the first.
                 let share = (args.tasks - launched).div_ceil(offers.len().max(1));
                 for offer in offers {
+                    if let Some(last) = last_offer.insert(offer.agent_id.clone(), at) {
+                        offer_gaps.push(at - last);
+                    }
                     let want = share
                         .min(args.tasks - launched)
                         .min(match args.max_per_offer {
@@ -313,6 +321,10 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
         pod_processes: pod_pids.len(),
         pod_processes_pss_kb,
         accept_calls,
+        offer_gaps: {
+            offer_gaps.sort_unstable();
+            offer_gaps
+        },
         teardown: Duration::ZERO,
     };
 
@@ -538,6 +550,12 @@ impl Report {
         println!(
             "  SUBSCRIBE -> first offer            {}",
             secs(self.subscribe_to_first_offer)
+        );
+        println!(
+            "  offers of one agent, gap p50 / p99  {} / {} (allocation interval {:?})",
+            secs(percentile(&self.offer_gaps, 50.0)),
+            secs(percentile(&self.offer_gaps, 99.0)),
+            args.allocation_interval
         );
         let (pods, took) = self
             .accept_calls

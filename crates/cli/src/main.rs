@@ -1,6 +1,7 @@
 //! The `cairn` command line.
 
 mod bench;
+mod bench_service;
 mod cluster_cmd;
 mod duration;
 mod mesos_client;
@@ -41,6 +42,10 @@ enum Command {
 enum BenchCommand {
     /// Launch many pods on a fresh `cairn cluster`: launches/s, launch latency, cluster RSS.
     Cluster(bench::ClusterBenchArgs),
+    /// Deploy N pods with `cairn scheduler` on a fresh cluster: time to all RUNNING, scheduler RSS.
+    Deploy(bench_service::DeployArgs),
+    /// Kill tasks and the scheduler of a deployed service: relaunch and reconciliation times.
+    Recovery(bench_service::RecoveryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +61,8 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => run_cmd::validate(args),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),
+        Command::Bench(BenchCommand::Deploy(args)) => bench_service::run_deploy(args),
+        Command::Bench(BenchCommand::Recovery(args)) => bench_service::run_recovery(args),
         Command::Executor => cairn::executor_main().map_err(Into::into),
     };
     match result {

@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cairn::spec::ServiceSpec;
 use cairn::RunOptions;
 use clap::Args;
+
+use crate::duration;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -39,6 +42,9 @@ pub struct SchedulerArgs {
     /// Where the state store lives.
     #[arg(long, default_value = ".cairn/state")]
     state_dir: PathBuf,
+    /// How long a pod may stay failed before it is replaced elsewhere, with fresh volumes.
+    #[arg(long, default_value = "20m", value_parser = duration::parse)]
+    permanent_failure_timeout: Duration,
 }
 
 #[derive(Args)]
@@ -66,11 +72,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 /// `cairn scheduler`: only the scheduler, against any Mesos-compatible master.
 pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
-    let options = RunOptions {
+    let mut options = RunOptions {
         master: Some(args.master),
         state_dir: Some(args.state_dir),
         ..RunOptions::default()
     };
+    options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
     cairn::run_with(spec, options)?;
     Ok(())
 }

@@ -194,7 +194,11 @@ impl Inner {
 
     fn run_effect(self: Arc<Self>, effect: Effect) {
         match effect {
-            Effect::Spawn(req) => self.spawn_executor(req),
+            // Spawning (fork/exec, sandbox directories) blocks: it runs on the blocking pool so
+            // the ACCEPT that caused it is answered at once and the clock keeps ticking.
+            Effect::Spawn(req) => {
+                tokio::task::spawn_blocking(move || self.spawn_executor(req));
+            }
             Effect::KillSession { pid, start } => {
                 process::signal_session(pid, start, libc::SIGKILL);
             }
@@ -243,6 +247,11 @@ impl Inner {
                 .append(true)
                 .open(req.sandbox.join(name))
         };
+        for (dir, resources) in &req.prepare {
+            if let Err(e) = crate::state::link_volumes(&req.agent_dir, dir, resources) {
+                tracing::error!("preparing sandbox {}: {e}", dir.display());
+            }
+        }
         let spawned = std::fs::create_dir_all(&req.sandbox).and_then(|_| {
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(args)

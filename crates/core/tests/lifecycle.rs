@@ -254,7 +254,7 @@ fn no_call_is_emitted_while_disconnected() {
 }
 
 #[test]
-fn an_invalid_spec_and_a_refused_config_change_build_no_scheduler() {
+fn an_invalid_spec_builds_no_scheduler_and_a_refused_change_keeps_the_target() {
     // Goal: bad input changes nothing. Method: a spec with a zero-cpu task; a validator that
     // refuses every change.
     use cairn_core::config::{ConfigValidator, ConfigViolation};
@@ -286,18 +286,27 @@ fn an_invalid_spec_and_a_refused_config_change_build_no_scheduler() {
         config_validators: vec![Box::new(Frozen)],
         ..Default::default()
     };
-    let err = Scheduler::with_overrides(
+    // A refused change keeps the stored target in force and says why (issue 6); only a
+    // refused first install builds no scheduler.
+    let target = sim.sched.config_id().clone();
+    let mut sched = Scheduler::with_overrides(
         config(),
         node_spec(2, Strategy::Serial),
         stored,
         now,
         overrides,
     )
-    .unwrap_err();
+    .unwrap();
+    assert_eq!(sched.config_id(), &target);
+    assert_eq!(sched.spec().pods[0].count, 1);
     assert_eq!(
-        err.to_string(),
-        "the config change is refused: nothing_can_change: frozen"
+        sched.config_errors()[0].to_string(),
+        "nothing_can_change: frozen"
     );
+    assert!(sched.plans()[0]
+        .errors
+        .contains(&"config: nothing_can_change: frozen".to_string()));
+    assert_eq!(sched.poll_action(), None, "nothing is written");
 }
 
 #[test]

@@ -12,11 +12,12 @@ use cairn_core::labels;
 use cairn_proto::scheduler::{Call, CallType, Event};
 use cairn_proto::{
     AgentId, AllocationInfo, Bytes, CheckStatusCommand, CheckStatusInfo, CheckType, FrameworkId,
-    Offer, OfferId, OfferOperation, OperationType, Reason, Resource, Resources, Source,
-    TaskInfo, TaskState, TaskStatus,
+    Offer, OfferId, OfferOperation, OperationType, Reason, Resource, Resources, Source, TaskInfo,
+    TaskState, TaskStatus,
 };
 
-/// Seconds before an unacknowledged reliable update is sent again (Mesos starts at 10 s).
+/// Milliseconds before an unacknowledged reliable update is sent again (Mesos starts at 10 s
+/// and backs off; a fixed interval keeps the model simple and retries frequent).
 const RETRY_MS: u64 = 10_000;
 /// Mesos' default `refuse_seconds` when an ACCEPT or DECLINE names no filter.
 const DEFAULT_REFUSE_MS: u64 = 5_000;
@@ -26,7 +27,7 @@ const DEFAULT_REFUSE_MS: u64 = 5_000;
 pub enum AgentState {
     /// Registered; runs tasks; offered.
     Up,
-    /// Crashed or partitioned away: its tasks died with it (the simulator's model of agent
+    /// Crashed: its tasks died with it (the simulator's model of agent
     /// loss), the master calls them UNREACHABLE. It may come back with its checkpointed
     /// reservations and volumes.
     Down,
@@ -50,8 +51,15 @@ pub struct Task {
     pub state: TaskState,
     /// Whether its readiness check has passed (the truth).
     pub ready: bool,
+    /// The latest check result the agent forwarded: the master copies it into the updates it
+    /// makes (reconciliation, re-registration), as Mesos' `_reconcileTasks` does.
+    pub check_status: Option<CheckStatusInfo>,
     /// Reliable updates not yet acknowledged; the head is the one being (re)sent.
     pub pending: VecDeque<TaskStatus>,
+    /// The state of the latest update the agent forwarded: the master's view of the task
+    /// (none yet: STAGING to the master). Agent removal and reconciliation answer from it,
+    /// not from the truth the master has not heard.
+    pub forwarded: Option<TaskState>,
     /// When the head is sent (again).
     pub next_send: u64,
     /// When the task makes its next step of its own (STARTING → RUNNING → ready → FINISHED).
@@ -64,7 +72,10 @@ impl Task {
     }
 
     fn finishes(&self) -> bool {
-        matches!(labels::task_label(&self.info, labels::GOAL), Some("FINISH" | "ONCE"))
+        matches!(
+            labels::task_label(&self.info, labels::GOAL),
+            Some("FINISH" | "ONCE")
+        )
     }
 
     /// Whether it is alive in truth.
@@ -80,7 +91,7 @@ pub struct Agent {
     pub id: String,
     /// Its hostname (distinct per agent, so `hostname:UNIQUE` means something).
     pub hostname: String,
-    /// Registered, down or gone.
+    /// Up, down, partitioned or gone.
     pub state: AgentState,
     /// Resources neither offered nor used, in refined format without allocation info.
     pub pool: Resources,
@@ -302,7 +313,12 @@ impl Cluster {
                 let t = &self.agents[i].tasks[&id];
                 if self.connected && state == AgentState::Up && t.next_send <= now {
                     if let Some(head) = t.pending.front().cloned() {
-                        self.agents[i].tasks.get_mut(&id).expect("task").next_send = now + RETRY_MS;
+                        let t = self.agents[i].tasks.get_mut(&id).expect("task");
+                        t.next_send = now + RETRY_MS;
+                        t.forwarded = Some(head.state);
+                        if head.check_status.is_some() {
+                            t.check_status = head.check_status.clone();
+                        }
                         let d = delay();
                         self.push_update(now + d, head);
                     }
@@ -495,9 +511,13 @@ impl Cluster {
         let ids: Vec<String> = self.agents[i].tasks.keys().cloned().collect();
         for id in ids {
             let t = &self.agents[i].tasks[&id];
-            if !t.is_live() {
+            // The master's view, not the truth: a task whose terminal update it has not
+            // forwarded yet is still live to it.
+            let live_to_master = t.forwarded.is_none_or(|s| !s.is_terminal());
+            if !live_to_master {
                 continue;
             }
+            let was_live = t.is_live();
             let state = if gone {
                 TaskState::Gone
             } else {
@@ -518,6 +538,9 @@ impl Cluster {
                 ..self.status(i, t, TaskState::Failed)
             };
             self.push_update(now, s);
+            if !was_live {
+                continue; // its own terminal update is already queued
+            }
             let t = self.agents[i].tasks.get_mut(&id).expect("task");
             t.state = TaskState::Failed;
             t.next_step = None;
@@ -573,6 +596,7 @@ impl Cluster {
             .map(|t| TaskStatus {
                 source: Some(Source::Master),
                 reason: Some(Reason::AgentDisconnected),
+                check_status: t.check_status.clone(),
                 ..self.status(i, t, TaskState::Unreachable)
             })
             .collect();
@@ -596,6 +620,7 @@ impl Cluster {
             .map(|t| TaskStatus {
                 source: Some(Source::Master),
                 reason: Some(Reason::AgentReregistered),
+                check_status: t.check_status.clone(),
                 ..self.status(i, t, t.state)
             })
             .collect();
@@ -676,8 +701,8 @@ impl Cluster {
         let Some(i) = self
             .agents
             .iter()
+            // A partitioned or dead agent never hears the KILL; the scheduler retries.
             .position(|a| a.state == AgentState::Up && a.tasks.contains_key(task_id))
-        // (a partitioned agent never hears the KILL; the scheduler retries)
         else {
             return;
         };
@@ -732,10 +757,16 @@ impl Cluster {
             }
             Some((_, a)) => {
                 let t = &a.tasks[task_id];
-                // The master's view: the latest update it saw (the unacknowledged head's
-                // successors are not yet known to it, so the head), else the truth.
-                let st = t.pending.front().map(|s| s.state).unwrap_or(t.state);
-                (st, Some(a.id.clone()))
+                // The master's view: the latest update the agent forwarded.
+                let st = t.forwarded.unwrap_or(TaskState::Staging);
+                return TaskStatus {
+                    agent_id: Some(AgentId::new(a.id.clone())),
+                    source: Some(Source::Master),
+                    reason: Some(Reason::Reconciliation),
+                    message: Some("Reconciliation: Latest task state".into()),
+                    check_status: t.check_status.clone(),
+                    ..TaskStatus::new(task_id.to_string(), st)
+                };
             }
             None => match agent.and_then(|a| self.agent_index(a)) {
                 Some(i) => match self.agents[i].state {
@@ -743,7 +774,9 @@ impl Cluster {
                     AgentState::Down | AgentState::Partitioned => {
                         (TaskState::Unreachable, Some(self.agents[i].id.clone()))
                     }
-                    AgentState::Gone => (TaskState::GoneByOperator, Some(self.agents[i].id.clone())),
+                    AgentState::Gone => {
+                        (TaskState::GoneByOperator, Some(self.agents[i].id.clone()))
+                    }
                 },
                 None => (TaskState::Unknown, agent.map(str::to_string)),
             },
@@ -769,7 +802,10 @@ impl Cluster {
             tasks
                 .iter()
                 .map(|t| {
-                    self.reconcile_answer(&t.task_id.value, t.agent_id.as_ref().map(|a| a.value.as_str()))
+                    self.reconcile_answer(
+                        &t.task_id.value,
+                        t.agent_id.as_ref().map(|a| a.value.as_str()),
+                    )
                 })
                 .collect()
         };
@@ -869,7 +905,9 @@ impl Cluster {
         let take = |s: &mut Resources, r: &Resource| s.subtract(&strip(r)).is_ok();
         match op.type_ {
             OperationType::Reserve => {
-                let Some(rs) = op.reserve.as_ref() else { return false };
+                let Some(rs) = op.reserve.as_ref() else {
+                    return false;
+                };
                 for r in &rs.resources {
                     let r = strip(r);
                     let top_ok = r.reservations.last().is_some_and(|top| {
@@ -884,7 +922,9 @@ impl Cluster {
                 true
             }
             OperationType::Unreserve => {
-                let Some(rs) = op.unreserve.as_ref() else { return false };
+                let Some(rs) = op.unreserve.as_ref() else {
+                    return false;
+                };
                 for r in &rs.resources {
                     let r = strip(r);
                     if r.is_persistent_volume() || !take(scratch, &r) {
@@ -895,10 +935,14 @@ impl Cluster {
                 true
             }
             OperationType::Create => {
-                let Some(c) = op.create.as_ref() else { return false };
+                let Some(c) = op.create.as_ref() else {
+                    return false;
+                };
                 for v in &c.volumes {
                     let v = strip(v);
-                    let Some(pid) = v.persistence_id() else { return false };
+                    let Some(pid) = v.persistence_id() else {
+                        return false;
+                    };
                     if self.volume_exists(i, pid) || !take(scratch, &v.without_volume()) {
                         return false;
                     }
@@ -907,7 +951,9 @@ impl Cluster {
                 true
             }
             OperationType::Destroy => {
-                let Some(d) = op.destroy.as_ref() else { return false };
+                let Some(d) = op.destroy.as_ref() else {
+                    return false;
+                };
                 for v in &d.volumes {
                     let v = strip(v);
                     if !take(scratch, &v) {
@@ -925,7 +971,9 @@ impl Cluster {
                 true
             }
             OperationType::LaunchGroup => {
-                let Some(lg) = op.launch_group.as_ref() else { return false };
+                let Some(lg) = op.launch_group.as_ref() else {
+                    return false;
+                };
                 let exec = lg.executor.executor_id.value.clone();
                 let mut used = scratch.clone();
                 let new_exec = !self.agents[i].executors.contains_key(&exec);
@@ -973,6 +1021,8 @@ impl Cluster {
                             executor: exec.clone(),
                             state: TaskState::Staging,
                             ready: false,
+                            check_status: None,
+                            forwarded: None,
                             pending: VecDeque::new(),
                             next_send: now,
                             next_step: Some(now + 500),

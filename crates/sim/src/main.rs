@@ -1,5 +1,6 @@
-//! `cargo run -p cairn-sim --release -- --seeds 100000 [--from N]`: runs seeds, prints the
-//! rate and counts, and every failure with its replay line.
+//! `cargo run -p cairn-sim --release -- --seeds 100000 [--from N] [--gone]`: runs seeds,
+//! prints the rate and counts, and every failure with its replay line. `--gone` also removes
+//! agents for good (off by default, see `Faults::agent_gone`).
 
 use std::time::Instant;
 
@@ -7,14 +8,20 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut seeds: u64 = 1_000;
     let mut from: u64 = 0;
+    let mut opts = cairn_sim::Options::default();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--gone" {
+            opts.faults.agent_gone = 0.002;
+            i += 1;
+            continue;
+        }
         let value = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
         match (args[i].as_str(), value) {
             ("--seeds", Some(v)) => seeds = v,
             ("--from", Some(v)) => from = v,
             _ => {
-                eprintln!("usage: cairn-sim [--seeds N] [--from N]");
+                eprintln!("usage: cairn-sim [--seeds N] [--from N] [--gone]");
                 std::process::exit(2);
             }
         }
@@ -23,7 +30,7 @@ fn main() {
     let start = Instant::now();
     let (mut failed, mut restarts, mut faults, mut launches, mut steps) = (0u64, 0, 0, 0, 0);
     for seed in from..from + seeds {
-        match cairn_sim::run(seed) {
+        match cairn_sim::run_with(seed, &opts) {
             Ok(r) => {
                 restarts += r.restarts;
                 faults += r.faults;

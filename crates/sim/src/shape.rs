@@ -9,9 +9,12 @@ use cairn_core::spec::{
 
 use crate::rng::Rng;
 
-/// Resources of every simulated agent: room for several pods each, so placement is rarely the
-/// limit and a fault-free run always fits.
-pub const AGENT_RESOURCES: &str = "cpus:8;mem:16384;disk:20000;ports:[31000-31100]";
+/// Resources of every simulated agent: room for the largest drawn service on one agent (3 pod
+/// types × 5 instances × (1 + 0.1 + 0.05) cpus, 576 MB, 500 MB disk). Why: faults can pile every
+/// pod onto one agent, and finished pods keep their reservations; with less room, a seed could
+/// end in a true capacity deadlock (`hostname:UNIQUE` with one agent full), which is not a
+/// scheduler bug (seed 36898 did, with 8 cpus).
+pub const AGENT_RESOURCES: &str = "cpus:24;mem:16384;disk:20000;ports:[31000-31100]";
 
 /// A service and the cluster size to run it on.
 #[derive(Debug, Clone)]

@@ -49,6 +49,10 @@ pub(crate) struct Executor {
     pub connection: Option<ExecutorConnection>,
     #[serde(skip)]
     pub deadline: Option<Instant>,
+    /// This process spawned the executor and waits on it, so its death is reported without
+    /// polling /proc.
+    #[serde(skip)]
+    pub watched: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +151,7 @@ fn container_path(r: &Resource) -> Option<&str> {
 }
 
 /// Makes `dir` and links each persistent volume among `resources` into it at its container path.
-fn link_volumes(agent_dir: &Path, dir: &Path, resources: &[Resource]) -> std::io::Result<()> {
+pub(crate) fn link_volumes(agent_dir: &Path, dir: &Path, resources: &[Resource]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for r in resources {
         let (Some(vol), Some(path)) = (volume_dir(agent_dir, r), container_path(r)) else {
@@ -222,6 +226,7 @@ impl ClusterState {
         let info = executor_info.unwrap_or_else(|| command_executor_info(framework_id, &tasks[0]));
         let existing = self.live_container(agent, framework_id, &info.executor_id);
         let slot_dir = self.agents[agent].dir.clone();
+        let mut spawn: Option<SpawnRequest> = None;
         let agent_id = self.agents[agent].id.clone();
         let container = match existing {
             Some(c) => c,
@@ -252,20 +257,22 @@ impl ClusterState {
                     framework_removed: false,
                     connection: None,
                     deadline: Some(now + self.cfg.executor_registration_timeout),
+                    watched: false,
                 };
-                if let Err(e) = link_volumes(&slot_dir, &sandbox, &info.resources) {
-                    tracing::error!("preparing sandbox {}: {e}", sandbox.display());
-                }
                 let env = self.executor_env(agent, &exec);
                 if let Some(rt) = self.agents[agent].runtime.as_mut() {
                     rt.executors.insert(container_id.clone(), exec);
                 }
-                self.effect(Effect::Spawn(SpawnRequest {
+                // The sandbox is made by the spawn, outside the lock: a launch of hundreds of
+                // pods must not hold every other call up while directories are created.
+                spawn = Some(SpawnRequest {
                     agent,
                     container_id: container_id.clone(),
-                    sandbox,
+                    sandbox: sandbox.clone(),
                     env,
-                }));
+                    agent_dir: slot_dir.clone(),
+                    prepare: vec![(sandbox, info.resources.clone())],
+                });
                 container_id
             }
         };
@@ -287,8 +294,13 @@ impl ClusterState {
                 // Pod-level volumes are visible to every task of the pod.
                 resources.extend(exec_resources.iter().cloned());
             }
-            if let Err(e) = link_volumes(&slot_dir, &task_dir, &resources) {
-                tracing::error!("preparing sandbox {}: {e}", task_dir.display());
+            match spawn.as_mut() {
+                Some(req) => req.prepare.push((task_dir, resources)),
+                None => {
+                    if let Err(e) = link_volumes(&slot_dir, &task_dir, &resources) {
+                        tracing::error!("preparing sandbox {}: {e}", task_dir.display());
+                    }
+                }
             }
             launched.push(task.task_id.clone());
             exec.tasks
@@ -298,6 +310,9 @@ impl ClusterState {
             self.deliver_launches(agent, &container, launched);
         } else if let Some(exec) = self.runtime_executor(agent, &container) {
             exec.undelivered.extend(launched);
+        }
+        if let Some(req) = spawn {
+            self.effect(Effect::Spawn(req));
         }
         self.mark(Dirty::Executor(agent, container));
     }
@@ -371,6 +386,7 @@ impl ClusterState {
             Ok((pid, start)) => {
                 if let Some(exec) = self.runtime_executor(agent, container) {
                     exec.pid = Some(pid);
+                    exec.watched = true;
                     exec.pid_start = start;
                     self.mark(Dirty::Executor(agent, container.to_string()));
                 } else {
@@ -698,10 +714,13 @@ impl ClusterState {
         } else {
             self.mirror_latest(agent, container, task_id);
         }
+        // Only the acknowledgement of a terminal update is written down. Forgetting any other
+        // in a crash costs one duplicate re-send, which at-least-once delivery allows, and it
+        // saves a checkpoint write per update on the launch path.
         if done {
             self.task_completed(agent, container, task_id, &framework);
+            self.mark(Dirty::Executor(agent, container.to_string()));
         }
-        self.mark(Dirty::Executor(agent, container.to_string()));
     }
 
     /// A task's terminal update was acknowledged: it leaves the books.
@@ -940,7 +959,7 @@ impl ClusterState {
                 timed_out.push(container.clone());
                 continue;
             }
-            if check_pids && exec.connection.is_none() && !recovering {
+            if check_pids && exec.connection.is_none() && !exec.watched && !recovering {
                 if let Some(pid) = exec.pid {
                     if !process::alive(pid, exec.pid_start) {
                         dead.push(container.clone());

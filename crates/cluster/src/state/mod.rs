@@ -31,7 +31,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
 
-pub(crate) use agent::{Executor, ExecutorPhase};
+pub(crate) use agent::{link_volumes, Executor, ExecutorPhase};
 pub(crate) use recover::load;
 
 /// The whole cluster.
@@ -199,6 +199,11 @@ pub(crate) struct SpawnRequest {
     pub container_id: String,
     pub sandbox: PathBuf,
     pub env: Vec<(String, String)>,
+    /// The agent's directory, where its volumes live.
+    pub agent_dir: PathBuf,
+    /// Sandbox directories to make before the executor starts, each with the resources whose
+    /// persistent volumes are linked into it.
+    pub prepare: Vec<(PathBuf, Vec<Resource>)>,
 }
 
 /// Checkpoint files.

@@ -3,9 +3,16 @@
 //!
 //! Each start of a scheduler compares the spec it was given with the stored target. The same
 //! spec keeps its id; a different (or first) spec becomes the new target under a fresh
-//! [`ConfigId`], after every [`ConfigValidator`] accepted the change. Validators are values an
-//! author supplies; the built-in ones (volumes cannot change, pods cannot shrink, ...) come with
-//! issue 6.
+//! [`ConfigId`], after every [`ConfigValidator`] accepted the change: the built-in ones
+//! ([`validators`]: volumes cannot change, pods cannot shrink, ...) and the author's.
+//!
+//! A refused change does not stop a running service: the stored target stays in force and the
+//! violations are shown as the deploy plan's errors ([`TargetChoice::Refused`]). Only a first
+//! install has nothing to fall back to, and is refused outright.
+
+pub mod validators;
+
+pub use validators::{default_validators, validate_update};
 
 use crate::ids::{stable_hash, IdSource};
 use crate::spec::ServiceSpec;
@@ -47,21 +54,35 @@ pub enum TargetChoice {
     Unchanged(ConfigId),
     /// The spec is new: store it under this id and make it the target.
     New(ConfigId),
+    /// The change was refused: the stored target (this id, this spec) stays in force, and the
+    /// violations are reported.
+    Refused {
+        /// The stored target kept.
+        kept: ConfigId,
+        /// Its spec, which the scheduler runs instead of the refused one.
+        spec: Box<ServiceSpec>,
+        /// Every violation, in validator order.
+        violations: Vec<ConfigViolation>,
+    },
 }
 
 impl TargetChoice {
     /// The id the service runs under.
     pub fn id(&self) -> &ConfigId {
         match self {
-            Self::Unchanged(id) | Self::New(id) => id,
+            Self::Unchanged(id) | Self::New(id) | Self::Refused { kept: id, .. } => id,
         }
     }
 }
 
-/// Compares `spec` with the stored target and runs every validator on a change.
+/// Compares `spec` with the stored target and runs every validator on a change (the built-in
+/// ones, then `validators`).
 ///
 /// The new id is drawn from `ids`, which the scheduler seeds with its seed, `now` and a hash of
 /// the spec's JSON, so the id is fresh per start yet reproducible in a simulation.
+///
+/// # Errors
+/// The violations, when a first install is refused (there is no target to keep running).
 pub fn choose_target(
     spec: &ServiceSpec,
     stored: &StoredState,
@@ -77,14 +98,18 @@ pub fn choose_target(
             return Ok(TargetChoice::Unchanged(id.clone()));
         }
     }
-    let violations: Vec<ConfigViolation> = validators
-        .iter()
-        .flat_map(|v| v.validate(old.map(|(_, s)| s), spec))
-        .collect();
-    if !violations.is_empty() {
-        return Err(violations);
+    let old_spec = old.map(|(_, s)| s);
+    let mut violations = validate_update(old_spec, spec, &default_validators());
+    violations.extend(validate_update(old_spec, spec, validators));
+    match (violations.is_empty(), old) {
+        (true, _) => Ok(TargetChoice::New(ConfigId(ids.uuid()))),
+        (false, None) => Err(violations),
+        (false, Some((id, old_spec))) => Ok(TargetChoice::Refused {
+            kept: id.clone(),
+            spec: Box::new(old_spec.clone()),
+            violations,
+        }),
     }
-    Ok(TargetChoice::New(ConfigId(ids.uuid())))
 }
 
 /// The hash of a spec's stored form, one of the inputs of the scheduler's id source.
@@ -102,4 +127,99 @@ pub fn id_inputs(spec: &ServiceSpec, stored: &StoredState, now: Time) -> [u64; 3
             .as_ref()
             .map_or(0, |f| stable_hash(f.value.as_bytes()));
     [now.as_millis(), spec_hash(spec), store_shape]
+}
+
+/// A pod spec without what does not need a relaunch to change: the count (new instances are
+/// launched, removed ones decommissioned), the placement (it only decides where new instances
+/// go) and `allow-decommission`. dcos-commons ignores the same fields.
+fn rollout_shape(pod: &crate::spec::PodSpec) -> crate::spec::PodSpec {
+    crate::spec::PodSpec {
+        count: 0,
+        placement: None,
+        allow_decommission: false,
+        ..pod.clone()
+    }
+}
+
+/// Whether tasks of `pod_type` launched under `old` need no relaunch to run under `new`.
+pub fn same_pod_rollout(old: &ServiceSpec, new: &ServiceSpec, pod_type: &str) -> bool {
+    match (old.pod(pod_type), new.pod(pod_type)) {
+        (Some(a), Some(b)) => {
+            rollout_shape(a) == rollout_shape(b)
+                && old.role == new.role
+                && old.principal == new.principal
+                && old.user == new.user
+        }
+        _ => false,
+    }
+}
+
+/// Stored tasks whose config differs from the target `id` only in what needs no relaunch
+/// (see [`same_pod_rollout`]) are relabelled to the target: growing a count, or changing one pod
+/// type, leaves every other pod running. Returns the writes of the updated TaskInfos; `tasks` is
+/// updated in place.
+pub fn relabel_unchanged(
+    tasks: &mut std::collections::BTreeMap<String, crate::store::TaskRecord>,
+    configs: &std::collections::BTreeMap<ConfigId, ServiceSpec>,
+    id: &ConfigId,
+    spec: &ServiceSpec,
+) -> Vec<crate::store::WriteOp> {
+    use crate::labels::{task_label, TARGET_CONFIGURATION, TASK_TYPE};
+    let mut writes = Vec::new();
+    for (name, record) in tasks.iter_mut() {
+        let info = &record.info;
+        let (Some(label), Some(pod_type)) = (
+            task_label(info, TARGET_CONFIGURATION),
+            task_label(info, TASK_TYPE),
+        ) else {
+            continue;
+        };
+        if label == id.0 {
+            continue;
+        }
+        let Some(old) = configs.get(&ConfigId(label.to_string())) else {
+            continue;
+        };
+        if !same_pod_rollout(old, spec, pod_type) {
+            continue;
+        }
+        let labels = record.info.labels.get_or_insert_with(Default::default);
+        labels.insert(TARGET_CONFIGURATION, id.0.clone());
+        writes.push(crate::store::WriteOp::Put {
+            key: crate::store::task_info_key(name),
+            // A TaskInfo is plain data and always serializes.
+            value: serde_json::to_vec(&record.info).unwrap_or_default(),
+        });
+    }
+    writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{PodSpec, TaskSpec};
+
+    fn spec(count: u32, cpus: f64) -> ServiceSpec {
+        ServiceSpec::builder("svc")
+            .pod(
+                PodSpec::builder("data").count(count).task(
+                    TaskSpec::builder("node")
+                        .cmd("run")
+                        .cpus(cpus)
+                        .memory_mb(64),
+                ),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn count_placement_and_allow_decommission_need_no_relaunch_but_resources_do() {
+        let mut placed = spec(5, 1.0);
+        placed.pods[0].allow_decommission = true;
+        placed.pods[0].placement = Some(crate::spec::Placement::parse("hostname:UNIQUE").unwrap());
+        assert!(same_pod_rollout(&spec(3, 1.0), &placed, "data"));
+        assert!(!same_pod_rollout(&spec(3, 1.0), &spec(3, 2.0), "data"));
+        assert!(!same_pod_rollout(&spec(3, 1.0), &spec(3, 1.0), "other"));
+    }
 }

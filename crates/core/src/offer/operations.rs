@@ -326,11 +326,20 @@ fn task_resources(
             resources,
             resource_set,
             ports,
-        } => (
-            resources.iter().map(|s| r.reuse(s)).collect(),
-            ports.clone(),
-            resource_set.clone(),
-        ),
+            extra_cpus,
+            extra_mem_mb,
+        } => {
+            let mut held: Vec<Resource> = resources.iter().map(|s| r.reuse(s)).collect();
+            // A grown spec: the difference is reserved on the same agent with the pod's
+            // labels, so later relaunches reuse old and new reservations together.
+            if *extra_cpus > 0.0 {
+                held.push(r.scalar("cpus", *extra_cpus));
+            }
+            if *extra_mem_mb > 0.0 {
+                held.push(r.scalar("mem", *extra_mem_mb));
+            }
+            (held, ports.clone(), resource_set.clone())
+        }
         TaskResources::Fresh {
             cpus,
             mem_mb,

@@ -93,6 +93,11 @@ pub enum TaskResources {
         resource_set: Option<String>,
         /// Port name → number, as reserved.
         ports: BTreeMap<String, u64>,
+        /// CPUs the spec asks for beyond what is reserved (a grown config): reserved now, on
+        /// the same agent, next to the old reservation.
+        extra_cpus: f64,
+        /// Memory (MB) beyond what is reserved, likewise.
+        extra_mem_mb: f64,
     },
 }
 
@@ -270,7 +275,10 @@ fn task_launch(
                     task_name(instance, holder_name)
                 ));
             }
+            let wanted = wanted_scalars(pod, spec, set.as_deref());
             TaskResources::Reuse {
+                extra_cpus: extra(wanted.0, reserved_scalar(&r.info.resources, "cpus")),
+                extra_mem_mb: extra(wanted.1, reserved_scalar(&r.info.resources, "mem")),
                 resources: r.info.resources.clone(),
                 resource_set: set,
                 ports: stored_ports(&r.info),
@@ -283,6 +291,36 @@ fn task_launch(
         name: task_name(instance, task),
         resources,
     })
+}
+
+/// The cpus and memory (MB) the spec asks for the task (or its resource set).
+fn wanted_scalars(pod: &PodSpec, spec: &crate::spec::TaskSpec, set: Option<&str>) -> (f64, f64) {
+    let res = match set.and_then(|id| pod.resource_set(id)) {
+        Some(s) => &s.resources,
+        None => &spec.resources,
+    };
+    (res.cpus, res.memory_mb as f64)
+}
+
+/// The amount of scalar `name` among reserved resources.
+fn reserved_scalar(resources: &[Resource], name: &str) -> f64 {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+        .sum()
+}
+
+/// What must be reserved on top of `reserved` to hold `wanted`. A shrunk spec keeps its larger
+/// reservation (nothing is given back while the pod lives; a replace gives it back).
+fn extra(wanted: f64, reserved: f64) -> f64 {
+    // Thousandths, as offers are matched: float noise must not ask for 0.0000001 cpus.
+    let more = milli(wanted) - milli(reserved);
+    if more > 0 {
+        more as f64 / 1000.0
+    } else {
+        0.0
+    }
 }
 
 fn fresh_resources(
@@ -360,7 +398,16 @@ fn totals(req: &mut PodRequirement, executor: ExecutorSize) {
                 req.mem += milli(*mem_mb);
                 fresh_volumes.extend(volumes);
             }
-            TaskResources::Reuse { resources, .. } => reused.extend(resources),
+            TaskResources::Reuse {
+                resources,
+                extra_cpus,
+                extra_mem_mb,
+                ..
+            } => {
+                req.cpus += milli(*extra_cpus);
+                req.mem += milli(*extra_mem_mb);
+                reused.extend(resources);
+            }
         }
     }
     for v in fresh_volumes {

@@ -40,6 +40,15 @@ pub enum Command {
         /// The pod instance, e.g. `data-2`.
         pod: String,
     },
+    /// Uninstall the service: kill every task, release every reservation and volume, tear
+    /// the framework down and delete the stored state. Cannot be undone once accepted.
+    Uninstall,
+    /// Stop waiting for `agent` during an uninstall: its reservations are left behind (the
+    /// agent is gone for good, or an operator cleans it by hand).
+    ForceCompleteUninstall {
+        /// The agent id.
+        agent: String,
+    },
 }
 
 /// A command that was not carried out, and why. A value the API shows, not a failure.

@@ -141,6 +141,36 @@ impl RecoveryState {
         ops
     }
 
+    /// Queues reservations to reclaim without a replacement (a decommission or uninstall).
+    pub fn queue_reclaims(&mut self, reclaim: BTreeMap<String, ReclaimEntry>) -> Vec<WriteOp> {
+        reclaim
+            .into_iter()
+            .map(|(id, entry)| {
+                let op = WriteOp::Put {
+                    key: property_key(&format!("{RECLAIM}{id}")),
+                    value: serde_json::to_vec(&entry).unwrap_or_default(),
+                };
+                self.reclaim.insert(id, entry);
+                op
+            })
+            .collect()
+    }
+
+    /// Resource ids to reclaim that were reserved for pod instance `pod` (by their
+    /// `pod_instance` reservation label).
+    pub fn reclaims_of(&self, pod: &str) -> Vec<String> {
+        self.reclaim
+            .iter()
+            .filter(|(_, e)| {
+                e.resource
+                    .reservation_labels()
+                    .and_then(|l| l.get(crate::labels::POD_INSTANCE))
+                    == Some(pod)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Forgets reservations to reclaim (reclaimed, or their agent is gone).
     pub fn forget_reclaims(&mut self, ids: &[String]) -> Vec<WriteOp> {
         ids.iter()

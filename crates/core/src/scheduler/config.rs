@@ -31,6 +31,13 @@ pub struct SchedulerConfig {
     pub replacement: ReplacementPolicy,
     /// Crash-loop backoff of relaunches.
     pub backoff: BackoffPolicy,
+    /// Start in uninstall mode (`cairn uninstall`): persists `Properties/uninstalling` first,
+    /// after which every later start continues the uninstall whatever this says.
+    pub uninstall: bool,
+    /// How long an uninstall waits for agents that hold reservations but make no offers (a
+    /// stopped agent) before giving up on them; `None` waits until an operator forces them
+    /// (`Command::ForceCompleteUninstall`) or the master declares them gone.
+    pub uninstall_agent_timeout: Option<Duration>,
 }
 
 impl Default for SchedulerConfig {
@@ -47,6 +54,8 @@ impl Default for SchedulerConfig {
             hostname: None,
             replacement: ReplacementPolicy::default(),
             backoff: BackoffPolicy::default(),
+            uninstall: false,
+            uninstall_agent_timeout: None,
         }
     }
 }

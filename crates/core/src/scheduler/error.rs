@@ -11,7 +11,8 @@ pub enum SchedulerError {
     /// The spec breaks a rule of its own (see [`crate::spec::validate`]).
     #[error("the service spec is invalid")]
     Spec(#[source] SpecErrors),
-    /// A config validator refused the change from the stored target to this spec.
+    /// A config validator refused a first install. (A refused change of a running service is
+    /// not an error: the stored target keeps running, see `Scheduler::config_errors`.)
     #[error("the config change is refused: {}", violations_text(.0))]
     Config(Vec<ConfigViolation>),
     /// The stored state is unusable.

@@ -45,6 +45,7 @@ impl Scheduler {
                 if let Some(f) = event.failure {
                     if let (Some(agent), None) = (&f.agent_id, &f.executor_id) {
                         self.forget_reclaims_on(&agent.value);
+                        self.agent_gone(&agent.value);
                     }
                 }
             }
@@ -182,7 +183,24 @@ impl Scheduler {
         if !self.subscribed || self.failed {
             return;
         }
+        if self.is_uninstalling() {
+            // Nothing is deployed or recovered any more: only taken away.
+            self.refresh_teardown(now);
+            if self.is_uninstalled() {
+                // TEARDOWN is out: the framework is gone, nothing may follow it.
+                return;
+            }
+            let wanted = self.reclaim_wants();
+            if let Some(c) = self
+                .demand
+                .update(now, wanted, self.cfg.revive_min_interval)
+            {
+                self.send_demand(c);
+            }
+            return;
+        }
         self.refresh_recovery(now);
+        self.refresh_teardown(now);
         let work = self.work();
         for step in &work.released {
             for (task, agent) in &step.kills {
@@ -191,6 +209,7 @@ impl Scheduler {
                 }
             }
         }
+        self.note_deploy_completed(&work);
         let wanted = self.wanted_from(&work);
         if let Some(c) = self
             .demand
@@ -202,17 +221,38 @@ impl Scheduler {
 
     /// Pod instances that need resources now.
     pub(super) fn wanted(&self) -> BTreeSet<String> {
+        if self.is_uninstalling() {
+            return self.reclaim_wants();
+        }
         self.wanted_from(&self.work())
     }
 
+    /// Pod instances with released steps, and agents holding reservations to reclaim (their
+    /// offers are needed even when no step is).
     fn wanted_from(&self, work: &crate::plan::Work) -> BTreeSet<String> {
         let mut seen = HashSet::new();
-        work.released
+        let mut wanted: BTreeSet<String> = work
+            .released
             .iter()
             .filter(|s| s.kills.is_empty())
             .map(|s| s.pod_instance.to_string())
             .filter(|p| seen.insert(p.clone()))
-            .collect()
+            .collect();
+        wanted.extend(self.reclaim_wants());
+        wanted
+    }
+
+    /// The first time the deploy plan completes, remember it: later config changes roll out
+    /// by the spec's `update` plan.
+    fn note_deploy_completed(&mut self, work: &crate::plan::Work) {
+        if self.deploy_completed || work.status != crate::plan::Status::Complete {
+            return;
+        }
+        self.deploy_completed = true;
+        self.outbox.persist(vec![WriteOp::Put {
+            key: crate::store::property_key(super::teardown::DEPLOY_COMPLETED),
+            value: Vec::new(),
+        }]);
     }
 
     pub(super) fn send_reconcile(&mut self, r: Reconcile) {

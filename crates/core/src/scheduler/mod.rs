@@ -35,6 +35,7 @@ mod outbox;
 mod overrides;
 mod recovery;
 mod status;
+mod teardown;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -50,8 +51,9 @@ pub use error::SchedulerError;
 pub use outbox::Action;
 pub use overrides::Overrides;
 pub use status::{PodStatus, PodTaskStatus};
+pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
 
-use crate::config::{choose_target, id_inputs, TargetChoice};
+use crate::config::{choose_target, id_inputs, relabel_unchanged, ConfigViolation, TargetChoice};
 use crate::ids::IdSource;
 use crate::offer::{builtin_checks, CompiledRule, ExecutorSize, OfferCheck, Rank};
 use crate::plan::overrides::PLAN_OVERRIDES_PROPERTY;
@@ -111,6 +113,14 @@ pub struct Scheduler {
     backoff: Backoff,
     /// The time of the latest input, for what is shown between inputs (plans).
     last_now: Time,
+    /// Why the spec this scheduler was started with was refused (the stored target runs
+    /// instead); shown as the deploy plan's errors.
+    config_errors: Vec<ConfigViolation>,
+    /// The first deploy completed (`Properties/deploy-completed`): a spec's `update` plan
+    /// rolls out later changes.
+    deploy_completed: bool,
+    /// Decommission and uninstall memory.
+    teardown: teardown::Teardown,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -134,9 +144,16 @@ impl Scheduler {
     /// drawn from a deterministic id source seeded with `cfg.seed`, `now`, a hash of the
     /// spec's JSON and the store's shape (see [`crate::ids`]).
     ///
+    /// A change a config validator refuses does not stop the service: the stored target stays
+    /// in force (nothing is written) and the violations are in [`Scheduler::config_errors`]
+    /// and the deploy plan's `errors`. Configs that neither the target nor a stored task
+    /// refers to are deleted. With `cfg.uninstall` (or a stored `Properties/uninstalling`)
+    /// the scheduler uninstalls the service instead (see [`Scheduler::is_uninstalled`]).
+    ///
     /// # Errors
     /// [`SchedulerError::Spec`] when the spec fails validation; [`SchedulerError::Config`]
-    /// when a config validator refuses the change. Nothing is written in either case.
+    /// when a config validator refuses a first install (there is no target to keep).
+    /// Nothing is written in either case.
     pub fn new(
         cfg: SchedulerConfig,
         spec: ServiceSpec,
@@ -150,20 +167,64 @@ impl Scheduler {
     pub fn with_overrides(
         cfg: SchedulerConfig,
         spec: ServiceSpec,
-        stored: StoredState,
+        mut stored: StoredState,
         now: Time,
         overrides: Overrides,
     ) -> Result<Scheduler, SchedulerError> {
         validate(&spec).map_err(SchedulerError::Spec)?;
         check_target_present(&stored)?;
         let mut ids = IdSource::new(cfg.seed, &id_inputs(&spec, &stored, now));
-        let choice = choose_target(&spec, &stored, &overrides.config_validators, &mut ids)
-            .map_err(SchedulerError::Config)?;
+        let mut teardown = teardown::Teardown::from_properties(&stored.properties);
         let mut outbox = Outbox::default();
-        if let TargetChoice::New(id) = &choice {
-            outbox.persist(target_writes(&spec, id));
+        // Uninstall is marked before anything else is written: it cannot be half-undone.
+        if cfg.uninstall && teardown.uninstall_since.is_none() {
+            outbox.persist(vec![teardown::uninstall_write(now)]);
+            teardown.uninstall_since = Some(now);
         }
+        let uninstalling = teardown.uninstall_since.is_some();
+        let mut choice = choose_target(&spec, &stored, &overrides.config_validators, &mut ids)
+            .map_err(SchedulerError::Config)?;
+        // An uninstalling service keeps the target it had: a new spec has nothing to deploy.
+        if let (true, Some(id), TargetChoice::New(_)) = (uninstalling, &stored.target, &choice) {
+            choice = TargetChoice::Unchanged(id.clone());
+        }
+        let (spec, config_errors) = match choice {
+            TargetChoice::Refused {
+                kept,
+                spec: old,
+                violations,
+            } => {
+                choice = TargetChoice::Unchanged(kept);
+                (*old, violations)
+            }
+            _ if uninstalling => (
+                stored
+                    .target
+                    .as_ref()
+                    .and_then(|id| stored.configs.get(id).cloned())
+                    .unwrap_or(spec),
+                Vec::new(),
+            ),
+            _ => (spec, Vec::new()),
+        };
         let config_id = choice.id().clone();
+        if !uninstalling {
+            // The relabels go in the target's batch: a restart in between would otherwise see
+            // the same spec (no change) and relaunch pods that did not need it.
+            let mut writes = match &choice {
+                TargetChoice::New(id) => target_writes(&spec, id),
+                _ => Vec::new(),
+            };
+            writes.extend(relabel_unchanged(
+                &mut stored.tasks,
+                &stored.configs,
+                &config_id,
+                &spec,
+            ));
+            outbox.persist(writes);
+            outbox.persist(teardown::unused_configs(&stored, &config_id));
+        }
+        let deploy_completed = stored.properties.contains_key(teardown::DEPLOY_COMPLETED);
         let plan_overrides = PlanOverrides::for_config(
             stored
                 .properties
@@ -171,11 +232,12 @@ impl Scheduler {
                 .map(Vec::as_slice),
             &config_id,
         );
+        let plan_spec = rollout_plan_spec(&spec, deploy_completed);
         let deploy = ExpandedPlan::new(
             &spec,
             match &overrides.plan_customizer {
-                Some(c) => c.customize(deploy_plan_spec(&spec)),
-                None => deploy_plan_spec(&spec),
+                Some(c) => c.customize(plan_spec),
+                None => plan_spec,
             },
         );
         let mut checks = builtin_checks(&spec.role);
@@ -215,6 +277,9 @@ impl Scheduler {
             recovery_state,
             backoff: Backoff::default(),
             last_now: now,
+            config_errors,
+            deploy_completed,
+            teardown,
         })
     }
 
@@ -258,7 +323,8 @@ impl Scheduler {
 
     /// Every event of the subscription stream.
     pub fn handle_event(&mut self, now: Time, event: Event) {
-        if self.failed {
+        // After TEARDOWN the service is gone: late events have nothing to act on.
+        if self.failed || self.is_uninstalled() {
             return;
         }
         self.last_now = self.last_now.max(now);
@@ -291,7 +357,7 @@ impl Scheduler {
 
     /// Timers: reconciliation retries, deferred revives, kill retries.
     pub fn handle_timeout(&mut self, now: Time) {
-        if self.failed || !self.subscribed {
+        if self.failed || !self.subscribed || self.is_uninstalled() {
             return;
         }
         self.last_now = self.last_now.max(now);
@@ -326,7 +392,14 @@ impl Scheduler {
             }
             Command::Restart { pod } => return self.restart_pod(now, pod),
             Command::Replace { pod } => return self.replace_command(now, pod),
+            Command::Uninstall => return self.uninstall_command(now),
+            Command::ForceCompleteUninstall { agent } => return self.force_agent(now, agent),
         };
+        if self.is_uninstalling() {
+            return Err(CommandRefusal(
+                "the service is uninstalling; its plans cannot be changed".into(),
+            ));
+        }
         if plan != self.deploy.spec.name {
             return Err(CommandRefusal(format!(
                 "no plan `{plan}` (plans: {})",
@@ -344,7 +417,10 @@ impl Scheduler {
                 self.plan_overrides.resume(&plan, phase.as_deref(), &held);
             }
             Command::Interrupt { .. } => self.plan_overrides.interrupt(&plan, phase.as_deref()),
-            Command::Restart { .. } | Command::Replace { .. } => {}
+            Command::Restart { .. }
+            | Command::Replace { .. }
+            | Command::Uninstall
+            | Command::ForceCompleteUninstall { .. } => {}
         }
         self.outbox.persist(vec![WriteOp::Put {
             key: property_key(PLAN_OVERRIDES_PROPERTY),
@@ -373,6 +449,7 @@ impl Scheduler {
             self.kills.poll_timeout(),
             self.backoff.poll_timeout(),
             self.recovery_timeout(),
+            self.teardown_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -381,6 +458,9 @@ impl Scheduler {
 
     /// Plans with derived statuses.
     pub fn plans(&self) -> Vec<PlanStatus> {
+        if self.is_uninstalling() {
+            return vec![self.uninstall_plan()];
+        }
         let mut plan = self.derive_deploy().status;
         for phase in &mut plan.phases {
             for step in &mut phase.steps {
@@ -393,12 +473,20 @@ impl Scheduler {
         if let Some(e) = &self.last_error {
             plan.errors.push(format!("master: {e}"));
         }
-        vec![plan, self.recovery_plan().status]
+        plan.errors
+            .extend(self.config_errors.iter().map(|v| format!("config: {v}")));
+        vec![plan, self.recovery_plan().status, self.decommission_plan()]
     }
 
-    /// Whether the deploy plan is COMPLETE.
+    /// Whether the deploy (or update) plan is COMPLETE. Never while uninstalling.
     pub fn is_deployed(&self) -> bool {
-        self.deploy_work().status == Status::Complete
+        !self.is_uninstalling() && self.deploy_work().status == Status::Complete
+    }
+
+    /// Why the spec this scheduler was started with was refused, every violation; empty when
+    /// it was accepted. The stored target runs instead.
+    pub fn config_errors(&self) -> &[ConfigViolation] {
+        &self.config_errors
     }
 
     /// Pod instances with their tasks.
@@ -455,6 +543,15 @@ impl Scheduler {
         if self.subscribed {
             self.outbox.call(call);
         }
+    }
+}
+
+/// The plan that rolls out the target: the spec's `update` plan once a first deploy completed
+/// (if it has one, under its own name), else the deploy plan.
+fn rollout_plan_spec(spec: &ServiceSpec, deploy_completed: bool) -> crate::spec::PlanSpec {
+    match spec.plan("update") {
+        Some(update) if deploy_completed => update.clone(),
+        _ => deploy_plan_spec(spec),
     }
 }
 

@@ -34,8 +34,18 @@ impl Scheduler {
             );
             return;
         }
+        self.adopt_leftovers(&offers);
         let offers = self.reclaim(now, offers);
         if offers.is_empty() {
+            return;
+        }
+        if self.is_uninstalling() {
+            self.decline_all(
+                now,
+                &offers,
+                self.cfg.long_decline_secs,
+                "declined: the service is uninstalling",
+            );
             return;
         }
         let work = self.work();

@@ -1,0 +1,346 @@
+//! Config updates (issue 6): rollouts by strategy on the pods' own reservations and volumes,
+//! growing a count, refusals by the config validators, the `update` plan, restarts in the
+//! middle, and garbage collection of configs no task refers to.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use cairn_core::plan::Status;
+use cairn_core::spec::*;
+use cairn_core::store::Store;
+use cairn_proto::{OperationType, TaskInfo, TaskState};
+use common::*;
+
+/// Persistence ids of a TaskInfo's resources.
+fn volumes(info: &TaskInfo) -> Vec<String> {
+    info.resources
+        .iter()
+        .filter_map(|r| r.persistence_id().map(str::to_string))
+        .collect()
+}
+
+fn deployed(count: u32, strategy: Strategy, agents: usize) -> Sim {
+    let mut sim = Sim::new(node_spec(count, strategy), agents, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    sim
+}
+
+fn names(count: u32) -> Vec<String> {
+    (0..count).map(|i| format!("data-{i}-node")).collect()
+}
+
+/// Task name → (task id, agent, volumes), for every launched task of `count` pods.
+fn homes(sim: &Sim, count: u32) -> BTreeMap<String, (String, String, Vec<String>)> {
+    names(count)
+        .into_iter()
+        .filter_map(|n| {
+            let i = sim.sched.task_info(&n)?;
+            Some((
+                n,
+                (
+                    i.task_id.value.clone(),
+                    i.agent_id.value.clone(),
+                    volumes(i),
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Answers every KILL since `mark` with TASK_KILLED; returns the task names killed.
+fn answer_kills(sim: &mut Sim, mark: usize, count: u32) -> Vec<String> {
+    let killed: Vec<String> = sim
+        .calls_since(mark)
+        .iter()
+        .filter_map(|c| c.kill.as_ref())
+        .map(|k| k.task_id.value.clone())
+        .collect();
+    let mut out = Vec::new();
+    for n in names(count) {
+        let Some(info) = sim.sched.task_info(&n) else {
+            continue;
+        };
+        if killed.contains(&info.task_id.value) {
+            sim.status(&n, TaskState::Killed);
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// A restarted scheduler subscribes; its running tasks answer reconciliation (RUNNING and
+/// ready), and the kills it sends at once are answered. Returns the task names killed.
+fn resubscribe(sim: &mut Sim, count: u32) -> Vec<String> {
+    let mark = sim.calls.len();
+    sim.subscribe();
+    for n in names(count) {
+        if sim.sched.task_info(&n).is_some() {
+            sim.ready(&n);
+        }
+    }
+    answer_kills(sim, mark, count)
+}
+
+fn with_cpus(count: u32, cpus: f64) -> ServiceSpec {
+    let mut s = node_spec(count, Strategy::Serial);
+    s.pods[0].tasks[0].resources.cpus = cpus;
+    s
+}
+
+/// Offers from every agent until nothing more happens, answering kills and readiness. Returns
+/// the most pods that were down (killed and not yet ready again) at any one time.
+fn roll_out(sim: &mut Sim, count: u32) -> usize {
+    let mut most_down = 0;
+    let mut down: Vec<String> = Vec::new();
+    for _ in 0..40 {
+        if sim.sched.is_deployed() {
+            break;
+        }
+        let mark = sim.calls.len();
+        let all: Vec<usize> = (0..sim.agents.len()).collect();
+        sim.offers(&all);
+        for n in sim.launched_since(mark) {
+            sim.ready(&n);
+            down.retain(|d| *d != n);
+        }
+        // Kills sent for the offers or for a pod that just became ready.
+        down.extend(answer_kills(sim, mark, count));
+        most_down = most_down.max(down.len());
+        sim.advance(6);
+    }
+    assert!(sim.sched.is_deployed(), "{:#?}", sim.sched.plans());
+    most_down
+}
+
+#[test]
+fn a_cpu_change_restarts_pods_one_at_a_time_each_keeping_its_agent_and_volume() {
+    let mut sim = deployed(3, Strategy::Serial, 3);
+    let before = homes(&sim, 3);
+    let old_config = sim.sched.config_id().clone();
+    sim.restart(with_cpus(3, 1.5));
+    assert_ne!(sim.sched.config_id(), &old_config);
+    let mark = sim.calls.len();
+    let first = resubscribe(&mut sim, 3);
+    assert_eq!(first.len(), 1, "serial: one pod is killed first");
+    let most_down = roll_out(&mut sim, 3);
+    assert_eq!(most_down, 1, "serial: never two pods down at once");
+    let after = homes(&sim, 3);
+    for (name, (id, agent, vols)) in &before {
+        let (new_id, new_agent, new_vols) = &after[name];
+        assert_ne!(new_id, id, "{name} was relaunched");
+        assert_eq!(new_agent, agent, "{name} kept its agent");
+        assert_eq!(new_vols, vols, "{name} kept its volume");
+    }
+    // The extra 0.5 cpus were reserved on the same agents, with no new volume.
+    let ops = sim.operations_since(mark);
+    assert!(ops.contains(&OperationType::Reserve), "{ops:?}");
+    assert!(!ops.contains(&OperationType::Create), "{ops:?}");
+    assert!(!ops.contains(&OperationType::Unreserve), "{ops:?}");
+}
+
+#[test]
+fn a_grown_reservation_that_does_not_fit_its_agent_waits_and_says_why() {
+    let mut sim = deployed(1, Strategy::Serial, 1);
+    sim.restart(with_cpus(1, 8.0));
+    resubscribe(&mut sim, 1);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(sim.launched_since(mark).is_empty());
+    let (status, message) = sim.step("data-0:[node]");
+    assert_eq!(status, Status::Prepared);
+    assert!(message.contains("cpus"), "{message}");
+}
+
+#[test]
+fn raising_the_count_launches_the_new_pod_and_touches_no_other() {
+    let mut sim = deployed(3, Strategy::Serial, 3);
+    let before = homes(&sim, 3);
+    sim.restart(node_spec(4, Strategy::Serial));
+    let mark = sim.calls.len();
+    resubscribe(&mut sim, 3);
+    sim.deploy_all();
+    assert_eq!(sim.launched_since(mark), ["data-3-node"]);
+    assert_eq!(
+        sim.count_since(mark, cairn_proto::scheduler::CallType::Kill),
+        0
+    );
+    let after = homes(&sim, 4);
+    for (name, home) in &before {
+        assert_eq!(&after[name], home, "{name} untouched");
+    }
+}
+
+#[test]
+fn a_volume_size_change_is_refused_by_name_and_nothing_changes() {
+    let mut sim = deployed(2, Strategy::Serial, 2);
+    let before = homes(&sim, 2);
+    let target = sim.sched.config_id().clone();
+    let mut bigger = node_spec(2, Strategy::Serial);
+    bigger.pods[0].volumes[0].size_mb = 500;
+    bigger.pods[0].tasks[0].resources.cpus = 2.0;
+    let batches = sim.batches.len();
+    sim.restart(bigger);
+    assert_eq!(sim.batches.len(), batches, "nothing is written");
+    assert_eq!(sim.sched.config_id(), &target);
+    let errors = &sim.sched.plans()[0].errors;
+    assert!(
+        errors.iter().any(|e| e.contains("volumes_cannot_change")),
+        "{errors:?}"
+    );
+    assert!(resubscribe(&mut sim, 2).is_empty());
+    sim.offers(&[0, 1]);
+    assert!(sim.sched.is_deployed());
+    assert_eq!(homes(&sim, 2), before, "same task ids, agents and volumes");
+}
+
+#[test]
+fn a_count_decrease_without_allow_decommission_is_refused_and_nothing_changes() {
+    let mut sim = deployed(3, Strategy::Serial, 3);
+    let before = homes(&sim, 3);
+    let target = sim.sched.config_id().clone();
+    sim.restart(node_spec(2, Strategy::Serial));
+    assert_eq!(sim.sched.config_id(), &target);
+    assert_eq!(sim.sched.spec().pods[0].count, 3, "the old target runs");
+    let v = sim.sched.config_errors();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].validator, "pod_count_cannot_shrink");
+    let mark = sim.calls.len();
+    resubscribe(&mut sim, 3);
+    sim.offers(&[0, 1, 2]);
+    assert_eq!(
+        sim.count_since(mark, cairn_proto::scheduler::CallType::Kill),
+        0
+    );
+    assert_eq!(homes(&sim, 3), before);
+}
+
+#[test]
+fn the_pure_check_reports_what_a_restart_would_refuse() {
+    let old = node_spec(3, Strategy::Serial);
+    let mut new = node_spec(2, Strategy::Serial);
+    new.pods[0].volumes[0].size_mb = 1;
+    let v = cairn_core::config::validate_update(
+        Some(&old),
+        &new,
+        &cairn_core::config::default_validators(),
+    );
+    let rules: Vec<&str> = v.iter().map(|v| v.validator.as_str()).collect();
+    assert_eq!(rules, ["pod_count_cannot_shrink", "volumes_cannot_change"]);
+}
+
+#[test]
+fn a_scheduler_restart_in_the_middle_of_an_update_finishes_it() {
+    let mut sim = deployed(3, Strategy::Serial, 3);
+    let before = homes(&sim, 3);
+    let changed = with_cpus(3, 1.5);
+    sim.restart(changed.clone());
+    let target = sim.sched.config_id().clone();
+    // One pod is killed and relaunched, then the scheduler dies.
+    resubscribe(&mut sim, 3);
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1, 2]);
+    let relaunched = sim.launched_since(mark);
+    assert_eq!(relaunched.len(), 1);
+    sim.restart(changed);
+    assert_eq!(sim.sched.config_id(), &target, "the same spec keeps its id");
+    let mark = sim.calls.len();
+    sim.subscribe();
+    for n in names(3) {
+        let state = if relaunched.contains(&n) {
+            TaskState::Staging
+        } else {
+            TaskState::Running
+        };
+        if state == TaskState::Running {
+            sim.ready(&n);
+        } else {
+            sim.status(&n, state);
+        }
+    }
+    sim.ready(&relaunched[0]);
+    assert_eq!(
+        answer_kills(&mut sim, mark, 3).len(),
+        1,
+        "the next pod goes"
+    );
+    roll_out(&mut sim, 3);
+    let after = homes(&sim, 3);
+    for (name, (id, agent, _)) in &before {
+        assert_ne!(&after[name].0, id);
+        assert_eq!(&after[name].1, agent);
+    }
+}
+
+#[test]
+fn a_finish_task_reruns_after_a_config_change() {
+    let spec = |cmd: &str| {
+        ServiceSpec::builder("svc")
+            .pod(
+                PodSpec::builder("job").task(
+                    TaskSpec::builder("run")
+                        .cmd(cmd)
+                        .cpus(0.1)
+                        .memory_mb(32)
+                        .goal(Goal::Finish),
+                ),
+            )
+            .build()
+            .unwrap()
+    };
+    let mut sim = Sim::new(spec("./a"), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("job-0-run", TaskState::Finished);
+    assert!(sim.sched.is_deployed());
+    sim.restart(spec("./b"));
+    sim.subscribe();
+    sim.status("job-0-run", TaskState::Finished);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), ["job-0-run"]);
+}
+
+#[test]
+fn the_update_plan_rolls_out_changes_once_the_first_deploy_completed() {
+    let spec = |cpus: f64| {
+        let mut s = with_cpus(2, cpus);
+        s.plans.push(
+            PlanSpec::new("update")
+                .strategy(Strategy::Parallel)
+                .phase(PhaseSpec::new("data", "data").strategy(Strategy::Parallel)),
+        );
+        s
+    };
+    let mut sim = Sim::new(spec(1.0), 2, AGENT);
+    sim.subscribe();
+    assert_eq!(sim.sched.plans()[0].name, "deploy");
+    sim.deploy_all();
+    assert!(sim
+        .store
+        .load()
+        .unwrap()
+        .contains_key("Properties/deploy-completed"));
+    sim.restart(spec(1.5));
+    assert_eq!(sim.sched.plans()[0].name, "update");
+    // Parallel: both pods are killed at once.
+    assert_eq!(resubscribe(&mut sim, 2).len(), 2);
+}
+
+#[test]
+fn configs_no_task_refers_to_are_deleted_at_start() {
+    let mut sim = deployed(1, Strategy::Serial, 1);
+    let first = sim.sched.config_id().clone();
+    sim.restart(with_cpus(1, 1.5));
+    let second = sim.sched.config_id().clone();
+    let key = |id: &cairn_core::store::ConfigId| format!("Configurations/{id}");
+    // The running task still refers to the first config: kept.
+    assert!(sim.store.load().unwrap().contains_key(&key(&first)));
+    resubscribe(&mut sim, 1);
+    roll_out(&mut sim, 1);
+    sim.restart(with_cpus(1, 1.5));
+    let entries = sim.store.load().unwrap();
+    assert!(!entries.contains_key(&key(&first)), "unreferenced: deleted");
+    assert!(entries.contains_key(&key(&second)), "the target stays");
+}
