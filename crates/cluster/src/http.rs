@@ -67,6 +67,17 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response 
     }
 }
 
+/// Every v1 endpoint takes only POST (405 first), then a JSON body (400/415).
+fn check_post(method: &Method, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if method != Method::POST {
+        return Err(Box::new(text(
+            405,
+            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
+        )));
+    }
+    check_content_type(headers)
+}
+
 /// Mesos compares the Content-Type exactly; cairn also accepts a `; charset=utf-8` suffix.
 fn check_content_type(headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
@@ -170,13 +181,7 @@ async fn scheduler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if method != Method::POST {
-        return text(
-            405,
-            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
-        );
-    }
-    if let Err(r) = check_content_type(&headers) {
+    if let Err(r) = check_post(&method, &headers) {
         return *r;
     }
     let call: Call = match parse(&body, "Call") {
@@ -232,13 +237,7 @@ async fn operator(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if method != Method::POST {
-        return text(
-            405,
-            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
-        );
-    }
-    if let Err(r) = check_content_type(&headers) {
+    if let Err(r) = check_post(&method, &headers) {
         return *r;
     }
     if !accepts_json(&headers) {
@@ -337,13 +336,7 @@ async fn executor_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if method != Method::POST {
-        return text(
-            405,
-            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
-        );
-    }
-    if let Err(r) = check_content_type(&headers) {
+    if let Err(r) = check_post(&method, &headers) {
         return *r;
     }
     let call: executor::Call = match parse(&body, "executor::Call") {
