@@ -114,7 +114,9 @@ pub fn run_deploy(args: DeployArgs) -> anyhow::Result<()> {
 
 async fn deploy(bench: &Bench, args: &DeployArgs) -> anyhow::Result<()> {
     let mut sched = bench.start_scheduler(args.pods).await?;
-    let deployed = bench.wait_deployed(&mut sched, args.pods, args.timeout).await;
+    let deployed = bench
+        .wait_deployed(&mut sched, args.pods, args.timeout)
+        .await;
     // Footprint is read before anything is stopped: this is what the goal is about.
     let hwm = proc_status_kb(sched.pid, "VmHWM:");
     let rss = proc_status_kb(sched.pid, "VmRSS:");
@@ -285,7 +287,10 @@ impl Bench {
         loop {
             peak_rss_seen = peak_rss_seen.max(proc_status_kb(sched.pid, "VmRSS:").unwrap_or(0));
             if let Some(status) = sched.child.try_wait()? {
-                bail!("the scheduler exited ({status}); see {}", sched.log.display());
+                bail!(
+                    "the scheduler exited ({status}); see {}",
+                    sched.log.display()
+                );
             }
             let (live, _) = self.tasks().await?;
             let running: Vec<&Task> = live
@@ -310,7 +315,9 @@ impl Bench {
                         .collect()
                 };
                 return Ok(Deployed {
-                    running_times: since_start(running.iter().filter_map(|t| running_since(t)).collect()),
+                    running_times: since_start(
+                        running.iter().filter_map(|t| running_since(t)).collect(),
+                    ),
                     first_status_times: since_start(
                         live.iter()
                             .filter_map(|t| t.statuses.first().and_then(|s| s.timestamp))
@@ -476,7 +483,10 @@ impl Bench {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                bail!("{} tasks live {TEARDOWN_TIMEOUT:?} after TEARDOWN", live.len());
+                bail!(
+                    "{} tasks live {TEARDOWN_TIMEOUT:?} after TEARDOWN",
+                    live.len()
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -811,7 +821,12 @@ fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss:
         "<= 30 s",
         Some(d.all_running.as_secs_f64() <= TARGET_DEPLOY_SECS),
     );
-    row("pods per second", format!("{rate:.1} /s"), ">= 33 /s", Some(rate >= 33.0));
+    row(
+        "pods per second",
+        format!("{rate:.1} /s"),
+        ">= 33 /s",
+        Some(rate >= 33.0),
+    );
     let hwm_mb = hwm.map(|kb| kb as f64 / 1024.0);
     row(
         "scheduler peak RSS (VmHWM)",
@@ -826,8 +841,14 @@ fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss:
         "  scheduler start -> connected line      {}",
         d.connected.map_or("?".into(), secs)
     );
-    println!("  scheduler start -> first task status   {}", secs(d.first_status));
-    println!("  scheduler start -> bench saw all       {} (polled every {POLL:?})", secs(d.detected));
+    println!(
+        "  scheduler start -> first task status   {}",
+        secs(d.first_status)
+    );
+    println!(
+        "  scheduler start -> bench saw all       {} (polled every {POLL:?})",
+        secs(d.detected)
+    );
     println!(
         "  highest sampled VmRSS while deploying  {}",
         mb(Some(d.peak_rss_sampled_kb))
@@ -891,9 +912,24 @@ fn print_recovery(args: &RecoveryArgs, kills: &[Relaunch], r: &Restart) {
             .collect(),
     );
     if !kills.is_empty() {
-        row("task kill -> RUNNING in place, p50", secs(percentile(&raw, 50.0)), "", None);
-        row("task kill -> RUNNING in place, p99", secs(percentile(&raw, 99.0)), "<= 2 s + backoff", Some(percentile(&net, 99.0).as_secs_f64() <= TARGET_RELAUNCH_P99_SECS));
-        row("  minus the backoff applied, p50", secs(percentile(&net, 50.0)), "", None);
+        row(
+            "task kill -> RUNNING in place, p50",
+            secs(percentile(&raw, 50.0)),
+            "",
+            None,
+        );
+        row(
+            "task kill -> RUNNING in place, p99",
+            secs(percentile(&raw, 99.0)),
+            "<= 2 s + backoff",
+            Some(percentile(&net, 99.0).as_secs_f64() <= TARGET_RELAUNCH_P99_SECS),
+        );
+        row(
+            "  minus the backoff applied, p50",
+            secs(percentile(&net, 50.0)),
+            "",
+            None,
+        );
         row(
             "  minus the backoff applied, p99",
             secs(percentile(&net, 99.0)),
@@ -918,7 +954,11 @@ fn print_recovery(args: &RecoveryArgs, kills: &[Relaunch], r: &Restart) {
     if !kills.is_empty() {
         let phase = |f: &dyn Fn(&Relaunch) -> Option<Duration>| {
             let v = sorted(kills.iter().filter_map(f).collect());
-            format!("{} / {}", secs(percentile(&v, 50.0)), secs(percentile(&v, 99.0)))
+            format!(
+                "{} / {}",
+                secs(percentile(&v, 50.0)),
+                secs(percentile(&v, 99.0))
+            )
         };
         println!(
             "  kill -> old task terminal       p50 / p99   {}",
@@ -1046,7 +1086,9 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / clock_ticks()))
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / clock_ticks(),
+    ))
 }
 
 #[allow(unsafe_code)]

@@ -734,7 +734,6 @@ async fn a_stopped_agent_that_restarts_keeps_its_tasks_running_and_nothing_is_re
 /// reservations, so the in-place relaunch is unpinned and places the pod anywhere with a fresh
 /// volume within seconds, without the timer (nor `min_replace_delay`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a pod on a lost agent is replaced at once, not after the permanent-failure timeout"]
 async fn a_pod_on_a_lost_agent_waits_for_it_instead_of_moving_by_default() {
     let (cluster, mut sched, before) = deployed_service("agent-lose", 4, &[]).await;
     let p = &before["node-0"];

@@ -24,8 +24,8 @@ use cairn_core::store::{task_status_key, MemStore, Store, StoredState, TASKS};
 use cairn_core::{Action, Time};
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{
-    AgentId, AllocationInfo, FrameworkId, Offer, OfferId, OperationType, Reason, Resources,
-    Source, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, AllocationInfo, FrameworkId, Offer, OfferId, OperationType, Reason, Resources, Source,
+    TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 const AGENTS: usize = 10;
@@ -37,7 +37,12 @@ fn spec(pods: u32) -> ServiceSpec {
             PodSpec::builder("data")
                 .count(pods)
                 .volume(VolumeSpec::root("data", 1))
-                .task(TaskSpec::builder("node").cmd("sleep 3600").cpus(0.01).memory_mb(1)),
+                .task(
+                    TaskSpec::builder("node")
+                        .cmd("sleep 3600")
+                        .cpus(0.01)
+                        .memory_mb(1),
+                ),
         )
         .plan(
             PlanSpec::new("deploy")
@@ -120,7 +125,9 @@ fn deployed_store(pods: u32) -> (ServiceSpec, MemStore) {
         .entries
         .iter()
         .filter_map(|(k, v)| {
-            let name = k.strip_prefix(&format!("{TASKS}/"))?.strip_suffix("/TaskInfo")?;
+            let name = k
+                .strip_prefix(&format!("{TASKS}/"))?
+                .strip_suffix("/TaskInfo")?;
             Some((name.to_string(), serde_json::from_slice(v).ok()?))
         })
         .collect();
@@ -153,8 +160,8 @@ fn takeover(spec: ServiceSpec, mut store: MemStore, budget: Duration) -> Takeove
     let t0 = Instant::now();
     let stored = StoredState::from_entries(&store.load().expect("load")).expect("stored state");
     let tasks = stored.tasks.len();
-    let mut s = Scheduler::new(SchedulerConfig::default(), spec, stored, Time(10_000))
-        .expect("scheduler");
+    let mut s =
+        Scheduler::new(SchedulerConfig::default(), spec, stored, Time(10_000)).expect("scheduler");
     let build = t0.elapsed();
     s.handle_event(
         Time(10_001),
@@ -205,7 +212,10 @@ fn takeover(spec: ServiceSpec, mut store: MemStore, budget: Duration) -> Takeove
             .any(|d| format!("{d:?}").contains("reconciling task states first")),
         "offers still declined for reconciliation after every answer"
     );
-    assert!(s.is_deployed(), "the deploy plan is complete after the takeover");
+    assert!(
+        s.is_deployed(),
+        "the deploy plan is complete after the takeover"
+    );
     Takeover {
         tasks,
         build,
@@ -263,7 +273,10 @@ fn main() {
             t.kills,
             setup.as_secs_f64(),
         );
-        assert_eq!(t.asked, t.tasks, "every stored task is reconciled explicitly");
+        assert_eq!(
+            t.asked, t.tasks,
+            "every stored task is reconciled explicitly"
+        );
         assert_eq!(t.launches + t.kills, 0, "a takeover restarts nothing");
     }
 }

@@ -216,7 +216,9 @@ mod tests {
     #[tokio::test]
     async fn a_tcp_probe_succeeds_only_against_a_listener() {
         // An address of its own: on 127.0.0.1 a parallel test may take the port just released.
-        let listener = tokio::net::TcpListener::bind("127.99.13.7:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.99.13.7:0")
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let client = probe_client();
         let open = probe_once(&ProbeTarget::Tcp { addr }, Duration::from_secs(2), &client).await;

@@ -151,7 +151,11 @@ fn container_path(r: &Resource) -> Option<&str> {
 }
 
 /// Makes `dir` and links each persistent volume among `resources` into it at its container path.
-pub(crate) fn link_volumes(agent_dir: &Path, dir: &Path, resources: &[Resource]) -> std::io::Result<()> {
+pub(crate) fn link_volumes(
+    agent_dir: &Path,
+    dir: &Path,
+    resources: &[Resource],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for r in resources {
         let (Some(vol), Some(path)) = (volume_dir(agent_dir, r), container_path(r)) else {

@@ -71,7 +71,8 @@ impl ClusterState {
         // The next pass is due one interval after this one was due, not after the (slightly
         // late) tick that ran it: otherwise every other tick falls a hair short and the
         // interval doubles in practice.
-        self.master.next_allocation = (self.master.next_allocation + self.cfg.allocation_interval).max(now);
+        self.master.next_allocation =
+            (self.master.next_allocation + self.cfg.allocation_interval).max(now);
         let mut clients: Vec<(FrameworkId, String)> = Vec::new();
         for fw in self.master.frameworks.values() {
             if fw.stream.is_none() {

@@ -187,7 +187,11 @@ pub fn holds_reservations(record: &TaskRecord) -> bool {
     };
     let from_master = status.source == Some(Source::Master);
     let never_made = match status.reason {
-        Some(Reason::InvalidOffers | Reason::AgentRemoved | Reason::AgentRemovedByOperator) => true,
+        // An agent the master removed (TASK_GONE, REASON_AGENT_REMOVED) is not one of these:
+        // the pod stays pinned to it and waits for the permanent-failure timer (or an
+        // operator's replace), which is what replaces it elsewhere. Unpinning here would move
+        // it at once and skip both the timer and the minimum delay between replacements.
+        Some(Reason::InvalidOffers | Reason::AgentRemovedByOperator) => true,
         // A reconciliation answer carries the master's latest state of a task it knows
         // (TASK_FAILED, TASK_KILLED, ...: the task ran, its reservations exist); only the
         // "I do not know it" answers say the launch never got there. (Found by cairn-sim,

@@ -423,8 +423,10 @@ fn transient(
             continue;
         } else if let Some(until) = delayed {
             let failures = input.backoff.failures(&name);
-            let why =
-                format!("crash-loop backoff: {failures} failures in a row; relaunch after {until}");
+            let why = format!(
+                "crash-loop backoff: {failures} failures in a row; relaunch in {:.1} s",
+                until.since(input.now).as_secs_f64()
+            );
             (Status::Delayed, why)
         } else if released.is_some() {
             // Steps of a pod run one after the other.
