@@ -26,6 +26,16 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run only the scheduler of a service against a Mesos master.
     Scheduler(run_cmd::SchedulerArgs),
+    /// Check a change of a deployed service's spec against its stored target; changes nothing.
+    ///
+    /// The check is offline. Accepted: restart the scheduler with the new spec to roll it out. Refused: every
+    /// violation is printed and the exit status is non-zero.
+    Update(run_cmd::UpdateArgs),
+    /// Remove a service: its tasks, reservations, volumes, framework and state.
+    ///
+    /// Kills its tasks, releases its reservations and volumes, tears down its framework and
+    /// deletes its state. Stop its scheduler first; the spec is read from the state.
+    Uninstall(run_cmd::UninstallArgs),
     /// Check a service spec: print every problem, or the plans it would deploy with.
     Validate(run_cmd::ValidateArgs),
     /// Run the embedded single-machine Mesos-compatible cluster, or act on a running one.
@@ -52,13 +62,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `run` and `scheduler` tell their story on stdout; the cluster's notices would bury it.
     init_logging(match cli.command {
-        Command::Run(_) | Command::Scheduler(_) => cairn::LOG_FILTER,
+        Command::Run(_) | Command::Scheduler(_) | Command::Uninstall(_) => cairn::LOG_FILTER,
         _ => "warn,cairn_cluster=info,cairn_cli=info",
     });
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Scheduler(args) => run_cmd::scheduler(args),
         Command::Validate(args) => run_cmd::validate(args),
+        Command::Update(args) => run_cmd::update(args),
+        Command::Uninstall(args) => run_cmd::uninstall(args),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),
         Command::Bench(BenchCommand::Deploy(args)) => bench_service::run_deploy(args),

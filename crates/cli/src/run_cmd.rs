@@ -48,6 +48,39 @@ pub struct SchedulerArgs {
 }
 
 #[derive(Args)]
+pub struct UpdateArgs {
+    /// The new service spec: a svc.yml, rendered as a Mustache template with the environment.
+    spec: PathBuf,
+    /// The Mesos master the service runs against (not contacted: the check is offline).
+    #[arg(long)]
+    master: Option<String>,
+    /// The state store of the service, as given to `cairn scheduler`.
+    #[arg(long, default_value = ".cairn/state")]
+    state_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct UninstallArgs {
+    /// The Mesos master (http://host:5050), or a `cairn cluster`.
+    #[arg(long)]
+    master: String,
+    /// The state store of the service, as given to `cairn scheduler` (its scheduler must be
+    /// stopped). The service and its spec are read from it.
+    #[arg(long, default_value = ".cairn/state")]
+    state_dir: PathBuf,
+    /// Which service, when the state dir holds more than one.
+    #[arg(long)]
+    service: Option<String>,
+    /// How long to wait for agents that hold the service's reservations but make no offers;
+    /// past it, the uninstall finishes without them and fails naming them.
+    #[arg(long, default_value = "5m", value_parser = duration::parse)]
+    agent_timeout: Duration,
+    /// Stop waiting for this agent at once (its reservations stay behind). Repeatable.
+    #[arg(long = "force-agent", value_name = "AGENT")]
+    force_agents: Vec<String>,
+}
+
+#[derive(Args)]
 pub struct ValidateArgs {
     /// The service spec: a svc.yml, rendered as a Mustache template with the environment.
     spec: PathBuf,
@@ -78,6 +111,98 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
+    cairn::run_with(spec, options)?;
+    Ok(())
+}
+
+/// `cairn update`: the config validators on the change from the stored target to a new spec.
+/// Changes nothing: an accepted spec is rolled out by restarting the scheduler with it.
+pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
+    let new = load(&args.spec)?;
+    let old = cairn::stored_target(&args.state_dir, &new.name)?;
+    if old.is_none() {
+        println!(
+            "{}: no stored target under {}: this is a first install",
+            new.name,
+            args.state_dir.display()
+        );
+    }
+    let violations = cairn::core::config::validate_update(
+        old.as_ref(),
+        &new,
+        &cairn::core::config::default_validators(),
+    );
+    if old.as_ref() == Some(&new) {
+        println!(
+            "{}: the spec is the stored target already; nothing to roll out",
+            new.name
+        );
+        return Ok(());
+    }
+    if !violations.is_empty() {
+        for v in &violations {
+            println!(
+                "{}: {}: {}",
+                v.validator,
+                v.path.as_deref().unwrap_or("-"),
+                v.message
+            );
+        }
+        anyhow::bail!(
+            "{}: update refused ({} violation{}); nothing was changed",
+            args.spec.display(),
+            violations.len(),
+            if violations.len() == 1 { "" } else { "s" }
+        );
+    }
+    let master = args
+        .master
+        .map_or_else(String::new, |m| format!(" --master {m}"));
+    println!(
+        "update accepted: restart the scheduler with the new spec \
+         (cairn scheduler {}{master} --state-dir {})",
+        args.spec.display(),
+        args.state_dir.display()
+    );
+    Ok(())
+}
+
+/// `cairn uninstall`: the scheduler in uninstall mode with the stored spec, until the service's
+/// tasks, reservations, volumes, framework and state are gone.
+pub fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
+    let stored = cairn::stored_targets(&args.state_dir)?;
+    let spec = match &args.service {
+        Some(name) => stored
+            .into_iter()
+            .find(|s| &s.name == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!("no service `{name}` under {}", args.state_dir.display())
+            })?,
+        None => {
+            let mut stored = stored;
+            match stored.len() {
+                0 => anyhow::bail!("no service is stored under {}", args.state_dir.display()),
+                1 => stored.remove(0),
+                _ => anyhow::bail!(
+                    "{} holds several services ({}); choose one with --service",
+                    args.state_dir.display(),
+                    stored
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+    };
+    let mut options = RunOptions {
+        master: Some(args.master),
+        state_dir: Some(args.state_dir),
+        force_agents: args.force_agents,
+        ..RunOptions::default()
+    };
+    options.scheduler.uninstall = true;
+    options.scheduler.uninstall_agent_timeout = Some(args.agent_timeout);
     cairn::run_with(spec, options)?;
     Ok(())
 }

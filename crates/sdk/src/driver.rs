@@ -14,6 +14,9 @@
 //! * **Status:** a [`Snapshot`] of plans, pods and decisions is published on a watch channel
 //!   for the terminal and the HTTP API.
 //!
+//! An uninstalled scheduler (`Scheduler::is_uninstalled`) stops the driver once its TEARDOWN
+//! went out and the final batch (deleting the state) is committed.
+//!
 //! Stopping (the `stop` future of [`Driver::run`] completing) just stops: no TEARDOWN, so the
 //! master keeps the framework's tasks for the failover timeout and the next run takes over.
 
@@ -266,7 +269,21 @@ impl Driver {
                 () = sleep_until_opt(timer) => self.handle_timeout()?,
                 () = sleep_until_opt(publish_at) => self.publish(connected),
             }
+            if self.scheduler.is_uninstalled() {
+                // The TEARDOWN is queued behind the final commit: send it on this subscription
+                // before the stream is dropped, then stop.
+                self.flush_calls().await;
+                return Ok(Ended::Stop);
+            }
         }
+    }
+
+    /// Sends every queued call (waiting at most a few seconds), then sends no more.
+    async fn flush_calls(&mut self) {
+        // Dropping the only sender ends the worker once it has sent what is queued.
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.calls, closed));
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.call_worker).await;
     }
 
     fn handle_event(&mut self, event: Event) -> Result<(), Error> {

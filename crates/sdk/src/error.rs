@@ -38,6 +38,9 @@ pub enum Error {
     /// The scheduler could not start, or must stop (e.g. a write batch was not committed).
     #[error("the scheduler stopped")]
     Scheduler(#[source] cairn_core::scheduler::SchedulerError),
+    /// An uninstall stopped before it finished, or left reservations on silent agents.
+    #[error("{0}")]
+    Uninstall(String),
     /// This process ran as a pod's executor, and the executor failed.
     #[error("the executor")]
     Executor(#[source] cairn_cluster::executor::ExecutorError),

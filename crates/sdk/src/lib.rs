@@ -54,5 +54,6 @@ pub use executor::{executor_main, is_executor_invocation};
 pub const LOG_FILTER: &str = "warn,cairn=info,cairn_cluster=warn";
 
 pub use run::{
-    load_spec, preview_plans, run, run_with, RunOptions, Service, DEFAULT_AGENTS, DEFAULT_LISTEN,
+    load_spec, preview_plans, run, run_with, stored_target, stored_targets, RunOptions, Service,
+    DEFAULT_AGENTS, DEFAULT_LISTEN,
 };

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use cairn_cluster::{Cluster, ClusterConfig, ClusterError};
 use cairn_core::offer::OfferCheck;
 use cairn_core::plan::PlanCustomizer;
-use cairn_core::plan::PlanStatus;
-use cairn_core::scheduler::{Overrides, Scheduler, SchedulerConfig};
+use cairn_core::plan::{PlanStatus, Status};
+use cairn_core::scheduler::{Command, Overrides, Scheduler, SchedulerConfig, UNINSTALL_PLAN};
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, StoredState};
 
-use crate::driver::{now, Driver, DriverOptions};
+use crate::driver::{now, Driver, DriverOptions, Snapshot};
 use crate::executor::{executor_main, is_executor_invocation};
 use crate::mesos::Client;
 use crate::store::FileStore;
@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub scheduler: SchedulerConfig,
     /// The driver's timing.
     pub driver: DriverOptions,
+    /// Uninstalling (`scheduler.uninstall`): agents to stop waiting for at once
+    /// (`Command::ForceCompleteUninstall`); their reservations stay behind.
+    pub force_agents: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -61,6 +64,7 @@ impl Default for RunOptions {
             agents: DEFAULT_AGENTS,
             scheduler: SchedulerConfig::default(),
             driver: DriverOptions::default(),
+            force_agents: Vec::new(),
         }
     }
 }
@@ -225,6 +229,43 @@ pub fn preview_plans(spec: &ServiceSpec) -> Result<Vec<PlanStatus>, Error> {
     Ok(scheduler.plans())
 }
 
+/// The target spec stored for `service` under `state_dir` (the `--state-dir` of
+/// `cairn scheduler`), or `None` when there is none. Reads only: a running scheduler may hold
+/// the store.
+pub fn stored_target(state_dir: &Path, service: &str) -> Result<Option<ServiceSpec>, Error> {
+    let dir = state_dir.join(service.replace('/', "__"));
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let stored = StoredState::from_entries(&FileStore::snapshot(&dir)?)?;
+    Ok(stored
+        .target
+        .as_ref()
+        .and_then(|id| stored.configs.get(id).cloned()))
+}
+
+/// The target spec of every service stored under `state_dir`, by service name.
+pub fn stored_targets(state_dir: &Path) -> Result<Vec<ServiceSpec>, Error> {
+    let listing = match std::fs::read_dir(state_dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("listing {}", state_dir.display()), e)),
+    };
+    let mut specs = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", state_dir.display()), e))?;
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let stored = StoredState::from_entries(&FileStore::snapshot(&entry.path())?)?;
+        if let Some(spec) = stored.target.as_ref().and_then(|id| stored.configs.get(id)) {
+            specs.push(spec.clone());
+        }
+    }
+    specs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(specs)
+}
+
 /// Reads a svc.yml, renders it with the process environment, parses and validates it.
 pub fn load_spec(path: &Path) -> Result<ServiceSpec, Error> {
     let template = std::fs::read_to_string(path).map_err(|source| Error::ReadSpec {
@@ -243,7 +284,14 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     let store = FileStore::open_service(&state_dir, &spec.name)?;
     let stored = StoredState::from_entries(&store.load()?)?;
     let recovering = stored.framework_id.clone();
-    let scheduler = Scheduler::with_overrides(
+    // When the uninstall started (an earlier run may have started it), for telling a finished
+    // uninstall from one that gave up on silent agents.
+    let uninstall_since = stored
+        .properties
+        .get(UNINSTALLING_PROPERTY)
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .unwrap_or_else(|| now().as_millis());
+    let mut scheduler = Scheduler::with_overrides(
         options.scheduler.clone(),
         spec.clone(),
         stored,
@@ -251,6 +299,26 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         overrides,
     )?;
     println!("{}: state in {}", spec.name, store.dir().display());
+    for violation in scheduler.config_errors() {
+        println!(
+            "{}: config change refused, the stored target stays in force: {}: {}: {}",
+            spec.name,
+            violation.validator,
+            violation.path.as_deref().unwrap_or("-"),
+            violation.message
+        );
+    }
+    let uninstalling = scheduler.is_uninstalling();
+    for agent in &options.force_agents {
+        scheduler
+            .handle_command(
+                now(),
+                Command::ForceCompleteUninstall {
+                    agent: agent.clone(),
+                },
+            )
+            .map_err(|r| Error::Usage(format!("--force-agent {agent}: {}", r.0)))?;
+    }
 
     let (cluster, master) = match &options.master {
         Some(m) => (None, m.clone()),
@@ -275,11 +343,16 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         spec.name.clone(),
         spec.role.clone(),
     ));
+    let watch = tokio::spawn(uninstall_waiting(driver.watch()));
     let result = driver.run(stop_signal()).await;
     // The printer ends when the driver's snapshot channel closes; give it its last lines.
     let _ = printer.await;
+    let seen = watch.await.unwrap_or_default();
     if let Some(cluster) = cluster {
         cluster.shutdown();
+    }
+    if uninstalling && result.is_ok() {
+        return uninstall_outcome(&spec.name, seen, uninstall_since, &options);
     }
     if result.is_ok() {
         println!(
@@ -288,6 +361,96 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         );
     }
     result
+}
+
+/// The property (under `Properties/`) the scheduler keeps the uninstall's start (ms) in.
+const UNINSTALLING_PROPERTY: &str = "uninstalling";
+
+/// What the snapshots said of an uninstall: whether it finished, and the agents the uninstall
+/// plan last waited for before it did.
+#[derive(Debug, Default)]
+struct UninstallWatch {
+    finished: bool,
+    waiting: Vec<String>,
+}
+
+async fn uninstall_waiting(mut rx: tokio::sync::watch::Receiver<Snapshot>) -> UninstallWatch {
+    let mut seen = UninstallWatch::default();
+    loop {
+        {
+            let snap = rx.borrow_and_update();
+            if let Some(plan) = snap.plans.iter().find(|p| p.name == UNINSTALL_PLAN) {
+                let done = plan
+                    .phases
+                    .iter()
+                    .any(|ph| ph.name == "deregister-service" && ph.status == Status::Complete);
+                if done {
+                    seen.finished = true;
+                } else {
+                    seen.waiting = blocking_agents(plan, &snap.pods);
+                }
+            }
+            if snap.stopped {
+                return seen;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return seen;
+        }
+    }
+}
+
+/// The agents an uninstall plan waits for: those of tasks still to be killed, and those still
+/// to offer back reservations and volumes.
+fn blocking_agents(plan: &PlanStatus, pods: &[cairn_core::scheduler::PodStatus]) -> Vec<String> {
+    let mut agents = std::collections::BTreeSet::new();
+    for phase in &plan.phases {
+        if let Some(agent) = phase.name.strip_prefix("unreserve-resources-") {
+            agents.insert(agent.to_string());
+        }
+        if phase.name != "kill-tasks" {
+            continue;
+        }
+        for step in phase.steps.iter().filter(|s| s.status != Status::Complete) {
+            let Some(task) = step.name.strip_prefix("kill-task-") else {
+                continue;
+            };
+            let agent = pods
+                .iter()
+                .find(|p| p.tasks.iter().any(|t| t.name == task))
+                .and_then(|p| p.agent_id.clone());
+            agents.extend(agent);
+        }
+    }
+    agents.into_iter().collect()
+}
+
+/// The outcome of an uninstall run: done, gave up on silent agents (their reservations stay),
+/// or stopped before the end.
+fn uninstall_outcome(
+    service: &str,
+    seen: UninstallWatch,
+    since_ms: u64,
+    options: &RunOptions,
+) -> Result<(), Error> {
+    if !seen.finished {
+        return Err(Error::Uninstall(format!(
+            "{service}: the uninstall stopped before it finished; run it again to continue"
+        )));
+    }
+    let timed_out = options
+        .scheduler
+        .uninstall_agent_timeout
+        .is_some_and(|t| now().as_millis() >= since_ms.saturating_add(t.as_millis() as u64));
+    if timed_out && !seen.waiting.is_empty() {
+        return Err(Error::Uninstall(format!(
+            "{service}: uninstalled, but the agent timeout passed before these agents offered \
+             back the service's reservations and volumes, which stay behind: {}",
+            seen.waiting.join(", ")
+        )));
+    }
+    println!("{service}: uninstalled");
+    Ok(())
 }
 
 async fn start_embedded(work_dir: &Path, options: &RunOptions) -> Result<Cluster, Error> {

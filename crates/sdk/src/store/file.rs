@@ -105,6 +105,17 @@ impl FileStore {
         Ok(store)
     }
 
+    /// Every key of the store in `dir`, for reading only (`cairn update`, `cairn uninstall`):
+    /// through [`FileStore::open`] when the store is free, else (a scheduler holds it) straight
+    /// from the files, which may lack a batch that is being written this instant.
+    pub fn snapshot(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+        match FileStore::open(dir) {
+            Ok(store) => Ok(store.entries),
+            Err(StoreError::Conflict(_)) => read_tree(dir),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The directory holding this service's keys.
     pub fn dir(&self) -> &Path {
         &self.dir
