@@ -218,7 +218,7 @@ fn pod_recovery(
             .filter(|t| t.goal == Goal::Running)
             .all(|t| seen.iter().any(|s| s.task == t.name));
     let was_failing = input.state.failure_since.contains_key(&name);
-    if worst.is_none() && !(was_failing && !healthy) {
+    if worst.is_none() && (!was_failing || healthy) {
         // The common case, a healthy pod: decided before the (per-pod linear) search of the
         // deploy plan's steps, which made every status update cost O(pods²).
         return None;
