@@ -833,7 +833,11 @@ impl Resource {
     /// Same kind of resource: everything but the value matches. Both sides
     /// must be in the refined format.
     fn same_kind(&self, other: &Resource) -> bool {
-        let disk = |r: &Resource| r.disk.clone().filter(|d| !d.is_blank());
+        // By reference: this runs for every pair the arithmetic compares, and a clone of the
+        // disk info here was most of an allocator pass's time with a thousand volumes.
+        fn disk(r: &Resource) -> Option<&DiskInfo> {
+            r.disk.as_ref().filter(|d| !d.is_blank())
+        }
         self.name == other.name
             && self.type_ == other.type_
             && self.allocation_role() == other.allocation_role()
