@@ -485,47 +485,17 @@ async fn a_lost_agent_takes_its_tasks_reservations_and_volumes_with_it() {
     let offer = aware.any_offer().await;
     let agent = offer.agent_id.clone();
     let index = cluster.agent_index(&agent).await;
-    let labels = Labels::from_pairs([("resource_id", "lost-1")]);
-    let res = |r: Resource| reserved(r, "a", &principal, &labels);
-    let disk = res(Resource::scalar("disk", 32.0));
-    let volume = disk
-        .clone()
-        .with_persistence("lost-vol", Some(&principal), "data");
     let pid_file = cluster.scratch.join("pod-task.pid");
-    let t = task(
-        "pod-task",
-        &agent,
-        &format!("echo x > data/x && {}", sleeper(&pid_file)),
-        vec![
-            res(Resource::scalar("cpus", 0.2)),
-            res(Resource::scalar("mem", 32.0)),
-            volume.clone(),
-        ],
-    );
-    aware
-        .accept(
-            &offer.id,
-            vec![
-                OfferOperation::reserve(vec![
-                    res(Resource::scalar("cpus", 0.3)),
-                    res(Resource::scalar("mem", 64.0)),
-                    disk,
-                ]),
-                OfferOperation::create(vec![volume]),
-                launch_group(
-                    pod_executor(
-                        "lost-exec",
-                        &aware.framework_id,
-                        vec![
-                            res(Resource::scalar("cpus", 0.1)),
-                            res(Resource::scalar("mem", 32.0)),
-                        ],
-                    ),
-                    vec![t],
-                ),
-            ],
-        )
-        .await;
+    let pod = VolumePod {
+        role: "a",
+        principal: &principal,
+        resource_id: "lost-1",
+        volume: "lost-vol",
+        task: "pod-task",
+        executor: "lost-exec",
+        command: format!("echo x > data/x && {}", sleeper(&pid_file)),
+    };
+    launch_volume_pod(&mut aware, &offer, pod).await;
     let pod_task = TaskId::new("pod-task");
     aware.update(&pod_task, TaskState::Running).await;
     let pod_pid = read_pid(&pid_file).await;
@@ -595,47 +565,18 @@ async fn running_tasks_survive_a_cluster_restart(name: &str, crash: bool) {
     let mut sched = Scheduler::subscribe(&cluster.master, info.clone()).await;
     let offer = sched.any_offer().await;
     let agent = offer.agent_id.clone();
-    let labels = Labels::from_pairs([("resource_id", "restart-1")]);
-    let res = |r: Resource| reserved(r, ROLE, &principal, &labels);
-    let disk = res(Resource::scalar("disk", 32.0));
-    let volume = disk
-        .clone()
-        .with_persistence("restart-vol", Some(&principal), "data");
     let pid_file = cluster.scratch.join("steady.pid");
-    let t = task(
-        "steady",
-        &agent,
-        &format!("echo kept > data/kept && {}", sleeper(&pid_file)),
-        vec![
-            res(Resource::scalar("cpus", 0.2)),
-            res(Resource::scalar("mem", 32.0)),
-            volume.clone(),
-        ],
-    );
-    sched
-        .accept(
-            &offer.id,
-            vec![
-                OfferOperation::reserve(vec![
-                    res(Resource::scalar("cpus", 0.3)),
-                    res(Resource::scalar("mem", 64.0)),
-                    disk,
-                ]),
-                OfferOperation::create(vec![volume]),
-                launch_group(
-                    pod_executor(
-                        "steady-exec",
-                        &sched.framework_id,
-                        vec![
-                            res(Resource::scalar("cpus", 0.1)),
-                            res(Resource::scalar("mem", 32.0)),
-                        ],
-                    ),
-                    vec![t],
-                ),
-            ],
-        )
-        .await;
+    let pod = VolumePod {
+        role: ROLE,
+        principal: &principal,
+        resource_id: "restart-1",
+        volume: "restart-vol",
+        task: "steady",
+        executor: "steady-exec",
+        command: format!("echo kept > data/kept && {}", sleeper(&pid_file)),
+    };
+    launch_volume_pod(&mut sched, &offer, pod).await;
+    let labels = Labels::from_pairs([("resource_id", "restart-1")]);
     let id = TaskId::new("steady");
     sched.update(&id, TaskState::Running).await;
     let pid = read_pid(&pid_file).await;

@@ -1194,6 +1194,57 @@ pub fn sleeper(pid_file: &Path) -> String {
     )
 }
 
+/// One pod of one task on a fresh reservation (labelled `resource_id`) and a 32 MB volume at
+/// `data`, made in a single ACCEPT (RESERVE, CREATE, LAUNCH_GROUP): the shape several tests
+/// start from.
+pub struct VolumePod<'a> {
+    pub role: &'a str,
+    pub principal: &'a str,
+    pub resource_id: &'a str,
+    pub volume: &'a str,
+    pub task: &'a str,
+    pub executor: &'a str,
+    pub command: String,
+}
+
+/// Launches a [`VolumePod`] on the offer's agent.
+pub async fn launch_volume_pod(sched: &mut Scheduler, offer: &Offer, pod: VolumePod<'_>) {
+    let labels = Labels::from_pairs([("resource_id", pod.resource_id)]);
+    let res = |r: Resource| reserved(r, pod.role, pod.principal, &labels);
+    let disk = res(Resource::scalar("disk", 32.0));
+    let volume = disk
+        .clone()
+        .with_persistence(pod.volume, Some(pod.principal), "data");
+    let t = task(
+        pod.task,
+        &offer.agent_id,
+        &pod.command,
+        vec![
+            res(Resource::scalar("cpus", 0.2)),
+            res(Resource::scalar("mem", 32.0)),
+            volume.clone(),
+        ],
+    );
+    let executor = pod_executor(
+        pod.executor,
+        &sched.framework_id,
+        vec![
+            res(Resource::scalar("cpus", 0.1)),
+            res(Resource::scalar("mem", 32.0)),
+        ],
+    );
+    let ops = vec![
+        OfferOperation::reserve(vec![
+            res(Resource::scalar("cpus", 0.3)),
+            res(Resource::scalar("mem", 64.0)),
+            disk,
+        ]),
+        OfferOperation::create(vec![volume]),
+        launch_group(executor, vec![t]),
+    ];
+    sched.accept(&offer.id, ops).await;
+}
+
 /// Launches a long-running command task with small unreserved resources on the offer's
 /// agent; returns its id. It writes its pid to `<scratch>/<id>.pid`.
 pub async fn launch_sleeper(
