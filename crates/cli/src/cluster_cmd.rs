@@ -106,8 +106,11 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     if cfg.agents == 0 {
         bail!("--agents must be at least 1");
     }
+    // Executors are spawned on the blocking pool; a few threads keep up with 2 cores, and every
+    // extra thread costs an allocator arena of resident memory.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(4)
         .enable_all()
         .build()?;
     rt.block_on(async move {

@@ -1,10 +1,9 @@
 //! The allocator: what each agent has free, offered per framework and role, filtered by what a
 //! framework declined, rescinded when the agent goes away.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resource, Resources};
+use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resources};
 
 use super::{AgentStatus, ClusterState, OfferFilter, OutstandingOffer};
 
@@ -16,22 +15,21 @@ const MAX_REFUSE: f64 = 365.0 * 24.0 * 3600.0;
 impl ClusterState {
     /// Resources an agent's tasks and executors hold.
     pub(crate) fn used(&self, agent: usize) -> Resources {
-        self.used_list(agent).into_iter().collect()
-    }
-
-    /// The same, one entry per task or executor resource, not merged.
-    fn used_list(&self, agent: usize) -> Vec<Resource> {
-        let mut used = Vec::new();
+        let mut used = Resources::new();
         if let Some(rt) = &self.agents[agent].runtime {
             for e in rt.executors.values() {
-                used.extend(e.used_resources().into_iter().map(super::strip));
+                for r in e.used_resources() {
+                    used.add(&super::strip(r));
+                }
             }
         } else {
             // A stopped agent's tasks still run; the master keeps counting them as used.
             for fw in self.master.frameworks.values() {
                 for t in fw.tasks.values() {
                     if t.agent == agent && !t.state.is_terminal() {
-                        used.extend(t.info.resources.iter().map(super::strip));
+                        for r in &t.info.resources {
+                            used.add(&super::strip(r));
+                        }
                     }
                 }
             }
@@ -39,22 +37,23 @@ impl ClusterState {
         used
     }
 
+    fn offered(&self, agent: usize) -> Resources {
+        let mut offered = Resources::new();
+        for o in self.master.offers.values() {
+            if o.agent == agent {
+                offered.add_all(o.resources.without_allocation_info().iter());
+            }
+        }
+        offered
+    }
+
     /// What an agent has that nobody uses or has been offered.
     pub(crate) fn available(&self, agent: usize) -> Resources {
-        let total = &self.agents[agent].total;
-        let mut taken = self.used_list(agent);
-        for o in self.master.offers.values().filter(|o| o.agent == agent) {
-            taken.extend(o.resources.iter().map(super::strip));
-        }
-        if let Some(free) = subtract_by_kind(total, &taken) {
-            return free;
-        }
-        // The books disagree (e.g. a volume destroyed under a recovered task), or a resource is
-        // split in a way the fast path does not follow: subtract one by one, and offer a little
-        // less rather than crash the allocator.
-        let mut free = total.clone();
-        for r in &taken {
+        let mut free = self.agents[agent].total.clone();
+        for r in self.used(agent).iter().chain(self.offered(agent).iter()) {
             if free.subtract(r).is_err() {
+                // The books disagree (e.g. a volume destroyed under a recovered task); better to
+                // offer a little less than to crash the allocator.
                 tracing::warn!(
                     "agent {} uses {r} which it does not have",
                     self.agents[agent].id
@@ -243,51 +242,4 @@ impl ClusterState {
             self.send_to_framework(&fid, &scheduler::Event::rescind(id));
         }
     }
-}
-
-/// `total` minus `taken`, subtracting each resource only from the entries of its own kind.
-/// With a reservation (and a volume) per pod, an agent's books hold thousands of distinct
-/// entries; subtracting against all of them made every allocation pass quadratic. `None` when
-/// something taken is not found in its kind's bucket (the caller falls back to the slow path).
-fn subtract_by_kind(total: &Resources, taken: &[Resource]) -> Option<Resources> {
-    let mut buckets: HashMap<String, Resources> = HashMap::new();
-    let mut order = Vec::new();
-    for r in total.iter() {
-        let key = kind_key(r);
-        buckets
-            .entry(key.clone())
-            .or_insert_with(|| {
-                order.push(key);
-                Resources::new()
-            })
-            .add(r);
-    }
-    for r in taken {
-        buckets.get_mut(&kind_key(r))?.subtract(r).ok()?;
-    }
-    // Buckets are disjoint kinds, so their concatenation is already merged.
-    Some(Resources(
-        order
-            .into_iter()
-            .filter_map(|k| buckets.remove(&k))
-            .flat_map(|b| b.0)
-            .collect(),
-    ))
-}
-
-/// What makes two resources the same kind (everything but the amount).
-fn kind_key(r: &Resource) -> String {
-    let mut k = r.to_refined_format();
-    k.scalar = None;
-    k.ranges = None;
-    k.set = None;
-    k.allocation_info = None;
-    for res in &mut k.reservations {
-        if let Some(labels) = res.labels.as_mut() {
-            labels
-                .labels
-                .sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
-        }
-    }
-    serde_json::to_string(&k).unwrap_or_default()
 }
