@@ -2,7 +2,6 @@
 //! LAUNCH_GROUP, applied in order, each seeing the result of the ones before it.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use cairn_proto::scheduler::{self, Accept};
 use cairn_proto::{
@@ -622,7 +621,6 @@ impl ClusterState {
             }
         }
         self.send_to_framework(fid, &scheduler::Event::update_operation_status(status));
-        let _ = Instant::now();
     }
 }
 

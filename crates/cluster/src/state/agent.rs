@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes as WireBytes;
 use cairn_proto::{
-    executor, scheduler, AgentId, Bytes, CapabilityType, ExecutorId, ExecutorInfo, ExecutorType,
-    FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    executor, scheduler, AgentId, Bytes, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId,
+    FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId, TaskInfo,
+    TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -1086,12 +1086,6 @@ fn command_executor_info(framework: &FrameworkId, task: &TaskInfo) -> ExecutorIn
         source: Some(task.task_id.value.clone()),
         ..Default::default()
     }
-}
-
-/// Whether the framework sees TASK_KILLING.
-#[allow(dead_code)]
-pub(crate) fn sees_killing(info: &FrameworkInfo) -> bool {
-    info.has_capability(CapabilityType::TaskKillingState)
 }
 
 /// JSON object keys must be strings, and task ids are objects: maps keyed by them are written
