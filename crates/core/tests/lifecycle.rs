@@ -200,6 +200,51 @@ fn a_restart_with_the_same_spec_keeps_the_config_and_reconciles_before_using_off
 }
 
 #[test]
+fn a_reconciliation_answer_confirming_the_stored_state_writes_nothing_but_a_changed_one_is_acted_on(
+) {
+    // Goal: a takeover costs one lookup per running task, and the agent's own status (with its
+    // readiness result) is what stays stored; yet an answer that says something new is handled
+    // like any update. Method: restart a deployed service, answer RUNNING for one task and
+    // TASK_LOST for the other.
+    let mut sim = Sim::new(node_spec(2, Strategy::Parallel), 2, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    sim.ready("data-0-node");
+    sim.restart(node_spec(2, Strategy::Parallel));
+    sim.subscribe();
+    let batches = sim.batches.len();
+    let mut s = sim.status_of("data-0-node", TaskState::Running);
+    s.uuid = None;
+    s.source = Some(cairn_proto::Source::Master);
+    s.reason = Some(Reason::Reconciliation);
+    sim.send_status(s);
+    assert_eq!(sim.batches.len(), batches, "a confirmation is not written");
+    assert!(
+        sim.sched.pods()[0].tasks[0].ready,
+        "the stored status keeps its readiness result"
+    );
+
+    let mut lost = sim.status_of("data-1-node", TaskState::Lost);
+    lost.uuid = None;
+    lost.source = Some(cairn_proto::Source::Master);
+    lost.reason = Some(Reason::Reconciliation);
+    sim.send_status(lost);
+    assert!(sim.batches.len() > batches, "the news is stored");
+    assert!(
+        !sim.sched.is_deployed() || sim.recovery_step("data-1").is_some(),
+        "the lost task is being recovered"
+    );
+    let mark = sim.calls.len();
+    sim.advance(3);
+    sim.offers(&[0, 1]);
+    assert_eq!(
+        sim.launched_since(mark),
+        vec!["data-1-node".to_string()],
+        "only the lost task is relaunched"
+    );
+}
+
+#[test]
 fn a_readiness_check_once_passed_stays_passed_across_later_updates() {
     // Goal: a health update without check results does not undo readiness. Method: ready,
     // then a plain RUNNING update; restart and check again from the store.

@@ -121,6 +121,9 @@ pub struct Scheduler {
     deploy_completed: bool,
     /// Decommission and uninstall memory.
     teardown: teardown::Teardown,
+    /// Set by an input that changed nothing the plans read (a reconciliation answer confirming
+    /// the stored state): `handle_event` then skips the refresh. Taken by every `handle_event`.
+    skip_refresh: bool,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -280,6 +283,7 @@ impl Scheduler {
             config_errors,
             deploy_completed,
             teardown,
+            skip_refresh: false,
         })
     }
 
@@ -329,6 +333,9 @@ impl Scheduler {
         }
         self.last_now = self.last_now.max(now);
         self.on_event(now, event);
+        if std::mem::take(&mut self.skip_refresh) {
+            return;
+        }
         self.refresh(now);
     }
 
