@@ -159,6 +159,49 @@ async fn reservations(cluster: &ClusterProcess) -> Vec<(String, String, Option<S
     out
 }
 
+/// The role's reserved resources by the pod instance their reservation is labeled for:
+/// (agent id, resource name, persistence id) each, sorted.
+async fn reservations_by_pod(
+    cluster: &ClusterProcess,
+) -> BTreeMap<String, Vec<(String, String, Option<String>)>> {
+    let doc = operator(cluster, "GET_AGENTS").await;
+    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for agent in doc["get_agents"]["agents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let id = agent["agent_info"]["id"]["value"].as_str().unwrap_or("");
+        for r in agent["total_resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Some(ours) = r["reservations"]
+                .as_array()
+                .and_then(|rs| rs.iter().find(|res| res["role"] == ROLE))
+            else {
+                continue;
+            };
+            let pod = ours["labels"]["labels"]
+                .as_array()
+                .and_then(|ls| ls.iter().find(|l| l["key"] == "pod_instance"))
+                .and_then(|l| l["value"].as_str())
+                .unwrap_or("(unlabeled)")
+                .to_string();
+            out.entry(pod).or_default().push((
+                id.to_string(),
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["disk"]["persistence"]["id"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
 /// RUNNING tasks by name: (task id, agent id, the persistence id of its volume).
 async fn running(cluster: &ClusterProcess) -> BTreeMap<String, (String, String, Option<String>)> {
     let doc = operator(cluster, "GET_TASKS").await;
@@ -192,12 +235,23 @@ async fn deployed(
     what: &str,
     done: impl Fn(&[String]) -> bool,
 ) -> BTreeMap<String, (String, String, Option<String>)> {
+    deployed_n(cluster, sched, what, 3, done).await
+}
+
+/// Waits for the scheduler to say the deploy is complete and the master to run `n` tasks.
+async fn deployed_n(
+    cluster: &ClusterProcess,
+    sched: &mut SchedulerProcess,
+    what: &str,
+    n: usize,
+    done: impl Fn(&[String]) -> bool,
+) -> BTreeMap<String, (String, String, Option<String>)> {
     let deadline = Instant::now() + DEADLINE;
     loop {
         sched.assert_alive();
         let said = done(&sched.stdout());
         let tasks = running(cluster).await;
-        if said && tasks.len() == 3 {
+        if said && tasks.len() == n {
             return tasks;
         }
         assert!(
@@ -545,4 +599,102 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
         .filter(|f| f["framework_info"]["name"] == SERVICE)
         .count();
     assert_eq!(active, 0, "{frameworks:#}");
+}
+
+/// `count` pods of `usvc`, at most two per agent (so four fit three agents), decommissionable
+/// when `allow` is set.
+fn counted_spec(count: u32, allow: bool) -> String {
+    spec(10, 0.1)
+        .replace(
+            "count: 3",
+            &format!("count: {count}\n    allow-decommission: {allow}"),
+        )
+        .replace("UNIQUE", "MAX_PER\", \"2")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_higher_count_adds_one_pod_touching_no_other_and_decommission_frees_exactly_its_reservations(
+) {
+    let cluster = ClusterProcess::start("update-count").await;
+    let v1 = cluster.scratch.join("v1.yml");
+    std::fs::write(&v1, counted_spec(3, false)).unwrap();
+    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
+    let three = deployed_n(&cluster, &mut sched, "deploy", 3, |l| {
+        l.iter().any(|l| l == "deploy COMPLETE")
+    })
+    .await;
+    sched.stop();
+
+    // 3 -> 4: node-3 is launched with a volume of its own; the other three are untouched.
+    let v2 = cluster.scratch.join("v2.yml");
+    std::fs::write(&v2, counted_spec(4, true)).unwrap();
+    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
+    let four = deployed_n(&cluster, &mut sched, "count 3 -> 4", 4, |l| {
+        l.iter().any(|l| l == "deploy COMPLETE")
+    })
+    .await;
+    for (name, before) in &three {
+        assert_eq!(
+            &four[name], before,
+            "{name} was touched by the count change"
+        );
+    }
+    let added = &four["node-3-server"];
+    assert!(added.2.is_some(), "node-3 has its own volume: {four:#?}");
+    assert!(
+        three.values().all(|t| t.2 != added.2),
+        "node-3's volume is new: {four:#?}"
+    );
+    let held = reservations_by_pod(&cluster).await;
+    assert!(held.contains_key("node-3"), "{held:#?}");
+    let volume = added.2.clone().unwrap();
+    let agent = cluster
+        .agent_index(&cairn_proto::AgentId::new(added.1.clone()))
+        .await;
+    let volume_dir = cluster.volume_dir(agent, ROLE, &volume);
+    assert!(
+        volume_dir.join("marker").exists(),
+        "node-3 wrote its marker in {}",
+        volume_dir.display()
+    );
+    sched.stop();
+
+    // 4 -> 3 with allow-decommission: node-3's task, reservations and volume go, and only
+    // those.
+    let v3 = cluster.scratch.join("v3.yml");
+    std::fs::write(&v3, counted_spec(3, true)).unwrap();
+    let mut sched = SchedulerProcess::start(&cluster, &v3, 3);
+    let mut expected = held.clone();
+    expected.remove("node-3");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        sched.assert_alive();
+        let now = reservations_by_pod(&cluster).await;
+        let tasks = running(&cluster).await;
+        if now == expected && tasks.len() == 3 {
+            for (name, before) in &three {
+                assert_eq!(
+                    &tasks[name], before,
+                    "{name} was touched by the decommission"
+                );
+            }
+            break;
+        }
+        assert!(
+            !now.keys().any(|p| !held.contains_key(p)),
+            "a reservation appeared during the decommission: {now:#?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "decommission not done after {DEADLINE:?}: reservations {now:#?}, expected \
+             {expected:#?}, tasks {tasks:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !volume_dir.exists(),
+        "node-3's volume directory is destroyed"
+    );
+    sched.stop();
 }
