@@ -698,3 +698,92 @@ async fn a_higher_count_adds_one_pod_touching_no_other_and_decommission_frees_ex
     );
     sched.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again() {
+    let cluster = ClusterProcess::start("uninstall-kill").await;
+    let state = cluster.scratch.join("state");
+    let state_arg = state.to_str().unwrap().to_string();
+    let v1 = cluster.scratch.join("v1.yml");
+    std::fs::write(&v1, spec(10, 0.1)).unwrap();
+    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
+    let tasks = deployed(&cluster, &mut sched, "deploy", |l| {
+        l.iter().any(|l| l == "deploy COMPLETE")
+    })
+    .await;
+    sched.stop();
+    let agent_of = |task: &str| cairn_proto::AgentId::new(tasks[task].1.clone());
+    let lost = cluster.agent_index(&agent_of("node-2-server")).await;
+    let stopped = cluster.agent_index(&agent_of("node-1-server")).await;
+    // One agent is gone for good (its reservations with it); another is down, so the first
+    // uninstall cannot finish before it is killed.
+    cluster.agent_action(lost, "lose").await;
+    cluster.agent_action(stopped, "stop").await;
+
+    let mut first = Command::new(CAIRN)
+        .args([
+            "uninstall",
+            "--master",
+            &cluster.master,
+            "--state-dir",
+            &state_arg,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting cairn uninstall");
+    let mark = state.join(SERVICE).join("Properties/uninstalling");
+    let on_running_agent = cluster.volume_dir(
+        cluster.agent_index(&agent_of("node-0-server")).await,
+        ROLE,
+        tasks["node-0-server"].2.as_deref().unwrap(),
+    );
+    assert!(on_running_agent.exists(), "{}", on_running_agent.display());
+    // Killed once the uninstall is under way: marked, and the running agent's volume gone.
+    support::eventually("the first uninstall to be under way", || {
+        mark.exists() && !on_running_agent.exists()
+    })
+    .await;
+    first.kill().expect("kill -9 the uninstall");
+    let _ = first.wait();
+    assert!(
+        tree(&state).keys().any(|p| p.ends_with("ConfigTarget")),
+        "the killed uninstall had not finished"
+    );
+
+    cluster.agent_action(stopped, "restart").await;
+    let again = cairn(
+        &[
+            "uninstall",
+            "--master",
+            &cluster.master,
+            "--state-dir",
+            &state_arg,
+            "--agent-timeout",
+            "2m",
+        ],
+        DEADLINE,
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    let left = reservations(&cluster).await;
+    assert!(
+        left.is_empty(),
+        "reservations or volumes left: {left:#?}\n{}",
+        text(&again)
+    );
+    let frameworks = operator(&cluster, "GET_FRAMEWORKS").await;
+    let active = frameworks["get_frameworks"]["frameworks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|f| f["framework_info"]["name"] == SERVICE)
+        .count();
+    assert_eq!(active, 0, "{frameworks:#}");
+    assert!(running(&cluster).await.is_empty(), "tasks left");
+    assert!(
+        !tree(&state).keys().any(|p| p.ends_with("ConfigTarget")),
+        "the service's state is deleted"
+    );
+}
