@@ -787,3 +787,93 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
         "the service's state is deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart() {
+    let cluster = ClusterProcess::start("update-kill").await;
+    let v1 = cluster.scratch.join("v1.yml");
+    std::fs::write(&v1, spec(10, 0.1)).unwrap();
+    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
+    let before = deployed(&cluster, &mut sched, "deploy", |l| {
+        l.iter().any(|l| l == "deploy COMPLETE")
+    })
+    .await;
+    sched.stop();
+
+    let v2 = cluster.scratch.join("v2.yml");
+    std::fs::write(&v2, spec(10, 0.2)).unwrap();
+    let replaced = |now: &BTreeMap<String, (String, String, Option<String>)>| {
+        now.iter()
+            .filter(|(n, (id, _, _))| before.get(*n).is_some_and(|b| &b.0 != id))
+            .count()
+    };
+    // kill -9 once the first pod runs the new config and before the last does.
+    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        sched.assert_alive();
+        let now = running(&cluster).await;
+        let done = replaced(&now);
+        if done >= 1 {
+            assert!(done < 3, "the rollout ended before the kill: {now:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pod replaced\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    support::signal(sched.child.id(), libc::SIGKILL);
+    let _ = sched.child.wait();
+
+    let mut sched = SchedulerProcess::start(&cluster, &v2, 3);
+    let deadline = Instant::now() + DEADLINE;
+    let after = loop {
+        sched.assert_alive();
+        let now = running(&cluster).await;
+        let down = before.keys().filter(|n| !now.contains_key(*n)).count();
+        assert!(
+            down <= 1,
+            "{down} pods down at once: {now:#?}\n{}",
+            sched.output()
+        );
+        let said = sched.stdout().iter().any(|l| l == "deploy COMPLETE");
+        if said && replaced(&now) == 3 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rollout not finished after the restart: {now:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    for (name, (_, agent, volume)) in &after {
+        let (_, old_agent, old_volume) = &before[name];
+        assert_eq!(agent, old_agent, "{name} on the same agent");
+        assert_eq!(volume, old_volume, "{name} on the same volume");
+        let index = cluster
+            .agent_index(&cairn_proto::AgentId::new(agent.clone()))
+            .await;
+        let marker = cluster
+            .volume_dir(index, ROLE, volume.as_deref().unwrap())
+            .join("marker");
+        let lines = std::fs::read_to_string(&marker).unwrap_or_default();
+        assert!(
+            lines
+                .lines()
+                .filter(|l| l.starts_with(name.as_str()))
+                .count()
+                >= 2,
+            "{name}'s volume keeps the first launch's line and has the new one: {lines:?}"
+        );
+    }
+    let cpus = task_cpus(&cluster).await;
+    assert!(
+        cpus.values().all(|c| (c - 0.2).abs() < 1e-9),
+        "every task runs with the new cpus: {cpus:?}"
+    );
+    sched.stop();
+}
