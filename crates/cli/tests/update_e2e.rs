@@ -465,6 +465,43 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     );
 }
 
+const MY_SERVICE_ROLE: &str = "my-service-role";
+
+/// examples/my-service.yml (2 metadata + 3 data pods, each with a volume and a marker file)
+/// with every task's cpus set to `cpus`.
+fn my_service(cpus: f64) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/my-service.yml");
+    let text = std::fs::read_to_string(&path).expect("examples/my-service.yml");
+    assert!(text.contains("cpus: 0.1"), "my-service.yml sets cpus: 0.1");
+    text.replace("cpus: 0.1", &format!("cpus: {cpus}"))
+}
+
+/// Asserts that a relaunched task's volume keeps the first launch's marker line and has the
+/// relaunch's: the data survived, in place.
+async fn assert_marker_kept(
+    cluster: &ClusterProcess,
+    role: &str,
+    task: &str,
+    agent: &str,
+    volume: &Option<String>,
+) {
+    let index = cluster
+        .agent_index(&cairn_proto::AgentId::new(agent.to_string()))
+        .await;
+    let volume = volume.as_deref().expect("the task has a volume");
+    let marker = std::fs::read_dir(cluster.volume_dir(index, role, volume))
+        .expect("the volume directory")
+        .map_while(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n == "marker"))
+        .expect("a marker file in the volume");
+    let lines = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert!(
+        lines.lines().filter(|l| l.starts_with(task)).count() >= 2,
+        "{task}'s volume keeps the first launch's line and has the new one: {lines:?}"
+    );
+}
+
 /// The cpus of a RUNNING task's own resources, by task name.
 async fn task_cpus(cluster: &ClusterProcess) -> BTreeMap<String, f64> {
     let doc = operator(cluster, "GET_TASKS").await;
@@ -489,20 +526,21 @@ async fn task_cpus(cluster: &ClusterProcess) -> BTreeMap<String, f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cpu_change_is_rolled_out_one_pod_at_a_time_on_the_same_agents_and_volumes() {
+async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_agents_and_volume_data(
+) {
     let cluster = ClusterProcess::start("update-rollout").await;
     let state_arg = cluster.scratch.join("state").to_str().unwrap().to_string();
     let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, spec(10, 0.1)).unwrap();
+    std::fs::write(&v1, my_service(0.1)).unwrap();
     let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let before = deployed(&cluster, &mut sched, "deploy", |l| {
+    let before = deployed_n(&cluster, &mut sched, "deploy", 5, |l| {
         l.iter().any(|l| l == "deploy COMPLETE")
     })
     .await;
     sched.stop();
 
     let v2 = cluster.scratch.join("v2.yml");
-    std::fs::write(&v2, spec(10, 0.2)).unwrap();
+    std::fs::write(&v2, my_service(0.2)).unwrap();
     let update = cairn(
         &["update", v2.to_str().unwrap(), "--state-dir", &state_arg],
         Duration::from_secs(30),
@@ -526,7 +564,7 @@ async fn a_cpu_change_is_rolled_out_one_pod_at_a_time_on_the_same_agents_and_vol
             .filter(|(n, (id, _, _))| before.get(*n).is_some_and(|b| &b.0 != id))
             .count();
         let said = sched.stdout().iter().any(|l| l == "deploy COMPLETE");
-        if said && replaced == 3 {
+        if said && replaced == 5 {
             break now;
         }
         assert!(
@@ -541,6 +579,7 @@ async fn a_cpu_change_is_rolled_out_one_pod_at_a_time_on_the_same_agents_and_vol
         assert_ne!(id, old_id, "{name} relaunched");
         assert_eq!(agent, old_agent, "{name} on the same agent");
         assert_eq!(volume, old_volume, "{name} on the same volume");
+        assert_marker_kept(&cluster, MY_SERVICE_ROLE, name, agent, volume).await;
     }
     let cpus = task_cpus(&cluster).await;
     assert!(
@@ -854,21 +893,7 @@ async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart()
         let (_, old_agent, old_volume) = &before[name];
         assert_eq!(agent, old_agent, "{name} on the same agent");
         assert_eq!(volume, old_volume, "{name} on the same volume");
-        let index = cluster
-            .agent_index(&cairn_proto::AgentId::new(agent.clone()))
-            .await;
-        let marker = cluster
-            .volume_dir(index, ROLE, volume.as_deref().unwrap())
-            .join("marker");
-        let lines = std::fs::read_to_string(&marker).unwrap_or_default();
-        assert!(
-            lines
-                .lines()
-                .filter(|l| l.starts_with(name.as_str()))
-                .count()
-                >= 2,
-            "{name}'s volume keeps the first launch's line and has the new one: {lines:?}"
-        );
+        assert_marker_kept(&cluster, ROLE, name, agent, volume).await;
     }
     let cpus = task_cpus(&cluster).await;
     assert!(
