@@ -502,6 +502,52 @@ async fn assert_marker_kept(
     );
 }
 
+/// Waits for a cpus 0.1 -> 0.2 rollout to finish: never two pods down at once, every pod in
+/// `before` relaunched on its own agent and volume, its marker kept, the new cpus in force.
+async fn assert_rolled_out(
+    cluster: &ClusterProcess,
+    sched: &mut SchedulerProcess,
+    before: &BTreeMap<String, (String, String, Option<String>)>,
+    role: &str,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    let after = loop {
+        sched.assert_alive();
+        let now = running(cluster).await;
+        let down = before.keys().filter(|n| !now.contains_key(*n)).count();
+        assert!(
+            down <= 1,
+            "{down} pods down at once: {now:#?}\n{}",
+            sched.output()
+        );
+        let replaced = now
+            .iter()
+            .filter(|(n, (id, _, _))| before.get(*n).is_some_and(|b| &b.0 != id))
+            .count();
+        let said = sched.stdout().iter().any(|l| l == "deploy COMPLETE");
+        if said && replaced == before.len() {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rollout not done after {DEADLINE:?}: {now:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    for (name, (_, agent, volume)) in &after {
+        let (_, old_agent, old_volume) = &before[name];
+        assert_eq!(agent, old_agent, "{name} on the same agent");
+        assert_eq!(volume, old_volume, "{name} on the same volume");
+        assert_marker_kept(cluster, role, name, agent, volume).await;
+    }
+    let cpus = task_cpus(cluster).await;
+    assert!(
+        cpus.values().all(|c| (c - 0.2).abs() < 1e-9),
+        "every task runs with the new cpus: {cpus:?}"
+    );
+}
+
 /// The cpus of a RUNNING task's own resources, by task name.
 async fn task_cpus(cluster: &ClusterProcess) -> BTreeMap<String, f64> {
     let doc = operator(cluster, "GET_TASKS").await;
@@ -549,43 +595,7 @@ async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_ag
 
     // Restart with the new spec; watch every pod go, one at a time, until all run the new one.
     let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
-    let deadline = Instant::now() + DEADLINE;
-    let after = loop {
-        sched.assert_alive();
-        let now = running(&cluster).await;
-        let down = before.keys().filter(|n| !now.contains_key(*n)).count();
-        assert!(
-            down <= 1,
-            "{down} pods down at once: {now:#?}\n{}",
-            sched.output()
-        );
-        let replaced = now
-            .iter()
-            .filter(|(n, (id, _, _))| before.get(*n).is_some_and(|b| &b.0 != id))
-            .count();
-        let said = sched.stdout().iter().any(|l| l == "deploy COMPLETE");
-        if said && replaced == 5 {
-            break now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rollout not done after {DEADLINE:?}: {now:#?}\n{}",
-            sched.output()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    for (name, (id, agent, volume)) in &after {
-        let (old_id, old_agent, old_volume) = &before[name];
-        assert_ne!(id, old_id, "{name} relaunched");
-        assert_eq!(agent, old_agent, "{name} on the same agent");
-        assert_eq!(volume, old_volume, "{name} on the same volume");
-        assert_marker_kept(&cluster, MY_SERVICE_ROLE, name, agent, volume).await;
-    }
-    let cpus = task_cpus(&cluster).await;
-    assert!(
-        cpus.values().all(|c| (c - 0.2).abs() < 1e-9),
-        "every task runs with the new cpus: {cpus:?}"
-    );
+    assert_rolled_out(&cluster, &mut sched, &before, MY_SERVICE_ROLE).await;
     sched.stop();
 }
 
@@ -868,37 +878,6 @@ async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart()
     let _ = sched.child.wait();
 
     let mut sched = SchedulerProcess::start(&cluster, &v2, 3);
-    let deadline = Instant::now() + DEADLINE;
-    let after = loop {
-        sched.assert_alive();
-        let now = running(&cluster).await;
-        let down = before.keys().filter(|n| !now.contains_key(*n)).count();
-        assert!(
-            down <= 1,
-            "{down} pods down at once: {now:#?}\n{}",
-            sched.output()
-        );
-        let said = sched.stdout().iter().any(|l| l == "deploy COMPLETE");
-        if said && replaced(&now) == 3 {
-            break now;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rollout not finished after the restart: {now:#?}\n{}",
-            sched.output()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    for (name, (_, agent, volume)) in &after {
-        let (_, old_agent, old_volume) = &before[name];
-        assert_eq!(agent, old_agent, "{name} on the same agent");
-        assert_eq!(volume, old_volume, "{name} on the same volume");
-        assert_marker_kept(&cluster, ROLE, name, agent, volume).await;
-    }
-    let cpus = task_cpus(&cluster).await;
-    assert!(
-        cpus.values().all(|c| (c - 0.2).abs() < 1e-9),
-        "every task runs with the new cpus: {cpus:?}"
-    );
+    assert_rolled_out(&cluster, &mut sched, &before, ROLE).await;
     sched.stop();
 }
