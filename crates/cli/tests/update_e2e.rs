@@ -386,6 +386,30 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         "cairn update changed the store"
     );
 
+    // So is a lower count without allow-decommission.
+    let shrunk = cluster.scratch.join("shrunk.yml");
+    std::fs::write(&shrunk, spec(10, 0.1).replace("count: 3", "count: 2")).unwrap();
+    let update = cairn(
+        &[
+            "update",
+            shrunk.to_str().unwrap(),
+            "--state-dir",
+            &state_arg,
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(!update.status.success(), "{}", text(&update));
+    assert!(
+        String::from_utf8_lossy(&update.stdout).contains("pod_count_cannot_shrink: "),
+        "{}",
+        text(&update)
+    );
+    assert_eq!(
+        config_tree(&state),
+        before,
+        "cairn update changed the store"
+    );
+
     // An accepted change (cpus) is accepted by the same front door, and changes nothing either.
     let v3 = cluster.scratch.join("v3.yml");
     std::fs::write(&v3, spec(10, 0.2)).unwrap();
