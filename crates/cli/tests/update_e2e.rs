@@ -159,6 +159,59 @@ async fn reservations(cluster: &ClusterProcess) -> Vec<(String, String, Option<S
     out
 }
 
+/// Deploys `usvc` as `spec(10, 0.1)` with a first scheduler and waits for it: the scheduler
+/// (still running) and the tasks it runs.
+async fn deploy_usvc(
+    cluster: &ClusterProcess,
+) -> (
+    SchedulerProcess,
+    BTreeMap<String, (String, String, Option<String>)>,
+) {
+    start_deployed(cluster, "v1.yml", &spec(10, 0.1), 3, 1).await
+}
+
+/// Writes `text` to `file` in the scratch dir, starts scheduler number `n_scheduler` with it and
+/// waits for it to say the deploy is complete with `tasks` tasks running.
+async fn start_deployed(
+    cluster: &ClusterProcess,
+    file: &str,
+    text: &str,
+    tasks: usize,
+    n_scheduler: usize,
+) -> (
+    SchedulerProcess,
+    BTreeMap<String, (String, String, Option<String>)>,
+) {
+    let path = cluster.scratch.join(file);
+    std::fs::write(&path, text).unwrap();
+    let mut sched = SchedulerProcess::start(cluster, &path, n_scheduler);
+    let running = deployed_n(cluster, &mut sched, file, tasks, |l| {
+        l.iter().any(|l| l == "deploy COMPLETE")
+    })
+    .await;
+    (sched, running)
+}
+
+/// How many frameworks named after the service GET_FRAMEWORKS lists as active and as
+/// completed, and the whole answer for messages.
+async fn service_frameworks(cluster: &ClusterProcess) -> (usize, usize, Value) {
+    let frameworks = operator(cluster, "GET_FRAMEWORKS").await;
+    let named = |key: &str| {
+        frameworks["get_frameworks"][key]
+            .as_array()
+            .map_or(0, |fs| {
+                fs.iter()
+                    .filter(|f| f["framework_info"]["name"] == SERVICE)
+                    .count()
+            })
+    };
+    (
+        named("frameworks"),
+        named("completed_frameworks"),
+        frameworks,
+    )
+}
+
 /// The role's reserved resources by the pod instance their reservation is labeled for:
 /// (agent id, resource name, persistence id) each, sorted.
 async fn reservations_by_pod(
@@ -298,6 +351,41 @@ fn config_tree(state: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
+/// Runs `cairn update SPEC --state-dir STATE [extra..]` and asserts whether it succeeds and
+/// that its stdout says `says`.
+fn update_says(spec: &Path, state: &Path, extra: &[&str], succeeds: bool, says: &str) {
+    let mut args = vec![
+        "update",
+        spec.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let update = cairn(&args, Duration::from_secs(30));
+    assert_eq!(update.status.success(), succeeds, "{}", text(&update));
+    assert!(
+        String::from_utf8_lossy(&update.stdout).contains(says),
+        "{}",
+        text(&update)
+    );
+}
+
+/// Runs `cairn uninstall` of the service in `state` against the cluster, to its end.
+fn run_uninstall(cluster: &ClusterProcess, state: &str, agent_timeout: &str) -> Output {
+    cairn(
+        &[
+            "uninstall",
+            "--master",
+            &cluster.master,
+            "--state-dir",
+            state,
+            "--agent-timeout",
+            agent_timeout,
+        ],
+        DEADLINE,
+    )
+}
+
 /// Runs a `cairn` command to its end (it must end within `within`).
 fn cairn(args: &[&str], within: Duration) -> Output {
     let mut child = Command::new(CAIRN)
@@ -339,13 +427,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     let cluster = ClusterProcess::start("update-uninstall").await;
     let state = cluster.scratch.join("state");
     let state_arg = state.to_str().unwrap().to_string();
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, spec(10, 0.1)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let tasks = deployed(&cluster, &mut sched, "deploy", |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, tasks) = deploy_usvc(&cluster).await;
     assert!(
         tasks.values().all(|(_, _, v)| v.is_some()),
         "every task has its volume: {tasks:#?}"
@@ -362,24 +444,8 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     let before = config_tree(&state);
     let v2 = cluster.scratch.join("v2.yml");
     std::fs::write(&v2, spec(20, 0.1)).unwrap();
-    let update = cairn(
-        &[
-            "update",
-            v2.to_str().unwrap(),
-            "--master",
-            &cluster.master,
-            "--state-dir",
-            &state_arg,
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(!update.status.success(), "{}", text(&update));
-    let stdout = String::from_utf8_lossy(&update.stdout);
-    assert!(
-        stdout.contains("volumes_cannot_change: "),
-        "{}",
-        text(&update)
-    );
+    let master = ["--master", cluster.master.as_str()];
+    update_says(&v2, &state, &master, false, "volumes_cannot_change: ");
     assert_eq!(
         config_tree(&state),
         before,
@@ -389,21 +455,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     // So is a lower count without allow-decommission.
     let shrunk = cluster.scratch.join("shrunk.yml");
     std::fs::write(&shrunk, spec(10, 0.1).replace("count: 3", "count: 2")).unwrap();
-    let update = cairn(
-        &[
-            "update",
-            shrunk.to_str().unwrap(),
-            "--state-dir",
-            &state_arg,
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(!update.status.success(), "{}", text(&update));
-    assert!(
-        String::from_utf8_lossy(&update.stdout).contains("pod_count_cannot_shrink: "),
-        "{}",
-        text(&update)
-    );
+    update_says(&shrunk, &state, &[], false, "pod_count_cannot_shrink: ");
     assert_eq!(
         config_tree(&state),
         before,
@@ -413,16 +465,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     // An accepted change (cpus) is accepted by the same front door, and changes nothing either.
     let v3 = cluster.scratch.join("v3.yml");
     std::fs::write(&v3, spec(10, 0.2)).unwrap();
-    let update = cairn(
-        &["update", v3.to_str().unwrap(), "--state-dir", &state_arg],
-        Duration::from_secs(30),
-    );
-    assert!(update.status.success(), "{}", text(&update));
-    assert!(
-        String::from_utf8_lossy(&update.stdout).contains("update accepted"),
-        "{}",
-        text(&update)
-    );
+    update_says(&v3, &state, &[], true, "update accepted");
     assert_eq!(
         config_tree(&state),
         before,
@@ -441,18 +484,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     sched.stop();
 
     // Uninstall: everything of the role goes, the framework is torn down, the state deleted.
-    let uninstall = cairn(
-        &[
-            "uninstall",
-            "--master",
-            &cluster.master,
-            "--state-dir",
-            &state_arg,
-            "--agent-timeout",
-            "2m",
-        ],
-        DEADLINE,
-    );
+    let uninstall = run_uninstall(&cluster, &state_arg, "2m");
     assert!(uninstall.status.success(), "{}", text(&uninstall));
     assert!(
         String::from_utf8_lossy(&uninstall.stdout).contains("usvc: uninstalled"),
@@ -465,18 +497,9 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         "reservations or volumes left: {left:#?}\n{}",
         text(&uninstall)
     );
-    let frameworks = operator(&cluster, "GET_FRAMEWORKS").await;
-    let named = |key: &str| {
-        frameworks["get_frameworks"][key]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter(|f| f["framework_info"]["name"] == SERVICE)
-            .count()
-    };
-    assert_eq!(named("frameworks"), 0, "{frameworks:#}");
-    assert_eq!(named("completed_frameworks"), 1, "{frameworks:#}");
+    let (active, completed, frameworks) = service_frameworks(&cluster).await;
+    assert_eq!(active, 0, "{frameworks:#}");
+    assert_eq!(completed, 1, "{frameworks:#}");
     let running = running(&cluster).await;
     assert!(running.is_empty(), "tasks left: {running:#?}");
     let stored = tree(&state);
@@ -599,23 +622,13 @@ async fn task_cpus(cluster: &ClusterProcess) -> BTreeMap<String, f64> {
 async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_agents_and_volume_data(
 ) {
     let cluster = ClusterProcess::start("update-rollout").await;
-    let state_arg = cluster.scratch.join("state").to_str().unwrap().to_string();
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, my_service(0.1)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let before = deployed_n(&cluster, &mut sched, "deploy", 5, |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let state = cluster.scratch.join("state");
+    let (mut sched, before) = start_deployed(&cluster, "v1.yml", &my_service(0.1), 5, 1).await;
     sched.stop();
 
     let v2 = cluster.scratch.join("v2.yml");
     std::fs::write(&v2, my_service(0.2)).unwrap();
-    let update = cairn(
-        &["update", v2.to_str().unwrap(), "--state-dir", &state_arg],
-        Duration::from_secs(30),
-    );
-    assert!(update.status.success(), "{}", text(&update));
+    update_says(&v2, &state, &[], true, "update accepted");
 
     // Restart with the new spec; watch every pod go, one at a time, until all run the new one.
     let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
@@ -627,13 +640,7 @@ async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_ag
 async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
     let cluster = ClusterProcess::start("uninstall-timeout").await;
     let state_arg = cluster.scratch.join("state").to_str().unwrap().to_string();
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, spec(10, 0.1)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let tasks = deployed(&cluster, &mut sched, "deploy", |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, tasks) = deploy_usvc(&cluster).await;
     sched.stop();
     let stopped = tasks["node-1-server"].1.clone();
     let index = cluster
@@ -641,20 +648,9 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
         .await;
     cluster.agent_action(index, "stop").await;
 
-    let uninstall = cairn(
-        &[
-            "uninstall",
-            "--master",
-            &cluster.master,
-            "--state-dir",
-            &state_arg,
-            // Past before the master could declare the stopped agent gone (its ping timeout
-            // is 2s): the uninstall gives up on the agents it still waits for.
-            "--agent-timeout",
-            "1ms",
-        ],
-        DEADLINE,
-    );
+    // Past before the master could declare the stopped agent gone (its ping timeout
+    // is 2s): the uninstall gives up on the agents it still waits for.
+    let uninstall = run_uninstall(&cluster, &state_arg, "1ms");
     assert!(!uninstall.status.success(), "{}", text(&uninstall));
     let stderr = String::from_utf8_lossy(&uninstall.stderr);
     assert!(
@@ -663,14 +659,7 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
         text(&uninstall)
     );
     // The uninstall still finished: the framework is gone.
-    let frameworks = operator(&cluster, "GET_FRAMEWORKS").await;
-    let active = frameworks["get_frameworks"]["frameworks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|f| f["framework_info"]["name"] == SERVICE)
-        .count();
+    let (active, _, frameworks) = service_frameworks(&cluster).await;
     assert_eq!(active, 0, "{frameworks:#}");
 }
 
@@ -689,23 +678,12 @@ fn counted_spec(count: u32, allow: bool) -> String {
 async fn a_higher_count_adds_one_pod_touching_no_other_and_decommission_frees_exactly_its_reservations(
 ) {
     let cluster = ClusterProcess::start("update-count").await;
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, counted_spec(3, false)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let three = deployed_n(&cluster, &mut sched, "deploy", 3, |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, three) =
+        start_deployed(&cluster, "v1.yml", &counted_spec(3, false), 3, 1).await;
     sched.stop();
 
     // 3 -> 4: node-3 is launched with a volume of its own; the other three are untouched.
-    let v2 = cluster.scratch.join("v2.yml");
-    std::fs::write(&v2, counted_spec(4, true)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
-    let four = deployed_n(&cluster, &mut sched, "count 3 -> 4", 4, |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, four) = start_deployed(&cluster, "v2.yml", &counted_spec(4, true), 4, 2).await;
     for (name, before) in &three {
         assert_eq!(
             &four[name], before,
@@ -777,13 +755,7 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
     let cluster = ClusterProcess::start("uninstall-kill").await;
     let state = cluster.scratch.join("state");
     let state_arg = state.to_str().unwrap().to_string();
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, spec(10, 0.1)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let tasks = deployed(&cluster, &mut sched, "deploy", |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, tasks) = deploy_usvc(&cluster).await;
     sched.stop();
     let agent_of = |task: &str| cairn_proto::AgentId::new(tasks[task].1.clone());
     let lost = cluster.agent_index(&agent_of("node-2-server")).await;
@@ -826,18 +798,7 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
     );
 
     cluster.agent_action(stopped, "restart").await;
-    let again = cairn(
-        &[
-            "uninstall",
-            "--master",
-            &cluster.master,
-            "--state-dir",
-            &state_arg,
-            "--agent-timeout",
-            "2m",
-        ],
-        DEADLINE,
-    );
+    let again = run_uninstall(&cluster, &state_arg, "2m");
     assert!(again.status.success(), "{}", text(&again));
     let left = reservations(&cluster).await;
     assert!(
@@ -845,14 +806,7 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
         "reservations or volumes left: {left:#?}\n{}",
         text(&again)
     );
-    let frameworks = operator(&cluster, "GET_FRAMEWORKS").await;
-    let active = frameworks["get_frameworks"]["frameworks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|f| f["framework_info"]["name"] == SERVICE)
-        .count();
+    let (active, _, frameworks) = service_frameworks(&cluster).await;
     assert_eq!(active, 0, "{frameworks:#}");
     assert!(running(&cluster).await.is_empty(), "tasks left");
     assert!(
@@ -864,13 +818,7 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart() {
     let cluster = ClusterProcess::start("update-kill").await;
-    let v1 = cluster.scratch.join("v1.yml");
-    std::fs::write(&v1, spec(10, 0.1)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v1, 1);
-    let before = deployed(&cluster, &mut sched, "deploy", |l| {
-        l.iter().any(|l| l == "deploy COMPLETE")
-    })
-    .await;
+    let (mut sched, before) = deploy_usvc(&cluster).await;
     sched.stop();
 
     let v2 = cluster.scratch.join("v2.yml");
