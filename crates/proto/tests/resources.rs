@@ -514,3 +514,67 @@ fn an_empty_resource_string_is_no_resources() {
     assert!(Resources::parse(" ; ;").expect("ok").is_empty());
     assert!(Resources::parse("ports:[]").expect("ok").is_empty());
 }
+
+#[test]
+fn subtracting_many_at_once_gives_what_subtracting_one_by_one_gives() {
+    // Goal: `subtract_each` (the allocator's fast path, found by a hash of the kind) agrees with
+    // a loop of `subtract` on every kind the arithmetic knows: merged scalars, labels in
+    // another order, legacy reservations, ranges, whole volumes, atomic disks, and what is
+    // not there. Method: the same total minus the same list, both ways.
+    let volume = |id: &str| {
+        Resource::scalar("disk", 100.0)
+            .with_reservation(dynamic("kv", "p"))
+            .with_persistence(id, Some("p"), "data")
+    };
+    let mount = Resource::scalar("disk", 1000.0).with_disk_source(DiskSource::mount("/mnt/a"));
+    let mut legacy = Resource::scalar("mem", 64.0);
+    legacy.role = Some("kv".into());
+    legacy.reservation = Some(ReservationInfo {
+        principal: Some("kv-principal".into()),
+        ..ReservationInfo::default()
+    });
+    let total: Resources = vec![
+        Resource::scalar("cpus", 8.0),
+        reserved_cpus(2.0, &[("pod", "a"), ("x", "1")]),
+        reserved_cpus(2.0, &[("pod", "b")]),
+        Resource::scalar("mem", 128.0).with_reservation(dynamic("kv", "kv-principal")),
+        Resource::ranges("ports", &[(31000, 31100)]),
+        volume("v1"),
+        volume("v2"),
+        mount.clone(),
+    ]
+    .into_iter()
+    .collect();
+    let take = vec![
+        Resource::scalar("cpus", 1.5),
+        reserved_cpus(0.5, &[("x", "1"), ("pod", "a")]),
+        reserved_cpus(2.0, &[("pod", "b")]),
+        legacy,
+        Resource::ranges("ports", &[(31010, 31020)]),
+        volume("v2"),
+        volume("v3"),
+        mount.clone(),
+        mount,
+        Resource::scalar("cpus", 100.0),
+        Resource::scalar("cpus", 6.5),
+    ];
+    let mut one_by_one = total.clone();
+    let refused_one_by_one = take
+        .iter()
+        .filter(|r| one_by_one.subtract(r).is_err())
+        .count();
+    let mut at_once = total.clone();
+    let errors = at_once.subtract_each(&take);
+    assert_eq!(at_once, one_by_one, "{at_once} vs {one_by_one}");
+    assert_eq!(errors.len(), refused_one_by_one, "{errors:?}");
+    assert_eq!(
+        errors.len(),
+        3,
+        "v3, the second mount and 100 cpus are not there"
+    );
+    assert_eq!(at_once.unreserved().scalar("cpus"), 0.0);
+    assert_eq!(at_once.reserved_to("kv").scalar("cpus"), 1.5);
+    assert_eq!(at_once.reserved_to("kv").scalar("mem"), 64.0);
+    assert!(at_once.contains_resource(&volume("v1")));
+    assert!(!at_once.contains_resource(&volume("v2")));
+}

@@ -16,10 +16,16 @@ impl ClusterState {
     /// Resources an agent's tasks and executors hold.
     pub(crate) fn used(&self, agent: usize) -> Resources {
         let mut used = Resources::new();
+        self.for_each_used(agent, |r| used.add(&super::strip(r)));
+        used
+    }
+
+    /// Calls `f` with every resource an agent's tasks and executors hold.
+    fn for_each_used(&self, agent: usize, mut f: impl FnMut(&cairn_proto::Resource)) {
         if let Some(rt) = &self.agents[agent].runtime {
             for e in rt.executors.values() {
                 for r in e.used_resources() {
-                    used.add(&super::strip(r));
+                    f(r);
                 }
             }
         } else {
@@ -28,37 +34,29 @@ impl ClusterState {
                 for t in fw.tasks.values() {
                     if t.agent == agent && !t.state.is_terminal() {
                         for r in &t.info.resources {
-                            used.add(&super::strip(r));
+                            f(r);
                         }
                     }
                 }
             }
         }
-        used
-    }
-
-    fn offered(&self, agent: usize) -> Resources {
-        let mut offered = Resources::new();
-        for o in self.master.offers.values() {
-            if o.agent == agent {
-                offered.add_all(o.resources.without_allocation_info().iter());
-            }
-        }
-        offered
     }
 
     /// What an agent has that nobody uses or has been offered.
     pub(crate) fn available(&self, agent: usize) -> Resources {
         let mut free = self.agents[agent].total.clone();
-        for r in self.used(agent).iter().chain(self.offered(agent).iter()) {
-            if free.subtract(r).is_err() {
-                // The books disagree (e.g. a volume destroyed under a recovered task); better to
-                // offer a little less than to crash the allocator.
-                tracing::warn!(
-                    "agent {} uses {r} which it does not have",
-                    self.agents[agent].id
-                );
-            }
+        // Subtracted one by one, not summed first: summing is itself quadratic when every
+        // reservation is its own kind (per-pod labels), and a thousand pods made it most of
+        // the cluster's CPU.
+        let mut taken: Vec<cairn_proto::Resource> = Vec::new();
+        self.for_each_used(agent, |r| taken.push(super::strip(r)));
+        for o in self.master.offers.values().filter(|o| o.agent == agent) {
+            taken.extend(o.resources.iter().map(super::strip));
+        }
+        for e in free.subtract_each(&taken) {
+            // The books disagree (e.g. a volume destroyed under a recovered task); better to
+            // offer a little less than to crash the allocator.
+            tracing::warn!("agent {}: {e}", self.agents[agent].id);
         }
         free
     }
@@ -113,9 +111,8 @@ impl ClusterState {
                 if filtered {
                     continue;
                 }
-                for r in offerable.iter() {
-                    let _ = free.subtract(r);
-                }
+                // Offerable is a subset of free by construction.
+                let _ = free.subtract_each(offerable.iter());
                 let id = self.next_offer_id();
                 let resources = offerable.with_allocation_info(role);
                 let slot = &self.agents[agent];
