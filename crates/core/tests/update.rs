@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use cairn_core::plan::Status;
+use cairn_core::scheduler::UpdateCheck;
 use cairn_core::spec::*;
 use cairn_core::store::Store;
 use cairn_proto::{OperationType, TaskInfo, TaskState};
@@ -228,6 +229,74 @@ fn the_pure_check_reports_what_a_restart_would_refuse() {
     );
     let rules: Vec<&str> = v.iter().map(|v| v.validator.as_str()).collect();
     assert_eq!(rules, ["pod_count_cannot_shrink", "volumes_cannot_change"]);
+}
+
+#[test]
+fn a_spec_handed_to_a_running_scheduler_is_judged_as_a_restart_would_judge_it_and_changes_nothing()
+{
+    // Goal: `cairn update` against a running scheduler. The check runs the built-in validators
+    // and the author's, names every violation, and writes and sends nothing; an author's
+    // validator survives a restart through `into_overrides`. Method: a deployed service, specs
+    // handed to it, then the scheduler rebuilt from its own overrides.
+    struct NoMoreThanFour;
+    impl cairn_core::config::ConfigValidator for NoMoreThanFour {
+        fn name(&self) -> &str {
+            "no_more_than_four"
+        }
+        fn validate(
+            &self,
+            _old: Option<&ServiceSpec>,
+            new: &ServiceSpec,
+        ) -> Vec<cairn_core::config::ConfigViolation> {
+            new.pods
+                .iter()
+                .filter(|p| p.count > 4)
+                .map(|p| cairn_core::config::ConfigViolation {
+                    validator: self.name().into(),
+                    path: Some(format!("pods.{}.count", p.type_name)),
+                    message: "at most 4".into(),
+                })
+                .collect()
+        }
+    }
+    let overrides = cairn_core::scheduler::Overrides {
+        config_validators: vec![Box::new(NoMoreThanFour)],
+        ..Default::default()
+    };
+    let mut sim = Sim::with(node_spec(3, Strategy::Serial), 3, AGENT, overrides);
+    sim.subscribe();
+    sim.deploy_all();
+    let (batches, calls) = (sim.batches.len(), sim.calls.len());
+    let check =
+        |sim: &Sim, spec: &ServiceSpec| sim.sched.check_update(spec).expect("not uninstalling");
+
+    assert_eq!(
+        check(&sim, &node_spec(3, Strategy::Serial)),
+        UpdateCheck::Unchanged
+    );
+    assert_eq!(check(&sim, &with_cpus(3, 2.0)), UpdateCheck::Accepted);
+    let mut shrunk = node_spec(2, Strategy::Serial);
+    shrunk.pods[0].volumes[0].size_mb = 1;
+    let UpdateCheck::Refused(v) = check(&sim, &shrunk) else {
+        panic!("a shrink with a volume change is refused");
+    };
+    let rules: Vec<&str> = v.iter().map(|v| v.validator.as_str()).collect();
+    assert_eq!(rules, ["pod_count_cannot_shrink", "volumes_cannot_change"]);
+    let UpdateCheck::Refused(v) = check(&sim, &node_spec(5, Strategy::Serial)) else {
+        panic!("the author's validator refuses 5 pods");
+    };
+    assert_eq!(v[0].validator, "no_more_than_four");
+    assert_eq!(v[0].path.as_deref(), Some("pods.data.count"));
+    assert_eq!(
+        (sim.batches.len(), sim.calls.len()),
+        (batches, calls),
+        "checking writes and sends nothing"
+    );
+
+    // A scheduler restarted with the running one's overrides keeps the author's validator.
+    sim.restart_keeping_overrides(node_spec(5, Strategy::Serial));
+    assert_eq!(sim.sched.config_errors()[0].validator, "no_more_than_four");
+    assert_eq!(sim.sched.spec().pods[0].count, 3, "the old target runs");
 }
 
 #[test]

@@ -36,6 +36,7 @@ mod overrides;
 mod recovery;
 mod status;
 mod teardown;
+mod update;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use outbox::Action;
 pub use overrides::Overrides;
 pub use status::{PodStatus, PodTaskStatus};
 pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
+pub use update::UpdateCheck;
 
 use crate::config::{choose_target, id_inputs, relabel_unchanged, ConfigViolation, TargetChoice};
 use crate::ids::IdSource;
@@ -82,6 +84,12 @@ pub struct Scheduler {
     deploy: ExpandedPlan,
     /// Built-in checks, then the author's.
     checks: Vec<Box<dyn OfferCheck>>,
+    /// How many of `checks` are built in.
+    builtin_checks: usize,
+    /// Kept for the next scheduler a restart with a new spec builds.
+    plan_customizer: Option<Box<dyn crate::plan::PlanCustomizer>>,
+    /// The author's config validators, run by `check_update` too.
+    config_validators: Vec<Box<dyn crate::config::ConfigValidator>>,
     rank: Box<dyn Rank>,
     recovery: Box<dyn RecoveryPolicy>,
     /// Compiled placement rules per pod type.
@@ -244,6 +252,7 @@ impl Scheduler {
             },
         );
         let mut checks = builtin_checks(&spec.role);
+        let builtin_checks = checks.len();
         checks.extend(overrides.checks);
         let placement = compile_placements(&spec);
         let task_ids = stored
@@ -259,6 +268,9 @@ impl Scheduler {
             config_id,
             deploy,
             checks,
+            builtin_checks,
+            plan_customizer: overrides.plan_customizer,
+            config_validators: overrides.config_validators,
             rank: overrides.rank,
             recovery: overrides.recovery,
             placement,

@@ -186,6 +186,26 @@ impl Sim {
         self.drain();
     }
 
+    /// A restart with `spec` that keeps the running scheduler's overrides, as a scheduler
+    /// handed a new spec does.
+    pub fn restart_keeping_overrides(&mut self, spec: ServiceSpec) {
+        self.now = self.now.plus(std::time::Duration::from_secs(1));
+        let stored = StoredState::from_entries(&self.store.load().unwrap()).unwrap();
+        // Only a stand-in while the running scheduler gives up its overrides.
+        let stand_in = Scheduler::new(
+            config(),
+            self.sched.spec().clone(),
+            StoredState::default(),
+            self.now,
+        )
+        .unwrap();
+        let overrides = std::mem::replace(&mut self.sched, stand_in).into_overrides();
+        self.sched =
+            Scheduler::with_overrides(config(), spec, stored, self.now, overrides).unwrap();
+        self.uncommitted.clear();
+        self.drain();
+    }
+
     /// Polls every action: batches are committed (unless `auto_commit` is off), calls are
     /// recorded and ACCEPTs applied to the fake agents.
     pub fn drain(&mut self) {
