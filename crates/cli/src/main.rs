@@ -6,6 +6,7 @@ mod cluster_cmd;
 mod duration;
 mod mesos_client;
 mod run_cmd;
+mod update_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -26,11 +27,13 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run only the scheduler of a service against a Mesos master.
     Scheduler(run_cmd::SchedulerArgs),
-    /// Check a change of a deployed service's spec against its stored target; changes nothing.
+    /// Roll out a new spec of a deployed service, or show how a rollout goes (`update status`).
     ///
-    /// The check is offline. Accepted: restart the scheduler with the new spec to roll it out. Refused: every
-    /// violation is printed and the exit status is non-zero.
-    Update(run_cmd::UpdateArgs),
+    /// With its scheduler running, the spec is handed to it: judged as a restart would judge it
+    /// (refused: every violation is printed, nothing changes, the exit status is non-zero),
+    /// then rolled out while this command prints the progress. Without a running scheduler
+    /// the check is offline, and starting the scheduler with the spec rolls it out.
+    Update(update_cmd::UpdateArgs),
     /// Remove a service: its tasks, reservations, volumes, framework and state.
     ///
     /// Kills its tasks, releases its reservations and volumes, tears down its framework and
@@ -69,7 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Scheduler(args) => run_cmd::scheduler(args),
         Command::Validate(args) => run_cmd::validate(args),
-        Command::Update(args) => run_cmd::update(args),
+        Command::Update(args) => update_cmd::run(args),
         Command::Uninstall(args) => run_cmd::uninstall(args),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),

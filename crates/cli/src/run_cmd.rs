@@ -1,4 +1,4 @@
-//! `cairn run`, `cairn scheduler` and `cairn validate`: a svc.yml in, a service (or its
+//! `cairn run`, `cairn scheduler`, `cairn uninstall` and `cairn validate`: a svc.yml in, a service (or its
 //! problems, or its plan) out. The work is the sdk's (`cairn::run_with`); this is flags.
 
 use std::net::SocketAddr;
@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// How many agents a new embedded cluster gets.
     #[arg(long, default_value_t = cairn::DEFAULT_AGENTS)]
     agents: usize,
+    /// Where the scheduler's HTTP API listens (port 0: any free port; the address is written to
+    /// <state-dir>/<service>.api, where `cairn update` finds it).
+    #[arg(long, default_value = cairn::DEFAULT_API)]
+    api: SocketAddr,
 }
 
 #[derive(Args)]
@@ -45,18 +49,10 @@ pub struct SchedulerArgs {
     /// How long a pod may stay failed before it is replaced elsewhere, with fresh volumes.
     #[arg(long, default_value = "20m", value_parser = duration::parse)]
     permanent_failure_timeout: Duration,
-}
-
-#[derive(Args)]
-pub struct UpdateArgs {
-    /// The new service spec: a svc.yml, rendered as a Mustache template with the environment.
-    spec: PathBuf,
-    /// The Mesos master the service runs against (not contacted: the check is offline).
-    #[arg(long)]
-    master: Option<String>,
-    /// The state store of the service, as given to `cairn scheduler`.
-    #[arg(long, default_value = ".cairn/state")]
-    state_dir: PathBuf,
+    /// Where the scheduler's HTTP API listens (port 0: any free port; the address is written to
+    /// <state-dir>/<service>.api, where `cairn update` finds it).
+    #[arg(long, default_value = cairn::DEFAULT_API)]
+    api: SocketAddr,
 }
 
 #[derive(Args)]
@@ -96,6 +92,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir,
         listen: args.listen,
         agents: args.agents,
+        api: Some(args.api),
         ..RunOptions::default()
     };
     cairn::run_with(spec, options)?;
@@ -108,62 +105,11 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     let mut options = RunOptions {
         master: Some(args.master),
         state_dir: Some(args.state_dir),
+        api: Some(args.api),
         ..RunOptions::default()
     };
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
     cairn::run_with(spec, options)?;
-    Ok(())
-}
-
-/// `cairn update`: the config validators on the change from the stored target to a new spec.
-/// Changes nothing: an accepted spec is rolled out by restarting the scheduler with it.
-pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
-    let new = load(&args.spec)?;
-    let old = cairn::stored_target(&args.state_dir, &new.name)?;
-    if old.is_none() {
-        println!(
-            "{}: no stored target under {}: this is a first install",
-            new.name,
-            args.state_dir.display()
-        );
-    }
-    let violations = cairn::core::config::validate_update(
-        old.as_ref(),
-        &new,
-        &cairn::core::config::default_validators(),
-    );
-    if old.as_ref() == Some(&new) {
-        println!(
-            "{}: the spec is the stored target already; nothing to roll out",
-            new.name
-        );
-        return Ok(());
-    }
-    if !violations.is_empty() {
-        for v in &violations {
-            println!(
-                "{}: {}: {}",
-                v.validator,
-                v.path.as_deref().unwrap_or("-"),
-                v.message
-            );
-        }
-        anyhow::bail!(
-            "{}: update refused ({} violation{}); nothing was changed",
-            args.spec.display(),
-            violations.len(),
-            if violations.len() == 1 { "" } else { "s" }
-        );
-    }
-    let master = args
-        .master
-        .map_or_else(String::new, |m| format!(" --master {m}"));
-    println!(
-        "update accepted: restart the scheduler with the new spec \
-         (cairn scheduler {}{master} --state-dir {})",
-        args.spec.display(),
-        args.state_dir.display()
-    );
     Ok(())
 }
 
@@ -236,7 +182,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
 }
 
 /// Loads a spec; the error names the file and lists every problem with its path.
-fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<ServiceSpec> {
     match cairn::load_spec(path) {
         Ok(spec) => Ok(spec),
         Err(cairn::Error::Spec(errors)) => Err(anyhow::anyhow!("{}: {errors}", path.display())),

@@ -340,7 +340,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// at any time): the target, the configs, the framework id and the properties.
 fn config_tree(state: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let tasks = state.join(SERVICE).join("Tasks");
-    let all = tree(state);
+    let all = tree(&state.join(SERVICE));
     assert!(
         all.keys().any(|p| p.ends_with("ConfigTarget")),
         "no target stored: {:#?}",
@@ -440,12 +440,12 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         "the role holds volumes"
     );
 
-    // A bigger volume is refused: every violation named, non-zero, the store untouched.
+    // Handed to the running scheduler, a bigger volume is refused: every violation named,
+    // non-zero, the store untouched, no task touched.
     let before = config_tree(&state);
     let v2 = cluster.scratch.join("v2.yml");
     std::fs::write(&v2, spec(20, 0.1)).unwrap();
-    let master = ["--master", cluster.master.as_str()];
-    update_says(&v2, &state, &master, false, "volumes_cannot_change: ");
+    update_says(&v2, &state, &[], false, "volumes_cannot_change: ");
     assert_eq!(
         config_tree(&state),
         before,
@@ -461,11 +461,26 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         before,
         "cairn update changed the store"
     );
+    sched.assert_alive();
+    assert_eq!(
+        running(&cluster).await,
+        tasks,
+        "a refused update touches no task"
+    );
 
-    // An accepted change (cpus) is accepted by the same front door, and changes nothing either.
+    // With the scheduler stopped, the same check runs offline: refused, and an accepted change
+    // (cpus) is accepted and changes nothing either (a scheduler started with it rolls it out).
+    sched.stop();
+    update_says(&v2, &state, &[], false, "volumes_cannot_change: ");
     let v3 = cluster.scratch.join("v3.yml");
     std::fs::write(&v3, spec(10, 0.2)).unwrap();
-    update_says(&v3, &state, &[], true, "update accepted");
+    update_says(
+        &v3,
+        &state,
+        &[],
+        true,
+        "update accepted: restart the scheduler",
+    );
     assert_eq!(
         config_tree(&state),
         before,
@@ -473,7 +488,6 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     );
 
     // The scheduler started with the refused spec says so, and keeps the stored target.
-    sched.stop();
     let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
     let again = deployed(&cluster, &mut sched, "restart with the refused spec", |l| {
         l.iter()
@@ -624,16 +638,83 @@ async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_ag
     let cluster = ClusterProcess::start("update-rollout").await;
     let state = cluster.scratch.join("state");
     let (mut sched, before) = start_deployed(&cluster, "v1.yml", &my_service(0.1), 5, 1).await;
-    sched.stop();
+    let status_before = update_status(&state);
 
+    // Handed to the running scheduler, which restarts itself with it (same process) and rolls
+    // it out while `cairn update` follows; watch every pod go, one at a time.
     let v2 = cluster.scratch.join("v2.yml");
     std::fs::write(&v2, my_service(0.2)).unwrap();
-    update_says(&v2, &state, &[], true, "update accepted");
-
-    // Restart with the new spec; watch every pod go, one at a time, until all run the new one.
-    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
+    let update = {
+        let (v2, state) = (v2.clone(), state.clone());
+        tokio::task::spawn_blocking(move || {
+            cairn(
+                &[
+                    "update",
+                    v2.to_str().unwrap(),
+                    "--state-dir",
+                    state.to_str().unwrap(),
+                ],
+                DEADLINE,
+            )
+        })
+    };
     assert_rolled_out(&cluster, &mut sched, &before, MY_SERVICE_ROLE).await;
+    let update = update.await.unwrap();
+    assert!(update.status.success(), "{}", text(&update));
+    let said = String::from_utf8_lossy(&update.stdout).into_owned();
+    assert!(said.contains("update accepted by the scheduler"), "{said}");
+    assert!(said.contains("my-service: update complete"), "{said}");
+    assert!(
+        sched
+            .stdout()
+            .iter()
+            .any(|l| l.contains("update accepted; restarting the scheduler with the new spec")),
+        "{}",
+        sched.output()
+    );
+
+    // `cairn update status` shows the new target, rolled out, every step complete.
+    let status_after = update_status(&state);
+    assert_ne!(
+        config_id(&status_after),
+        config_id(&status_before),
+        "a new target"
+    );
+    assert!(status_after.contains("rolled out"), "{status_after}");
+    assert!(
+        status_after.contains("plan deploy (serial): COMPLETE"),
+        "{status_after}"
+    );
+    for pod in ["metadata-0", "metadata-1", "data-0", "data-1", "data-2"] {
+        assert!(
+            status_after
+                .lines()
+                .any(|l| l.trim_start().starts_with(pod) && l.contains("COMPLETE")),
+            "{pod}: {status_after}"
+        );
+    }
     sched.stop();
+}
+
+/// What `cairn update status` prints for the service in `state`.
+fn update_status(state: &Path) -> String {
+    let out = cairn(
+        &["update", "status", "--state-dir", state.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The target config id `cairn update status` names on its first line.
+fn config_id(status: &str) -> String {
+    let first = status.lines().next().unwrap_or_default();
+    let id = first
+        .split("config ")
+        .nth(1)
+        .and_then(|r| r.split(',').next());
+    id.unwrap_or_else(|| panic!("no config id in {status}"))
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

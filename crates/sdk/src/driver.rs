@@ -24,13 +24,15 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::offer::DecisionRecord;
+use cairn_core::plan::CommandRefusal;
 use cairn_core::plan::PlanStatus;
-use cairn_core::scheduler::{Action, PodStatus, Scheduler};
+use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck};
+use cairn_core::spec::ServiceSpec;
 use cairn_core::store::Store;
 use cairn_core::time::Time;
 use cairn_proto::scheduler::{Call, Event, EventType};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::mesos::{Client, Events};
@@ -80,6 +82,8 @@ pub struct Snapshot {
     pub framework_id: Option<String>,
     /// Whether the deploy plan is complete.
     pub deployed: bool,
+    /// The target config in force.
+    pub config_id: String,
     /// Every plan with its phases and steps.
     pub plans: Vec<PlanStatus>,
     /// Every pod instance and its tasks.
@@ -110,6 +114,47 @@ pub struct Driver {
 enum Ended {
     Stop,
     Broken(String),
+    /// An accepted new spec: the driver stops so that a scheduler can be built with it.
+    Update(Box<ServiceSpec>),
+}
+
+/// What an operator asks of a running driver (the HTTP API's requests).
+#[derive(Debug)]
+pub enum Request {
+    /// Judge `spec` against the target in force (`Scheduler::check_update`) and reply with
+    /// the verdict. An accepted spec stops the driver with [`Outcome::Update`].
+    Update {
+        /// The new spec, validated.
+        spec: Box<ServiceSpec>,
+        /// Where the verdict goes.
+        reply: oneshot::Sender<Result<UpdateCheck, CommandRefusal>>,
+    },
+}
+
+/// Why [`Driver::serve`] returned.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `stop` completed (or the service was uninstalled).
+    Stopped,
+    /// A new spec was accepted; `overrides` are the author's, taken from the scheduler that
+    /// accepted it, for the next one.
+    Update {
+        /// The accepted spec.
+        spec: Box<ServiceSpec>,
+        /// The author's overrides, for the next scheduler.
+        overrides: Overrides,
+    },
+}
+
+/// The next operator request; never, without a channel or once it closed.
+async fn next_request(requests: &mut Option<&mut mpsc::UnboundedReceiver<Request>>) -> Request {
+    if let Some(rx) = requests {
+        if let Some(request) = rx.recv().await {
+            return request;
+        }
+        *requests = None;
+    }
+    std::future::pending().await
 }
 
 impl Driver {
@@ -155,7 +200,18 @@ impl Driver {
     }
 
     /// Runs until `stop` completes (then `Ok`), or the scheduler must stop (then the error).
-    pub async fn run(mut self, stop: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), Error> {
+        self.serve(stop, None).await.map(|_| ())
+    }
+
+    /// [`Driver::run`], also answering operator `requests` (the HTTP API's). Returns
+    /// [`Outcome::Update`] when a new spec was accepted: the caller builds the next scheduler
+    /// with it (a restart, in process) from the same store.
+    pub async fn serve(
+        mut self,
+        stop: impl Future<Output = ()>,
+        mut requests: Option<&mut mpsc::UnboundedReceiver<Request>>,
+    ) -> Result<Outcome, Error> {
         tokio::pin!(stop);
         // Actions the scheduler queued while being built (e.g. storing its config).
         self.drain()?;
@@ -164,14 +220,16 @@ impl Driver {
             let info = self.scheduler.framework_info();
             let master = self.client.master();
             let subscribed = tokio::select! {
-                () = &mut stop => break Ok(()),
+                () = &mut stop => break Ok(Ended::Stop),
                 r = self.client.subscribe(info) => r,
             };
             let outcome = match subscribed {
                 Ok((stream_id, events)) => {
                     tracing::debug!("subscribed to {master}, stream {stream_id}");
                     self.stream_id = Some(stream_id);
-                    let outcome = self.connected(events, &mut stop, &mut backoff).await;
+                    let outcome = self
+                        .connected(events, &mut stop, &mut requests, &mut backoff)
+                        .await;
                     self.stream_id = None;
                     self.stopped = !matches!(outcome, Ok(Ended::Broken(_)));
                     self.scheduler.handle_disconnected(now());
@@ -184,37 +242,59 @@ impl Driver {
                 Err(e) => Ok(Ended::Broken(format!("subscribing to {master}: {e}"))),
             };
             match outcome {
-                Ok(Ended::Stop) => break Ok(()),
-                Err(e) => break Err(e),
                 Ok(Ended::Broken(why)) => {
                     tracing::warn!("{why}; re-subscribing in {backoff:?}");
                 }
+                other => break other,
             }
-            // Wait out the backoff, still serving the scheduler's timers.
+            // Wait out the backoff, still serving the scheduler's timers and the operator.
             let retry_at = Instant::now() + backoff;
             backoff = (backoff * 2).min(self.options.backoff_max);
             let waited = loop {
                 let timer = self.timer();
                 tokio::select! {
-                    () = &mut stop => break Ok(false),
-                    () = tokio::time::sleep_until(retry_at) => break Ok(true),
+                    () = &mut stop => break Some(Ok(Ended::Stop)),
+                    () = tokio::time::sleep_until(retry_at) => break None,
                     () = sleep_until_opt(timer) => {
                         if let Err(e) = self.handle_timeout() {
-                            break Err(e);
+                            break Some(Err(e));
+                        }
+                    }
+                    request = next_request(&mut requests) => {
+                        if let Some(spec) = self.handle_request(request) {
+                            break Some(Ok(Ended::Update(spec)));
                         }
                     }
                 }
             };
-            match waited {
-                Ok(true) => {}
-                Ok(false) => break Ok(()),
-                Err(e) => break Err(e),
+            if let Some(end) = waited {
+                break end;
             }
         };
         self.stopped = true;
         self.publish(false);
         self.call_worker.abort();
-        result
+        match result {
+            Ok(Ended::Update(spec)) => Ok(Outcome::Update {
+                spec,
+                overrides: self.scheduler.into_overrides(),
+            }),
+            Ok(_) => Ok(Outcome::Stopped),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Answers one operator request; an accepted spec is returned (the driver then stops).
+    fn handle_request(&mut self, request: Request) -> Option<Box<ServiceSpec>> {
+        match request {
+            Request::Update { spec, reply } => {
+                let verdict = self.scheduler.check_update(&spec);
+                let accepted = matches!(verdict, Ok(UpdateCheck::Accepted));
+                // The asker may have given up; the verdict stands either way.
+                let _ = reply.send(verdict);
+                accepted.then_some(spec)
+            }
+        }
     }
 
     /// Serves one subscription until it breaks or the driver stops.
@@ -222,6 +302,7 @@ impl Driver {
         &mut self,
         mut events: Events,
         stop: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        requests: &mut Option<&mut mpsc::UnboundedReceiver<Request>>,
         backoff: &mut Duration,
     ) -> Result<Ended, Error> {
         let mut last_event = Instant::now();
@@ -268,6 +349,11 @@ impl Driver {
                 }
                 () = sleep_until_opt(timer) => self.handle_timeout()?,
                 () = sleep_until_opt(publish_at) => self.publish(connected),
+                request = next_request(requests) => {
+                    if let Some(spec) = self.handle_request(request) {
+                        return Ok(Ended::Update(spec));
+                    }
+                }
             }
             if self.scheduler.is_uninstalled() {
                 // The TEARDOWN is queued behind the final commit: send it on this subscription
@@ -348,6 +434,7 @@ impl Driver {
             master: self.client.master(),
             framework_id: s.framework_id().map(|id| id.value.clone()),
             deployed: s.is_deployed(),
+            config_id: s.config_id().to_string(),
             plans: s.plans(),
             pods: s.pods(),
             decisions: s.decisions(),

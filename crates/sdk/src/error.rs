@@ -41,6 +41,9 @@ pub enum Error {
     /// An uninstall stopped before it finished, or left reservations on silent agents.
     #[error("{0}")]
     Uninstall(String),
+    /// A scheduler's HTTP API could not be reached, or answered with an error.
+    #[error("{0}")]
+    Api(String),
     /// This process ran as a pod's executor, and the executor failed.
     #[error("the executor")]
     Executor(#[source] cairn_cluster::executor::ExecutorError),

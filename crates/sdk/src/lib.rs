@@ -30,9 +30,11 @@
 //! * [`mesos::Client`]: the Mesos v1 scheduler HTTP client.
 //! * [`store::FileStore`]: the default state store (a directory per service, atomic batches),
 //!   and [`store::contract`], the rules every store backend follows.
+//! * [`api`]: the scheduler's HTTP API (plans, pods, a new spec for `cairn update`).
 //! * [`locate`]: where a pod's sandboxes and volumes are on the embedded cluster's disk.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod driver;
 mod error;
 mod executor;
@@ -55,5 +57,5 @@ pub const LOG_FILTER: &str = "warn,cairn=info,cairn_cluster=warn";
 
 pub use run::{
     load_spec, preview_plans, run, run_with, stored_target, stored_targets, RunOptions, Service,
-    DEFAULT_AGENTS, DEFAULT_LISTEN,
+    DEFAULT_AGENTS, DEFAULT_API, DEFAULT_LISTEN,
 };

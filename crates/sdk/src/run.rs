@@ -11,7 +11,12 @@ use cairn_core::scheduler::{Command, Overrides, Scheduler, SchedulerConfig, UNIN
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, StoredState};
 
-use crate::driver::{now, Driver, DriverOptions, Snapshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::api::ApiServer;
+use crate::driver::{now, Driver, DriverOptions, Outcome, Snapshot};
 use crate::executor::{executor_main, is_executor_invocation};
 use crate::mesos::Client;
 use crate::store::FileStore;
@@ -23,13 +28,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
 pub const DEFAULT_AGENTS: usize = 3;
 
 const USAGE: &str = "\
-usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N]
+usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
 
   --master URL     a Mesos master (http://host:5050); without it, an embedded cluster is started
   --work-dir DIR   where the embedded cluster and the state live (default .cairn)
   --state-dir DIR  where the state store lives (default <work-dir>/state)
   --listen ADDR    where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
-  --agents N       agents of a new embedded cluster (default 3)";
+  --agents N       agents of a new embedded cluster (default 3)
+  --api ADDR       where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
+                   written to <state-dir>/<service>.api)";
 
 /// How [`run_with`] runs a service. `Default` is what `cairn::run` does without flags.
 #[derive(Debug, Clone)]
@@ -52,7 +59,13 @@ pub struct RunOptions {
     /// Uninstalling (`scheduler.uninstall`): agents to stop waiting for at once
     /// (`Command::ForceCompleteUninstall`); their reservations stay behind.
     pub force_agents: Vec<String>,
+    /// Where the scheduler's HTTP API listens ([`DEFAULT_API`]: loopback, any free port; the
+    /// address goes to `<state-dir>/<service>.api`). `None`: no API.
+    pub api: Option<SocketAddr>,
 }
+
+/// Where the scheduler's API listens unless told otherwise: loopback, a free port.
+pub const DEFAULT_API: &str = "127.0.0.1:0";
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -65,6 +78,7 @@ impl Default for RunOptions {
             scheduler: SchedulerConfig::default(),
             driver: DriverOptions::default(),
             force_agents: Vec::new(),
+            api: Some(DEFAULT_API.parse().expect("a socket address")),
         }
     }
 }
@@ -99,6 +113,14 @@ impl RunOptions {
                     opts.listen = Some(v.parse().map_err(|_| {
                         Error::Usage(format!(
                             "--listen {v}: expected an address like 127.0.0.1:5050"
+                        ))
+                    })?);
+                }
+                "--api" => {
+                    let v = value()?;
+                    opts.api = Some(v.parse().map_err(|_| {
+                        Error::Usage(format!(
+                            "--api {v}: expected an address like 127.0.0.1:8080"
                         ))
                     })?);
                 }
@@ -289,34 +311,12 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     let state_dir = absolute(&options.state_dir())?;
     // Everything that can refuse to start is done before a cluster is started or a master
     // contacted: a bad state or a refused config change launches nothing.
-    let store = FileStore::open_service(&state_dir, &spec.name)?;
-    let stored = StoredState::from_entries(&store.load()?)?;
-    let recovering = stored.framework_id.clone();
-    // When the uninstall started (an earlier run may have started it), for telling a finished
-    // uninstall from one that gave up on silent agents.
-    let uninstall_since = stored
-        .properties
-        .get(UNINSTALLING_PROPERTY)
-        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-        .unwrap_or_else(|| now().as_millis());
-    let mut scheduler = Scheduler::with_overrides(
-        options.scheduler.clone(),
-        spec.clone(),
-        stored,
-        now(),
-        overrides,
-    )?;
-    println!("{}: state in {}", spec.name, store.dir().display());
-    for violation in scheduler.config_errors() {
-        println!(
-            "{}: config change refused, the stored target stays in force: {}: {}: {}",
-            spec.name,
-            violation.validator,
-            violation.path.as_deref().unwrap_or("-"),
-            violation.message
-        );
-    }
-    let uninstalling = scheduler.is_uninstalling();
+    let started = start_scheduler(&spec, &state_dir, &options, overrides)?;
+    let recovering = started.scheduler.framework_id().cloned();
+    let uninstalling = started.scheduler.is_uninstalling();
+    let uninstall_since = started.uninstall_since;
+    let mut scheduler = started.scheduler;
+    let mut store = started.store;
     for agent in &options.force_agents {
         scheduler
             .handle_command(
@@ -345,17 +345,61 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     }
 
     let client = Client::new(&master)?;
-    let driver = Driver::with_options(scheduler, Box::new(store), client, options.driver.clone());
-    let printer = tokio::spawn(crate::progress::print(
-        driver.watch(),
-        spec.name.clone(),
-        spec.role.clone(),
-    ));
-    let watch = tokio::spawn(uninstall_waiting(driver.watch()));
-    let result = driver.run(stop_signal()).await;
-    // The printer ends when the driver's snapshot channel closes; give it its last lines.
-    let _ = printer.await;
-    let seen = watch.await.unwrap_or_default();
+    // The API outlives each scheduler: an accepted update restarts the scheduler in this
+    // process, and the API (same address) then reports the new one.
+    let (requests_tx, mut requests) = mpsc::unbounded_channel();
+    let (api_snapshot, api_rx) = watch::channel(Snapshot::default());
+    let api_snapshot = Arc::new(api_snapshot);
+    let api = match options.api {
+        Some(listen) => {
+            let file = crate::api::address_file(&state_dir, &spec.name);
+            let api = ApiServer::start(listen, &spec.name, api_rx, requests_tx, Some(file)).await?;
+            println!("{}: API at http://{}", spec.name, api.addr());
+            Some(api)
+        }
+        None => None,
+    };
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut spec = spec;
+    let (result, seen) = loop {
+        let driver = Driver::with_options(
+            scheduler,
+            Box::new(store),
+            client.clone(),
+            options.driver.clone(),
+        );
+        let printer = tokio::spawn(crate::progress::print(
+            driver.watch(),
+            spec.name.clone(),
+            spec.role.clone(),
+        ));
+        let forward = tokio::spawn(forward(driver.watch(), api_snapshot.clone()));
+        let watch = tokio::spawn(uninstall_waiting(driver.watch()));
+        let result = driver.serve(&mut stop, Some(&mut requests)).await;
+        // The printer ends when the driver's snapshot channel closes; give it its last lines.
+        let _ = printer.await;
+        let _ = forward.await;
+        let seen = watch.await.unwrap_or_default();
+        match result {
+            Ok(Outcome::Update {
+                spec: new,
+                overrides,
+            }) => {
+                println!(
+                    "{}: update accepted; restarting the scheduler with the new spec",
+                    spec.name
+                );
+                spec = *new;
+                let next = start_scheduler(&spec, &state_dir, &options, overrides)?;
+                scheduler = next.scheduler;
+                store = next.store;
+            }
+            Ok(Outcome::Stopped) => break (Ok(()), seen),
+            Err(e) => break (Err(e), seen),
+        }
+    };
+    drop(api);
     if let Some(cluster) = cluster {
         cluster.shutdown();
     }
@@ -369,6 +413,65 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         );
     }
     result
+}
+
+/// A scheduler built from the store, and the store.
+struct Started {
+    scheduler: Scheduler,
+    store: FileStore,
+    /// When the uninstall started (an earlier run may have started it), for telling a
+    /// finished uninstall from one that gave up on silent agents.
+    uninstall_since: u64,
+}
+
+/// Opens the service's store and builds its scheduler with `spec`; a refused config change
+/// is said on the terminal (the stored target then runs).
+fn start_scheduler(
+    spec: &ServiceSpec,
+    state_dir: &Path,
+    options: &RunOptions,
+    overrides: Overrides,
+) -> Result<Started, Error> {
+    let store = FileStore::open_service(state_dir, &spec.name)?;
+    let stored = StoredState::from_entries(&store.load()?)?;
+    let uninstall_since = stored
+        .properties
+        .get(UNINSTALLING_PROPERTY)
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .unwrap_or_else(|| now().as_millis());
+    let scheduler = Scheduler::with_overrides(
+        options.scheduler.clone(),
+        spec.clone(),
+        stored,
+        now(),
+        overrides,
+    )?;
+    println!("{}: state in {}", spec.name, store.dir().display());
+    for violation in scheduler.config_errors() {
+        println!(
+            "{}: config change refused, the stored target stays in force: {}: {}: {}",
+            spec.name,
+            violation.validator,
+            violation.path.as_deref().unwrap_or("-"),
+            violation.message
+        );
+    }
+    Ok(Started {
+        scheduler,
+        store,
+        uninstall_since,
+    })
+}
+
+/// Copies one driver's snapshots to the API's channel until that driver stops.
+async fn forward(mut from: watch::Receiver<Snapshot>, to: Arc<watch::Sender<Snapshot>>) {
+    loop {
+        to.send_replace(from.borrow_and_update().clone());
+        if from.changed().await.is_err() {
+            to.send_replace(from.borrow().clone());
+            return;
+        }
+    }
 }
 
 /// The property (under `Properties/`) the scheduler keeps the uninstall's start (ms) in.

@@ -1,0 +1,376 @@
+//! The scheduler's HTTP API: what the service is doing, and a new spec for it.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /v1/status` | service, master, framework, connected, deployed, target config id |
+//! | `GET /v1/plans` | every plan with its phases and steps (the rollout plan first) |
+//! | `GET /v1/plans/{plan}` | one plan; 404 naming the plans there are |
+//! | `GET /v1/pods` | every pod instance and its tasks |
+//! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
+//!
+//! `POST /v1/update` answers 202 when the spec is accepted (the scheduler then restarts with
+//! it, in process, and rolls it out), 200 when it is the target already, 422 with every
+//! violation when a config validator refuses it, 400 when the body is not a valid spec, 409
+//! when it names another service or the service is uninstalling. A refused spec changes
+//! nothing. Errors are `{"error": "..."}`.
+//!
+//! Served on loopback by default; the address goes to `<state-dir>/<service>.api`, where
+//! `cairn update` finds it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use cairn_core::config::ConfigViolation;
+use cairn_core::scheduler::UpdateCheck;
+use cairn_core::spec::ServiceSpec;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{Request, Snapshot};
+use crate::Error;
+
+/// How long `POST /v1/update` waits for the scheduler's verdict (it is answered between two
+/// events; longer means the scheduler is stuck, and the asker should be told).
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The file next to the state store that holds a running scheduler's API address.
+pub fn address_file(state_dir: &Path, service: &str) -> PathBuf {
+    state_dir.join(format!("{}.api", service.replace('/', "__")))
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// The service's name.
+    pub service: String,
+    /// The master the scheduler talks to.
+    pub master: String,
+    /// The framework id, once the master gave one.
+    pub framework_id: Option<String>,
+    /// Whether a subscription is up.
+    pub connected: bool,
+    /// Whether the rollout plan is complete.
+    pub deployed: bool,
+    /// The target config in force (it changes when an accepted spec is rolled out).
+    pub config_id: String,
+}
+
+/// The answer of `POST /v1/update`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateReply {
+    /// `accepted`, `unchanged` or `refused`.
+    pub result: String,
+    /// What refused it, every violation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ConfigViolation>,
+}
+
+#[derive(Clone)]
+struct Api {
+    service: String,
+    snapshot: watch::Receiver<Snapshot>,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+/// A running API server; dropping it stops the server and removes the address file.
+#[derive(Debug)]
+pub struct ApiServer {
+    addr: SocketAddr,
+    file: Option<PathBuf>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Serves the API of `service` on `listen`: status from `snapshot`, updates sent to
+    /// whichever driver holds the other end of `requests`. With `file`, writes the bound
+    /// address there.
+    pub async fn start(
+        listen: SocketAddr,
+        service: &str,
+        snapshot: watch::Receiver<Snapshot>,
+        requests: mpsc::UnboundedSender<Request>,
+        file: Option<PathBuf>,
+    ) -> Result<ApiServer, Error> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::io(format!("binding the scheduler API to {listen}"), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the scheduler API's address", e))?;
+        if let Some(f) = &file {
+            std::fs::write(f, format!("http://{addr}\n"))
+                .map_err(|e| Error::io(format!("writing {}", f.display()), e))?;
+        }
+        let app = router(Api {
+            service: service.to_string(),
+            snapshot,
+            requests,
+        });
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!("the scheduler API stopped: {e}");
+            }
+        });
+        Ok(ApiServer { addr, file, task })
+    }
+
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(f) = &self.file {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+fn router(api: Api) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/plans", get(plans))
+        .route("/v1/plans/{plan}", get(plan))
+        .route("/v1/pods", get(pods))
+        .route("/v1/update", post(update))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see /v1/status)") })
+        .with_state(Arc::new(api))
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+async fn status(State(api): State<Arc<Api>>) -> Json<ServiceStatus> {
+    let snap = api.snapshot.borrow();
+    Json(ServiceStatus {
+        service: api.service.clone(),
+        master: snap.master.clone(),
+        framework_id: snap.framework_id.clone(),
+        connected: snap.connected,
+        deployed: snap.deployed,
+        config_id: snap.config_id.clone(),
+    })
+}
+
+async fn plans(State(api): State<Arc<Api>>) -> Response {
+    Json(api.snapshot.borrow().plans.clone()).into_response()
+}
+
+async fn plan(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Response {
+    let snap = api.snapshot.borrow();
+    match snap.plans.iter().find(|p| p.name == name) {
+        Some(p) => Json(p.clone()).into_response(),
+        None => {
+            let names: Vec<&str> = snap.plans.iter().map(|p| p.name.as_str()).collect();
+            error(
+                StatusCode::NOT_FOUND,
+                format!("no plan `{name}` (plans: {})", names.join(", ")),
+            )
+        }
+    }
+}
+
+async fn pods(State(api): State<Arc<Api>>) -> Response {
+    Json(api.snapshot.borrow().pods.clone()).into_response()
+}
+
+async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let spec: ServiceSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a service spec (JSON): {e}"),
+            )
+        }
+    };
+    if let Err(errors) = cairn_core::spec::validate(&spec) {
+        return error(StatusCode::BAD_REQUEST, format!("invalid spec: {errors}"));
+    }
+    if spec.name != api.service {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "this scheduler runs service `{}`, not `{}`",
+                api.service, spec.name
+            ),
+        );
+    }
+    let (reply, verdict) = oneshot::channel();
+    let request = Request::Update {
+        spec: Box::new(spec),
+        reply,
+    };
+    if api.requests.send(request).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping");
+    }
+    let verdict = match tokio::time::timeout(VERDICT_TIMEOUT, verdict).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping"),
+        Err(_) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the scheduler did not answer within {VERDICT_TIMEOUT:?}"),
+            )
+        }
+    };
+    let reply = |code: StatusCode, result: &str, violations: Vec<ConfigViolation>| {
+        let body = UpdateReply {
+            result: result.into(),
+            violations,
+        };
+        (code, Json(body)).into_response()
+    };
+    match verdict {
+        Ok(UpdateCheck::Accepted) => reply(StatusCode::ACCEPTED, "accepted", Vec::new()),
+        Ok(UpdateCheck::Unchanged) => reply(StatusCode::OK, "unchanged", Vec::new()),
+        Ok(UpdateCheck::Refused(v)) => reply(StatusCode::UNPROCESSABLE_ENTITY, "refused", v),
+        Err(refusal) => error(StatusCode::CONFLICT, refusal.0),
+    }
+}
+
+/// What `POST /v1/update` said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateAnswer {
+    /// 202: the scheduler restarts with the spec and rolls it out.
+    Accepted,
+    /// 200: the spec is the target already.
+    Unchanged,
+    /// 422: every violation; nothing changed.
+    Refused(Vec<ConfigViolation>),
+}
+
+/// A client of a running scheduler's API (what `cairn update` uses).
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ApiClient {
+    /// A client of the API at `base` (`http://127.0.0.1:PORT`).
+    pub fn new(base: &str) -> Result<ApiClient, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(VERDICT_TIMEOUT + Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Api(format!("building an HTTP client: {e}")))?;
+        Ok(ApiClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The client of the scheduler of `service` whose state is under `state_dir`, if one
+    /// wrote its address there (it may have died since: the first call says so).
+    pub fn find(state_dir: &Path, service: &str) -> Result<Option<ApiClient>, Error> {
+        let file = address_file(state_dir, service);
+        match std::fs::read_to_string(&file) {
+            Ok(addr) => ApiClient::new(addr.trim()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", file.display()), e)),
+        }
+    }
+
+    /// Where the API is.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<ServiceStatus, Error> {
+        self.get("/v1/status").await
+    }
+
+    /// `GET /v1/plans`.
+    pub async fn plans(&self) -> Result<Vec<cairn_core::plan::PlanStatus>, Error> {
+        self.get("/v1/plans").await
+    }
+
+    /// `POST /v1/update` with `spec`.
+    pub async fn update(&self, spec: &ServiceSpec) -> Result<UpdateAnswer, Error> {
+        let url = format!("{}/v1/update", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .json(spec)
+            .send()
+            .await
+            .map_err(|e| Error::Api(format!("POST {url}: {e}")))?;
+        let code = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Api(format!("POST {url}: reading the answer: {e}")))?;
+        match code {
+            StatusCode::ACCEPTED => Ok(UpdateAnswer::Accepted),
+            StatusCode::OK => Ok(UpdateAnswer::Unchanged),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                let reply: UpdateReply = serde_json::from_slice(&body).map_err(|e| {
+                    Error::Api(format!("POST {url}: a 422 without violations: {e}"))
+                })?;
+                Ok(UpdateAnswer::Refused(reply.violations))
+            }
+            _ => Err(Error::Api(format!(
+                "POST {url}: {code}: {}",
+                error_text(&body)
+            ))),
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| Error::Api(format!("GET {url}: {e}")))?;
+        let code = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Api(format!("GET {url}: reading the answer: {e}")))?;
+        if !code.is_success() {
+            return Err(Error::Api(format!(
+                "GET {url}: {code}: {}",
+                error_text(&body)
+            )));
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::Api(format!("GET {url}: {e}")))
+    }
+}
+
+/// The `error` of an error answer, or the body as text.
+fn error_text(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// The progress lines `cairn run` prints for a change of plans from `before` to `now`, for a
+/// client following a rollout through the API.
+pub fn progress_lines(
+    before: Option<&[cairn_core::plan::PlanStatus]>,
+    now: &[cairn_core::plan::PlanStatus],
+) -> Vec<String> {
+    let snapshot = |plans: &[cairn_core::plan::PlanStatus]| Snapshot {
+        connected: true,
+        plans: plans.to_vec(),
+        ..Snapshot::default()
+    };
+    let before = before.map(snapshot);
+    crate::progress::lines(before.as_ref(), &snapshot(now))
+}
