@@ -140,6 +140,8 @@ fn a_count_decrease_with_allow_decommission_frees_exactly_that_pods_reservations
     assert_eq!(unreserved, resource_ids(&gone));
     assert_eq!(destroyed, volume_ids(&gone));
     assert_eq!(destroyed.len(), 1, "its one volume");
+    assert_ne!(sim.sched.plans()[2].status, Status::Complete, "not yet seen applied");
+    confirm_released(&mut sim, &[0, 1, 2]);
     assert_eq!(sim.sched.plans()[2].status, Status::Complete);
     assert!(sim.sched.is_deployed());
     for k in kept {
@@ -184,7 +186,17 @@ fn a_scheduler_restart_during_a_decommission_continues_it() {
     let mark = sim.calls.len();
     sim.offers(&[0, 1, 2]);
     assert_eq!(released_since(&sim, mark).1, resource_ids(&gone));
+    confirm_released(&mut sim, &[0, 1, 2]);
     assert_eq!(sim.sched.plans()[2].status, Status::Complete);
+}
+
+/// The offers, a little later, that show released reservations gone (a reclaim is done when
+/// an offer no longer carries what its ACCEPT released).
+fn confirm_released(sim: &mut Sim, agents: &[usize]) {
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(agents);
+    assert!(released_since(sim, mark).1.is_empty(), "released once");
 }
 
 const ALL: [&str; 3] = ["data-0-node", "data-1-node", "data-2-node"];
@@ -308,6 +320,87 @@ fn a_stopped_agent_blocks_uninstall_and_is_named_until_an_operator_forces_it() {
 }
 
 #[test]
+fn an_agent_failure_alone_does_not_give_up_on_an_unreachable_agent_whose_reservations_are_released_when_it_returns(
+) {
+    // Goal: the master sends an agent FAILURE when an agent becomes unreachable, not only
+    // when it is removed. Giving up on the agent then erased its task without queueing its
+    // reservations: when the agent came back they were left behind. Method: uninstall; one
+    // agent goes unreachable (FAILURE, TASK_UNREACHABLE with REASON_AGENT_REMOVED, as the
+    // master says it); the uninstall waits for it; it returns, the kill lands, its
+    // reservations are released and the uninstall finishes.
+    let mut sim = deployed(2, 2);
+    let infos: Vec<TaskInfo> = ["data-0-node", "data-1-node"]
+        .iter()
+        .map(|n| sim.info(n))
+        .collect();
+    let lost = infos[1].agent_id.clone();
+    let lost_index: usize = lost.value.rsplit('-').next().unwrap().parse().unwrap();
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(sim.now, Command::Uninstall)
+        .unwrap();
+    sim.drain();
+    answer_kills(&mut sim, mark, &["data-0-node"]);
+    sim.event(Event::failure(Some(lost.clone()), None, None));
+    let mut s = sim.status_of("data-1-node", TaskState::Unreachable);
+    s.uuid = None;
+    s.source = Some(cairn_proto::Source::Master);
+    s.reason = Some(cairn_proto::Reason::AgentRemoved);
+    sim.send_status(s);
+    let live: Vec<usize> = (0..2).filter(|i| *i != lost_index).collect();
+    uninstall_until_done(&mut sim, &live);
+    assert!(!sim.sched.is_uninstalled(), "waiting for {}", lost.value);
+    assert!(sim.sched.task_info("data-1-node").is_some(), "not given up");
+
+    // The agent is back: the kill is retried and lands; its reservations are offered.
+    sim.status("data-1-node", TaskState::Killed);
+    uninstall_until_done(&mut sim, &[0, 1]);
+    assert!(sim.sched.is_uninstalled(), "{:#?}", sim.sched.plans());
+    let (destroyed, unreserved) = released_since(&sim, mark);
+    let all_ids: BTreeSet<String> = infos.iter().flat_map(resource_ids).collect();
+    let all_vols: BTreeSet<String> = infos.iter().flat_map(volume_ids).collect();
+    assert_eq!(
+        unreserved, all_ids,
+        "nothing left behind on the returning agent"
+    );
+    assert_eq!(destroyed, all_vols);
+}
+
+#[test]
+fn an_uninstall_finishes_after_the_agent_timeout_when_a_removed_agent_held_only_reservations() {
+    // Goal: an agent removed with no task left on it sends no status, only a FAILURE, which
+    // does not tell removed from unreachable: the uninstall still finishes, giving up on it
+    // after `uninstall_agent_timeout` (or when an operator forces it). Method: every task
+    // killed and erased; agent 1 is removed (FAILURE only) before offering its reservations.
+    let mut sim = deployed(2, 2);
+    let removed = sim.info("data-1-node").agent_id;
+    let removed_index: usize = removed.value.rsplit('-').next().unwrap().parse().unwrap();
+    let cfg = SchedulerConfig {
+        uninstall: true,
+        uninstall_agent_timeout: Some(std::time::Duration::from_secs(600)),
+        ..config()
+    };
+    sim.restart_with(spec(2, true), cfg);
+    let mark = sim.calls.len();
+    sim.subscribe();
+    reconcile(&mut sim, &["data-0-node", "data-1-node"]);
+    answer_kills(&mut sim, mark, &["data-0-node", "data-1-node"]);
+    sim.event(Event::failure(Some(removed.clone()), None, None));
+    let live: Vec<usize> = (0..2).filter(|i| *i != removed_index).collect();
+    uninstall_until_done(&mut sim, &live);
+    assert!(!sim.sched.is_uninstalled());
+    let plan = &sim.sched.plans()[0];
+    assert!(
+        plan.errors.iter().any(|e| e.contains(&removed.value)),
+        "{:?}",
+        plan.errors
+    );
+    sim.advance(600);
+    assert!(sim.sched.is_uninstalled(), "{:#?}", sim.sched.plans());
+    assert!(sim.store.load().unwrap().is_empty());
+}
+
+#[test]
 fn a_stopped_agent_is_given_up_after_the_configured_timeout() {
     let mut sim = deployed(1, 1);
     let cfg = SchedulerConfig {
@@ -386,6 +479,7 @@ fn removed_pod_types_go_first_then_the_highest_index_one_instance_at_a_time() {
         assert!(sim.sched.task_info(&task).is_none(), "{task} erased");
         sim.offers(&[0, 1]);
         assert!(!released_since(&sim, mark).1.is_empty(), "{pod} released");
+        confirm_released(&mut sim, &[0, 1]);
     }
     assert_eq!(sim.sched.plans()[2].status, Status::Complete);
     assert!(sim.sched.task_info("a-0-node").is_some());

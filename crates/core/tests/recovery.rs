@@ -349,20 +349,223 @@ fn a_pod_on_a_lost_agent_waits_then_is_replaced_elsewhere_and_its_old_reservatio
 }
 
 #[test]
-fn reservations_to_reclaim_are_dropped_when_their_agent_is_gone() {
+fn a_reclaim_whose_accept_was_lost_is_sent_again_and_forgotten_only_once_an_offer_shows_it_applied()
+{
+    // Goal: an ACCEPT can fail without a word (its offer rescinded, the call lost); the
+    // reservations it was to release must not leak. Method: the lost-agent replacement above;
+    // the first reclaiming ACCEPT is undone on the fake agent (as a rescinded offer would),
+    // then agent 0 offers again, and again.
     let (mut sim, old) = lost_agent();
     sim.advance(20 * MIN + 1);
-    assert!(sim
-        .store
+    sim.offers(&[1]);
+    assert_eq!(
+        sim.info("data-0-node").agent_id.value,
+        "agent-1",
+        "replaced"
+    );
+    sim.event(Event::update(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
+    }));
+    sim.agents[0].end(&old.task_id.value);
+
+    let held = sim.agents[0].free.clone();
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    let reclaim = vec![OperationType::Destroy, OperationType::Unreserve];
+    assert_eq!(sim.operations_since(mark), reclaim);
+    sim.agents[0].free = held; // the ACCEPT never took effect
+    assert!(
+        reclaims_queued(&sim),
+        "kept until an offer shows it applied"
+    );
+
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.operations_since(mark),
+        reclaim,
+        "offered again: sent again"
+    );
+    assert_eq!(
+        sim.agents[0].free,
+        cairn_proto::Resources::parse(AGENT).unwrap(),
+        "nothing of the old pod is left reserved"
+    );
+    assert!(reclaims_queued(&sim), "not yet seen applied");
+
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(
+        sim.operations_since(mark).is_empty(),
+        "nothing left to reclaim"
+    );
+    assert!(
+        !reclaims_queued(&sim),
+        "an offer without them: applied, forgotten"
+    );
+}
+
+#[test]
+fn a_reclaim_no_offer_carries_again_is_taken_for_released_after_a_minute() {
+    // Goal: an agent whose freed resources all go to other frameworks offers nothing that
+    // would confirm a reclaim; it must not stay queued (an uninstall would wait on it).
+    // Method: the reclaim is sent, then agent 0 makes no more offers.
+    let (mut sim, old) = lost_agent();
+    sim.advance(20 * MIN + 1);
+    sim.offers(&[1]);
+    sim.event(Event::update(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
+    }));
+    sim.agents[0].end(&old.task_id.value);
+    sim.offers(&[0]);
+    sim.advance(59);
+    assert!(reclaims_queued(&sim), "not before the minute");
+    sim.advance(2);
+    assert!(!reclaims_queued(&sim), "nothing carried it again: released");
+}
+
+/// Whether any reservation is queued for reclaiming.
+fn reclaims_queued(sim: &Sim) -> bool {
+    sim.store
         .entries
         .keys()
-        .any(|k| k.starts_with("Properties/reclaim/")));
+        .any(|k| k.starts_with("Properties/reclaim/"))
+}
+
+#[test]
+fn reservations_to_reclaim_are_kept_through_an_agent_failure_and_dropped_when_a_task_there_is_gone()
+{
+    // Goal: an agent FAILURE is sent for an unreachable agent (it may come back with its
+    // reservations) as well as for a removed one: only a TASK_GONE says removed. Method: the
+    // pod on the lost agent is replaced; a FAILURE keeps its old reservations queued; a
+    // TASK_GONE for its old (now unknown) task drops them.
+    let (mut sim, old) = lost_agent();
+    sim.advance(20 * MIN + 1);
+    assert!(reclaims_queued(&sim));
     sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
-    assert!(!sim
-        .store
-        .entries
-        .keys()
-        .any(|k| k.starts_with("Properties/reclaim/")));
+    assert!(reclaims_queued(&sim), "the agent may still return");
+    sim.send_status(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        source: Some(Source::Master),
+        reason: Some(Reason::AgentRemoved),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Gone)
+    });
+    assert!(
+        !reclaims_queued(&sim),
+        "removed: nothing there will be offered"
+    );
+}
+
+#[test]
+fn a_pod_replaced_while_it_waits_for_a_removed_agent_revives_the_offers_it_declined_when_pinned() {
+    // Goal: regression for cairn-sim seed 1653. A two-task pod on agent 0: `main` crashes
+    // (TASK_FAILED from the executor) and agent 0 is removed (`sidecar` TASK_GONE,
+    // REASON_AGENT_REMOVED). While the pod is pinned to agent 0's reservations, agent 1's
+    // offers are useless to it and declined for long. When the permanent-failure timer
+    // replaces it, the pod waits for resources as before (no new pod instance), but now any
+    // agent fits: the scheduler must REVIVE, else the long filters keep every offer away.
+    let mut sim = Sim::new(sidecar_spec(), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("app-0-main", TaskState::Running);
+    sim.status("app-0-sidecar", TaskState::Running);
+    let old = sim.info("app-0-main");
+    sim.status("app-0-main", TaskState::Failed);
+    let mut gone = from_master(&mut sim, "app-0-sidecar", TaskState::Gone);
+    gone.reason = Some(Reason::AgentRemoved);
+    sim.send_status(gone);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "pinned to agent 0");
+    assert_eq!(
+        sim.last_decline_refuse(),
+        config().long_decline_secs,
+        "agent 1 is no use to a pod pinned to agent 0"
+    );
+
+    sim.advance(20 * MIN - 10);
+    let mark = sim.calls.len();
+    sim.advance(10);
+    assert_eq!(
+        sim.count_since(mark, CallType::Revive),
+        1,
+        "replaced: agent 1's declined offers are wanted again"
+    );
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    let mut launched = sim.launched_since(mark);
+    launched.sort();
+    assert_eq!(launched, vec!["app-0-main", "app-0-sidecar"]);
+    assert_eq!(sim.info("app-0-main").agent_id.value, "agent-1");
+    assert!(
+        !sim.store
+            .entries
+            .keys()
+            .any(|k| k.starts_with("Properties/reclaim/")),
+        "nothing is queued for reclaiming on the removed agent"
+    );
+}
+
+#[test]
+fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_timer_runs_out() {
+    // Goal: regression for cairn-sim seeds 368, 552, 669, 983 and 984. The deploy plan retries
+    // a ONCE (or FINISH) task in place, on the reservations its pod holds; recovery ignored
+    // such tasks. When their agent is removed (TASK_GONE) no offer of those reservations ever
+    // comes again, so the pod waited forever. Now the agent-gone rule runs the pod's failure
+    // timer whatever the task's goal, and the replacement relaunches it elsewhere. Method: a
+    // ONCE pod on agent 0, TASK_GONE from the master, then the timer.
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("job")
+                .volume(VolumeSpec::root("data", 50))
+                .task(
+                    TaskSpec::builder("run")
+                        .goal(Goal::Once)
+                        .cmd("./run")
+                        .cpus(0.5)
+                        .memory_mb(64),
+                ),
+        )
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(spec, 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("job-0-run", TaskState::Running);
+    let old = sim.info("job-0-run");
+    let mut gone = from_master(&mut sim, "job-0-run", TaskState::Gone);
+    gone.reason = Some(Reason::AgentRemoved);
+    sim.send_status(gone);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    let (status, message) = sim.recovery_step("job-0:[run]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    assert!(message.contains("permanent-failure timer"), "{message}");
+    sim.advance(19 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(
+        sim.launched_since(mark).is_empty(),
+        "still pinned to agent 0"
+    );
+
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["job-0-run"]);
+    let ops = sim.operations_since(mark);
+    assert!(ops.contains(&OperationType::Reserve), "fresh reservations");
+    assert_eq!(sim.info("job-0-run").agent_id.value, "agent-1");
+    sim.status("job-0-run", TaskState::Finished);
+    assert!(sim.sched.is_deployed());
+    assert!(sim.sched.plans()[1].phases.is_empty(), "recovery is over");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `cargo run -p cairn-sim --example trace -- <seed> [lines] [gone]`: one seed with a long
-//! trace tail, for reading a failure; `gone` turns on agents removed for good.
+//! `cargo run -p cairn-sim --example trace -- <seed> [lines] [no-gone]`: one seed with a long
+//! trace tail, for reading a failure; `no-gone` turns off agents removed for good (on by
+//! default).
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -9,8 +10,8 @@ fn main() {
         trace_lines: lines,
         ..cairn_sim::Options::default()
     };
-    if args.next().as_deref() == Some("gone") {
-        opts.faults.agent_gone = 0.002;
+    if args.next().as_deref() == Some("no-gone") {
+        opts.faults.agent_gone = 0.0;
     }
     match cairn_sim::run_with(seed, &opts) {
         Ok(r) => println!("seed {seed} passed: {r:?}"),

@@ -15,10 +15,9 @@
 //!
 //! Running it: `cargo test -p cairn-sim` runs 1,000 seeds (`CAIRN_SIM_SEEDS=<n>` for more);
 //! `cargo run -p cairn-sim --release -- --seeds 100000 [--from N]` runs any number and prints
-//! seeds/s; `cargo run -p cairn-sim --release --example trace -- <seed> [lines] [gone]` prints
-//! one run's long trace. Agents removed for good are off by default (see [`Faults`]): the
-//! core does not yet replace a pod that fails during the initial deploy (the ignored test
-//! `seed_76_...`).
+//! seeds/s; `cargo run -p cairn-sim --release --example trace -- <seed> [lines] [no-gone]`
+//! prints one run's long trace. Agents removed for good are among the default faults (see
+//! [`Faults::agent_gone`]); `--no-gone` / `no-gone` turn them off.
 #![warn(missing_docs)]
 
 pub mod cluster;

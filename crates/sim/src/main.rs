@@ -1,6 +1,6 @@
-//! `cargo run -p cairn-sim --release -- --seeds 100000 [--from N] [--gone]`: runs seeds,
-//! prints the rate and counts, and every failure with its replay line. `--gone` also removes
-//! agents for good (off by default, see `Faults::agent_gone`).
+//! `cargo run -p cairn-sim --release -- --seeds 100000 [--from N] [--no-gone]`: runs seeds,
+//! prints the rate and counts, and every failure with its replay line. `--no-gone` turns off
+//! agents removed for good (on by default, see `Faults::agent_gone`).
 
 use std::time::Instant;
 
@@ -11,8 +11,8 @@ fn main() {
     let mut opts = cairn_sim::Options::default();
     let mut i = 0;
     while i < args.len() {
-        if args[i] == "--gone" {
-            opts.faults.agent_gone = 0.002;
+        if args[i] == "--no-gone" {
+            opts.faults.agent_gone = 0.0;
             i += 1;
             continue;
         }
@@ -21,7 +21,7 @@ fn main() {
             ("--seeds", Some(v)) => seeds = v,
             ("--from", Some(v)) => from = v,
             _ => {
-                eprintln!("usage: cairn-sim [--seeds N] [--from N] [--gone]");
+                eprintln!("usage: cairn-sim [--seeds N] [--from N] [--no-gone]");
                 std::process::exit(2);
             }
         }

@@ -41,11 +41,10 @@ pub struct Faults {
     pub agent_heal: f64,
     /// Per step: the scheduler process dies between two inputs (not only between writes).
     pub scheduler_crash_step: f64,
-    /// Per step: an agent is removed for good (a fresh one joins in the liveness phase).
-    /// Off by default: the core does not yet replace a pod that fails while the initial
-    /// deploy is still running, so such a seed cannot complete (ignored test `seed_76_...`).
-    /// Pods failing after the deploy are replaced by the permanent-failure timer (20 min, within
-    /// the 30-minute liveness bound).
+    /// Per step: an agent is removed for good (a fresh one joins in the liveness phase). Its
+    /// pods are replaced elsewhere by the permanent-failure timer (20 min), one per min replace
+    /// delay (10 min): the liveness bound grows by 10 minutes per pod instance when an agent
+    /// was removed.
     pub agent_gone: f64,
     /// Per delivered reliable update: it is delivered twice.
     pub duplicate: f64,
@@ -71,7 +70,7 @@ impl Default for Faults {
             agent_partition: 0.003,
             agent_heal: 0.03,
             scheduler_crash_step: 0.003,
-            agent_gone: 0.0,
+            agent_gone: 0.002,
             duplicate: 0.05,
             max_delay_ms: 3_000,
             rescind: 0.02,

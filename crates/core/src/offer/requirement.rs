@@ -227,6 +227,16 @@ fn pinned(records: &BTreeMap<String, &TaskRecord>) -> Option<Pinned> {
         .next()
 }
 
+/// The agent holding pod instance `instance`'s reservations, if it holds any: the only agent a
+/// launch of it can use (what its requirement's [`PodRequirement::pinned`] says).
+pub fn pinned_agent(
+    pod: &PodSpec,
+    instance: &PodInstanceName,
+    tasks: &BTreeMap<String, TaskRecord>,
+) -> Option<AgentId> {
+    pinned(&pod_records(pod, instance, tasks)).map(|p| p.agent_id)
+}
+
 fn has_reservations(info: &TaskInfo) -> bool {
     info.resources.iter().any(|r| resource_id(r).is_some())
 }

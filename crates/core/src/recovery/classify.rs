@@ -63,6 +63,11 @@ fn state(o: &Observation<'_>) -> Option<TaskState> {
     o.status.map(|s| s.state)
 }
 
+/// The name of the rule for a task whose agent was removed (TASK_GONE). Transient, not
+/// Permanent: the pod waits for the permanent-failure timer (or `replace`) rather than losing
+/// its data on one status, and automatic replacements stay spaced by the min replace delay.
+pub const AGENT_GONE: &str = "agent-gone";
+
 /// The rules, in order. The last one applies to everything, so exactly one rule decides.
 pub static RULES: &[Rule] = &[
     Rule {
@@ -70,6 +75,23 @@ pub static RULES: &[Rule] = &[
         reason: "the pod is marked for replacement (operator `replace` or the permanent-failure timer)",
         category: Category::Permanent,
         applies: |o| o.marked_for_replacement,
+    },
+    // The two rules on a removed agent come before the goal and the config: the deploy (or
+    // update) plan relaunches a FINISH or ONCE task, or rolls a task of an older config, on
+    // the reservations it holds, which are gone with the agent. Only a replacement moves the
+    // pod, and that is recovery's (found by cairn-sim, seeds 368, 552, 669, 983 and 984: a
+    // ONCE pod whose agent was removed during the deploy waited for it forever).
+    Rule {
+        name: "gone-by-operator",
+        reason: "the operator marked its agent gone: its reservations and volumes will not come back",
+        category: Category::Permanent,
+        applies: |o| state(o) == Some(TaskState::GoneByOperator),
+    },
+    Rule {
+        name: AGENT_GONE,
+        reason: "its agent was removed (TASK_GONE): it cannot run there again; the failure timer runs, then the pod is replaced elsewhere",
+        category: Category::Transient,
+        applies: |o| state(o) == Some(TaskState::Gone),
     },
     Rule {
         name: "not-a-running-task",
@@ -88,12 +110,6 @@ pub static RULES: &[Rule] = &[
         reason: "launched and not heard from yet",
         category: Category::Healthy,
         applies: |o| o.status.is_none(),
-    },
-    Rule {
-        name: "gone-by-operator",
-        reason: "the operator marked its agent gone: its reservations and volumes will not come back",
-        category: Category::Permanent,
-        applies: |o| state(o) == Some(TaskState::GoneByOperator),
     },
     Rule {
         // MESOS-6250: right after a master failover the master may not know a task yet and
@@ -115,11 +131,9 @@ pub static RULES: &[Rule] = &[
         applies: |o| state(o) == Some(TaskState::Error),
     },
     Rule {
-        // FINISHED counts: a RUNNING-goal task that exits has stopped serving. GONE counts as
-        // transient too: the pod waits for the permanent-failure timer (or `replace`) rather
-        // than losing its data on one status.
+        // FINISHED counts: a RUNNING-goal task that exits has stopped serving.
         name: "terminal",
-        reason: "stopped (FAILED, KILLED, FINISHED, LOST, DROPPED, GONE): relaunch in place on its reservations",
+        reason: "stopped (FAILED, KILLED, FINISHED, LOST, DROPPED): relaunch in place on its reservations",
         category: Category::Transient,
         applies: |o| state(o).is_some_and(TaskState::is_terminal),
     },
@@ -225,6 +239,29 @@ mod tests {
     }
 
     #[test]
+    fn a_task_whose_agent_was_removed_starts_the_failure_timer_whatever_its_goal_or_config() {
+        // Goal: the deploy plan cannot relaunch a FINISH/ONCE task, nor roll an older
+        // config's, on reservations of a removed agent: recovery takes them up. Method: GONE
+        // and GONE_BY_OPERATOR under every goal, on and off the target config.
+        for goal in [Goal::Running, Goal::Finish, Goal::Once] {
+            for on_target in [true, false] {
+                let o = |s| Observation {
+                    goal,
+                    on_target,
+                    ..obs(Some(s))
+                };
+                let gone = status(TaskState::Gone);
+                assert_eq!(rule(o(&gone)), (AGENT_GONE, Category::Transient));
+                let by_operator = status(TaskState::GoneByOperator);
+                assert_eq!(
+                    rule(o(&by_operator)),
+                    ("gone-by-operator", Category::Permanent)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn lost_from_reconciliation_during_the_window_is_transient_not_permanent() {
         let s = TaskStatus {
             reason: Some(Reason::Reconciliation),
@@ -253,7 +290,6 @@ mod tests {
             TaskState::Finished,
             TaskState::Lost,
             TaskState::Dropped,
-            TaskState::Gone,
         ] {
             let s = status(st);
             assert_eq!(

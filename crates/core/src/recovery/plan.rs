@@ -22,7 +22,7 @@ use crate::spec::{Goal, PodInstanceName, PodSpec, ServiceSpec};
 use crate::store::{ConfigId, TaskRecord};
 use crate::time::Time;
 
-use super::classify::{classify, Category, Observation, Rule};
+use super::classify::{classify, Category, Observation, Rule, AGENT_GONE};
 use super::{Backoff, Recovery, RecoveryPolicy, RecoveryState, ReplacementPolicy, TaskCondition};
 
 /// The plan's name.
@@ -94,6 +94,7 @@ struct Seen<'a> {
     rule: &'static Rule,
     essential: bool,
     running_goal: bool,
+    on_target: bool,
     ready: bool,
 }
 
@@ -109,6 +110,17 @@ impl Seen<'_> {
             self.record.status.as_ref().map(|s| s.state),
             Some(TaskState::Unreachable | TaskState::Unknown)
         )
+    }
+
+    /// Whether recovery relaunches it when it stops: a RUNNING-goal task of the target config
+    /// (the deploy or update plan relaunches the others).
+    fn relaunched_here(&self) -> bool {
+        self.running_goal && self.on_target
+    }
+
+    /// Its agent was removed: only a replacement brings it back.
+    fn agent_gone(&self) -> bool {
+        self.rule.name == AGENT_GONE
     }
 
     fn kill(&self) -> (TaskId, AgentId) {
@@ -158,11 +170,12 @@ fn seen_tasks<'a>(
         .iter()
         .filter_map(|t| {
             let record = input.tasks.get(&task_name(instance, &t.name))?;
+            let on_target =
+                task_label(&record.info, TARGET_CONFIGURATION) == Some(input.config_id.0.as_str());
             let o = Observation {
                 goal: t.goal,
                 status: record.status.as_ref(),
-                on_target: task_label(&record.info, TARGET_CONFIGURATION)
-                    == Some(input.config_id.0.as_str()),
+                on_target,
                 marked_for_replacement: marked,
                 reconciling: input.reconciling,
             };
@@ -172,6 +185,7 @@ fn seen_tasks<'a>(
                 rule: classify(&o),
                 essential: t.essential,
                 running_goal: t.goal == Goal::Running,
+                on_target,
                 ready: is_ready(t, record),
             })
         })
@@ -211,7 +225,10 @@ fn pod_recovery(
         .iter()
         .find(|s| s.rule.category == Category::Permanent)
         .or_else(|| seen.iter().find(|s| s.rule.category == Category::Transient));
+    // A task on a removed agent keeps its pod failing whatever its goal: a FINISH or ONCE one
+    // too, or its failure timer would never run.
     let healthy = seen.iter().filter(|s| s.running_goal).all(|s| s.ready)
+        && !seen.iter().any(Seen::agent_gone)
         && pod_spec
             .tasks
             .iter()
@@ -226,6 +243,7 @@ fn pod_recovery(
     let groups = groups(input, pod_spec, instance);
     let policy_replace = seen.iter().any(|s| {
         s.rule.category == Category::Transient
+            && s.relaunched_here()
             && !s.alive()
             && input.policy.recover(
                 &s.record.info.name,
@@ -328,7 +346,7 @@ struct Relaunch<'s, 'a> {
 fn relaunch<'s, 'a>(input: &RecoveryInput<'_>, seen: &'s [Seen<'a>]) -> Relaunch<'s, 'a> {
     let (left, stopped): (Vec<&Seen<'a>>, Vec<&Seen<'a>>) = seen
         .iter()
-        .filter(|s| s.rule.category == Category::Transient && !s.alive())
+        .filter(|s| s.rule.category == Category::Transient && s.relaunched_here() && !s.alive())
         .partition(|s| {
             let status = s.record.status.clone().unwrap_or_default();
             input.policy.recover(&s.record.info.name, &status) == Recovery::Leave
@@ -345,7 +363,7 @@ fn relaunch<'s, 'a>(input: &RecoveryInput<'_>, seen: &'s [Seen<'a>]) -> Relaunch
     }
     let whole: Vec<&Seen<'a>> = seen
         .iter()
-        .filter(|s| s.running_goal && s.rule.category != Category::Ignore)
+        .filter(|s| s.relaunched_here() && s.rule.category != Category::Ignore)
         .collect();
     Relaunch {
         tasks: whole.iter().map(|s| s.task.as_str()).collect(),
@@ -381,6 +399,15 @@ fn idle_step(step: &str, tasks: &[String], seen: &[Seen<'_>], left: &[&Seen<'_>]
         s.message = format!(
             "{} is {state}: waiting for its agent (or the permanent-failure timer)",
             u.record.info.name
+        );
+    } else if let Some(g) = seen
+        .iter()
+        .find(|s| tasks.contains(&s.task) && s.agent_gone())
+    {
+        s.status = Status::Waiting;
+        s.message = format!(
+            "{} is TASK_GONE: its agent was removed; the pod is replaced elsewhere when the permanent-failure timer runs out",
+            g.record.info.name
         );
     }
     s

@@ -39,19 +39,15 @@ impl Scheduler {
             EventType::Error => {
                 self.last_error = event.error.map(|e| e.message);
             }
-            EventType::Failure => {
-                // An agent FAILURE (no executor id) means the agent was removed: reservations
-                // queued for reclaiming there will never be offered again.
-                if let Some(f) = event.failure {
-                    if let (Some(agent), None) = (&f.agent_id, &f.executor_id) {
-                        self.forget_reclaims_on(&agent.value);
-                        self.agent_gone(&agent.value);
-                    }
-                }
-            }
-            // Offers are not held between cycles, so a rescind has nothing to take back.
-            // FAILURE is followed by status updates for the tasks it affects; those drive
-            // recovery. Heartbeats, messages and inverse offers need no action here.
+            // Offers are not held between cycles, so a rescind has nothing to take back. An
+            // agent FAILURE says nothing about whether the agent is gone: the master sends it
+            // when an agent becomes unreachable (it may come back, with its reservations) as
+            // well as when it is removed. The status updates that follow decide (`on_status`):
+            // TASK_GONE / TASK_GONE_BY_OPERATOR mean removed, TASK_UNREACHABLE / TASK_LOST mean
+            // it may return. Forgetting its reclaims here leaked them when it returned. An
+            // agent that holds nothing but reclaims sends no update: an uninstall gives up on
+            // it after `uninstall_agent_timeout`, or when an operator forces it.
+            // Heartbeats, messages and inverse offers need no action either.
             _ => {}
         }
     }
@@ -89,6 +85,7 @@ impl Scheduler {
     fn on_status(&mut self, now: Time, status: TaskStatus) {
         let settled = self.reconciler.is_settled();
         self.reconciler.heard(now, &status.task_id.value);
+        self.note_agent_gone(&status);
         let Some(name) = self.task_ids.get(&status.task_id.value).cloned() else {
             self.on_unknown_status(now, status);
             return;
@@ -99,11 +96,6 @@ impl Scheduler {
             // 10,000 running tasks is 10,000 of these (perf-reliability.md §4 goal 4).
             self.skip_refresh = settled == self.reconciler.is_settled();
             return;
-        }
-        if matches!(status.state, TaskState::Gone | TaskState::GoneByOperator) {
-            if let Some(agent) = &status.agent_id {
-                self.forget_reclaims_on(&agent.value);
-            }
         }
         if status.state.is_terminal() {
             let killed_by_us = self.kills.contains(&status.task_id.value);
@@ -133,6 +125,21 @@ impl Scheduler {
             .clone()
             .or_else(|| self.tasks.get(&name).map(|r| r.info.agent_id.clone()));
         self.acknowledge(&status, agent);
+    }
+
+    /// A task whose agent was removed (TASK_GONE, or TASK_GONE_BY_OPERATOR), known or not:
+    /// nothing on that agent will be offered or killed again, so its reservations queued for
+    /// reclaiming are forgotten and teardown stops waiting for it. Only the state decides:
+    /// REASON_AGENT_REMOVED also comes with TASK_UNREACHABLE (the master's reason when it marks
+    /// an agent unreachable), whose agent may return.
+    fn note_agent_gone(&mut self, status: &TaskStatus) {
+        if !matches!(status.state, TaskState::Gone | TaskState::GoneByOperator) {
+            return;
+        }
+        if let Some(agent) = &status.agent_id {
+            self.forget_reclaims_on(&agent.value);
+            self.agent_gone(&agent.value);
+        }
     }
 
     /// Whether `status` is the master's reconciliation answer repeating what the store says of
@@ -256,11 +263,28 @@ impl Scheduler {
             .released
             .iter()
             .filter(|s| s.kills.is_empty())
-            .map(|s| s.pod_instance.to_string())
-            .filter(|p| seen.insert(p.clone()))
+            .filter(|s| seen.insert(s.pod_instance.clone()))
+            .map(|s| self.demand_key(&s.pod_instance))
             .collect();
         wanted.extend(self.reclaim_wants());
         wanted
+    }
+
+    /// What a pod instance waiting for resources asks of the offers: `data-1@<agent>` while
+    /// its reservations pin it to one agent, `data-1` when any agent may do. Offers no waiting
+    /// pod could use are declined for long (`refuse_secs`); when a pod is unpinned (replaced)
+    /// while it waits, its key changes, which counts as new work and REVIVEs, clearing those
+    /// filters. (Found by cairn-sim, seed 1653: a pod replaced after its agent was removed
+    /// waited an hour for the other agents' declined offers.)
+    fn demand_key(&self, pod: &crate::spec::PodInstanceName) -> String {
+        let pin = self
+            .spec
+            .pod(pod.pod_type())
+            .and_then(|p| crate::offer::requirement::pinned_agent(p, pod, &self.tasks));
+        match pin {
+            Some(agent) => format!("{pod}@{}", agent.value),
+            None => pod.to_string(),
+        }
     }
 
     /// The first time the deploy plan completes, remember it: later config changes roll out

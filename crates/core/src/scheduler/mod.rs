@@ -117,6 +117,9 @@ pub struct Scheduler {
     replacement: ReplacementPolicy,
     /// Recovery's persisted memory: failure timers, replacement marks, reclaims.
     recovery_state: RecoveryState,
+    /// Reclaims whose ACCEPT went out on this subscription, and when (by resource id, with
+    /// the agent): kept queued until an offer shows them applied (`reclaim`).
+    reclaims_sent: HashMap<String, (String, Time)>,
     /// Crash-loop backoff (in memory: a restart starts every pod over).
     backoff: Backoff,
     /// The time of the latest input, for what is shown between inputs (plans).
@@ -290,6 +293,7 @@ impl Scheduler {
             failed: false,
             replacement,
             recovery_state,
+            reclaims_sent: HashMap::new(),
             backoff: Backoff::default(),
             last_now: now,
             config_errors,
@@ -358,6 +362,9 @@ impl Scheduler {
         self.outbox.drop_calls();
         self.reconciler.stop();
         self.kills.clear();
+        // Offers of the next subscription show what was applied; a reclaim seen again is
+        // simply sent again.
+        self.reclaims_sent.clear();
     }
 
     /// A batch emitted by Persist is durable; calls queued behind it may go.
@@ -381,6 +388,7 @@ impl Scheduler {
         }
         self.last_now = self.last_now.max(now);
         self.backoff.handle_timeout(now);
+        self.expire_reclaims(now);
         if let Some(r) = self.reconciler.handle_timeout(now) {
             self.send_reconcile(r);
         }
@@ -469,6 +477,7 @@ impl Scheduler {
             self.backoff.poll_timeout(),
             self.recovery_timeout(),
             self.teardown_timeout(),
+            self.reclaim_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -22,6 +22,18 @@ use super::Scheduler;
 /// any state, and the bound keeps a bug from looping.
 const MAX_PASSES: usize = 3;
 
+/// How long after a reclaiming ACCEPT an offer of the same agent without the reclaimed
+/// resources counts as proof that the operations were applied. Not at once: an offer already
+/// on its way when the ACCEPT went out lacks them only because they were in the offer being
+/// accepted (a Mesos master allocates every second).
+pub(super) const RECLAIM_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long after a reclaiming ACCEPT, with no offer carrying the reclaimed resources again,
+/// they are taken for released. Resources reserved to the service's role are offered to no one
+/// else, so a failed ACCEPT shows within a few allocation cycles; an agent whose freed
+/// resources all went to other frameworks may offer nothing to confirm it at all.
+pub(super) const RECLAIM_ASSUME: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Scheduler {
     /// The recovery plan, derived from the current state.
     pub(super) fn recovery_plan(&self) -> RecoveryPlan {
@@ -175,6 +187,9 @@ impl Scheduler {
             }
         }
         self.backoff.reset(pod);
+        // The last offer cycle's refusal spoke of the old reservations ("holds reservations
+        // on agent ..."): shown on the fresh step it would say the pod is still pinned.
+        self.refusals.remove(pod);
         writes.extend(self.recovery_state.replaced(pod, now, reclaim));
         writes
     }
@@ -204,6 +219,13 @@ impl Scheduler {
     /// Offers holding reservations of replaced pods: DESTROY their volumes and UNRESERVE them
     /// in one ACCEPT (the offer is used for nothing else this cycle). Returns the other
     /// offers.
+    ///
+    /// An entry stays queued (persisted) after its ACCEPT goes out, marked sent: an ACCEPT can
+    /// fail without a word (the offer was rescinded, the call lost), and the reservation
+    /// would then leak. It is forgotten when a later offer of its agent, made at least
+    /// [`RECLAIM_CONFIRM`] after the ACCEPT, no longer carries it (the operations were
+    /// applied), or when none carried it again within [`RECLAIM_ASSUME`]; an offer that still
+    /// carries it gets the operations again.
     pub(super) fn reclaim(&mut self, now: Time, offers: Vec<Offer>) -> Vec<Offer> {
         if self.recovery_state.reclaim.is_empty() {
             return offers;
@@ -211,8 +233,8 @@ impl Scheduler {
         let Some(fid) = self.framework_id.clone() else {
             return offers;
         };
+        self.confirm_reclaims(now, &offers);
         let mut rest = Vec::new();
-        let mut reclaimed = Vec::new();
         for offer in offers {
             let held: Vec<&Resource> = offer
                 .resources
@@ -248,21 +270,75 @@ impl Scheduler {
                 ),
                 evaluations: Vec::new(),
             }]);
-            reclaimed.extend(ids);
+            for id in ids {
+                self.reclaims_sent
+                    .insert(id, (offer.agent_id.value.clone(), now));
+            }
         }
-        // Forgotten once the ACCEPT is out: if it fails (the offer was rescinded) the
-        // reservation leaks until an operator cleans it; keeping it queued would need the
-        // operation's feedback, which cairn does not ask for.
-        let writes = self.recovery_state.forget_reclaims(&reclaimed);
+        rest
+    }
+
+    /// Forgets the sent reclaims not offered again within [`RECLAIM_ASSUME`].
+    pub(super) fn expire_reclaims(&mut self, now: Time) {
+        let expired: Vec<String> = self
+            .reclaims_sent
+            .iter()
+            .filter(|(_, (_, at))| now >= at.plus(RECLAIM_ASSUME))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &expired {
+            self.reclaims_sent.remove(id);
+        }
+        let writes = self.recovery_state.forget_reclaims(&expired);
         if !writes.is_empty() {
             self.outbox.persist(writes);
         }
-        rest
+    }
+
+    /// When the next sent reclaim is taken for released if nothing says otherwise.
+    pub(super) fn reclaim_timeout(&self) -> Option<Time> {
+        self.reclaims_sent
+            .values()
+            .map(|(_, at)| at.plus(RECLAIM_ASSUME))
+            .min()
+    }
+
+    /// Forgets the sent reclaims that `offers` show applied: an offer of their agent, made
+    /// long enough after the ACCEPT, without them.
+    fn confirm_reclaims(&mut self, now: Time, offers: &[Offer]) {
+        if self.reclaims_sent.is_empty() {
+            return;
+        }
+        let mut applied = Vec::new();
+        for offer in offers {
+            let carried: std::collections::HashSet<&str> =
+                offer.resources.iter().filter_map(resource_id).collect();
+            applied.extend(
+                self.reclaims_sent
+                    .iter()
+                    .filter(|(id, (agent, at))| {
+                        agent == &offer.agent_id.value
+                            && now >= at.plus(RECLAIM_CONFIRM)
+                            && !carried.contains(id.as_str())
+                    })
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        for id in &applied {
+            self.reclaims_sent.remove(id);
+        }
+        let writes = self.recovery_state.forget_reclaims(&applied);
+        if !writes.is_empty() {
+            self.outbox.persist(writes);
+        }
     }
 
     /// The agent is gone: its reservations will not be offered again.
     pub(super) fn forget_reclaims_on(&mut self, agent: &str) {
         let ids = self.recovery_state.reclaims_on(agent);
+        for id in &ids {
+            self.reclaims_sent.remove(id);
+        }
         let writes = self.recovery_state.forget_reclaims(&ids);
         if !writes.is_empty() {
             self.outbox.persist(writes);

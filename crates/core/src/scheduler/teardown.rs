@@ -19,8 +19,10 @@
 //! target and the deploy plan keeps (or relaunches) it on its own reservations.
 //!
 //! An uninstall starts by persisting `Properties/uninstalling` (its start time): once set, every
-//! later start continues it. Agents the master declared gone (FAILURE, TASK_GONE) hold nothing
-//! to release; agents that stay silent are waited for, up to `uninstall_agent_timeout`, or until
+//! later start continues it. Agents a task status declared gone (TASK_GONE,
+//! TASK_GONE_BY_OPERATOR) hold nothing to release; agents that stay silent (stopped,
+//! unreachable, or removed with nothing but reservations on them: an agent FAILURE alone does
+//! not tell removed from unreachable) are waited for, up to `uninstall_agent_timeout`, or until
 //! an operator forces them (`ForceCompleteUninstall`). When no task and no reclaim entry is
 //! left, the scheduler sends TEARDOWN and then one batch deleting the service's whole state,
 //! and [`Scheduler::is_uninstalled`] turns true.
@@ -59,8 +61,9 @@ pub(super) struct Teardown {
     pub uninstall_since: Option<Time>,
     /// Agents an operator forced past (persisted).
     pub forced: BTreeSet<String>,
-    /// Agents the master declared gone since this start (their tasks are gone too, and their
-    /// statuses say so; this covers the time before those statuses arrive).
+    /// Agents a TASK_GONE or TASK_GONE_BY_OPERATOR named since this start: their other tasks
+    /// are gone too, and this covers the time before their own statuses arrive. (A restart
+    /// forgets it; the stored statuses say the same.)
     pub gone: BTreeSet<String>,
     /// The final batch is queued: nothing more happens.
     pub uninstalled: bool,
@@ -417,7 +420,8 @@ impl Scheduler {
         Ok(())
     }
 
-    /// The master removed `agent`: nothing there will be offered or killed again.
+    /// `agent` was removed (a task status said so): nothing there will be offered or killed
+    /// again.
     pub(super) fn agent_gone(&mut self, agent: &str) {
         self.teardown.gone.insert(agent.to_string());
     }
