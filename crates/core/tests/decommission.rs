@@ -140,7 +140,11 @@ fn a_count_decrease_with_allow_decommission_frees_exactly_that_pods_reservations
     assert_eq!(unreserved, resource_ids(&gone));
     assert_eq!(destroyed, volume_ids(&gone));
     assert_eq!(destroyed.len(), 1, "its one volume");
-    assert_ne!(sim.sched.plans()[2].status, Status::Complete, "not yet seen applied");
+    assert_ne!(
+        sim.sched.plans()[2].status,
+        Status::Complete,
+        "not yet seen applied"
+    );
     confirm_released(&mut sim, &[0, 1, 2]);
     assert_eq!(sim.sched.plans()[2].status, Status::Complete);
     assert!(sim.sched.is_deployed());

@@ -409,6 +409,40 @@ fn a_reclaim_whose_accept_was_lost_is_sent_again_and_forgotten_only_once_an_offe
 }
 
 #[test]
+fn a_reclaim_sent_before_a_scheduler_restart_is_confirmed_by_the_next_schedulers_offers() {
+    // Goal: the scheduler is killed between a reclaiming ACCEPT and the offer that shows it
+    // applied; the next one must not wait for reservations that are gone (an uninstall would
+    // hang on them). Method: the ACCEPT is applied, the scheduler restarted from the store.
+    let (mut sim, old) = lost_agent();
+    sim.advance(20 * MIN + 1);
+    sim.offers(&[1]);
+    sim.event(Event::update(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
+    }));
+    sim.agents[0].end(&old.task_id.value);
+    sim.offers(&[0]);
+    assert!(reclaims_queued(&sim));
+
+    sim.restart(node_spec(1, Strategy::Serial));
+    sim.subscribe();
+    sim.status("data-0-node", TaskState::Running);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert!(sim.operations_since(mark).is_empty());
+    assert!(
+        reclaims_queued(&sim),
+        "not judged on the first offers of a subscription"
+    );
+    sim.advance(6);
+    sim.offers(&[0]);
+    assert!(
+        !reclaims_queued(&sim),
+        "an offer without them: applied, forgotten"
+    );
+}
+
+#[test]
 fn a_reclaim_no_offer_carries_again_is_taken_for_released_after_a_minute() {
     // Goal: an agent whose freed resources all go to other frameworks offers nothing that
     // would confirm a reclaim; it must not stay queued (an uninstall would wait on it).

@@ -32,6 +32,10 @@ pub struct ReclaimEntry {
     pub agent_id: String,
     /// The resource as it was launched (with its reservation and volume, if any).
     pub resource: Resource,
+    /// When the ACCEPT releasing it last went out, if one did (an ACCEPT can fail without a
+    /// word: the entry stays until an offer shows it applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<Time>,
 }
 
 /// What recovery remembers across restarts.
@@ -181,6 +185,21 @@ impl RecoveryState {
             .collect()
     }
 
+    /// Marks reclaims as sent at `now` (their ACCEPT is about to go out).
+    pub fn mark_reclaims_sent(&mut self, ids: &[String], now: Time) -> Vec<WriteOp> {
+        let mut writes = Vec::new();
+        for id in ids {
+            if let Some(entry) = self.reclaim.get_mut(id) {
+                entry.sent_at = Some(now);
+                writes.push(WriteOp::Put {
+                    key: property_key(&format!("{RECLAIM}{id}")),
+                    value: serde_json::to_vec(&*entry).unwrap_or_default(),
+                });
+            }
+        }
+        writes
+    }
+
     /// Resource ids to reclaim on `agent`.
     pub fn reclaims_on(&self, agent: &str) -> Vec<String> {
         self.reclaim
@@ -215,6 +234,7 @@ mod tests {
         );
         ops.push(s.mark_replace("a-1", "operator"));
         let entry = ReclaimEntry {
+            sent_at: None,
             agent_id: "agent-0".into(),
             resource: Resource::default(),
         };

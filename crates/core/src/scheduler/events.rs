@@ -63,6 +63,7 @@ impl Scheduler {
             self.framework_id = Some(s.framework_id);
         }
         self.subscribed = true;
+        self.subscribed_at = Some(now);
         let active: Vec<(TaskId, Option<AgentId>)> = self
             .tasks
             .values()

@@ -117,9 +117,9 @@ pub struct Scheduler {
     replacement: ReplacementPolicy,
     /// Recovery's persisted memory: failure timers, replacement marks, reclaims.
     recovery_state: RecoveryState,
-    /// Reclaims whose ACCEPT went out on this subscription, and when (by resource id, with
-    /// the agent): kept queued until an offer shows them applied (`reclaim`).
-    reclaims_sent: HashMap<String, (String, Time)>,
+    /// When the current subscription began (offers before it say nothing of what an ACCEPT
+    /// made since did; see `reclaim`).
+    subscribed_at: Option<Time>,
     /// Crash-loop backoff (in memory: a restart starts every pod over).
     backoff: Backoff,
     /// The time of the latest input, for what is shown between inputs (plans).
@@ -293,7 +293,7 @@ impl Scheduler {
             failed: false,
             replacement,
             recovery_state,
-            reclaims_sent: HashMap::new(),
+            subscribed_at: None,
             backoff: Backoff::default(),
             last_now: now,
             config_errors,
@@ -362,9 +362,7 @@ impl Scheduler {
         self.outbox.drop_calls();
         self.reconciler.stop();
         self.kills.clear();
-        // Offers of the next subscription show what was applied; a reclaim seen again is
-        // simply sent again.
-        self.reclaims_sent.clear();
+        self.subscribed_at = None;
     }
 
     /// A batch emitted by Persist is durable; calls queued behind it may go.

@@ -240,7 +240,7 @@ impl Scheduler {
         ]
     }
 
-    fn decline_all(&mut self, now: Time, offers: &[Offer], refuse: f64, outcome: &str) {
+    pub(super) fn decline_all(&mut self, now: Time, offers: &[Offer], refuse: f64, outcome: &str) {
         let records = offers
             .iter()
             .map(|o| DecisionRecord {

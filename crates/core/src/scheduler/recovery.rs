@@ -179,6 +179,7 @@ impl Scheduler {
                     reclaim.insert(
                         id.to_string(),
                         ReclaimEntry {
+                            sent_at: None,
                             agent_id: record.info.agent_id.value.clone(),
                             resource: r.clone(),
                         },
@@ -220,12 +221,14 @@ impl Scheduler {
     /// in one ACCEPT (the offer is used for nothing else this cycle). Returns the other
     /// offers.
     ///
-    /// An entry stays queued (persisted) after its ACCEPT goes out, marked sent: an ACCEPT can
-    /// fail without a word (the offer was rescinded, the call lost), and the reservation
-    /// would then leak. It is forgotten when a later offer of its agent, made at least
-    /// [`RECLAIM_CONFIRM`] after the ACCEPT, no longer carries it (the operations were
-    /// applied), or when none carried it again within [`RECLAIM_ASSUME`]; an offer that still
-    /// carries it gets the operations again.
+    /// An entry stays queued after its ACCEPT goes out, marked sent (persisted before the
+    /// ACCEPT): an ACCEPT can fail without a word (the offer was rescinded, the call lost), and
+    /// the reservation would then leak. A sent entry is deleted when an offer of its agent, made
+    /// at least [`RECLAIM_CONFIRM`] after the ACCEPT and after this subscription began, no
+    /// longer carries it (the operations were applied), or when none carried it again for
+    /// [`RECLAIM_ASSUME`]; an offer that still carries it gets the operations again. An entry
+    /// never sent is only ever released by an offer carrying it: its absence from an offer
+    /// may just mean a task there still holds it.
     pub(super) fn reclaim(&mut self, now: Time, offers: Vec<Offer>) -> Vec<Offer> {
         if self.recovery_state.reclaim.is_empty() {
             return offers;
@@ -253,6 +256,8 @@ impl Scheduler {
                 .map(str::to_string)
                 .collect();
             let ops = reclaim_operations(&held);
+            let writes = self.recovery_state.mark_reclaims_sent(&ids, now);
+            self.outbox.persist(writes);
             self.send(Call::accept(
                 fid.clone(),
                 vec![offer.id.clone()],
@@ -270,25 +275,71 @@ impl Scheduler {
                 ),
                 evaluations: Vec::new(),
             }]);
-            for id in ids {
-                self.reclaims_sent
-                    .insert(id, (offer.agent_id.value.clone(), now));
-            }
         }
+        // An agent with released reservations not yet seen gone must offer again soon, to show
+        // it: its other offers come back in seconds, not in an hour (the long decline of
+        // offers nobody needs).
+        let (confirming, rest): (Vec<Offer>, Vec<Offer>) = rest.into_iter().partition(|o| {
+            self.recovery_state
+                .reclaim
+                .values()
+                .any(|e| e.sent_at.is_some() && e.agent_id == o.agent_id.value)
+        });
+        self.decline_all(
+            now,
+            &confirming,
+            self.cfg.short_decline_secs,
+            "declined: its agent is to show released reservations gone",
+        );
         rest
     }
 
-    /// Forgets the sent reclaims not offered again within [`RECLAIM_ASSUME`].
+    /// From when a sent reclaim may be judged by what offers carry: after its ACCEPT, and
+    /// after this subscription began (offers of an earlier one may predate the ACCEPT).
+    fn judged_from(&self, sent_at: Time) -> Option<Time> {
+        self.subscribed_at.map(|s| s.max(sent_at))
+    }
+
+    /// Forgets the sent reclaims that `offers` show applied: an offer of their agent, made
+    /// long enough after the ACCEPT, without them.
+    fn confirm_reclaims(&mut self, now: Time, offers: &[Offer]) {
+        let mut applied = Vec::new();
+        for offer in offers {
+            let carried: std::collections::HashSet<&str> =
+                offer.resources.iter().filter_map(resource_id).collect();
+            applied.extend(
+                self.recovery_state
+                    .reclaim
+                    .iter()
+                    .filter(|(id, e)| {
+                        e.agent_id == offer.agent_id.value
+                            && e.sent_at
+                                .and_then(|at| self.judged_from(at))
+                                .is_some_and(|from| now >= from.plus(RECLAIM_CONFIRM))
+                            && !carried.contains(id.as_str())
+                    })
+                    .map(|(id, _)| id.clone()),
+            );
+        }
+        let writes = self.recovery_state.forget_reclaims(&applied);
+        if !writes.is_empty() {
+            self.outbox.persist(writes);
+        }
+    }
+
+    /// Forgets the sent reclaims no offer carried again within [`RECLAIM_ASSUME`].
     pub(super) fn expire_reclaims(&mut self, now: Time) {
         let expired: Vec<String> = self
-            .reclaims_sent
+            .recovery_state
+            .reclaim
             .iter()
-            .filter(|(_, (_, at))| now >= at.plus(RECLAIM_ASSUME))
+            .filter(|(_, e)| {
+                e.sent_at
+                    .and_then(|at| self.judged_from(at))
+                    .is_some_and(|from| now >= from.plus(RECLAIM_ASSUME))
+            })
             .map(|(id, _)| id.clone())
             .collect();
-        for id in &expired {
-            self.reclaims_sent.remove(id);
-        }
         let writes = self.recovery_state.forget_reclaims(&expired);
         if !writes.is_empty() {
             self.outbox.persist(writes);
@@ -297,48 +348,17 @@ impl Scheduler {
 
     /// When the next sent reclaim is taken for released if nothing says otherwise.
     pub(super) fn reclaim_timeout(&self) -> Option<Time> {
-        self.reclaims_sent
+        self.recovery_state
+            .reclaim
             .values()
-            .map(|(_, at)| at.plus(RECLAIM_ASSUME))
+            .filter_map(|e| self.judged_from(e.sent_at?))
+            .map(|from| from.plus(RECLAIM_ASSUME))
             .min()
-    }
-
-    /// Forgets the sent reclaims that `offers` show applied: an offer of their agent, made
-    /// long enough after the ACCEPT, without them.
-    fn confirm_reclaims(&mut self, now: Time, offers: &[Offer]) {
-        if self.reclaims_sent.is_empty() {
-            return;
-        }
-        let mut applied = Vec::new();
-        for offer in offers {
-            let carried: std::collections::HashSet<&str> =
-                offer.resources.iter().filter_map(resource_id).collect();
-            applied.extend(
-                self.reclaims_sent
-                    .iter()
-                    .filter(|(id, (agent, at))| {
-                        agent == &offer.agent_id.value
-                            && now >= at.plus(RECLAIM_CONFIRM)
-                            && !carried.contains(id.as_str())
-                    })
-                    .map(|(id, _)| id.clone()),
-            );
-        }
-        for id in &applied {
-            self.reclaims_sent.remove(id);
-        }
-        let writes = self.recovery_state.forget_reclaims(&applied);
-        if !writes.is_empty() {
-            self.outbox.persist(writes);
-        }
     }
 
     /// The agent is gone: its reservations will not be offered again.
     pub(super) fn forget_reclaims_on(&mut self, agent: &str) {
         let ids = self.recovery_state.reclaims_on(agent);
-        for id in &ids {
-            self.reclaims_sent.remove(id);
-        }
         let writes = self.recovery_state.forget_reclaims(&ids);
         if !writes.is_empty() {
             self.outbox.persist(writes);

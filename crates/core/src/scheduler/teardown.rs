@@ -309,6 +309,7 @@ impl Scheduler {
             for r in record.info.resources.iter().chain(executor) {
                 if let Some(id) = resource_id(r) {
                     let entry = ReclaimEntry {
+                        sent_at: None,
                         agent_id: agent.clone(),
                         resource: r.clone(),
                     };
@@ -374,6 +375,7 @@ impl Scheduler {
                     Some(id) if !owned.contains(id) => adopted.push((
                         id.to_string(),
                         ReclaimEntry {
+                            sent_at: None,
                             agent_id: offer.agent_id.value.clone(),
                             resource: r.clone(),
                         },
@@ -509,10 +511,17 @@ impl Scheduler {
         let mut phases = vec![phase("kill-tasks", kills)];
         let mut by_agent: BTreeMap<&str, Vec<StepStatus>> = BTreeMap::new();
         for (id, e) in &self.recovery_state.reclaim {
+            let (status, message) = match e.sent_at {
+                None => (Status::Prepared, "waiting for the agent to offer it"),
+                Some(_) => (
+                    Status::Starting,
+                    "released; waiting for an offer to show it gone",
+                ),
+            };
             by_agent.entry(&e.agent_id).or_default().push(step(
                 format!("unreserve-{id}"),
-                Status::Prepared,
-                "waiting for the agent to offer it".into(),
+                status,
+                message.into(),
             ));
         }
         let waiting: Vec<String> = by_agent.keys().map(|a| a.to_string()).collect();
