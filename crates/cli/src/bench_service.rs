@@ -151,6 +151,13 @@ async fn recovery(bench: &Bench, args: &RecoveryArgs) -> anyhow::Result<()> {
         args.tasks,
         deployed.all_running.as_secs_f64()
     );
+    // Kills start once the scheduler has caught up with the deploy's status updates: a kill
+    // queued behind a thousand of them measures the backlog, not the recovery.
+    let caught_up = bench.wait_scheduler_deployed(&sched, args.timeout).await?;
+    eprintln!(
+        "bench: the scheduler's deploy plan COMPLETE {:.1} s after it started",
+        caught_up.as_secs_f64()
+    );
     let kills = bench.task_kills(args.kills, args.tasks).await?;
     let restart = bench.scheduler_restart(sched, args.tasks).await?;
     bench.teardown().await?;
@@ -343,6 +350,28 @@ impl Bench {
                     live.len()
                 );
             }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Polls the scheduler's API until it says the deploy is complete; the time since it started.
+    async fn wait_scheduler_deployed(
+        &self,
+        sched: &SchedulerProcess,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let api = cairn::api::ApiClient::find(&self.state_dir, SERVICE)?;
+            if let Some(api) = api {
+                if api.status().await.is_ok_and(|s| s.deployed) {
+                    return Ok(sched.started.elapsed());
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the scheduler did not say deployed within {timeout:?}"
+            );
             tokio::time::sleep(POLL).await;
         }
     }

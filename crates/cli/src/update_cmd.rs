@@ -144,7 +144,11 @@ async fn follow(client: &ApiClient, old_config: &str, timeout: Duration) -> anyh
                 for line in cairn::api::progress_lines(last.as_deref(), &plans) {
                     println!("{line}");
                 }
-                let done = plans.first().is_some_and(|p| p.status == Status::Complete);
+                // The rollout and any decommission; recovery is not the update's business.
+                let done = plans
+                    .iter()
+                    .filter(|p| p.name != "recovery")
+                    .all(|p| p.status == Status::Complete);
                 if done && status.connected {
                     println!(
                         "{}: update complete (config {})",

@@ -216,6 +216,7 @@ async fn service_frameworks(cluster: &ClusterProcess) -> (usize, usize, Value) {
 /// (agent id, resource name, persistence id) each, sorted.
 async fn reservations_by_pod(
     cluster: &ClusterProcess,
+    role: &str,
 ) -> BTreeMap<String, Vec<(String, String, Option<String>)>> {
     let doc = operator(cluster, "GET_AGENTS").await;
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
@@ -232,7 +233,7 @@ async fn reservations_by_pod(
         {
             let Some(ours) = r["reservations"]
                 .as_array()
-                .and_then(|rs| rs.iter().find(|res| res["role"] == ROLE))
+                .and_then(|rs| rs.iter().find(|res| res["role"] == role))
             else {
                 continue;
             };
@@ -746,87 +747,96 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
 
 /// `count` pods of `usvc`, at most two per agent (so four fit three agents), decommissionable
 /// when `allow` is set.
-fn counted_spec(count: u32, allow: bool) -> String {
-    spec(10, 0.1)
-        .replace(
-            "count: 3",
-            &format!("count: {count}\n    allow-decommission: {allow}"),
+/// my-service with `count` data pods and `allow-decommission` set to `allow` on them.
+fn my_service_data(count: u32, allow: bool) -> String {
+    let text = my_service(0.1);
+    assert_eq!(text.matches("count: 3").count(), 1, "only data has 3 pods");
+    text.replace(
+        "count: 3",
+        &format!("count: {count}\n    allow-decommission: {allow}"),
+    )
+}
+
+/// Runs `cairn update SPEC` against the running scheduler of `state`, to the end of the
+/// rollout, and asserts it says so.
+async fn update_running(cluster: &ClusterProcess, file: &str, spec: &str) {
+    let path = cluster.scratch.join(file);
+    std::fs::write(&path, spec).unwrap();
+    let state = cluster.scratch.join("state");
+    let out = tokio::task::spawn_blocking(move || {
+        cairn(
+            &[
+                "update",
+                path.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+            DEADLINE,
         )
-        .replace("UNIQUE", "MAX_PER\", \"2")
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("my-service: update complete"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_higher_count_adds_one_pod_touching_no_other_and_decommission_frees_exactly_its_reservations(
+async fn a_higher_count_adds_data_3_touching_no_other_pod_and_decommission_frees_exactly_its_reservations(
 ) {
     let cluster = ClusterProcess::start("update-count").await;
-    let (mut sched, three) =
-        start_deployed(&cluster, "v1.yml", &counted_spec(3, false), 3, 1).await;
-    sched.stop();
+    let (mut sched, five) =
+        start_deployed(&cluster, "v1.yml", &my_service_data(3, false), 5, 1).await;
 
-    // 3 -> 4: node-3 is launched with a volume of its own; the other three are untouched.
-    let (mut sched, four) = start_deployed(&cluster, "v2.yml", &counted_spec(4, true), 4, 2).await;
-    for (name, before) in &three {
-        assert_eq!(
-            &four[name], before,
-            "{name} was touched by the count change"
-        );
+    // 3 -> 4 data pods, handed to the running scheduler: data-3 is launched with a volume of
+    // its own; the other five pods are untouched.
+    update_running(&cluster, "v2.yml", &my_service_data(4, true)).await;
+    let six = running(&cluster).await;
+    assert_eq!(six.len(), 6, "{six:#?}");
+    for (name, before) in &five {
+        assert_eq!(&six[name], before, "{name} was touched by the count change");
     }
-    let added = &four["node-3-server"];
-    assert!(added.2.is_some(), "node-3 has its own volume: {four:#?}");
+    let added = &six["data-3-node"];
+    assert!(added.2.is_some(), "data-3 has its own volume: {six:#?}");
     assert!(
-        three.values().all(|t| t.2 != added.2),
-        "node-3's volume is new: {four:#?}"
+        five.values().all(|t| t.2 != added.2),
+        "data-3's volume is new: {six:#?}"
     );
-    let held = reservations_by_pod(&cluster).await;
-    assert!(held.contains_key("node-3"), "{held:#?}");
+    let held = reservations_by_pod(&cluster, MY_SERVICE_ROLE).await;
+    assert!(held.contains_key("data-3"), "{held:#?}");
     let volume = added.2.clone().unwrap();
     let agent = cluster
         .agent_index(&cairn_proto::AgentId::new(added.1.clone()))
         .await;
-    let volume_dir = cluster.volume_dir(agent, ROLE, &volume);
+    let volume_dir = cluster.volume_dir(agent, MY_SERVICE_ROLE, &volume);
     assert!(
         volume_dir.join("marker").exists(),
-        "node-3 wrote its marker in {}",
+        "data-3 wrote its marker in {}",
         volume_dir.display()
     );
-    sched.stop();
 
-    // 4 -> 3 with allow-decommission: node-3's task, reservations and volume go, and only
-    // those.
-    let v3 = cluster.scratch.join("v3.yml");
-    std::fs::write(&v3, counted_spec(3, true)).unwrap();
-    let mut sched = SchedulerProcess::start(&cluster, &v3, 3);
+    // 4 -> 3 with allow-decommission: data-3's task, reservations and volume go, and only
+    // those (the update command waits for the decommission plan too).
+    update_running(&cluster, "v3.yml", &my_service_data(3, true)).await;
+    sched.assert_alive();
     let mut expected = held.clone();
-    expected.remove("node-3");
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        sched.assert_alive();
-        let now = reservations_by_pod(&cluster).await;
-        let tasks = running(&cluster).await;
-        if now == expected && tasks.len() == 3 {
-            for (name, before) in &three {
-                assert_eq!(
-                    &tasks[name], before,
-                    "{name} was touched by the decommission"
-                );
-            }
-            break;
-        }
-        assert!(
-            !now.keys().any(|p| !held.contains_key(p)),
-            "a reservation appeared during the decommission: {now:#?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "decommission not done after {DEADLINE:?}: reservations {now:#?}, expected \
-             {expected:#?}, tasks {tasks:#?}\n{}",
-            sched.output()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    expected.remove("data-3");
+    assert_eq!(
+        reservations_by_pod(&cluster, MY_SERVICE_ROLE).await,
+        expected
+    );
+    let tasks = running(&cluster).await;
+    assert_eq!(
+        tasks, five,
+        "only data-3 went; every other pod is untouched"
+    );
     assert!(
         !volume_dir.exists(),
-        "node-3's volume directory is destroyed"
+        "data-3's volume directory is destroyed"
     );
     sched.stop();
 }
