@@ -127,7 +127,10 @@ async fn operator(cluster: &ClusterProcess, call: &str) -> Value {
 }
 
 /// The role's reservations on every agent: (agent id, resource name, persistence id).
-async fn reservations(cluster: &ClusterProcess) -> Vec<(String, String, Option<String>)> {
+async fn reservations(
+    cluster: &ClusterProcess,
+    role: &str,
+) -> Vec<(String, String, Option<String>)> {
     let doc = operator(cluster, "GET_AGENTS").await;
     let mut out = Vec::new();
     for agent in doc["get_agents"]["agents"]
@@ -146,7 +149,7 @@ async fn reservations(cluster: &ClusterProcess) -> Vec<(String, String, Option<S
         {
             let on_role = r["reservations"]
                 .as_array()
-                .is_some_and(|rs| rs.iter().any(|res| res["role"] == ROLE));
+                .is_some_and(|rs| rs.iter().any(|res| res["role"] == role));
             if on_role || r["disk"]["persistence"].is_object() {
                 out.push((
                     id.clone(),
@@ -194,14 +197,14 @@ async fn start_deployed(
 
 /// How many frameworks named after the service GET_FRAMEWORKS lists as active and as
 /// completed, and the whole answer for messages.
-async fn service_frameworks(cluster: &ClusterProcess) -> (usize, usize, Value) {
+async fn service_frameworks(cluster: &ClusterProcess, service: &str) -> (usize, usize, Value) {
     let frameworks = operator(cluster, "GET_FRAMEWORKS").await;
     let named = |key: &str| {
         frameworks["get_frameworks"][key]
             .as_array()
             .map_or(0, |fs| {
                 fs.iter()
-                    .filter(|f| f["framework_info"]["name"] == SERVICE)
+                    .filter(|f| f["framework_info"]["name"] == service)
                     .count()
             })
     };
@@ -339,9 +342,9 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// The store's files but the task records (the running scheduler may record a status update
 /// at any time): the target, the configs, the framework id and the properties.
-fn config_tree(state: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let tasks = state.join(SERVICE).join("Tasks");
-    let all = tree(&state.join(SERVICE));
+fn config_tree(state: &Path, service: &str) -> BTreeMap<PathBuf, Vec<u8>> {
+    let tasks = state.join(service).join("Tasks");
+    let all = tree(&state.join(service));
     assert!(
         all.keys().any(|p| p.ends_with("ConfigTarget")),
         "no target stored: {:#?}",
@@ -423,18 +426,21 @@ fn text(out: &Output) -> String {
     )
 }
 
+const MY_SERVICE_ROLE: &str = "my-service-role";
+const MY_SERVICE: &str = "my-service";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
+async fn a_refused_update_of_my_service_changes_nothing_and_uninstall_releases_everything() {
     let cluster = ClusterProcess::start("update-uninstall").await;
     let state = cluster.scratch.join("state");
     let state_arg = state.to_str().unwrap().to_string();
-    let (mut sched, tasks) = deploy_usvc(&cluster).await;
+    let (mut sched, tasks) = start_deployed(&cluster, "v1.yml", &my_service(0.1), 5, 1).await;
     assert!(
         tasks.values().all(|(_, _, v)| v.is_some()),
         "every task has its volume: {tasks:#?}"
     );
     assert!(
-        reservations(&cluster)
+        reservations(&cluster, MY_SERVICE_ROLE)
             .await
             .iter()
             .any(|(_, _, v)| v.is_some()),
@@ -443,22 +449,22 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
 
     // Handed to the running scheduler, a bigger volume is refused: every violation named,
     // non-zero, the store untouched, no task touched.
-    let before = config_tree(&state);
+    let before = config_tree(&state, MY_SERVICE);
     let v2 = cluster.scratch.join("v2.yml");
-    std::fs::write(&v2, spec(20, 0.1)).unwrap();
+    std::fs::write(&v2, my_service(0.1).replace("size: 5000", "size: 6000")).unwrap();
     update_says(&v2, &state, &[], false, "volumes_cannot_change: ");
     assert_eq!(
-        config_tree(&state),
+        config_tree(&state, MY_SERVICE),
         before,
         "cairn update changed the store"
     );
 
     // So is a lower count without allow-decommission.
     let shrunk = cluster.scratch.join("shrunk.yml");
-    std::fs::write(&shrunk, spec(10, 0.1).replace("count: 3", "count: 2")).unwrap();
+    std::fs::write(&shrunk, my_service(0.1).replace("count: 3", "count: 2")).unwrap();
     update_says(&shrunk, &state, &[], false, "pod_count_cannot_shrink: ");
     assert_eq!(
-        config_tree(&state),
+        config_tree(&state, MY_SERVICE),
         before,
         "cairn update changed the store"
     );
@@ -474,7 +480,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     sched.stop();
     update_says(&v2, &state, &[], false, "volumes_cannot_change: ");
     let v3 = cluster.scratch.join("v3.yml");
-    std::fs::write(&v3, spec(10, 0.2)).unwrap();
+    std::fs::write(&v3, my_service(0.2)).unwrap();
     update_says(
         &v3,
         &state,
@@ -483,7 +489,7 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         "update accepted: restart the scheduler",
     );
     assert_eq!(
-        config_tree(&state),
+        config_tree(&state, MY_SERVICE),
         before,
         "cairn update changed the store"
     );
@@ -502,17 +508,17 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
     let uninstall = run_uninstall(&cluster, &state_arg, "2m");
     assert!(uninstall.status.success(), "{}", text(&uninstall));
     assert!(
-        String::from_utf8_lossy(&uninstall.stdout).contains("usvc: uninstalled"),
+        String::from_utf8_lossy(&uninstall.stdout).contains("my-service: uninstalled"),
         "{}",
         text(&uninstall)
     );
-    let left = reservations(&cluster).await;
+    let left = reservations(&cluster, MY_SERVICE_ROLE).await;
     assert!(
         left.is_empty(),
         "reservations or volumes left: {left:#?}\n{}",
         text(&uninstall)
     );
-    let (active, completed, frameworks) = service_frameworks(&cluster).await;
+    let (active, completed, frameworks) = service_frameworks(&cluster, MY_SERVICE).await;
     assert_eq!(active, 0, "{frameworks:#}");
     assert_eq!(completed, 1, "{frameworks:#}");
     let running = running(&cluster).await;
@@ -526,8 +532,6 @@ async fn a_refused_update_changes_nothing_and_uninstall_releases_everything() {
         stored.keys().collect::<Vec<_>>()
     );
 }
-
-const MY_SERVICE_ROLE: &str = "my-service-role";
 
 /// examples/my-service.yml (2 metadata + 3 data pods, each with a volume and a marker file)
 /// with every task's cpus set to `cpus`.
@@ -643,22 +647,7 @@ async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_ag
 
     // Handed to the running scheduler, which restarts itself with it (same process) and rolls
     // it out while `cairn update` follows; watch every pod go, one at a time.
-    let v2 = cluster.scratch.join("v2.yml");
-    std::fs::write(&v2, my_service(0.2)).unwrap();
-    let update = {
-        let (v2, state) = (v2.clone(), state.clone());
-        tokio::task::spawn_blocking(move || {
-            cairn(
-                &[
-                    "update",
-                    v2.to_str().unwrap(),
-                    "--state-dir",
-                    state.to_str().unwrap(),
-                ],
-                DEADLINE,
-            )
-        })
-    };
+    let update = spawn_update(&cluster, "v2.yml", &my_service(0.2));
     assert_rolled_out(&cluster, &mut sched, &before, MY_SERVICE_ROLE).await;
     let update = update.await.unwrap();
     assert!(update.status.success(), "{}", text(&update));
@@ -741,12 +730,10 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
         text(&uninstall)
     );
     // The uninstall still finished: the framework is gone.
-    let (active, _, frameworks) = service_frameworks(&cluster).await;
+    let (active, _, frameworks) = service_frameworks(&cluster, SERVICE).await;
     assert_eq!(active, 0, "{frameworks:#}");
 }
 
-/// `count` pods of `usvc`, at most two per agent (so four fit three agents), decommissionable
-/// when `allow` is set.
 /// my-service with `count` data pods and `allow-decommission` set to `allow` on them.
 fn my_service_data(count: u32, allow: bool) -> String {
     let text = my_service(0.1);
@@ -757,25 +744,26 @@ fn my_service_data(count: u32, allow: bool) -> String {
     )
 }
 
-/// Runs `cairn update SPEC` against the running scheduler of `state`, to the end of the
-/// rollout, and asserts it says so.
-async fn update_running(cluster: &ClusterProcess, file: &str, spec: &str) {
+/// Writes `spec` to `file` and starts `cairn update` with it against the running scheduler of
+/// the cluster's state dir; the handle ends with its output once the rollout is done.
+fn spawn_update(
+    cluster: &ClusterProcess,
+    file: &str,
+    spec: &str,
+) -> tokio::task::JoinHandle<Output> {
     let path = cluster.scratch.join(file);
     std::fs::write(&path, spec).unwrap();
     let state = cluster.scratch.join("state");
-    let out = tokio::task::spawn_blocking(move || {
-        cairn(
-            &[
-                "update",
-                path.to_str().unwrap(),
-                "--state-dir",
-                state.to_str().unwrap(),
-            ],
-            DEADLINE,
-        )
+    tokio::task::spawn_blocking(move || {
+        let (path, state) = (path.to_str().unwrap(), state.to_str().unwrap());
+        cairn(&["update", path, "--state-dir", state], DEADLINE)
     })
-    .await
-    .unwrap();
+}
+
+/// Runs `cairn update SPEC` against the running scheduler, to the end of the rollout, and
+/// asserts it says so.
+async fn update_running(cluster: &ClusterProcess, file: &str, spec: &str) {
+    let out = spawn_update(cluster, file, spec).await.unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -891,13 +879,13 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
     cluster.agent_action(stopped, "restart").await;
     let again = run_uninstall(&cluster, &state_arg, "2m");
     assert!(again.status.success(), "{}", text(&again));
-    let left = reservations(&cluster).await;
+    let left = reservations(&cluster, ROLE).await;
     assert!(
         left.is_empty(),
         "reservations or volumes left: {left:#?}\n{}",
         text(&again)
     );
-    let (active, _, frameworks) = service_frameworks(&cluster).await;
+    let (active, _, frameworks) = service_frameworks(&cluster, SERVICE).await;
     assert_eq!(active, 0, "{frameworks:#}");
     assert!(running(&cluster).await.is_empty(), "tasks left");
     assert!(

@@ -355,19 +355,7 @@ fn a_reclaim_whose_accept_was_lost_is_sent_again_and_forgotten_only_once_an_offe
     // reservations it was to release must not leak. Method: the lost-agent replacement above;
     // the first reclaiming ACCEPT is undone on the fake agent (as a rescinded offer would),
     // then agent 0 offers again, and again.
-    let (mut sim, old) = lost_agent();
-    sim.advance(20 * MIN + 1);
-    sim.offers(&[1]);
-    assert_eq!(
-        sim.info("data-0-node").agent_id.value,
-        "agent-1",
-        "replaced"
-    );
-    sim.event(Event::update(TaskStatus {
-        agent_id: Some(old.agent_id.clone()),
-        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
-    }));
-    sim.agents[0].end(&old.task_id.value);
+    let mut sim = replaced_and_agent_back();
 
     let held = sim.agents[0].free.clone();
     let mark = sim.calls.len();
@@ -413,14 +401,7 @@ fn a_reclaim_sent_before_a_scheduler_restart_is_confirmed_by_the_next_schedulers
     // Goal: the scheduler is killed between a reclaiming ACCEPT and the offer that shows it
     // applied; the next one must not wait for reservations that are gone (an uninstall would
     // hang on them). Method: the ACCEPT is applied, the scheduler restarted from the store.
-    let (mut sim, old) = lost_agent();
-    sim.advance(20 * MIN + 1);
-    sim.offers(&[1]);
-    sim.event(Event::update(TaskStatus {
-        agent_id: Some(old.agent_id.clone()),
-        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
-    }));
-    sim.agents[0].end(&old.task_id.value);
+    let mut sim = replaced_and_agent_back();
     sim.offers(&[0]);
     assert!(reclaims_queued(&sim));
 
@@ -447,19 +428,31 @@ fn a_reclaim_no_offer_carries_again_is_taken_for_released_after_a_minute() {
     // Goal: an agent whose freed resources all go to other frameworks offers nothing that
     // would confirm a reclaim; it must not stay queued (an uninstall would wait on it).
     // Method: the reclaim is sent, then agent 0 makes no more offers.
-    let (mut sim, old) = lost_agent();
-    sim.advance(20 * MIN + 1);
-    sim.offers(&[1]);
-    sim.event(Event::update(TaskStatus {
-        agent_id: Some(old.agent_id.clone()),
-        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
-    }));
-    sim.agents[0].end(&old.task_id.value);
+    let mut sim = replaced_and_agent_back();
     sim.offers(&[0]);
     sim.advance(59);
     assert!(reclaims_queued(&sim), "not before the minute");
     sim.advance(2);
     assert!(!reclaims_queued(&sim), "nothing carried it again: released");
+}
+
+/// The lost-agent pod replaced on agent 1 after the timeout, then agent 0 back: its old task
+/// killed and ended, so agent 0's next offer carries the old reservations to reclaim.
+fn replaced_and_agent_back() -> Sim {
+    let (mut sim, old) = lost_agent();
+    sim.advance(20 * MIN + 1);
+    sim.offers(&[1]);
+    assert_eq!(
+        sim.info("data-0-node").agent_id.value,
+        "agent-1",
+        "replaced"
+    );
+    sim.event(Event::update(TaskStatus {
+        agent_id: Some(old.agent_id.clone()),
+        ..TaskStatus::new(old.task_id.value.clone(), TaskState::Running)
+    }));
+    sim.agents[0].end(&old.task_id.value);
+    sim
 }
 
 /// Whether any reservation is queued for reclaiming.
