@@ -380,3 +380,68 @@ fn a_stored_target_without_its_config_is_refused_as_corrupt() {
         Scheduler::new(config(), node_spec(1, Strategy::Serial), stored, sim.now).unwrap_err();
     assert!(matches!(err, SchedulerError::Store(_)), "{err}");
 }
+
+/// RUNNING with the readiness check passed, for a batch (what `Sim::ready` sends one by one).
+fn ready_status(sim: &mut Sim, name: &str) -> TaskStatus {
+    let mut s = sim.status_of(name, TaskState::Running);
+    s.check_status = Some(cairn_proto::CheckStatusInfo {
+        type_: Some(cairn_proto::CheckType::Command),
+        command: Some(cairn_proto::CheckStatusCommand { exit_code: Some(0) }),
+        ..Default::default()
+    });
+    s
+}
+
+#[test]
+fn events_handed_over_together_act_exactly_as_the_same_events_one_by_one() {
+    // Goal: the driver hands a burst of events over at once (one plan re-derivation for the
+    // lot); nothing a user could see may change: the same calls in the same order, the same
+    // store, the same plans. Method: two schedulers, the same inputs, one event at a time and
+    // in batches. Batch 1: every serial pod's readiness, each releasing the next, with OFFERS
+    // between them (the offers must see the plans as the updates before them left them).
+    // Batch 2: the acknowledgements' worth of a parallel deploy's updates in one burst.
+    for strategy in [Strategy::Serial, Strategy::Parallel] {
+        let [mut one, mut batched] = [(); 2].map(|_| Sim::new(node_spec(4, strategy), 4, AGENT));
+        let mut mark = 0;
+        for sim in [&mut one, &mut batched] {
+            sim.subscribe();
+            mark = sim.calls.len();
+            sim.offers(&[0, 1, 2, 3]);
+        }
+        let mut launched = one.launched_since(mark);
+        assert!(!launched.is_empty());
+        while !launched.is_empty() {
+            let mut events = Vec::new();
+            for name in &launched {
+                let s1 = ready_status(&mut one, name);
+                let s2 = ready_status(&mut batched, name);
+                assert_eq!(s1, s2);
+                one.send_status(s1);
+                events.push(Event::update(s2));
+            }
+            let mark = one.calls.len();
+            let o1 = (0..4).map(|i| one.offer(i)).collect::<Vec<_>>();
+            let o2 = (0..4).map(|i| batched.offer(i)).collect::<Vec<_>>();
+            one.event(Event::offers(o1));
+            events.push(Event::offers(o2));
+            let now = batched.now;
+            batched.sched.handle_events(now, events);
+            batched.drain();
+            launched = one.launched_since(mark);
+        }
+        assert!(
+            one.sched.is_deployed(),
+            "{strategy:?}: {:#?}",
+            one.sched.plans()
+        );
+        let types = |sim: &Sim| sim.calls.iter().map(|c| c.type_).collect::<Vec<_>>();
+        assert!(
+            one.calls == batched.calls,
+            "{strategy:?}: the calls differ: {:?} vs {:?}",
+            types(&one),
+            types(&batched)
+        );
+        assert_eq!(one.store.entries, batched.store.entries, "{strategy:?}");
+        assert_eq!(one.sched.plans(), batched.sched.plans(), "{strategy:?}");
+    }
+}

@@ -1,7 +1,8 @@
 //! The tokio loop around the sans-IO scheduler: it does the IO the scheduler asks for and feeds
 //! back what the world says.
 //!
-//! * **In:** every event of the subscription goes to `handle_event`, the scheduler's own timer
+//! * **In:** the events of the subscription go to `handle_events` (what has arrived already
+//!   goes together: one plan re-derivation for a burst), the scheduler's own timer
 //!   (`poll_timeout`) to `handle_timeout`, a broken or silent stream to `handle_disconnected`.
 //! * **Out:** every action is drained after every input. `Persist(batch)` is committed to the
 //!   store *before* anything else happens, then `handle_committed` releases the calls waiting
@@ -37,6 +38,9 @@ use tokio::time::Instant;
 
 use crate::mesos::{Client, Events};
 use crate::Error;
+
+/// The most events handed to the scheduler at once (those already received when one is).
+const MAX_BATCH: usize = 512;
 
 /// The least time between two `handle_timeout` calls.
 const MIN_TIMEOUT_INTERVAL: Duration = Duration::from_millis(10);
@@ -317,26 +321,46 @@ impl Driver {
                 event = events.recv() => match event {
                     Some(Ok(event)) => {
                         last_event = Instant::now();
-                        match event.type_ {
-                            EventType::Subscribed => {
-                                let interval = event
-                                    .subscribed
-                                    .as_ref()
-                                    .map_or(15.0, |s| s.heartbeat_interval());
-                                silence_limit = Duration::from_secs_f64(interval.max(0.1))
-                                    * self.options.missed_heartbeats;
-                                connected = true;
-                                *backoff = self.options.backoff_min;
+                        // What else has arrived already goes with it: the scheduler then
+                        // re-derives its plans once for the lot (a deploy's updates come in
+                        // bursts of hundreds).
+                        let mut batch = vec![event];
+                        let mut broken = None;
+                        while batch.len() < MAX_BATCH {
+                            match events.try_recv() {
+                                Some(Ok(e)) => batch.push(e),
+                                Some(Err(e)) => {
+                                    broken = Some(Ended::Broken(error_chain(&e)));
+                                    break;
+                                }
+                                None => break,
                             }
-                            EventType::Error => tracing::warn!(
-                                "the master says: {}",
-                                event.error.as_ref().map_or("", |e| e.message.as_str())
-                            ),
-                            _ => {}
                         }
-                        self.handle_event(event)?;
+                        for event in &batch {
+                            match event.type_ {
+                                EventType::Subscribed => {
+                                    let interval = event
+                                        .subscribed
+                                        .as_ref()
+                                        .map_or(15.0, |s| s.heartbeat_interval());
+                                    silence_limit = Duration::from_secs_f64(interval.max(0.1))
+                                        * self.options.missed_heartbeats;
+                                    connected = true;
+                                    *backoff = self.options.backoff_min;
+                                }
+                                EventType::Error => tracing::warn!(
+                                    "the master says: {}",
+                                    event.error.as_ref().map_or("", |e| e.message.as_str())
+                                ),
+                                _ => {}
+                            }
+                        }
+                        self.handle_events(batch)?;
                         if connected && !self.snapshot.borrow().connected {
                             self.publish(true);
+                        }
+                        if let Some(ended) = broken {
+                            return Ok(ended);
                         }
                     }
                     Some(Err(e)) => return Ok(Ended::Broken(error_chain(&e))),
@@ -372,8 +396,8 @@ impl Driver {
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.call_worker).await;
     }
 
-    fn handle_event(&mut self, event: Event) -> Result<(), Error> {
-        self.scheduler.handle_event(now(), event);
+    fn handle_events(&mut self, events: Vec<Event>) -> Result<(), Error> {
+        self.scheduler.handle_events(now(), events);
         self.drain()
     }
 

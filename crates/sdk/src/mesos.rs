@@ -107,6 +107,12 @@ impl Events {
     pub async fn recv(&mut self) -> Option<Result<Event, MesosError>> {
         self.rx.recv().await
     }
+
+    /// The next event if one has arrived already; `None` when none has (or the stream is over:
+    /// `recv` then says so).
+    pub fn try_recv(&mut self) -> Option<Result<Event, MesosError>> {
+        self.rx.try_recv().ok()
+    }
 }
 
 impl Client {

@@ -355,6 +355,30 @@ impl Scheduler {
         self.refresh(now);
     }
 
+    /// Events that arrived together, in order: each handled as [`Scheduler::handle_event`]
+    /// does, but with one re-derivation of the plans after the last (and before any OFFERS
+    /// among them) instead of one after each. A deploy's status updates come in bursts of
+    /// hundreds, and every re-derivation walks every plan over every task.
+    pub fn handle_events(&mut self, now: Time, events: impl IntoIterator<Item = Event>) {
+        let mut pending = false;
+        for event in events {
+            if self.failed || self.is_uninstalled() {
+                return;
+            }
+            self.last_now = self.last_now.max(now);
+            if pending && event.type_ == cairn_proto::scheduler::EventType::Offers {
+                // Offers are matched against the plans as the events before them left them.
+                self.refresh(now);
+                pending = false;
+            }
+            self.on_event(now, event);
+            pending |= !std::mem::take(&mut self.skip_refresh);
+        }
+        if pending && !self.failed && !self.is_uninstalled() {
+            self.refresh(now);
+        }
+    }
+
     /// The subscription stream broke: forget offers and queued calls; emit no calls until
     /// SUBSCRIBED again. Queued write batches still go out.
     pub fn handle_disconnected(&mut self, _now: Time) {
