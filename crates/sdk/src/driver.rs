@@ -29,7 +29,7 @@ use cairn_core::plan::CommandRefusal;
 use cairn_core::plan::PlanStatus;
 use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck};
 use cairn_core::spec::ServiceSpec;
-use cairn_core::store::Store;
+use cairn_core::store::{Store, WriteBatch};
 use cairn_core::time::Time;
 use cairn_proto::scheduler::{Call, Event, EventType};
 use serde::Serialize;
@@ -409,6 +409,33 @@ impl Driver {
 
     /// Does everything the scheduler asks, in order: commits before the calls they guard.
     fn drain(&mut self) -> Result<(), Error> {
+        // Every batch queued by the last input(s) in one commit: a burst of status updates is
+        // one durable write, not one per update (each is a file write, rename and fsync).
+        let batches = self.scheduler.poll_persists();
+        if let (Some(first), Some(last)) = (batches.first(), batches.last()) {
+            let (first, last) = (first.id, last.id);
+            let ids: Vec<u64> = batches.iter().map(|b| b.id).collect();
+            let merged = WriteBatch {
+                id: last,
+                ops: batches.into_iter().flat_map(|b| b.ops).collect(),
+            };
+            match self.store.commit(&merged) {
+                Ok(()) => {
+                    for id in ids {
+                        self.scheduler.handle_committed(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "committing write batches {first}..={last}: {}",
+                        error_chain(&e)
+                    );
+                    self.scheduler
+                        .handle_commit_failed(first)
+                        .map_err(Error::Scheduler)?;
+                }
+            }
+        }
         while let Some(action) = self.scheduler.poll_action() {
             match action {
                 // Committed inline, on this task: a commit is about a millisecond (FileStore),

@@ -66,8 +66,8 @@ use crate::plan::{
 use crate::recovery::{Backoff, RecoveryPolicy, RecoveryState, ReplacementPolicy};
 use crate::spec::{validate, ServiceSpec};
 use crate::store::{
-    config_key, property_key, ConfigId, StoredState, TaskRecord, WriteOp, CONFIG_TARGET,
-    SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    config_key, property_key, ConfigId, StoredState, TaskRecord, WriteBatch, WriteOp,
+    CONFIG_TARGET, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
 use crate::time::Time;
 
@@ -477,6 +477,16 @@ impl Scheduler {
         }]);
         self.refresh(now);
         Ok(())
+    }
+
+    /// Every write batch queued, in order, taken out of the queue whatever calls wait between
+    /// them: a driver may commit them together (one durable write for a burst of inputs), then
+    /// report each with `handle_committed`, and poll the calls with `poll_action`.
+    pub fn poll_persists(&mut self) -> Vec<WriteBatch> {
+        if self.failed {
+            return Vec::new();
+        }
+        self.outbox.take_persists()
     }
 
     /// The next action, if one may go now. Poll until `None` after every input.

@@ -83,6 +83,21 @@ impl Outbox {
         }
     }
 
+    /// Takes every queued batch, wherever it stands in the queue, in order. Calls stay, each
+    /// still waiting for the batches queued before it: committing a batch earlier than its
+    /// turn only makes it durable sooner.
+    pub fn take_persists(&mut self) -> Vec<WriteBatch> {
+        let mut batches = Vec::new();
+        self.queue.retain_mut(|q| match q {
+            Queued::Persist(b) => {
+                batches.push(std::mem::take(b));
+                false
+            }
+            Queued::Call { .. } => true,
+        });
+        batches
+    }
+
     /// A batch is durable.
     pub fn committed(&mut self, batch_id: u64) {
         self.uncommitted.remove(&batch_id);
@@ -109,6 +124,27 @@ mod tests {
             key: key.into(),
             value: b"v".to_vec(),
         }]
+    }
+
+    #[test]
+    fn batches_taken_ahead_of_calls_still_hold_each_call_until_they_are_committed() {
+        // Goal: a driver may commit every queued batch at once (one fsync for a burst);
+        // persist-before-act must still hold. Method: batch, call, batch, call; take both
+        // batches; the calls wait until their batches are committed.
+        let mut o = Outbox::default();
+        let b1 = o.persist(put("a"));
+        o.call(Call::new(CallType::Revive));
+        let b2 = o.persist(put("b"));
+        o.call(Call::new(CallType::Suppress));
+        let taken: Vec<u64> = o.take_persists().iter().map(|b| b.id).collect();
+        assert_eq!(taken, vec![b1, b2]);
+        assert_eq!(o.poll(), None, "the first call waits for b1");
+        o.committed(b1);
+        assert!(matches!(o.poll(), Some(Action::Call(c)) if c.type_ == CallType::Revive));
+        assert_eq!(o.poll(), None, "the second call waits for b2");
+        o.committed(b2);
+        assert!(matches!(o.poll(), Some(Action::Call(c)) if c.type_ == CallType::Suppress));
+        assert_eq!(o.poll(), None);
     }
 
     #[test]
