@@ -5,6 +5,7 @@ mod bench_service;
 mod cluster_cmd;
 mod duration;
 mod mesos_client;
+mod ops_cmd;
 mod run_cmd;
 mod update_cmd;
 
@@ -34,6 +35,12 @@ enum Command {
     /// then rolled out while this command prints the progress. Without a running scheduler
     /// the check is offline, and starting the scheduler with the spec rolls it out.
     Update(update_cmd::UpdateArgs),
+    /// Restart or replace a pod of a running service.
+    #[command(subcommand)]
+    Pod(ops_cmd::PodCommand),
+    /// Continue or interrupt a plan of a running service.
+    #[command(subcommand)]
+    Plan(ops_cmd::PlanCommand),
     /// Remove a service: its tasks, reservations, volumes, framework and state.
     ///
     /// Kills its tasks, releases its reservations and volumes, tears down its framework and
@@ -74,6 +81,8 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => run_cmd::validate(args),
         Command::Update(args) => update_cmd::run(args),
         Command::Uninstall(args) => run_cmd::uninstall(args),
+        Command::Pod(c) => ops_cmd::pod(c),
+        Command::Plan(c) => ops_cmd::plan(c),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),
         Command::Bench(BenchCommand::Deploy(args)) => bench_service::run_deploy(args),

@@ -53,6 +53,13 @@ enum UpdateCommand {
 
 #[derive(Args)]
 struct StatusArgs {
+    #[command(flatten)]
+    target: RunningService,
+}
+
+/// Which running scheduler a command talks to.
+#[derive(Args)]
+pub struct RunningService {
     /// The state store of the service, as given to `cairn scheduler` or `cairn run`.
     #[arg(long, default_value = ".cairn/state")]
     state_dir: PathBuf,
@@ -63,6 +70,23 @@ struct StatusArgs {
     /// <state-dir>/<service>.api.
     #[arg(long)]
     api: Option<String>,
+}
+
+/// The API client of the running scheduler `target` names.
+pub fn running_api(target: &RunningService) -> anyhow::Result<ApiClient> {
+    if let Some(url) = &target.api {
+        return Ok(ApiClient::new(url)?);
+    }
+    let service = match &target.service {
+        Some(s) => s.clone(),
+        None => only_service(&target.state_dir)?,
+    };
+    ApiClient::find(&target.state_dir, &service)?.with_context(|| {
+        format!(
+            "no running scheduler of {service} under {} (no {service}.api)",
+            target.state_dir.display()
+        )
+    })
 }
 
 pub fn run(args: UpdateArgs) -> anyhow::Result<()> {
@@ -219,21 +243,7 @@ fn refused(path: &std::path::Path, violations: &[ConfigViolation]) -> anyhow::Re
 }
 
 async fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let client = match &args.api {
-        Some(url) => ApiClient::new(url)?,
-        None => {
-            let service = match args.service {
-                Some(s) => s,
-                None => only_service(&args.state_dir)?,
-            };
-            ApiClient::find(&args.state_dir, &service)?.with_context(|| {
-                format!(
-                    "no running scheduler of {service} under {} (no {service}.api)",
-                    args.state_dir.display()
-                )
-            })?
-        }
-    };
+    let client = running_api(&args.target)?;
     let status = client.status().await?;
     let plans = client.plans().await?;
     println!(

@@ -107,6 +107,17 @@ async fn post_update(base: &str, body: Vec<u8>) -> (u16, Value) {
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
+/// POST `path` with no body: the status code and the JSON body.
+async fn post(base: &str, path: &str) -> (u16, Value) {
+    let r = support::http_client()
+        .post(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("the API answers");
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Task name → task id, as the API's pods say.
 async fn task_ids(base: &str) -> Vec<(String, String)> {
     let (code, pods) = get(base, "/v1/pods").await;
@@ -232,6 +243,38 @@ async fn the_api_reports_plans_and_pods_refuses_bad_specs_untouched_and_rolls_ou
     let (code, body) = post_update(&base, serde_json::to_vec(&spec_json(0.1, 10)).unwrap()).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["result"], "unchanged");
+
+    // Operator commands: unknown pods, plans and actions are refused by name.
+    let (code, body) = post(&base, "/v1/pods/node-9/replace").await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("node-9"),
+        "{body}"
+    );
+    let (code, body) = post(&base, "/v1/pods/node-0/explode").await;
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = post(&base, "/v1/plans/nope/continue").await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("nope"),
+        "{body}"
+    );
+    // Interrupting and continuing the completed deploy plan touches no task.
+    let (code, body) = post(&base, "/v1/plans/deploy/interrupt").await;
+    assert_eq!(
+        (code, &body["result"]),
+        (200, &Value::from("done")),
+        "{body}"
+    );
+    let (code, body) = post(&base, "/v1/plans/deploy/continue").await;
+    assert_eq!(
+        (code, &body["result"]),
+        (200, &Value::from("done")),
+        "{body}"
+    );
 
     let (_, status) = get(&base, "/v1/status").await;
     assert_eq!(

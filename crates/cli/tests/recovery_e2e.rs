@@ -734,7 +734,8 @@ async fn a_stopped_agent_that_restarts_keeps_its_tasks_running_and_nothing_is_re
 /// reservations, so the in-place relaunch is unpinned and places the pod anywhere with a fresh
 /// volume within seconds, without the timer (nor `min_replace_delay`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_on_a_lost_agent_waits_for_it_instead_of_moving_by_default() {
+async fn a_pod_on_a_lost_agent_waits_for_it_by_default_and_moves_at_once_when_the_operator_replaces_it(
+) {
     let (cluster, mut sched, before) = deployed_service("agent-lose", 4, &[]).await;
     let p = &before["node-0"];
     cluster.agent_action(p.agent_index, "lose").await;
@@ -760,6 +761,36 @@ async fn a_pod_on_a_lost_agent_waits_for_it_instead_of_moving_by_default() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The operator gives up on the agent: `cairn pod replace` moves node-0 now, onto a fresh
+    // volume, and touches no other pod; a pod that does not exist is refused by name.
+    let state = sched.state_dir.to_str().unwrap().to_string();
+    let pod = |args: &[&str]| {
+        std::process::Command::new(CAIRN)
+            .args(["pod"])
+            .args(args)
+            .args(["--state-dir", &state])
+            .output()
+            .expect("running cairn pod")
+    };
+    let refused = pod(&["replace", "node-9"]);
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        !refused.status.success() && said.contains("node-9"),
+        "{said}"
+    );
+    let replaced = pod(&["replace", "node-0"]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    let q = wait_moved(&cluster, &mut sched, p).await;
+    assert_ne!(q.persistence_id, p.persistence_id, "a fresh volume");
+    let v = view(&cluster).await;
+    for pod in ["node-1", "node-2"] {
+        assert_eq!(v.placed(&cluster, pod).as_ref(), Some(&before[pod]));
+    }
 }
 
 /// Deploys on four agents with a 3 s permanent-failure timeout, stops node-0's agent and
@@ -778,8 +809,15 @@ async fn replaced_after_the_timeout(
     cluster.agent_action(p.agent_index, "stop").await;
 
     // Unreachable after the ping timeout, failed for 3 s more: replaced on the free agent.
+    let new = wait_moved(&cluster, &mut sched, &p).await;
+    (cluster, sched, before, new)
+}
+
+/// Waits until node-0 runs on another agent than in `p`, with a volume of its own there that
+/// it wrote its marker to: the new placement.
+async fn wait_moved(cluster: &ClusterProcess, sched: &mut SchedulerProcess, p: &Placed) -> Placed {
     let mut new = None;
-    wait_view("node-0 replaced", RECOVERY, &cluster, &mut sched, |v| {
+    wait_view("node-0 replaced", RECOVERY, cluster, sched, |v| {
         new = v
             .live_tasks_of("node-0")
             .iter()
@@ -803,7 +841,7 @@ async fn replaced_after_the_timeout(
         new.is_some()
     })
     .await;
-    (cluster, sched, before, new.unwrap())
+    new.expect("seen")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

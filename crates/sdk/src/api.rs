@@ -7,7 +7,12 @@
 //! | `GET /v1/plans/{plan}` | one plan; 404 naming the plans there are |
 //! | `GET /v1/pods` | every pod instance and its tasks |
 //! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
+//! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
+//! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
+//! | `POST /v1/plans/{plan}/continue`, `.../interrupt` | resume or pause a plan (`?phase=` for one phase) |
 //!
+//! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
+//! changed then).
 //! `POST /v1/update` answers 202 when the spec is accepted (the scheduler then restarts with
 //! it, in process, and rolls it out), 200 when it is the target already, 422 with every
 //! violation when a config validator refuses it, 400 when the body is not a valid spec, 409
@@ -22,13 +27,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use cairn_core::config::ConfigViolation;
+use cairn_core::plan::Command;
 use cairn_core::scheduler::UpdateCheck;
 use cairn_core::spec::ServiceSpec;
 use serde::{Deserialize, Serialize};
@@ -144,6 +150,8 @@ fn router(api: Api) -> Router {
         .route("/v1/plans/{plan}", get(plan))
         .route("/v1/pods", get(pods))
         .route("/v1/update", post(update))
+        .route("/v1/pods/{pod}/{action}", post(pod_command))
+        .route("/v1/plans/{plan}/{action}", post(plan_command))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see /v1/status)") })
         .with_state(Arc::new(api))
 }
@@ -184,6 +192,69 @@ async fn plan(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Re
 
 async fn pods(State(api): State<Arc<Api>>) -> Response {
     Json(api.snapshot.borrow().pods.clone()).into_response()
+}
+
+/// `?phase=` of a plan command.
+#[derive(Debug, Deserialize)]
+struct PhaseQuery {
+    phase: Option<String>,
+}
+
+async fn pod_command(
+    State(api): State<Arc<Api>>,
+    UrlPath((pod, action)): UrlPath<(String, String)>,
+) -> Response {
+    let command = match action.as_str() {
+        "restart" => Command::Restart { pod },
+        "replace" => Command::Replace { pod },
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no pod command `{other}` (restart, replace)"),
+            )
+        }
+    };
+    run_command(&api, command).await
+}
+
+async fn plan_command(
+    State(api): State<Arc<Api>>,
+    UrlPath((plan, action)): UrlPath<(String, String)>,
+    Query(query): Query<PhaseQuery>,
+) -> Response {
+    let phase = query.phase;
+    let command = match action.as_str() {
+        "continue" => Command::Continue { plan, phase },
+        "interrupt" => Command::Interrupt { plan, phase },
+        other => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no plan command `{other}` (continue, interrupt)"),
+            )
+        }
+    };
+    run_command(&api, command).await
+}
+
+/// Hands `command` to the driver and says what came of it.
+async fn run_command(api: &Api, command: Command) -> Response {
+    let (reply, outcome) = oneshot::channel();
+    if api
+        .requests
+        .send(Request::Command { command, reply })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping");
+    }
+    match tokio::time::timeout(VERDICT_TIMEOUT, outcome).await {
+        Ok(Ok(Ok(()))) => Json(serde_json::json!({ "result": "done" })).into_response(),
+        Ok(Ok(Err(refusal))) => error(StatusCode::CONFLICT, refusal.0),
+        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping"),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the scheduler did not answer within {VERDICT_TIMEOUT:?}"),
+        ),
+    }
 }
 
 async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
@@ -296,6 +367,28 @@ impl ApiClient {
     /// `GET /v1/plans`.
     pub async fn plans(&self) -> Result<Vec<cairn_core::plan::PlanStatus>, Error> {
         self.get("/v1/plans").await
+    }
+
+    /// `POST /v1/pods/{pod}/{action}` (`restart`, `replace`) or
+    /// `POST /v1/plans/{plan}/{action}[?phase=]` (`continue`, `interrupt`): `Ok` once done, the
+    /// scheduler's reason when it refused.
+    pub async fn command(&self, path: &str) -> Result<(), Error> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .send()
+            .await
+            .map_err(|e| Error::Api(format!("POST {url}: {e}")))?;
+        let code = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Api(format!("POST {url}: reading the answer: {e}")))?;
+        if code.is_success() {
+            return Ok(());
+        }
+        Err(Error::Api(error_text(&body)))
     }
 
     /// `POST /v1/update` with `spec`.

@@ -25,8 +25,8 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::offer::DecisionRecord;
-use cairn_core::plan::CommandRefusal;
 use cairn_core::plan::PlanStatus;
+use cairn_core::plan::{Command, CommandRefusal};
 use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck};
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, WriteBatch};
@@ -132,6 +132,14 @@ pub enum Request {
         spec: Box<ServiceSpec>,
         /// Where the verdict goes.
         reply: oneshot::Sender<Result<UpdateCheck, CommandRefusal>>,
+    },
+    /// An operator command (`Scheduler::handle_command`): restart or replace a pod, continue
+    /// or interrupt a plan. The reply is done, or why it was refused (nothing changed then).
+    Command {
+        /// The command.
+        command: Command,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<(), CommandRefusal>>,
     },
 }
 
@@ -265,8 +273,10 @@ impl Driver {
                         }
                     }
                     request = next_request(&mut requests) => {
-                        if let Some(spec) = self.handle_request(request) {
-                            break Some(Ok(Ended::Update(spec)));
+                        match self.handle_request(request) {
+                            Ok(Some(spec)) => break Some(Ok(Ended::Update(spec))),
+                            Ok(None) => {}
+                            Err(e) => break Some(Err(e)),
                         }
                     }
                 }
@@ -289,14 +299,22 @@ impl Driver {
     }
 
     /// Answers one operator request; an accepted spec is returned (the driver then stops).
-    fn handle_request(&mut self, request: Request) -> Option<Box<ServiceSpec>> {
+    /// Errs when the store failed to commit what a command wrote (the driver then stops).
+    fn handle_request(&mut self, request: Request) -> Result<Option<Box<ServiceSpec>>, Error> {
         match request {
             Request::Update { spec, reply } => {
                 let verdict = self.scheduler.check_update(&spec);
                 let accepted = matches!(verdict, Ok(UpdateCheck::Accepted));
                 // The asker may have given up; the verdict stands either way.
                 let _ = reply.send(verdict);
-                accepted.then_some(spec)
+                Ok(accepted.then_some(spec))
+            }
+            Request::Command { command, reply } => {
+                let outcome = self.scheduler.handle_command(now(), command);
+                // What the command asked for (writes, kills) is done before the answer.
+                self.drain()?;
+                let _ = reply.send(outcome);
+                Ok(None)
             }
         }
     }
@@ -374,7 +392,7 @@ impl Driver {
                 () = sleep_until_opt(timer) => self.handle_timeout()?,
                 () = sleep_until_opt(publish_at) => self.publish(connected),
                 request = next_request(requests) => {
-                    if let Some(spec) = self.handle_request(request) {
+                    if let Some(spec) = self.handle_request(request)? {
                         return Ok(Ended::Update(spec));
                     }
                 }
