@@ -496,10 +496,16 @@ async fn a_refused_update_of_my_service_changes_nothing_and_uninstall_releases_e
 
     // The scheduler started with the refused spec says so, and keeps the stored target.
     let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
-    let again = deployed(&cluster, &mut sched, "restart with the refused spec", |l| {
-        l.iter()
-            .any(|l| l.contains("config change refused") && l.contains("volumes_cannot_change"))
-    })
+    let again = deployed_n(
+        &cluster,
+        &mut sched,
+        "restart with the refused spec",
+        5,
+        |l| {
+            l.iter()
+                .any(|l| l.contains("config change refused") && l.contains("volumes_cannot_change"))
+        },
+    )
     .await;
     assert_eq!(again, tasks, "nothing was relaunched");
     sched.stop();
