@@ -31,13 +31,16 @@ use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, WriteBatch};
 use cairn_core::time::Time;
-use cairn_proto::scheduler::{Call, Event, EventType};
+use cairn_proto::scheduler::{Call, CallType, Event, EventType};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::mesos::{Client, Events};
 use crate::Error;
+
+/// How many ACKNOWLEDGE calls may be in flight at once (see `send_calls`).
+const ACK_CONCURRENCY: usize = 16;
 
 /// The most events handed to the scheduler at once (those already received when one is).
 const MAX_BATCH: usize = 512;
@@ -514,17 +517,41 @@ impl Driver {
 
 /// Sends calls in the order the scheduler made them; a call made for a subscription that has
 /// been replaced since is dropped (its offers and the like mean nothing in the new one).
+/// ACKNOWLEDGEs are the exception: up to [`ACK_CONCURRENCY`] go at once, beside the ordered
+/// calls. Nothing depends on their order, an agent holds a task's next status update until the
+/// previous one is acknowledged, and a deploy of a thousand tasks makes two thousand of them:
+/// one at a time, they were what the deploy waited for.
 async fn send_calls(client: Client, mut rx: mpsc::UnboundedReceiver<(String, Call)>) {
+    let acks = std::sync::Arc::new(tokio::sync::Semaphore::new(ACK_CONCURRENCY));
+    // Dropped with this task (a stopped driver aborts it): in-flight acks go with it.
+    let mut in_flight = tokio::task::JoinSet::new();
     while let Some((stream_id, call)) = rx.recv().await {
+        while in_flight.try_join_next().is_some() {}
         if client.stream_id().as_deref() != Some(stream_id.as_str()) {
             tracing::debug!("dropping {} made for an earlier subscription", call.type_);
             continue;
         }
-        if let Err(e) = client.call_on(&stream_id, &call).await {
-            // The scheduler repairs lost calls itself (offers are re-offered, kills retried,
-            // status updates re-sent until acknowledged); a broken master shows on the stream.
-            tracing::warn!("{}", error_chain(&e));
+        if call.type_ == CallType::Acknowledge {
+            let Ok(permit) = acks.clone().acquire_owned().await else {
+                continue;
+            };
+            let client = client.clone();
+            in_flight.spawn(async move {
+                send_call(&client, &stream_id, &call).await;
+                drop(permit);
+            });
+            continue;
         }
+        send_call(&client, &stream_id, &call).await;
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn send_call(client: &Client, stream_id: &str, call: &Call) {
+    if let Err(e) = client.call_on(stream_id, call).await {
+        // The scheduler repairs lost calls itself (offers are re-offered, kills retried,
+        // status updates re-sent until acknowledged); a broken master shows on the stream.
+        tracing::warn!("{}", error_chain(&e));
     }
 }
 
