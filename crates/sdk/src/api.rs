@@ -464,6 +464,53 @@ pub fn progress_lines(
         plans: plans.to_vec(),
         ..Snapshot::default()
     };
-    let before = before.map(snapshot);
-    crate::progress::lines(before.as_ref(), &snapshot(now))
+    // Connected on both sides, and no plans before the first look: only plan lines come out.
+    let before = snapshot(before.unwrap_or_default());
+    crate::progress::lines(Some(&before), &snapshot(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::plan::{PhaseStatus, PlanStatus, Status, StepStatus};
+
+    fn plan(step: Status) -> PlanStatus {
+        PlanStatus {
+            name: "deploy".into(),
+            status: Status::InProgress,
+            strategy: "serial".into(),
+            phases: vec![PhaseStatus {
+                name: "data".into(),
+                status: Status::InProgress,
+                strategy: "serial".into(),
+                steps: vec![StepStatus {
+                    name: "data-0:[node]".into(),
+                    status: step,
+                    message: String::new(),
+                }],
+            }],
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn following_a_rollout_prints_plan_lines_only_and_each_change_once() {
+        // Goal: `cairn update` prints what `cairn run` would of the plans, and nothing about a
+        // connection it does not have. Method: a first look, the same again, then a change.
+        let first = [plan(Status::Starting)];
+        let lines = progress_lines(None, &first);
+        assert_eq!(
+            lines,
+            [
+                "deploy: IN_PROGRESS (1 steps)",
+                "deploy: IN_PROGRESS  data-0:[node] STARTING"
+            ]
+        );
+        assert!(progress_lines(Some(&first), &first).is_empty());
+        let next = [plan(Status::Complete)];
+        assert_eq!(
+            progress_lines(Some(&first), &next),
+            ["deploy: IN_PROGRESS  data-0:[node] COMPLETE"]
+        );
+    }
 }

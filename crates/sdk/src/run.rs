@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cairn_cluster::{Cluster, ClusterConfig, ClusterError};
 use cairn_core::offer::OfferCheck;
@@ -10,9 +11,6 @@ use cairn_core::plan::{PlanStatus, Status};
 use cairn_core::scheduler::{Command, Overrides, Scheduler, SchedulerConfig, UNINSTALL_PLAN};
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, StoredState};
-
-use std::sync::Arc;
-
 use tokio::sync::{mpsc, watch};
 
 use crate::api::ApiServer;
@@ -328,6 +326,21 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
             .map_err(|r| Error::Usage(format!("--force-agent {agent}: {}", r.0)))?;
     }
 
+    // The API outlives each scheduler: an accepted update restarts the scheduler in this
+    // process, and the API (same address) then reports the new one. Bound before a cluster
+    // is started: an address in use refuses to start with nothing started.
+    let (requests_tx, mut requests) = mpsc::unbounded_channel();
+    let (api_snapshot, api_rx) = watch::channel(Snapshot::default());
+    let api_snapshot = Arc::new(api_snapshot);
+    let api = match options.api {
+        Some(listen) => {
+            let file = crate::api::address_file(&state_dir, &spec.name);
+            let api = ApiServer::start(listen, &spec.name, api_rx, requests_tx, Some(file)).await?;
+            println!("{}: API at http://{}", spec.name, api.addr());
+            Some(api)
+        }
+        None => None,
+    };
     let (cluster, master) = match &options.master {
         Some(m) => (None, m.clone()),
         None => {
@@ -345,20 +358,6 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     }
 
     let client = Client::new(&master)?;
-    // The API outlives each scheduler: an accepted update restarts the scheduler in this
-    // process, and the API (same address) then reports the new one.
-    let (requests_tx, mut requests) = mpsc::unbounded_channel();
-    let (api_snapshot, api_rx) = watch::channel(Snapshot::default());
-    let api_snapshot = Arc::new(api_snapshot);
-    let api = match options.api {
-        Some(listen) => {
-            let file = crate::api::address_file(&state_dir, &spec.name);
-            let api = ApiServer::start(listen, &spec.name, api_rx, requests_tx, Some(file)).await?;
-            println!("{}: API at http://{}", spec.name, api.addr());
-            Some(api)
-        }
-        None => None,
-    };
     let stop = stop_signal();
     tokio::pin!(stop);
     let mut spec = spec;
