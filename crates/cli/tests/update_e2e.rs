@@ -285,16 +285,6 @@ async fn running(cluster: &ClusterProcess) -> BTreeMap<String, (String, String, 
         .collect()
 }
 
-/// Waits for the scheduler to say the deploy is complete and the master to run three tasks.
-async fn deployed(
-    cluster: &ClusterProcess,
-    sched: &mut SchedulerProcess,
-    what: &str,
-    done: impl Fn(&[String]) -> bool,
-) -> BTreeMap<String, (String, String, Option<String>)> {
-    deployed_n(cluster, sched, what, 3, done).await
-}
-
 /// Waits for the scheduler to say the deploy is complete and the master to run `n` tasks.
 async fn deployed_n(
     cluster: &ClusterProcess,
