@@ -83,21 +83,10 @@ impl Drop for Scheduler {
     }
 }
 
-/// GET `path` of the API: the status code and the JSON body.
-async fn get(base: &str, path: &str) -> (u16, Value) {
+/// One request to the API: the status code and the JSON body (null when there is none).
+async fn request(method: reqwest::Method, base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
     let r = support::http_client()
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .expect("the API answers");
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
-}
-
-/// POST `body` to /v1/update: the status code and the JSON body.
-async fn post_update(base: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = support::http_client()
-        .post(format!("{base}/v1/update"))
+        .request(method, format!("{base}{path}"))
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -107,15 +96,17 @@ async fn post_update(base: &str, body: Vec<u8>) -> (u16, Value) {
     (code, r.json().await.unwrap_or(Value::Null))
 }
 
-/// POST `path` with no body: the status code and the JSON body.
+async fn get(base: &str, path: &str) -> (u16, Value) {
+    request(reqwest::Method::GET, base, path, Vec::new()).await
+}
+
+/// POST `path` with no body (an operator command).
 async fn post(base: &str, path: &str) -> (u16, Value) {
-    let r = support::http_client()
-        .post(format!("{base}{path}"))
-        .send()
-        .await
-        .expect("the API answers");
-    let code = r.status().as_u16();
-    (code, r.json().await.unwrap_or(Value::Null))
+    request(reqwest::Method::POST, base, path, Vec::new()).await
+}
+
+async fn post_update(base: &str, body: Vec<u8>) -> (u16, Value) {
+    request(reqwest::Method::POST, base, "/v1/update", body).await
 }
 
 /// Task name → task id, as the API's pods say.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -373,18 +373,7 @@ impl ApiClient {
     /// `POST /v1/plans/{plan}/{action}[?phase=]` (`continue`, `interrupt`): `Ok` once done, the
     /// scheduler's reason when it refused.
     pub async fn command(&self, path: &str) -> Result<(), Error> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .send()
-            .await
-            .map_err(|e| Error::Api(format!("POST {url}: {e}")))?;
-        let code = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Api(format!("POST {url}: reading the answer: {e}")))?;
+        let (code, body) = self.send(Method::POST, path, None).await?;
         if code.is_success() {
             return Ok(());
         }
@@ -393,19 +382,8 @@ impl ApiClient {
 
     /// `POST /v1/update` with `spec`.
     pub async fn update(&self, spec: &ServiceSpec) -> Result<UpdateAnswer, Error> {
+        let (code, body) = self.send(Method::POST, "/v1/update", Some(spec)).await?;
         let url = format!("{}/v1/update", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .json(spec)
-            .send()
-            .await
-            .map_err(|e| Error::Api(format!("POST {url}: {e}")))?;
-        let code = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Api(format!("POST {url}: reading the answer: {e}")))?;
         match code {
             StatusCode::ACCEPTED => Ok(UpdateAnswer::Accepted),
             StatusCode::OK => Ok(UpdateAnswer::Unchanged),
@@ -423,18 +401,8 @@ impl ApiClient {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let (code, body) = self.send(Method::GET, path, None).await?;
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| Error::Api(format!("GET {url}: {e}")))?;
-        let code = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Api(format!("GET {url}: reading the answer: {e}")))?;
         if !code.is_success() {
             return Err(Error::Api(format!(
                 "GET {url}: {code}: {}",
@@ -442,6 +410,30 @@ impl ApiClient {
             )));
         }
         serde_json::from_slice(&body).map_err(|e| Error::Api(format!("GET {url}: {e}")))
+    }
+
+    /// One request: its status and body, or why there is none.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<&ServiceSpec>,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = json {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Api(format!("{method} {url}: {e}")))?;
+        let code = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Api(format!("{method} {url}: reading the answer: {e}")))?;
+        Ok((code, body))
     }
 }
 
