@@ -116,31 +116,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
 /// `cairn uninstall`: the scheduler in uninstall mode with the stored spec, until the service's
 /// tasks, reservations, volumes, framework and state are gone.
 pub fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
-    let stored = cairn::stored_targets(&args.state_dir)?;
-    let spec = match &args.service {
-        Some(name) => stored
-            .into_iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| {
-                anyhow::anyhow!("no service `{name}` under {}", args.state_dir.display())
-            })?,
-        None => {
-            let mut stored = stored;
-            match stored.len() {
-                0 => anyhow::bail!("no service is stored under {}", args.state_dir.display()),
-                1 => stored.remove(0),
-                _ => anyhow::bail!(
-                    "{} holds several services ({}); choose one with --service",
-                    args.state_dir.display(),
-                    stored
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-    };
+    let spec = stored_service(&args.state_dir, args.service.as_deref())?;
     let mut options = RunOptions {
         master: Some(args.master),
         state_dir: Some(args.state_dir),
@@ -179,6 +155,31 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The stored target of service `name` under `state_dir`, or of the only service stored there
+/// when no name is given.
+pub(crate) fn stored_service(state_dir: &Path, name: Option<&str>) -> anyhow::Result<ServiceSpec> {
+    let mut stored = cairn::stored_targets(state_dir)?;
+    if let Some(name) = name {
+        return stored
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no service `{name}` under {}", state_dir.display()));
+    }
+    match stored.len() {
+        0 => anyhow::bail!("no service is stored under {}", state_dir.display()),
+        1 => Ok(stored.remove(0)),
+        _ => anyhow::bail!(
+            "{} holds several services ({}); choose one with --service",
+            state_dir.display(),
+            stored
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Loads a spec; the error names the file and lists every problem with its path.

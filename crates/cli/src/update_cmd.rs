@@ -18,7 +18,7 @@ use cairn::spec::ServiceSpec;
 use clap::{Args, Subcommand};
 
 use crate::duration;
-use crate::run_cmd::load;
+use crate::run_cmd::{load, stored_service};
 
 /// How often the rollout is looked at while following it.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
@@ -79,7 +79,7 @@ pub fn running_api(target: &RunningService) -> anyhow::Result<ApiClient> {
     }
     let service = match &target.service {
         Some(s) => s.clone(),
-        None => only_service(&target.state_dir)?,
+        None => stored_service(&target.state_dir, None)?.name,
     };
     ApiClient::find(&target.state_dir, &service)?.with_context(|| {
         format!(
@@ -265,23 +265,6 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         print!("{}", describe_plan(plan));
     }
     Ok(())
-}
-
-/// The one service stored under `state_dir`.
-fn only_service(state_dir: &std::path::Path) -> anyhow::Result<String> {
-    let mut names: Vec<String> = cairn::stored_targets(state_dir)?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    match names.len() {
-        0 => anyhow::bail!("no service is stored under {}", state_dir.display()),
-        1 => Ok(names.remove(0)),
-        _ => anyhow::bail!(
-            "{} holds several services ({}); choose one with --service",
-            state_dir.display(),
-            names.join(", ")
-        ),
-    }
 }
 
 /// A plan as a tree: plan, phases, steps, each with its status.

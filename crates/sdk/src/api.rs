@@ -13,6 +13,7 @@
 //!
 //! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
 //! changed then).
+//!
 //! `POST /v1/update` answers 202 when the spec is accepted (the scheduler then restarts with
 //! it, in process, and rolls it out), 200 when it is the target already, 422 with every
 //! violation when a config validator refuses it, 400 when the body is not a valid spec, 409
@@ -238,22 +239,31 @@ async fn plan_command(
 
 /// Hands `command` to the driver and says what came of it.
 async fn run_command(api: &Api, command: Command) -> Response {
-    let (reply, outcome) = oneshot::channel();
-    if api
-        .requests
-        .send(Request::Command { command, reply })
-        .is_err()
-    {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping");
+    match ask(api, |reply| Request::Command { command, reply }).await {
+        Ok(Ok(())) => Json(serde_json::json!({ "result": "done" })).into_response(),
+        Ok(Err(refusal)) => error(StatusCode::CONFLICT, refusal.0),
+        Err(unanswered) => unanswered,
     }
-    match tokio::time::timeout(VERDICT_TIMEOUT, outcome).await {
-        Ok(Ok(Ok(()))) => Json(serde_json::json!({ "result": "done" })).into_response(),
-        Ok(Ok(Err(refusal))) => error(StatusCode::CONFLICT, refusal.0),
-        Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping"),
-        Err(_) => error(
+}
+
+/// Sends the driver a request made around a reply channel and waits for the reply; a 503 when
+/// the scheduler is stopping or does not answer in time.
+async fn ask<T>(
+    api: &Api,
+    request: impl FnOnce(oneshot::Sender<T>) -> Request,
+) -> Result<T, Response> {
+    let (reply, answer) = oneshot::channel();
+    let stopping = || error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping");
+    if api.requests.send(request(reply)).is_err() {
+        return Err(stopping());
+    }
+    match tokio::time::timeout(VERDICT_TIMEOUT, answer).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err(stopping()),
+        Err(_) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the scheduler did not answer within {VERDICT_TIMEOUT:?}"),
-        ),
+        )),
     }
 }
 
@@ -279,23 +289,10 @@ async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
             ),
         );
     }
-    let (reply, verdict) = oneshot::channel();
-    let request = Request::Update {
-        spec: Box::new(spec),
-        reply,
-    };
-    if api.requests.send(request).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping");
-    }
-    let verdict = match tokio::time::timeout(VERDICT_TIMEOUT, verdict).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, "the scheduler is stopping"),
-        Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the scheduler did not answer within {VERDICT_TIMEOUT:?}"),
-            )
-        }
+    let spec = Box::new(spec);
+    let verdict = match ask(&api, |reply| Request::Update { spec, reply }).await {
+        Ok(v) => v,
+        Err(unanswered) => return unanswered,
     };
     let reply = |code: StatusCode, result: &str, violations: Vec<ConfigViolation>| {
         let body = UpdateReply {

@@ -433,43 +433,10 @@ impl Driver {
         // Every batch queued by the last input(s) in one commit: a burst of status updates is
         // one durable write, not one per update (each is a file write, rename and fsync).
         let batches = self.scheduler.poll_persists();
-        if let (Some(first), Some(last)) = (batches.first(), batches.last()) {
-            let (first, last) = (first.id, last.id);
-            let ids: Vec<u64> = batches.iter().map(|b| b.id).collect();
-            let merged = WriteBatch {
-                id: last,
-                ops: batches.into_iter().flat_map(|b| b.ops).collect(),
-            };
-            match self.store.commit(&merged) {
-                Ok(()) => {
-                    for id in ids {
-                        self.scheduler.handle_committed(id);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(
-                        "committing write batches {first}..={last}: {}",
-                        error_chain(&e)
-                    );
-                    self.scheduler
-                        .handle_commit_failed(first)
-                        .map_err(Error::Scheduler)?;
-                }
-            }
-        }
+        self.commit(batches)?;
         while let Some(action) = self.scheduler.poll_action() {
             match action {
-                // Committed inline, on this task: a commit is about a millisecond (FileStore),
-                // and nothing the scheduler does next may happen before it is durable anyway.
-                Action::Persist(batch) => match self.store.commit(&batch) {
-                    Ok(()) => self.scheduler.handle_committed(batch.id),
-                    Err(e) => {
-                        tracing::error!("committing write batch {}: {}", batch.id, error_chain(&e));
-                        self.scheduler
-                            .handle_commit_failed(batch.id)
-                            .map_err(Error::Scheduler)?;
-                    }
-                },
+                Action::Persist(batch) => self.commit(vec![batch])?,
                 Action::Call(call) => match &self.stream_id {
                     Some(id) => {
                         // The worker only ends when the driver does.
@@ -484,6 +451,38 @@ impl Driver {
             self.publish_at = Some(Instant::now() + self.options.publish_interval);
         }
         Ok(())
+    }
+
+    /// Commits `batches` as one store write, then tells the scheduler each is durable.
+    /// Committed inline, on this task: a commit is about a millisecond (FileStore), and
+    /// nothing the scheduler does next may happen before it is durable anyway.
+    fn commit(&mut self, batches: Vec<WriteBatch>) -> Result<(), Error> {
+        let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (first.id, last.id);
+        let ids: Vec<u64> = batches.iter().map(|b| b.id).collect();
+        let merged = WriteBatch {
+            id: last,
+            ops: batches.into_iter().flat_map(|b| b.ops).collect(),
+        };
+        match self.store.commit(&merged) {
+            Ok(()) => {
+                for id in ids {
+                    self.scheduler.handle_committed(id);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(
+                    "committing write batches {first}..={last}: {}",
+                    error_chain(&e)
+                );
+                self.scheduler
+                    .handle_commit_failed(first)
+                    .map_err(Error::Scheduler)
+            }
+        }
     }
 
     fn timer(&self) -> Option<Instant> {

@@ -99,8 +99,7 @@ pub fn choose_target(
         }
     }
     let old_spec = old.map(|(_, s)| s);
-    let mut violations = validate_update(old_spec, spec, &default_validators());
-    violations.extend(validate_update(old_spec, spec, validators));
+    let violations = violations_of(old_spec, spec, validators);
     match (violations.is_empty(), old) {
         (true, _) => Ok(TargetChoice::New(ConfigId(ids.uuid()))),
         (false, None) => Err(violations),
@@ -110,6 +109,19 @@ pub fn choose_target(
             violations,
         }),
     }
+}
+
+/// Every violation of the change from `old` to `new`: the built-in validators' first, then
+/// those of the author's `validators`. What a start (and a spec handed to a running scheduler)
+/// is judged by.
+pub fn violations_of(
+    old: Option<&ServiceSpec>,
+    new: &ServiceSpec,
+    validators: &[Box<dyn ConfigValidator>],
+) -> Vec<ConfigViolation> {
+    let mut violations = validate_update(old, new, &default_validators());
+    violations.extend(validate_update(old, new, validators));
+    violations
 }
 
 /// The hash of a spec's stored form, one of the inputs of the scheduler's id source.

@@ -343,38 +343,33 @@ impl Scheduler {
 
     /// Every event of the subscription stream.
     pub fn handle_event(&mut self, now: Time, event: Event) {
-        // After TEARDOWN the service is gone: late events have nothing to act on.
-        if self.failed || self.is_uninstalled() {
-            return;
-        }
-        self.last_now = self.last_now.max(now);
-        self.on_event(now, event);
-        if std::mem::take(&mut self.skip_refresh) {
-            return;
-        }
-        self.refresh(now);
+        self.handle_events(now, [event]);
     }
 
     /// Events that arrived together, in order: each handled as [`Scheduler::handle_event`]
-    /// does, but with one re-derivation of the plans after the last (and before any OFFERS
-    /// among them) instead of one after each. A deploy's status updates come in bursts of
-    /// hundreds, and every re-derivation walks every plan over every task.
+    /// does, but with one re-derivation of the plans after the last instead of one after each.
+    /// A deploy's status updates come in bursts of hundreds, and every re-derivation walks
+    /// every plan over every task. The plans are re-derived before an OFFERS among them (offers
+    /// are matched against the plans as the events before them left them), and after every
+    /// event while uninstalling (a re-derivation may end the service, and nothing after that
+    /// may be acted on).
     pub fn handle_events(&mut self, now: Time, events: impl IntoIterator<Item = Event>) {
         let mut pending = false;
         for event in events {
+            let offers = event.type_ == cairn_proto::scheduler::EventType::Offers;
+            if pending && (offers || self.is_uninstalling()) {
+                self.refresh(now);
+                pending = false;
+            }
+            // After TEARDOWN the service is gone: late events have nothing to act on.
             if self.failed || self.is_uninstalled() {
                 return;
             }
             self.last_now = self.last_now.max(now);
-            if pending && event.type_ == cairn_proto::scheduler::EventType::Offers {
-                // Offers are matched against the plans as the events before them left them.
-                self.refresh(now);
-                pending = false;
-            }
             self.on_event(now, event);
             pending |= !std::mem::take(&mut self.skip_refresh);
         }
-        if pending && !self.failed && !self.is_uninstalled() {
+        if pending {
             self.refresh(now);
         }
     }

@@ -321,10 +321,9 @@ impl Scheduler {
                     .map(|(id, _)| id.clone()),
             );
         }
+        // An empty batch is not queued.
         let writes = self.recovery_state.forget_reclaims(&applied);
-        if !writes.is_empty() {
-            self.outbox.persist(writes);
-        }
+        self.outbox.persist(writes);
     }
 
     /// Forgets the sent reclaims no offer carried again within [`RECLAIM_ASSUME`].
@@ -340,10 +339,9 @@ impl Scheduler {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        // An empty batch is not queued.
         let writes = self.recovery_state.forget_reclaims(&expired);
-        if !writes.is_empty() {
-            self.outbox.persist(writes);
-        }
+        self.outbox.persist(writes);
     }
 
     /// When the next sent reclaim is taken for released if nothing says otherwise.
@@ -359,10 +357,9 @@ impl Scheduler {
     /// The agent is gone: its reservations will not be offered again.
     pub(super) fn forget_reclaims_on(&mut self, agent: &str) {
         let ids = self.recovery_state.reclaims_on(agent);
+        // An empty batch is not queued.
         let writes = self.recovery_state.forget_reclaims(&ids);
-        if !writes.is_empty() {
-            self.outbox.persist(writes);
-        }
+        self.outbox.persist(writes);
     }
 
     /// The next recovery timer after the latest input: a failure timer running out, or the

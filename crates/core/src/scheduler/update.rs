@@ -2,7 +2,7 @@
 //! by the same validators a restart runs, so that a refusal changes nothing and an acceptance
 //! is known to roll out when the scheduler restarts with it.
 
-use crate::config::{default_validators, validate_update, ConfigViolation};
+use crate::config::{violations_of, ConfigViolation};
 use crate::plan::CommandRefusal;
 use crate::spec::ServiceSpec;
 
@@ -32,12 +32,7 @@ impl Scheduler {
         if new == &self.spec {
             return Ok(UpdateCheck::Unchanged);
         }
-        let mut violations = validate_update(Some(&self.spec), new, &default_validators());
-        violations.extend(validate_update(
-            Some(&self.spec),
-            new,
-            &self.config_validators,
-        ));
+        let violations = violations_of(Some(&self.spec), new, &self.config_validators);
         Ok(if violations.is_empty() {
             UpdateCheck::Accepted
         } else {
