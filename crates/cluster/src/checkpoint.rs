@@ -24,6 +24,9 @@ pub enum CheckpointError {
         #[source]
         source: io::Error,
     },
+    /// The file's name could not be made (see `join_inside`).
+    #[error("checkpoint path: {0}")]
+    Path(#[from] crate::paths::PathError),
     /// The file exists but does not hold what cairn wrote there.
     #[error("corrupt checkpoint {path}: {source}")]
     Corrupt {

@@ -227,12 +227,10 @@ impl Inner {
                     let _ = tx.send(());
                 }
             }
-            Effect::RemoveDir(dir) => {
+            Effect::RemoveDir { root, dir } => {
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        if e.kind() != std::io::ErrorKind::NotFound {
-                            tracing::warn!("removing {}: {e}", dir.display());
-                        }
+                    if let Err(e) = crate::paths::remove_dir_inside(&root, &dir) {
+                        tracing::warn!("not removing {}: {e}", dir.display());
                     }
                 });
             }
@@ -247,12 +245,18 @@ impl Inner {
                 .append(true)
                 .open(req.sandbox.join(name))
         };
-        for (dir, resources) in &req.prepare {
-            if let Err(e) = crate::state::link_volumes(&req.agent_dir, dir, resources) {
-                tracing::error!("preparing sandbox {}: {e}", dir.display());
-            }
+        // The sandbox first (the first entry), then each task's directory with its volumes: a
+        // task that would run without its volume must not run at all.
+        let prepared = req.prepare.iter().try_for_each(|(dir, resources)| {
+            crate::state::link_volumes(&req.agent_dir, dir, resources)
+                .map_err(|e| format!("preparing the sandbox {}: {e}", dir.display()))
+        });
+        if let Err(message) = prepared {
+            tracing::error!("{message}");
+            self.with(|s| s.executor_spawned(req.agent, &req.container_id, Err(message)));
+            return;
         }
-        let spawned = std::fs::create_dir_all(&req.sandbox).and_then(|_| {
+        let spawn = || -> std::io::Result<tokio::process::Child> {
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(args)
                 .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -262,7 +266,8 @@ impl Inner {
                 .stderr(open("stderr")?)
                 .kill_on_drop(false);
             cmd.spawn()
-        });
+        };
+        let spawned = spawn();
         match spawned {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);

@@ -17,9 +17,11 @@ mod cluster;
 mod config;
 pub mod executor;
 mod http;
+mod paths;
 mod process;
 mod state;
 
 pub use checkpoint::CheckpointError;
 pub use cluster::{Cluster, ClusterError};
 pub use config::{ClusterConfig, DEFAULT_AGENT_RESOURCES};
+pub use paths::PathError;

@@ -106,8 +106,8 @@ impl Call {
         Call::new(CallType::Heartbeat, framework_id, executor_id)
     }
 
-    /// The checks an agent makes before accepting the call; the error is the
-    /// text of its 400 reply. An UPDATE must be reliable (a 16-byte `uuid`),
+    /// The checks an agent makes before accepting the call, Mesos' rules for
+    /// its IDs among them; the error is the text of its 400 reply. An UPDATE must be reliable (a 16-byte `uuid`),
     /// come from the executor (`source: SOURCE_EXECUTOR`), not be
     /// TASK_STAGING, and name this executor if it names one.
     pub fn validate(&self) -> Result<(), String> {
@@ -118,6 +118,7 @@ impl Call {
                 Err(format!("Expecting '{key}' to be present"))
             }
         };
+        self.validate_ids()?;
         match self.type_ {
             CallType::Subscribe => expect(self.subscribe.is_some(), "subscribe"),
             CallType::Update => {
@@ -133,6 +134,32 @@ impl Call {
 }
 
 impl Call {
+    /// Mesos' rules for IDs, for every ID the call carries: the agent finds its executor and
+    /// that executor's tasks by them.
+    fn validate_ids(&self) -> Result<(), String> {
+        use crate::validation::validate_id;
+        let check = |field: &str, value: &str| {
+            validate_id(value).map_err(|e| format!("'{field}' is not a valid ID: {e}"))
+        };
+        check("framework_id", &self.framework_id.value)?;
+        check("executor_id", &self.executor_id.value)?;
+        if let Some(u) = &self.update {
+            check("update.status.task_id", &u.status.task_id.value)?;
+        }
+        if let Some(s) = &self.subscribe {
+            for t in &s.unacknowledged_tasks {
+                check("subscribe.unacknowledged_tasks.task_id", &t.task_id.value)?;
+            }
+            for u in &s.unacknowledged_updates {
+                check(
+                    "subscribe.unacknowledged_updates.status.task_id",
+                    &u.status.task_id.value,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn validate_update(&self, status: &TaskStatus) -> Result<(), String> {
         match &status.uuid {
             None => return Err("Expecting 'uuid' to be present".to_string()),

@@ -27,6 +27,7 @@ pub mod num;
 pub mod recordio;
 pub mod resources;
 pub mod scheduler;
+pub mod validation;
 
 pub use common::*;
 pub use ids::*;

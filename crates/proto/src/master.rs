@@ -265,8 +265,9 @@ impl Call {
         }
     }
 
-    /// Checks that the payload the type needs is present; the error is the
-    /// text of the master's 400 reply. `Unknown` passes (the master answers
+    /// Checks that the payload the type needs is present and that the IDs it
+    /// names follow Mesos' rules; the error is the text of the master's 400
+    /// reply. `Unknown` passes (the master answers
     /// 501 for it).
     pub fn validate(&self) -> Result<(), String> {
         let (key, present) = match self.type_ {
@@ -290,11 +291,61 @@ impl Call {
             CallType::MarkAgentGone => ("mark_agent_gone", self.mark_agent_gone.is_some()),
             _ => return Ok(()),
         };
-        if present {
-            Ok(())
-        } else {
-            Err(format!("Expecting '{key}' to be present"))
+        if !present {
+            return Err(format!("Expecting '{key}' to be present"));
         }
+        self.validate_ids()
+    }
+
+    /// Mesos' rules for IDs, for the agent and framework IDs an operator call names.
+    fn validate_ids(&self) -> Result<(), String> {
+        use crate::validation::validate_id;
+        let agents = [
+            (
+                "reserve_resources.agent_id",
+                self.reserve_resources.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "unreserve_resources.agent_id",
+                self.unreserve_resources.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "create_volumes.agent_id",
+                self.create_volumes.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "destroy_volumes.agent_id",
+                self.destroy_volumes.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "drain_agent.agent_id",
+                self.drain_agent.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "deactivate_agent.agent_id",
+                self.deactivate_agent.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "reactivate_agent.agent_id",
+                self.reactivate_agent.as_ref().map(|r| &r.agent_id),
+            ),
+            (
+                "mark_agent_gone.agent_id",
+                self.mark_agent_gone.as_ref().map(|r| &r.agent_id),
+            ),
+        ];
+        let check = |field: &str, value: &str| {
+            validate_id(value).map_err(|e| format!("'{field}' is not a valid ID: {e}"))
+        };
+        for (field, id) in agents {
+            if let Some(id) = id {
+                check(field, &id.value)?;
+            }
+        }
+        if let Some(t) = &self.teardown {
+            check("teardown.framework_id", &t.framework_id.value)?;
+        }
+        Ok(())
     }
 }
 

@@ -756,11 +756,18 @@ impl Resource {
             }
         }
         self.validate_format()?;
+        if let Some(role) = &self.role {
+            crate::validation::validate_role(role).map_err(|e| self.invalid(&e.to_string()))?;
+        }
         let mut parent: Option<&str> = None;
         for (i, entry) in self.reservations.iter().enumerate() {
             let role = entry.role.as_deref().unwrap_or("");
             if role.is_empty() || role == "*" {
                 return Err(self.invalid(&format!("reservation {i} has no role")));
+            }
+            // A reserved role names a directory of the agent's volumes.
+            if let Err(e) = crate::validation::validate_role(role) {
+                return Err(self.invalid(&format!("reservation {i}: {e}")));
             }
             match entry.type_ {
                 Some(ReservationType::Static) if i > 0 => {
@@ -788,8 +795,13 @@ impl Resource {
             if self.is_unreserved() {
                 return Err(self.invalid("a persistent volume must be on reserved disk"));
             }
-            if self.persistence_id().is_some_and(str::is_empty) {
-                return Err(self.invalid("a persistent volume needs a non-empty id"));
+            if let Some(id) = self.persistence_id() {
+                // The id names the volume's directory on the agent.
+                crate::validation::validate_id(id).map_err(|e| {
+                    self.invalid(&format!(
+                        "Invalid persistence ID for persistent volume: {e}"
+                    ))
+                })?;
             }
         }
         Ok(())

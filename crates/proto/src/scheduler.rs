@@ -407,9 +407,10 @@ impl Call {
         }
     }
 
-    /// The structural checks the master makes before anything else; the
-    /// error is the text body of its 400 reply. An `Unknown` type passes:
-    /// the master answers that with 501 Not Implemented instead.
+    /// The structural checks the master makes before anything else, and
+    /// Mesos' rules for every ID the call carries; the error is the text
+    /// body of its 400 reply. An `Unknown` type passes: the master answers
+    /// that with 501 Not Implemented instead.
     pub fn validate(&self) -> Result<(), String> {
         let expect = |present: bool, key: &str| {
             if present {
@@ -431,12 +432,24 @@ impl Call {
                     );
                 }
             }
-            return Ok(());
+            return self.validate_ids();
         }
         if self.type_ == CallType::Unknown {
             return Ok(());
         }
         expect(self.framework_id.is_some(), "framework_id")?;
+        self.validate_payload()?;
+        self.validate_ids()
+    }
+
+    fn validate_payload(&self) -> Result<(), String> {
+        let expect = |present: bool, key: &str| {
+            if present {
+                Ok(())
+            } else {
+                Err(format!("Expecting '{key}' to be present"))
+            }
+        };
         match self.type_ {
             CallType::Accept => expect(self.accept.is_some(), "accept"),
             CallType::Decline => expect(self.decline.is_some(), "decline"),
@@ -479,6 +492,98 @@ impl Call {
             | CallType::Subscribe
             | CallType::Unknown => Ok(()),
         }
+    }
+
+    /// Every ID the call carries follows Mesos' rules for IDs (the master maps framework,
+    /// executor and task IDs to directories; the others are checked alike so that a bad one is
+    /// refused with its field's name rather than looked up). An empty framework ID is refused
+    /// too: Mesos would take it for "no ID", which is a new framework nobody asked for.
+    fn validate_ids(&self) -> Result<(), String> {
+        use crate::validation::validate_id;
+        let check = |field: &str, value: &str| {
+            validate_id(value).map_err(|e| format!("'{field}' is not a valid ID: {e}"))
+        };
+        if let Some(id) = &self.framework_id {
+            check("framework_id", &id.value)?;
+        }
+        if let Some(s) = &self.subscribe {
+            if let Some(id) = &s.framework_info.id {
+                check("subscribe.framework_info.id", &id.value)?;
+            }
+        }
+        if let Some(u) = &self.update_framework {
+            if let Some(id) = &u.framework_info.id {
+                check("update_framework.framework_info.id", &id.value)?;
+            }
+        }
+        let offers = [
+            ("accept.offer_ids", self.accept.as_ref().map(|a| &a.offer_ids)),
+            ("decline.offer_ids", self.decline.as_ref().map(|d| &d.offer_ids)),
+            (
+                "accept_inverse_offers.inverse_offer_ids",
+                self.accept_inverse_offers
+                    .as_ref()
+                    .map(|a| &a.inverse_offer_ids),
+            ),
+            (
+                "decline_inverse_offers.inverse_offer_ids",
+                self.decline_inverse_offers
+                    .as_ref()
+                    .map(|d| &d.inverse_offer_ids),
+            ),
+        ];
+        for (field, ids) in offers {
+            for id in ids.into_iter().flatten() {
+                check(field, &id.value)?;
+            }
+        }
+        if let Some(k) = &self.kill {
+            check("kill.task_id", &k.task_id.value)?;
+            if let Some(a) = &k.agent_id {
+                check("kill.agent_id", &a.value)?;
+            }
+        }
+        if let Some(s) = &self.shutdown {
+            check("shutdown.executor_id", &s.executor_id.value)?;
+            check("shutdown.agent_id", &s.agent_id.value)?;
+        }
+        if let Some(a) = &self.acknowledge {
+            check("acknowledge.agent_id", &a.agent_id.value)?;
+            check("acknowledge.task_id", &a.task_id.value)?;
+        }
+        if let Some(a) = &self.acknowledge_operation_status {
+            if let Some(agent) = &a.agent_id {
+                check("acknowledge_operation_status.agent_id", &agent.value)?;
+            }
+            check(
+                "acknowledge_operation_status.operation_id",
+                &a.operation_id.value,
+            )?;
+        }
+        if let Some(r) = &self.reconcile {
+            for t in &r.tasks {
+                check("reconcile.tasks.task_id", &t.task_id.value)?;
+                if let Some(a) = &t.agent_id {
+                    check("reconcile.tasks.agent_id", &a.value)?;
+                }
+            }
+        }
+        if let Some(r) = &self.reconcile_operations {
+            for o in &r.operations {
+                check(
+                    "reconcile_operations.operations.operation_id",
+                    &o.operation_id.value,
+                )?;
+                if let Some(a) = &o.agent_id {
+                    check("reconcile_operations.operations.agent_id", &a.value)?;
+                }
+            }
+        }
+        if let Some(m) = &self.message {
+            check("message.agent_id", &m.agent_id.value)?;
+            check("message.executor_id", &m.executor_id.value)?;
+        }
+        Ok(())
     }
 }
 

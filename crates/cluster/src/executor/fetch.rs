@@ -5,11 +5,13 @@
 //! downloaded. Archives are unpacked with the system's `tar`, `unzip` and
 //! `gunzip`, like Mesos, so we support exactly the formats the machine does.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
+
+use crate::paths::{create_dir_inside, join_inside};
 
 /// One URI to fetch (the parts of Mesos' `CommandInfo.URI` we honour;
 /// `cache` is accepted by the caller and ignored).
@@ -70,9 +72,18 @@ pub async fn fetch(
     let destination =
         sandbox_path(sandbox, &name).map_err(|reason| FetchError::new(uri, reason))?;
     if let Some(parent) = destination.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(|error| {
-            FetchError::new(uri, format!("cannot create {}: {error}", parent.display()))
-        })?;
+        create_dir_inside(sandbox, parent)
+            .map_err(|error| FetchError::new(uri, format!("cannot create {name}: {error}")))?;
+    }
+    // A link a task left in the sandbox is not written through.
+    if std::fs::symlink_metadata(&destination).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(FetchError::new(
+            uri,
+            format!(
+                "{} is a symbolic link: the fetcher does not write through links",
+                destination.display()
+            ),
+        ));
     }
 
     match &source {
@@ -144,18 +155,11 @@ impl Source {
 }
 
 /// Joins a relative name onto the sandbox, refusing anything that would land
-/// outside it.
+/// outside it (see `join_inside`).
 fn sandbox_path(sandbox: &Path, name: &str) -> Result<PathBuf, String> {
-    let relative = Path::new(name);
-    let stays_inside = relative
-        .components()
-        .all(|component| matches!(component, Component::Normal(_) | Component::CurDir));
-    if !stays_inside {
-        return Err(format!(
-            "output file '{name}' must be a relative path inside the sandbox"
-        ));
-    }
-    Ok(sandbox.join(relative))
+    join_inside(sandbox, &[name]).map_err(|error| {
+        format!("URI output file must be within the sandbox directory: {error}")
+    })
 }
 
 async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
@@ -262,7 +266,7 @@ async fn extract(kind: ArchiveKind, archive: &Path, directory: &Path) -> Result<
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let stem = &name[..name.len() - ".gz".len()];
-            let output = std::fs::File::create(directory.join(stem))
+            let output = std::fs::File::create(join_inside(directory, &[stem]).map_err(|e| e.to_string())?)
                 .map_err(|error| format!("cannot create {stem}: {error}"))?;
             let mut command = Command::new("gunzip");
             command.arg("-c").arg(archive).stdout(output);
@@ -357,8 +361,10 @@ mod tests {
             sandbox_path(sandbox, "bin/tool"),
             Ok(PathBuf::from("/sandbox/bin/tool"))
         );
-        assert!(sandbox_path(sandbox, "../escape").is_err());
-        assert!(sandbox_path(sandbox, "/etc/passwd").is_err());
+        for outside in ["../escape", "/etc/passwd", "a/../../b", ".", "./x", "", "nul\0"] {
+            let error = sandbox_path(sandbox, outside).unwrap_err();
+            assert!(error.contains("within the sandbox"), "{outside:?}: {error}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use cairn_proto::{
 };
 
 use super::fetch::UriSpec;
+use crate::paths::join_inside;
 use super::health::HealthPolicy;
 use super::probe::{ProbeSchedule, ProbeTarget};
 use super::process::{set_var, LaunchSpec, OutputFiles, Program};
@@ -116,17 +117,18 @@ pub fn task_sandbox(
         TaskKind::Command => Ok(context.executor_sandbox.clone()),
         TaskKind::Group => {
             // The id becomes a directory name: it must be one plain name.
-            let plain = !task_id.is_empty()
-                && task_id != "."
-                && task_id != ".."
-                && !task_id.contains('/')
-                && !task_id.contains('\0');
-            if !plain {
+            if task_id.contains('/') {
                 return Err(format!(
-                    "task id '{task_id}' cannot name a sandbox directory"
+                    "task id '{}' cannot name a sandbox directory: it contains a '/'",
+                    task_id.escape_debug()
                 ));
             }
-            Ok(context.executor_sandbox.join("tasks").join(task_id))
+            join_inside(&context.executor_sandbox, &["tasks", task_id]).map_err(|error| {
+                format!(
+                    "task id '{}' cannot name a sandbox directory: {error}",
+                    task_id.escape_debug()
+                )
+            })
         }
     }
 }

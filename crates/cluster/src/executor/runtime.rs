@@ -20,6 +20,7 @@ use super::machine::{Action, ExecutorMachine, ExitReason, MachineConfig};
 use super::probe::{probe_client, run_probes, ProbeResult};
 use super::process::{self, ExitOutcome};
 use super::ExecutorError;
+use crate::paths::create_dir_inside;
 
 /// The first re-subscribe backoff; it doubles up to the configured maximum.
 const BACKOFF_INITIAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -97,6 +98,8 @@ fn machine_config(config: &ExecutorConfig) -> MachineConfig {
 /// The IO handles the loop owns, per task and per subscription.
 struct Io {
     agent: AgentClient,
+    /// The executor's sandbox, which every task directory is below.
+    sandbox: std::path::PathBuf,
     inputs: mpsc::UnboundedSender<Input>,
     posts: mpsc::UnboundedSender<(u64, Call)>,
     fetch_client: reqwest::Client,
@@ -136,6 +139,7 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
     let poster = tokio::spawn(run_poster(agent.clone(), post_rx, inputs.clone()));
     let mut io = Io {
         agent,
+        sandbox: config.sandbox.clone(),
         inputs,
         posts,
         // Artifacts of an embedded cluster are served from this machine; a
@@ -246,8 +250,10 @@ fn perform_actions(machine: &mut ExecutorMachine, io: &mut Io) -> Option<ExitRea
                 let client = io.fetch_client.clone();
                 let inputs = io.inputs.clone();
                 let id = task_id.clone();
+                let root = io.sandbox.clone();
                 let handle = tokio::spawn(async move {
-                    let result = match tokio::fs::create_dir_all(&sandbox).await {
+                    // The task's directory is below the executor's sandbox (a few mkdirs).
+                    let result = match create_dir_inside(&root, &sandbox) {
                         Ok(()) => fetch_all(&client, &uris, &sandbox)
                             .await
                             .map_err(|error| error.to_string()),

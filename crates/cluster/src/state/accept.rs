@@ -9,8 +9,11 @@ use cairn_proto::{
     OperationStatus, OperationType, Reason, Resource, Resources, TaskInfo, TaskState, Uuid,
 };
 
+use cairn_proto::validation::{validate_id, validate_relative_path, validate_uri};
+
 use super::agent::volume_dir;
 use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask};
+use crate::paths::create_dir_inside;
 
 /// A resource operation (not a launch) on one agent's books.
 pub(crate) enum ResourceOp {
@@ -142,6 +145,7 @@ impl ClusterState {
                 .map(|r| {
                     r.validate_format().map_err(|e| e.to_string())?;
                     let r = if refined { r } else { r.to_refined_format() };
+                    validate_names(&r)?;
                     Ok(strip(&r))
                 })
                 .collect()
@@ -206,9 +210,16 @@ impl ClusterState {
                             "Custom executors are not supported by cairn cluster; use LAUNCH with a command, or LAUNCH_GROUP",
                         ),
                         Ok(()) => {
-                            take(pool, &task.resources);
-                            self.record_launch(fid, agent, None, &task);
-                            self.agent_launch(agent, fid, None, vec![task]);
+                            let launched = task.clone();
+                            match self.agent_launch(agent, fid, None, vec![task]) {
+                                Ok(()) => {
+                                    take(pool, &launched.resources);
+                                    self.record_launch(fid, agent, None, &launched);
+                                }
+                                Err(e) => {
+                                    self.task_error(fid, &launched, Reason::TaskInvalid, &e)
+                                }
+                            }
                         }
                     }
                 }
@@ -236,17 +247,24 @@ impl ClusterState {
                     }
                     return Err(e);
                 }
-                if self
+                let fresh = self
                     .live_container(agent, fid, &executor.executor_id)
-                    .is_none()
-                {
-                    take(pool, &executor.resources);
+                    .is_none();
+                let executor_id = executor.executor_id.clone();
+                let executor_resources = executor.resources.clone();
+                if let Err(e) = self.agent_launch(agent, fid, Some(executor), tasks.clone()) {
+                    for t in &tasks {
+                        self.task_error(fid, t, Reason::TaskGroupInvalid, &e);
+                    }
+                    return Err(e);
+                }
+                if fresh {
+                    take(pool, &executor_resources);
                 }
                 for t in &tasks {
                     take(pool, &t.resources);
-                    self.record_launch(fid, agent, Some(executor.executor_id.clone()), t);
+                    self.record_launch(fid, agent, Some(executor_id.clone()), t);
                 }
-                self.agent_launch(agent, fid, Some(executor), tasks);
                 Ok(())
             }
             other => Err(format!(
@@ -343,24 +361,27 @@ impl ClusterState {
                         Some(v) if v.mode != cairn_proto::VolumeMode::Rw => {
                             return Err("Invalid CREATE Operation: a persistent volume must be RW".to_string())
                         }
-                        Some(v) if v.container_path.is_empty() || v.container_path.starts_with('/') || v.container_path.split('/').any(|p| p == "..") => {
-                            return Err(format!("Invalid CREATE Operation: container path '{}' must be relative, without '..'", v.container_path))
-                        }
                         Some(_) => {}
                     }
+                    let agent_dir = &self.agents[agent].dir;
+                    let dir = volume_dir(agent_dir, r)
+                        .map_err(|e| format!("Invalid CREATE Operation: {e}"))?;
+                    // Roles `a/b` and `a__b` name the same directory: a volume of one must not
+                    // be the other's.
                     let dup = total.iter().any(|t| {
-                        t.persistence_id() == Some(id)
-                            && t.reservation_role() == r.reservation_role()
+                        t.is_persistent_volume()
+                            && ((t.persistence_id() == Some(id)
+                                && t.reservation_role() == r.reservation_role())
+                                || volume_dir(agent_dir, t).is_ok_and(|d| d == dir))
                     });
                     if dup {
                         return Err(format!(
-                            "Invalid CREATE Operation: persistence ID '{id}' is already in use"
+                            "Invalid CREATE Operation: persistence ID '{}' is already in use",
+                            id.escape_debug()
                         ));
                     }
                     swap(&mut next, &mut total, &r.without_volume(), r, "CREATE")?;
-                    if let Some(dir) = volume_dir(&self.agents[agent].dir, r) {
-                        new_dirs.push(dir);
-                    }
+                    new_dirs.push(dir);
                 }
             }
             ResourceOp::Destroy(rs) => {
@@ -376,24 +397,24 @@ impl ClusterState {
                             r.persistence_id().unwrap_or("")
                         ));
                     }
+                    let dir = volume_dir(&self.agents[agent].dir, r)
+                        .map_err(|e| format!("Invalid DESTROY Operation: {e}"))?;
                     swap(&mut next, &mut total, r, &r.without_volume(), "DESTROY")?;
-                    if let Some(dir) = volume_dir(&self.agents[agent].dir, r) {
-                        gone_dirs.push(dir);
-                    }
+                    gone_dirs.push(dir);
                 }
             }
         }
+        let agent_dir = self.agents[agent].dir.clone();
         for d in new_dirs {
-            if let Err(e) = std::fs::create_dir_all(&d) {
-                return Err(format!(
-                    "Failed to create volume directory {}: {e}",
-                    d.display()
-                ));
+            if let Err(e) = create_dir_inside(&agent_dir, &d) {
+                return Err(format!("Failed to create the volume directory: {e}"));
             }
         }
         for d in gone_dirs {
-            // A MOUNT disk keeps its root; only its content goes.
-            self.effect(Effect::RemoveDir(d));
+            self.effect(Effect::RemoveDir {
+                root: agent_dir.clone(),
+                dir: d,
+            });
         }
         *pool = next;
         self.agents[agent].total = total;
@@ -420,15 +441,9 @@ impl ClusterState {
         pool: &Resources,
         in_group: bool,
     ) -> Result<(), String> {
-        if task.task_id.value.is_empty() {
-            return Err("Task ID must not be empty".to_string());
-        }
-        if task.task_id.value.contains('/') || task.task_id.value.contains('\0') {
-            return Err(format!(
-                "Task ID '{}' contains a '/' or a NUL",
-                task.task_id
-            ));
-        }
+        // A task ID names its directory in the pod's sandbox.
+        validate_id(&task.task_id.value)
+            .map_err(|e| format!("'TaskInfo.task_id' is not a valid ID: {e}"))?;
         if task.agent_id != self.agents[agent].id {
             return Err(format!(
                 "Task uses agent {} but the offer is from agent {}",
@@ -456,8 +471,10 @@ impl ClusterState {
             return Err("Task uses no resources".to_string());
         }
         for r in &task.resources {
-            r.validate()
-                .map_err(|e| format!("Task uses invalid resources: {e}"))?;
+            validate_names(r).map_err(|e| format!("Task uses invalid resources: {e}"))?;
+        }
+        if let Some(command) = &task.command {
+            validate_uris(command)?;
         }
         let needed = Resources::from(task.resources.as_slice()).without_allocation_info();
         if !pool.contains(&needed) {
@@ -484,11 +501,14 @@ impl ClusterState {
                 "'ExecutorInfo.command' must not be set for a DEFAULT executor".to_string(),
             );
         }
-        if executor.executor_id.value.is_empty() {
-            return Err("'ExecutorInfo.executor_id' must not be empty".to_string());
-        }
+        // The executor ID names the pod's sandbox directory.
+        validate_id(&executor.executor_id.value)
+            .map_err(|e| format!("'ExecutorInfo.executor_id' is not a valid ID: {e}"))?;
         if executor.framework_id.as_ref().is_some_and(|f| f != fid) {
             return Err("'ExecutorInfo.framework_id' is not the framework's".to_string());
+        }
+        for r in &executor.resources {
+            validate_names(r).map_err(|e| format!("Executor uses invalid resources: {e}"))?;
         }
         if tasks.is_empty() {
             return Err("The task group is empty".to_string());
@@ -622,6 +642,30 @@ impl ClusterState {
         }
         self.send_to_framework(fid, &scheduler::Event::update_operation_status(status));
     }
+}
+
+/// A resource of an operation or a launch, by Mesos' rules (`Resource::validate`: its format,
+/// its roles and its persistence ID) and, for a persistent volume, cairn's rule for its
+/// container path: a relative path inside the sandbox, where the volume is linked.
+pub(crate) fn validate_names(r: &Resource) -> Result<(), String> {
+    r.validate().map_err(|e| format!("Invalid resources: {e}"))?;
+    let volume = r.disk.as_ref().and_then(|d| d.volume.as_ref());
+    if let (true, Some(v)) = (r.is_persistent_volume(), volume) {
+        validate_relative_path(&v.container_path).map_err(|e| {
+            format!("Invalid resources: the volume's 'container_path' must be a path inside the sandbox: {e}")
+        })?;
+    }
+    Ok(())
+}
+
+/// The fetcher's checks of a command's URIs, made when the task is launched rather than when
+/// its executor fetches them: an output file that would leave the sandbox fails the launch.
+fn validate_uris(command: &cairn_proto::CommandInfo) -> Result<(), String> {
+    for uri in &command.uris {
+        validate_uri(&uri.value, uri.output_file.as_deref())
+            .map_err(|e| format!("Task's `CommandInfo` is invalid: {e}"))?;
+    }
+    Ok(())
 }
 
 fn convert_all(rs: Vec<Resource>, refined: bool) -> Vec<Resource> {

@@ -18,6 +18,7 @@ use super::{
     epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
 };
 use crate::config::mesos_duration;
+use crate::paths::{create_dir_inside, join_inside, symlink_inside, PathError};
 use crate::process;
 
 /// How many acknowledged uuids a task remembers, to recognise re-sent duplicates.
@@ -126,21 +127,43 @@ impl Executor {
     }
 }
 
-/// Where a persistent volume lives on the agent's disk.
-pub(crate) fn volume_dir(agent_dir: &Path, r: &Resource) -> Option<PathBuf> {
-    let id = r.persistence_id()?;
+/// Where a persistent volume lives on the agent's disk: `volumes/roles/<role>/<id>` below the
+/// agent's directory (or below its PATH disk's root), or a MOUNT disk's root, which is the
+/// volume. Always below the agent's directory: the role and the persistence ID were chosen by a
+/// framework, and [`join_inside`] refuses any that would lead out.
+pub(crate) fn volume_dir(agent_dir: &Path, r: &Resource) -> Result<PathBuf, PathError> {
+    let id = r.persistence_id().unwrap_or_default();
+    // A role is hierarchical (`dev/web`) but names one directory here.
     let role = r.reservation_role().unwrap_or("*").replace('/', "__");
     let source_root = r
         .disk
         .as_ref()
         .and_then(|d| d.source.as_ref())
-        .map(|s| (s.type_, s.root().map(PathBuf::from)));
-    Some(match source_root {
+        .map(|s| (s.type_, s.root()));
+    let base = match source_root {
         // A MOUNT disk is the volume: the whole disk is handed over.
-        Some((cairn_proto::DiskSourceType::Mount, Some(root))) => root,
-        Some((_, Some(root))) => root.join("volumes/roles").join(role).join(id),
-        _ => agent_dir.join("volumes/roles").join(role).join(id),
-    })
+        Some((cairn_proto::DiskSourceType::Mount, Some(root))) => {
+            return disk_root(agent_dir, root)
+        }
+        Some((_, Some(root))) => disk_root(agent_dir, root)?,
+        _ => agent_dir.to_path_buf(),
+    };
+    join_inside(&base, &["volumes", "roles", &role, id])
+}
+
+/// The root of one of the agent's disks. The cluster made those below the agent's directory;
+/// one that is not (a resource that did not come from this agent) is refused.
+fn disk_root(agent_dir: &Path, root: &str) -> Result<PathBuf, PathError> {
+    let relative = Path::new(root)
+        .strip_prefix(agent_dir)
+        .ok()
+        .and_then(|r| r.to_str())
+        .ok_or_else(|| PathError::Outside {
+            root: agent_dir.to_path_buf(),
+            name: root.escape_debug().to_string(),
+            reason: "a disk's root must be below the agent's directory",
+        })?;
+    join_inside(agent_dir, &[relative])
 }
 
 fn container_path(r: &Resource) -> Option<&str> {
@@ -150,26 +173,22 @@ fn container_path(r: &Resource) -> Option<&str> {
         .map(|v| v.container_path.as_str())
 }
 
-/// Makes `dir` and links each persistent volume among `resources` into it at its container path.
+/// Makes `dir` (below the agent's directory) and links each persistent volume among
+/// `resources` into it at its container path, making the volume's directory if it is missing.
 pub(crate) fn link_volumes(
     agent_dir: &Path,
     dir: &Path,
     resources: &[Resource],
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+) -> Result<(), PathError> {
+    create_dir_inside(agent_dir, dir)?;
     for r in resources {
-        let (Some(vol), Some(path)) = (volume_dir(agent_dir, r), container_path(r)) else {
+        let (Some(_), Some(path)) = (r.persistence_id(), container_path(r)) else {
             continue;
         };
-        std::fs::create_dir_all(&vol)?;
-        let link = dir.join(path);
-        if std::fs::symlink_metadata(&link).is_ok() {
-            continue;
-        }
-        if let Some(parent) = link.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::os::unix::fs::symlink(&vol, &link)?;
+        let volume = volume_dir(agent_dir, r)?;
+        create_dir_inside(agent_dir, &volume)?;
+        let link = join_inside(dir, &[path])?;
+        symlink_inside(agent_dir, &volume, &link)?;
     }
     Ok(())
 }
@@ -213,44 +232,85 @@ impl ClusterState {
     }
 
     /// Starts tasks on an agent: in the named executor (a pod) or in a fresh command executor.
-    /// The caller has already checked the resources and the task ids.
+    /// The caller has already checked the resources and the task ids. The sandbox and task
+    /// directories are worked out first: when one cannot be (see [`join_inside`]), nothing
+    /// changes and the error says why.
     pub(crate) fn agent_launch(
         &mut self,
         agent: usize,
         framework_id: &FrameworkId,
         executor_info: Option<ExecutorInfo>,
         tasks: Vec<TaskInfo>,
-    ) {
+    ) -> Result<(), String> {
         let now = Instant::now();
         let framework_info = match self.master.frameworks.get(framework_id) {
             Some(f) => f.info.clone(),
-            None => return,
+            None => return Ok(()),
         };
         let command_task = executor_info.is_none();
         let info = executor_info.unwrap_or_else(|| command_executor_info(framework_id, &tasks[0]));
         let existing = self.live_container(agent, framework_id, &info.executor_id);
         let slot_dir = self.agents[agent].dir.clone();
-        let mut spawn: Option<SpawnRequest> = None;
         let agent_id = self.agents[agent].id.clone();
-        let container = match existing {
-            Some(c) => c,
+        let (container, sandbox, exec_resources) = match &existing {
+            Some(c) => {
+                let Some(exec) = self.runtime_executor(agent, c) else {
+                    return Ok(());
+                };
+                (c.clone(), exec.sandbox.clone(), exec.info.resources.clone())
+            }
             None => {
                 let container_id = uuid::Uuid::new_v4().to_string();
-                let sandbox = slot_dir
-                    .join("slaves")
-                    .join(&agent_id.value)
-                    .join("frameworks")
-                    .join(&framework_id.value)
-                    .join("executors")
-                    .join(&info.executor_id.value)
-                    .join("runs")
-                    .join(&container_id);
+                let sandbox = join_inside(
+                    &slot_dir,
+                    &[
+                        "slaves",
+                        &agent_id.value,
+                        "frameworks",
+                        &framework_id.value,
+                        "executors",
+                        &info.executor_id.value,
+                        "runs",
+                        &container_id,
+                    ],
+                )
+                .map_err(|e| format!("Failed to prepare the sandbox: {e}"))?;
+                (container_id, sandbox, info.resources.clone())
+            }
+        };
+        let mut prepare = Vec::with_capacity(tasks.len());
+        for task in &tasks {
+            let task_dir = if command_task {
+                sandbox.clone()
+            } else {
+                join_inside(&sandbox, &["tasks", &task.task_id.value])
+                    .map_err(|e| format!("Failed to prepare the sandbox: {e}"))?
+            };
+            let mut resources = task.resources.clone();
+            if !command_task {
+                // Pod-level volumes are visible to every task of the pod.
+                resources.extend(exec_resources.iter().cloned());
+            }
+            prepare.push((task_dir, resources));
+        }
+        let spawn = match existing {
+            Some(_) => {
+                // The executor runs: the new tasks' directories are made here, before the
+                // launch reaches it.
+                for (dir, resources) in &prepare {
+                    link_volumes(&slot_dir, dir, resources).map_err(|e| {
+                        format!("Failed to prepare the sandbox {}: {e}", dir.display())
+                    })?;
+                }
+                None
+            }
+            None => {
                 let exec = Executor {
                     framework_id: framework_id.clone(),
                     framework_info,
                     info: info.clone(),
                     command_task,
-                    container_id: container_id.clone(),
+                    container_id: container.clone(),
                     sandbox: sandbox.clone(),
                     pid: None,
                     pid_start: None,
@@ -265,47 +325,28 @@ impl ClusterState {
                 };
                 let env = self.executor_env(agent, &exec);
                 if let Some(rt) = self.agents[agent].runtime.as_mut() {
-                    rt.executors.insert(container_id.clone(), exec);
+                    rt.executors.insert(container.clone(), exec);
                 }
                 // The sandbox is made by the spawn, outside the lock: a launch of hundreds of
                 // pods must not hold every other call up while directories are created.
-                spawn = Some(SpawnRequest {
+                let mut dirs = vec![(sandbox.clone(), info.resources.clone())];
+                dirs.append(&mut prepare);
+                Some(SpawnRequest {
                     agent,
-                    container_id: container_id.clone(),
-                    sandbox: sandbox.clone(),
+                    container_id: container.clone(),
+                    sandbox,
                     env,
-                    agent_dir: slot_dir.clone(),
-                    prepare: vec![(sandbox, info.resources.clone())],
-                });
-                container_id
+                    agent_dir: slot_dir,
+                    prepare: dirs,
+                })
             }
         };
         let Some(exec) = self.runtime_executor(agent, &container) else {
-            return;
+            return Ok(());
         };
-        let sandbox = exec.sandbox.clone();
-        let exec_resources = exec.info.resources.clone();
         let connected = exec.connection.is_some();
         let mut launched = Vec::new();
         for task in tasks {
-            let task_dir = if command_task {
-                sandbox.clone()
-            } else {
-                sandbox.join("tasks").join(&task.task_id.value)
-            };
-            let mut resources = task.resources.clone();
-            if !command_task {
-                // Pod-level volumes are visible to every task of the pod.
-                resources.extend(exec_resources.iter().cloned());
-            }
-            match spawn.as_mut() {
-                Some(req) => req.prepare.push((task_dir, resources)),
-                None => {
-                    if let Err(e) = link_volumes(&slot_dir, &task_dir, &resources) {
-                        tracing::error!("preparing sandbox {}: {e}", task_dir.display());
-                    }
-                }
-            }
             launched.push(task.task_id.clone());
             exec.tasks
                 .insert(task.task_id.clone(), AgentTask::new(task));
@@ -319,6 +360,7 @@ impl ClusterState {
             self.effect(Effect::Spawn(req));
         }
         self.mark(Dirty::Executor(agent, container));
+        Ok(())
     }
 
     /// Puts launches on a connected executor's stream.

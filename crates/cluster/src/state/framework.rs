@@ -10,6 +10,7 @@ use cairn_proto::{
     AgentId, CapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Reason, Source, TaskId,
     TaskState, TaskStatus,
 };
+use cairn_proto::validation::validate_role;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::{
@@ -649,16 +650,25 @@ fn validate_framework_info(info: &FrameworkInfo) -> Result<(), CallError> {
             "'FrameworkInfo.role' must not be set together with the MULTI_ROLE capability",
         ));
     }
-    for r in info.effective_roles() {
-        if r.is_empty()
-            || r.starts_with('/')
-            || r.ends_with('/')
-            || r.contains("//")
-            || r.contains(' ')
-            || r == "."
-            || r == ".."
-        {
-            return Err(CallError::new(400, format!("Role '{r}' is invalid")));
+    // Roles name directories of the agents' volumes: Mesos' rules, in Mesos' words.
+    if let Some(role) = &info.role {
+        validate_role(role).map_err(|e| {
+            CallError::new(400, format!("'FrameworkInfo.role' is not a valid role: {e}"))
+        })?;
+    }
+    let mut seen = BTreeSet::new();
+    for role in &info.roles {
+        validate_role(role).map_err(|e| {
+            CallError::new(
+                400,
+                format!("'FrameworkInfo.roles' contains invalid role: {e}"),
+            )
+        })?;
+        if !seen.insert(role) {
+            return Err(CallError::new(
+                400,
+                format!("'FrameworkInfo.roles' contains duplicate items: {role}"),
+            ));
         }
     }
     if let Some(t) = info.failover_timeout {

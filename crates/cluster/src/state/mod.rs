@@ -189,8 +189,9 @@ pub(crate) enum Effect {
     StartAgentServer { agent: usize },
     /// Stop the agent's HTTP server.
     StopAgentServer { agent: usize },
-    /// Delete a directory tree (a lost agent's disk, a destroyed volume).
-    RemoveDir(PathBuf),
+    /// Delete a directory tree (a lost agent's disk, a destroyed volume) below `root`, without
+    /// following links (see `paths::remove_dir_inside`).
+    RemoveDir { root: PathBuf, dir: PathBuf },
 }
 
 /// An executor process to start.
@@ -266,7 +267,7 @@ impl ClusterState {
             }
             Dirty::Executor(i, container) => {
                 let slot = &self.agents[*i];
-                let path = recover::executor_path(&slot.dir, container);
+                let path = recover::executor_path(&slot.dir, container)?;
                 match slot
                     .runtime
                     .as_ref()

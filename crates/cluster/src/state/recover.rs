@@ -25,6 +25,7 @@ use super::{
 };
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
+use crate::paths::{join_inside, PathError};
 
 pub(crate) fn master_path(work: &Path) -> PathBuf {
     work.join("master.json")
@@ -34,10 +35,10 @@ pub(crate) fn agent_path(agent_dir: &Path) -> PathBuf {
     agent_dir.join("agent.json")
 }
 
-pub(crate) fn executor_path(agent_dir: &Path, container: &str) -> PathBuf {
-    agent_dir
-        .join("executors")
-        .join(format!("{container}.json"))
+/// The checkpoint of the executor in `container` (an id the agent made, but a checkpoint names
+/// a file: it goes through the same join as every other name).
+pub(crate) fn executor_path(agent_dir: &Path, container: &str) -> Result<PathBuf, PathError> {
+    join_inside(agent_dir, &["executors", &format!("{container}.json")])
 }
 
 #[derive(Serialize, Deserialize)]
@@ -566,7 +567,10 @@ impl ClusterState {
                 &scheduler::Event::failure(Some(agent_id.clone()), None, None),
             );
         }
-        self.effect(Effect::RemoveDir(dir));
+        self.effect(Effect::RemoveDir {
+            root: self.cfg.work_dir.clone(),
+            dir,
+        });
         self.mark(Dirty::Master);
         Ok(())
     }

@@ -297,7 +297,9 @@ impl ClusterState {
                     .map(|r| {
                         r.validate_format()
                             .map_err(|e| CallError::new(400, e.to_string()))?;
-                        Ok(super::strip(&r.to_refined_format()))
+                        let r = r.to_refined_format();
+                        super::accept::validate_names(&r).map_err(|e| CallError::new(400, e))?;
+                        Ok(super::strip(&r))
                     })
                     .collect()
             };
