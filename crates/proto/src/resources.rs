@@ -809,7 +809,8 @@ impl Resource {
 
     fn invalid(&self, reason: &str) -> ResourceError {
         ResourceError::Invalid {
-            resource: self.to_string(),
+            // The error text may carry a caller's names (a persistence ID, a role): escaped.
+            resource: crate::validation::Printable(&self.to_string()).to_string(),
             reason: reason.to_string(),
         }
     }

@@ -503,13 +503,13 @@ impl Call {
         let check = |field: &str, value: &str| {
             validate_id(value).map_err(|e| format!("'{field}' is not a valid ID: {e}"))
         };
-        if let Some(id) = &self.framework_id {
-            check("framework_id", &id.value)?;
-        }
         if let Some(s) = &self.subscribe {
             if let Some(id) = &s.framework_info.id {
                 check("subscribe.framework_info.id", &id.value)?;
             }
+        }
+        if let Some(id) = &self.framework_id {
+            check("framework_id", &id.value)?;
         }
         if let Some(u) = &self.update_framework {
             if let Some(id) = &u.framework_info.id {

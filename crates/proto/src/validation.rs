@@ -213,7 +213,7 @@ fn floor(s: &str, max: usize) -> usize {
 
 /// A caller's name in an error text: control characters (NUL among them) are escaped, so the
 /// text says what was sent without carrying it into a log line or an HTTP body.
-struct Printable<'a>(&'a str);
+pub(crate) struct Printable<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
