@@ -585,3 +585,79 @@ async fn every_id_and_path_a_caller_chooses_refuses_names_that_could_leave_the_w
         "no sandbox was made"
     );
 }
+
+/// The next offer made to `role`; offers to the framework's other roles are declined so that
+/// the agent's resources come back for it.
+async fn offer_to(sched: &mut Scheduler, role: &str) -> cairn_proto::Offer {
+    loop {
+        let offer = sched.any_offer().await;
+        if offer_role(&offer) == role {
+            return offer;
+        }
+        sched.decline(&offer.id, 0.0).await;
+    }
+}
+
+#[tokio::test]
+async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has_is_refused() {
+    // The agent keeps a volume of role `a/b` in `volumes/roles/a__b/<id>`: role `a__b` would
+    // name the same directory, and a DESTROY of one would take the other's data.
+    let cluster = ClusterProcess::start_with(
+        "names-role-dirs",
+        ClusterOptions {
+            agents: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let flat = format!("{ROLE}__web");
+    let mut info = modern_framework("two-roles", ROLE);
+    info.roles = vec![ROLE.to_string(), flat.clone()];
+    let principal = info.principal.clone().unwrap();
+    let mut sched = Scheduler::subscribe(&cluster.master, info).await;
+
+    let offer = offer_to(&mut sched, ROLE).await;
+    let nested = format!("{ROLE}/web");
+    let disk = reserved(Resource::scalar("disk", 1.0), &nested, &principal, &Labels::new())
+        .with_allocation_role(ROLE);
+    let volume = disk
+        .clone()
+        .with_persistence("shared-id", Some(&principal), "data");
+    sched
+        .accept(
+            &offer.id,
+            vec![
+                OfferOperation::reserve(vec![disk]),
+                OfferOperation::create(vec![volume]).with_id("nested"),
+            ],
+        )
+        .await;
+    let s = sched.operation_status("nested").await;
+    assert_eq!(s.state, OperationState::Finished, "{s:?}");
+    let dir = cluster.volume_dir(0, &nested, "shared-id");
+    assert!(dir.is_dir(), "{}", dir.display());
+    std::fs::write(dir.join("data.txt"), "the nested role's").unwrap();
+
+    let offer = offer_to(&mut sched, &flat).await;
+    let disk = reserved(Resource::scalar("disk", 1.0), &flat, &principal, &Labels::new());
+    let volume = disk
+        .clone()
+        .with_persistence("shared-id", Some(&principal), "data");
+    sched
+        .accept(
+            &offer.id,
+            vec![
+                OfferOperation::reserve(vec![disk]),
+                OfferOperation::create(vec![volume]).with_id("flat"),
+            ],
+        )
+        .await;
+    let s = sched.operation_status("flat").await;
+    assert_eq!(s.state, OperationState::Error, "{s:?}");
+    let message = s.message.unwrap_or_default();
+    assert!(message.contains("is already in use"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data.txt")).unwrap(),
+        "the nested role's"
+    );
+}
