@@ -661,3 +661,66 @@ async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has
         "the nested role's"
     );
 }
+
+#[tokio::test]
+async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_task_joins() {
+    // The second wall on its own: every name here is valid, but a running task turned the
+    // directory the next task of its pod will get into a link out of the work dir.
+    let cluster = ClusterProcess::start_with(
+        "names-planted-link",
+        ClusterOptions {
+            agents: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let root = test_root(&cluster);
+    let victim = root.join("victim");
+    plant(&victim);
+    let mut sched =
+        Scheduler::subscribe(&cluster.master, modern_framework("planter", ROLE)).await;
+    let small = || vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)];
+    let planted = cluster.scratch.join("planted");
+    let planter = |agent: &AgentId| {
+        task(
+            "planter",
+            agent,
+            &format!(
+                "ln -s {} ../joiner && touch {} && exec sleep 3600",
+                victim.display(),
+                planted.display()
+            ),
+            small(),
+        )
+    };
+    let offer = sched.any_offer().await;
+    let executor = pod_executor("pod", &sched.framework_id, small());
+    sched
+        .accept(
+            &offer.id,
+            vec![launch_group(executor.clone(), vec![planter(&offer.agent_id)])],
+        )
+        .await;
+    sched
+        .update(&TaskId::new("planter"), TaskState::Running)
+        .await;
+    eventually("the planter's link", || planted.exists()).await;
+
+    let offer = sched.any_offer().await;
+    let joiner = task("joiner", &offer.agent_id, "echo joined", small());
+    sched
+        .accept(&offer.id, vec![launch_group(executor, vec![joiner])])
+        .await;
+    let s = sched.any_update(&TaskId::new("joiner")).await;
+    assert_eq!(s.state, TaskState::Error, "{s:?}");
+    assert_eq!(s.reason, Some(Reason::TaskGroupInvalid), "{s:?}");
+    let message = s.message.unwrap_or_default();
+    assert!(message.contains("is a symbolic link"), "{message}");
+    assert_eq!(listing(&victim), ["precious"], "nothing was made through the link");
+    // The pod's first task never noticed.
+    sched.reconcile(&[(&TaskId::new("planter"), None)]).await;
+    assert_eq!(
+        sched.reconciled(&TaskId::new("planter")).await.state,
+        TaskState::Running
+    );
+}
