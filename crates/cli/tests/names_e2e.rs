@@ -66,7 +66,12 @@ fn test_root(cluster: &ClusterProcess) -> PathBuf {
 
 /// One megabyte of the agent's disk, reserved to [`ROLE`], as the RESERVE before a CREATE.
 fn reserved_disk(principal: &str) -> Resource {
-    reserved(Resource::scalar("disk", 1.0), ROLE, principal, &Labels::new())
+    reserved(
+        Resource::scalar("disk", 1.0),
+        ROLE,
+        principal,
+        &Labels::new(),
+    )
 }
 
 #[tokio::test]
@@ -122,7 +127,10 @@ async fn a_create_and_destroy_of_a_persistence_id_that_leads_out_of_the_work_dir
         sched.sync().await;
     }
     assert!(intact(&victim), "the victim beside the work dir survived");
-    assert!(intact(&abs_victim), "the victim at an absolute path survived");
+    assert!(
+        intact(&abs_victim),
+        "the victim at an absolute path survived"
+    );
     let agent = cluster.agent_id(0).await;
     let total = cluster.agent_total(&agent).await.unwrap();
     assert!(
@@ -167,7 +175,11 @@ async fn an_empty_framework_id_is_refused_on_subscribe_and_on_every_call() {
         "{body}"
     );
     let frameworks = cluster.get_frameworks().await.frameworks;
-    assert_eq!(frameworks.len(), 1, "only the real framework: {frameworks:#?}");
+    assert_eq!(
+        frameworks.len(),
+        1,
+        "only the real framework: {frameworks:#?}"
+    );
 }
 
 /// Where a bad name goes in.
@@ -304,17 +316,23 @@ impl Bench<'_> {
             }
             Field::ReserveRole => {
                 let role = format!("{ROLE}/{bad}");
-                let r = reserved(Resource::scalar("cpus", 0.1), &role, &principal, &Labels::new())
-                    .with_allocation_role(ROLE);
+                let r = reserved(
+                    Resource::scalar("cpus", 0.1),
+                    &role,
+                    &principal,
+                    &Labels::new(),
+                )
+                .with_allocation_role(ROLE);
                 self.operation(OfferOperation::reserve(vec![r]), row).await
             }
             Field::PersistenceId => {
-                let volume = reserved_disk(&principal).with_persistence(bad, Some(&principal), "data");
+                let volume =
+                    reserved_disk(&principal).with_persistence(bad, Some(&principal), "data");
                 self.reserve_and_create(volume, row).await
             }
             Field::ContainerPath => {
                 let volume = reserved_disk(&principal).with_persistence(
-                    &format!("volume-{row}"),
+                    format!("volume-{row}"),
                     Some(&principal),
                     bad,
                 );
@@ -326,7 +344,8 @@ impl Bench<'_> {
                 self.sched
                     .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
                     .await;
-                self.task_answer(&TaskId::new(bad), Reason::TaskInvalid).await
+                self.task_answer(&TaskId::new(bad), Reason::TaskInvalid)
+                    .await
             }
             Field::GroupTaskId | Field::GroupExecutorId => {
                 let (task_id, executor_id) = match field {
@@ -350,7 +369,8 @@ impl Bench<'_> {
                 self.sched
                     .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
                     .await;
-                self.task_answer(&TaskId::new(id), Reason::TaskInvalid).await
+                self.task_answer(&TaskId::new(id), Reason::TaskInvalid)
+                    .await
             }
             Field::KillTaskId => {
                 self.call(Call::kill(fid, TaskId::new(bad), None, None))
@@ -411,8 +431,11 @@ impl Bench<'_> {
                 )
                 .with_persistence(&id, Some("ops"), &path);
                 volume.allocation_info = None;
-                self.operator(&master::Call::create_volumes(self.agent.clone(), vec![volume]))
-                    .await
+                self.operator(&master::Call::create_volumes(
+                    self.agent.clone(),
+                    vec![volume],
+                ))
+                .await
             }
             Field::ExecutorApiFrameworkId | Field::ExecutorApiExecutorId => {
                 let (f, e) = match field {
@@ -460,7 +483,9 @@ impl Bench<'_> {
     async fn operation(&mut self, op: OfferOperation, row: usize) -> Answer {
         let offer = self.sched.any_offer().await;
         let id = format!("op-{row}");
-        self.sched.accept(&offer.id, vec![op.with_id(id.clone())]).await;
+        self.sched
+            .accept(&offer.id, vec![op.with_id(id.clone())])
+            .await;
         self.operation_answer(&id).await
     }
 
@@ -558,7 +583,10 @@ async fn every_id_and_path_a_caller_chooses_refuses_names_that_could_leave_the_w
     );
 
     // Nothing was made or removed outside the work dir, and nothing of what was refused exists.
-    assert!(intact(&victim) && intact(&abs_victim), "the victims survived");
+    assert!(
+        intact(&victim) && intact(&abs_victim),
+        "the victims survived"
+    );
     assert_eq!(
         listing(&abs_victim),
         ["precious"],
@@ -570,7 +598,11 @@ async fn every_id_and_path_a_caller_chooses_refuses_names_that_could_leave_the_w
         "nothing was made beside the work dir"
     );
     let frameworks = cluster.get_frameworks().await.frameworks;
-    assert_eq!(frameworks.len(), 1, "only the real framework: {frameworks:#?}");
+    assert_eq!(
+        frameworks.len(),
+        1,
+        "only the real framework: {frameworks:#?}"
+    );
     let total = cluster.agent_total(&bench.agent).await.unwrap();
     assert!(
         total.iter().all(|r| r.disk.is_none()),
@@ -618,8 +650,13 @@ async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has
 
     let offer = offer_to(&mut sched, ROLE).await;
     let nested = format!("{ROLE}/web");
-    let disk = reserved(Resource::scalar("disk", 1.0), &nested, &principal, &Labels::new())
-        .with_allocation_role(ROLE);
+    let disk = reserved(
+        Resource::scalar("disk", 1.0),
+        &nested,
+        &principal,
+        &Labels::new(),
+    )
+    .with_allocation_role(ROLE);
     let volume = disk
         .clone()
         .with_persistence("shared-id", Some(&principal), "data");
@@ -639,7 +676,12 @@ async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has
     std::fs::write(dir.join("data.txt"), "the nested role's").unwrap();
 
     let offer = offer_to(&mut sched, &flat).await;
-    let disk = reserved(Resource::scalar("disk", 1.0), &flat, &principal, &Labels::new());
+    let disk = reserved(
+        Resource::scalar("disk", 1.0),
+        &flat,
+        &principal,
+        &Labels::new(),
+    );
     let volume = disk
         .clone()
         .with_persistence("shared-id", Some(&principal), "data");
@@ -677,8 +719,7 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
     let root = test_root(&cluster);
     let victim = root.join("victim");
     plant(&victim);
-    let mut sched =
-        Scheduler::subscribe(&cluster.master, modern_framework("planter", ROLE)).await;
+    let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("planter", ROLE)).await;
     let small = || vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)];
     let planted = cluster.scratch.join("planted");
     let planter = |agent: &AgentId| {
@@ -698,7 +739,10 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
     sched
         .accept(
             &offer.id,
-            vec![launch_group(executor.clone(), vec![planter(&offer.agent_id)])],
+            vec![launch_group(
+                executor.clone(),
+                vec![planter(&offer.agent_id)],
+            )],
         )
         .await;
     sched
@@ -716,7 +760,11 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
     assert_eq!(s.reason, Some(Reason::TaskGroupInvalid), "{s:?}");
     let message = s.message.unwrap_or_default();
     assert!(message.contains("is a symbolic link"), "{message}");
-    assert_eq!(listing(&victim), ["precious"], "nothing was made through the link");
+    assert_eq!(
+        listing(&victim),
+        ["precious"],
+        "nothing was made through the link"
+    );
     // The pod's first task never noticed.
     sched.reconcile(&[(&TaskId::new("planter"), None)]).await;
     assert_eq!(

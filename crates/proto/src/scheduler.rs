@@ -517,8 +517,14 @@ impl Call {
             }
         }
         let offers = [
-            ("accept.offer_ids", self.accept.as_ref().map(|a| &a.offer_ids)),
-            ("decline.offer_ids", self.decline.as_ref().map(|d| &d.offer_ids)),
+            (
+                "accept.offer_ids",
+                self.accept.as_ref().map(|a| &a.offer_ids),
+            ),
+            (
+                "decline.offer_ids",
+                self.decline.as_ref().map(|d| &d.offer_ids),
+            ),
             (
                 "accept_inverse_offers.inverse_offer_ids",
                 self.accept_inverse_offers

@@ -237,13 +237,24 @@ mod tests {
         assert_eq!(validate_id(""), Err(IdError::Empty));
         assert_eq!(validate_id("."), Err(IdError::Dots(".".into())));
         assert_eq!(validate_id(".."), Err(IdError::Dots("..".into())));
-        for bad in ["a/b", "/abs", "../../victim", "a\\b", "nul\0", "tab\t", "del\x7f"] {
+        for bad in [
+            "a/b",
+            "/abs",
+            "../../victim",
+            "a\\b",
+            "nul\0",
+            "tab\t",
+            "del\x7f",
+        ] {
             assert!(
                 matches!(validate_id(bad), Err(IdError::InvalidCharacters(_))),
                 "{bad:?}"
             );
         }
-        assert_eq!(validate_id(&"x".repeat(NAME_MAX + 1)), Err(IdError::TooLong));
+        assert_eq!(
+            validate_id(&"x".repeat(NAME_MAX + 1)),
+            Err(IdError::TooLong)
+        );
         for good in [
             "x".repeat(NAME_MAX).as_str(),
             "...",
@@ -258,7 +269,10 @@ mod tests {
 
     #[test]
     fn id_errors_read_as_mesos_writes_them_and_escape_what_they_quote() {
-        assert_eq!(validate_id("").unwrap_err().to_string(), "ID must not be empty");
+        assert_eq!(
+            validate_id("").unwrap_err().to_string(),
+            "ID must not be empty"
+        );
         assert_eq!(
             validate_id("..").unwrap_err().to_string(),
             "'..' is disallowed"
@@ -275,7 +289,14 @@ mod tests {
 
     #[test]
     fn roles_follow_mesos_hierarchical_rules() {
-        for good in ["*", "dev", "dev/web", "a/b/c", "slave_public", "role.with.dots"] {
+        for good in [
+            "*",
+            "dev",
+            "dev/web",
+            "a/b/c",
+            "slave_public",
+            "role.with.dots",
+        ] {
             assert_eq!(validate_role(good), Ok(()), "{good:?}");
         }
         let err = |r: &str| validate_role(r).unwrap_err().to_string();
@@ -283,9 +304,15 @@ mod tests {
         assert_eq!(err("/a"), "Role '/a' cannot start with a slash");
         assert_eq!(err("/"), "Role '/' cannot start with a slash");
         assert_eq!(err("a/"), "Role 'a/' cannot end with a slash");
-        assert_eq!(err("a//b"), "Role 'a//b' cannot contain two adjacent slashes");
+        assert_eq!(
+            err("a//b"),
+            "Role 'a//b' cannot contain two adjacent slashes"
+        );
         assert_eq!(err("."), "Role '.' cannot include '.' as a component");
-        assert_eq!(err("a/.."), "Role 'a/..' cannot include '..' as a component");
+        assert_eq!(
+            err("a/.."),
+            "Role 'a/..' cannot include '..' as a component"
+        );
         assert_eq!(err("a/*"), "Role 'a/*' cannot include '*' as a component");
         assert_eq!(
             err("a/-b"),

@@ -157,9 +157,8 @@ impl Source {
 /// Joins a relative name onto the sandbox, refusing anything that would land
 /// outside it (see `join_inside`).
 fn sandbox_path(sandbox: &Path, name: &str) -> Result<PathBuf, String> {
-    join_inside(sandbox, &[name]).map_err(|error| {
-        format!("URI output file must be within the sandbox directory: {error}")
-    })
+    join_inside(sandbox, &[name])
+        .map_err(|error| format!("URI output file must be within the sandbox directory: {error}"))
 }
 
 async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
@@ -266,8 +265,9 @@ async fn extract(kind: ArchiveKind, archive: &Path, directory: &Path) -> Result<
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let stem = &name[..name.len() - ".gz".len()];
-            let output = std::fs::File::create(join_inside(directory, &[stem]).map_err(|e| e.to_string())?)
-                .map_err(|error| format!("cannot create {stem}: {error}"))?;
+            let output =
+                std::fs::File::create(join_inside(directory, &[stem]).map_err(|e| e.to_string())?)
+                    .map_err(|error| format!("cannot create {stem}: {error}"))?;
             let mut command = Command::new("gunzip");
             command.arg("-c").arg(archive).stdout(output);
             command
@@ -361,7 +361,15 @@ mod tests {
             sandbox_path(sandbox, "bin/tool"),
             Ok(PathBuf::from("/sandbox/bin/tool"))
         );
-        for outside in ["../escape", "/etc/passwd", "a/../../b", ".", "./x", "", "nul\0"] {
+        for outside in [
+            "../escape",
+            "/etc/passwd",
+            "a/../../b",
+            ".",
+            "./x",
+            "",
+            "nul\0",
+        ] {
             let error = sandbox_path(sandbox, outside).unwrap_err();
             assert!(error.contains("within the sandbox"), "{outside:?}: {error}");
         }

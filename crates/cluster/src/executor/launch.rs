@@ -12,11 +12,11 @@ use cairn_proto::{
 };
 
 use super::fetch::UriSpec;
-use crate::paths::join_inside;
 use super::health::HealthPolicy;
 use super::probe::{ProbeSchedule, ProbeTarget};
 use super::process::{set_var, LaunchSpec, OutputFiles, Program};
 use super::task::TaskKind;
+use crate::paths::join_inside;
 
 /// Mesos' default kill grace period when neither the task nor the KILL says.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);

@@ -357,9 +357,13 @@ impl ClusterState {
                     }
                     let volume = r.disk.as_ref().and_then(|d| d.volume.as_ref());
                     match volume {
-                        None => return Err("Invalid CREATE Operation: a volume needs 'disk.volume'".to_string()),
+                        None => {
+                            return Err("Invalid CREATE Operation: a volume needs 'disk.volume'"
+                                .to_string())
+                        }
                         Some(v) if v.mode != cairn_proto::VolumeMode::Rw => {
-                            return Err("Invalid CREATE Operation: a persistent volume must be RW".to_string())
+                            return Err("Invalid CREATE Operation: a persistent volume must be RW"
+                                .to_string())
                         }
                         Some(_) => {}
                     }
@@ -648,7 +652,8 @@ impl ClusterState {
 /// its roles and its persistence ID) and, for a persistent volume, cairn's rule for its
 /// container path: a relative path inside the sandbox, where the volume is linked.
 pub(crate) fn validate_names(r: &Resource) -> Result<(), String> {
-    r.validate().map_err(|e| format!("Invalid resources: {e}"))?;
+    r.validate()
+        .map_err(|e| format!("Invalid resources: {e}"))?;
     let volume = r.disk.as_ref().and_then(|d| d.volume.as_ref());
     if let (true, Some(v)) = (r.is_persistent_volume(), volume) {
         validate_relative_path(&v.container_path).map_err(|e| {

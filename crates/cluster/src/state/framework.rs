@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes as WireBytes;
 use cairn_proto::scheduler::{self, Call, CallType};
+use cairn_proto::validation::validate_role;
 use cairn_proto::{
     AgentId, CapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Reason, Source, TaskId,
     TaskState, TaskStatus,
 };
-use cairn_proto::validation::validate_role;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::{
@@ -653,7 +653,10 @@ fn validate_framework_info(info: &FrameworkInfo) -> Result<(), CallError> {
     // Roles name directories of the agents' volumes: Mesos' rules, in Mesos' words.
     if let Some(role) = &info.role {
         validate_role(role).map_err(|e| {
-            CallError::new(400, format!("'FrameworkInfo.role' is not a valid role: {e}"))
+            CallError::new(
+                400,
+                format!("'FrameworkInfo.role' is not a valid role: {e}"),
+            )
         })?;
     }
     let mut seen = BTreeSet::new();
