@@ -240,9 +240,11 @@ impl Inner {
     fn spawn_executor(self: Arc<Self>, req: SpawnRequest) {
         let (program, args) = &self.cfg.executor_command;
         let open = |name: &str| {
+            use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(req.sandbox.join(name))
         };
         // The sandbox first (the first entry), then each task's directory with its volumes: a

@@ -182,8 +182,16 @@ pub fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
     command.spawn()
 }
 
+/// Opens a task's output file for appending. Not through a symbolic link: the sandbox is the
+/// tasks' to write in, and a link planted where the next task's output goes must not make the
+/// executor append to a file elsewhere.
 fn append(path: &Path) -> io::Result<std::fs::File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// The signals the executor sends to a task's process group.
@@ -316,6 +324,26 @@ mod tests {
         );
         // Signalling a group that no longer exists is fine.
         signal_group(pid, GroupSignal::Kill).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_task_output_file_that_is_a_link_is_not_appended_through() {
+        let dir = std::env::temp_dir().join(format!("cairn-process-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let elsewhere = dir.join("elsewhere");
+        std::fs::write(&elsewhere, "untouched").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("stdout")).unwrap();
+        let spec = LaunchSpec {
+            program: Program::Shell("echo appended".to_owned()),
+            env: pairs(&[("PATH", "/usr/bin:/bin")]),
+            cwd: dir.clone(),
+            output: Some(OutputFiles::in_dir(&dir)),
+        };
+        if let Ok(mut child) = spawn(&spec) {
+            child.wait().await.unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
