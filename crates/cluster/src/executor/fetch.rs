@@ -168,10 +168,31 @@ async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
     if !metadata.is_file() {
         return Err(format!("{} is not a regular file", source.display()));
     }
-    tokio::fs::copy(source, destination)
+    let mut from = tokio::fs::File::open(source)
+        .await
+        .map_err(|error| format!("cannot read {}: {error}", source.display()))?;
+    let mut to = create_file(destination).await?;
+    tokio::io::copy(&mut from, &mut to)
         .await
         .map(|_| ())
-        .map_err(|error| format!("cannot copy to {}: {error}", destination.display()))
+        .map_err(|error| format!("cannot copy to {}: {error}", destination.display()))?;
+    // Copied files keep their mode, as `cp` (and Mesos' fetcher) keep it.
+    tokio::fs::set_permissions(destination, metadata.permissions())
+        .await
+        .map_err(|error| format!("cannot chmod {}: {error}", destination.display()))
+}
+
+/// Creates (or truncates) a file in the sandbox, never through a symbolic link: a task may
+/// have left one where a fetched file goes.
+async fn create_file(path: &Path) -> Result<tokio::fs::File, String> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .await
+        .map_err(|error| format!("cannot create {}: {error}", path.display()))
 }
 
 async fn download(client: &reqwest::Client, url: &str, destination: &Path) -> Result<(), String> {
@@ -183,9 +204,7 @@ async fn download(client: &reqwest::Client, url: &str, destination: &Path) -> Re
     if !response.status().is_success() {
         return Err(format!("HTTP status {}", response.status()));
     }
-    let mut file = tokio::fs::File::create(destination)
-        .await
-        .map_err(|error| format!("cannot create {}: {error}", destination.display()))?;
+    let mut file = create_file(destination).await?;
     // Chunk by chunk: artifacts can be large, and the executor is small.
     while let Some(chunk) = response
         .chunk()
@@ -265,9 +284,17 @@ async fn extract(kind: ArchiveKind, archive: &Path, directory: &Path) -> Result<
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let stem = &name[..name.len() - ".gz".len()];
-            let output =
-                std::fs::File::create(join_inside(directory, &[stem]).map_err(|e| e.to_string())?)
-                    .map_err(|error| format!("cannot create {stem}: {error}"))?;
+            let output = {
+                use std::os::unix::fs::OpenOptionsExt;
+                let path = join_inside(directory, &[stem]).map_err(|e| e.to_string())?;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(path)
+                    .map_err(|error| format!("cannot create {stem}: {error}"))?
+            };
             let mut command = Command::new("gunzip");
             command.arg("-c").arg(archive).stdout(output);
             command
@@ -417,6 +444,36 @@ mod tests {
         assert_eq!(mode & 0o111, 0o111);
         std::fs::remove_dir_all(&source_dir).unwrap();
         std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_link_left_in_the_sandbox_is_not_written_through() {
+        let source_dir = temp_dir();
+        let sandbox = temp_dir();
+        let elsewhere = temp_dir();
+        std::fs::write(source_dir.join("app.sh"), "new").unwrap();
+        std::fs::write(elsewhere.join("target"), "untouched").unwrap();
+        // Where the file goes, and a directory on the way to where another goes.
+        std::os::unix::fs::symlink(elsewhere.join("target"), sandbox.join("app.sh")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, sandbox.join("bin")).unwrap();
+        let client = reqwest::Client::new();
+        let source = source_dir.join("app.sh").display().to_string();
+        let error = fetch(&client, &uri(&source), &sandbox).await.unwrap_err();
+        assert!(error.reason.contains("symbolic link"), "{error}");
+        let into_link = UriSpec {
+            output_file: Some("bin/app.sh".to_owned()),
+            ..uri(&source)
+        };
+        let error = fetch(&client, &into_link, &sandbox).await.unwrap_err();
+        assert!(error.reason.contains("symbolic link"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.join("target")).unwrap(),
+            "untouched"
+        );
+        assert!(!elsewhere.join("app.sh").exists());
+        for dir in [source_dir, sandbox, elsewhere] {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     #[tokio::test]
