@@ -594,6 +594,52 @@ fn call_validation_names_the_missing_payload() {
 }
 
 #[test]
+fn call_validation_refuses_an_id_that_could_name_another_directory_and_says_which() {
+    let fid = FrameworkId::new(FW);
+    let mut info = FrameworkInfo::new("u", "n");
+    info.id = Some(FrameworkId::new(""));
+    assert_eq!(
+        scheduler::Call::subscribe(info).validate(),
+        Err("'subscribe.framework_info.id' is not a valid ID: ID must not be empty".to_string())
+    );
+    assert_eq!(
+        scheduler::Call::teardown(FrameworkId::new("a/b")).validate(),
+        Err("'framework_id' is not a valid ID: 'a/b' contains invalid characters".to_string())
+    );
+    let kill = scheduler::Call::kill(fid.clone(), TaskId::new(".."), None, None);
+    assert_eq!(
+        kill.validate(),
+        Err("'kill.task_id' is not a valid ID: '..' is disallowed".to_string())
+    );
+    let ack = scheduler::Call::acknowledge(
+        fid.clone(),
+        AgentId::new("x".repeat(256)),
+        TaskId::new("t"),
+        Bytes::from(&[0u8; 16][..]),
+    );
+    assert_eq!(
+        ack.validate(),
+        Err(
+            "'acknowledge.agent_id' is not a valid ID: ID must not be greater than 255 characters"
+                .to_string()
+        )
+    );
+    let update = executor::Call::heartbeat(fid, ExecutorId::new("."));
+    assert_eq!(
+        update.validate(),
+        Err("'executor_id' is not a valid ID: '.' is disallowed".to_string())
+    );
+    let gone = master::Call::mark_agent_gone(AgentId::new("a\0"));
+    assert_eq!(
+        gone.validate(),
+        Err(
+            "'mark_agent_gone.agent_id' is not a valid ID: 'a\\u{0}' contains invalid characters"
+                .to_string()
+        )
+    );
+}
+
+#[test]
 fn scheduler_events_built_by_constructors_carry_their_payload_key() {
     let cases = vec![
         (scheduler::Event::offers(vec![]), "OFFERS", "offers"),
