@@ -52,6 +52,10 @@ pub struct ClusterArgs {
     /// How long an executor that lost its agent keeps its tasks.
     #[arg(long, default_value = "15m", value_parser = duration::parse)]
     executor_recovery_timeout: Duration,
+    /// How long a framework may hold an offer unanswered before it is rescinded and its
+    /// resources offered again (Mesos' --offer_timeout); 0 keeps offers until answered.
+    #[arg(long, default_value = "1m", value_parser = duration::parse)]
+    offer_timeout: Duration,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +107,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.agent_ping_timeout = args.agent_ping_timeout;
     cfg.status_update_retry_min = args.status_update_retry;
     cfg.executor_recovery_timeout = args.executor_recovery_timeout;
+    cfg.offer_timeout = (!args.offer_timeout.is_zero()).then_some(args.offer_timeout);
     if cfg.agents == 0 {
         bail!("--agents must be at least 1");
     }

@@ -112,14 +112,14 @@ impl Cluster {
         // Checkpoints of a fresh cluster (and agent ports just chosen) are written now.
         inner.with(|_| ());
         let app = crate::http::master_router(inner.clone());
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            cfg.request_limits,
+            async move {
                 let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("master server: {e}");
-            }
-        });
+            },
+        ));
         tokio::spawn(inner.clone().clock());
         tracing::info!("cairn cluster master at http://{master_addr}");
         Ok(Cluster { inner })
@@ -344,14 +344,14 @@ impl Inner {
             .unwrap_or_else(|e| e.into_inner())
             .insert(agent, tx);
         let app = crate::http::agent_router(self.clone(), agent);
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            self.cfg.request_limits,
+            async move {
                 let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("agent {agent} server: {e}");
-            }
-        });
+            },
+        ));
         Ok(())
     }
 
@@ -382,6 +382,7 @@ impl Inner {
             }
             self.with(|s| {
                 s.framework_tick(now);
+                s.rescind_expired_offers(now);
                 s.agent_health_tick(now);
                 for agent in 0..s.agents.len() {
                     s.agent_tick(agent, now, check_pids);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use cairn_proto::Resources;
 
+use crate::serve::RequestLimits;
+
 /// Everything `cairn cluster` can be told. [`ClusterConfig::new`] gives Mesos' defaults.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -42,6 +44,14 @@ pub struct ClusterConfig {
     pub executor_registration_timeout: Duration,
     /// The program run as each pod's executor, and its arguments (`cairn executor`).
     pub executor_command: (PathBuf, Vec<String>),
+    /// How long an offer may go unanswered before it is rescinded and its resources offered
+    /// again (Mesos `--offer_timeout`); `None` keeps offers until they are answered.
+    pub offer_timeout: Option<Duration>,
+    /// How many bytes of events a stream (a framework's SUBSCRIBE, an executor's) may hold
+    /// unread before its reader is taken for gone and its connection closed.
+    pub max_stream_backlog: usize,
+    /// Header and body timeouts and the connection cap of the master's and agents' servers.
+    pub request_limits: RequestLimits,
 }
 
 impl ClusterConfig {
@@ -67,9 +77,21 @@ impl ClusterConfig {
             executor_recovery_timeout: Duration::from_secs(15 * 60),
             executor_registration_timeout: Duration::from_secs(60),
             executor_command: (exe, vec!["executor".to_string()]),
+            offer_timeout: Some(DEFAULT_OFFER_TIMEOUT),
+            max_stream_backlog: DEFAULT_STREAM_BACKLOG,
+            request_limits: RequestLimits::default(),
         }
     }
 }
+
+/// How long an offer stays with a framework that does not answer it. Mesos keeps offers
+/// forever by default; one framework that holds them then starves every other. A minute is
+/// far longer than any scheduler needs to answer (cairn's answers each offer as it arrives).
+pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Unread events one stream may hold. A thousand-pod deploy's status updates fit many times
+/// over; a client that stops reading costs the master at most this much.
+pub const DEFAULT_STREAM_BACKLOG: usize = 16 * 1024 * 1024;
 
 /// What an agent offers when nothing else is said.
 pub const DEFAULT_AGENT_RESOURCES: &str = "cpus:4;mem:8192;disk:40000;ports:[31000-32000]";

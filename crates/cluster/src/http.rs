@@ -2,13 +2,13 @@
 //! agent's executor endpoint. Handlers check the request the way Mesos does, in its order, and
 //! hand the call to the state under the lock.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
+use axum::Extension;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -16,10 +16,11 @@ use axum::Router;
 use cairn_proto::scheduler::{Call, CallType};
 use cairn_proto::{executor, master};
 use futures_util::Stream;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::cluster::Inner;
+use crate::serve::StreamCloser;
 use crate::state::framework_reply;
+use crate::stream::{self, EventReceiver, StreamCut};
 
 type Shared = Arc<Inner>;
 
@@ -136,14 +137,14 @@ fn names_unknown_type(body: &[u8]) -> bool {
 
 /// An event stream that tells the cluster when the client has gone.
 struct EventStream {
-    rx: UnboundedReceiver<Bytes>,
+    rx: EventReceiver,
     on_close: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Stream for EventStream {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Result<Bytes, StreamCut>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx).map(|o| o.map(Ok))
+        Pin::new(&mut self.rx).poll_next(cx)
     }
 }
 
@@ -156,7 +157,7 @@ impl Drop for EventStream {
 }
 
 fn stream_response(
-    rx: UnboundedReceiver<Bytes>,
+    rx: EventReceiver,
     stream_id: Option<&str>,
     on_close: Box<dyn FnOnce() + Send>,
 ) -> Response {
@@ -177,6 +178,7 @@ fn stream_response(
 
 async fn scheduler(
     State(inner): State<Shared>,
+    closer: Option<Extension<StreamCloser>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -214,7 +216,8 @@ async fn scheduler(
                 "Subscribe calls should not include the 'Mesos-Stream-Id' header",
             );
         }
-        let sub = match inner.with(|s| s.subscribe(call)) {
+        let closer = closer.map(|Extension(c)| c);
+        let sub = match inner.with(|s| s.subscribe(call, closer)) {
             Ok(sub) => sub,
             Err(e) => return text(e.status, e.message),
         };
@@ -332,6 +335,7 @@ async fn agent_action(
 
 async fn executor_api(
     State((inner, agent)): State<(Shared, usize)>,
+    closer: Option<Extension<StreamCloser>>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -359,8 +363,9 @@ async fn executor_api(
             if !accepts_json(&headers) {
                 return text(406, "Expecting 'Accept' to allow application/json");
             }
+            let closer = closer.map(|Extension(c)| c);
             let result = inner.with(|s| {
-                s.executor_subscribe(agent, &call).map(|(conn, rx)| {
+                s.executor_subscribe(agent, &call, closer).map(|(conn, rx)| {
                     let container = s
                         .live_container(agent, &call.framework_id, &call.executor_id)
                         .unwrap_or_default();
@@ -379,7 +384,7 @@ async fn executor_api(
                     // An executor the agent does not know has no business running: it is told
                     // to shut down, which kills what it still runs.
                     tracing::warn!("{message}: telling it to shut down");
-                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    let (tx, rx) = stream::channel("an unknown executor", usize::MAX, None);
                     let _ = tx.send(Bytes::from(cairn_proto::recordio::encode_json(
                         &executor::Event::shutdown(),
                     )));

@@ -19,9 +19,14 @@ pub mod executor;
 mod http;
 mod paths;
 mod process;
+mod serve;
 mod state;
+mod stream;
 
 pub use checkpoint::CheckpointError;
 pub use cluster::{Cluster, ClusterError};
-pub use config::{ClusterConfig, DEFAULT_AGENT_RESOURCES};
+pub use config::{
+    ClusterConfig, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT, DEFAULT_STREAM_BACKLOG,
+};
 pub use paths::PathError;
+pub use serve::{serve, RequestLimits, MAX_REQUEST_BODY};

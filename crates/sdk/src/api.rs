@@ -121,11 +121,14 @@ impl ApiServer {
             snapshot,
             requests,
         });
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!("the scheduler API stopped: {e}");
-            }
-        });
+        // The cluster's server: header and body timeouts and a connection cap, so a client
+        // that sends half a request cannot hold the API's connections forever.
+        let task = tokio::spawn(cairn_cluster::serve(
+            listener,
+            app,
+            cairn_cluster::RequestLimits::default(),
+            std::future::pending(),
+        ));
         Ok(ApiServer { addr, file, task })
     }
 

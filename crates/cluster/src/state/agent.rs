@@ -5,14 +5,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes as WireBytes;
 use cairn_proto::{
     executor, scheduler, AgentId, Bytes, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId,
     FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId, TaskInfo,
     TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::{
     epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
@@ -20,6 +18,8 @@ use super::{
 use crate::config::mesos_duration;
 use crate::paths::{create_dir_inside, join_inside, symlink_inside, PathError};
 use crate::process;
+use crate::serve::StreamCloser;
+use crate::stream::{self, EventReceiver, EventSender};
 
 /// How many acknowledged uuids a task remembers, to recognise re-sent duplicates.
 const ACKED_MEMORY: usize = 16;
@@ -67,7 +67,7 @@ pub(crate) enum ExecutorPhase {
 
 pub(crate) struct ExecutorConnection {
     pub id: u64,
-    pub tx: UnboundedSender<WireBytes>,
+    pub tx: EventSender,
 }
 
 /// A task as its agent knows it.
@@ -451,12 +451,14 @@ impl ClusterState {
         }
     }
 
-    /// An executor subscribed (or re-subscribed) on its agent's executor API.
+    /// An executor subscribed (or re-subscribed) on its agent's executor API. `closer` closes
+    /// its connection if it stops reading.
     pub(crate) fn executor_subscribe(
         &mut self,
         agent: usize,
         call: &executor::Call,
-    ) -> Result<(u64, UnboundedReceiver<WireBytes>), String> {
+        closer: Option<StreamCloser>,
+    ) -> Result<(u64, EventReceiver), String> {
         let container = self
             .live_container(agent, &call.framework_id, &call.executor_id)
             .ok_or_else(|| {
@@ -466,7 +468,14 @@ impl ClusterState {
                 )
             })?;
         let conn_id = self.connection_id();
-        let (tx, rx) = unbounded_channel();
+        let (tx, rx) = stream::channel(
+            format!(
+                "executor {} of framework {} on agent {}",
+                call.executor_id, call.framework_id, self.agents[agent].id
+            ),
+            self.cfg.max_stream_backlog,
+            closer,
+        );
         let agent_info = self.agent_info(agent);
         let Some(exec) = self.runtime_executor(agent, &container) else {
             return Err("executor vanished".to_string());

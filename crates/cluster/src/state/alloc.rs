@@ -149,6 +149,7 @@ impl ClusterState {
                         agent,
                         role: role.clone(),
                         resources,
+                        expires: self.cfg.offer_timeout.map(|t| now + t),
                     },
                 );
                 made.push((fid.clone(), offer));
@@ -223,6 +224,24 @@ impl ClusterState {
 
     pub(crate) fn remove_offers_of_removed(&mut self, fid: &FrameworkId) {
         self.master.offers.retain(|_, o| &o.framework != fid);
+    }
+
+    /// Rescinds the offers left unanswered past the offer timeout. Their resources go back to
+    /// the pool with no filter, as Mesos recovers them, so the next allocation offers them
+    /// again (to the same framework, if no other wants them).
+    pub(crate) fn rescind_expired_offers(&mut self, now: Instant) {
+        let expired: Vec<(OfferId, FrameworkId)> = self
+            .master
+            .offers
+            .iter()
+            .filter(|(_, o)| o.expires.is_some_and(|at| at <= now))
+            .map(|(id, o)| (id.clone(), o.framework.clone()))
+            .collect();
+        for (id, fid) in expired {
+            tracing::info!("offer {id} to framework {fid} was not answered in time: rescinding it");
+            self.master.offers.remove(&id);
+            self.send_to_framework(&fid, &scheduler::Event::rescind(id));
+        }
     }
 
     /// Rescinds every offer of an agent that went away.

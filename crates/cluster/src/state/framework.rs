@@ -11,11 +11,12 @@ use cairn_proto::{
     AgentId, CapabilityType, FrameworkId, FrameworkInfo, MasterInfo, Reason, Source, TaskId,
     TaskState, TaskStatus,
 };
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::{
     epoch_secs, AgentStatus, ClusterState, CompletedFramework, Dirty, Framework, StreamHandle,
 };
+use crate::serve::StreamCloser;
+use crate::stream::{self, EventReceiver};
 
 /// A call the master refuses synchronously: an HTTP status and a plain-text reason.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ pub(crate) enum CallReply {
 pub(crate) struct Subscription {
     pub framework_id: FrameworkId,
     pub stream_id: String,
-    pub rx: UnboundedReceiver<WireBytes>,
+    pub rx: EventReceiver,
 }
 
 /// How many torn-down frameworks the master remembers.
@@ -74,7 +75,12 @@ impl ClusterState {
     }
 
     /// SUBSCRIBE: registers a new framework or fails an old one over to this connection.
-    pub(crate) fn subscribe(&mut self, call: Call) -> Result<Subscription, CallError> {
+    /// `closer` closes that connection if the scheduler stops reading it.
+    pub(crate) fn subscribe(
+        &mut self,
+        call: Call,
+        closer: Option<StreamCloser>,
+    ) -> Result<Subscription, CallError> {
         let sub = call
             .subscribe
             .ok_or_else(|| CallError::new(400, "Expecting 'subscribe' to be present"))?;
@@ -90,12 +96,12 @@ impl ClusterState {
             }
         }
         let now = Instant::now();
-        let (tx, rx) = unbounded_channel();
         let stream_id = uuid::Uuid::new_v4().to_string();
         let id = match info.id.clone() {
             Some(id) => {
                 if self.master.completed.iter().any(|c| c.id == id) {
                     // A torn-down framework may not come back: it hears why, then the stream ends.
+                    let (tx, rx) = stream::channel(format!("framework {id}"), usize::MAX, None);
                     let ev = scheduler::Event::error("Framework has been removed");
                     let bytes = cairn_proto::recordio::encode_json(&ev);
                     let _ = tx.send(WireBytes::from(bytes));
@@ -117,6 +123,11 @@ impl ClusterState {
             }
         };
         info.id = Some(id.clone());
+        let (tx, rx) = stream::channel(
+            format!("framework {id} ({})", info.name),
+            self.cfg.max_stream_backlog,
+            closer,
+        );
         let heartbeat = self.cfg.heartbeat_interval;
         if let Some(fw) = self.master.frameworks.get_mut(&id) {
             // Failover: the old stream hears why and closes; user and checkpoint stay as they were.

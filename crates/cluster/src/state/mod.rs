@@ -26,10 +26,10 @@ use cairn_proto::{
     TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
+use crate::stream::EventSender;
 
 pub(crate) use agent::{link_volumes, Executor, ExecutorPhase};
 pub(crate) use recover::load;
@@ -94,7 +94,7 @@ pub(crate) struct Framework {
 /// The open SUBSCRIBE stream of a framework.
 pub(crate) struct StreamHandle {
     pub id: String,
-    pub tx: UnboundedSender<WireBytes>,
+    pub tx: EventSender,
 }
 
 /// Declined resources a framework does not want to see again for a while.
@@ -111,6 +111,8 @@ pub(crate) struct OutstandingOffer {
     pub role: String,
     /// In the refined format, with `allocation_info` set.
     pub resources: Resources,
+    /// When it is rescinded if still unanswered (the offer timeout).
+    pub expires: Option<Instant>,
 }
 
 /// The master's mirror of one task.
@@ -168,8 +170,8 @@ pub(crate) struct AgentRuntime {
 
 /// A message to deliver after the checkpoints are written.
 pub(crate) enum Outgoing {
-    Framework(UnboundedSender<WireBytes>, WireBytes),
-    Executor(UnboundedSender<WireBytes>, WireBytes),
+    Framework(EventSender, WireBytes),
+    Executor(EventSender, WireBytes),
 }
 
 /// Work that has to happen outside the lock.
