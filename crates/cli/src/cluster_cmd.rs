@@ -205,6 +205,9 @@ fn agent_action(master: &str, action: AgentAction) -> anyhow::Result<()> {
                     a["status"].as_str().unwrap_or(""),
                     a["id"].as_str().unwrap_or("")
                 );
+                if let Some(why) = a["held_back"].as_str() {
+                    println!("       {why}");
+                }
             }
         } else {
             println!("{doc}");

@@ -64,7 +64,12 @@ pub(crate) struct Inner {
 impl Cluster {
     /// Recovers the cluster from its work directory (or creates it), starts every running
     /// agent and the master, and returns once the master accepts connections.
-    pub async fn start(cfg: ClusterConfig) -> Result<Cluster, ClusterError> {
+    pub async fn start(mut cfg: ClusterConfig) -> Result<Cluster, ClusterError> {
+        // Sandboxes are named by absolute paths (executors run elsewhere, and a sweep for
+        // processes without a checkpoint must not take another cluster's for its own).
+        if let Ok(abs) = std::path::absolute(&cfg.work_dir) {
+            cfg.work_dir = abs;
+        }
         std::fs::create_dir_all(&cfg.work_dir).map_err(|source| ClusterError::Recover {
             work_dir: cfg.work_dir.clone(),
             source: crate::checkpoint::CheckpointError::Io {
@@ -85,7 +90,6 @@ impl Cluster {
                 addr: cfg.listen,
                 source,
             })?;
-        let mut cfg = cfg;
         cfg.listen = master_addr;
         let cfg = Arc::new(cfg);
         let state = state::load(cfg.clone()).map_err(|source| ClusterError::Recover {
@@ -226,6 +230,19 @@ impl Inner {
                 if let Some(tx) = tx {
                     let _ = tx.send(());
                 }
+            }
+            Effect::SweepOrphans {
+                agent,
+                sweep,
+                sandboxes,
+                known,
+            } => {
+                // Reading /proc takes a while on a busy machine: off the async threads, and the
+                // agent offers nothing until it is done.
+                tokio::task::spawn_blocking(move || {
+                    let orphans = process::kill_orphans(&sandboxes, &known);
+                    self.with(|s| s.orphans_swept(agent, sweep, &orphans));
+                });
             }
             Effect::RemoveDir { root, dir } => {
                 tokio::task::spawn_blocking(move || {

@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use axum::Extension;
 use axum::Router;
 use cairn_proto::scheduler::{Call, CallType};
 use cairn_proto::{executor, master};
@@ -365,12 +365,13 @@ async fn executor_api(
             }
             let closer = closer.map(|Extension(c)| c);
             let result = inner.with(|s| {
-                s.executor_subscribe(agent, &call, closer).map(|(conn, rx)| {
-                    let container = s
-                        .live_container(agent, &call.framework_id, &call.executor_id)
-                        .unwrap_or_default();
-                    (conn, rx, container)
-                })
+                s.executor_subscribe(agent, &call, closer)
+                    .map(|(conn, rx)| {
+                        let container = s
+                            .live_container(agent, &call.framework_id, &call.executor_id)
+                            .unwrap_or_default();
+                        (conn, rx, container)
+                    })
             });
             match result {
                 Ok((conn, rx, container)) => {

@@ -2,7 +2,9 @@
 //! executor started. An executor makes itself a session leader when it starts, so "everything
 //! of this pod" is "every process in its session", even after the executor itself has died.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
 /// The start time of a process (clock ticks since boot), which tells a live executor apart
 /// from an unrelated process that later got the same pid.
@@ -78,6 +80,97 @@ pub(crate) fn session_alive(leader: u32, leader_start: Option<u64>) -> bool {
                 s.session == leader && s.state != 'Z' && leader_start.is_none_or(|ls| s.start >= ls)
             })
     })
+}
+
+/// A pod process the agent has no checkpoint for.
+#[derive(Debug)]
+pub(crate) struct Orphan {
+    pub pid: u32,
+    /// Its session: the pid of the executor that started it.
+    pub session: u32,
+    /// The sandbox it says it runs in (`MESOS_SANDBOX`).
+    pub sandbox: PathBuf,
+}
+
+/// SIGKILLs the pod processes running in an agent's sandboxes (`sandboxes`, its `slaves/`
+/// tree) that belong to none of the executors it knows (`known`: pid and start time, and
+/// sandbox): what a lost executor checkpoint leaves running. An agent that does not know a
+/// process cannot account for what it uses; as Mesos' containerizer destroys the containers it
+/// finds at recovery and has no checkpoint for, they go.
+///
+/// A pod process is recognised by the `MESOS_SANDBOX` its executor gave it, inside
+/// `sandboxes`: a shell an operator opened in a sandbox directory is not one. An orphan
+/// executor takes its whole session (its tasks) with it; a task whose executor is already gone
+/// goes alone.
+pub(crate) fn kill_orphans(
+    sandboxes: &Path,
+    known: &[(Option<u32>, Option<u64>, PathBuf)],
+) -> Vec<Orphan> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut orphans = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Some(sandbox) = sandbox_of(pid) else {
+            continue;
+        };
+        if !sandbox.is_absolute()
+            || !sandbox.starts_with(sandboxes)
+            || known.iter().any(|(_, _, dir)| sandbox.starts_with(dir))
+        {
+            continue;
+        }
+        let Some(s) = stat(pid) else { continue };
+        let of_known = known
+            .iter()
+            .any(|(p, start, _)| *p == Some(s.session) && start.is_none_or(|st| s.start >= st));
+        if s.state == 'Z' || of_known {
+            continue;
+        }
+        orphans.push((
+            Orphan {
+                pid,
+                session: s.session,
+                sandbox,
+            },
+            s.start,
+        ));
+    }
+    let leaders: BTreeMap<u32, u64> = orphans
+        .iter()
+        .filter(|(o, _)| o.pid == o.session)
+        .map(|(o, start)| (o.pid, *start))
+        .collect();
+    for (leader, start) in &leaders {
+        signal_session(*leader, Some(*start), libc::SIGKILL);
+    }
+    for (o, _) in &orphans {
+        if !leaders.contains_key(&o.session) {
+            send_signal(o.pid, libc::SIGKILL);
+        }
+    }
+    orphans.into_iter().map(|(o, _)| o).collect()
+}
+
+/// The `MESOS_SANDBOX` a process was started with, if it can be read.
+fn sandbox_of(pid: u32) -> Option<PathBuf> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ
+        .split(|b| *b == 0)
+        .find_map(|var| var.strip_prefix(b"MESOS_SANDBOX="))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(PathBuf::from)
 }
 
 #[allow(unsafe_code)]

@@ -74,7 +74,10 @@ pub async fn serve(
     limits: RequestLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let app = app.layer(axum::middleware::from_fn_with_state(limits, read_body_in_time));
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits,
+        read_body_in_time,
+    ));
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Dropping the receiver tells every connection to finish gracefully.
     let (stop_tx, stop_rx) = watch::channel(());
@@ -166,7 +169,10 @@ async fn read_body_in_time(
     }
     let read = axum::body::to_bytes(body, MAX_REQUEST_BODY);
     match tokio::time::timeout(limits.body_timeout, read).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(e)) => refuse(
             StatusCode::BAD_REQUEST,
             format!("reading the request body: {e}"),

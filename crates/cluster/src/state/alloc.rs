@@ -91,7 +91,13 @@ impl ClusterState {
         let mut made: Vec<(FrameworkId, Offer)> = Vec::new();
         for agent in 0..self.agents.len() {
             let slot = &self.agents[agent];
-            if slot.status != AgentStatus::Running || slot.runtime.is_none() {
+            // An agent still sweeping for processes it has no checkpoint for may not know what
+            // is in use yet.
+            let ready = slot
+                .runtime
+                .as_ref()
+                .is_some_and(|rt| rt.sweeping.is_none());
+            if slot.status != AgentStatus::Running || !ready {
                 continue;
             }
             let mut free = self.available(agent);

@@ -158,6 +158,11 @@ pub(crate) struct AgentSlot {
     /// Kills asked for while the agent was away, sent when it comes back (Mesos' master keeps
     /// them in memory the same way, as `Slave::killedTasks`).
     pub kills_while_away: Vec<(FrameworkId, TaskId, Option<cairn_proto::KillPolicy>)>,
+    /// Why the agent may not start: its disk lost a checkpoint or a volume while other traces
+    /// of it remain, and starting would offer what is in use or hand a pod an empty volume.
+    /// Such an agent stays stopped (its processes keep running) until its disk is whole again
+    /// or it is lost; the text says what the operator does.
+    pub held_back: Option<String>,
 }
 
 /// What exists only while an agent runs.
@@ -166,6 +171,9 @@ pub(crate) struct AgentRuntime {
     pub executors: BTreeMap<String, Executor>,
     /// Executors waiting to re-subscribe after a restart of the agent, until this instant.
     pub recovering_until: Option<Instant>,
+    /// The sweep for processes the agent has no checkpoint for, still running: the agent
+    /// offers nothing until it is done (see `process::kill_orphans`).
+    pub sweeping: Option<u64>,
 }
 
 /// A message to deliver after the checkpoints are written.
@@ -194,6 +202,14 @@ pub(crate) enum Effect {
     /// Delete a directory tree (a lost agent's disk, a destroyed volume) below `root`, without
     /// following links (see `paths::remove_dir_inside`).
     RemoveDir { root: PathBuf, dir: PathBuf },
+    /// Kill the pod processes in an agent's sandboxes (`sandboxes`) that none of its executors
+    /// (`known`: pid, start time, sandbox) account for, then report sweep `sweep` done.
+    SweepOrphans {
+        agent: usize,
+        sweep: u64,
+        sandboxes: PathBuf,
+        known: Vec<(Option<u32>, Option<u64>, PathBuf)>,
+    },
 }
 
 /// An executor process to start.
@@ -259,7 +275,9 @@ impl ClusterState {
             ),
             Dirty::Agent(i) => {
                 let slot = &self.agents[*i];
-                if slot.status == AgentStatus::Gone {
+                // A held-back agent's books are not known (or not trusted): writing them would
+                // make the loss permanent.
+                if slot.status == AgentStatus::Gone || slot.held_back.is_some() {
                     return Ok(());
                 }
                 checkpoint::write(

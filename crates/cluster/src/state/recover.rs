@@ -26,6 +26,7 @@ use super::{
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
 use crate::paths::{join_inside, PathError};
+use crate::process::Orphan;
 
 pub(crate) fn master_path(work: &Path) -> PathBuf {
     work.join("master.json")
@@ -92,7 +93,12 @@ impl MasterCheckpoint {
                 .iter()
                 .map(|a| AgentEntry {
                     index: a.index,
-                    status: a.status,
+                    // Held back only by its disk: once that is whole, the next start runs it.
+                    status: if a.held_back.is_some() {
+                        AgentStatus::Running
+                    } else {
+                        a.status
+                    },
                 })
                 .collect(),
         }
@@ -126,20 +132,50 @@ impl AgentCheckpoint {
 pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointError> {
     let now = Instant::now();
     let saved: Option<MasterCheckpoint> = checkpoint::read(&master_path(&cfg.work_dir))?;
-    let fresh = saved.is_none();
-    let saved = saved.unwrap_or_else(|| MasterCheckpoint {
-        id: uuid::Uuid::new_v4().to_string(),
-        start_time: epoch_secs(),
-        next_framework: 0,
-        incarnation: 0,
-        frameworks: Vec::new(),
-        completed: Vec::new(),
-        agents: (0..cfg.agents)
-            .map(|index| AgentEntry {
-                index,
-                status: AgentStatus::Running,
-            })
-            .collect(),
+    let on_disk = agents_on_disk(&cfg.work_dir)?;
+    let fresh = saved.is_none() && on_disk.is_empty();
+    let saved = saved.unwrap_or_else(|| {
+        let agents = if fresh {
+            (0..cfg.agents)
+                .map(|index| AgentEntry {
+                    index,
+                    status: AgentStatus::Running,
+                })
+                .collect()
+        } else {
+            // The master's checkpoint is gone but its agents' are not. Like a Mesos master that
+            // lost its registry, the master recovers from its agents: every agent directory is
+            // an agent again (a missing index was lost for good), frameworks re-subscribe with
+            // their ids. What only the master knew is gone: which frameworks were torn down, and
+            // how long disconnected ones have been away (their failover timeouts start over).
+            tracing::error!(
+                "{} is missing, but {} holds {} agents: recovering them; frameworks must \
+                 subscribe again",
+                master_path(&cfg.work_dir).display(),
+                cfg.work_dir.join("agents").display(),
+                on_disk.len()
+            );
+            let last = on_disk.iter().copied().max().unwrap_or(0);
+            (0..=last)
+                .map(|index| AgentEntry {
+                    index,
+                    status: if on_disk.contains(&index) {
+                        AgentStatus::Running
+                    } else {
+                        AgentStatus::Gone
+                    },
+                })
+                .collect()
+        };
+        MasterCheckpoint {
+            id: uuid::Uuid::new_v4().to_string(),
+            start_time: epoch_secs(),
+            next_framework: 0,
+            incarnation: 0,
+            frameworks: Vec::new(),
+            completed: Vec::new(),
+            agents,
+        }
     });
     let mut frameworks = BTreeMap::new();
     for f in saved.frameworks {
@@ -185,6 +221,7 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
     }
     for i in 0..state.agents.len() {
         state.mirror_agent_tasks(i);
+        state.start_sweep(i);
     }
     // The new incarnation is written before any offer is made.
     state.mark(Dirty::Master);
@@ -200,7 +237,23 @@ fn agent_dir(cfg: &ClusterConfig, index: usize) -> PathBuf {
     cfg.work_dir.join("agents").join(index.to_string())
 }
 
-/// Builds an agent slot from its checkpoint, or a fresh agent when there is none.
+/// The indices of the agent directories under the work directory.
+fn agents_on_disk(work: &Path) -> Result<BTreeSet<usize>, CheckpointError> {
+    let dir = work.join("agents");
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(source) => Err(CheckpointError::Io { path: dir, source }),
+    }
+}
+
+/// Builds an agent slot from its checkpoint, or a fresh agent when there is none and nothing
+/// else of it either. An agent whose disk lost something it cannot start without is held back
+/// (see [`AgentSlot::held_back`]).
 fn load_agent(
     state: &mut ClusterState,
     index: usize,
@@ -208,35 +261,138 @@ fn load_agent(
 ) -> Result<AgentSlot, CheckpointError> {
     let cfg = state.cfg.clone();
     let dir = agent_dir(&cfg, index);
-    let saved: Option<AgentCheckpoint> = if status == AgentStatus::Gone {
-        None
-    } else {
-        checkpoint::read(&agent_path(&dir))?
+    if status == AgentStatus::Gone {
+        let mut slot = fresh_agent(state, index, dir, status);
+        slot.unreachable = true;
+        return Ok(slot);
+    }
+    let mut slot = match checkpoint::read::<AgentCheckpoint>(&agent_path(&dir))? {
+        Some(saved) => {
+            let mut slot = fresh_agent(state, index, dir.clone(), status);
+            saved.restore(&mut slot);
+            slot
+        }
+        None => {
+            let mut slot = fresh_agent(state, index, dir.clone(), status);
+            let traces = traces_of(&dir);
+            if !traces.is_empty() {
+                hold_back_without_checkpoint(&mut slot, &traces);
+            }
+            slot
+        }
     };
-    let mut slot = match saved {
-        Some(a) => AgentSlot {
-            index,
-            id: a.id,
-            ip: a.ip,
-            port: a.port,
-            dir: dir.clone(),
-            attributes: a.attributes,
-            total: Resources::from(a.total),
-            status,
-            disconnected_at: None,
-            unreachable: false,
-            registered_time: a.registered_time,
-            runtime: None,
-            kills_while_away: Vec::new(),
-        },
-        None => fresh_agent(state, index, dir.clone(), status),
-    };
+    if slot.held_back.is_none() {
+        slot.held_back = missing_volumes(&slot);
+    }
+    if let Some(why) = &slot.held_back {
+        tracing::error!("{why}");
+        slot.status = AgentStatus::Stopped;
+        slot.disconnected_at = Some(Instant::now());
+        return Ok(slot);
+    }
     match status {
-        AgentStatus::Running => slot.runtime = Some(load_runtime(&dir, &cfg)?),
+        AgentStatus::Running => {
+            slot.runtime = Some(load_runtime(&dir, &cfg)?);
+        }
         AgentStatus::Stopped => slot.disconnected_at = Some(Instant::now()),
-        AgentStatus::Gone => slot.unreachable = true,
+        AgentStatus::Gone => unreachable!("handled above"),
     }
     Ok(slot)
+}
+
+impl AgentCheckpoint {
+    /// Puts what the checkpoint says into `slot`.
+    fn restore(self, slot: &mut AgentSlot) {
+        slot.id = self.id;
+        slot.ip = self.ip;
+        slot.port = self.port;
+        slot.attributes = self.attributes;
+        slot.total = Resources::from(self.total);
+        slot.registered_time = self.registered_time;
+    }
+}
+
+/// What an agent directory holds besides its checkpoint: anything there means the agent has
+/// run (executors, sandboxes, volumes), so a missing `agent.json` is a loss, not a fresh start.
+/// (A checkpoint write that never finished leaves only its temporary file.)
+fn traces_of(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n != "agent.json" && n != "agent.json.tmp")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The agent's id as its sandboxes name it (`slaves/<agent-id>/...`), when its checkpoint
+/// that says so is gone.
+fn id_from_sandboxes(dir: &Path) -> Option<AgentId> {
+    let mut ids = std::fs::read_dir(dir.join("slaves"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string));
+    let id = ids.next()?;
+    ids.next().is_none().then(|| AgentId::new(id))
+}
+
+/// `agents/<i>/agent.json` is gone while the agent's executors, sandboxes or volumes are not.
+/// Its reservations and volumes were only in that file: a pod's reservation cannot be told
+/// from free resources, so starting it would offer what running pods use (as a Mesos agent
+/// whose checkpointed resources do not match refuses to start, in its strict recovery).
+fn hold_back_without_checkpoint(slot: &mut AgentSlot, traces: &[String]) {
+    if let Some(id) = id_from_sandboxes(&slot.dir) {
+        slot.id = id;
+    }
+    // Unknown, so nothing: it offers nothing anyway while held back.
+    slot.total = Resources::new();
+    let i = slot.index;
+    slot.held_back = Some(format!(
+        "agent {i} ({}) is held back: its checkpoint {} is missing, but {} still holds {}. \
+         Its reservations and volumes were recorded only there, so it is not started and \
+         nothing of it is offered; its tasks keep running. Restore the file (from a backup) \
+         and run `cairn cluster agent restart {i}`, or give the agent up with \
+         `cairn cluster agent lose {i}` (kills its tasks and erases its disk).",
+        slot.id,
+        agent_path(&slot.dir).display(),
+        slot.dir.display(),
+        traces.join(", "),
+    ));
+}
+
+/// The agent's persistent volumes whose directories are gone, as a reason to hold it back:
+/// starting it would hand their pods empty directories as if they were their data.
+fn missing_volumes(slot: &AgentSlot) -> Option<String> {
+    let missing: Vec<String> = slot
+        .total
+        .iter()
+        .filter_map(|r| {
+            let dir = super::agent::volume_dir(&slot.dir, r)?;
+            (!dir.exists()).then(|| {
+                format!(
+                    "'{}' (role {}) at {}",
+                    r.persistence_id().unwrap_or_default(),
+                    r.reservation_role().unwrap_or("*"),
+                    dir.display()
+                )
+            })
+        })
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let i = slot.index;
+    Some(format!(
+        "agent {i} ({}) is held back: persistent volume {} is missing. Starting it would hand \
+         the pod an empty directory as its data, so it is not started and nothing of it is \
+         offered; its tasks keep running. Restore the directory and run `cairn cluster agent \
+         restart {i}`; to accept that the data is gone, create it empty (`mkdir -p PATH`) and \
+         restart the agent; or give the agent up with `cairn cluster agent lose {i}`.",
+        slot.id,
+        missing.join(", "),
+    ))
 }
 
 fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentStatus) -> AgentSlot {
@@ -265,6 +421,7 @@ fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentSt
         registered_time: epoch_secs(),
         runtime: None,
         kills_while_away: Vec::new(),
+        held_back: None,
     }
 }
 
@@ -288,6 +445,7 @@ fn load_runtime(dir: &Path, cfg: &ClusterConfig) -> Result<AgentRuntime, Checkpo
     let mut rt = AgentRuntime {
         executors: BTreeMap::new(),
         recovering_until: Some(now + cfg.executor_reregister_timeout),
+        sweeping: None,
     };
     for exec in read_executors(dir)? {
         let mut exec = exec;
@@ -326,6 +484,102 @@ fn read_executors(dir: &Path) -> Result<Vec<Executor>, CheckpointError> {
 }
 
 impl ClusterState {
+    /// Starts the sweep for pod processes a just-started agent has no checkpoint for (see
+    /// `process::kill_orphans`); the agent offers nothing until it is done.
+    fn start_sweep(&mut self, agent: usize) {
+        let sweep = self.connection_id();
+        let slot = &mut self.agents[agent];
+        let Some(rt) = slot.runtime.as_mut() else {
+            return;
+        };
+        rt.sweeping = Some(sweep);
+        let known = rt
+            .executors
+            .values()
+            .map(|e| (e.pid, e.pid_start, e.sandbox.clone()))
+            .collect();
+        let sandboxes = slot.dir.join("slaves");
+        self.effect(Effect::SweepOrphans {
+            agent,
+            sweep,
+            sandboxes,
+            known,
+        });
+    }
+
+    /// Sweep `sweep` of an agent is done: what it killed is said loudly, and the agent may
+    /// offer again.
+    pub(crate) fn orphans_swept(&mut self, agent: usize, sweep: u64, orphans: &[Orphan]) {
+        let slot = &mut self.agents[agent];
+        let mut sessions: BTreeMap<u32, (Vec<u32>, &Path)> = BTreeMap::new();
+        for o in orphans {
+            let entry = sessions
+                .entry(o.session)
+                .or_insert_with(|| (Vec::new(), o.sandbox.as_path()));
+            entry.0.push(o.pid);
+            if o.pid == o.session {
+                entry.1 = o.sandbox.as_path();
+            }
+        }
+        for (session, (pids, sandbox)) in sessions {
+            tracing::error!(
+                "agent {} ({}): killed pod processes {pids:?} (session {session}) running in \
+                 {}: no executor checkpoint under {} accounts for them, so what they use cannot \
+                 be known. Their tasks are gone; their reservations and volumes stay with the \
+                 agent for the framework to relaunch on.",
+                slot.index,
+                slot.id,
+                sandbox.display(),
+                slot.dir.join("executors").display()
+            );
+        }
+        let Some(rt) = slot.runtime.as_mut() else {
+            return;
+        };
+        if rt.sweeping == Some(sweep) {
+            rt.sweeping = None;
+            self.master.next_allocation = Instant::now();
+        }
+    }
+
+    /// Checks a stopped agent's disk before it starts again: its checkpoint (read again if it
+    /// was missing: the operator may have restored it) and its volumes' directories. Holds it
+    /// back, with the reason, when something is missing.
+    fn check_disk(&mut self, agent: usize) -> Result<(), String> {
+        let dir = self.agents[agent].dir.clone();
+        let saved: Option<AgentCheckpoint> =
+            checkpoint::read(&agent_path(&dir)).map_err(|e| e.to_string())?;
+        let new_machine = fresh_agent(self, agent, dir, AgentStatus::Stopped);
+        let slot = &mut self.agents[agent];
+        if slot.held_back.is_some() {
+            slot.held_back = None;
+            match saved {
+                Some(saved) => saved.restore(slot),
+                None => {
+                    let traces = traces_of(&slot.dir);
+                    if traces.is_empty() {
+                        // Nothing of it is left at all: it starts as a new, empty machine.
+                        slot.total = new_machine.total;
+                    } else {
+                        hold_back_without_checkpoint(slot, &traces);
+                    }
+                }
+            }
+        }
+        // A stopped agent that was not held back kept its books in memory: a checkpoint lost
+        // meanwhile is written again at its next change.
+        if slot.held_back.is_none() {
+            slot.held_back = missing_volumes(slot);
+        }
+        match &slot.held_back {
+            Some(why) => {
+                tracing::error!("{why}");
+                Err(why.clone())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Rebuilds the master's mirror of an agent's tasks (after a start or a re-registration).
     fn mirror_agent_tasks(&mut self, agent: usize) {
         let executors: Vec<Executor> = match &self.agents[agent].runtime {
@@ -401,6 +655,7 @@ impl ClusterState {
         if self.agents[agent].status != AgentStatus::Stopped {
             return Err(format!("agent {} is not stopped", self.agents[agent].id));
         }
+        self.check_disk(agent)?;
         let dir = self.agents[agent].dir.clone();
         let runtime = load_runtime(&dir, &self.cfg).map_err(|e| e.to_string())?;
         let was_unreachable = self.agents[agent].unreachable;
@@ -444,6 +699,8 @@ impl ClusterState {
             self.send_to_framework(&fid, &scheduler::Event::update(s));
         }
         self.mirror_agent_tasks(agent);
+        self.start_sweep(agent);
+        self.mark(Dirty::Agent(agent));
         // Frameworks the agent must stop running for, as Mesos' master tells a re-registering
         // agent to: those removed while it was away (torn down, failover timeout), and, when
         // it had been unreachable, those that are not partition-aware: they were told
@@ -521,6 +778,14 @@ impl ClusterState {
         for (pid, start) in executors {
             self.effect(Effect::KillSession { pid, start });
         }
+        // And whatever runs in its sandboxes without a checkpoint: the disk goes, so must they.
+        let sweep = self.connection_id();
+        self.effect(Effect::SweepOrphans {
+            agent,
+            sweep,
+            sandboxes: dir.join("slaves"),
+            known: Vec::new(),
+        });
         if self.agents[agent].status == AgentStatus::Running {
             self.effect(Effect::StopAgentServer { agent });
         }

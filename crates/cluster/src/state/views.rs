@@ -399,6 +399,7 @@ impl ClusterState {
                 },
                 "work_dir": s.dir.display().to_string(),
                 "executors": s.runtime.as_ref().map(|r| r.executors.len()).unwrap_or(0),
+                "held_back": s.held_back,
             })).collect::<Vec<_>>()
         })
     }
