@@ -449,6 +449,19 @@ async fn an_agent_that_lost_its_checkpoint_while_its_pod_runs_is_held_back_and_o
     std::fs::remove_file(&checkpoint).unwrap();
     pod.cluster.start_again().await;
 
+    // The pod runs on, and nothing of its agent is offered: not its reservation, and not the
+    // same resources as free ones either.
+    assert!(pid_alive(pod.pid));
+    let mut sched = Scheduler::resubscribe(&pod.cluster.master, &pod.info, &pod.framework_id).await;
+    let agent = pod.agent.clone();
+    sched
+        .expect_no_offer("from the held-back agent", Duration::from_secs(3), |o| {
+            o.agent_id == agent
+        })
+        .await;
+    sched
+        .offer("from the other agents", |o| o.agent_id != agent)
+        .await;
     // Loudly, naming the file and what to do.
     let log = pod.cluster.log();
     let line = log
@@ -465,17 +478,6 @@ async fn an_agent_that_lost_its_checkpoint_while_its_pod_runs_is_held_back_and_o
             .is_some_and(|h| h.contains("agent.json")),
         "{listed}"
     );
-    // The pod runs on, and nothing of its agent is offered: not its reservation, and not the
-    // same resources as free ones either.
-    assert!(pid_alive(pod.pid));
-    let mut sched = Scheduler::resubscribe(&pod.cluster.master, &pod.info, &pod.framework_id).await;
-    sched.any_offer().await;
-    let agent = pod.agent.clone();
-    sched
-        .expect_no_offer("from the held-back agent", Duration::from_secs(3), |o| {
-            o.agent_id == agent
-        })
-        .await;
     // Its task is still known where it runs: unreachable once the agent stays silent past
     // the ping timeout, as for any agent that is down, never gone.
     let id = TaskId::new(TASK);
@@ -518,12 +520,8 @@ async fn an_agent_whose_volume_directory_is_gone_is_held_back_until_the_operator
     std::fs::remove_dir_all(&volume).unwrap();
     pod.cluster.start_again().await;
 
-    let log = pod.cluster.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("held back"))
-        .unwrap_or_else(|| panic!("no word of the held-back agent in the log:\n{log}"));
-    assert!(line.contains(&volume.display().to_string()), "{line}");
+    // Nothing of the agent is offered: its pod's reservation would come with an empty
+    // directory in place of its data.
     let mut sched = Scheduler::resubscribe(&pod.cluster.master, &pod.info, &pod.framework_id).await;
     let agent = pod.agent.clone();
     sched
@@ -533,6 +531,12 @@ async fn an_agent_whose_volume_directory_is_gone_is_held_back_until_the_operator
             |o| o.agent_id == agent,
         )
         .await;
+    let log = pod.cluster.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("held back"))
+        .unwrap_or_else(|| panic!("no word of the held-back agent in the log:\n{log}"));
+    assert!(line.contains(&volume.display().to_string()), "{line}");
     let (status, body) = restart_answer(&pod.cluster, pod.index).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains(VOLUME), "{body}");
