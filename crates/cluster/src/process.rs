@@ -186,6 +186,61 @@ fn send_signal(pid: u32, signal: i32) -> bool {
 mod tests {
     use super::*;
 
+    /// A `sleep` with `MESOS_SANDBOX` set to `sandbox` (when given), working in `cwd`.
+    fn sleeper(sandbox: Option<&Path>, cwd: &Path) -> std::process::Child {
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("100").current_dir(cwd);
+        if let Some(s) = sandbox {
+            cmd.env("MESOS_SANDBOX", s);
+        }
+        cmd.spawn().expect("spawning sleep")
+    }
+
+    fn reaped_or_killed(child: &mut std::process::Child) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn only_pod_processes_no_executor_accounts_for_are_killed_as_orphans() {
+        let root = std::env::temp_dir().join(format!("cairn-orphans-{}", std::process::id()));
+        let slaves = root.join("agents/0/slaves");
+        let lost = slaves.join("S0/frameworks/f/executors/lost/runs/c1");
+        let kept = slaves.join("S0/frameworks/f/executors/kept/runs/c2");
+        for d in [&lost, &kept] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let mut orphan = sleeper(Some(&lost.join("tasks/t1")), &root);
+        let mut known = sleeper(Some(&kept), &root);
+        // An operator's shell that looks around in a sandbox is not a pod process.
+        let mut visitor = sleeper(None, &lost);
+        // Nor is a process of some other agent's sandbox.
+        let mut elsewhere = sleeper(Some(&root.join("agents/1/slaves/x")), &root);
+
+        let found = kill_orphans(&slaves, &[(None, None, kept.clone())]);
+        assert_eq!(
+            found.iter().map(|o| o.pid).collect::<Vec<_>>(),
+            vec![orphan.id()]
+        );
+        assert!(reaped_or_killed(&mut orphan));
+        for child in [&mut known, &mut visitor, &mut elsewhere] {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{} was killed",
+                child.id()
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(root);
+    }
+
     #[test]
     fn this_process_is_alive_with_its_own_start_time() {
         let me = std::process::id();

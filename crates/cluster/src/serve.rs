@@ -199,3 +199,76 @@ fn refuse(status: StatusCode, message: String) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn start(limits: RequestLimits) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route("/", get(|| async { "hello" }));
+        tokio::spawn(serve(listener, app, limits, std::future::pending()));
+        addr
+    }
+
+    /// Sends a GET on `conn` and reads the first bytes of the answer; `None` if none came
+    /// within `within`.
+    async fn get_on(conn: &mut TcpStream, within: Duration) -> Option<String> {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(within, conn.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_the_cap_waits_until_another_closes() {
+        let addr = start(RequestLimits {
+            max_connections: 1,
+            ..RequestLimits::default()
+        })
+        .await;
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        let answer = get_on(&mut first, Duration::from_secs(10)).await;
+        assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+        // The kernel accepts the second connection, the server does not serve it yet.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(get_on(&mut second, Duration::from_millis(500)).await, None);
+        drop(first);
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+            .await
+            .expect("served once the first connection closed")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_half_sent_request_is_cut_off_after_the_header_timeout_and_whole_ones_are_answered() {
+        let addr = start(RequestLimits {
+            header_timeout: Duration::from_millis(300),
+            ..RequestLimits::default()
+        })
+        .await;
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET / HT").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf))
+            .await
+            .expect("the half-sent request is cut off")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+        let mut busy = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..3 {
+            let answer = get_on(&mut busy, Duration::from_secs(10)).await;
+            assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+        }
+    }
+}

@@ -763,20 +763,27 @@ impl ClusterState {
             return Err(format!("agent {} is already gone", self.agents[agent].id));
         }
         let dir = self.agents[agent].dir.clone();
-        let executors: Vec<(u32, Option<u64>)> = match &self.agents[agent].runtime {
+        // Executors with a known process are killed by their session; the sweep below takes
+        // whatever else runs in the sandboxes (one not yet started when it was written down,
+        // or one whose checkpoint is lost).
+        let known: Vec<(Option<u32>, Option<u64>, PathBuf)> = match &self.agents[agent].runtime {
             Some(rt) => rt
                 .executors
                 .values()
-                .filter_map(|e| e.pid.map(|p| (p, e.pid_start)))
+                .filter(|e| e.pid.is_some())
+                .map(|e| (e.pid, e.pid_start, e.sandbox.clone()))
                 .collect(),
             None => read_executors(&dir)
                 .unwrap_or_default()
-                .iter()
-                .filter_map(|e| e.pid.map(|p| (p, e.pid_start)))
+                .into_iter()
+                .filter(|e| e.pid.is_some())
+                .map(|e| (e.pid, e.pid_start, e.sandbox))
                 .collect(),
         };
-        for (pid, start) in executors {
-            self.effect(Effect::KillSession { pid, start });
+        for (pid, start, _) in &known {
+            if let Some(pid) = *pid {
+                self.effect(Effect::KillSession { pid, start: *start });
+            }
         }
         // And whatever runs in its sandboxes without a checkpoint: the disk goes, so must they.
         let sweep = self.connection_id();
@@ -784,7 +791,7 @@ impl ClusterState {
             agent,
             sweep,
             sandboxes: dir.join("slaves"),
-            known: Vec::new(),
+            known,
         });
         if self.agents[agent].status == AgentStatus::Running {
             self.effect(Effect::StopAgentServer { agent });
