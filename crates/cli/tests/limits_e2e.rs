@@ -315,16 +315,16 @@ async fn an_offer_left_unanswered_is_rescinded_after_the_offer_timeout_and_offer
     let mut sched = Scheduler::subscribe(&cluster.master, framework("holder", ROLE, &[])).await;
     let first = sched.any_offer().await;
     let offered_at = Instant::now();
-    let rescinded = sched
+    sched
         .wait_for("the offer's RESCIND", |e| {
             (e.type_ == EventType::Rescind
                 && e.rescind.as_ref().is_some_and(|r| r.offer_id == first.id))
             .then_some(())
         })
         .await;
-    let _ = rescinded;
+    // Not at once: when its 2 s were up (less the time the offer took to reach us).
     assert!(
-        offered_at.elapsed() >= Duration::from_millis(1500),
+        offered_at.elapsed() >= Duration::from_secs(1),
         "rescinded after {:?}, before its timeout",
         offered_at.elapsed()
     );
