@@ -29,4 +29,4 @@ pub use config::{
     ClusterConfig, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT, DEFAULT_STREAM_BACKLOG,
 };
 pub use paths::PathError;
-pub use serve::{serve, RequestLimits, MAX_REQUEST_BODY};
+pub use serve::{serve, RequestLimits};

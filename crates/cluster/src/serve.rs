@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 /// The largest request body any cairn server reads: axum's own default for its extractors,
 /// kept here because bodies are now read before the handler runs.
-pub const MAX_REQUEST_BODY: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BODY: usize = 2 * 1024 * 1024;
 
 /// How long a client may take to send a request, and how many connections one server holds.
 #[derive(Debug, Clone, Copy)]
