@@ -290,12 +290,10 @@ fn load_agent(
         slot.disconnected_at = Some(Instant::now());
         return Ok(slot);
     }
-    match status {
-        AgentStatus::Running => {
-            slot.runtime = Some(load_runtime(&dir, &cfg)?);
-        }
-        AgentStatus::Stopped => slot.disconnected_at = Some(Instant::now()),
-        AgentStatus::Gone => unreachable!("handled above"),
+    if status == AgentStatus::Running {
+        slot.runtime = Some(load_runtime(&dir, &cfg)?);
+    } else {
+        slot.disconnected_at = Some(Instant::now());
     }
     Ok(slot)
 }
@@ -522,6 +520,16 @@ impl ClusterState {
             }
         }
         for (session, (pids, sandbox)) in sessions {
+            if slot.status == AgentStatus::Gone {
+                tracing::warn!(
+                    "agent {} ({}): killed pod processes {pids:?} (session {session}) in {} \
+                     that no executor checkpoint accounted for, with the lost agent",
+                    slot.index,
+                    slot.id,
+                    sandbox.display()
+                );
+                continue;
+            }
             tracing::error!(
                 "agent {} ({}): killed pod processes {pids:?} (session {session}) running in \
                  {}: no executor checkpoint under {} accounts for them, so what they use cannot \
