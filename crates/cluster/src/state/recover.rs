@@ -366,8 +366,10 @@ fn missing_volumes(slot: &AgentSlot) -> Option<String> {
     let missing: Vec<String> = slot
         .total
         .iter()
+        .filter(|r| r.persistence_id().is_some())
         .filter_map(|r| {
-            let dir = super::agent::volume_dir(&slot.dir, r)?;
+            // A volume whose name cannot be a path was refused when it was created.
+            let dir = super::agent::volume_dir(&slot.dir, r).ok()?;
             (!dir.exists()).then(|| {
                 format!(
                     "'{}' (role {}) at {}",
