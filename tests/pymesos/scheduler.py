@@ -12,7 +12,6 @@ Set up the interpreter with tests/pymesos/install.sh.
 """
 
 import argparse
-import getpass
 import json
 import sys
 import threading
@@ -188,7 +187,9 @@ def main():
     task_id = "pymesos-probe-%s" % uuid.uuid4()
     sched = ProbeScheduler(task_id)
     framework = {
-        "user": getpass.getuser(),
+        # Not the user running this script: a cluster that runs as root would run the task as
+        # root, which it refuses unless started with --allow-root.
+        "user": "nobody",
         "name": "cairn-pymesos-probe",
         "hostname": "localhost",
     }

@@ -165,7 +165,9 @@ type Received = (Instant, anyhow::Result<Option<Event>>);
 
 async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
-    let mut info = FrameworkInfo::new(current_user(), "cairn-bench");
+    // What cairn's own services run as by default; a cluster running as root switches each
+    // executor to it, as it would theirs.
+    let mut info = FrameworkInfo::new("nobody", "cairn-bench");
     // If this process dies, the master tears the framework down at once and kills the pods.
     info.failover_timeout = Some(0.0);
     let subscribed_at = Instant::now();
@@ -488,13 +490,6 @@ async fn wait_until_gone(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn current_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".to_string())
 }
 
 impl Report {

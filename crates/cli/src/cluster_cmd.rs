@@ -56,6 +56,43 @@ pub struct ClusterArgs {
     /// resources offered again (Mesos' --offer_timeout); 0 keeps offers until answered.
     #[arg(long, default_value = "1m", value_parser = duration::parse)]
     offer_timeout: Duration,
+    #[command(flatten)]
+    users: UserArgs,
+}
+
+/// Which users frameworks may run tasks as (a cluster that runs as root starts each executor as
+/// its tasks' user; one that does not runs every task as itself).
+#[derive(Args, Clone, Default)]
+pub struct UserArgs {
+    /// The only users tasks may run as, comma-separated [default: any user but root].
+    #[arg(long, value_name = "USER,...", value_delimiter = ',')]
+    allowed_users: Option<Vec<String>>,
+    /// Let frameworks run tasks as root.
+    #[arg(long)]
+    allow_root: bool,
+}
+
+impl UserArgs {
+    /// The flags' users, checked: root is allowed only through --allow-root, so that running
+    /// tasks as root is always a choice of its own.
+    pub fn policy(&self) -> anyhow::Result<(Option<Vec<String>>, bool)> {
+        let users: Option<Vec<String>> = self.allowed_users.as_ref().map(|users| {
+            users
+                .iter()
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect()
+        });
+        if let Some(users) = &users {
+            if users.iter().any(|u| u == "root") {
+                bail!("--allowed-users: root is allowed with --allow-root, not in the list");
+            }
+            if users.is_empty() {
+                bail!("--allowed-users: name at least one user");
+            }
+        }
+        Ok((users, self.allow_root))
+    }
 }
 
 #[derive(Subcommand)]
@@ -108,6 +145,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.status_update_retry_min = args.status_update_retry;
     cfg.executor_recovery_timeout = args.executor_recovery_timeout;
     cfg.offer_timeout = (!args.offer_timeout.is_zero()).then_some(args.offer_timeout);
+    (cfg.allowed_users, cfg.allow_root) = args.users.policy()?;
     if cfg.agents == 0 {
         bail!("--agents must be at least 1");
     }

@@ -9,6 +9,7 @@ use cairn::spec::ServiceSpec;
 use cairn::RunOptions;
 use clap::Args;
 
+use crate::cluster_cmd::UserArgs;
 use crate::duration;
 
 #[derive(Args)]
@@ -34,6 +35,8 @@ pub struct RunArgs {
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
     api: SocketAddr,
+    #[command(flatten)]
+    users: UserArgs,
 }
 
 #[derive(Args)]
@@ -86,6 +89,7 @@ pub struct ValidateArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    let (allowed_users, allow_root) = args.users.policy()?;
     let options = RunOptions {
         master: args.master,
         work_dir: args.work_dir,
@@ -93,6 +97,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         listen: args.listen,
         agents: args.agents,
         api: Some(args.api),
+        allowed_users,
+        allow_root,
         ..RunOptions::default()
     };
     cairn::run_with(spec, options)?;

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod pods;
-use pods::{signal, Scratch, DEADLINE};
+use pods::{running_as_root, signal, Scratch, DEADLINE};
 
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 /// Five pods, one after another, each waiting for an offer (offers come every second).
@@ -290,7 +291,44 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
         );
         // The task wrote its name into its own volume: the volume is what the task saw.
         assert_eq!(read_marker(&row.volumes[0]), format!("{pod}-node\n"));
+        // As the service's user (the spec names none: nobody), even though cairn runs as root.
+        if running_as_root() {
+            let owner = std::fs::metadata(row.volumes[0].join("marker"))
+                .unwrap()
+                .uid();
+            assert_eq!(owner, 65534, "{pod}'s marker was written by nobody");
+        }
     }
+
+    // What cairn keeps is private: the state store, the API's address, the checkpoints.
+    let work = scratch.work_dir();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for private_dir in [work.join("state"), work.join("state/my-service")] {
+        assert_eq!(mode(&private_dir), 0o700, "{}", private_dir.display());
+    }
+    for private_file in [
+        "state/my-service/FrameworkID",
+        "state/my-service.api",
+        "cluster/master.json",
+        "cluster/agents/0/agent.json",
+    ] {
+        assert_eq!(mode(&work.join(private_file)), 0o600, "{private_file}");
+    }
+    let checkpoints: Vec<PathBuf> = (0..3)
+        .map(|i| work.join(format!("cluster/agents/{i}/executors")))
+        .filter(|d| d.exists())
+        .collect();
+    assert!(!checkpoints.is_empty());
+    for dir in checkpoints {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    // Task users pass through the cluster's directories to their sandboxes, never list them.
+    let passage = if running_as_root() { 0o711 } else { 0o700 };
+    assert_eq!(mode(&work.join("cluster")), passage);
     // MAX_PER 2 per hostname: three data nodes need at least two agents.
     let data_hosts: BTreeSet<&str> = table
         .iter()
@@ -396,6 +434,64 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
         );
     }
     let _ = again.line_count();
+}
+
+#[test]
+fn cairn_run_as_root_refuses_a_work_dir_its_service_user_cannot_reach_and_says_what_to_do() {
+    if !running_as_root() {
+        eprintln!(
+            "skipped: only cairn run as root switches its tasks to the service's user, and this \
+             test does not run as root"
+        );
+        return;
+    }
+    // Goal: a clone in a private home directory fails at once, saying why and what to do,
+    // instead of deploying pods that cannot reach their sandboxes (or running them as root).
+    let scratch = Scratch::new("unreachable");
+    let home = scratch.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let work_dir = home.join("clone/.cairn");
+    let mut child = Command::new(CAIRN)
+        .arg("run")
+        .arg(repo_root().join("examples/my-service.yml"))
+        .arg("--work-dir")
+        .arg(&work_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cairn run");
+    let until = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cairn run did not refuse the unreachable work dir: it kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    for expected in [
+        "user 'nobody' cannot reach",
+        &format!("{} (0700", home.display()),
+        "--work-dir",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "`{expected}` missing from:\n{stderr}"
+        );
+    }
+    assert!(
+        !work_dir.exists(),
+        "nothing is started or written when the user cannot reach the work dir"
+    );
 }
 
 #[test]

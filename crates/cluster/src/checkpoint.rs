@@ -6,7 +6,8 @@
 //! machine power loss is out of scope for a single-machine development cluster.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -45,7 +46,12 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointError
         source,
     };
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io_err)?;
+        // What holds checkpoints is the cluster's alone.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io_err)?;
     }
     let bytes = serde_json::to_vec(value).map_err(|e| CheckpointError::Corrupt {
         path: path.to_path_buf(),
@@ -54,7 +60,18 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointError
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, bytes).map_err(io_err)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err)?;
+    // The mode above applies only to a new file; a temporary file left by a crash keeps its own.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err)?;
+    file.write_all(&bytes).map_err(io_err)?;
+    drop(file);
     fs::rename(&tmp, path).map_err(io_err)
 }
 
@@ -101,6 +118,28 @@ mod tests {
         assert_eq!(read::<Vec<i32>>(&path).unwrap(), Some(vec![1, 2, 3]));
         remove(&path).unwrap();
         assert_eq!(read::<Vec<i32>>(&path).unwrap(), None);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_checkpoint_is_a_0600_file_in_a_0700_directory() {
+        let dir = std::env::temp_dir().join(format!("cairn-ckpt-mode-{}", std::process::id()));
+        let path = dir.join("executors/c.json");
+        // A temporary file left by an earlier crash, readable by anyone.
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::set_permissions(path.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(dir.join("executors/c.json.tmp"), b"old").unwrap();
+        fs::set_permissions(
+            dir.join("executors/c.json.tmp"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        write(&path, &vec![1]).unwrap();
+        write(&dir.join("fresh/d.json"), &vec![2]).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.join("fresh/d.json")), 0o600);
+        assert_eq!(mode(&dir.join("fresh")), 0o700);
         let _ = fs::remove_dir_all(dir);
     }
 

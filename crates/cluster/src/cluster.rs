@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::ClusterConfig;
-use crate::process;
 use crate::state::{self, ClusterState, Effect, Outgoing, SpawnRequest};
+use crate::{process, sandbox, users};
 
 /// Starting the cluster failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,12 +70,14 @@ impl Cluster {
         if let Ok(abs) = std::path::absolute(&cfg.work_dir) {
             cfg.work_dir = abs;
         }
-        std::fs::create_dir_all(&cfg.work_dir).map_err(|source| ClusterError::Recover {
-            work_dir: cfg.work_dir.clone(),
-            source: crate::checkpoint::CheckpointError::Io {
-                path: cfg.work_dir.clone(),
-                source,
-            },
+        sandbox::create_dirs(&cfg.work_dir, sandbox::passage_mode()).map_err(|source| {
+            ClusterError::Recover {
+                work_dir: cfg.work_dir.clone(),
+                source: crate::checkpoint::CheckpointError::Io {
+                    path: cfg.work_dir.clone(),
+                    source,
+                },
+            }
         })?;
         let listener =
             TcpListener::bind(cfg.listen)
@@ -126,6 +128,14 @@ impl Cluster {
         ));
         tokio::spawn(inner.clone().clock());
         tracing::info!("cairn cluster master at http://{master_addr}");
+        if !users::switching() {
+            tracing::info!(
+                "the cluster does not run as root: every task runs as '{}'",
+                users::own_name()
+            );
+        } else if cfg.allow_root {
+            tracing::warn!("frameworks may run tasks as root (--allow-root)");
+        }
         Ok(Cluster { inner })
     }
 
@@ -256,18 +266,41 @@ impl Inner {
 
     fn spawn_executor(self: Arc<Self>, req: SpawnRequest) {
         let (program, args) = &self.cfg.executor_command;
-        let open = |name: &str| {
+        // Who the executor runs as, and its sandbox made that user's: when either cannot be, the
+        // executor never starts and its tasks are dropped, saying why.
+        let user = self.executor_user(&req).and_then(|user| {
+            let owner = user.as_ref().map(|u| (u.uid, u.gid));
+            sandbox::create_sandbox(&req.agent_dir, &req.sandbox, owner)
+                .map(|()| user)
+                .map_err(|e| format!("cannot create the sandbox: {e}"))
+        });
+        let user = match user {
+            Ok(user) => user,
+            Err(message) => {
+                tracing::error!("{message}");
+                self.with(|s| s.executor_not_started(req.agent, &req.container_id, &message));
+                return;
+            }
+        };
+        let owner = user.as_ref().map(|u| (u.uid, u.gid));
+        let open = |name: &str| -> std::io::Result<std::fs::File> {
             use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
+            let path = req.sandbox.join(name);
+            let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(req.sandbox.join(name))
+                .open(&path)?;
+            if let Some((uid, gid)) = owner {
+                // The file just opened, not whatever the name leads to by now.
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+            }
+            Ok(file)
         };
-        // The sandbox first (the first entry), then each task's directory with its volumes: a
-        // task that would run without its volume must not run at all.
+        // Then each task's directory with its volumes (the sandbox's own come first): a task
+        // that would run without its volume must not run at all.
         let prepared = req.prepare.iter().try_for_each(|(dir, resources)| {
-            crate::state::link_volumes(&req.agent_dir, dir, resources)
+            crate::state::link_volumes(&req.agent_dir, &req.sandbox, dir, resources)
                 .map_err(|e| format!("preparing the sandbox {}: {e}", dir.display()))
         });
         if let Err(message) = prepared {
@@ -284,6 +317,9 @@ impl Inner {
                 .stdout(open("stdout")?)
                 .stderr(open("stderr")?)
                 .kill_on_drop(false);
+            if let Some(user) = &user {
+                users::switch_to(&mut cmd, user);
+            }
             cmd.spawn()
         };
         let spawned = spawn();
@@ -314,6 +350,28 @@ impl Inner {
                 self.with(|s| s.executor_spawned(req.agent, &req.container_id, Err(msg)));
             }
         }
+    }
+
+    /// The user an executor is started as: `None` when the cluster does not run as root (it
+    /// cannot switch). An error says why its tasks cannot run: no such user, root when root is
+    /// not allowed (a uid 0 under another name included), or a work dir or executor program
+    /// the user cannot reach (a clone in a private home directory).
+    fn executor_user(&self, req: &SpawnRequest) -> Result<Option<users::TaskUser>, String> {
+        if !users::switching() {
+            return Ok(None);
+        }
+        let cannot = |why: String| format!("cannot run the executor as user '{}': {why}", req.user);
+        let user = users::lookup(&req.user).map_err(|e| cannot(e.to_string()))?;
+        if user.uid == 0 && !self.cfg.allow_root {
+            return Err(cannot(format!(
+                "it has uid 0, and {}",
+                ClusterConfig::ROOT_REFUSAL
+            )));
+        }
+        users::reachable(&user, &req.sandbox, false)
+            .and_then(|()| users::reachable(&user, &self.cfg.executor_command.0, true))
+            .map_err(|e| cannot(e.to_string()))?;
+        Ok(Some(user))
     }
 
     /// Starts an agent's HTTP server on its own address, with its checkpointed port when it has

@@ -52,6 +52,12 @@ pub struct ClusterConfig {
     pub max_stream_backlog: usize,
     /// Header and body timeouts and the connection cap of the master's and agents' servers.
     pub request_limits: RequestLimits,
+    /// The users frameworks may run tasks as (`--allowed-users`); `None`: any user of the
+    /// machine except root. (Mesos leaves this to its authorizer's `run_tasks` rules.)
+    pub allowed_users: Option<Vec<String>>,
+    /// Whether tasks may run as root (`--allow-root`). Off: a cluster that runs as root runs
+    /// tasks as root only when its operator chose it.
+    pub allow_root: bool,
 }
 
 impl ClusterConfig {
@@ -80,6 +86,26 @@ impl ClusterConfig {
             offer_timeout: Some(DEFAULT_OFFER_TIMEOUT),
             max_stream_backlog: DEFAULT_STREAM_BACKLOG,
             request_limits: RequestLimits::default(),
+            allowed_users: None,
+            allow_root: false,
+        }
+    }
+
+    /// What a refusal of root says to do about it.
+    pub const ROOT_REFUSAL: &'static str =
+        "tasks run as root only on a cluster started with --allow-root";
+
+    /// Why tasks may not run as `user` on this cluster, or `None` when they may.
+    pub fn refuse_user(&self, user: &str) -> Option<String> {
+        if user == "root" {
+            return (!self.allow_root).then(|| Self::ROOT_REFUSAL.to_string());
+        }
+        match &self.allowed_users {
+            Some(users) if !users.iter().any(|u| u == user) => Some(format!(
+                "the cluster allows only the users of --allowed-users ({})",
+                users.join(",")
+            )),
+            _ => None,
         }
     }
 }

@@ -19,9 +19,11 @@ pub mod executor;
 mod http;
 mod paths;
 mod process;
+mod sandbox;
 mod serve;
 mod state;
 mod stream;
+mod users;
 
 pub use checkpoint::CheckpointError;
 pub use cluster::{Cluster, ClusterError};
@@ -30,3 +32,4 @@ pub use config::{
 };
 pub use paths::PathError;
 pub use serve::{serve, RequestLimits};
+pub use users::{check_task_user, UserError};

@@ -112,6 +112,17 @@ fn below<'a>(root: &Path, path: &'a Path) -> Result<Vec<&'a std::ffi::OsStr>, Pa
 /// Makes `path` (below `root`) a directory, one component at a time, refusing to go through a
 /// symbolic link or a file on the way. `root` itself is the cluster's and is made as it is.
 pub(crate) fn create_dir_inside(root: &Path, path: &Path) -> Result<(), PathError> {
+    create_dir_inside_as(root, path, None, None)
+}
+
+/// [`create_dir_inside`], giving each directory it makes exactly `mode` (whatever the umask)
+/// and, with `owner` (`uid`, `gid`), to that user: a sandbox's directories are its task user's.
+pub(crate) fn create_dir_inside_as(
+    root: &Path,
+    path: &Path,
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+) -> Result<(), PathError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| PathError::Io { path, source }
@@ -131,7 +142,17 @@ pub(crate) fn create_dir_inside(root: &Path, path: &Path) -> Result<(), PathErro
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(PathError::NotADirectory { path: current }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&current) {
-                Ok(()) => {}
+                Ok(()) => {
+                    if let Some(mode) = mode {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&current, std::fs::Permissions::from_mode(mode))
+                            .map_err(io_err(&current))?;
+                    }
+                    if let Some((uid, gid)) = owner {
+                        std::os::unix::fs::lchown(&current, Some(uid), Some(gid))
+                            .map_err(io_err(&current))?;
+                    }
+                }
                 // Made meanwhile (two launches at once): fine if it is a real directory.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let m = std::fs::symlink_metadata(&current).map_err(io_err(&current))?;

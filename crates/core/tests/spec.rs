@@ -298,12 +298,12 @@ fn role_principal_and_user_have_defaults() {
     let spec = parse(&yaml).unwrap();
     assert_eq!(spec.role, "prod__svc-role");
     assert_eq!(spec.principal, "prod__svc-principal");
-    // No USER in the environment map: root.
-    assert_eq!(spec.user, "root");
-    // The caller's USER is the current user.
-    let spec = parse_yaml(&yaml, &env(&[("USER", "carol")])).unwrap();
-    assert_eq!(spec.user, "carol");
-    // An explicit scheduler.user wins over the environment.
+    // No scheduler.user: nobody, whoever runs the scheduler (a root scheduler must not
+    // mean root tasks).
+    assert_eq!(spec.user, "nobody");
+    let spec = parse_yaml(&yaml, &env(&[("USER", "root")])).unwrap();
+    assert_eq!(spec.user, "nobody");
+    // An explicit scheduler.user wins.
     let explicit = format!("scheduler:\n  user: dave\n{yaml}");
     let spec = parse_yaml(&explicit, &env(&[("USER", "carol")])).unwrap();
     assert_eq!(spec.user, "dave");
@@ -704,6 +704,22 @@ fn builder_specs_are_validated_with_svc_yml_paths() {
             "plans.deploy.phases.p.pod: `b` is not a pod type of this service (pod types: a)",
         ]
     );
+}
+
+#[test]
+fn a_builder_spec_without_a_user_runs_as_nobody() {
+    let task = || TaskSpec::builder("t").cmd("run").cpus(0.1).memory_mb(32);
+    let spec = ServiceSpec::builder("svc")
+        .pod(PodSpec::builder("a").task(task()))
+        .build()
+        .unwrap();
+    assert_eq!(spec.user, "nobody");
+    let spec = ServiceSpec::builder("svc")
+        .user("root")
+        .pod(PodSpec::builder("a").task(task()))
+        .build()
+        .unwrap();
+    assert_eq!(spec.user, "root");
 }
 
 #[test]

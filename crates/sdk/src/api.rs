@@ -53,6 +53,21 @@ pub fn address_file(state_dir: &Path, service: &str) -> PathBuf {
     state_dir.join(format!("{}.api", service.replace('/', "__")))
 }
 
+/// Writes a file only its owner may read (0600, the mode a file left by an earlier run is
+/// given too): the address leads to the scheduler's API.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
@@ -113,7 +128,7 @@ impl ApiServer {
             .local_addr()
             .map_err(|e| Error::io("reading the scheduler API's address", e))?;
         if let Some(f) = &file {
-            std::fs::write(f, format!("http://{addr}\n"))
+            write_private(f, format!("http://{addr}\n").as_bytes())
                 .map_err(|e| Error::io(format!("writing {}", f.display()), e))?;
         }
         let app = router(Api {
@@ -483,6 +498,24 @@ mod tests {
             }],
             errors: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_address_file_is_readable_by_its_owner_only_even_when_an_old_one_was_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cairn-api-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = address_file(&dir, "svc");
+        std::fs::write(&file, "http://old\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&file, b"http://127.0.0.1:1\n").unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "http://127.0.0.1:1\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

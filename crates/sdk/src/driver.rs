@@ -36,7 +36,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::mesos::{Client, Events};
+use crate::mesos::{Client, Events, MesosError};
 use crate::Error;
 
 /// How many ACKNOWLEDGE calls may be in flight at once (see `send_calls`).
@@ -254,6 +254,9 @@ impl Driver {
                     self.publish(false);
                     outcome
                 }
+                // The master refuses this framework (a user it does not allow, say): trying
+                // again changes nothing, and the reason is the operator's to read.
+                Err(e @ MesosError::Status { code: 403, .. }) => break Err(Error::Mesos(e)),
                 Err(e) => Ok(Ended::Broken(format!("subscribing to {master}: {e}"))),
             };
             match outcome {

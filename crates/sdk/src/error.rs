@@ -32,6 +32,15 @@ pub enum Error {
     /// The embedded cluster could not start.
     #[error("starting the embedded cluster")]
     Cluster(#[source] cairn_cluster::ClusterError),
+    /// The embedded cluster cannot run the service's tasks as the user the spec names.
+    #[error("service {service}: the embedded cluster cannot run its tasks")]
+    User {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: cairn_cluster::UserError,
+    },
     /// Talking to the master failed in a way that retrying does not fix.
     #[error("talking to the Mesos master")]
     Mesos(#[source] MesosError),

@@ -27,6 +27,7 @@ pub const DEFAULT_AGENTS: usize = 3;
 
 const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
+                 [--allowed-users USER,...] [--allow-root]
 
   --master URL     a Mesos master (http://host:5050); without it, an embedded cluster is started
   --work-dir DIR   where the embedded cluster and the state live (default .cairn)
@@ -34,7 +35,9 @@ usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADD
   --listen ADDR    where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
   --agents N       agents of a new embedded cluster (default 3)
   --api ADDR       where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
-                   written to <state-dir>/<service>.api)";
+                   written to <state-dir>/<service>.api)
+  --allowed-users USER,...  the only users the embedded cluster runs tasks as (default: any but root)
+  --allow-root     let the embedded cluster run tasks as root";
 
 /// How [`run_with`] runs a service. `Default` is what `cairn::run` does without flags.
 #[derive(Debug, Clone)]
@@ -60,6 +63,10 @@ pub struct RunOptions {
     /// Where the scheduler's HTTP API listens ([`DEFAULT_API`]: loopback, any free port; the
     /// address goes to `<state-dir>/<service>.api`). `None`: no API.
     pub api: Option<SocketAddr>,
+    /// The only users the embedded cluster runs tasks as; `None`: any user but root.
+    pub allowed_users: Option<Vec<String>>,
+    /// Whether the embedded cluster may run tasks as root.
+    pub allow_root: bool,
 }
 
 /// Where the scheduler's API listens unless told otherwise: loopback, a free port.
@@ -77,6 +84,8 @@ impl Default for RunOptions {
             driver: DriverOptions::default(),
             force_agents: Vec::new(),
             api: Some(DEFAULT_API.parse().expect("a socket address")),
+            allowed_users: None,
+            allow_root: false,
         }
     }
 }
@@ -122,6 +131,23 @@ impl RunOptions {
                         ))
                     })?);
                 }
+                "--allowed-users" => {
+                    let v = value()?;
+                    let users: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    if users.is_empty() || users.iter().any(|u| u == "root") {
+                        return Err(Error::Usage(format!(
+                            "--allowed-users {v}: name at least one user, and not root \
+                             (--allow-root allows root)"
+                        )));
+                    }
+                    opts.allowed_users = Some(users);
+                }
+                "--allow-root" if inline.is_none() => opts.allow_root = true,
                 "--agents" => {
                     let v = value()?;
                     opts.agents = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -308,7 +334,12 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     let work_dir = absolute(&options.work_dir)?;
     let state_dir = absolute(&options.state_dir())?;
     // Everything that can refuse to start is done before a cluster is started or a master
-    // contacted: a bad state or a refused config change launches nothing.
+    // contacted: a bad state, a refused config change or a user the embedded cluster cannot
+    // run tasks as launches nothing.
+    let cluster_config = embedded_config(&work_dir.join("cluster"), &options);
+    if options.master.is_none() {
+        check_users(&spec, &cluster_config)?;
+    }
     let started = start_scheduler(&spec, &state_dir, &options, overrides)?;
     let recovering = started.scheduler.framework_id().cloned();
     let uninstalling = started.scheduler.is_uninstalling();
@@ -344,7 +375,7 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     let (cluster, master) = match &options.master {
         Some(m) => (None, m.clone()),
         None => {
-            let cluster = start_embedded(&work_dir.join("cluster"), &options).await?;
+            let cluster = start_embedded(cluster_config, &options).await?;
             let url = cluster.master_url();
             (Some(cluster), url)
         }
@@ -563,11 +594,37 @@ fn uninstall_outcome(
     Ok(())
 }
 
-async fn start_embedded(work_dir: &Path, options: &RunOptions) -> Result<Cluster, Error> {
+/// The embedded cluster `options` ask for, in `work_dir`.
+fn embedded_config(work_dir: &Path, options: &RunOptions) -> ClusterConfig {
     let mut cfg = ClusterConfig::new(work_dir);
     cfg.agents = options.agents;
     let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("a socket address");
     cfg.listen = options.listen.unwrap_or(default_listen);
+    cfg.allowed_users = options.allowed_users.clone();
+    cfg.allow_root = options.allow_root;
+    cfg
+}
+
+/// Whether the embedded cluster can run the service's tasks as the users the spec names (the
+/// service's, and each pod's own): allowed, existing, and able to reach the work dir and the
+/// executor program when the cluster runs as root.
+fn check_users(spec: &ServiceSpec, cfg: &ClusterConfig) -> Result<(), Error> {
+    let mut users: Vec<&str> = vec![&spec.user];
+    users.extend(spec.pods.iter().filter_map(|p| p.user.as_deref()));
+    users.sort_unstable();
+    users.dedup();
+    for user in users {
+        cairn_cluster::check_task_user(cfg, user).map_err(|source| Error::User {
+            service: spec.name.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+async fn start_embedded(cfg: ClusterConfig, options: &RunOptions) -> Result<Cluster, Error> {
+    let work_dir = cfg.work_dir.clone();
+    let mut cfg = cfg;
     let cluster = match Cluster::start(cfg.clone()).await {
         Err(ClusterError::Listen { addr, source })
             if options.listen.is_none() && source.kind() == std::io::ErrorKind::AddrInUse =>

@@ -42,7 +42,7 @@ impl Drop for TestCluster {
 
 fn framework(name: &str) -> FrameworkInfo {
     FrameworkInfo {
-        user: "root".into(),
+        user: "nobody".into(),
         name: name.into(),
         failover_timeout: Some(60.0),
         ..Default::default()

@@ -104,6 +104,45 @@ fn a_file_store_keeps_one_file_per_key_under_the_service_directory() {
     assert_eq!(s.dir(), dir.path().join("folder__my-service"));
 }
 
+/// The permission bits of a file or directory.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_store_files_are_0600_and_its_directories_0700() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("modes");
+    let state = dir.path().join("state");
+    let mut s = FileStore::open_service(&state, "svc").unwrap();
+    s.commit(&batch(
+        1,
+        vec![
+            put("FrameworkID", "fw"),
+            put("Tasks/a-0-node/TaskInfo", "{}"),
+        ],
+    ))
+    .unwrap();
+    let svc = state.join("svc");
+    for d in [
+        &state,
+        &svc,
+        &svc.join("Tasks"),
+        &svc.join("Tasks/a-0-node"),
+    ] {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
+    }
+    for f in ["FrameworkID", "Tasks/a-0-node/TaskInfo", ".lock"] {
+        assert_eq!(mode(&svc.join(f)), 0o600, "{f}");
+    }
+    drop(s);
+    // A store written before stores were private becomes private when it is opened.
+    std::fs::set_permissions(&svc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _s = FileStore::open_service(&state, "svc").unwrap();
+    assert_eq!(mode(&svc), 0o700);
+}
+
 #[test]
 fn a_torn_write_left_behind_by_a_crash_is_ignored_at_open() {
     let dir = TempDir::new("torn");

@@ -89,6 +89,13 @@ pub fn kill_pod_sessions(dir: &Path) {
     }
 }
 
+/// Whether the test (and the cairn it starts) runs as root: only then are tasks switched to
+/// their service's user.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 #[allow(unsafe_code)]
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.

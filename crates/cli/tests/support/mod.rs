@@ -173,6 +173,10 @@ pub async fn read_pid(path: &Path) -> u32 {
 pub struct ClusterOptions {
     pub agents: usize,
     pub extra_args: Vec<String>,
+    /// `--allow-root`. On by default: the frameworks of these tests ([`framework`]) name root,
+    /// because their tasks write pid files and markers into the test's own directories. Tests
+    /// of the user policy turn it off.
+    pub allow_root: bool,
 }
 
 impl Default for ClusterOptions {
@@ -180,6 +184,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             agents: 3,
             extra_args: Vec::new(),
+            allow_root: true,
         }
     }
 }
@@ -270,6 +275,7 @@ impl ClusterProcess {
             .arg("--status-update-retry")
             .arg(format!("{}ms", UPDATE_RETRY.as_millis()))
             .args(&self.options.extra_args)
+            .args(self.options.allow_root.then_some("--allow-root"))
             .env("CAIRN_LOG", "warn,cairn_cluster=info,cairn_cli=info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -13,7 +13,6 @@ use cairn_proto::validation::{validate_id, validate_relative_path, validate_uri}
 
 use super::agent::volume_dir;
 use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask};
-use crate::paths::create_dir_inside;
 
 /// A resource operation (not a launch) on one agent's books.
 pub(crate) enum ResourceOp {
@@ -211,14 +210,17 @@ impl ClusterState {
                         ),
                         Ok(()) => {
                             let launched = task.clone();
-                            match self.agent_launch(agent, fid, None, vec![task]) {
+                            let user =
+                                self.launch_user(fid, agent, None, std::slice::from_ref(&task));
+                            match user.and_then(|_| {
+                                self.agent_launch(agent, fid, None, vec![task])
+                                    .map_err(|e| (Reason::TaskInvalid, e))
+                            }) {
                                 Ok(()) => {
                                     take(pool, &launched.resources);
                                     self.record_launch(fid, agent, None, &launched);
                                 }
-                                Err(e) => {
-                                    self.task_error(fid, &launched, Reason::TaskInvalid, &e)
-                                }
+                                Err((reason, e)) => self.task_error(fid, &launched, reason, &e),
                             }
                         }
                     }
@@ -236,14 +238,22 @@ impl ClusterState {
                     t.resources = convert_all(std::mem::take(&mut t.resources), refined);
                 }
                 let invalid = if op.id.is_some() {
-                    Some("An operation ID must not be set on LAUNCH_GROUP".to_string())
+                    Some((
+                        Reason::TaskGroupInvalid,
+                        "An operation ID must not be set on LAUNCH_GROUP".to_string(),
+                    ))
                 } else {
                     self.validate_group(fid, agent, &executor, &tasks, pool)
                         .err()
+                        .map(|e| (Reason::TaskGroupInvalid, e))
+                        .or_else(|| {
+                            self.launch_user(fid, agent, Some(&executor.executor_id), &tasks)
+                                .err()
+                        })
                 };
-                if let Some(e) = invalid {
+                if let Some((reason, e)) = invalid {
                     for t in &tasks {
-                        self.task_error(fid, t, Reason::TaskGroupInvalid, &e);
+                        self.task_error(fid, t, reason, &e);
                     }
                     return Err(e);
                 }
@@ -410,7 +420,7 @@ impl ClusterState {
         }
         let agent_dir = self.agents[agent].dir.clone();
         for d in new_dirs {
-            if let Err(e) = create_dir_inside(&agent_dir, &d) {
+            if let Err(e) = crate::sandbox::create_volume(&agent_dir, &d, None) {
                 return Err(format!("Failed to create the volume directory: {e}"));
             }
         }

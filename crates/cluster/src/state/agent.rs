@@ -16,10 +16,10 @@ use super::{
     epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
 };
 use crate::config::mesos_duration;
-use crate::paths::{create_dir_inside, join_inside, symlink_inside, PathError};
-use crate::process;
+use crate::paths::{join_inside, symlink_inside, PathError};
 use crate::serve::StreamCloser;
 use crate::stream::{self, EventReceiver, EventSender};
+use crate::{process, sandbox, users};
 
 /// How many acknowledged uuids a task remembers, to recognise re-sent duplicates.
 const ACKED_MEMORY: usize = 16;
@@ -34,6 +34,9 @@ pub(crate) struct Executor {
     pub command_task: bool,
     pub container_id: String,
     pub sandbox: PathBuf,
+    /// The user the executor and its tasks run as (the cluster's own when it is not root).
+    #[serde(default)]
+    pub user: String,
     pub pid: Option<u32>,
     pub pid_start: Option<u64>,
     pub phase: ExecutorPhase,
@@ -173,22 +176,30 @@ fn container_path(r: &Resource) -> Option<&str> {
         .map(|v| v.container_path.as_str())
 }
 
-/// Makes `dir` (below the agent's directory) and links each persistent volume among
-/// `resources` into it at its container path, making the volume's directory if it is missing.
+/// Makes `dir` (`sandbox` itself, or a task's directory in it) and links each persistent volume
+/// among `resources` into it at its container path, making the volume's directory if it is
+/// missing. What is made, and each volume's directory, belong to the sandbox's owner: the user
+/// the executor runs as.
 pub(crate) fn link_volumes(
     agent_dir: &Path,
+    sandbox: &Path,
     dir: &Path,
     resources: &[Resource],
 ) -> Result<(), PathError> {
-    create_dir_inside(agent_dir, dir)?;
+    let owner = sandbox::owner(sandbox)?;
+    sandbox::create_in_sandbox(agent_dir, dir, owner)?;
     for r in resources {
         let (Some(_), Some(path)) = (r.persistence_id(), container_path(r)) else {
             continue;
         };
         let volume = volume_dir(agent_dir, r)?;
-        create_dir_inside(agent_dir, &volume)?;
+        sandbox::create_volume(agent_dir, &volume, owner)?;
         let link = join_inside(dir, &[path])?;
+        if let Some(parent) = link.parent() {
+            sandbox::create_in_sandbox(agent_dir, parent, owner)?;
+        }
         symlink_inside(agent_dir, &volume, &link)?;
+        sandbox::give(&link, owner)?;
     }
     Ok(())
 }
@@ -248,6 +259,7 @@ impl ClusterState {
             None => return Ok(()),
         };
         let command_task = executor_info.is_none();
+        let user = users::task_user(&framework_info, &tasks[0]).to_string();
         let info = executor_info.unwrap_or_else(|| command_executor_info(framework_id, &tasks[0]));
         let existing = self.live_container(agent, framework_id, &info.executor_id);
         let slot_dir = self.agents[agent].dir.clone();
@@ -298,7 +310,7 @@ impl ClusterState {
                 // The executor runs: the new tasks' directories are made here, before the
                 // launch reaches it.
                 for (dir, resources) in &prepare {
-                    link_volumes(&slot_dir, dir, resources).map_err(|e| {
+                    link_volumes(&slot_dir, &sandbox, dir, resources).map_err(|e| {
                         format!("Failed to prepare the sandbox {}: {e}", dir.display())
                     })?;
                 }
@@ -312,6 +324,7 @@ impl ClusterState {
                     command_task,
                     container_id: container.clone(),
                     sandbox: sandbox.clone(),
+                    user: user.clone(),
                     pid: None,
                     pid_start: None,
                     phase: ExecutorPhase::Launching,
@@ -336,6 +349,7 @@ impl ClusterState {
                     container_id: container.clone(),
                     sandbox,
                     env,
+                    user,
                     agent_dir: slot_dir,
                     prepare: dirs,
                 })
@@ -449,6 +463,38 @@ impl ClusterState {
                 );
             }
         }
+    }
+
+    /// The executor's sandbox could not be made for its user (there is no such user, or it
+    /// cannot reach the work dir): it never started. As a Mesos agent does, its tasks are
+    /// reported dropped (lost, to a framework that is not partition-aware), with why.
+    pub(crate) fn executor_not_started(&mut self, agent: usize, container: &str, message: &str) {
+        let Some(exec) = self.runtime_executor(agent, container) else {
+            return;
+        };
+        let framework = exec.framework_id.clone();
+        let unfinished: Vec<TaskId> = exec
+            .tasks
+            .iter()
+            .filter(|(_, t)| !t.state.is_terminal())
+            .map(|(id, _)| id.clone())
+            .collect();
+        let state = if self.partition_aware(&framework) {
+            TaskState::Dropped
+        } else {
+            TaskState::Lost
+        };
+        for task in unfinished {
+            self.agent_status(
+                agent,
+                container,
+                &task,
+                state,
+                Reason::ExecutorTerminated,
+                message,
+            );
+        }
+        self.executor_terminated(agent, container, Reason::ExecutorTerminated, message);
     }
 
     /// An executor subscribed (or re-subscribed) on its agent's executor API. `closer` closes

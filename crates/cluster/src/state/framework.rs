@@ -86,6 +86,25 @@ impl ClusterState {
             .ok_or_else(|| CallError::new(400, "Expecting 'subscribe' to be present"))?;
         let mut info = sub.framework_info;
         validate_framework_info(&info)?;
+        // A framework failing over keeps the user it registered with.
+        let known = info
+            .id
+            .as_ref()
+            .and_then(|id| self.master.frameworks.get(id));
+        let user = known.map_or(&info.user, |f| &f.info.user);
+        if let Some(why) = self.cfg.refuse_user(user) {
+            return Err(CallError::new(
+                403,
+                format!("'FrameworkInfo.user' '{user}' is not allowed: {why}"),
+            ));
+        }
+        if known.is_none() && !crate::users::switching() && user != crate::users::own_name() {
+            tracing::info!(
+                "framework '{}' names user '{user}', but the cluster does not run as root and                  cannot switch users: its tasks run as '{}'",
+                info.name,
+                crate::users::own_name()
+            );
+        }
         let roles: BTreeSet<String> = info.effective_roles().into_iter().collect();
         for r in &sub.suppressed_roles {
             if !roles.contains(r) {

@@ -11,6 +11,7 @@ mod agent;
 mod alloc;
 mod framework;
 mod recover;
+mod users;
 mod views;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -218,6 +219,8 @@ pub(crate) struct SpawnRequest {
     pub container_id: String,
     pub sandbox: PathBuf,
     pub env: Vec<(String, String)>,
+    /// The user it runs as, when the cluster switches users.
+    pub user: String,
     /// The agent's directory, where its volumes live.
     pub agent_dir: PathBuf,
     /// Sandbox directories to make before the executor starts, each with the resources whose
@@ -280,6 +283,15 @@ impl ClusterState {
                 if slot.status == AgentStatus::Gone || slot.held_back.is_some() {
                     return Ok(());
                 }
+                // The agent's directory holds its sandboxes and volumes as well as this file:
+                // made here, before the checkpoint would make it private, so that task users
+                // may pass through it.
+                crate::sandbox::create_dirs(&slot.dir, crate::sandbox::passage_mode()).map_err(
+                    |source| CheckpointError::Io {
+                        path: slot.dir.clone(),
+                        source,
+                    },
+                )?;
                 checkpoint::write(
                     &recover::agent_path(&slot.dir),
                     &recover::AgentCheckpoint::of(slot),

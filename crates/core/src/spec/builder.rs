@@ -76,7 +76,7 @@ impl ServiceSpecBuilder {
         self
     }
 
-    /// OS user of the tasks; default `root`.
+    /// OS user of the tasks; default [`ServiceSpec::DEFAULT_USER`] (`nobody`).
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
@@ -128,7 +128,9 @@ impl ServiceSpecBuilder {
                 .principal
                 .unwrap_or_else(|| ServiceSpec::default_principal(&self.name)),
             name: self.name,
-            user: self.user.unwrap_or_else(|| "root".to_string()),
+            user: self
+                .user
+                .unwrap_or_else(|| ServiceSpec::DEFAULT_USER.to_string()),
             web_url: self.web_url,
             zookeeper: self.zookeeper,
             pods,

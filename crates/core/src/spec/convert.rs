@@ -12,7 +12,7 @@
 //! |---|---|
 //! | role (no key) | `<name>-role`, `/` written `__` |
 //! | `scheduler.principal` | `<name>-principal`, `/` written `__` |
-//! | `scheduler.user` | `USER` from the environment map the caller passes in, else `root` |
+//! | `scheduler.user` | `nobody`, as the SDK's packages default to (not the user running the scheduler: a root scheduler must not mean root tasks) |
 //! | `goal` | `RUNNING` (legacy `FINISHED` is read as `ONCE`, as dcos-commons did) |
 //! | `essential` | true |
 //! | volume `type` | `ROOT` |
@@ -104,7 +104,7 @@ struct Ctx {
     volume_paths: Vec<(String, String)>,
 }
 
-pub(crate) fn convert(raw: RawServiceSpec, env: &BTreeMap<String, String>) -> Converted {
+pub(crate) fn convert(raw: RawServiceSpec) -> Converted {
     let mut cx = Ctx {
         report: Report::default(),
         volume_paths: Vec::new(),
@@ -115,11 +115,9 @@ pub(crate) fn convert(raw: RawServiceSpec, env: &BTreeMap<String, String>) -> Co
         user: None,
         zookeeper: None,
     });
-    // The caller's environment stands in for "the current user": core reads no process state.
     let user = scheduler
         .user
-        .or_else(|| env.get("USER").filter(|u| !u.is_empty()).cloned())
-        .unwrap_or_else(|| "root".to_string());
+        .unwrap_or_else(|| ServiceSpec::DEFAULT_USER.to_string());
     let pods = raw
         .pods
         .unwrap_or_default()

@@ -38,8 +38,7 @@ use template::Rendered;
 /// Renders, parses, converts and validates a svc.yml template.
 ///
 /// `env` supplies the template variables (typically the scheduler's environment, passed in by
-/// the caller; nothing is read from the process). Its `USER` also is the default
-/// `scheduler.user`, falling back to `root`.
+/// the caller; nothing is read from the process).
 pub fn parse_yaml(
     template: &str,
     env: &BTreeMap<String, String>,
@@ -47,7 +46,7 @@ pub fn parse_yaml(
     let rendered = template::render_mapped(template, env)?;
     let raw: raw::RawServiceSpec =
         serde_norway::from_str(&rendered.text).map_err(|e| yaml_error(&e, &rendered))?;
-    let converted = convert::convert(raw, env);
+    let converted = convert::convert(raw);
     let mut checks = Report::default();
     validate::check_service(&converted.spec, &mut checks);
     checks.rewrite_paths(|p| converted.yaml_path(p));

@@ -24,7 +24,7 @@ pub struct ServiceSpec {
     pub role: String,
     /// The Mesos principal. Default `<name>-principal` ([`Self::default_principal`]).
     pub principal: String,
-    /// The OS user tasks run as (unless a pod overrides it).
+    /// The OS user tasks run as (unless a pod overrides it). Default [`Self::DEFAULT_USER`].
     pub user: String,
     /// Link shown for the service; the scheduler API when absent.
     #[serde(default)]
@@ -44,6 +44,10 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// The OS user of a spec that names none: `nobody`, what the SDK's packages default to.
+    /// Tasks run as root only when a spec says so (and the cluster allows it).
+    pub const DEFAULT_USER: &'static str = "nobody";
+
     /// `<name>-role`, with a leading `/` dropped and other `/` written `__` (roles are flat).
     pub fn default_role(name: &str) -> String {
         format!("{}-role", escape_slashes(name))

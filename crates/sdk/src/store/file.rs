@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use cairn_core::store::{Store, StoreError, WriteBatch, WriteOp};
@@ -85,6 +86,9 @@ impl FileStore {
     /// Opens (creating if needed) the store of service `service` under `state_dir`. A service
     /// name may contain `/` (folders); it becomes `__` in the directory name, as in dcos-commons.
     pub fn open_service(state_dir: &Path, service: &str) -> Result<FileStore, StoreError> {
+        // The state dir holds only state (stores, address files): private when cairn makes it.
+        create_private_dir(state_dir, false)
+            .map_err(|e| backend(format!("creating {}", state_dir.display()), e))?;
         FileStore::open(state_dir.join(service.replace('/', "__")))
     }
 
@@ -92,7 +96,8 @@ impl FileStore {
     /// replays a committed one, and reads every key.
     pub fn open(dir: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| backend(format!("creating {}", dir.display()), e))?;
+        create_private_dir(&dir, true)
+            .map_err(|e| backend(format!("creating {}", dir.display()), e))?;
         let lock = lock(&dir)?;
         let mut store = FileStore {
             dir,
@@ -226,7 +231,7 @@ impl FileStore {
         let tmp = self.dir.join(WAL_TMP);
         let wal = self.dir.join(WAL);
         let written = (|| {
-            let mut f = File::create(&tmp)?;
+            let mut f = create_private_file(&tmp)?;
             f.write_all(&encode_wal(batch))?;
             f.sync_data()?;
             fs::rename(&tmp, &wal)?;
@@ -292,13 +297,16 @@ impl FileStore {
             Err(e) => return Err(e),
         };
         if new_name {
-            fs::create_dir_all(path.parent().unwrap_or(&self.dir))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path.parent().unwrap_or(&self.dir))?;
             // Only a new name needs its directories synced; an overwrite changes no entry.
             self.touch_ancestors(&path, touched);
         }
         // Written in place, not renamed: `.wal` still holds the value, so a torn file is
         // rewritten by the replay at the next open.
-        let mut f = File::create(&path)?;
+        let mut f = create_private_file(&path)?;
         f.write_all(value)?;
         Ok(f)
     }
@@ -564,6 +572,38 @@ fn decode_wal(bytes: &[u8]) -> Result<WriteBatch, String> {
     Ok(WriteBatch { id, ops })
 }
 
+/// Makes `dir` 0700 (its missing ancestors get the usual mode: they may be shared, a work dir
+/// say). With `tighten`, a directory that exists and lets others in is made 0700 as well: it
+/// is the store's own, and a store written before stores were private becomes private.
+fn create_private_dir(dir: &Path, tighten: bool) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if tighten && meta.permissions().mode() & 0o077 != 0 => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates (or truncates) a file only its owner may read: values are a service's whole state.
+fn create_private_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -574,6 +614,7 @@ fn lock(dir: &Path) -> Result<File, StoreError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| backend(format!("opening {}", path.display()), e))?;
     match try_flock(&file) {
