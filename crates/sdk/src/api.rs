@@ -500,21 +500,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_address_file_is_readable_by_its_owner_only_even_when_an_old_one_was_not() {
+    #[tokio::test]
+    async fn the_address_file_is_readable_by_its_owner_only_even_when_an_old_one_was_not() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("cairn-api-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = address_file(&dir, "svc");
+        // Left by an earlier run, readable by anyone.
         std::fs::write(&file, "http://old\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(&file, b"http://127.0.0.1:1\n").unwrap();
+        let (_snapshot, rx) = watch::channel(Snapshot::default());
+        let (tx, _requests) = mpsc::unbounded_channel();
+        let api = ApiServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            "svc",
+            rx,
+            tx,
+            Some(file.clone()),
+        )
+        .await
+        .unwrap();
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
-            "http://127.0.0.1:1\n"
+            format!("http://{}\n", api.addr())
         );
+        drop(api);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
