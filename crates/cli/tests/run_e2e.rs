@@ -302,9 +302,14 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
 
     // What cairn keeps is private: the state store, the API's address, the checkpoints.
     let work = scratch.work_dir();
-    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &Path| {
+        format!(
+            "{:o}",
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+        )
+    };
     for private_dir in [work.join("state"), work.join("state/my-service")] {
-        assert_eq!(mode(&private_dir), 0o700, "{}", private_dir.display());
+        assert_eq!(mode(&private_dir), "700", "{}", private_dir.display());
     }
     for private_file in [
         "state/my-service/FrameworkID",
@@ -312,7 +317,7 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
         "cluster/master.json",
         "cluster/agents/0/agent.json",
     ] {
-        assert_eq!(mode(&work.join(private_file)), 0o600, "{private_file}");
+        assert_eq!(mode(&work.join(private_file)), "600", "{private_file}");
     }
     let checkpoints: Vec<PathBuf> = (0..3)
         .map(|i| work.join(format!("cluster/agents/{i}/executors")))
@@ -320,14 +325,14 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
         .collect();
     assert!(!checkpoints.is_empty());
     for dir in checkpoints {
-        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        assert_eq!(mode(&dir), "700", "{}", dir.display());
         for file in std::fs::read_dir(&dir).unwrap() {
             let file = file.unwrap().path();
-            assert_eq!(mode(&file), 0o600, "{}", file.display());
+            assert_eq!(mode(&file), "600", "{}", file.display());
         }
     }
     // Task users pass through the cluster's directories to their sandboxes, never list them.
-    let passage = if running_as_root() { 0o711 } else { 0o700 };
+    let passage = if running_as_root() { "711" } else { "700" };
     assert_eq!(mode(&work.join("cluster")), passage);
     // MAX_PER 2 per hostname: three data nodes need at least two agents.
     let data_hosts: BTreeSet<&str> = table

@@ -136,10 +136,15 @@ mod tests {
         .unwrap();
         write(&path, &vec![1]).unwrap();
         write(&dir.join("fresh/d.json"), &vec![2]).unwrap();
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&dir.join("fresh/d.json")), 0o600);
-        assert_eq!(mode(&dir.join("fresh")), 0o700);
+        let mode = |p: &Path| {
+            format!(
+                "{:o}",
+                fs::metadata(p).unwrap().permissions().mode() & 0o777
+            )
+        };
+        assert_eq!(mode(&path), "600");
+        assert_eq!(mode(&dir.join("fresh/d.json")), "600");
+        assert_eq!(mode(&dir.join("fresh")), "700");
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -521,7 +521,7 @@ mod tests {
         .await
         .unwrap();
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(format!("{mode:o}"), "600");
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             format!("http://{}\n", api.addr())

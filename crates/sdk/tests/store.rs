@@ -104,10 +104,13 @@ fn a_file_store_keeps_one_file_per_key_under_the_service_directory() {
     assert_eq!(s.dir(), dir.path().join("folder__my-service"));
 }
 
-/// The permission bits of a file or directory.
-fn mode(path: &Path) -> u32 {
+/// The permission bits of a file or directory, in octal.
+fn mode(path: &Path) -> String {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    format!(
+        "{:o}",
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    )
 }
 
 #[test]
@@ -131,16 +134,16 @@ fn the_store_files_are_0600_and_its_directories_0700() {
         &svc.join("Tasks"),
         &svc.join("Tasks/a-0-node"),
     ] {
-        assert_eq!(mode(d), 0o700, "{}", d.display());
+        assert_eq!(mode(d), "700", "{}", d.display());
     }
     for f in ["FrameworkID", "Tasks/a-0-node/TaskInfo", ".lock"] {
-        assert_eq!(mode(&svc.join(f)), 0o600, "{f}");
+        assert_eq!(mode(&svc.join(f)), "600", "{f}");
     }
     drop(s);
     // A store written before stores were private becomes private when it is opened.
     std::fs::set_permissions(&svc, std::fs::Permissions::from_mode(0o755)).unwrap();
     let _s = FileStore::open_service(&state, "svc").unwrap();
-    assert_eq!(mode(&svc), 0o700);
+    assert_eq!(mode(&svc), "700");
 }
 
 #[test]
