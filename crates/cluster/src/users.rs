@@ -39,7 +39,7 @@ pub(crate) struct TaskUser {
 }
 
 /// Why a user cannot run a cluster's tasks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum UserError {
     /// The cluster's policy does not allow the user.
     #[error("{0}")]
@@ -47,6 +47,15 @@ pub enum UserError {
     /// No such user on this machine.
     #[error("there is no user '{0}' on this machine")]
     Unknown(String),
+    /// The user database could not be read.
+    #[error("looking up user '{user}' failed")]
+    Lookup {
+        /// The user.
+        user: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// The user cannot reach a directory or program its tasks need.
     #[error(
         "user '{user}' cannot reach {target}: {blocker} ({mode:04o}, owner uid {owner}) does not \
@@ -157,9 +166,10 @@ pub(crate) fn lookup(name: &str) -> Result<TaskUser, UserError> {
         Ok(Some(entry)) => entry,
         Ok(None) => return Err(unknown()),
         Err(e) => {
-            return Err(UserError::NotAllowed(format!(
-                "looking up user '{name}' failed: {e}"
-            )))
+            return Err(UserError::Lookup {
+                user: name.to_string(),
+                source: e,
+            })
         }
     };
     let c_name = CString::new(name).map_err(|_| unknown())?;

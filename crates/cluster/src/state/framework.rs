@@ -100,7 +100,8 @@ impl ClusterState {
         }
         if known.is_none() && !crate::users::switching() && user != crate::users::own_name() {
             tracing::info!(
-                "framework '{}' names user '{user}', but the cluster does not run as root and                  cannot switch users: its tasks run as '{}'",
+                "framework '{}' names user '{user}', but the cluster does not run as root and \
+                 cannot switch users: its tasks run as '{}'",
                 info.name,
                 crate::users::own_name()
             );
