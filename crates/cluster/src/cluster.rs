@@ -361,7 +361,7 @@ impl Inner {
             return Ok(None);
         }
         let cannot = |why: String| format!("cannot run the executor as user '{}': {why}", req.user);
-        let user = users::lookup(&req.user).map_err(|e| cannot(e.to_string()))?;
+        let user = users::lookup(&req.user).map_err(|e| cannot(e.describe()))?;
         if user.uid == 0 && !self.cfg.allow_root {
             return Err(cannot(format!(
                 "it has uid 0, and {}",
@@ -370,7 +370,7 @@ impl Inner {
         }
         users::reachable(&user, &req.sandbox, false)
             .and_then(|()| users::reachable(&user, &self.cfg.executor_command.0, true))
-            .map_err(|e| cannot(e.to_string()))?;
+            .map_err(|e| cannot(e.describe()))?;
         Ok(Some(user))
     }
 

@@ -77,6 +77,16 @@ pub enum UserError {
     },
 }
 
+impl UserError {
+    /// The error with its causes, for a status message (which has no error chain).
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            UserError::Lookup { source, .. } => format!("{self}: {source}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Whether this cluster switches executors to their tasks' users: it runs as root.
 pub(crate) fn switching() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
