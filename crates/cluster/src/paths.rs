@@ -8,13 +8,16 @@
 //! its root by construction, whatever name got past the first.
 //!
 //! A path inside the root on paper can still lead out of it on disk through a symbolic link
-//! that a task planted in its sandbox. The cluster only ever makes directories, links and
-//! removals below a root through [`create_dir_inside`], [`symlink_inside`] and
-//! [`remove_dir_inside`], which refuse to go through any symbolic link below the root: the only
+//! that a task planted in its sandbox. The cluster only ever makes directories and removals
+//! below a root through [`create_dir_inside`] and [`remove_dir_inside`], which refuse to go
+//! through any symbolic link below the root, and makes what it makes inside a sandbox (task
+//! directories, volume links) through directories it holds open (`sandbox::Sandbox`): the only
 //! links there are the volume links the cluster made itself, and it never writes through them.
 //! (A check, then an act: a task racing the agent could still swap a directory for a link in
-//! between. Tasks and the agent run as the same user today, so a task can already do anything
-//! the agent can; this stops the agent from being the tool.)
+//! between. A cluster that runs as root runs tasks as their own users, who own their sandboxes
+//! and could try that; what the cluster makes in a sandbox it makes only for the sandbox's
+//! owner (`sandbox.rs`), and the directories above sandboxes and volumes are the cluster's,
+//! which no task user may write.)
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -168,25 +171,6 @@ pub(crate) fn create_dir_inside_as(
     Ok(())
 }
 
-/// Makes a symbolic link at `link` (below `root`) pointing to `target`, after making its parent
-/// directory with [`create_dir_inside`]. An existing link (or file) at `link` is left alone and
-/// is not followed: the cluster made it before, or a task did, and either way nothing is
-/// written through it.
-pub(crate) fn symlink_inside(root: &Path, target: &Path, link: &Path) -> Result<(), PathError> {
-    if let Some(parent) = link.parent() {
-        create_dir_inside(root, parent)?;
-    }
-    // `below` again for the link itself: its parent being inside says nothing about its name.
-    below(root, link)?;
-    if std::fs::symlink_metadata(link).is_ok() {
-        return Ok(());
-    }
-    std::os::unix::fs::symlink(target, link).map_err(|source| PathError::Io {
-        path: link.to_path_buf(),
-        source,
-    })
-}
-
 /// Removes the tree at `path` (below `root`, and not `root` itself), refusing when `path` or a
 /// directory on the way to it is a symbolic link. Inside the tree links are removed, never
 /// followed. A tree that is not there is not an error.
@@ -309,27 +293,6 @@ mod tests {
         assert!(!outside.join("x").exists());
         let err = create_dir_inside(&root, &root.join("a/../../escape")).unwrap_err();
         assert!(matches!(err, PathError::Outside { .. }), "{err}");
-        std::fs::remove_dir_all(&root).unwrap();
-        std::fs::remove_dir_all(&outside).unwrap();
-    }
-
-    #[test]
-    fn a_link_is_made_once_and_an_existing_one_is_not_followed() {
-        let root = temp_root("link");
-        let volume = join_inside(&root, &["volumes", "v"]).unwrap();
-        create_dir_inside(&root, &volume).unwrap();
-        let link = join_inside(&root, &["sandbox", "data", "sub"]).unwrap();
-        symlink_inside(&root, &volume, &link).unwrap();
-        assert_eq!(std::fs::read_link(&link).unwrap(), volume);
-        symlink_inside(&root, &volume, &link).unwrap();
-
-        // A link whose parent directory is a planted link is refused.
-        let outside = temp_root("link-outside");
-        let planted = join_inside(&root, &["sandbox", "out"]).unwrap();
-        std::os::unix::fs::symlink(&outside, &planted).unwrap();
-        let err = symlink_inside(&root, &volume, &planted.join("data")).unwrap_err();
-        assert!(matches!(err, PathError::Symlink { .. }), "{err}");
-        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
     }

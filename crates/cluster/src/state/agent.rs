@@ -16,7 +16,7 @@ use super::{
     epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
 };
 use crate::config::mesos_duration;
-use crate::paths::{join_inside, symlink_inside, PathError};
+use crate::paths::{join_inside, PathError};
 use crate::serve::StreamCloser;
 use crate::stream::{self, EventReceiver, EventSender};
 use crate::{process, sandbox, users};
@@ -179,27 +179,31 @@ fn container_path(r: &Resource) -> Option<&str> {
 /// Makes `dir` (`sandbox` itself, or a task's directory in it) and links each persistent volume
 /// among `resources` into it at its container path, making the volume's directory if it is
 /// missing. What is made, and each volume's directory, belong to the sandbox's owner: the user
-/// the executor runs as.
+/// the executor runs as. Inside the sandbox nothing is made through a name a task could have
+/// re-pointed (see `sandbox::Sandbox`).
 pub(crate) fn link_volumes(
     agent_dir: &Path,
     sandbox: &Path,
     dir: &Path,
     resources: &[Resource],
 ) -> Result<(), PathError> {
-    let owner = sandbox::owner(sandbox)?;
-    sandbox::create_in_sandbox(agent_dir, dir, owner)?;
+    let held = sandbox::Sandbox::open(sandbox)?;
+    let outside = |path: &Path| PathError::Outside {
+        root: sandbox.to_path_buf(),
+        name: path.display().to_string(),
+        reason: "it is not below the sandbox",
+    };
+    let rel = dir.strip_prefix(sandbox).map_err(|_| outside(dir))?;
+    held.dir(sandbox, rel)?;
     for r in resources {
         let (Some(_), Some(path)) = (r.persistence_id(), container_path(r)) else {
             continue;
         };
         let volume = volume_dir(agent_dir, r)?;
-        sandbox::create_volume(agent_dir, &volume, owner)?;
+        sandbox::create_volume(agent_dir, &volume, held.owner())?;
         let link = join_inside(dir, &[path])?;
-        if let Some(parent) = link.parent() {
-            sandbox::create_in_sandbox(agent_dir, parent, owner)?;
-        }
-        symlink_inside(agent_dir, &volume, &link)?;
-        sandbox::give(&link, owner)?;
+        let rel = link.strip_prefix(sandbox).map_err(|_| outside(&link))?;
+        held.link(sandbox, rel, &volume)?;
     }
     Ok(())
 }
