@@ -309,6 +309,7 @@ async fn an_offer_left_unanswered_is_rescinded_after_the_offer_timeout_and_offer
         ClusterOptions {
             agents: 1,
             extra_args: vec!["--offer-timeout".into(), "2s".into()],
+            ..ClusterOptions::default()
         },
     )
     .await;
@@ -601,7 +602,7 @@ async fn a_lost_master_checkpoint_recovers_every_agent_on_disk_with_its_pods_res
         "lost-master-json-setup",
         ClusterOptions {
             agents: 1,
-            extra_args: Vec::new(),
+            ..ClusterOptions::default()
         },
     )
     .await;
