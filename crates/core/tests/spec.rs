@@ -572,7 +572,7 @@ fn each_validation_rule_reports_its_own_message() {
         (with_task_keys("        volume:\n          path: d\n          type: TMPFS\n          size: 5\n"), "pods.a.tasks.t.volume.type: unknown volume type `TMPFS` (expected ROOT or MOUNT)"),
         (with_task_keys("        volume: {path: d, size: 5}\n        volumes:\n          again: {path: d, size: 5}\n"), "pods.a.tasks.t.volumes.again.path: `d` is used by another volume of this pod"),
         (with_task_keys("        goal: DONE\n"), "pods.a.tasks.t.goal: unknown goal `DONE` (expected RUNNING, FINISH or ONCE)"),
-        (with_task_keys("        kill-grace-period: 3601\n"), "pods.a.tasks.t.kill-grace-period: must be within 0..=3600 seconds"),
+        (with_task_keys("        kill-grace-period: 3601\n"), "pods.a.tasks.t.kill-grace-period: 3601 is more than the limit of 3600 seconds of kill grace period"),
         (with_task_keys("        kill-grace-period: -1\n"), "pods.a.tasks.t.kill-grace-period: must be within 0..=3600 seconds"),
         (with_task_keys("        health-check:\n          cmd: x\n          interval: 0\n"), "pods.a.tasks.t.health-check.interval: must be > 0"),
         (with_task_keys("        health-check:\n          cmd: x\n          timeout: -3\n"), "pods.a.tasks.t.health-check.timeout: must be > 0"),

@@ -202,9 +202,12 @@ fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
             cx.report.push(format!("{path}.count"), "must be >= 0");
             0
         }
+        // Beyond the model's range is beyond the limit too; said the way validation says it.
         Some(n) => u32::try_from(n).unwrap_or_else(|_| {
-            cx.report
-                .push(format!("{path}.count"), format!("must be <= {}", u32::MAX));
+            cx.report.push(
+                format!("{path}.count"),
+                crate::spec::limits::POD_INSTANCES.refusal(n),
+            );
             0
         }),
     };
@@ -344,10 +347,12 @@ fn convert_task(cx: &mut Ctx, pod_path: &str, name: String, raw: RawTask) -> Tas
     };
     let kill_grace_period_s = raw.kill_grace_period.map(|s| {
         u32::try_from(s).unwrap_or_else(|_| {
-            cx.report.push(
-                format!("{path}.kill-grace-period"),
-                crate::spec::validate::KILL_GRACE_RANGE,
-            );
+            let why = if s < 0 {
+                crate::spec::validate::KILL_GRACE_RANGE.to_string()
+            } else {
+                crate::spec::limits::KILL_GRACE_SECONDS.refusal(s)
+            };
+            cx.report.push(format!("{path}.kill-grace-period"), why);
             0
         })
     });
@@ -467,10 +472,16 @@ fn seconds(
             }
             0
         }
+        // Beyond the model's range is beyond the limit too; said the way validation says it.
         Some(n) => u32::try_from(n).unwrap_or_else(|_| {
-            cx.report
-                .push(format!("{path}.{key}"), format!("must be <= {}", u32::MAX));
-            0
+            let limit = if key == "max-consecutive-failures" {
+                &crate::spec::limits::CHECK_FAILURES
+            } else {
+                &crate::spec::limits::CHECK_SECONDS
+            };
+            cx.report.push(format!("{path}.{key}"), limit.refusal(n));
+            // Reported once: the limit itself passes every later check.
+            limit.max as u32
         }),
     }
 }

@@ -75,40 +75,66 @@ impl From<SpecError> for SpecErrors {
     }
 }
 
+/// The most problems one report lists; the rest are counted. A spec is read from files and
+/// HTTP bodies, and 200,000 bad entries must not become a 10 MB answer (or take minutes to
+/// de-duplicate).
+pub(crate) const MAX_PROBLEMS: usize = 100;
+
 /// Collects problems while a spec is checked, so that all of them are reported together.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     errors: Vec<SpecError>,
+    seen: std::collections::HashSet<(String, String)>,
+    /// Problems found beyond [`MAX_PROBLEMS`].
+    more: usize,
 }
 
 impl Report {
     pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        let e = SpecError::new(path, message);
+        let key = (path.into(), message.into());
         // Two stages (conversion and validation) may notice the same thing; say it once.
-        if !self.errors.contains(&e) {
-            self.errors.push(e);
+        if !self.seen.insert(key.clone()) {
+            return;
         }
+        if self.errors.len() >= MAX_PROBLEMS {
+            self.more += 1;
+            return;
+        }
+        self.errors.push(SpecError::new(key.0, key.1));
     }
 
     pub(crate) fn extend(&mut self, other: Report) {
         for e in other.errors {
             self.push(e.path, e.message);
         }
+        self.more += other.more;
     }
 
     pub(crate) fn rewrite_paths(&mut self, rewrite: impl Fn(&str) -> String) {
         for e in &mut self.errors {
             e.path = rewrite(&e.path);
         }
+        self.seen = std::mem::take(&mut self.seen)
+            .into_iter()
+            .map(|(path, message)| (rewrite(&path), message))
+            .collect();
     }
 
     /// `Ok(value)` when nothing was reported.
-    pub(crate) fn finish<T>(self, value: T) -> Result<T, SpecErrors> {
+    pub(crate) fn finish<T>(mut self, value: T) -> Result<T, SpecErrors> {
         if self.errors.is_empty() {
-            Ok(value)
-        } else {
-            Err(SpecErrors(self.errors))
+            return Ok(value);
         }
+        if self.more > 0 {
+            self.errors.push(SpecError::new(
+                "spec",
+                format!(
+                    "{} more problems not listed (the first {MAX_PROBLEMS} are)",
+                    self.more
+                ),
+            ));
+        }
+        Err(SpecErrors(self.errors))
     }
 }
 
@@ -132,6 +158,20 @@ mod tests {
         assert_eq!(
             errs.to_string(),
             "2 problems in the service spec:\n  a: x\n  b: y"
+        );
+    }
+
+    #[test]
+    fn a_report_lists_the_first_problems_and_counts_the_rest() {
+        let mut r = Report::default();
+        for i in 0..200_000 {
+            r.push(format!("env.V{i}"), "bad");
+        }
+        let errors = r.finish(()).unwrap_err();
+        assert_eq!(errors.len(), MAX_PROBLEMS + 1);
+        assert_eq!(
+            errors.lines().last().unwrap(),
+            "spec: 199900 more problems not listed (the first 100 are)"
         );
     }
 

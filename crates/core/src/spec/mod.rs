@@ -8,6 +8,10 @@
 //!   [`validate()`].
 //! * [`ServiceSpec::builder`] ([`builder`]): collect values, then `build()` runs [`validate()`].
 //!
+//! Every number, list and string of a spec is bounded ([`limits`]: one table, also in
+//! README.md), and so are the template and the YAML (size, nesting), so that nothing is
+//! allocated in proportion to a number before it has been checked.
+//!
 //! Problems come back as [`SpecErrors`]: all of them at once, each `path: message` with a
 //! svc.yml path such as `pods.data.tasks.node.cpus`. Two stages stop at their first problem
 //! because nothing after it can be read reliably: a template syntax error, and a YAML
@@ -16,8 +20,10 @@
 pub mod builder;
 pub mod convert;
 mod error;
+pub mod limits;
 mod model;
 mod names;
+mod nesting;
 mod placement;
 pub mod raw;
 pub mod template;
@@ -44,6 +50,17 @@ pub fn parse_yaml(
     env: &BTreeMap<String, String>,
 ) -> Result<ServiceSpec, SpecErrors> {
     let rendered = template::render_mapped(template, env)?;
+    // Before the YAML parser, whose work grows with the square of the depth.
+    let nesting = &limits::NESTING;
+    if let Some((line, depth)) = nesting::too_deep(&rendered.text, nesting.max as usize) {
+        return Err(SpecErrors::from(SpecError::new(
+            format!("line {}", rendered.template_line(line)),
+            format!(
+                "nests {depth} levels deep, more than the limit of {} {}",
+                nesting.max, nesting.what
+            ),
+        )));
+    }
     let raw: raw::RawServiceSpec =
         serde_norway::from_str(&rendered.text).map_err(|e| yaml_error(&e, &rendered))?;
     let converted = convert::convert(raw);

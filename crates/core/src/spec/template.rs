@@ -19,10 +19,17 @@
 //! only when `TLS` is on.
 //!
 //! Nothing is HTML-escaped: the output is YAML, and `&` in a shell command must stay `&`.
+//!
+//! Bounded: a template larger than [`limits::SPEC_BYTES`] is refused before it is read,
+//! sections nested more than [`limits::NESTING`] deep are refused while parsing (rendering
+//! recurses into them), and rendering stops as soon as the output passes
+//! [`limits::SPEC_BYTES`] (a short template repeating a long variable would otherwise grow
+//! without bound).
 
 use std::collections::BTreeMap;
 
 use super::error::{Report, SpecError, SpecErrors};
+use super::limits;
 
 /// Renders `template` with the variables in `env`; see the module doc for the rules.
 pub fn render(template: &str, env: &BTreeMap<String, String>) -> Result<String, SpecErrors> {
@@ -52,15 +59,35 @@ pub(crate) fn render_mapped(
     template: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Rendered, SpecErrors> {
+    if limits::SPEC_BYTES.exceeded_by(template.len() as u64) {
+        return Err(SpecErrors::from(SpecError::new(
+            "spec",
+            format!(
+                "the template {}",
+                limits::SPEC_BYTES.length_refusal(template.len())
+            ),
+        )));
+    }
     let lines = LineIndex::new(template);
     let nodes = parse(template, &lines)?;
     let mut out = Output {
         text: String::with_capacity(template.len()),
         origin: Vec::new(),
         fresh_line: true,
+        full: false,
     };
     let mut report = Report::default();
     render_nodes(&nodes, env, &lines, &mut out, &mut report);
+    if out.full {
+        return Err(SpecErrors::from(SpecError::new(
+            "spec",
+            format!(
+                "the rendered template is more than the limit of {} {}",
+                limits::SPEC_BYTES.max,
+                limits::SPEC_BYTES.what
+            ),
+        )));
+    }
     report.finish(Rendered {
         text: out.text,
         origin: out.origin,
@@ -129,12 +156,25 @@ fn parse<'a>(template: &'a str, lines: &LineIndex) -> Result<Vec<Node<'a>>, Spec
         match kind {
             TagKind::Var => nodes.push(Node::Var { name, at }),
             TagKind::Comment => {}
-            TagKind::Section | TagKind::Inverted => open.push(Open {
-                name,
-                inverted: kind == TagKind::Inverted,
-                at,
-                outer: std::mem::take(&mut nodes),
-            }),
+            TagKind::Section | TagKind::Inverted => {
+                let depth = open.len() + 1;
+                if limits::NESTING.exceeded_by(depth as u64) {
+                    return Err(syntax(
+                        at,
+                        format!(
+                            "`{tag}` is nested {depth} deep, more than the limit of {} {}",
+                            limits::NESTING.max,
+                            limits::NESTING.what
+                        ),
+                    ));
+                }
+                open.push(Open {
+                    name,
+                    inverted: kind == TagKind::Inverted,
+                    at,
+                    outer: std::mem::take(&mut nodes),
+                });
+            }
             TagKind::Close => {
                 let Some(section) = open.pop() else {
                     return Err(syntax(at, format!("`{tag}` closes no open section")));
@@ -260,6 +300,9 @@ fn render_nodes(
     report: &mut Report,
 ) {
     for node in nodes {
+        if out.full {
+            return;
+        }
         match node {
             Node::Text { text, start } => out.push(text, |i| lines.line_of(start + i)),
             Node::Var { name, at } => match env.get(*name) {
@@ -293,11 +336,17 @@ struct Output {
     text: String,
     origin: Vec<usize>,
     fresh_line: bool,
+    /// The text reached the spec size limit; nothing more is appended.
+    full: bool,
 }
 
 impl Output {
     /// Appends `s`; `line_at(i)` is the template line of byte `i` of `s`.
     fn push(&mut self, s: &str, line_at: impl Fn(usize) -> usize) {
+        if limits::SPEC_BYTES.exceeded_by((self.text.len() + s.len()) as u64) {
+            self.full = true;
+            return;
+        }
         let mut offset = 0;
         for piece in s.split_inclusive('\n') {
             if self.fresh_line {
@@ -443,6 +492,47 @@ mod tests {
             errors("{{a b}}", &e),
             vec!["line 1: `{{a b}}` is not a valid tag (a name of letters, digits, `_`, `.`, `-`)"]
         );
+    }
+
+    #[test]
+    fn sections_nested_past_the_limit_are_refused_with_their_line() {
+        let deep = |n: usize| {
+            let mut t = String::new();
+            for _ in 0..n {
+                t.push_str("{{#ON}}\n");
+            }
+            for _ in 0..n {
+                t.push_str("{{/ON}}\n");
+            }
+            t
+        };
+        let e = env(&[("ON", "true")]);
+        assert!(render(&deep(32), &e).is_ok());
+        assert_eq!(
+            errors(&deep(10_000), &e),
+            [format!(
+                "line 33: `{{{{#ON}}}}` is nested 33 deep, more than the limit of 32 {}",
+                limits::NESTING.what
+            )]
+        );
+    }
+
+    #[test]
+    fn rendering_stops_at_the_spec_size_limit() {
+        // 200 KB of tags, each 64 KB of text: 12 GB if nothing stopped it.
+        let template = "{{V}}".repeat(40_000);
+        let e = env(&[("V", &"x".repeat(65_536))]);
+        let started = std::time::Instant::now();
+        let problems = errors(&template, &e);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0]
+                .starts_with("spec: the rendered template is more than the limit of 1048575 bytes"),
+            "{problems:?}"
+        );
+        let big = "x".repeat(1_048_576);
+        assert!(errors(&big, &e)[0].contains("1048576 bytes long"));
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::convert::{CONFIGS, GPUS};
 use super::error::{Report, SpecErrors};
+use super::limits::{self, Limit};
 use super::model::*;
 use super::names::{
     dns_label_problem, env_name_problem, identifier_problem, role_problem, DNS_LABEL_MAX,
 };
 
-/// The longest kill grace period, as in dcos-commons.
-pub const KILL_GRACE_PERIOD_MAX_S: u32 = 3600;
+/// The longest kill grace period, as in dcos-commons ([`limits::KILL_GRACE_SECONDS`]).
+pub const KILL_GRACE_PERIOD_MAX_S: u32 = limits::KILL_GRACE_SECONDS.max as u32;
 
 pub(crate) const KILL_GRACE_RANGE: &str = "must be within 0..=3600 seconds";
 
@@ -40,6 +41,20 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
     if spec.principal.trim().is_empty() {
         r.push("scheduler.principal", "must not be empty");
     }
+    at_most_bytes(r, "role", &limits::STRING_BYTES, &spec.role);
+    at_most_bytes(
+        r,
+        "scheduler.principal",
+        &limits::STRING_BYTES,
+        &spec.principal,
+    );
+    at_most_bytes(r, "scheduler.user", &limits::STRING_BYTES, &spec.user);
+    if let Some(url) = &spec.web_url {
+        at_most_bytes(r, "web-url", &limits::STRING_BYTES, url);
+    }
+    if let Some(zk) = &spec.zookeeper {
+        at_most_bytes(r, "scheduler.zookeeper", &limits::STRING_BYTES, zk);
+    }
     if let Some(problem) = user_problem(&spec.user) {
         r.push("scheduler.user", problem);
     }
@@ -60,10 +75,25 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
                 "must be > 0 (leave the policy out to never replace automatically)",
             );
         }
+        let p = "replacement-failure-policy";
+        let limit = &limits::REPLACE_SECONDS;
+        at_most(
+            r,
+            format!("{p}.permanent-failure-timeout"),
+            limit,
+            policy.permanent_failure_timeout_s,
+        );
+        at_most(
+            r,
+            format!("{p}.min-replace-delay"),
+            limit,
+            policy.min_replace_delay_s,
+        );
     }
     if spec.pods.is_empty() {
         r.push("pods", "a service needs at least one pod type");
     }
+    at_most(r, "pods", &limits::POD_TYPES, spec.pods.len() as u64);
     let mut seen = BTreeSet::new();
     for pod in &spec.pods {
         if !seen.insert(pod.type_name.as_str()) {
@@ -71,8 +101,38 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
         }
         check_pod(pod, r);
     }
+    // Products with the count: what the scheduler will hold once every instance runs. Not
+    // said again when a pod type's own count or tasks are past their limits already.
+    let pods_within = spec.pods.iter().all(|p| {
+        !limits::POD_INSTANCES.exceeded_by(u64::from(p.count))
+            && !limits::TASKS_PER_POD.exceeded_by(p.tasks.len() as u64)
+    });
+    let task_instances = spec
+        .pods
+        .iter()
+        .map(|p| u64::from(p.count).saturating_mul(p.tasks.len() as u64))
+        .fold(0u64, u64::saturating_add);
+    if pods_within {
+        at_most(r, "pods", &limits::TASK_INSTANCES, task_instances);
+    }
+    let launch = spec
+        .pods
+        .iter()
+        .map(|p| {
+            let per_instance = p
+                .tasks
+                .iter()
+                .map(|t| launch_bytes(p, t))
+                .fold(0u64, u64::saturating_add);
+            u64::from(p.count).saturating_mul(per_instance)
+        })
+        .fold(0u64, u64::saturating_add);
+    if pods_within {
+        at_most(r, "pods", &limits::SERVICE_LAUNCH_BYTES, launch);
+    }
     check_unique_port_names(spec, r);
     check_unique_discovery_prefixes(spec, r);
+    at_most(r, "plans", &limits::PLANS, spec.plans.len() as u64);
     let mut seen = BTreeSet::new();
     for plan in &spec.plans {
         if !seen.insert(plan.name.as_str()) {
@@ -80,6 +140,50 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
         }
         check_plan(spec, plan, r);
     }
+    at_most(r, "spec", &limits::SPEC_BYTES, json_bytes(spec));
+}
+
+/// Reports `value` at `path` when it is beyond `limit`.
+fn at_most(r: &mut Report, path: impl Into<String>, limit: &Limit, value: u64) {
+    if limit.exceeded_by(value) {
+        r.push(path, limit.refusal(value));
+    }
+}
+
+/// Reports `text` at `path` when it is longer than `limit` bytes.
+fn at_most_bytes(r: &mut Report, path: impl Into<String>, limit: &Limit, text: &str) {
+    if limit.exceeded_by(text.len() as u64) {
+        r.push(path, limit.length_refusal(text.len()));
+    }
+}
+
+/// What one instance of `task` puts in its TaskInfo besides resources: the command, the
+/// environment, labels, URIs (its pod's too) and check commands.
+fn launch_bytes(pod: &PodSpec, task: &TaskSpec) -> u64 {
+    let env: usize = task.env.iter().map(|(k, v)| k.len() + v.len() + 1).sum();
+    let labels: usize = task.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let uris: usize = pod.uris.iter().chain(&task.uris).map(String::len).sum();
+    let checks = task.health_check.as_ref().map_or(0, |h| h.cmd.len())
+        + task.readiness_check.as_ref().map_or(0, |c| c.cmd.len());
+    (task.cmd.len() + env + labels + uris + checks) as u64
+}
+
+/// The size of the spec's stored form (JSON), counted without building it.
+fn json_bytes(spec: &ServiceSpec) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A spec is plain data and always serializes.
+    let _ = serde_json::to_writer(&mut count, spec);
+    count.0
 }
 
 /// A service name: DNS labels separated by `/` (Marathon folders), at most 63 characters.
@@ -117,15 +221,58 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
     if let Some(problem) = dns_label_problem(&pod.type_name) {
         r.push(path.clone(), format!("pod type {problem}"));
     }
+    at_most(
+        r,
+        format!("{path}.count"),
+        &limits::POD_INSTANCES,
+        u64::from(pod.count),
+    );
+    at_most(
+        r,
+        format!("{path}.tasks"),
+        &limits::TASKS_PER_POD,
+        pod.tasks.len() as u64,
+    );
+    at_most(
+        r,
+        format!("{path}.resource-sets"),
+        &limits::RESOURCE_SETS,
+        pod.resource_sets.len() as u64,
+    );
+    let volumes = pod.volumes.len()
+        + pod
+            .resource_sets
+            .iter()
+            .map(|s| s.volumes.len())
+            .sum::<usize>()
+        + pod.tasks.iter().map(|t| t.volumes.len()).sum::<usize>();
+    at_most(r, path.clone(), &limits::VOLUMES, volumes as u64);
     check_uris(&pod.uris, &format!("{path}.uris"), r);
     check_volumes(&pod.volumes, &format!("{path}.volumes"), &[], r);
     if let Some(role) = &pod.pre_reserved_role {
         if let Some(problem) = role_problem(role) {
             r.push(format!("{path}.pre-reserved-role"), problem);
         }
+        at_most_bytes(
+            r,
+            format!("{path}.pre-reserved-role"),
+            &limits::STRING_BYTES,
+            role,
+        );
     }
     if let Some(problem) = pod.user.as_deref().and_then(user_problem) {
         r.push(format!("{path}.user"), problem);
+    }
+    if let Some(user) = &pod.user {
+        at_most_bytes(r, format!("{path}.user"), &limits::STRING_BYTES, user);
+    }
+    if let Some(placement) = &pod.placement {
+        at_most_bytes(
+            r,
+            format!("{path}.placement"),
+            &limits::STRING_BYTES,
+            placement.as_str(),
+        );
     }
 
     let mut set_ids = BTreeSet::new();
@@ -181,11 +328,32 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
     if task.cmd.trim().is_empty() {
         r.push(format!("{path}.cmd"), "must not be empty");
     }
-    for key in task.env.keys() {
+    at_most_bytes(r, format!("{path}.cmd"), &limits::COMMAND_BYTES, &task.cmd);
+    at_most(
+        r,
+        format!("{path}.env"),
+        &limits::ENV,
+        task.env.len() as u64,
+    );
+    for (key, value) in &task.env {
         if let Some(problem) = env_name_problem(key) {
             r.push(format!("{path}.env.{key}"), problem);
         }
+        // Passed to exec as one `NAME=value` string.
+        let bytes = key.len() + 1 + value.len();
+        if limits::ENV_BYTES.exceeded_by(bytes as u64) {
+            r.push(
+                format!("{path}.env.{key}"),
+                limits::ENV_BYTES.length_refusal(bytes),
+            );
+        }
     }
+    at_most(
+        r,
+        path.clone(),
+        &limits::LAUNCH_BYTES,
+        launch_bytes(pod, task),
+    );
     if !task.configs.is_empty() {
         r.push(format!("{path}.configs"), CONFIGS);
     }
@@ -218,24 +386,64 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         if h.max_consecutive_failures == 0 {
             r.push(format!("{hp}.max-consecutive-failures"), "must be >= 1");
         }
+        at_most(
+            r,
+            format!("{hp}.max-consecutive-failures"),
+            &limits::CHECK_FAILURES,
+            u64::from(h.max_consecutive_failures),
+        );
+        for (key, seconds) in [("grace-period", h.grace_period_s), ("delay", h.delay_s)] {
+            at_most(
+                r,
+                format!("{hp}.{key}"),
+                &limits::CHECK_SECONDS,
+                u64::from(seconds),
+            );
+        }
     }
     if let Some(c) = &task.readiness_check {
-        check_cmd_and_timing(
-            &c.cmd,
-            c.interval_s,
-            c.timeout_s,
-            &format!("{path}.readiness-check"),
+        let cp = format!("{path}.readiness-check");
+        check_cmd_and_timing(&c.cmd, c.interval_s, c.timeout_s, &cp, r);
+        at_most(
             r,
+            format!("{cp}.delay"),
+            &limits::CHECK_SECONDS,
+            u64::from(c.delay_s),
         );
     }
-    if task
-        .kill_grace_period_s
-        .is_some_and(|s| s > KILL_GRACE_PERIOD_MAX_S)
-    {
-        r.push(format!("{path}.kill-grace-period"), KILL_GRACE_RANGE);
+    if let Some(seconds) = task.kill_grace_period_s {
+        at_most(
+            r,
+            format!("{path}.kill-grace-period"),
+            &limits::KILL_GRACE_SECONDS,
+            u64::from(seconds),
+        );
     }
     if task.labels.keys().any(|k| k.trim().is_empty()) {
         r.push(format!("{path}.labels"), "a label key must not be empty");
+    }
+    at_most(
+        r,
+        format!("{path}.labels"),
+        &limits::LABELS,
+        task.labels.len() as u64,
+    );
+    for (key, value) in &task.labels {
+        let lp = format!("{path}.labels.{key}");
+        if limits::STRING_BYTES.exceeded_by(key.len().max(value.len()) as u64) {
+            r.push(
+                lp,
+                limits::STRING_BYTES.length_refusal(key.len().max(value.len())),
+            );
+        }
+    }
+    if let Some(set) = &task.resource_set {
+        at_most_bytes(
+            r,
+            format!("{path}.resource-set"),
+            &limits::STRING_BYTES,
+            set,
+        );
     }
     if let Some(prefix) = task.discovery.as_ref().and_then(|d| d.prefix.as_deref()) {
         if let Some(problem) = dns_label_problem(prefix) {
@@ -249,12 +457,25 @@ fn check_cmd_and_timing(cmd: &str, interval_s: u32, timeout_s: u32, path: &str, 
     if cmd.trim().is_empty() {
         r.push(format!("{path}.cmd"), "must not be empty");
     }
+    at_most_bytes(r, format!("{path}.cmd"), &limits::COMMAND_BYTES, cmd);
     if interval_s == 0 {
         r.push(format!("{path}.interval"), "must be > 0");
     }
     if timeout_s == 0 {
         r.push(format!("{path}.timeout"), "must be > 0");
     }
+    at_most(
+        r,
+        format!("{path}.interval"),
+        &limits::CHECK_SECONDS,
+        u64::from(interval_s),
+    );
+    at_most(
+        r,
+        format!("{path}.timeout"),
+        &limits::CHECK_SECONDS,
+        u64::from(timeout_s),
+    );
 }
 
 /// cpus, memory, gpus and ports of a task without a resource set, or of a resource set.
@@ -262,19 +483,49 @@ fn check_own_resources(res: &ResourceSpec, path: &str, r: &mut Report) {
     // `!(x > 0)` rather than `x <= 0`: NaN must fail too.
     if !(res.cpus > 0.0 && res.cpus.is_finite()) {
         r.push(format!("{path}.cpus"), "must be > 0");
+    } else if (res.cpus / limits::SCALAR_PRECISION).round() < 1.0 {
+        // Mesos would reserve it as 0: a task asking for nothing, which no offer check sees.
+        r.push(
+            format!("{path}.cpus"),
+            format!(
+                "{} rounds to 0 at Mesos' precision of {} (three decimals)",
+                res.cpus,
+                limits::SCALAR_PRECISION
+            ),
+        );
+    } else if res.cpus > limits::CPUS.max as f64 {
+        r.push(format!("{path}.cpus"), limits::CPUS.refusal(res.cpus));
     }
     if res.memory_mb == 0 {
         r.push(format!("{path}.memory"), "must be > 0");
     }
+    at_most(
+        r,
+        format!("{path}.memory"),
+        &limits::MEMORY_MB,
+        res.memory_mb,
+    );
     if res.gpus > 0 {
         r.push(format!("{path}.gpus"), GPUS);
     }
+    at_most(
+        r,
+        format!("{path}.ports"),
+        &limits::PORTS,
+        res.ports.len() as u64,
+    );
     for port in &res.ports {
         check_port(port, &format!("{path}.ports.{}", port.name), r);
     }
 }
 
 fn check_port(port: &PortSpec, path: &str, r: &mut Report) {
+    at_most(
+        r,
+        format!("{path}.ranges"),
+        &limits::PORT_RANGES,
+        port.ranges.len() as u64,
+    );
     if let Some(problem) = identifier_problem(&port.name) {
         r.push(path.to_string(), format!("port name {problem}"));
     }
@@ -327,9 +578,11 @@ fn check_volumes(volumes: &[VolumeSpec], path: &str, shared: &[VolumeSpec], r: &
                 format!("`{}` must be a relative path inside the sandbox, without `.`, `..` or empty parts", v.path),
             );
         }
+        at_most_bytes(r, format!("{vp}.path"), &limits::STRING_BYTES, &v.path);
         if v.size_mb == 0 {
             r.push(format!("{vp}.size"), "must be > 0");
         }
+        at_most(r, format!("{vp}.size"), &limits::VOLUME_MB, v.size_mb);
         if !seen.insert(v.path.as_str()) || shared.iter().any(|s| s.path == v.path) {
             r.push(
                 format!("{vp}.path"),
@@ -340,10 +593,12 @@ fn check_volumes(volumes: &[VolumeSpec], path: &str, shared: &[VolumeSpec], r: &
 }
 
 fn check_uris(uris: &[String], path: &str, r: &mut Report) {
+    at_most(r, path.to_string(), &limits::URIS, uris.len() as u64);
     for (i, uri) in uris.iter().enumerate() {
         if uri.trim().is_empty() {
             r.push(format!("{path}[{i}]"), "must not be empty");
         }
+        at_most_bytes(r, format!("{path}[{i}]"), &limits::STRING_BYTES, uri);
     }
 }
 
@@ -447,6 +702,13 @@ fn check_plan(spec: &ServiceSpec, plan: &PlanSpec, r: &mut Report) {
     if plan.phases.is_empty() {
         r.push(format!("{path}.phases"), "a plan needs at least one phase");
     }
+    at_most(
+        r,
+        format!("{path}.phases"),
+        &limits::PHASES,
+        plan.phases.len() as u64,
+    );
+    at_most(r, path.clone(), &limits::STEPS, plan_steps(spec, plan));
     let mut seen = BTreeSet::new();
     for phase in &plan.phases {
         let pp = format!("{path}.phases.{}", phase.name);
@@ -477,6 +739,40 @@ fn check_plan(spec: &ServiceSpec, plan: &PlanSpec, r: &mut Report) {
         };
         check_steps(pod, phase, &pp, r);
     }
+}
+
+/// How many steps `plan` expands into (as `plan::steps` builds them), counted without
+/// building them: instances with an entry of their own get its task groups, the others the
+/// `default` entry's (or one step of every task).
+fn plan_steps(spec: &ServiceSpec, plan: &PlanSpec) -> u64 {
+    let mut total = 0u64;
+    for phase in &plan.phases {
+        let Some(pod) = spec.pod(&phase.pod) else {
+            continue;
+        };
+        let count = u64::from(pod.count);
+        let mut own = BTreeSet::new();
+        let mut steps = 0u64;
+        let mut default_groups = 1u64;
+        let mut default_seen = false;
+        for entry in &phase.steps {
+            match entry.index {
+                StepIndex::Index(n) if u64::from(n) < count && own.insert(n) => {
+                    steps = steps.saturating_add(entry.task_groups.len() as u64);
+                }
+                StepIndex::Default if !default_seen => {
+                    default_seen = true;
+                    default_groups = entry.task_groups.len() as u64;
+                }
+                _ => {}
+            }
+        }
+        let rest = count - own.len() as u64;
+        total = total
+            .saturating_add(steps)
+            .saturating_add(rest.saturating_mul(default_groups));
+    }
+    total
 }
 
 fn check_steps(pod: &PodSpec, phase: &PhaseSpec, phase_path: &str, r: &mut Report) {
