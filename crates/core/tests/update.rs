@@ -196,6 +196,53 @@ fn a_volume_size_change_is_refused_by_name_and_nothing_changes() {
     assert_eq!(homes(&sim, 2), before, "same task ids, agents and volumes");
 }
 
+// Goal: a restart with a spec whose role or principal changed would strand every pod (its
+// reservations belong to the old role and principal); it is refused by name, nothing is
+// written, and the service keeps running on its reservations under the stored target.
+#[test]
+fn a_role_or_principal_change_on_restart_is_refused_by_name_and_nothing_changes() {
+    for (field, validator) in [
+        ("role", "role_cannot_change"),
+        ("principal", "principal_cannot_change"),
+    ] {
+        let mut sim = deployed(2, Strategy::Serial, 2);
+        let before = homes(&sim, 2);
+        let target = sim.sched.config_id().clone();
+        let mut moved = node_spec(2, Strategy::Serial);
+        match field {
+            "role" => moved.role = "elsewhere-role".into(),
+            _ => moved.principal = "someone-else".into(),
+        }
+        let batches = sim.batches.len();
+        sim.restart(moved);
+        assert_eq!(sim.batches.len(), batches, "{field}: nothing is written");
+        assert_eq!(sim.sched.config_id(), &target);
+        let rules: Vec<_> = sim
+            .sched
+            .config_errors()
+            .iter()
+            .map(|v| v.validator.clone())
+            .collect();
+        assert_eq!(rules, [validator]);
+        assert_eq!(
+            sim.sched.framework_info().roles,
+            vec![node_spec(2, Strategy::Serial).role],
+            "{field}: the scheduler subscribes under the stored target's role"
+        );
+        assert!(
+            resubscribe(&mut sim, 2).is_empty(),
+            "{field}: nothing killed"
+        );
+        sim.offers(&[0, 1]);
+        assert!(sim.sched.is_deployed());
+        assert_eq!(
+            homes(&sim, 2),
+            before,
+            "{field}: same tasks, agents, volumes"
+        );
+    }
+}
+
 #[test]
 fn a_count_decrease_without_allow_decommission_is_refused_and_nothing_changes() {
     let mut sim = deployed(3, Strategy::Serial, 3);

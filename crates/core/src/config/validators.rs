@@ -8,7 +8,10 @@
 //! Why these rules: a reservation and a volume are the memory of a pod (DESIGN.md principle
 //! 3). A change that would orphan one (a shrinking count, a removed pod type), resize one (a
 //! volume), or move it to a different owner (user, pre-reserved role) silently loses data or
-//! leaks resources, so it is refused unless the author opted into decommissioning.
+//! leaks resources, so it is refused unless the author opted into decommissioning. The same
+//! goes for who owns them on the cluster: reservations are made to the service's role by its
+//! principal, and a scheduler subscribed under another role is offered none of them, so a
+//! changed role or principal would leave every pod waiting for resources it can never get.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +44,8 @@ pub fn default_validators() -> Vec<Box<dyn ConfigValidator>> {
         Box::new(PodTypeCannotBeRemoved),
         Box::new(VolumesCannotChange),
         Box::new(UserCannotChange),
+        Box::new(RoleCannotChange),
+        Box::new(PrincipalCannotChange),
         Box::new(PlacementRuleIsValid),
         Box::new(PreReservedRoleCannotChange),
         Box::new(PortNamesAreUnique),
@@ -274,6 +279,59 @@ impl ConfigValidator for UserCannotChange {
             }
         }
         out
+    }
+}
+
+/// Every reservation and volume of the service is made to its role: a scheduler subscribed
+/// under another one is never offered them again, so each pod would wait for ever for its
+/// resources (and the old ones would leak). dcos-commons allowed it only with a framework
+/// subscribed to both roles at once, which cairn's scheduler is not.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RoleCannotChange;
+
+impl ConfigValidator for RoleCannotChange {
+    fn name(&self) -> &str {
+        "role_cannot_change"
+    }
+
+    fn validate(&self, old: Option<&ServiceSpec>, new: &ServiceSpec) -> Vec<ConfigViolation> {
+        match old {
+            Some(old) if old.role != new.role => vec![violation(
+                self.name(),
+                Some("role".into()),
+                format!(
+                    "`{}` would become `{}`: the service's reservations and volumes are held by its role",
+                    old.role, new.role
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reservations and volumes carry the principal that made them, and Mesos lets a framework
+/// re-register only under the principal it has; a changed principal strands them as a changed
+/// role does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrincipalCannotChange;
+
+impl ConfigValidator for PrincipalCannotChange {
+    fn name(&self) -> &str {
+        "principal_cannot_change"
+    }
+
+    fn validate(&self, old: Option<&ServiceSpec>, new: &ServiceSpec) -> Vec<ConfigViolation> {
+        match old {
+            Some(old) if old.principal != new.principal => vec![violation(
+                self.name(),
+                Some("scheduler.principal".into()),
+                format!(
+                    "`{}` would become `{}`: the service's reservations and volumes were made by its principal",
+                    old.principal, new.principal
+                ),
+            )],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -525,6 +583,25 @@ mod tests {
         p.pods[0].user = Some("other".into());
         let v = check(Some(&spec(1)), &p);
         assert_eq!(v[0].path.as_deref(), Some("pods.data.user"));
+    }
+
+    #[test]
+    fn a_changed_role_or_principal_is_refused_by_name_and_a_first_install_chooses_freely() {
+        let mut moved = spec(1);
+        moved.role = "other-role".into();
+        let v = check(Some(&spec(1)), &moved);
+        assert_eq!(names(&v), ["role_cannot_change"]);
+        assert_eq!(v[0].path.as_deref(), Some("role"));
+        assert!(v[0]
+            .message
+            .contains("`svc-role` would become `other-role`"));
+        let mut other = spec(1);
+        other.principal = "someone".into();
+        let v = check(Some(&spec(1)), &other);
+        assert_eq!(names(&v), ["principal_cannot_change"]);
+        assert_eq!(v[0].path.as_deref(), Some("scheduler.principal"));
+        assert!(check(None, &moved).is_empty());
+        assert!(check(None, &other).is_empty());
     }
 
     #[test]
