@@ -13,7 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use cairn::api::{ApiClient, UpdateAnswer};
 use cairn::core::config::ConfigViolation;
-use cairn::core::plan::{PlanStatus, Status};
+use cairn::core::plan::{PhaseStatus, PlanStatus, Status, StepStatus};
+use cairn::pages::{PlanSummary, StepEntry};
 use cairn::spec::ServiceSpec;
 use clap::{Args, Subcommand};
 
@@ -22,6 +23,13 @@ use crate::run_cmd::{load, stored_service};
 
 /// How often the rollout is looked at while following it.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
+
+/// Plans of at most this many steps are shown (and followed) step by step; larger ones as
+/// counts, with only their steps in flight listed.
+const STEPS_SHOWN: usize = 100;
+
+/// The most in-flight steps listed for a large plan.
+const IN_FLIGHT_SHOWN: usize = 20;
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -156,20 +164,110 @@ async fn update(
     }
 }
 
+/// The plans as `cairn run` shows them: every step of a plan of at most [`STEPS_SHOWN`]
+/// steps; a larger plan with its phases only (its progress is told by [`count_lines`]).
+async fn plans_to_follow(
+    client: &ApiClient,
+) -> Result<(Vec<PlanSummary>, Vec<PlanStatus>), cairn::Error> {
+    let summaries = client.plans().await?;
+    let mut plans = Vec::new();
+    for summary in &summaries {
+        let steps = if summary.steps.total <= STEPS_SHOWN {
+            client.plan_steps(&summary.name).await?.1
+        } else {
+            Vec::new()
+        };
+        plans.push(with_steps(summary, steps));
+    }
+    Ok((summaries, plans))
+}
+
+/// A summary and its steps as a plan with phases and steps.
+fn with_steps(summary: &PlanSummary, steps: Vec<StepEntry>) -> PlanStatus {
+    let mut phases: Vec<PhaseStatus> = summary
+        .phases
+        .iter()
+        .map(|p| PhaseStatus {
+            name: p.name.clone(),
+            status: p.status,
+            strategy: p.strategy.clone(),
+            steps: Vec::new(),
+        })
+        .collect();
+    for step in steps {
+        let at = match phases.iter().position(|p| p.name == step.phase) {
+            Some(at) => at,
+            None => {
+                phases.push(PhaseStatus {
+                    name: step.phase.clone(),
+                    status: Status::Pending,
+                    strategy: String::new(),
+                    steps: Vec::new(),
+                });
+                phases.len() - 1
+            }
+        };
+        phases[at].steps.push(StepStatus {
+            name: step.name,
+            status: step.status,
+            message: step.message,
+        });
+    }
+    PlanStatus {
+        name: summary.name.clone(),
+        status: summary.status,
+        strategy: summary.strategy.clone(),
+        phases,
+        errors: summary.errors.clone(),
+    }
+}
+
+/// A line for each large plan whose counts changed since `before`.
+fn count_lines(
+    before: &std::collections::BTreeMap<String, String>,
+    now: &[PlanSummary],
+) -> (Vec<String>, std::collections::BTreeMap<String, String>) {
+    let mut lines = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for plan in now.iter().filter(|p| p.steps.total > STEPS_SHOWN) {
+        let line = format!(
+            "{}: {:<12} {} of {} steps: {}",
+            plan.name,
+            plan.status.as_str(),
+            plan.steps.count(Status::Complete),
+            plan.steps.total,
+            plan.steps.words()
+        );
+        if before.get(&plan.name) != Some(&line) {
+            lines.push(line.clone());
+        }
+        seen.insert(plan.name.clone(), line);
+    }
+    (lines, seen)
+}
+
 /// Prints the rollout's progress until the scheduler runs a new target and its rollout plan
 /// is complete.
 async fn follow(client: &ApiClient, old_config: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last: Option<Vec<PlanStatus>> = None;
+    let mut last_counts = std::collections::BTreeMap::new();
     loop {
         // While the scheduler restarts, the API may briefly report the old one, or fail.
-        if let (Ok(status), Ok(plans)) = (client.status().await, client.plans().await) {
+        if let (Ok(status), Ok((summaries, plans))) =
+            (client.status().await, plans_to_follow(client).await)
+        {
             if status.config_id != old_config {
                 for line in cairn::api::progress_lines(last.as_deref(), &plans) {
                     println!("{line}");
                 }
+                let (lines, counts) = count_lines(&last_counts, &summaries);
+                for line in lines {
+                    println!("{line}");
+                }
+                last_counts = counts;
                 // The rollout and any decommission; recovery is not the update's business.
-                let done = plans
+                let done = summaries
                     .iter()
                     .filter(|p| p.name != "recovery")
                     .all(|p| p.status == Status::Complete);
@@ -245,7 +343,7 @@ fn refused(path: &std::path::Path, violations: &[ConfigViolation]) -> anyhow::Re
 async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
     let status = client.status().await?;
-    let plans = client.plans().await?;
+    let summaries = client.plans().await?;
     println!(
         "{}: config {}, {}, {}",
         status.service,
@@ -261,32 +359,171 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
             "rolling out"
         }
     );
-    for plan in &plans {
-        print!("{}", describe_plan(plan));
+    for summary in &summaries {
+        let (summary, steps) = client.plan_steps(&summary.name).await?;
+        print!("{}", describe_plan(&summary, &steps));
     }
     Ok(())
 }
 
-/// A plan as a tree: plan, phases, steps, each with its status.
-fn describe_plan(plan: &PlanStatus) -> String {
+/// A plan as a tree: plan, phases, steps, each with its status. A plan of more than
+/// [`STEPS_SHOWN`] steps shows its phases with their steps counted, and lists only the steps
+/// in flight (neither pending nor complete), at most [`IN_FLIGHT_SHOWN`] of them.
+fn describe_plan(summary: &PlanSummary, steps: &[StepEntry]) -> String {
     use std::fmt::Write as _;
-    let mut out = format!("plan {} ({}): {}\n", plan.name, plan.strategy, plan.status);
-    for e in &plan.errors {
+    let step_line = |out: &mut String, step: &StepEntry| {
+        let _ = write!(out, "    {} {}", step.name, step.status);
+        if !step.message.is_empty() {
+            let _ = write!(out, "  ({})", step.message);
+        }
+        out.push('\n');
+    };
+    let mut out = format!(
+        "plan {} ({}): {}\n",
+        summary.name, summary.strategy, summary.status
+    );
+    for e in &summary.errors {
         let _ = writeln!(out, "  error: {e}");
     }
-    for phase in &plan.phases {
+    if summary.steps.total <= STEPS_SHOWN {
+        let plan = with_steps(summary, steps.to_vec());
+        for phase in &plan.phases {
+            let _ = writeln!(
+                out,
+                "  phase {} ({}): {}",
+                phase.name, phase.strategy, phase.status
+            );
+            for step in &phase.steps {
+                step_line(
+                    &mut out,
+                    &StepEntry {
+                        phase: phase.name.clone(),
+                        name: step.name.clone(),
+                        status: step.status,
+                        message: step.message.clone(),
+                    },
+                );
+            }
+        }
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  {} steps: {}",
+        summary.steps.total,
+        summary.steps.words()
+    );
+    for phase in &summary.phases {
         let _ = writeln!(
             out,
-            "  phase {} ({}): {}",
-            phase.name, phase.strategy, phase.status
+            "  phase {} ({}): {}  {}",
+            phase.name,
+            phase.strategy,
+            phase.status,
+            phase.steps.words()
         );
-        for step in &phase.steps {
-            let _ = write!(out, "    {} {}", step.name, step.status);
-            if !step.message.is_empty() {
-                let _ = write!(out, "  ({})", step.message);
-            }
-            out.push('\n');
+    }
+    if summary.phases_total > summary.phases.len() {
+        let _ = writeln!(
+            out,
+            "  ... and {} more phases",
+            summary.phases_total - summary.phases.len()
+        );
+    }
+    let in_flight: Vec<&StepEntry> = steps
+        .iter()
+        .filter(|s| !matches!(s.status, Status::Pending | Status::Complete))
+        .collect();
+    if !in_flight.is_empty() {
+        let _ = writeln!(out, "  in flight:");
+    }
+    for step in in_flight.iter().take(IN_FLIGHT_SHOWN) {
+        step_line(&mut out, step);
+    }
+    if in_flight.len() > IN_FLIGHT_SHOWN {
+        let _ = writeln!(
+            out,
+            "    ... and {} more in flight",
+            in_flight.len() - IN_FLIGHT_SHOWN
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  (GET /v1/plans/{}?offset=&limit= lists every step)",
+        summary.name
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn::pages::StepCounts;
+
+    fn summary(total: usize, complete: usize) -> PlanSummary {
+        let mut steps = StepCounts {
+            total,
+            ..StepCounts::default()
+        };
+        steps.by_status.insert("COMPLETE".into(), complete);
+        steps.by_status.insert("STARTING".into(), 1);
+        steps
+            .by_status
+            .insert("PENDING".into(), total - complete - 1);
+        PlanSummary {
+            name: "deploy".into(),
+            status: Status::InProgress,
+            strategy: "serial".into(),
+            errors: Vec::new(),
+            phases_total: 1,
+            phases: vec![cairn::pages::PhaseSummary {
+                name: "data".into(),
+                status: Status::InProgress,
+                strategy: "serial".into(),
+                steps: steps.clone(),
+            }],
+            steps,
         }
     }
-    out
+
+    fn entry(name: &str, status: Status) -> StepEntry {
+        StepEntry {
+            phase: "data".into(),
+            name: name.into(),
+            status,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_small_plan_is_shown_step_by_step() {
+        let steps = [
+            entry("data-0:[node]", Status::Complete),
+            entry("data-1:[node]", Status::Starting),
+            entry("data-2:[node]", Status::Pending),
+        ];
+        let text = describe_plan(&summary(3, 1), &steps);
+        assert_eq!(
+            text,
+            "plan deploy (serial): IN_PROGRESS\n  phase data (serial): IN_PROGRESS\n    \
+             data-0:[node] COMPLETE\n    data-1:[node] STARTING\n    data-2:[node] PENDING\n"
+        );
+    }
+
+    #[test]
+    fn a_large_plan_is_shown_as_counts_and_its_steps_in_flight() {
+        let mut steps: Vec<StepEntry> = (0..9_000)
+            .map(|i| entry(&format!("data-{i}:[node]"), Status::Complete))
+            .collect();
+        steps.push(entry("data-9000:[node]", Status::Starting));
+        steps.extend((9_001..10_000).map(|i| entry(&format!("data-{i}:[node]"), Status::Pending)));
+        let text = describe_plan(&summary(10_000, 9_000), &steps);
+        assert!(text.lines().count() < 10, "{text}");
+        assert!(
+            text.contains("10000 steps: 9000 COMPLETE, 1 STARTING, 999 PENDING"),
+            "{text}"
+        );
+        assert!(text.contains("    data-9000:[node] STARTING"), "{text}");
+        assert!(!text.contains("data-1:[node]"), "{text}");
+    }
 }

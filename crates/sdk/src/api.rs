@@ -3,9 +3,9 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `GET /v1/status` | service, master, framework, connected, deployed, target config id |
-//! | `GET /v1/plans` | every plan with its phases and steps (the rollout plan first) |
-//! | `GET /v1/plans/{plan}` | one plan; 404 naming the plans there are |
-//! | `GET /v1/pods` | every pod instance and its tasks |
+//! | `GET /v1/plans` | every plan summarised: steps counted by status, phases with their counts (the rollout plan first) |
+//! | `GET /v1/plans/{plan}` | one plan summarised, and with `?offset=&limit=` a page of its steps; 404 naming the plans there are |
+//! | `GET /v1/pods` | a page of pod instances and their tasks (`?offset=&limit=`) |
 //! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
@@ -14,11 +14,18 @@
 //! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
 //! changed then).
 //!
+//! Answers stay small whatever the service's size ([`crate::pages`]): a page holds 100 entries
+//! unless `limit` says otherwise (at most 1,000); a bad `offset` or `limit` is a 400.
+//!
 //! `POST /v1/update` answers 202 when the spec is accepted (the scheduler then restarts with
 //! it, in process, and rolls it out), 200 when it is the target already, 422 with every
-//! violation when a config validator refuses it, 400 when the body is not a valid spec, 409
+//! violation when a config validator refuses it, 400 when the body is not a valid spec (every
+//! number in it bounded by the spec limits), 413 when it is larger than a spec may be, 409
 //! when it names another service or the service is uninstalling. A refused spec changes
-//! nothing. Errors are `{"error": "..."}`.
+//! nothing. Updates are taken one at a time: one that arrives while an accepted spec is being
+//! applied (until the restarted scheduler is connected again) is a 409 saying so, unless it is
+//! that same spec, which is answered 200 like any spec that is the target already. Errors are
+//! `{"error": "..."}`.
 //!
 //! Served on loopback by default; the address goes to `<state-dir>/<service>.api`, where
 //! `cairn update` finds it.
@@ -42,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{Request, Snapshot};
+use crate::pages::{PlanAnswer, PlanSummary, PodPage, Range, StepEntry, StepPage};
 use crate::Error;
 
 /// How long `POST /v1/update` waits for the scheduler's verdict (it is answered between two
@@ -95,11 +103,29 @@ pub struct UpdateReply {
     pub violations: Vec<ConfigViolation>,
 }
 
-#[derive(Clone)]
 struct Api {
     service: String,
     snapshot: watch::Receiver<Snapshot>,
     requests: mpsc::UnboundedSender<Request>,
+    /// Held while an update is judged, so that updates are judged one at a time; remembers
+    /// an accepted one until the scheduler runs it.
+    updates: tokio::sync::Mutex<Option<Applying>>,
+}
+
+/// An accepted spec the scheduler is restarting with.
+struct Applying {
+    spec: ServiceSpec,
+    /// The target in force when it was accepted: a snapshot naming another, connected, is
+    /// the restarted scheduler.
+    replaces: String,
+    since: std::time::Instant,
+}
+
+impl Applying {
+    /// Whether the scheduler restarted with the spec runs: a new target, subscribed again.
+    fn applied(&self, now: &Snapshot) -> bool {
+        now.config_id != self.replaces && now.connected && !now.stopped
+    }
 }
 
 /// A running API server; dropping it stops the server and removes the address file.
@@ -135,6 +161,7 @@ impl ApiServer {
             service: service.to_string(),
             snapshot,
             requests,
+            updates: tokio::sync::Mutex::new(None),
         });
         // The cluster's server: header and body timeouts and a connection cap, so a client
         // that sends half a request cannot hold the API's connections forever.
@@ -192,13 +219,45 @@ async fn status(State(api): State<Arc<Api>>) -> Json<ServiceStatus> {
 }
 
 async fn plans(State(api): State<Arc<Api>>) -> Response {
-    Json(api.snapshot.borrow().plans.clone()).into_response()
+    let summaries: Vec<PlanSummary> = api
+        .snapshot
+        .borrow()
+        .plans
+        .iter()
+        .map(PlanSummary::of)
+        .collect();
+    Json(summaries).into_response()
 }
 
-async fn plan(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Response {
+/// `?offset=&limit=` of a listing.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+impl PageQuery {
+    fn range(&self) -> Result<Option<Range>, String> {
+        Range::parse(self.offset.as_deref(), self.limit.as_deref())
+    }
+}
+
+async fn plan(
+    State(api): State<Arc<Api>>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let range = match query.range() {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let snap = api.snapshot.borrow();
     match snap.plans.iter().find(|p| p.name == name) {
-        Some(p) => Json(p.clone()).into_response(),
+        Some(p) => Json(PlanAnswer {
+            summary: PlanSummary::of(p),
+            page: range.map(|r| StepPage::of(p, r)),
+        })
+        .into_response(),
         None => {
             let names: Vec<&str> = snap.plans.iter().map(|p| p.name.as_str()).collect();
             error(
@@ -209,8 +268,15 @@ async fn plan(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Re
     }
 }
 
-async fn pods(State(api): State<Arc<Api>>) -> Response {
-    Json(api.snapshot.borrow().pods.clone()).into_response()
+async fn pods(State(api): State<Arc<Api>>, Query(query): Query<PageQuery>) -> Response {
+    let range = match query.range() {
+        Ok(r) => r.unwrap_or(Range {
+            offset: 0,
+            limit: crate::pages::DEFAULT_LIMIT,
+        }),
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    Json(PodPage::of(&api.snapshot.borrow().pods, range)).into_response()
 }
 
 /// `?phase=` of a plan command.
@@ -286,6 +352,13 @@ async fn ask<T>(
 }
 
 async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let size = &cairn_core::spec::limits::SPEC_BYTES;
+    if size.exceeded_by(body.len() as u64) {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the spec {}", size.length_refusal(body.len())),
+        );
+    }
     let spec: ServiceSpec = match serde_json::from_slice(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -307,11 +380,6 @@ async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
             ),
         );
     }
-    let spec = Box::new(spec);
-    let verdict = match ask(&api, |reply| Request::Update { spec, reply }).await {
-        Ok(v) => v,
-        Err(unanswered) => return unanswered,
-    };
     let reply = |code: StatusCode, result: &str, violations: Vec<ConfigViolation>| {
         let body = UpdateReply {
             result: result.into(),
@@ -319,8 +387,52 @@ async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
         };
         (code, Json(body)).into_response()
     };
+    // One at a time: the next waits here while this one is judged. Were they all handed to
+    // the driver, each would be judged against the target of the moment and every one
+    // accepted, the last winning.
+    let mut applying = api.updates.lock().await;
+    if applying
+        .as_ref()
+        .is_some_and(|a| a.applied(&api.snapshot.borrow()))
+    {
+        *applying = None;
+    }
+    if let Some(a) = applying.as_ref() {
+        if a.spec == spec {
+            // The same spec again (a retry): it is the target already, as far as the asker is
+            // concerned.
+            return reply(StatusCode::OK, "unchanged", Vec::new());
+        }
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "another update is being applied: a spec accepted {:.1} s ago is restarting \
+                 the scheduler; follow it with `cairn update status` (GET /v1/status shows \
+                 its new config_id once it runs), then send this spec again",
+                a.since.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    let replaces = api.snapshot.borrow().config_id.clone();
+    let judged = Box::new(spec.clone());
+    let verdict = match ask(&api, |reply| Request::Update {
+        spec: judged,
+        reply,
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(unanswered) => return unanswered,
+    };
     match verdict {
-        Ok(UpdateCheck::Accepted) => reply(StatusCode::ACCEPTED, "accepted", Vec::new()),
+        Ok(UpdateCheck::Accepted) => {
+            *applying = Some(Applying {
+                spec,
+                replaces,
+                since: std::time::Instant::now(),
+            });
+            reply(StatusCode::ACCEPTED, "accepted", Vec::new())
+        }
         Ok(UpdateCheck::Unchanged) => reply(StatusCode::OK, "unchanged", Vec::new()),
         Ok(UpdateCheck::Refused(v)) => reply(StatusCode::UNPROCESSABLE_ENTITY, "refused", v),
         Err(refusal) => error(StatusCode::CONFLICT, refusal.0),
@@ -379,9 +491,50 @@ impl ApiClient {
         self.get("/v1/status").await
     }
 
-    /// `GET /v1/plans`.
-    pub async fn plans(&self) -> Result<Vec<cairn_core::plan::PlanStatus>, Error> {
+    /// `GET /v1/plans`: every plan, summarised.
+    pub async fn plans(&self) -> Result<Vec<PlanSummary>, Error> {
         self.get("/v1/plans").await
+    }
+
+    /// `GET /v1/plans/{plan}`, with a page of its steps when `range` is given.
+    pub async fn plan(&self, name: &str, range: Option<Range>) -> Result<PlanAnswer, Error> {
+        let query = range.map_or(String::new(), |r| {
+            format!("?offset={}&limit={}", r.offset, r.limit)
+        });
+        self.get(&format!("/v1/plans/{name}{query}")).await
+    }
+
+    /// Every step of plan `name`, a page at a time, with the plan's summary as of the last
+    /// page.
+    pub async fn plan_steps(&self, name: &str) -> Result<(PlanSummary, Vec<StepEntry>), Error> {
+        let mut steps = Vec::new();
+        loop {
+            let range = Range {
+                offset: steps.len(),
+                limit: crate::pages::MAX_LIMIT,
+            };
+            let answer = self.plan(name, Some(range)).await?;
+            let page = answer.page.unwrap_or(StepPage {
+                offset: range.offset,
+                limit: range.limit,
+                total: 0,
+                steps: Vec::new(),
+            });
+            let done = page.steps.is_empty() || steps.len() + page.steps.len() >= page.total;
+            steps.extend(page.steps);
+            if done {
+                return Ok((answer.summary, steps));
+            }
+        }
+    }
+
+    /// `GET /v1/pods?offset=&limit=`.
+    pub async fn pods(&self, range: Range) -> Result<PodPage, Error> {
+        self.get(&format!(
+            "/v1/pods?offset={}&limit={}",
+            range.offset, range.limit
+        ))
+        .await
     }
 
     /// `POST /v1/pods/{pod}/{action}` (`restart`, `replace`) or

@@ -30,7 +30,8 @@
 //! * [`mesos::Client`]: the Mesos v1 scheduler HTTP client.
 //! * [`store::FileStore`]: the default state store (a directory per service, atomic batches),
 //!   and [`store::contract`], the rules every store backend follows.
-//! * [`api`]: the scheduler's HTTP API (plans, pods, a new spec for `cairn update`).
+//! * [`api`]: the scheduler's HTTP API (plans, pods, a new spec for `cairn update`), and
+//!   [`pages`], the bounded shapes of its answers.
 //! * [`locate`]: where a pod's sandboxes and volumes are on the embedded cluster's disk.
 #![warn(missing_docs)]
 
@@ -40,6 +41,7 @@ mod error;
 mod executor;
 pub mod locate;
 pub mod mesos;
+pub mod pages;
 mod progress;
 mod run;
 pub mod store;

@@ -322,10 +322,31 @@ pub fn stored_targets(state_dir: &Path) -> Result<Vec<ServiceSpec>, Error> {
 
 /// Reads a svc.yml, renders it with the process environment, parses and validates it.
 pub fn load_spec(path: &Path) -> Result<ServiceSpec, Error> {
-    let template = std::fs::read_to_string(path).map_err(|source| Error::ReadSpec {
+    use std::io::Read as _;
+    let read_error = |source| Error::ReadSpec {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // No more than a spec may hold is read: a larger file is refused by its size, not loaded.
+    let limit = &cairn_core::spec::limits::SPEC_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit.max + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if limit.exceeded_by(bytes.len() as u64) {
+        let size = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(Error::Spec(cairn_core::SpecErrors::from(
+            cairn_core::SpecError::new(
+                "spec",
+                format!(
+                    "the file is {size} bytes long, more than the limit of {} {}",
+                    limit.max, limit.what
+                ),
+            ),
+        )));
+    }
+    let template = String::from_utf8(bytes)
+        .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let env = std::env::vars().collect();
     Ok(cairn_core::parse_yaml(&template, &env)?)
 }
