@@ -584,3 +584,81 @@ fn cairn_validate_prints_the_deploy_plan_of_a_good_spec() {
         );
     }
 }
+
+/// `cairn validate SPEC` with its address space capped (a regression that allocates in
+/// proportion to a number must fail alone, not take the machine's memory), given `limit` to
+/// finish: its exit status and stderr, or a panic when it runs longer.
+fn validate_within(spec: &Path, limit: Duration) -> (ExitStatus, String) {
+    let stderr = spec.with_extension("stderr");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" validate \"$1\"")
+        .arg(CAIRN)
+        .arg(spec)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "cairn validate {} ran longer than {limit:?}",
+                spec.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(&stderr).unwrap_or_default())
+}
+
+// Goal: `cairn validate` refuses what would make a scheduler unbounded, at once and naming the
+// limit: the count that once aborted it on an allocation failure, and a YAML nested 100,000
+// deep that kept its parser busy for more than 30 s. Method: each spec validated with a
+// deadline (the process's start included) and an address-space cap.
+#[test]
+fn cairn_validate_refuses_an_unbounded_or_deeply_nested_spec_at_once_naming_the_limit() {
+    let scratch = Scratch::new("validate-limits");
+    let huge = scratch.root.join("huge.yml");
+    std::fs::write(
+        &huge,
+        "name: svc\npods:\n  data:\n    count: 4294967295\n    tasks:\n      node: {cmd: run, cpus: 0.1, memory: 32}\n",
+    )
+    .unwrap();
+    let (status, stderr) = validate_within(&huge, Duration::from_secs(10));
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "pods.data.count: 4294967295 is more than the limit of 10000 pod instances per pod type"
+        ),
+        "{stderr}"
+    );
+
+    let deep = scratch.root.join("deep.yml");
+    let n = 100_000;
+    std::fs::write(&deep, format!("name: {}{}\n", "[".repeat(n), "]".repeat(n))).unwrap();
+    let (status, stderr) = validate_within(&deep, Duration::from_secs(3));
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "line 1: nests 100001 levels deep, more than the limit of 32 levels of nesting"
+        ),
+        "{stderr}"
+    );
+
+    let large = scratch.root.join("large.yml");
+    std::fs::write(&large, format!("# {}\n", "x".repeat(4 << 20))).unwrap();
+    let (status, stderr) = validate_within(&large, Duration::from_secs(3));
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "spec: the file is 4194307 bytes long, more than the limit of 1048575 bytes per spec"
+        ),
+        "{stderr}"
+    );
+}

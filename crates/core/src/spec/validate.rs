@@ -143,6 +143,16 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
     at_most(r, "spec", &limits::SPEC_BYTES, json_bytes(spec));
 }
 
+/// A number as the author would write it: `4097`, `0.0004`, `1e16`, `1e-300` (Rust's own
+/// display writes the last two out in full, 300 zeros and all).
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v}")
+    } else {
+        format!("{v:?}")
+    }
+}
+
 /// Reports `value` at `path` when it is beyond `limit`.
 fn at_most(r: &mut Report, path: impl Into<String>, limit: &Limit, value: u64) {
     if limit.exceeded_by(value) {
@@ -489,12 +499,15 @@ fn check_own_resources(res: &ResourceSpec, path: &str, r: &mut Report) {
             format!("{path}.cpus"),
             format!(
                 "{} rounds to 0 at Mesos' precision of {} (three decimals)",
-                res.cpus,
+                number(res.cpus),
                 limits::SCALAR_PRECISION
             ),
         );
     } else if res.cpus > limits::CPUS.max as f64 {
-        r.push(format!("{path}.cpus"), limits::CPUS.refusal(res.cpus));
+        r.push(
+            format!("{path}.cpus"),
+            limits::CPUS.refusal(number(res.cpus)),
+        );
     }
     if res.memory_mb == 0 {
         r.push(format!("{path}.memory"), "must be > 0");
