@@ -45,9 +45,9 @@ struct Scheduler {
 }
 
 /// The address space a scheduler under test may have: a regression that allocates in
-/// proportion to a number (a count of 4294967295 once wanted 24 GB) ends in an allocation
+/// proportion to a number (a count of 4294967295 once wanted 24 GB; a scheduler needs about 30 MB) ends in an allocation
 /// failure of that scheduler rather than in the machine's OOM killer.
-const ADDRESS_SPACE_KB: u64 = 4 * 1024 * 1024;
+const ADDRESS_SPACE_KB: u64 = 1024 * 1024;
 
 /// A command that runs `cairn` with its address space capped at [`ADDRESS_SPACE_KB`] (the
 /// shell execs it: the pid is cairn's).
@@ -373,7 +373,7 @@ fn stored_configs(cluster: &ClusterProcess) -> (String, Vec<String>) {
 
 // Goal: the spec that made a scheduler grow to 24 GB (`count: 4294967295`) and its kin are
 // refused by the running scheduler at once, naming the place and the limit, and nothing grows.
-// Method: a deployed service under a 4 GB address-space cap; bad specs posted; its resident
+// Method: a deployed service under a 1 GB address-space cap; bad specs posted; its resident
 // memory read from /proc before and after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbounded_spec_is_refused_with_its_path_and_the_scheduler_stays_small() {

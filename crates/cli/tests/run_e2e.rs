@@ -592,7 +592,7 @@ fn validate_within(spec: &Path, limit: Duration) -> (ExitStatus, String) {
     let stderr = spec.with_extension("stderr");
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -v 4194304 && exec \"$0\" validate \"$1\"")
+        .arg("ulimit -v 1048576 && exec \"$0\" validate \"$1\"")
         .arg(CAIRN)
         .arg(spec)
         .stdout(Stdio::null())
