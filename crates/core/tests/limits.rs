@@ -436,3 +436,53 @@ fn a_svc_yml_larger_than_the_spec_limit_is_refused_before_it_is_read() {
         )]
     );
 }
+
+// Goal: what Mesos (and the embedded cluster) would refuse at the first RESERVE, CREATE or
+// fetch is refused in the spec, where it can be fixed, rather than stranding a pod's step.
+// Method: a role with a `..` component, a role longer than a file name, a volume path whose
+// persistence id would pass Mesos' 255 bytes, a path component longer than a file name, and a
+// URI with a quote the fetcher refuses.
+#[test]
+fn names_the_cluster_would_refuse_are_refused_in_the_spec() {
+    let problems = |edit: &dyn Fn(&mut ServiceSpec)| {
+        let mut s = base();
+        edit(&mut s);
+        validate(&s).map_err(|e| e.lines())
+    };
+    let role = problems(&|s| s.role = "a/../b".into()).unwrap_err();
+    assert_eq!(
+        role,
+        ["role: Role 'a/../b' cannot include '..' as a component"]
+    );
+    let long = problems(&|s| s.role = "r".repeat(256)).unwrap_err();
+    assert!(
+        long[0].starts_with("role: Role 'rrrr") && long[0].contains("255"),
+        "{long:?}"
+    );
+    let pre = problems(&|s| s.pods[0].pre_reserved_role = Some("a//b".into())).unwrap_err();
+    assert!(
+        pre[0].starts_with("pods.data.pre-reserved-role: "),
+        "{pre:?}"
+    );
+
+    // `data-0-` + path + `__` + 36: a 210-byte path is 255 exactly; one more is refused.
+    assert!(problems(&|s| task(s).volumes.push(VolumeSpec::root("v".repeat(210), 1))).is_ok());
+    let id = problems(&|s| task(s).volumes.push(VolumeSpec::root("v".repeat(211), 1))).unwrap_err();
+    assert_eq!(
+        id,
+        ["pods.data.tasks.node.volumes[0].path: is too long: it makes persistence ids of 256 bytes (`<pod>-<index>-<path>__<uuid>`, e.g. `data-0-...`), and Mesos takes at most 255"]
+    );
+    let part = problems(&|s| {
+        task(s)
+            .volumes
+            .push(VolumeSpec::root(format!("a/{}", "x".repeat(256)), 1))
+    })
+    .unwrap_err();
+    assert!(part[0].contains("component longer than 255"), "{part:?}");
+
+    let uri = problems(&|s| s.pods[0].uris.push("http://x/it's".into())).unwrap_err();
+    assert_eq!(
+        uri,
+        ["pods.data.uris[0]: Illegal characters in URI 'http://x/it's'"]
+    );
+}

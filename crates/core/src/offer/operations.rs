@@ -159,12 +159,7 @@ impl Reserver<'_, '_> {
             }
         };
         let reserved = self.reserve(disk);
-        let persistence_id = format!(
-            "{}-{}__{}",
-            self.pod_instance,
-            flat(&v.path),
-            self.ids.uuid()
-        );
+        let persistence_id = persistence_id(&self.pod_instance, &v.path, &self.ids.uuid());
         let volume =
             reserved.with_persistence(persistence_id, Some(&self.principal), v.path.clone());
         self.create.push(volume.clone());
@@ -187,6 +182,12 @@ impl Reserver<'_, '_> {
 }
 
 /// A path as one file name: persistence ids name directories on the agent.
+/// The persistence id of a volume at `path` of `pod_instance`: `data-2-my_path__<uuid>`. Spec
+/// validation measures the longest one a spec can make (Mesos takes ids of at most 255 bytes).
+pub(crate) fn persistence_id(pod_instance: &str, path: &str, uuid: &str) -> String {
+    format!("{pod_instance}-{}__{uuid}", flat(path))
+}
+
 fn flat(path: &str) -> String {
     path.chars()
         .map(|c| {

@@ -37,6 +37,9 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
         if name_problem.is_none() || !derived_role {
             r.push("role", problem);
         }
+    } else if let Err(e) = cairn_proto::validation::validate_role(&spec.role) {
+        // What Mesos (and the embedded cluster) would refuse at the first RESERVE.
+        r.push("role", e.to_string());
     }
     if spec.principal.trim().is_empty() {
         r.push("scheduler.principal", "must not be empty");
@@ -258,10 +261,12 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
         + pod.tasks.iter().map(|t| t.volumes.len()).sum::<usize>();
     at_most(r, path.clone(), &limits::VOLUMES, volumes as u64);
     check_uris(&pod.uris, &format!("{path}.uris"), r);
-    check_volumes(&pod.volumes, &format!("{path}.volumes"), &[], r);
+    check_volumes(pod, &pod.volumes, &format!("{path}.volumes"), &[], r);
     if let Some(role) = &pod.pre_reserved_role {
         if let Some(problem) = role_problem(role) {
             r.push(format!("{path}.pre-reserved-role"), problem);
+        } else if let Err(e) = cairn_proto::validation::validate_role(role) {
+            r.push(format!("{path}.pre-reserved-role"), e.to_string());
         }
         at_most_bytes(
             r,
@@ -295,7 +300,7 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
             r.push(sp.clone(), format!("resource set name {problem}"));
         }
         check_own_resources(&set.resources, &sp, r);
-        check_volumes(&set.volumes, &format!("{sp}.volumes"), &pod.volumes, r);
+        check_volumes(pod, &set.volumes, &format!("{sp}.volumes"), &pod.volumes, r);
     }
 
     if pod.tasks.is_empty() {
@@ -389,7 +394,13 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         }
         None => check_own_resources(&task.resources, &path, r),
     }
-    check_volumes(&task.volumes, &format!("{path}.volumes"), &pod.volumes, r);
+    check_volumes(
+        pod,
+        &task.volumes,
+        &format!("{path}.volumes"),
+        &pod.volumes,
+        r,
+    );
     if let Some(h) = &task.health_check {
         let hp = format!("{path}.health-check");
         check_cmd_and_timing(&h.cmd, h.interval_s, h.timeout_s, &hp, r);
@@ -576,7 +587,16 @@ fn check_port(port: &PortSpec, path: &str, r: &mut Report) {
 
 /// Paths must be relative, plain and distinct; sizes positive. `shared` are the pod's own
 /// volumes, which are mounted into every task too.
-fn check_volumes(volumes: &[VolumeSpec], path: &str, shared: &[VolumeSpec], r: &mut Report) {
+fn check_volumes(
+    pod: &PodSpec,
+    volumes: &[VolumeSpec],
+    path: &str,
+    shared: &[VolumeSpec],
+    r: &mut Report,
+) {
+    // The longest persistence id a volume of this pod gets: its last instance, a full uuid.
+    let last_instance = format!("{}-{}", pod.type_name, pod.count.saturating_sub(1));
+    let uuid = "00000000-0000-4000-8000-000000000000";
     let mut seen = BTreeSet::new();
     for (i, v) in volumes.iter().enumerate() {
         let vp = format!("{path}[{i}]");
@@ -590,6 +610,20 @@ fn check_volumes(volumes: &[VolumeSpec], path: &str, shared: &[VolumeSpec], r: &
                 format!("{vp}.path"),
                 format!("`{}` must be a relative path inside the sandbox, without `.`, `..` or empty parts", v.path),
             );
+        } else if let Err(e) = cairn_proto::validation::validate_relative_path(&v.path) {
+            r.push(format!("{vp}.path"), e.to_string());
+        } else {
+            let id = crate::offer::operations::persistence_id(&last_instance, &v.path, uuid);
+            let max = cairn_proto::validation::NAME_MAX;
+            if id.len() > max && !limits::STRING_BYTES.exceeded_by(v.path.len() as u64) {
+                r.push(
+                    format!("{vp}.path"),
+                    format!(
+                        "is too long: it makes persistence ids of {} bytes (`<pod>-<index>-<path>__<uuid>`, e.g. `{last_instance}-...`), and Mesos takes at most {max}",
+                        id.len()
+                    ),
+                );
+            }
         }
         at_most_bytes(r, format!("{vp}.path"), &limits::STRING_BYTES, &v.path);
         if v.size_mb == 0 {
@@ -610,6 +644,9 @@ fn check_uris(uris: &[String], path: &str, r: &mut Report) {
     for (i, uri) in uris.iter().enumerate() {
         if uri.trim().is_empty() {
             r.push(format!("{path}[{i}]"), "must not be empty");
+        } else if let Err(e) = cairn_proto::validation::validate_uri(uri, None) {
+            // The fetcher would refuse it at launch.
+            r.push(format!("{path}[{i}]"), e.to_string());
         }
         at_most_bytes(r, format!("{path}[{i}]"), &limits::STRING_BYTES, uri);
     }
