@@ -101,7 +101,10 @@ fn pipeline_alone() {
         .work
         .released
         .iter()
-        .map(|s| requirement(s, &spec, &tasks, rules.clone(), size).expect("requirement"))
+        .map(|s| {
+            requirement(s, &spec, &tasks, &Default::default(), rules.clone(), size)
+                .expect("requirement")
+        })
         .collect();
     assert_eq!(reqs.len(), PODS as usize);
     let offers = offers(&spec.role);

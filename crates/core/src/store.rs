@@ -174,6 +174,11 @@ pub struct TaskRecord {
 pub struct StoredState {
     /// The framework id Mesos gave this service, once it has one.
     pub framework_id: Option<FrameworkId>,
+    /// Why the stored `FrameworkID` could not be used (empty, not UTF-8, not an id), when it
+    /// could not: the id is then taken as lost (`framework_id` is `None`), which the takeover
+    /// check (`Scheduler::handle_master_state`) refuses to act on while the master holds
+    /// anything of the service's.
+    pub framework_id_problem: Option<String>,
     /// The config in force.
     pub target: Option<ConfigId>,
     /// Every stored config.
@@ -204,7 +209,10 @@ impl StoredState {
         let mut state = StoredState::default();
         for (key, value) in entries {
             if key == FRAMEWORK_ID {
-                state.framework_id = Some(FrameworkId::new(text(key, value)?));
+                match framework_id_of(value) {
+                    Ok(id) => state.framework_id = Some(id),
+                    Err(problem) => state.framework_id_problem = Some(problem),
+                }
             } else if key == CONFIG_TARGET {
                 state.target = Some(ConfigId(text(key, value)?));
             } else if let Some(id) = key.strip_prefix(&format!("{CONFIGURATIONS}/")) {
@@ -239,9 +247,50 @@ impl StoredState {
     }
 }
 
+/// The framework id a stored `FrameworkID` value holds, or why it holds none. A damaged value
+/// is not a corrupt store (that would stop every start, the recovering one included): it is a
+/// lost id, which the takeover check weighs against what the master knows.
+fn framework_id_of(value: &[u8]) -> Result<FrameworkId, String> {
+    let text = std::str::from_utf8(value).map_err(|_| "it is not UTF-8".to_string())?;
+    if text.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '/')
+    {
+        return Err(format!("`{}` is not a framework id", text.escape_debug()));
+    }
+    Ok(FrameworkId::new(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_or_garbled_framework_id_is_read_as_lost_with_the_reason() {
+        // Goal: a damaged FrameworkID must not stop the start as corrupt (the takeover check
+        // decides) nor be used as an id. Method: empty, blank, non-UTF-8, control characters.
+        for (value, why) in [
+            (&b""[..], "empty"),
+            (b"  \n", "empty"),
+            (b"\xff\xfe", "UTF-8"),
+            (b"fw\x00-1", "not a framework id"),
+        ] {
+            let mut e = BTreeMap::new();
+            e.insert(FRAMEWORK_ID.to_string(), value.to_vec());
+            let s = StoredState::from_entries(&e).unwrap();
+            assert_eq!(s.framework_id, None, "{value:?}");
+            let problem = s.framework_id_problem.unwrap();
+            assert!(problem.contains(why), "{value:?}: {problem}");
+        }
+        let mut e = BTreeMap::new();
+        e.insert(FRAMEWORK_ID.to_string(), b"abc-0001".to_vec());
+        let s = StoredState::from_entries(&e).unwrap();
+        assert_eq!(s.framework_id, Some(FrameworkId::new("abc-0001")));
+        assert_eq!(s.framework_id_problem, None);
+    }
 
     #[test]
     fn a_delete_removes_the_key_and_everything_under_it_but_not_its_siblings() {

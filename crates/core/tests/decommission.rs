@@ -267,6 +267,7 @@ fn uninstall_finishes_with_a_lost_agent_and_after_a_restart_in_the_middle() {
         .filter(|n| sim.info(n).agent_id != lost)
         .collect();
     answer_kills(&mut sim, mark, &others);
+    sim.remove_agent(lost_index);
     sim.event(Event::failure(Some(lost.clone()), None, None));
     // The scheduler dies before any reservation was released; a plain restart (without the
     // flag) continues the uninstall.

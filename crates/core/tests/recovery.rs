@@ -5,6 +5,7 @@ mod common;
 
 use cairn_core::plan::{Command, Status};
 use cairn_core::spec::*;
+use cairn_core::store::Store;
 use cairn_proto::scheduler::{CallType, Event};
 use cairn_proto::{AgentId, OperationType, Reason, Source, TaskInfo, TaskState, TaskStatus};
 use common::*;
@@ -464,23 +465,31 @@ fn reclaims_queued(sim: &Sim) -> bool {
 }
 
 #[test]
-fn reservations_to_reclaim_are_kept_through_an_agent_failure_and_dropped_when_a_task_there_is_gone()
-{
+fn reservations_to_reclaim_are_kept_through_an_agent_failure_and_dropped_when_the_master_removed_the_agent(
+) {
     // Goal: an agent FAILURE is sent for an unreachable agent (it may come back with its
-    // reservations) as well as for a removed one: only a TASK_GONE says removed. Method: the
-    // pod on the lost agent is replaced; a FAILURE keeps its old reservations queued; a
-    // TASK_GONE for its old (now unknown) task drops them.
+    // reservations) as well as for a removed one, and a TASK_GONE comes from registered
+    // agents too: only the master's list of agents, read after a TASK_GONE, says removed.
+    // Method: the pod on the lost agent is replaced; a FAILURE keeps its old reservations
+    // queued; a TASK_GONE for its old (now unknown) task while the agent is still listed keeps
+    // them; the same once the master no longer lists it drops them.
     let (mut sim, old) = lost_agent();
     sim.advance(20 * MIN + 1);
     assert!(reclaims_queued(&sim));
     sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
     assert!(reclaims_queued(&sim), "the agent may still return");
-    sim.send_status(TaskStatus {
+    let gone = TaskStatus {
         agent_id: Some(old.agent_id.clone()),
         source: Some(Source::Master),
         reason: Some(Reason::AgentRemoved),
         ..TaskStatus::new(old.task_id.value.clone(), TaskState::Gone)
-    });
+    };
+    let reads = sim.agent_reads;
+    sim.send_status(gone.clone());
+    assert_eq!(sim.agent_reads, reads + 1, "the master's agents are read");
+    assert!(reclaims_queued(&sim), "still registered: not removed");
+    sim.remove_agent(0);
+    sim.send_status(gone);
     assert!(
         !reclaims_queued(&sim),
         "removed: nothing there will be offered"
@@ -502,6 +511,7 @@ fn a_pod_replaced_while_it_waits_for_a_removed_agent_revives_the_offers_it_decli
     sim.status("app-0-sidecar", TaskState::Running);
     let old = sim.info("app-0-main");
     sim.status("app-0-main", TaskState::Failed);
+    sim.remove_agent(0);
     let mut gone = from_master(&mut sim, "app-0-sidecar", TaskState::Gone);
     gone.reason = Some(Reason::AgentRemoved);
     sim.send_status(gone);
@@ -567,6 +577,7 @@ fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_tim
     sim.offers(&[0]);
     sim.status("job-0-run", TaskState::Running);
     let old = sim.info("job-0-run");
+    sim.remove_agent(0);
     let mut gone = from_master(&mut sim, "job-0-run", TaskState::Gone);
     gone.reason = Some(Reason::AgentRemoved);
     sim.send_status(gone);
@@ -758,6 +769,7 @@ fn an_operator_replace_relaunches_the_pod_with_fresh_reservations_at_once() {
 #[test]
 fn a_task_gone_by_operator_replaces_its_pod_without_waiting_for_the_timer() {
     let mut sim = deployed(1, 2);
+    sim.remove_agent(0);
     let s = from_master(&mut sim, "data-0-node", TaskState::GoneByOperator);
     sim.send_status(s);
     let mark = sim.calls.len();
@@ -867,4 +879,131 @@ fn an_operator_replace_is_not_held_by_the_min_replace_delay() {
     let mark = sim.calls.len();
     sim.offers(&[2, 3]);
     assert_eq!(sim.launched_since(mark).len(), 2, "both placed now");
+}
+
+#[test]
+fn a_task_gone_from_an_agent_still_registered_is_relaunched_in_place_on_its_volume_at_once() {
+    // Goal: an agent that lost its executor checkpoints reports its tasks TASK_GONE (on
+    // re-registration, REASON_AGENT_RESTARTED; to reconciliation, REASON_RECONCILIATION); the
+    // scheduler took that for a removed agent and within seconds launched the pod on another
+    // agent with an empty volume. A registered agent still holds the pod's reservations and
+    // volume: the pod is a failed one, relaunched in place, without waiting for any timer.
+    // Method: each reason; offers from both agents; the relaunch reuses agent 0's
+    // reservations and volume (no RESERVE, no CREATE) and nothing is queued for reclaiming.
+    for reason in [Reason::AgentRestarted, Reason::Reconciliation] {
+        let mut sim = deployed(1, 2);
+        let old = sim.info("data-0-node");
+        let mut gone = from_master(&mut sim, "data-0-node", TaskState::Gone);
+        gone.reason = Some(reason);
+        let reads = sim.agent_reads;
+        sim.send_status(gone);
+        assert_eq!(
+            sim.agent_reads,
+            reads + 1,
+            "{reason:?}: the master is asked"
+        );
+        sim.advance(3);
+        let mark = sim.calls.len();
+        sim.offers(&[1, 0]);
+        assert_eq!(sim.launched_since(mark), vec!["data-0-node"], "{reason:?}");
+        let new = sim.info("data-0-node");
+        assert_eq!(new.agent_id, old.agent_id, "{reason:?}: on its agent");
+        assert_eq!(volumes(&new), volumes(&old), "{reason:?}: on its volume");
+        let ops = sim.operations_since(mark);
+        assert!(
+            !ops.contains(&OperationType::Reserve) && !ops.contains(&OperationType::Create),
+            "{reason:?}: {ops:?}"
+        );
+        assert!(!reclaims_queued(&sim), "{reason:?}");
+    }
+}
+
+#[test]
+fn a_task_gone_waits_pinned_until_the_master_says_whether_its_agent_holds_its_reservations() {
+    // Goal: between a TASK_GONE and the master's answer the scheduler neither moves the pod
+    // nor assumes the agent removed. Method: hold the answer back (the read is not answered);
+    // offers of the other agent launch nothing; the answer (agent registered) then lets the
+    // pod relaunch in place.
+    let mut sim = deployed(1, 2);
+    let old = sim.info("data-0-node");
+    let mut gone = from_master(&mut sim, "data-0-node", TaskState::Gone);
+    gone.reason = Some(Reason::Reconciliation);
+    sim.sched.handle_event(sim.now, Event::update(gone.clone()));
+    sim.agents[0].end(&old.task_id.value);
+    let mut read = false;
+    while let Some(a) = sim.sched.poll_action() {
+        read |= a == cairn_core::scheduler::Action::ReadAgents;
+        if let cairn_core::scheduler::Action::Persist(b) = a {
+            sim.store.commit(&b).unwrap();
+            sim.sched.handle_committed(b.id);
+        }
+    }
+    assert!(read, "the master's agents are read");
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "not moved meanwhile");
+    let answer = sim.get_agents();
+    sim.sched.handle_agents(sim.now, &answer);
+    sim.drain();
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_eq!(volumes(&sim.info("data-0-node")), volumes(&old));
+}
+
+#[test]
+fn a_launch_that_never_reached_its_registered_agent_is_launched_afresh_once_the_master_shows_it_holds_nothing(
+) {
+    // Goal: the other side of the same answer. The scheduler died between persisting a first
+    // launch and its ACCEPT: reconciliation answers TASK_GONE, and the registered agent holds
+    // none of the task's reservations. Pinning the pod to reservations never made would leave
+    // it waiting forever. Method: the launch is undone on the fake agent, the scheduler
+    // restarts, reconciliation says GONE; the pod is launched afresh.
+    let mut sim = Sim::new(node_spec(1, Strategy::Parallel), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let never = sim.info("data-0-node");
+    sim.agents[0] = Agent::new(0, AGENT);
+    sim.restart(node_spec(1, Strategy::Parallel));
+    sim.subscribe();
+    let mut gone = from_master(&mut sim, "data-0-node", TaskState::Gone);
+    gone.reason = Some(Reason::Reconciliation);
+    sim.send_status(gone);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    let ops = sim.operations_since(mark);
+    assert!(ops.contains(&OperationType::Reserve), "fresh: {ops:?}");
+    assert_ne!(sim.info("data-0-node").task_id, never.task_id);
+}
+
+#[test]
+fn a_restarted_scheduler_asks_the_master_again_about_an_agent_a_stored_task_gone_names() {
+    // Goal: the master's word on removal is not persisted; a restart must not forget a removal
+    // nor take a stored TASK_GONE for one. Method: GONE stored while the agent is registered,
+    // then the agent is removed and the scheduler restarts: it reads the agents again, takes
+    // the agent for removed, and the pod waits for the permanent-failure timer, then moves.
+    let mut sim = deployed(1, 2);
+    let old = sim.info("data-0-node");
+    let mut gone = from_master(&mut sim, "data-0-node", TaskState::Gone);
+    gone.reason = Some(Reason::AgentRestarted);
+    sim.send_status(gone);
+    sim.remove_agent(0);
+    let reads = sim.agent_reads;
+    sim.restart(node_spec(1, Strategy::Parallel));
+    assert_eq!(sim.agent_reads, reads + 1, "asked again at start");
+    sim.subscribe();
+    let (_, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert!(message.contains("agent-gone"), "{message}");
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "waits for the timer");
+    sim.advance(20 * MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    assert_ne!(volumes(&sim.info("data-0-node")), volumes(&old));
 }

@@ -5,10 +5,10 @@
 //! which pins it to that agent and its data. A pod instance that never launched needs fresh
 //! resources anywhere its placement allows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo, TaskState};
+use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo};
 
 use crate::labels::{resource_id, task_label, OFFER_HOSTNAME, RESOURCE_SET, REUSED_RESERVATIONS};
 use crate::plan::assess::task_name;
@@ -124,18 +124,21 @@ pub struct ExecutorSize {
     pub mem_mb: f64,
 }
 
-/// Builds the requirement of a released step. `Err` says why it cannot be asked for yet.
+/// Builds the requirement of a released step. `unheld`: task ids the master showed to hold
+/// none of their reservations (see [`holds_reservations`]). `Err` says why it cannot be asked
+/// for yet.
 pub fn requirement(
     step: &ReleasedStep,
     spec: &ServiceSpec,
     tasks: &BTreeMap<String, TaskRecord>,
+    unheld: &HashSet<String>,
     placement: Arc<[CompiledRule]>,
     executor_size: ExecutorSize,
 ) -> Result<PodRequirement, String> {
     let pod = spec
         .pod(step.pod_instance.pod_type())
         .ok_or_else(|| format!("no pod type `{}`", step.pod_instance.pod_type()))?;
-    let records = pod_records(pod, &step.pod_instance, tasks);
+    let records = pod_records(pod, &step.pod_instance, tasks, unheld);
     let launches = step
         .launch
         .iter()
@@ -160,64 +163,58 @@ pub fn requirement(
     Ok(req)
 }
 
-/// The stored records of the pod instance's tasks, by task name inside the pod.
+/// The stored records of the pod instance's tasks that hold their reservations (see
+/// [`holds_reservations`]), by task name inside the pod: what pins it, what it relaunches on.
 fn pod_records<'a>(
     pod: &PodSpec,
     instance: &PodInstanceName,
     tasks: &'a BTreeMap<String, TaskRecord>,
+    unheld: &HashSet<String>,
 ) -> BTreeMap<String, &'a TaskRecord> {
     pod.tasks
         .iter()
         .filter_map(|t| {
             tasks
                 .get(&task_name(instance, &t.name))
+                .filter(|r| holds_reservations(r, unheld))
                 .map(|r| (t.name.clone(), r))
         })
         .collect()
 }
 
-/// Whether a stored task's reservations can be counted on. A task whose only news is the
-/// master saying it never got there (the offer was invalid, or reconciliation found neither
-/// it nor, therefore, its reservations) holds nothing: pinning the pod to reservations that
-/// were never made would leave it waiting forever. Wrongly unpinning merely leaks a
-/// reservation, which issue 5's cleanup reclaims.
-pub fn holds_reservations(record: &TaskRecord) -> bool {
+/// Whether a stored task's reservations can be counted on, which pins its pod to them.
+///
+/// Only two things say they cannot. The master refused the ACCEPT (TASK_DROPPED,
+/// REASON_INVALID_OFFERS): nothing of it was applied, so a first launch's reservations were
+/// never made (a relaunch in place, label `reused_reservations`, runs on reservations an
+/// earlier launch made, which stay). Or the master's list of agents, read after a terminal
+/// status of the master's own making, shows the task's agent registered and holding none of
+/// its reservations (`unheld`): the launch never reached it (the scheduler died between
+/// persisting it and the ACCEPT), or the agent lost them. A status alone (TASK_GONE,
+/// TASK_LOST, TASK_UNKNOWN from reconciliation, an agent removal) never unpins: an agent that
+/// forgot its tasks, or is away, still holds its reservations and volumes, and moving the pod
+/// would leave its data behind. A pod pinned to an agent that is gone for good is moved by
+/// the permanent-failure timer. (Found twice: by cairn-sim seed 30, a reconciliation
+/// TASK_FAILED unpinned a pod and leaked its reservations; with real processes, an agent that
+/// lost its executor checkpoints answered TASK_GONE and every pod moved onto empty volumes.)
+pub fn holds_reservations(record: &TaskRecord, unheld: &HashSet<String>) -> bool {
+    if unheld.contains(&record.info.task_id.value) {
+        return false;
+    }
     let Some(status) = &record.status else {
         return true;
     };
-    let from_master = status.source == Some(Source::Master);
-    let never_made = match status.reason {
-        // An agent the master removed (TASK_GONE, REASON_AGENT_REMOVED) is not one of these:
-        // the pod stays pinned to it and waits for the permanent-failure timer (or an
-        // operator's replace), which is what replaces it elsewhere. Unpinning here would move
-        // it at once and skip both the timer and the minimum delay between replacements.
-        Some(Reason::InvalidOffers | Reason::AgentRemovedByOperator) => true,
-        // A reconciliation answer carries the master's latest state of a task it knows
-        // (TASK_FAILED, TASK_KILLED, ...: the task ran, its reservations exist); only the
-        // "I do not know it" answers say the launch never got there. (Found by cairn-sim,
-        // seed 30: a FAILED answer unpinned the pod and leaked its reservations.)
-        Some(Reason::Reconciliation) => matches!(
-            status.state,
-            TaskState::Gone | TaskState::GoneByOperator | TaskState::Unknown | TaskState::Lost
-        ),
-        _ => false,
-    };
-    // A relaunch in place (label `reused_reservations`) runs on reservations an earlier launch
-    // made: they stay on the agent whatever became of this launch (e.g. the scheduler died
-    // between persisting it and the ACCEPT), unless the agent itself was removed.
-    let agent_removed = matches!(
-        status.reason,
-        Some(Reason::AgentRemoved | Reason::AgentRemovedByOperator)
-    );
-    let made_earlier =
-        task_label(&record.info, REUSED_RESERVATIONS) == Some("true") && !agent_removed;
-    !(status.state.is_terminal() && from_master && never_made && !made_earlier)
+    let refused = status.state.is_terminal()
+        && status.source == Some(Source::Master)
+        && status.reason == Some(Reason::InvalidOffers);
+    let made_earlier = task_label(&record.info, REUSED_RESERVATIONS) == Some("true");
+    !(refused && !made_earlier)
 }
 
 fn pinned(records: &BTreeMap<String, &TaskRecord>) -> Option<Pinned> {
     records
         .values()
-        .filter(|r| holds_reservations(r) && has_reservations(&r.info))
+        .filter(|r| has_reservations(&r.info))
         .map(|r| Pinned {
             agent_id: r.info.agent_id.clone(),
             hostname: task_label(&r.info, OFFER_HOSTNAME)
@@ -233,8 +230,9 @@ pub fn pinned_agent(
     pod: &PodSpec,
     instance: &PodInstanceName,
     tasks: &BTreeMap<String, TaskRecord>,
+    unheld: &HashSet<String>,
 ) -> Option<AgentId> {
-    pinned(&pod_records(pod, instance, tasks)).map(|p| p.agent_id)
+    pinned(&pod_records(pod, instance, tasks, unheld)).map(|p| p.agent_id)
 }
 
 fn has_reservations(info: &TaskInfo) -> bool {
@@ -245,7 +243,6 @@ fn executor_need(pod: &PodSpec, records: &BTreeMap<String, &TaskRecord>) -> Exec
     let with_executor = || {
         records
             .values()
-            .filter(|r| holds_reservations(r))
             .filter_map(|r| r.info.executor.as_ref().map(|e| (r, e)))
     };
     if let Some((_, e)) =
@@ -275,7 +272,7 @@ fn task_launch(
     // that used the same set.
     let holder = records
         .iter()
-        .filter(|(_, r)| holds_reservations(r) && has_reservations(&r.info))
+        .filter(|(_, r)| has_reservations(&r.info))
         .find(|(name, r)| match &set {
             Some(id) => task_label(&r.info, RESOURCE_SET) == Some(id.as_str()),
             None => name.as_str() == task,

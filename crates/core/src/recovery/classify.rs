@@ -38,6 +38,9 @@ pub struct Observation<'a> {
     pub marked_for_replacement: bool,
     /// Whether the explicit reconciliation after a (re)subscription is still running.
     pub reconciling: bool,
+    /// Whether the master removed the task's agent: a TASK_GONE named it and the master's list
+    /// of agents, read after it, no longer has it. A status alone never says so.
+    pub agent_removed: bool,
 }
 
 /// One rule of the table.
@@ -63,9 +66,10 @@ fn state(o: &Observation<'_>) -> Option<TaskState> {
     o.status.map(|s| s.state)
 }
 
-/// The name of the rule for a task whose agent was removed (TASK_GONE). Transient, not
-/// Permanent: the pod waits for the permanent-failure timer (or `replace`) rather than losing
-/// its data on one status, and automatic replacements stay spaced by the min replace delay.
+/// The name of the rule for a task whose agent the master removed (TASK_GONE, and the agent is
+/// no longer registered). Transient, not Permanent: the pod waits for the permanent-failure
+/// timer (or `replace`) rather than losing its data on one status, and automatic replacements
+/// stay spaced by the min replace delay.
 pub const AGENT_GONE: &str = "agent-gone";
 
 /// The rules, in order. The last one applies to everything, so exactly one rule decides.
@@ -80,18 +84,21 @@ pub static RULES: &[Rule] = &[
     // update) plan relaunches a FINISH or ONCE task, or rolls a task of an older config, on
     // the reservations it holds, which are gone with the agent. Only a replacement moves the
     // pod, and that is recovery's (found by cairn-sim, seeds 368, 552, 669, 983 and 984: a
-    // ONCE pod whose agent was removed during the deploy waited for it forever).
+    // ONCE pod whose agent was removed during the deploy waited for it forever). Both need
+    // the master's word that the agent is gone: a TASK_GONE from a registered agent (one that
+    // lost its executor checkpoints, or answers for a task it does not know) is a failed task,
+    // relaunched in place by the rules below on the reservations and volumes still there.
     Rule {
         name: "gone-by-operator",
         reason: "the operator marked its agent gone: its reservations and volumes will not come back",
         category: Category::Permanent,
-        applies: |o| state(o) == Some(TaskState::GoneByOperator),
+        applies: |o| state(o) == Some(TaskState::GoneByOperator) && o.agent_removed,
     },
     Rule {
         name: AGENT_GONE,
-        reason: "its agent was removed (TASK_GONE): it cannot run there again; the failure timer runs, then the pod is replaced elsewhere",
+        reason: "its agent was removed (TASK_GONE, and the master no longer lists it): it cannot run there again; the failure timer runs, then the pod is replaced elsewhere",
         category: Category::Transient,
-        applies: |o| state(o) == Some(TaskState::Gone),
+        applies: |o| state(o) == Some(TaskState::Gone) && o.agent_removed,
     },
     Rule {
         name: "not-a-running-task",
@@ -133,7 +140,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         // FINISHED counts: a RUNNING-goal task that exits has stopped serving.
         name: "terminal",
-        reason: "stopped (FAILED, KILLED, FINISHED, LOST, DROPPED): relaunch in place on its reservations",
+        reason: "stopped (FAILED, KILLED, FINISHED, LOST, DROPPED, or GONE from an agent still registered): relaunch in place on its reservations",
         category: Category::Transient,
         applies: |o| state(o).is_some_and(TaskState::is_terminal),
     },
@@ -184,6 +191,7 @@ mod tests {
             on_target: true,
             marked_for_replacement: false,
             reconciling: false,
+            agent_removed: false,
         }
     }
 
@@ -230,16 +238,40 @@ mod tests {
     }
 
     #[test]
-    fn gone_by_operator_is_permanent() {
+    fn gone_by_operator_is_permanent_once_the_master_no_longer_lists_the_agent() {
         let s = status(TaskState::GoneByOperator);
+        let removed = Observation {
+            agent_removed: true,
+            ..obs(Some(&s))
+        };
+        assert_eq!(rule(removed), ("gone-by-operator", Category::Permanent));
         assert_eq!(
             rule(obs(Some(&s))),
-            ("gone-by-operator", Category::Permanent)
+            ("terminal", Category::Transient),
+            "its agent still registered: a failed task, relaunched in place"
         );
     }
 
     #[test]
-    fn a_task_whose_agent_was_removed_starts_the_failure_timer_whatever_its_goal_or_config() {
+    fn a_task_gone_from_an_agent_still_registered_is_a_failed_task_relaunched_in_place() {
+        // Goal: a TASK_GONE is not an agent removal (an agent that lost its executor
+        // checkpoints reports its tasks GONE; reconciliation answers GONE for a task a
+        // registered agent does not know). Method: GONE without the master's word, under
+        // every goal: the rules a failed task of that goal gets.
+        let s = status(TaskState::Gone);
+        assert_eq!(rule(obs(Some(&s))), ("terminal", Category::Transient));
+        for goal in [Goal::Finish, Goal::Once] {
+            let o = Observation {
+                goal,
+                ..obs(Some(&s))
+            };
+            assert_eq!(rule(o), ("not-a-running-task", Category::Ignore));
+        }
+    }
+
+    #[test]
+    fn a_task_whose_agent_the_master_removed_starts_the_failure_timer_whatever_its_goal_or_config()
+    {
         // Goal: the deploy plan cannot relaunch a FINISH/ONCE task, nor roll an older
         // config's, on reservations of a removed agent: recovery takes them up. Method: GONE
         // and GONE_BY_OPERATOR under every goal, on and off the target config.
@@ -248,6 +280,7 @@ mod tests {
                 let o = |s| Observation {
                     goal,
                     on_target,
+                    agent_removed: true,
                     ..obs(Some(s))
                 };
                 let gone = status(TaskState::Gone);
@@ -356,6 +389,7 @@ mod tests {
             marked: bool,
             reconciling: bool,
             reconciliation_reason: bool,
+            agent_removed: bool,
         ) {
             let s = state.map(|i| TaskStatus {
                 reason: reconciliation_reason.then_some(Reason::Reconciliation),
@@ -367,6 +401,7 @@ mod tests {
                 on_target,
                 marked_for_replacement: marked,
                 reconciling,
+                agent_removed,
             };
             let chosen = classify(&o);
             let first = RULES.iter().position(|r| r.applies(&o));

@@ -48,6 +48,9 @@ pub struct RecoveryInput<'a> {
     pub replacement: &'a ReplacementPolicy,
     /// Whether explicit reconciliation is still running.
     pub reconciling: bool,
+    /// Agents the master removed (a TASK_GONE named them, its list of agents no longer has
+    /// them).
+    pub removed_agents: &'a BTreeSet<String>,
     /// The time of the latest input.
     pub now: Time,
 }
@@ -178,6 +181,7 @@ fn seen_tasks<'a>(
                 on_target,
                 marked_for_replacement: marked,
                 reconciling: input.reconciling,
+                agent_removed: input.removed_agents.contains(&record.info.agent_id.value),
             };
             Some(Seen {
                 task: t.name.clone(),

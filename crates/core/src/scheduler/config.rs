@@ -38,6 +38,22 @@ pub struct SchedulerConfig {
     /// stopped agent) before giving up on them; `None` waits until an operator forces them
     /// (`Command::ForceCompleteUninstall`) or the master declares them gone.
     pub uninstall_agent_timeout: Option<Duration>,
+    /// What the operator decided about a framework the store lost or the master tore down,
+    /// for this start (see `Scheduler::handle_master_state`). Never persisted.
+    pub takeover: TakeoverChoice,
+}
+
+/// The operator's answer to a takeover check that stopped an earlier start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TakeoverChoice {
+    /// Act only on a state the master confirms (the default).
+    #[default]
+    Check,
+    /// Take over this framework of the service, whose id the store lost (`--adopt-framework`).
+    Adopt(String),
+    /// Start anyway (`--force`): register a new framework when the stored one is gone or
+    /// unknown, and release the reservations the store does not know.
+    Force,
 }
 
 impl Default for SchedulerConfig {
@@ -59,6 +75,7 @@ impl Default for SchedulerConfig {
             backoff: BackoffPolicy::default(),
             uninstall: false,
             uninstall_agent_timeout: None,
+            takeover: TakeoverChoice::Check,
         }
     }
 }

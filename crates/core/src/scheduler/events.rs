@@ -42,11 +42,12 @@ impl Scheduler {
             // Offers are not held between cycles, so a rescind has nothing to take back. An
             // agent FAILURE says nothing about whether the agent is gone: the master sends it
             // when an agent becomes unreachable (it may come back, with its reservations) as
-            // well as when it is removed. The status updates that follow decide (`on_status`):
-            // TASK_GONE / TASK_GONE_BY_OPERATOR mean removed, TASK_UNREACHABLE / TASK_LOST mean
-            // it may return. Forgetting its reclaims here leaked them when it returned. An
-            // agent that holds nothing but reclaims sends no update: an uninstall gives up on
-            // it after `uninstall_agent_timeout`, or when an operator forces it.
+            // well as when it is removed. Nor does a TASK_GONE alone (a registered agent that
+            // forgot a task says it too): an agent is removed when the master's list of agents,
+            // read after a TASK_GONE naming it, no longer has it (`agents`). Forgetting its
+            // reclaims on a FAILURE leaked them when it returned. An agent that holds nothing
+            // but reclaims sends no update: an uninstall gives up on it after
+            // `uninstall_agent_timeout`, or when an operator forces it.
             // Heartbeats, messages and inverse offers need no action either.
             _ => {}
         }
@@ -86,7 +87,6 @@ impl Scheduler {
     fn on_status(&mut self, now: Time, status: TaskStatus) {
         let settled = self.reconciler.is_settled();
         self.reconciler.heard(now, &status.task_id.value);
-        self.note_agent_gone(&status);
         let Some(name) = self.task_ids.get(&status.task_id.value).cloned() else {
             self.on_unknown_status(now, status);
             return;
@@ -121,26 +121,14 @@ impl Scheduler {
                 value,
             }]);
         }
+        // A TASK_GONE says the task is gone, not that its agent is: the master's list of
+        // agents decides that (see `agents`), and whether its reservations are still there.
+        self.question_agents(&status);
         let agent = status
             .agent_id
             .clone()
             .or_else(|| self.tasks.get(&name).map(|r| r.info.agent_id.clone()));
         self.acknowledge(&status, agent);
-    }
-
-    /// A task whose agent was removed (TASK_GONE, or TASK_GONE_BY_OPERATOR), known or not:
-    /// nothing on that agent will be offered or killed again, so its reservations queued for
-    /// reclaiming are forgotten and teardown stops waiting for it. Only the state decides:
-    /// REASON_AGENT_REMOVED also comes with TASK_UNREACHABLE (the master's reason when it marks
-    /// an agent unreachable), whose agent may return.
-    fn note_agent_gone(&mut self, status: &TaskStatus) {
-        if !matches!(status.state, TaskState::Gone | TaskState::GoneByOperator) {
-            return;
-        }
-        if let Some(agent) = &status.agent_id {
-            self.forget_reclaims_on(&agent.value);
-            self.agent_gone(&agent.value);
-        }
     }
 
     /// Whether `status` is the master's reconciliation answer repeating what the store says of
@@ -162,6 +150,8 @@ impl Scheduler {
     /// Kills go through the retrying kill list when the agent is known, so a lost KILL is
     /// re-sent until the task is heard to be terminal.
     fn on_unknown_status(&mut self, now: Time, status: TaskStatus) {
+        // A replaced pod's old task may be the one to say its agent is gone.
+        self.question_agents(&status);
         let unknown_to_master =
             status.state == TaskState::Lost && status.reason == Some(Reason::Reconciliation);
         if status.state.is_terminal() {
@@ -278,10 +268,9 @@ impl Scheduler {
     /// filters. (Found by cairn-sim, seed 1653: a pod replaced after its agent was removed
     /// waited an hour for the other agents' declined offers.)
     fn demand_key(&self, pod: &crate::spec::PodInstanceName) -> String {
-        let pin = self
-            .spec
-            .pod(pod.pod_type())
-            .and_then(|p| crate::offer::requirement::pinned_agent(p, pod, &self.tasks));
+        let pin = self.spec.pod(pod.pod_type()).and_then(|p| {
+            crate::offer::requirement::pinned_agent(p, pod, &self.tasks, &self.agents.unheld)
+        });
         match pin {
             Some(agent) => format!("{pod}@{}", agent.value),
             None => pod.to_string(),

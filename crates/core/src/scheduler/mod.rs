@@ -25,6 +25,7 @@
 //! * After `handle_commit_failed` the scheduler is finished: the driver restarts from the
 //!   store.
 
+mod agents;
 mod config;
 mod demand;
 mod error;
@@ -35,6 +36,7 @@ mod outbox;
 mod overrides;
 mod recovery;
 mod status;
+mod takeover;
 mod teardown;
 mod update;
 
@@ -44,7 +46,7 @@ use std::sync::Arc;
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{CapabilityType, FrameworkId, FrameworkInfo, TaskInfo};
 
-pub use config::SchedulerConfig;
+pub use config::{SchedulerConfig, TakeoverChoice};
 // The types of the scheduler's answers, where its callers look for them.
 pub use crate::offer::{CheckOutcome, DecisionRecord, Evaluation};
 pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
@@ -52,6 +54,7 @@ pub use error::SchedulerError;
 pub use outbox::Action;
 pub use overrides::Overrides;
 pub use status::{PodStatus, PodTaskStatus};
+pub use takeover::{Takeover, TakeoverRefusal};
 pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
 pub use update::UpdateCheck;
 
@@ -95,6 +98,10 @@ pub struct Scheduler {
     /// Compiled placement rules per pod type.
     placement: HashMap<String, Arc<[CompiledRule]>>,
     framework_id: Option<FrameworkId>,
+    /// Why the stored framework id was unusable, if it was (see `StoredState`).
+    framework_id_problem: Option<String>,
+    /// What the master said of its agents, and what the scheduler made of it.
+    agents: agents::Agents,
     /// Every task by task name, as stored (or queued to be stored).
     tasks: BTreeMap<String, TaskRecord>,
     /// Current task id → task name.
@@ -265,7 +272,7 @@ impl Scheduler {
             .collect();
         let replacement = overrides.recovery.replacement(&cfg.replacement);
         let recovery_state = RecoveryState::from_properties(&stored.properties);
-        Ok(Scheduler {
+        let mut scheduler = Scheduler {
             cfg,
             spec,
             config_id,
@@ -278,6 +285,8 @@ impl Scheduler {
             recovery: overrides.recovery,
             placement,
             framework_id: stored.framework_id,
+            framework_id_problem: stored.framework_id_problem,
+            agents: agents::Agents::default(),
             tasks: stored.tasks,
             task_ids,
             plan_overrides,
@@ -300,7 +309,9 @@ impl Scheduler {
             deploy_completed,
             teardown,
             skip_refresh: false,
-        })
+        };
+        scheduler.question_stored();
+        Ok(scheduler)
     }
 
     /// What to SUBSCRIBE with.

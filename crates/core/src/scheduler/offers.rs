@@ -103,7 +103,14 @@ impl Scheduler {
                 .get(step.pod_instance.pod_type())
                 .cloned()
                 .unwrap_or_else(|| Vec::new().into());
-            match requirement(step, &self.spec, &self.tasks, rules, self.executor_size()) {
+            match requirement(
+                step,
+                &self.spec,
+                &self.tasks,
+                &self.agents.unheld,
+                rules,
+                self.executor_size(),
+            ) {
                 Ok(r) => reqs.push(r),
                 Err(why) => {
                     self.refusals.insert(step.pod_instance.to_string(), why);

@@ -22,6 +22,11 @@ pub enum Action {
     Persist(WriteBatch),
     /// Send this call to the master (the driver adds the stream id header).
     Call(Call),
+    /// Read which agents the master has registered and what each holds (the operator API's
+    /// `GET_AGENTS`, which needs no subscription), then pass the answer to
+    /// `Scheduler::handle_agents`. Until it comes, the scheduler waits rather than guesses:
+    /// keep reading until an answer arrives.
+    ReadAgents,
 }
 
 #[derive(Debug)]
@@ -33,6 +38,7 @@ enum Queued {
         call: Box<Call>,
         after: u64,
     },
+    ReadAgents,
 }
 
 /// Actions waiting to be polled.
@@ -58,6 +64,11 @@ impl Outbox {
         id
     }
 
+    /// Queues a read of the master's agents (it waits for nothing: it changes nothing).
+    pub fn read_agents(&mut self) {
+        self.queue.push_back(Queued::ReadAgents);
+    }
+
     /// Queues a call behind every batch queued so far.
     pub fn call(&mut self, call: Call) {
         self.queue.push_back(Queued::Call {
@@ -71,7 +82,7 @@ impl Outbox {
     /// leave in the order they were decided.
     pub fn poll(&mut self) -> Option<Action> {
         let releasable = match self.queue.front()? {
-            Queued::Persist(_) => true,
+            Queued::Persist(_) | Queued::ReadAgents => true,
             Queued::Call { after, .. } => self.uncommitted.range(..=*after).next().is_none(),
         };
         if !releasable {
@@ -80,6 +91,7 @@ impl Outbox {
         match self.queue.pop_front()? {
             Queued::Persist(batch) => Some(Action::Persist(batch)),
             Queued::Call { call, .. } => Some(Action::Call(*call)),
+            Queued::ReadAgents => Some(Action::ReadAgents),
         }
     }
 
@@ -93,7 +105,7 @@ impl Outbox {
                 batches.push(std::mem::take(b));
                 false
             }
-            Queued::Call { .. } => true,
+            Queued::Call { .. } | Queued::ReadAgents => true,
         });
         batches
     }
@@ -103,9 +115,11 @@ impl Outbox {
         self.uncommitted.remove(&batch_id);
     }
 
-    /// Forgets every queued call (the connection they were meant for is gone); batches stay.
+    /// Forgets every queued call (the connection they were meant for is gone); batches and
+    /// reads (which need no connection) stay.
     pub fn drop_calls(&mut self) {
-        self.queue.retain(|q| matches!(q, Queued::Persist(_)));
+        self.queue
+            .retain(|q| matches!(q, Queued::Persist(_) | Queued::ReadAgents));
     }
 
     /// Forgets everything: after a failed commit nothing queued may go out.

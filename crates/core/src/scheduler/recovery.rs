@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cairn_proto::scheduler::Call;
-use cairn_proto::{Filters, Offer, OfferOperation, Resource, TaskState, TaskStatus};
+use cairn_proto::{Filters, Offer, OfferOperation, Resource, TaskStatus};
 
 use crate::labels::{resource_id, task_label, INDEX, TASK_TYPE};
 use crate::offer::DecisionRecord;
@@ -47,6 +47,7 @@ impl Scheduler {
             policy: self.recovery.as_ref(),
             replacement: &self.replacement,
             reconciling: !self.reconciler.is_settled(),
+            removed_agents: &self.agents.removed,
             now: self.last_now,
         })
     }
@@ -146,18 +147,6 @@ impl Scheduler {
             .filter(|(_, r)| pod_of(&r.info).as_deref() == Some(pod))
             .map(|(n, _)| n.clone())
             .collect();
-        // An agent a task was declared gone from will never offer its reservations again:
-        // queueing them would only leave entries nothing can clear.
-        let gone: Vec<String> = names
-            .iter()
-            .filter_map(|n| self.tasks.get(n))
-            .filter(|r| {
-                r.status
-                    .as_ref()
-                    .is_some_and(|s| matches!(s.state, TaskState::Gone | TaskState::GoneByOperator))
-            })
-            .map(|r| r.info.agent_id.value.clone())
-            .collect();
         let mut reclaim = BTreeMap::new();
         let mut writes = Vec::new();
         for name in names {
@@ -171,7 +160,9 @@ impl Scheduler {
             // Its task id is unknown from now on: if it ever speaks again it is killed then.
             self.kills.forget(&record.info.task_id.value);
             let executor = record.info.executor.iter().flat_map(|e| &e.resources);
-            if gone.contains(&record.info.agent_id.value) {
+            // An agent the master removed will never offer its reservations again: queueing
+            // them would only leave entries nothing can clear.
+            if self.agent_removed(&record.info.agent_id.value) {
                 continue;
             }
             for r in record.info.resources.iter().chain(executor) {

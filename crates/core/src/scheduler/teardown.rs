@@ -19,8 +19,8 @@
 //! target and the deploy plan keeps (or relaunches) it on its own reservations.
 //!
 //! An uninstall starts by persisting `Properties/uninstalling` (its start time): once set, every
-//! later start continues it. Agents a task status declared gone (TASK_GONE,
-//! TASK_GONE_BY_OPERATOR) hold nothing to release; agents that stay silent (stopped,
+//! later start continues it. Agents the master removed (a TASK_GONE named them and its list of
+//! agents no longer has them) hold nothing to release; agents that stay silent (stopped,
 //! unreachable, or removed with nothing but reservations on them: an agent FAILURE alone does
 //! not tell removed from unreachable) are waited for, up to `uninstall_agent_timeout`, or until
 //! an operator forces them (`ForceCompleteUninstall`). When no task and no reclaim entry is
@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_proto::scheduler::Call;
-use cairn_proto::{Offer, TaskState};
+use cairn_proto::Offer;
 
 use crate::labels::{resource_id, task_label, INDEX, POD_INSTANCE, TASK_TYPE};
 use crate::plan::{CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
@@ -61,10 +61,6 @@ pub(super) struct Teardown {
     pub uninstall_since: Option<Time>,
     /// Agents an operator forced past (persisted).
     pub forced: BTreeSet<String>,
-    /// Agents a TASK_GONE or TASK_GONE_BY_OPERATOR named since this start: their other tasks
-    /// are gone too, and this covers the time before their own statuses arrive. (A restart
-    /// forgets it; the stored statuses say the same.)
-    pub gone: BTreeSet<String>,
     /// The final batch is queued: nothing more happens.
     pub uninstalled: bool,
 }
@@ -176,7 +172,7 @@ impl Scheduler {
     /// An agent nothing more is waited for: gone, forced past, or (uninstalling) silent past
     /// the timeout.
     fn abandoned(&self, agent: &str) -> bool {
-        self.teardown.gone.contains(agent)
+        self.agent_removed(agent)
             || self.teardown.forced.contains(agent)
             || self.uninstall_timed_out()
     }
@@ -284,7 +280,9 @@ impl Scheduler {
     }
 
     /// Deletes `pod`'s task records and queues its reservations and volumes for reclaiming
-    /// (none for tasks on an abandoned agent or declared gone: nothing will be offered there).
+    /// (none for tasks on an abandoned agent: nothing will be offered there). A task the master
+    /// reported gone from a registered agent (its executor forgot it, or its framework was torn
+    /// down) left its reservations there: they are queued like any other.
     fn erase_pod(&mut self, pod: &str, names: &[String]) -> Vec<WriteOp> {
         let mut writes = Vec::new();
         let mut reclaim = BTreeMap::new();
@@ -298,11 +296,7 @@ impl Scheduler {
             self.task_ids.remove(&record.info.task_id.value);
             self.kills.forget(&record.info.task_id.value);
             let agent = record.info.agent_id.value.clone();
-            let gone = record
-                .status
-                .as_ref()
-                .is_some_and(|s| matches!(s.state, TaskState::Gone | TaskState::GoneByOperator));
-            if gone || self.abandoned(&agent) {
+            if self.abandoned(&agent) {
                 continue;
             }
             let executor = record.info.executor.iter().flat_map(|e| &e.resources);
@@ -420,12 +414,6 @@ impl Scheduler {
         }]);
         self.refresh(now);
         Ok(())
-    }
-
-    /// `agent` was removed (a task status said so): nothing there will be offered or killed
-    /// again.
-    pub(super) fn agent_gone(&mut self, agent: &str) {
-        self.teardown.gone.insert(agent.to_string());
     }
 
     /// When the uninstall stops waiting for silent agents, if that is still ahead.

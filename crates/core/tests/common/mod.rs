@@ -135,6 +135,10 @@ pub struct Sim {
     /// Commit batches as soon as they are polled (else they wait in `uncommitted`).
     pub auto_commit: bool,
     pub uncommitted: Vec<WriteBatch>,
+    /// Agents the master removed: missing from its answers to `ReadAgents`.
+    pub removed: std::collections::BTreeSet<usize>,
+    /// How many `ReadAgents` were answered.
+    pub agent_reads: usize,
     offers: u64,
     uuids: u64,
 }
@@ -165,6 +169,8 @@ impl Sim {
             batches: Vec::new(),
             auto_commit: true,
             uncommitted: Vec::new(),
+            removed: Default::default(),
+            agent_reads: 0,
             offers: 0,
             uuids: 0,
         };
@@ -207,21 +213,70 @@ impl Sim {
     }
 
     /// Polls every action: batches are committed (unless `auto_commit` is off), calls are
-    /// recorded and ACCEPTs applied to the fake agents.
+    /// recorded and ACCEPTs applied to the fake agents, reads of the master's agents answered
+    /// (after the actions before them, as a driver's read arrives later).
     pub fn drain(&mut self) {
-        while let Some(a) = self.sched.poll_action() {
-            match a {
-                Action::Persist(b) => {
-                    self.batches.push(b.clone());
-                    if self.auto_commit {
-                        self.commit(b);
-                    } else {
-                        self.uncommitted.push(b);
+        loop {
+            let mut read = false;
+            while let Some(a) = self.sched.poll_action() {
+                match a {
+                    Action::Persist(b) => {
+                        self.batches.push(b.clone());
+                        if self.auto_commit {
+                            self.commit(b);
+                        } else {
+                            self.uncommitted.push(b);
+                        }
                     }
+                    Action::Call(c) => self.on_call(c),
+                    Action::ReadAgents => read = true,
                 }
-                Action::Call(c) => self.on_call(c),
             }
+            if !read {
+                return;
+            }
+            self.agent_reads += 1;
+            let answer = self.get_agents();
+            self.sched.handle_agents(self.now, &answer);
         }
+    }
+
+    /// The master's GET_AGENTS: every agent not removed, with what it holds.
+    pub fn get_agents(&self) -> cairn_proto::master::GetAgents {
+        let agents = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.removed.contains(i))
+            .map(|(_, a)| {
+                let mut total = a.free.clone();
+                for (_, r) in a.tasks.values() {
+                    total.add_all(r.iter().map(strip).collect::<Vec<_>>().iter());
+                }
+                for r in a.executors.values() {
+                    total.add_all(r.iter().map(strip).collect::<Vec<_>>().iter());
+                }
+                cairn_proto::master::Agent {
+                    agent_info: cairn_proto::AgentInfo {
+                        id: Some(AgentId::new(a.id.clone())),
+                        hostname: a.hostname.clone(),
+                        ..Default::default()
+                    },
+                    active: true,
+                    total_resources: total.into_vec(),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        cairn_proto::master::GetAgents {
+            agents,
+            ..Default::default()
+        }
+    }
+
+    /// The master removes agent `i` (it is missing from every later answer).
+    pub fn remove_agent(&mut self, i: usize) {
+        self.removed.insert(i);
     }
 
     fn commit(&mut self, b: WriteBatch) {
