@@ -735,6 +735,9 @@ async fn reconcile_in_process(bench: &Bench) -> anyhow::Result<InProcess> {
                     kills += usize::from(call.kill.is_some());
                     let _ = calls.send(call);
                 }
+                // Asked after a TASK_GONE or a master-made terminal status; this bench takes
+                // over running tasks only, which cause neither.
+                Action::ReadAgents => {}
             }
         }
         if reconciled.is_none() && pending.as_ref().is_some_and(BTreeSet::is_empty) {

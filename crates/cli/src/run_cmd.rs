@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cairn::core::scheduler::TakeoverChoice;
 use cairn::spec::ServiceSpec;
 use cairn::RunOptions;
 use clap::Args;
@@ -37,6 +38,32 @@ pub struct RunArgs {
     api: SocketAddr,
     #[command(flatten)]
     users: UserArgs,
+    #[command(flatten)]
+    takeover: TakeoverArgs,
+}
+
+/// The operator's answer when the takeover check stopped an earlier start.
+#[derive(Args)]
+pub struct TakeoverArgs {
+    /// Take over this framework of the service, whose id the state store lost (the check's
+    /// message names it). Lost task records are rebuilt from the master.
+    #[arg(long, value_name = "FRAMEWORK_ID", conflicts_with = "force")]
+    adopt_framework: Option<String>,
+    /// Start although the takeover check refused: register a new framework when the stored one
+    /// was torn down or is unknown to the master, and release the reservations the state store
+    /// does not know (their volumes' data is deleted).
+    #[arg(long)]
+    force: bool,
+}
+
+impl TakeoverArgs {
+    fn choice(self) -> TakeoverChoice {
+        match (self.adopt_framework, self.force) {
+            (Some(id), _) => TakeoverChoice::Adopt(id),
+            (None, true) => TakeoverChoice::Force,
+            (None, false) => TakeoverChoice::Check,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -56,6 +83,8 @@ pub struct SchedulerArgs {
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
     api: SocketAddr,
+    #[command(flatten)]
+    takeover: TakeoverArgs,
 }
 
 #[derive(Args)]
@@ -77,6 +106,10 @@ pub struct UninstallArgs {
     /// Stop waiting for this agent at once (its reservations stay behind). Repeatable.
     #[arg(long = "force-agent", value_name = "AGENT")]
     force_agents: Vec<String>,
+    /// Uninstall through this framework of the service, whose id the state store lost (the
+    /// takeover check's message names it).
+    #[arg(long, value_name = "FRAMEWORK_ID")]
+    adopt_framework: Option<String>,
 }
 
 #[derive(Args)]
@@ -90,7 +123,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
     let (allowed_users, allow_root) = args.users.policy()?;
-    let options = RunOptions {
+    let mut options = RunOptions {
         master: args.master,
         work_dir: args.work_dir,
         state_dir: args.state_dir,
@@ -101,6 +134,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         allow_root,
         ..RunOptions::default()
     };
+    options.scheduler.takeover = args.takeover.choice();
     cairn::run_with(spec, options)?;
     Ok(())
 }
@@ -115,6 +149,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
+    options.scheduler.takeover = args.takeover.choice();
     cairn::run_with(spec, options)?;
     Ok(())
 }
@@ -131,6 +166,9 @@ pub fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
     };
     options.scheduler.uninstall = true;
     options.scheduler.uninstall_agent_timeout = Some(args.agent_timeout);
+    if let Some(id) = args.adopt_framework {
+        options.scheduler.takeover = TakeoverChoice::Adopt(id);
+    }
     cairn::run_with(spec, options)?;
     Ok(())
 }

@@ -15,6 +15,14 @@
 //! * **Status:** a [`Snapshot`] of plans, pods and decisions is published on a watch channel
 //!   for the terminal and the HTTP API.
 //!
+//! * **Takeover check:** before every SUBSCRIBE the driver reads the master's state (the
+//!   operator API's GET_STATE) and hands it to `Scheduler::handle_master_state`; a refusal (the
+//!   store lost its framework id while the master runs the service, the framework was torn
+//!   down, ...) stops the driver with [`Error::Takeover`], which says what to do. A master that
+//!   cannot be read is retried like a failed SUBSCRIBE.
+//! * **Reads of the agents:** `Action::ReadAgents` starts a GET_AGENTS (retried until it is
+//!   answered) whose answer goes to `Scheduler::handle_agents`, like any input.
+//!
 //! An uninstalled scheduler (`Scheduler::is_uninstalled`) stops the driver once its TEARDOWN
 //! went out and the final batch (deleting the state) is committed.
 //!
@@ -31,6 +39,7 @@ use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, WriteBatch};
 use cairn_core::time::Time;
+use cairn_proto::master::GetAgents;
 use cairn_proto::scheduler::{Call, CallType, Event, EventType};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,6 +56,9 @@ const MAX_BATCH: usize = 512;
 
 /// The least time between two `handle_timeout` calls.
 const MIN_TIMEOUT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Waits between attempts of a read of the master's agents that failed.
+const READ_RETRY: Duration = Duration::from_secs(2);
 
 /// Timing of the driver. `Default` is what the Mesos docs recommend.
 #[derive(Debug, Clone)]
@@ -115,6 +127,11 @@ pub struct Driver {
     publish_at: Option<Instant>,
     stopped: bool,
     last_timeout: Option<Instant>,
+    /// Answers of the reads of the master's agents the scheduler asked for.
+    agents_tx: mpsc::UnboundedSender<GetAgents>,
+    agents_rx: mpsc::UnboundedReceiver<GetAgents>,
+    /// The read in flight, if one is.
+    reading: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What ended a subscription.
@@ -192,6 +209,7 @@ impl Driver {
             master: client.master(),
             ..Snapshot::default()
         });
+        let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let mut driver = Driver {
             scheduler,
             store,
@@ -204,6 +222,9 @@ impl Driver {
             publish_at: None,
             stopped: false,
             last_timeout: None,
+            agents_tx,
+            agents_rx,
+            reading: None,
         };
         driver.publish(false);
         driver
@@ -232,11 +253,24 @@ impl Driver {
         self.drain()?;
         let mut backoff = self.options.backoff_min;
         let result = loop {
-            let info = self.scheduler.framework_info();
             let master = self.client.master();
-            let subscribed = tokio::select! {
+            let checked = tokio::select! {
                 () = &mut stop => break Ok(Ended::Stop),
-                r = self.client.subscribe(info) => r,
+                r = self.client.get_state() => r,
+            };
+            let subscribed = match checked {
+                Ok(state) => {
+                    if let Err(e) = self.take_over(&state) {
+                        break Err(e);
+                    }
+                    let info = self.scheduler.framework_info();
+                    tokio::select! {
+                        () = &mut stop => break Ok(Ended::Stop),
+                        r = self.client.subscribe(info) => r,
+                    }
+                }
+                Err(e) if e.is_transient() => Err(e),
+                Err(e) => break Err(Error::Mesos(e)),
             };
             let outcome = match subscribed {
                 Ok((stream_id, events)) => {
@@ -285,6 +319,11 @@ impl Driver {
                             Err(e) => break Some(Err(e)),
                         }
                     }
+                    answer = next_answer(&mut self.agents_rx) => {
+                        if let Err(e) = self.handle_agents(answer) {
+                            break Some(Err(e));
+                        }
+                    }
                 }
             };
             if let Some(end) = waited {
@@ -294,6 +333,9 @@ impl Driver {
         self.stopped = true;
         self.publish(false);
         self.call_worker.abort();
+        if let Some(read) = self.reading.take() {
+            read.abort();
+        }
         match result {
             Ok(Ended::Update(spec)) => Ok(Outcome::Update {
                 spec,
@@ -402,6 +444,7 @@ impl Driver {
                         return Ok(Ended::Update(spec));
                     }
                 }
+                answer = next_answer(&mut self.agents_rx) => self.handle_agents(answer)?,
             }
             if self.scheduler.is_uninstalled() {
                 // The TEARDOWN is queued behind the final commit: send it on this subscription
@@ -418,6 +461,66 @@ impl Driver {
         let (closed, _) = mpsc::unbounded_channel();
         drop(std::mem::replace(&mut self.calls, closed));
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.call_worker).await;
+    }
+
+    /// The takeover check with what the master holds now; says what it did, or refuses.
+    fn take_over(&mut self, state: &cairn_proto::master::GetState) -> Result<(), Error> {
+        let report = self
+            .scheduler
+            .handle_master_state(now(), state)
+            .map_err(Error::Takeover)?;
+        if let Some(id) = &report.adopted {
+            tracing::info!("adopting framework {id}, as the operator asked");
+        }
+        if let Some(id) = &report.dropped {
+            tracing::info!("framework {id} is not taken over (torn down, or --force): registering a new framework");
+        }
+        if !report.rebuilt.is_empty() {
+            tracing::warn!(
+                "the state store had lost the records of {}; rebuilt from the master's report",
+                report.rebuilt.join(", ")
+            );
+        }
+        if report.released > 0 {
+            tracing::warn!(
+                "--force: releasing {} reservations the state store did not know",
+                report.released
+            );
+        }
+        self.drain()
+    }
+
+    /// An answer to a read of the master's agents.
+    fn handle_agents(&mut self, answer: GetAgents) -> Result<(), Error> {
+        self.reading = None;
+        self.scheduler.handle_agents(now(), &answer);
+        self.drain()
+    }
+
+    /// Starts a read of the master's agents unless one is in flight (its answer serves).
+    fn read_agents(&mut self) {
+        if self.reading.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.agents_tx.clone();
+        self.reading = Some(tokio::spawn(async move {
+            loop {
+                match client.get_agents().await {
+                    Ok(answer) => {
+                        let _ = tx.send(answer);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "reading the master's agents: {}; again in {READ_RETRY:?}",
+                            error_chain(&e)
+                        );
+                        tokio::time::sleep(READ_RETRY).await;
+                    }
+                }
+            }
+        }));
     }
 
     fn handle_events(&mut self, events: Vec<Event>) -> Result<(), Error> {
@@ -447,6 +550,7 @@ impl Driver {
                     }
                     None => tracing::debug!("not subscribed: dropping {}", call.type_),
                 },
+                Action::ReadAgents => self.read_agents(),
             }
         }
         // Every input may change what the scheduler reports, actions or not.
@@ -564,6 +668,14 @@ pub fn now() -> Time {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Time::from_millis(ms)
+}
+
+/// The next answer to a read of the master's agents (the driver holds a sender: never closed).
+async fn next_answer(rx: &mut mpsc::UnboundedReceiver<GetAgents>) -> GetAgents {
+    match rx.recv().await {
+        Some(answer) => answer,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -44,6 +44,10 @@ pub enum Error {
     /// Talking to the master failed in a way that retrying does not fix.
     #[error("talking to the Mesos master")]
     Mesos(#[source] MesosError),
+    /// The takeover check refused the stored state: what the store lost or the master did,
+    /// and what the operator can do (`--adopt-framework`, `--force`, `cairn uninstall`).
+    #[error("{0}")]
+    Takeover(cairn_core::scheduler::TakeoverRefusal),
     /// The scheduler could not start, or must stop (e.g. a write batch was not committed).
     #[error("the scheduler stopped")]
     Scheduler(#[source] cairn_core::scheduler::SchedulerError),

@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn_proto::master;
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{DecodeError, Decoder, FrameworkInfo};
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
@@ -21,6 +22,8 @@ use tokio::sync::mpsc;
 const JSON: &str = "application/json";
 const STREAM_ID: &str = "Mesos-Stream-Id";
 const SCHEDULER_PATH: &str = "/api/v1/scheduler";
+/// The master's operator API (reads: what it holds, for the takeover check and agent removals).
+const OPERATOR_PATH: &str = "/api/v1";
 /// The Mesos docs suggest about 75 s for a call; a master answers at once (202) or not at all.
 const CALL_TIMEOUT: Duration = Duration::from_secs(75);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +81,18 @@ pub enum MesosError {
         /// The master's URL.
         master: String,
     },
+}
+
+impl MesosError {
+    /// Whether trying again later may succeed: no answer at all, or a master that is not
+    /// ready (5xx). A refusal (4xx) or an answer that breaks the protocol will not change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MesosError::Http { .. } | MesosError::Disconnected { .. } => true,
+            MesosError::Status { code, .. } => *code >= 500,
+            MesosError::Decode { .. } | MesosError::Protocol(_) => false,
+        }
+    }
 }
 
 /// A Mesos v1 scheduler API client. Cheap to clone; clones share the connection pool, the
@@ -286,6 +301,88 @@ impl Client {
                     None => return Err(status_error(what, &url, response).await),
                 },
                 _ => return Err(status_error(what, &url, response).await),
+            }
+        }
+    }
+
+    /// The operator API's GET_STATE: the master's frameworks, agents, tasks and executors, in
+    /// one consistent answer (the takeover check's input).
+    pub async fn get_state(&self) -> Result<master::GetState, MesosError> {
+        let response = self
+            .operator(&master::Call::new(master::CallType::GetState))
+            .await?;
+        response
+            .get_state
+            .ok_or_else(|| MesosError::Protocol("GET_STATE: the answer has no `get_state`".into()))
+    }
+
+    /// The operator API's GET_AGENTS: the registered agents and what each holds.
+    pub async fn get_agents(&self) -> Result<master::GetAgents, MesosError> {
+        let response = self
+            .operator(&master::Call::new(master::CallType::GetAgents))
+            .await?;
+        response.get_agents.ok_or_else(|| {
+            MesosError::Protocol("GET_AGENTS: the answer has no `get_agents`".into())
+        })
+    }
+
+    /// One read of the operator API (`POST /api/v1`, JSON), following redirects to the leader
+    /// and retrying `503`s as scheduler calls do. No stream id: reads need no subscription.
+    pub async fn operator(&self, call: &master::Call) -> Result<master::Response, MesosError> {
+        let what = format!("{:?}", call.type_);
+        let body = serde_json::to_vec(call).map_err(|e| {
+            MesosError::Protocol(format!("{what}: the call does not serialise: {e}"))
+        })?;
+        let mut redirects = 0;
+        let mut retries = RETRY_503.iter();
+        loop {
+            let url = self
+                .lock()
+                .master
+                .join(OPERATOR_PATH)
+                .expect("a path joins onto an http origin");
+            let response = self
+                .calls
+                .post(url.clone())
+                .header(CONTENT_TYPE, JSON)
+                .header(ACCEPT, JSON)
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|source| MesosError::Http {
+                    context: format!("{what} to {url}"),
+                    source,
+                })?;
+            let status = response.status();
+            match status {
+                StatusCode::OK => {
+                    let bytes = response.bytes().await.map_err(|source| MesosError::Http {
+                        context: format!("reading the answer to {what} from {url}"),
+                        source,
+                    })?;
+                    return serde_json::from_slice(&bytes).map_err(|e| {
+                        MesosError::Protocol(format!(
+                            "{what} to {url}: the answer is not an operator response: {e}"
+                        ))
+                    });
+                }
+                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                    if redirects < MAX_REDIRECTS =>
+                {
+                    redirects += 1;
+                    let leader =
+                        leader_from(&url, response.headers().get(LOCATION)).ok_or_else(|| {
+                            MesosError::Protocol(format!(
+                                "{what} to {url}: {status} without a usable Location"
+                            ))
+                        })?;
+                    self.lock().master = leader;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => match retries.next() {
+                    Some(wait) => tokio::time::sleep(*wait).await,
+                    None => return Err(status_error(&what, &url, response).await),
+                },
+                _ => return Err(status_error(&what, &url, response).await),
             }
         }
     }

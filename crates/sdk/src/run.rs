@@ -8,7 +8,9 @@ use cairn_cluster::{Cluster, ClusterConfig, ClusterError};
 use cairn_core::offer::OfferCheck;
 use cairn_core::plan::PlanCustomizer;
 use cairn_core::plan::{PlanStatus, Status};
-use cairn_core::scheduler::{Command, Overrides, Scheduler, SchedulerConfig, UNINSTALL_PLAN};
+use cairn_core::scheduler::{
+    Command, Overrides, Scheduler, SchedulerConfig, TakeoverChoice, UNINSTALL_PLAN,
+};
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, StoredState};
 use tokio::sync::{mpsc, watch};
@@ -28,6 +30,7 @@ pub const DEFAULT_AGENTS: usize = 3;
 const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
                  [--allowed-users USER,...] [--allow-root]
+                 [--adopt-framework ID | --force]
 
   --master URL     a Mesos master (http://host:5050); without it, an embedded cluster is started
   --work-dir DIR   where the embedded cluster and the state live (default .cairn)
@@ -37,7 +40,12 @@ usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADD
   --api ADDR       where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
                    written to <state-dir>/<service>.api)
   --allowed-users USER,...  the only users the embedded cluster runs tasks as (default: any but root)
-  --allow-root     let the embedded cluster run tasks as root";
+  --allow-root     let the embedded cluster run tasks as root
+  --adopt-framework ID
+                   take over this framework of the service, whose id the state store lost
+  --force          start although the takeover check refused: register a new framework when
+                   the stored one was torn down or is unknown, and release the reservations the
+                   state store does not know";
 
 /// How [`run_with`] runs a service. `Default` is what `cairn::run` does without flags.
 #[derive(Debug, Clone)]
@@ -105,6 +113,10 @@ impl RunOptions {
                 println!("{USAGE}");
                 return Ok(None);
             }
+            if flag == "--force" {
+                opts.scheduler.takeover = TakeoverChoice::Force;
+                continue;
+            }
             let mut value = || {
                 inline
                     .clone()
@@ -113,6 +125,7 @@ impl RunOptions {
             };
             match flag.as_str() {
                 "--master" => opts.master = Some(value()?),
+                "--adopt-framework" => opts.scheduler.takeover = TakeoverChoice::Adopt(value()?),
                 "--work-dir" => opts.work_dir = PathBuf::from(value()?),
                 "--state-dir" => opts.state_dir = Some(PathBuf::from(value()?)),
                 "--listen" => {

@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cairn_core::labels;
+use cairn_proto::master;
 use cairn_proto::scheduler::{Call, CallType, Event};
 use cairn_proto::{
-    AgentId, AllocationInfo, Bytes, CheckStatusCommand, CheckStatusInfo, CheckType, FrameworkId,
-    Offer, OfferId, OfferOperation, OperationType, Reason, Resource, Resources, Source, TaskInfo,
-    TaskState, TaskStatus,
+    AgentId, AgentInfo, AllocationInfo, Bytes, CheckStatusCommand, CheckStatusInfo, CheckType,
+    FrameworkId, FrameworkInfo, Offer, OfferId, OfferOperation, OperationType, Reason, Resource,
+    Resources, Source, TaskInfo, TaskState, TaskStatus,
 };
 
 /// Milliseconds before an unacknowledged reliable update is sent again (Mesos starts at 10 s
@@ -117,6 +118,13 @@ pub enum Observed {
         /// Whether the master refused it.
         refused: bool,
     },
+    /// A volume was created.
+    Create {
+        /// The agent.
+        agent: usize,
+        /// The volume's pod instance label.
+        pod_instance: Option<String>,
+    },
     /// A volume was destroyed.
     Destroy {
         /// The agent.
@@ -154,6 +162,11 @@ pub struct Cluster {
     role: String,
     principal: String,
     framework_id: Option<String>,
+    /// The framework's name, as it subscribed.
+    framework_name: String,
+    /// SUBSCRIBEs without a framework id made while the service's framework was registered:
+    /// each one a second framework of the same service (invariant 9).
+    pub second_registrations: u64,
     /// Whether a scheduler is subscribed.
     pub connected: bool,
     suppressed: bool,
@@ -190,6 +203,8 @@ impl Cluster {
             role: role.to_string(),
             principal: principal.to_string(),
             framework_id: None,
+            framework_name: String::new(),
+            second_registrations: 0,
             connected: false,
             suppressed: false,
             offers: BTreeMap::new(),
@@ -230,13 +245,19 @@ impl Cluster {
     // ------------------------------------------------------------------ subscription
 
     /// SUBSCRIBE: a framework id (the stored one, or a new one), then SUBSCRIBED at the head
-    /// of the new stream. Pending reliable updates are re-sent right away.
+    /// of the new stream. Pending reliable updates are re-sent right away. The model has one
+    /// framework: a registration without an id while it exists is counted (a real master
+    /// would register a second framework of the service beside it).
     pub fn subscribe(&mut self, now: u64, call: &Call) -> Event {
-        let fid = call
-            .subscribe
-            .as_ref()
-            .and_then(|s| s.framework_info.id.clone())
-            .map(|f| f.value)
+        let info = call.subscribe.as_ref().map(|s| &s.framework_info);
+        let asked = info.and_then(|i| i.id.clone()).map(|f| f.value);
+        if asked.is_none() && self.framework_id.is_some() {
+            self.second_registrations += 1;
+        }
+        if let Some(i) = info {
+            self.framework_name = i.name.clone();
+        }
+        let fid = asked
             .or_else(|| self.framework_id.clone())
             .unwrap_or_else(|| "fw-sim".to_string());
         self.framework_id = Some(fid.clone());
@@ -551,6 +572,9 @@ impl Cluster {
             // A gone agent's tasks are forgotten with it.
             self.agents[i].tasks.clear();
         }
+        // As Mesos does for an agent it marks unreachable or removes.
+        let id = AgentId::new(self.agents[i].id.clone());
+        self.push_event(now, Event::failure(Some(id), None, None));
     }
 
     /// An agent that was down re-registers with its checkpointed reservations and volumes;
@@ -603,6 +627,8 @@ impl Cluster {
         for s in unreachable {
             self.push_update(now, s);
         }
+        let id = AgentId::new(self.agents[i].id.clone());
+        self.push_event(now, Event::failure(Some(id), None, None));
     }
 
     /// A partition heals: the agent re-registers; the master tells the framework the current
@@ -630,6 +656,198 @@ impl Cluster {
         for t in self.agents[i].tasks.values_mut() {
             t.next_send = now;
         }
+    }
+
+    /// The fault "executor checkpoints lost": the agent restarts without the checkpoint of the
+    /// executor running task `id` (a registered agent, its reservations and volumes intact).
+    /// Every task of that executor died with the restart and is forgotten, pending updates
+    /// included; the master tells the framework TASK_GONE (REASON_AGENT_RESTARTED, no uuid),
+    /// as Mesos does for tasks a re-registering agent no longer reports. Returns the tasks.
+    pub fn forget_executor(&mut self, now: u64, i: usize, id: &str) -> Vec<String> {
+        if self.agents[i].state != AgentState::Up {
+            return Vec::new();
+        }
+        let Some(exec) = self.agents[i].tasks.get(id).map(|t| t.executor.clone()) else {
+            return Vec::new();
+        };
+        let ids: Vec<String> = self.agents[i]
+            .tasks
+            .values()
+            .filter(|t| t.executor == exec)
+            .map(|t| t.info.task_id.value.clone())
+            .collect();
+        for id in &ids {
+            let t = &self.agents[i].tasks[id];
+            let live_to_master = t.forwarded.is_none_or(|s| !s.is_terminal());
+            let mut s = self.status(i, t, TaskState::Gone);
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::AgentRestarted);
+            s.message = Some("Task was not found on the re-registered agent".into());
+            if t.is_live() {
+                self.release(i, id);
+            }
+            self.agents[i].tasks.remove(id);
+            if live_to_master {
+                self.push_update(now, s);
+            }
+        }
+        if let Some(r) = self.agents[i].executors.remove(&exec) {
+            self.agents[i].pool.add_all(r.iter());
+        }
+        ids
+    }
+
+    /// Everything agent `i` has: free, offered, used by live tasks and executors (with
+    /// reservations and volumes), as GET_AGENTS reports an agent's total.
+    fn total(&self, i: usize) -> Vec<Resource> {
+        let a = &self.agents[i];
+        let used = a
+            .tasks
+            .values()
+            .filter(|t| t.is_live())
+            .flat_map(|t| t.info.resources.iter())
+            .chain(a.executors.values().flatten())
+            .map(strip);
+        let offered = a
+            .offer
+            .as_ref()
+            .and_then(|o| self.offers.get(o))
+            .map(|(_, r)| strip_all(r))
+            .unwrap_or_default();
+        let mut total = Resources(Vec::new());
+        total.add_all(
+            a.pool
+                .0
+                .iter()
+                .cloned()
+                .chain(used)
+                .chain(offered)
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        total.0
+    }
+
+    /// The operator API's GET_AGENTS: the registered agents (up; a crashed or partitioned one
+    /// is unreachable to the master, a removed one is gone) and everything each holds.
+    pub fn get_agents(&self) -> master::GetAgents {
+        let agents = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.state == AgentState::Up)
+            .map(|(i, a)| master::Agent {
+                agent_info: AgentInfo {
+                    id: Some(AgentId::new(a.id.clone())),
+                    hostname: a.hostname.clone(),
+                    ..AgentInfo::default()
+                },
+                active: true,
+                total_resources: self.total(i),
+                ..master::Agent::default()
+            })
+            .collect();
+        master::GetAgents {
+            agents,
+            ..master::GetAgents::default()
+        }
+    }
+
+    /// The operator API's GET_STATE: the service's framework, the agents, the tasks the
+    /// master takes for live (from what the agents forwarded), and their executors.
+    pub fn master_state(&self) -> master::GetState {
+        let frameworks = self
+            .framework_id
+            .iter()
+            .map(|id| master::Framework {
+                framework_info: FrameworkInfo {
+                    id: Some(FrameworkId::new(id.clone())),
+                    roles: vec![self.role.clone()],
+                    principal: Some(self.principal.clone()),
+                    ..FrameworkInfo::new("root", self.framework_name.clone())
+                },
+                active: self.connected,
+                connected: self.connected,
+                ..master::Framework::default()
+            })
+            .collect();
+        let fid = FrameworkId::new(self.framework_id.clone().unwrap_or_default());
+        let mut tasks = master::GetTasks::default();
+        let mut executors = BTreeMap::new();
+        for a in self.agents.iter().filter(|a| a.state != AgentState::Gone) {
+            for t in a.tasks.values() {
+                let state = t.forwarded.unwrap_or(TaskState::Staging);
+                if state.is_terminal() {
+                    continue;
+                }
+                let view = cairn_proto::Task {
+                    name: t.info.name.clone(),
+                    task_id: t.info.task_id.clone(),
+                    framework_id: fid.clone(),
+                    executor_id: t.info.executor.as_ref().map(|e| e.executor_id.clone()),
+                    agent_id: AgentId::new(a.id.clone()),
+                    state,
+                    resources: t.info.resources.clone(),
+                    statuses: vec![TaskStatus {
+                        check_status: t.check_status.clone(),
+                        ..TaskStatus::new(t.info.task_id.value.clone(), state)
+                    }],
+                    labels: t.info.labels.clone(),
+                    check: t.info.check.clone(),
+                    health_check: t.info.health_check.clone(),
+                    ..cairn_proto::Task::default()
+                };
+                if a.state == AgentState::Up {
+                    tasks.tasks.push(view);
+                } else {
+                    tasks.unreachable_tasks.push(view);
+                }
+                // The master's view, like its view of the task: the executor of a task it takes
+                // for live (the agent may not have told it yet that both ended).
+                if let Some(e) = &t.info.executor {
+                    executors.insert(
+                        (a.id.clone(), t.executor.clone()),
+                        master::Executor {
+                            executor_info: e.clone(),
+                            agent_id: AgentId::new(a.id.clone()),
+                        },
+                    );
+                }
+            }
+        }
+        master::GetState {
+            get_tasks: Some(tasks),
+            get_executors: Some(master::GetExecutors {
+                executors: executors.into_values().collect(),
+                ..master::GetExecutors::default()
+            }),
+            get_frameworks: Some(master::GetFrameworks {
+                frameworks,
+                ..master::GetFrameworks::default()
+            }),
+            get_agents: Some(self.get_agents()),
+        }
+    }
+
+    /// The framework id the master has for the service, once it registered.
+    pub fn framework_id(&self) -> Option<&str> {
+        self.framework_id.as_deref()
+    }
+
+    /// Agents other than `except` that hold a persistent volume of `pod_instance` and are not
+    /// removed: its homes besides a new one.
+    pub fn volume_homes(&self, pod_instance: &str, except: usize) -> Vec<usize> {
+        (0..self.agents.len())
+            .filter(|i| *i != except && self.agents[*i].state != AgentState::Gone)
+            .filter(|i| {
+                self.total(*i).iter().any(|r| {
+                    r.persistence_id().is_some()
+                        && r.reservation_labels()
+                            .and_then(|l| l.get(labels::POD_INSTANCE))
+                            == Some(pod_instance)
+                })
+            })
+            .collect()
     }
 
     /// Live tasks in truth, as (agent, task id).
@@ -947,6 +1165,13 @@ impl Cluster {
                         return false;
                     }
                     scratch.add(&v);
+                    self.observed.push(Observed::Create {
+                        agent: i,
+                        pod_instance: v
+                            .reservation_labels()
+                            .and_then(|l| l.get(labels::POD_INSTANCE))
+                            .map(str::to_string),
+                    });
                 }
                 true
             }

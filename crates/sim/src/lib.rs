@@ -4,7 +4,12 @@
 //! readiness checks, sidecars, FINISH/ONCE goals, serial/parallel phases, `hostname:UNIQUE`),
 //! a cluster of 2–6 agents, and every fault: task crashes, agent loss and return, duplicated,
 //! delayed and reordered status updates, rescinded offers, failed store writes, scheduler
-//! crashes between any two writes, dropped streams. After the fault phase, faults stop and
+//! crashes between any two writes, dropped streams, agents that forget an executor (its tasks
+//! reported TASK_GONE while the agent stays registered with the pod's volume), and stores that
+//! come back from a restart without a key (`FrameworkID`, a `TaskInfo`): the scheduler passes
+//! the takeover check against the modelled master's GET_STATE before every SUBSCRIBE, and the
+//! operator answers a refusal as it says (`--adopt-framework`, or `--force` for a pod whose
+//! record and task are both gone). After the fault phase, faults stop and
 //! every plan must reach COMPLETE within a bound. The invariants of perf-reliability.md §2.6
 //! are checked as the run goes ([`sim`]). There is no clock, no thread and no IO: the same
 //! seed replays the same run, so a failure is a seed (`CAIRN_SEED=<n> cargo test -p

@@ -29,6 +29,7 @@ fn main() {
     }
     let start = Instant::now();
     let (mut failed, mut restarts, mut faults, mut launches, mut steps) = (0u64, 0, 0, 0, 0);
+    let (mut adoptions, mut rebuilt, mut forced) = (0u64, 0, 0);
     for seed in from..from + seeds {
         match cairn_sim::run_with(seed, &opts) {
             Ok(r) => {
@@ -36,6 +37,9 @@ fn main() {
                 faults += r.faults;
                 launches += r.launches;
                 steps += r.steps;
+                adoptions += r.adoptions;
+                rebuilt += r.rebuilt;
+                forced += r.forced;
             }
             Err(f) => {
                 failed += 1;
@@ -46,7 +50,8 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{seeds} seeds from {from} in {secs:.1}s ({:.1} seeds/s): {failed} failed; {steps} steps, \
-         {faults} faults, {restarts} scheduler restarts, {launches} launches",
+         {faults} faults, {restarts} scheduler restarts, {launches} launches; takeovers: \
+         {adoptions} adopted, {rebuilt} records rebuilt, {forced} forced",
         seeds as f64 / secs
     );
     if failed > 0 {

@@ -11,9 +11,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use cairn_core::plan::Status;
-use cairn_core::scheduler::{Action, Scheduler, SchedulerConfig};
+use cairn_core::scheduler::{Action, Scheduler, SchedulerConfig, TakeoverChoice, TakeoverRefusal};
 use cairn_core::spec::{Goal, ServiceSpec};
-use cairn_core::store::{task_info_key, task_status_key, MemStore, Store, StoredState};
+use cairn_core::store::{
+    task_info_key, task_status_key, MemStore, Store, StoredState, FRAMEWORK_ID,
+};
 use cairn_core::Time;
 use cairn_proto::scheduler::{Call, CallType, Event, EventType};
 use cairn_proto::{TaskInfo, TaskState, TaskStatus};
@@ -55,6 +57,14 @@ pub struct Faults {
     pub rescind: f64,
     /// Per step: the subscription stream drops.
     pub disconnect: f64,
+    /// Per step: an agent restarts without the checkpoint of one of its executors: that
+    /// executor's tasks died and are forgotten, the master reports them TASK_GONE, and the
+    /// agent stays registered with the pod's reservations and volumes.
+    pub executor_forgotten: f64,
+    /// Per scheduler restart: the store comes back without a key: its `FrameworkID`, or the
+    /// `TaskInfo` of a task the master runs. The operator answers the takeover check's refusal
+    /// as it says (`--adopt-framework`).
+    pub store_loss: f64,
     /// Per write: the store refuses the batch (the scheduler stops; the driver restarts it).
     pub write_failure: f64,
     /// Per write: the scheduler process dies before the batch is written.
@@ -75,6 +85,8 @@ impl Default for Faults {
             max_delay_ms: 3_000,
             rescind: 0.02,
             disconnect: 0.004,
+            executor_forgotten: 0.003,
+            store_loss: 0.2,
             write_failure: 0.01,
             scheduler_crash: 0.01,
         }
@@ -124,6 +136,13 @@ pub struct Report {
     pub launches: u64,
     /// Simulated ms until every plan was COMPLETE after faults stopped.
     pub liveness_ms: u64,
+    /// Takeover checks that refused a store that lost its framework id, answered with
+    /// `--adopt-framework`.
+    pub adoptions: u64,
+    /// Task records the takeover check rebuilt from the master.
+    pub rebuilt: u64,
+    /// Takeover checks answered with `--force` (a pod's record lost after its task died).
+    pub forced: u64,
 }
 
 /// An invariant broke.
@@ -210,6 +229,13 @@ struct Sim {
     /// Invariant 6: task id → task name of tasks that were running and ready at the last
     /// scheduler restart and have seen no fault since.
     healthy: BTreeMap<String, String>,
+    /// When the read of the master's agents the scheduler asked for is answered.
+    agents_read_at: Option<u64>,
+    /// The operator's answer to the takeover check, for the next start only.
+    takeover: TakeoverChoice,
+    /// Pod instances the operator deployed afresh with `--force`: their old volumes' data was
+    /// given up, so the data-loss checks (invariant 2) no longer apply to them.
+    forced: BTreeSet<String>,
 }
 
 type Checked<T> = Result<T, Box<Failure>>;
@@ -263,6 +289,9 @@ impl Sim {
             names: BTreeMap::new(),
             acked: BTreeMap::new(),
             healthy: BTreeMap::new(),
+            agents_read_at: None,
+            takeover: TakeoverChoice::Check,
+            forced: BTreeSet::new(),
         };
         let pods: Vec<String> = sim
             .spec
@@ -420,6 +449,18 @@ impl Sim {
             }
             self.deliver(e)?;
         }
+        if self.agents_read_at.is_some_and(|t| t <= self.now) {
+            self.agents_read_at = None;
+            let answer = self.cluster.get_agents();
+            let up: Vec<&str> = answer
+                .agents
+                .iter()
+                .filter_map(|a| Some(a.agent_info.id.as_ref()?.value.as_str()))
+                .collect();
+            self.log(format!("-> agents registered: {}", up.join(",")));
+            self.sched.handle_agents(self.t(), &answer);
+            self.drain()?;
+        }
         if self.sched.poll_timeout().is_some_and(|t| t <= self.t()) {
             self.sched.handle_timeout(self.t());
             self.drain()?;
@@ -433,9 +474,72 @@ impl Sim {
         self.drain()
     }
 
+    /// The driver's way in: the takeover check against what the master holds, then SUBSCRIBE.
+    /// A refusal for a lost framework id is answered as it says, by the operator:
+    /// `--adopt-framework` with the framework it names (a new scheduler process).
     fn subscribe(&mut self) -> Checked<()> {
+        let generation = self.generation;
+        let state = self.cluster.master_state();
+        match self.sched.handle_master_state(self.t(), &state) {
+            Ok(report) => {
+                if !report.rebuilt.is_empty() {
+                    self.log(format!("takeover: rebuilt {}", report.rebuilt.join(",")));
+                }
+                self.report.rebuilt += report.rebuilt.len() as u64;
+                self.takeover = TakeoverChoice::Check;
+            }
+            Err(TakeoverRefusal::FrameworkLost { running, .. })
+                if self.takeover == TakeoverChoice::Check
+                    && running.len() == 1
+                    && self.cluster.framework_id() == Some(running[0].as_str()) =>
+            {
+                self.log(format!(
+                    "takeover refused: framework id lost; operator: --adopt-framework {}",
+                    running[0]
+                ));
+                self.takeover = TakeoverChoice::Adopt(running[0].clone());
+                self.report.adoptions += 1;
+                self.new_process()?;
+                return self.subscribe();
+            }
+            // The store lost a pod's record after its task died too (two faults): nothing
+            // can tell its reservations apart any more, and the operator deploys it afresh.
+            // The operator's choice, as a replace is: data loss is theirs to allow.
+            Err(TakeoverRefusal::UnknownReservations { pods, .. })
+                if self.takeover == TakeoverChoice::Check =>
+            {
+                self.log(format!(
+                    "takeover refused: the store does not know reservations of {}; operator: --force",
+                    pods.join(",")
+                ));
+                self.forced.extend(pods);
+                self.takeover = TakeoverChoice::Force;
+                self.report.forced += 1;
+                self.new_process()?;
+                return self.subscribe();
+            }
+            Err(refusal) => {
+                return self.fail(
+                    "a restarted scheduler starts from its store",
+                    format!("the takeover check refused: {refusal}"),
+                )
+            }
+        }
+        self.drain()?;
+        if self.generation != generation {
+            // The check's batch failed or the process died writing it: the new process checks
+            // again when it subscribes.
+            return Ok(());
+        }
         let call = Call::subscribe(self.sched.framework_info());
         let ev = self.cluster.subscribe(self.now, &call);
+        if self.cluster.second_registrations > 0 {
+            return self.fail(
+                "9 one framework per service",
+                "SUBSCRIBE without a framework id while the service's framework is registered"
+                    .into(),
+            );
+        }
         self.reconnect_at = None;
         self.log("SUBSCRIBE".into());
         self.deliver(ev)
@@ -463,6 +567,12 @@ impl Sim {
                     self.sched.handle_committed(b.id);
                 }
                 Action::Call(c) => self.call(c)?,
+                Action::ReadAgents => {
+                    if self.agents_read_at.is_none() {
+                        let delay = self.rng.range(0, 2_000);
+                        self.agents_read_at = Some(self.now + delay);
+                    }
+                }
             }
         }
         Ok(())
@@ -476,17 +586,10 @@ impl Sim {
         self.generation += 1;
         self.cluster.disconnect();
         self.reconnect_at = Some(self.now + self.rng.range(0, 3_000));
-        let entries = self.store.load().unwrap_or_default();
-        let stored = match StoredState::from_entries(&entries) {
-            Ok(s) => s,
-            Err(e) => return self.fail("the store reads back after a restart", e.to_string()),
-        };
-        match Scheduler::new(self.cfg.clone(), self.spec.clone(), stored, self.t()) {
-            Ok(s) => self.sched = s,
-            Err(e) => {
-                return self.fail("a restarted scheduler starts from its store", e.to_string())
-            }
+        if self.faults_on && self.rng.chance(self.opts.faults.store_loss) {
+            self.lose_a_key();
         }
+        self.new_process()?;
         self.log("scheduler restarted from the store".into());
         // Invariant 6 baseline: pods whose every task is running (and ready, if it has a
         // check) must keep their task ids. A pod with a task down is mid-recovery: the
@@ -528,6 +631,53 @@ impl Sim {
         }
         self.healthy = healthy;
         Ok(())
+    }
+
+    /// A new scheduler process over the store, with the operator's takeover choice. A read of
+    /// the master's agents the old process asked for dies with it.
+    fn new_process(&mut self) -> Checked<()> {
+        self.agents_read_at = None;
+        let entries = self.store.load().unwrap_or_default();
+        let stored = match StoredState::from_entries(&entries) {
+            Ok(s) => s,
+            Err(e) => return self.fail("the store reads back after a restart", e.to_string()),
+        };
+        let cfg = SchedulerConfig {
+            takeover: self.takeover.clone(),
+            ..self.cfg.clone()
+        };
+        match Scheduler::new(cfg, self.spec.clone(), stored, self.t()) {
+            Ok(s) => self.sched = s,
+            Err(e) => {
+                return self.fail("a restarted scheduler starts from its store", e.to_string())
+            }
+        }
+        Ok(())
+    }
+
+    /// The fault "the store lost a key": its `FrameworkID`, or the `TaskInfo` of a task the
+    /// master runs on a registered agent (the ones the master can tell about again).
+    fn lose_a_key(&mut self) {
+        if self.rng.chance(0.5) {
+            if self.store.entries.remove(FRAMEWORK_ID).is_some() {
+                self.log("fault: the store lost its FrameworkID".into());
+            }
+            return;
+        }
+        let state = self.cluster.master_state();
+        let live: Vec<String> = state
+            .get_tasks
+            .iter()
+            .flat_map(|t| &t.tasks)
+            .map(|t| t.name.clone())
+            .filter(|n| self.store.entries.contains_key(&task_info_key(n)))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let name = live[self.rng.index(live.len())].clone();
+        self.store.entries.remove(&task_info_key(&name));
+        self.log(format!("fault: the store lost the TaskInfo of {name}"));
     }
 
     fn call(&mut self, c: Call) -> Checked<()> {
@@ -607,7 +757,21 @@ impl Sim {
                     }
                     self.check_acked(&task_id)?;
                 }
-                Observed::Launch { .. } => {}
+                Observed::Create {
+                    agent,
+                    pod_instance: Some(p),
+                } if !self.forced.contains(&p) => {
+                    let homes = self.cluster.volume_homes(&p, agent);
+                    if !homes.is_empty() {
+                        return self.fail(
+                            "2 no data loss without the permanent-failure timeout",
+                            format!(
+                                "a volume of {p} created on agent {agent} while agents {homes:?}, not removed, hold its volume"
+                            ),
+                        );
+                    }
+                }
+                Observed::Create { .. } | Observed::Launch { .. } => {}
             }
         }
         Ok(())
@@ -620,7 +784,7 @@ impl Sim {
         let Some(p) = pod_instance else {
             return Ok(());
         };
-        if !self.in_target(&p) {
+        if !self.in_target(&p) || self.forced.contains(&p) {
             return Ok(());
         }
         let homes: Vec<String> = self
@@ -841,6 +1005,25 @@ impl Sim {
             if self.cluster.agents[i].state == AgentState::Down {
                 self.log(format!("fault: agent {i} returns"));
                 self.cluster.restore_agent(now, i);
+            }
+        }
+        if self.rng.chance(f.executor_forgotten) {
+            let live: Vec<(usize, String)> = self
+                .cluster
+                .live_tasks()
+                .into_iter()
+                .filter(|(i, _)| self.cluster.agents[*i].state == AgentState::Up)
+                .collect();
+            if !live.is_empty() {
+                let (i, id) = live[self.rng.index(live.len())].clone();
+                let pod = self.cluster.agents[i].tasks[&id].pod_instance.clone();
+                self.touch_pod(&pod);
+                let gone = self.cluster.forget_executor(now, i, &id);
+                self.log(format!(
+                    "fault: agent {i} lost the executor checkpoint of {}",
+                    gone.join(",")
+                ));
+                self.report.faults += 1;
             }
         }
         if self.rng.chance(f.rescind) {

@@ -84,6 +84,8 @@ fn without_faults_every_shape_deploys_quickly_and_nothing_restarts() {
             max_delay_ms: 0,
             rescind: 0.0,
             disconnect: 0.0,
+            executor_forgotten: 0.0,
+            store_loss: 0.0,
             write_failure: 0.0,
             scheduler_crash: 0.0,
         },
@@ -137,18 +139,56 @@ fn seed_1653_a_pod_with_one_task_failed_and_one_gone_is_replaced_when_its_agent_
 }
 
 #[test]
-#[ignore = "bug: a FINISH pod whose only task failed just before its agent was removed waits for that agent forever"]
-fn seed_4231_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_replaced() {
-    // Goal: liveness when an agent never comes back (found by a sweep beyond the default
-    // 1,000 seeds; seeds 8146 and 14611 fail the same way). init-0 (one FINISH task) crashes on agent 0; its TASK_FAILED (from the
-    // executor) arrives after agent 0 is removed, so no TASK_GONE ever follows for it (the
-    // master only reports tasks it still thinks live). Recovery leaves FINISH/ONCE tasks to
-    // the deploy plan ("not-a-running-task"), and the deploy plan retries the task in place,
-    // pinned to agent 0's reservations: nothing ever replaces the pod. A RUNNING pod in the
-    // same spot is replaced by its failure timer; a FINISH/ONCE pod has none unless one of
-    // its tasks says TASK_GONE (rule "agent-gone"). Fixing it needs a decision: run the
-    // failure timer for FINISH/ONCE tasks the deploy plan retries in place, or remember agents
-    // declared gone (by any task's TASK_GONE) across replacements and restarts. Method:
-    // replay the seed.
-    check(4231, &Options::default());
+fn seed_476_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_replaced() {
+    // Goal: liveness when an agent never comes back (found by sweeps beyond the default
+    // 1,000 seeds: 4231, 8146 and 14611 then; 476, 1027 and 2505 in today's numbering).
+    // data-0 (one ONCE task) crashes on agent 0 and agent 0 is removed before the failure's
+    // news arrives, so no TASK_GONE ever follows (the master reports only tasks it takes for
+    // live). Recovery left FINISH/ONCE tasks to the deploy plan, which retries them in place,
+    // pinned to agent 0's reservations: nothing ever replaced the pod. Fixed in the core: an
+    // agent FAILURE makes the scheduler read the master's agents, and a FINISH or ONCE task
+    // that failed on an agent the master no longer lists runs its pod's failure timer (rule
+    // `agent-away`), which replaces the pod. Method: replay the seed.
+    check(476, &Options::default());
+}
+
+#[test]
+fn seed_3601_tasks_an_agent_forgot_while_unreachable_are_asked_about_when_it_offers_again() {
+    // Goal: a pod on a registered agent is not moved off its volume. Agent 2 loses the
+    // executor checkpoint of data-0 (its tasks die, TASK_GONE); the scheduler dies before
+    // storing that, agent 2 is lost, and the restarted scheduler hears the tasks UNREACHABLE.
+    // Agent 2 returns without them and says nothing of them; the master, which forgot them,
+    // answers only when asked. The pod waited 20 minutes for its permanent-failure timer and
+    // was replaced, destroying its volume on a registered agent. Fixed in the core: tasks last
+    // heard unreachable on an agent that offers again are reconciled (TASK_GONE: relaunched in
+    // place). Method: replay the seed.
+    check(3601, &Options::default());
+}
+
+#[test]
+fn a_store_that_loses_keys_at_every_restart_and_agents_that_forget_executors_keep_every_invariant()
+{
+    // Goal: the faults of lost scheduler state and of TASK_GONE from registered agents, far
+    // more often than the default sweep draws them: no pod runs twice, no second framework,
+    // no volume lost or created beside a live one, and every plan completes. Method: every
+    // restart loses the FrameworkID or a live task's TaskInfo (the operator answers the
+    // takeover check as it says); agents forget executors ten times as often; 200 seeds.
+    let opts = Options {
+        faults: Faults {
+            store_loss: 1.0,
+            executor_forgotten: 0.03,
+            ..Faults::default()
+        },
+        ..Options::default()
+    };
+    let failures: Vec<String> = (0..200)
+        .filter_map(|s| run_with(s, &opts).err())
+        .map(|f| f.to_string())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

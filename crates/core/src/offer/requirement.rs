@@ -208,7 +208,7 @@ pub fn holds_reservations(record: &TaskRecord, unheld: &HashSet<String>) -> bool
         && status.source == Some(Source::Master)
         && status.reason == Some(Reason::InvalidOffers);
     let made_earlier = task_label(&record.info, REUSED_RESERVATIONS) == Some("true");
-    !(refused && !made_earlier)
+    !refused || made_earlier
 }
 
 fn pinned(records: &BTreeMap<String, &TaskRecord>) -> Option<Pinned> {

@@ -41,6 +41,9 @@ pub struct Observation<'a> {
     /// Whether the master removed the task's agent: a TASK_GONE named it and the master's list
     /// of agents, read after it, no longer has it. A status alone never says so.
     pub agent_removed: bool,
+    /// Whether the master's latest list of agents lacks the task's agent (removed, or
+    /// unreachable), and no offer of it came since.
+    pub agent_away: bool,
 }
 
 /// One rule of the table.
@@ -72,6 +75,12 @@ fn state(o: &Observation<'_>) -> Option<TaskState> {
 /// stay spaced by the min replace delay.
 pub const AGENT_GONE: &str = "agent-gone";
 
+/// The name of the rule for a FINISH or ONCE task that failed on an agent the master no longer
+/// lists. The deploy plan retries such a task in place, on reservations that may never be
+/// offered again, and no TASK_GONE need ever come for it (the master reports only tasks it
+/// takes for live): the failure timer runs, as for a RUNNING task, and replaces the pod.
+pub const AGENT_AWAY: &str = "agent-away";
+
 /// The rules, in order. The last one applies to everything, so exactly one rule decides.
 pub static RULES: &[Rule] = &[
     Rule {
@@ -99,6 +108,18 @@ pub static RULES: &[Rule] = &[
         reason: "its agent was removed (TASK_GONE, and the master no longer lists it): it cannot run there again; the failure timer runs, then the pod is replaced elsewhere",
         category: Category::Transient,
         applies: |o| state(o) == Some(TaskState::Gone) && o.agent_removed,
+    },
+    Rule {
+        // Found by cairn-sim (seeds 4231, 8146, 14611 of the sweep then, 476 now): a FINISH
+        // pod whose task failed just before its agent was removed waited for it forever.
+        name: AGENT_AWAY,
+        reason: "a FINISH or ONCE task failed on an agent the master no longer lists: the deploy plan retries it there; the failure timer runs, then the pod is replaced elsewhere",
+        category: Category::Transient,
+        applies: |o| {
+            o.agent_away
+                && o.goal != Goal::Running
+                && state(o).is_some_and(|s| s.is_terminal() && s != TaskState::Finished)
+        },
     },
     Rule {
         name: "not-a-running-task",
@@ -192,6 +213,7 @@ mod tests {
             marked_for_replacement: false,
             reconciling: false,
             agent_removed: false,
+            agent_away: false,
         }
     }
 
@@ -295,6 +317,31 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_finish_or_once_task_on_an_agent_the_master_no_longer_lists_runs_the_failure_timer()
+    {
+        for goal in [Goal::Finish, Goal::Once] {
+            let failed = status(TaskState::Failed);
+            let away = |s| Observation {
+                goal,
+                agent_away: true,
+                ..obs(Some(s))
+            };
+            assert_eq!(rule(away(&failed)), (AGENT_AWAY, Category::Transient));
+            let done = status(TaskState::Finished);
+            assert_eq!(
+                rule(away(&done)),
+                ("not-a-running-task", Category::Ignore),
+                "a finished task is done wherever its agent is"
+            );
+            let here = Observation {
+                goal,
+                ..obs(Some(&failed))
+            };
+            assert_eq!(rule(here), ("not-a-running-task", Category::Ignore));
+        }
+    }
+
+    #[test]
     fn lost_from_reconciliation_during_the_window_is_transient_not_permanent() {
         let s = TaskStatus {
             reason: Some(Reason::Reconciliation),
@@ -390,6 +437,7 @@ mod tests {
             reconciling: bool,
             reconciliation_reason: bool,
             agent_removed: bool,
+            agent_away: bool,
         ) {
             let s = state.map(|i| TaskStatus {
                 reason: reconciliation_reason.then_some(Reason::Reconciliation),
@@ -402,6 +450,7 @@ mod tests {
                 marked_for_replacement: marked,
                 reconciling,
                 agent_removed,
+                agent_away,
             };
             let chosen = classify(&o);
             let first = RULES.iter().position(|r| r.applies(&o));

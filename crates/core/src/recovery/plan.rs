@@ -22,7 +22,7 @@ use crate::spec::{Goal, PodInstanceName, PodSpec, ServiceSpec};
 use crate::store::{ConfigId, TaskRecord};
 use crate::time::Time;
 
-use super::classify::{classify, Category, Observation, Rule, AGENT_GONE};
+use super::classify::{classify, Category, Observation, Rule, AGENT_AWAY, AGENT_GONE};
 use super::{Backoff, Recovery, RecoveryPolicy, RecoveryState, ReplacementPolicy, TaskCondition};
 
 /// The plan's name.
@@ -51,6 +51,8 @@ pub struct RecoveryInput<'a> {
     /// Agents the master removed (a TASK_GONE named them, its list of agents no longer has
     /// them).
     pub removed_agents: &'a BTreeSet<String>,
+    /// The agents the master listed last (registered), if it was asked.
+    pub listed_agents: Option<&'a BTreeSet<String>>,
     /// The time of the latest input.
     pub now: Time,
 }
@@ -121,9 +123,10 @@ impl Seen<'_> {
         self.running_goal && self.on_target
     }
 
-    /// Its agent was removed: only a replacement brings it back.
+    /// Its agent was removed (or, for a FINISH or ONCE task, is no longer listed): only a
+    /// replacement brings it back.
     fn agent_gone(&self) -> bool {
-        self.rule.name == AGENT_GONE
+        self.rule.name == AGENT_GONE || self.rule.name == AGENT_AWAY
     }
 
     fn kill(&self) -> (TaskId, AgentId) {
@@ -182,6 +185,9 @@ fn seen_tasks<'a>(
                 marked_for_replacement: marked,
                 reconciling: input.reconciling,
                 agent_removed: input.removed_agents.contains(&record.info.agent_id.value),
+                agent_away: input
+                    .listed_agents
+                    .is_some_and(|l| !l.contains(&record.info.agent_id.value)),
             };
             Some(Seen {
                 task: t.name.clone(),
@@ -408,9 +414,15 @@ fn idle_step(step: &str, tasks: &[String], seen: &[Seen<'_>], left: &[&Seen<'_>]
         .iter()
         .find(|s| tasks.contains(&s.task) && s.agent_gone())
     {
+        let state = g
+            .record
+            .status
+            .as_ref()
+            .map(|s| s.state)
+            .unwrap_or_default();
         s.status = Status::Waiting;
         s.message = format!(
-            "{} is TASK_GONE: its agent was removed; the pod is replaced elsewhere when the permanent-failure timer runs out",
+            "{} is {state} and the master no longer lists its agent; the pod is replaced elsewhere when the permanent-failure timer runs out",
             g.record.info.name
         );
     }

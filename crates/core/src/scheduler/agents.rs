@@ -15,7 +15,7 @@
 //! came yet) the pod stays pinned to its reservations and is relaunched in place, or waits for
 //! the permanent-failure timer.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use cairn_proto::master::GetAgents;
 use cairn_proto::{Reason, Source, TaskState, TaskStatus};
@@ -32,6 +32,8 @@ pub(super) struct Agents {
     /// The latest answer: each registered agent with the `resource_id`s of the service role's
     /// reservations it holds. `None` until one came.
     registered: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// The agents of the latest answer, and those that offered since (a returning agent).
+    listed: Option<BTreeSet<String>>,
     /// Agents the master removed: named by a TASK_GONE (or TASK_GONE_BY_OPERATOR) and missing
     /// from an answer read after it. Nothing there will be offered or killed again.
     pub removed: BTreeSet<String>,
@@ -44,7 +46,13 @@ pub(super) struct Agents {
     /// A read is out (`Some`); `true` when a question came after it was sent, which that
     /// answer may predate.
     reading: Option<bool>,
+    /// Tasks last heard unreachable whose agent offered again, and when the master was asked
+    /// about them.
+    asked_back: HashMap<String, Time>,
 }
+
+/// How often a task still unreachable on an agent that offers again is asked about.
+const ASK_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `resource_id` → nothing: the resource ids of the role's reservations on one agent.
 fn held_ids(agent: &cairn_proto::master::Agent, role: &str) -> BTreeSet<String> {
@@ -103,7 +111,7 @@ impl Scheduler {
             return;
         }
         self.last_now = self.last_now.max(now);
-        self.agents.registered = Some(registered_agents(answer, &self.spec.role));
+        self.set_registered(registered_agents(answer, &self.spec.role));
         // A question that came while this read was out may be about a change the answer does
         // not show yet: those wait for the next answer.
         if !again {
@@ -119,9 +127,65 @@ impl Scheduler {
         self.agents.removed.contains(agent)
     }
 
+    /// The agents the master listed last (and those that offered since), if it was asked.
+    pub(super) fn listed_agents(&self) -> Option<&BTreeSet<String>> {
+        self.agents.listed.as_ref()
+    }
+
+    /// An agent FAILURE: the agent is unreachable or removed; which, and what it still holds,
+    /// the master's list tells.
+    pub(super) fn agent_failed(&mut self) {
+        self.ask_agents();
+    }
+
+    /// Offers came from these agents: they are registered, whatever an older list said. Tasks
+    /// of theirs last heard unreachable are asked about (explicit RECONCILE): an agent that
+    /// comes back without a task says nothing of it, and the master, which forgot it, answers
+    /// only when asked (TASK_GONE: relaunched in place). Without asking, the pod waited for its
+    /// permanent-failure timer and was moved off its registered agent.
+    pub(super) fn agents_offered<'a>(
+        &mut self,
+        now: Time,
+        agents: impl IntoIterator<Item = &'a str>,
+    ) {
+        let agents: BTreeSet<&str> = agents.into_iter().collect();
+        if let Some(listed) = &mut self.agents.listed {
+            listed.extend(agents.iter().map(|a| a.to_string()));
+        }
+        let due: Vec<cairn_proto::scheduler::ReconcileTask> = self
+            .tasks
+            .values()
+            .filter(|r| agents.contains(r.info.agent_id.value.as_str()))
+            .filter(|r| {
+                r.status.as_ref().is_some_and(|s| {
+                    s.task_id == r.info.task_id
+                        && matches!(s.state, TaskState::Unreachable | TaskState::Unknown)
+                })
+            })
+            .filter(|r| {
+                self.agents
+                    .asked_back
+                    .get(&r.info.task_id.value)
+                    .is_none_or(|at| now >= at.plus(ASK_BACK_EVERY))
+            })
+            .map(|r| cairn_proto::scheduler::ReconcileTask {
+                task_id: r.info.task_id.clone(),
+                agent_id: Some(r.info.agent_id.clone()),
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for t in &due {
+            self.agents.asked_back.insert(t.task_id.value.clone(), now);
+        }
+        self.send_reconcile(crate::reconcile::Reconcile::Explicit(due));
+    }
+
     /// A status, of a known task or not: a TASK_GONE names an agent to ask about; a terminal
     /// status the master made leaves the task's reservations in question.
     pub(super) fn question_agents(&mut self, status: &TaskStatus) {
+        self.agents.asked_back.remove(&status.task_id.value);
         let mut asked = false;
         if says_gone(status) {
             if let Some(agent) = &status.agent_id {
@@ -168,8 +232,13 @@ impl Scheduler {
     /// A fresh list of the master's agents from the takeover check, read after every stored
     /// status: it judges what they leave in question.
     pub(super) fn learn_agents(&mut self, registered: BTreeMap<String, BTreeSet<String>>) {
-        self.agents.registered = Some(registered);
+        self.set_registered(registered);
         self.judge_agents();
+    }
+
+    fn set_registered(&mut self, registered: BTreeMap<String, BTreeSet<String>>) {
+        self.agents.listed = Some(registered.keys().cloned().collect());
+        self.agents.registered = Some(registered);
     }
 
     fn ask_agents(&mut self) {

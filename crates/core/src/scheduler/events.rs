@@ -39,6 +39,15 @@ impl Scheduler {
             EventType::Error => {
                 self.last_error = event.error.map(|e| e.message);
             }
+            // An agent's FAILURE, not an executor's (which names the executor too).
+            EventType::Failure
+                if event
+                    .failure
+                    .as_ref()
+                    .is_some_and(|f| f.agent_id.is_some() && f.executor_id.is_none()) =>
+            {
+                self.agent_failed();
+            }
             // Offers are not held between cycles, so a rescind has nothing to take back. An
             // agent FAILURE says nothing about whether the agent is gone: the master sends it
             // when an agent becomes unreachable (it may come back, with its reservations) as

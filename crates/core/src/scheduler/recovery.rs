@@ -48,6 +48,7 @@ impl Scheduler {
             replacement: &self.replacement,
             reconciling: !self.reconciler.is_settled(),
             removed_agents: &self.agents.removed,
+            listed_agents: self.listed_agents(),
             now: self.last_now,
         })
     }
