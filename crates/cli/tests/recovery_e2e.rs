@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cairn_proto::master;
 use serde_json::{json, Value};
 use support::{pid_alive, signal, ClusterOptions, ClusterProcess, CAIRN};
 
@@ -728,11 +729,9 @@ async fn a_stopped_agent_that_restarts_keeps_its_tasks_running_and_nothing_is_re
     stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
 }
 
-/// Ignored: fails. `lose` makes the master send TASK_GONE (reason AGENT_REMOVED); the rule
-/// table calls that `terminal` (transient: wait for the permanent-failure timer), but
-/// `offer::requirement::holds_reservations` says a task whose agent was removed holds no
-/// reservations, so the in-place relaunch is unpinned and places the pod anywhere with a fresh
-/// volume within seconds, without the timer (nor `min_replace_delay`).
+/// `lose` makes the master send TASK_GONE (reason AGENT_REMOVED) and remove the agent from
+/// GET_AGENTS: the pod stays pinned to its reservations and waits for the permanent-failure
+/// timer (or `min_replace_delay`), never moving on a status alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_on_a_lost_agent_waits_for_it_by_default_and_moves_at_once_when_the_operator_replaces_it(
 ) {
@@ -947,4 +946,264 @@ async fn a_cluster_killed_and_started_again_is_rejoined_by_the_running_scheduler
     }
     stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
     assert!(sched.pid() > 0);
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler's state is lost, or the cluster forgets
+// ---------------------------------------------------------------------------
+
+impl SchedulerProcess {
+    /// Waits for the process to exit by itself; its status and this incarnation's stderr.
+    async fn wait_exit(&mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("a running scheduler");
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                let err = std::fs::read_to_string(
+                    self.dir.join(format!("scheduler-{}.err", self.incarnation)),
+                )
+                .unwrap_or_default();
+                return (status, err);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the scheduler did not stop within {within:?}\n{}",
+                    self.output()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The service's directory in the state store.
+    fn store(&self) -> PathBuf {
+        self.state_dir.join("rsvc")
+    }
+}
+
+/// Ids of the frameworks named `rsvc` the master has (torn-down ones not counted).
+async fn service_frameworks(cluster: &ClusterProcess) -> Vec<String> {
+    cluster
+        .get_frameworks()
+        .await
+        .frameworks
+        .iter()
+        .filter(|f| f.framework_info.name == "rsvc")
+        .filter_map(|f| f.framework_info.id.as_ref().map(|i| i.value.clone()))
+        .collect()
+}
+
+/// SIGKILLs every process of the session `pid` belongs to: what a machine's reboot does to an
+/// executor and its tasks.
+fn kill_session_of(pid: u32) {
+    let session = |p: &str| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // Fields after the command name `(...)`: state ppid pgrp session ...
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split(' ').nth(3).map(str::to_string)
+    };
+    let Some(sid) = session(&pid.to_string()) else {
+        return;
+    };
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.parse::<u32>().is_ok() && session(&name).as_deref() == Some(sid.as_str()) {
+            signal(name.parse().unwrap(), libc::SIGKILL);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_lost_its_framework_id_stops_the_scheduler_with_the_way_out_and_adopting_brings_every_pod_back_on_its_volume(
+) {
+    let (cluster, mut sched, before) = deployed_service("lost-framework-id", 3, &[]).await;
+    let [fid] = &service_frameworks(&cluster).await[..] else {
+        panic!("one framework of the service");
+    };
+    let reservations = view(&cluster).await.reservations.len();
+    sched.kill9();
+    let file = sched.store().join("FrameworkID");
+
+    // Deleted, emptied or garbled: each start stops at once, saying how to go on, and leaves
+    // the cluster as it was: one framework, the same reservations, every pod untouched.
+    let damages: [Option<&[u8]>; 3] = [None, Some(b""), Some(b"\xffgarbage-0042")];
+    for damage in damages {
+        match damage {
+            None => std::fs::remove_file(&file).unwrap(),
+            Some(bytes) => std::fs::write(&file, bytes).unwrap(),
+        }
+        sched.launch();
+        let (status, err) = sched.wait_exit(RECOVERY).await;
+        assert!(!status.success(), "{damage:?}: {err}");
+        assert!(
+            err.contains(&format!("--adopt-framework {fid}")),
+            "{damage:?}: the way out, with the framework to adopt: {err}"
+        );
+        assert_eq!(
+            service_frameworks(&cluster).await,
+            [fid.clone()],
+            "{damage:?}"
+        );
+        let v = view(&cluster).await;
+        assert_eq!(
+            v.reservations.len(),
+            reservations,
+            "{damage:?}: nothing reserved"
+        );
+        for (pod, p) in &before {
+            assert_eq!(
+                v.placed(&cluster, pod).as_ref(),
+                Some(p),
+                "{damage:?}: {pod}"
+            );
+            assert_eq!(
+                marker(&p.volume).len(),
+                1,
+                "{damage:?}: {pod} launched again"
+            );
+        }
+    }
+
+    // The documented way out: every pod where it was, the same task, nothing relaunched.
+    sched.extra_args = vec!["--adopt-framework".into(), fid.clone()];
+    sched.launch();
+    let after = deployed(&cluster, &mut sched).await;
+    assert_eq!(after, before, "every pod on its volume, with the same task");
+    assert_eq!(service_frameworks(&cluster).await, [fid.clone()]);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        *fid,
+        "the adopted id is stored"
+    );
+    stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_task_record_is_rebuilt_from_the_master_and_its_pod_is_not_launched_a_second_time() {
+    let (cluster, mut sched, before) = deployed_service("lost-task-info", 3, &[]).await;
+    sched.kill9();
+    std::fs::remove_file(sched.store().join("Tasks/node-1-server/TaskInfo")).unwrap();
+
+    sched.launch();
+    let after = deployed(&cluster, &mut sched).await;
+    assert_eq!(after, before, "node-1 keeps its task and its volume");
+    assert_eq!(marker(&after["node-1"].volume).len(), 1, "launched once");
+    assert!(
+        sched.store().join("Tasks/node-1-server/TaskInfo").exists(),
+        "the record is stored again"
+    );
+    stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_whose_agents_lost_their_executor_checkpoints_are_relaunched_on_their_own_agents_with_their_data(
+) {
+    let (mut cluster, mut sched, before) = deployed_service("lost-executors", 3, &[]).await;
+    // The cluster dies with the machines: every executor and task is gone, and so are the
+    // agents' executor checkpoints; reservations and volumes stay.
+    let pids: BTreeMap<&str, u32> = before.iter().map(|(pod, p)| (*pod, task_pid(p))).collect();
+    cluster.kill9();
+    for pid in pids.values() {
+        kill_session_of(*pid);
+    }
+    for agent in 0..3 {
+        let dir = cluster.agent_dir(agent).join("executors");
+        for f in std::fs::read_dir(&dir).unwrap().flatten() {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    cluster.start_again().await;
+
+    // The agents report the tasks TASK_GONE while they stay registered: each pod is
+    // relaunched on its own agent, on its own volume, with the data it wrote.
+    let mut after = None;
+    wait_view(
+        "every pod relaunched in place",
+        RECOVERY,
+        &cluster,
+        &mut sched,
+        |v| {
+            let placed: Option<BTreeMap<&str, Placed>> = PODS
+                .iter()
+                .map(|pod| Some((*pod, v.placed(&cluster, pod)?)))
+                .collect();
+            after = placed.filter(|p| {
+                p.values().all(|q| marker(&q.volume).len() == 2) && v.problems(&cluster).is_empty()
+            });
+            after.is_some()
+        },
+    )
+    .await;
+    let after = after.expect("seen");
+    for (pod, p) in &before {
+        let q = &after[pod];
+        assert_ne!(q.task_id, p.task_id, "{pod}: a new task");
+        assert_eq!(q.agent, p.agent, "{pod}: on its own agent");
+        assert_eq!(
+            q.persistence_id, p.persistence_id,
+            "{pod}: on its own volume"
+        );
+        let lines = marker(&q.volume);
+        assert_eq!(
+            lines[0],
+            (format!("{pod}-server"), pids[pod]),
+            "{pod}: its data"
+        );
+        assert!(pid_alive(lines[1].1), "{pod}: the relaunch runs");
+    }
+    let v = view(&cluster).await;
+    assert_eq!(v.reservations.len(), 15, "nothing reserved beside: {v:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_teardown_stops_the_scheduler_with_the_way_out_and_uninstall_leaves_no_reservation(
+) {
+    let (cluster, mut sched, _) = deployed_service("teardown", 3, &[]).await;
+    let [fid] = &service_frameworks(&cluster).await[..] else {
+        panic!("one framework of the service");
+    };
+    let call = master::Call {
+        teardown: Some(master::Teardown {
+            framework_id: cairn_proto::FrameworkId::new(fid.clone()),
+        }),
+        ..master::Call::new(master::CallType::Teardown)
+    };
+    let (status, body) = cluster.operator(&call).await;
+    assert!(status.is_success(), "TEARDOWN: {status} {body}");
+
+    // It stops, saying what happened and what to do, instead of retrying forever.
+    let (status, err) = sched.wait_exit(RECOVERY).await;
+    assert!(!status.success());
+    assert!(
+        err.contains(&format!("framework {fid}")) && err.contains("torn down"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cairn uninstall") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(
+        view(&cluster).await.any_volume(),
+        "the role still holds them"
+    );
+
+    let out = Command::new(CAIRN)
+        .args(["uninstall", "--master", &cluster.master, "--state-dir"])
+        .arg(&sched.state_dir)
+        .env("CAIRN_LOG", "info")
+        .output()
+        .expect("running cairn uninstall");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = view(&cluster).await;
+    assert!(v.reservations.is_empty(), "{v:#?}");
+    assert!(
+        !sched.store().join("FrameworkID").exists(),
+        "the service's state is gone"
+    );
 }
