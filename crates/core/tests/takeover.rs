@@ -371,3 +371,55 @@ fn a_torn_down_framework_stops_the_start_and_uninstall_or_force_go_on_with_a_new
     );
     assert!(!sim.operations_since(mark).contains(&OperationType::Create));
 }
+
+#[test]
+fn the_operator_s_answer_holds_for_one_check_and_a_teardown_later_stops_the_scheduler_again() {
+    // Goal: `--force` answers one refusal, not every later one: a reconnecting scheduler whose
+    // framework an operator tore down meanwhile must stop, not register yet another. Method:
+    // force past a torn-down framework, subscribe as a new one, then that one is torn down
+    // too: the next check (a reconnection) refuses.
+    let (mut sim, _) = deployed();
+    restart_with(&mut sim, TakeoverChoice::Force);
+    let state = master(&sim, Vec::new(), vec![ours()], &[]);
+    sim.sched.handle_master_state(sim.now, &state).unwrap();
+    sim.drain();
+    sim.event(cairn_proto::scheduler::Event::subscribed(
+        FrameworkId::new("fw-2"),
+        15.0,
+        None,
+    ));
+    let later = master(
+        &sim,
+        Vec::new(),
+        vec![ours(), framework("fw-2", "svc", "svc-role")],
+        &[],
+    );
+    let refusal = sim.sched.handle_master_state(sim.now, &later).unwrap_err();
+    assert!(
+        matches!(&refusal, TakeoverRefusal::TornDown { framework_id, .. } if framework_id == "fw-2"),
+        "{refusal:?}"
+    );
+}
+
+#[test]
+fn the_old_incarnation_of_a_replaced_pod_the_master_still_runs_is_not_rebuilt() {
+    // Goal: a replacement is not undone by the rebuild. Method: data-0's agent is unreachable
+    // past the permanent-failure timeout, so the pod is replaced (its record goes, its
+    // reservations are queued for release); the master still lists the old task: the check
+    // leaves it to reconciliation, which kills it as unknown.
+    let mut sim = Sim::new(node_spec(1, Strategy::Parallel), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.ready("data-0-node");
+    let old = sim.info("data-0-node");
+    let mut s = sim.status_of("data-0-node", TaskState::Unreachable);
+    s.uuid = None;
+    s.source = Some(cairn_proto::Source::Master);
+    sim.send_status(s);
+    sim.advance(20 * 60 + 1);
+    assert!(sim.sched.task_info("data-0-node").is_none(), "replaced");
+    let state = master(&sim, vec![ours()], Vec::new(), std::slice::from_ref(&old));
+    let report = sim.sched.handle_master_state(sim.now, &state).unwrap();
+    assert!(report.rebuilt.is_empty(), "{report:?}");
+    assert!(sim.sched.task_info("data-0-node").is_none());
+}

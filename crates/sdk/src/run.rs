@@ -374,7 +374,11 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     if options.master.is_none() {
         check_users(&spec, &cluster_config)?;
     }
+    let mut options = options;
     let started = start_scheduler(&spec, &state_dir, &options, overrides)?;
+    // `--adopt-framework` / `--force` answer this start's takeover check only: a scheduler
+    // restarted in process (an accepted update) checks afresh.
+    options.scheduler.takeover = TakeoverChoice::Check;
     let recovering = started.scheduler.framework_id().cloned();
     let uninstalling = started.scheduler.is_uninstalling();
     let uninstall_since = started.uninstall_since;

@@ -270,6 +270,9 @@ impl Scheduler {
         self.outbox.persist(writes);
         let agents = state.get_agents.clone().unwrap_or_default();
         self.learn_agents(registered_agents(&agents, &self.spec.role));
+        // The operator's answer was for this start: a later check (a reconnection) judges
+        // afresh, so a framework torn down meanwhile stops the scheduler again.
+        self.cfg.takeover = TakeoverChoice::Check;
         Ok(report)
     }
 
@@ -413,6 +416,17 @@ impl Scheduler {
             .unwrap_or_default();
         for (task, unreachable) in live {
             if self.task_ids.contains_key(&task.task_id.value) {
+                continue;
+            }
+            // An old incarnation of a replaced pod, still running where it was: its
+            // reservations are queued for release, and reconciliation kills it as unknown.
+            // Rebuilding it would undo the replacement.
+            let replaced = task
+                .resources
+                .iter()
+                .filter_map(resource_id)
+                .any(|id| self.recovery_state.reclaim.contains_key(id));
+            if replaced {
                 continue;
             }
             let labelled = task
