@@ -1042,7 +1042,7 @@ async fn a_store_that_lost_its_framework_id_stops_the_scheduler_with_the_way_out
         );
         assert_eq!(
             service_frameworks(&cluster).await,
-            [fid.clone()],
+            std::slice::from_ref(fid),
             "{damage:?}"
         );
         let v = view(&cluster).await;
@@ -1070,7 +1070,10 @@ async fn a_store_that_lost_its_framework_id_stops_the_scheduler_with_the_way_out
     sched.launch();
     let after = deployed(&cluster, &mut sched).await;
     assert_eq!(after, before, "every pod on its volume, with the same task");
-    assert_eq!(service_frameworks(&cluster).await, [fid.clone()]);
+    assert_eq!(
+        service_frameworks(&cluster).await,
+        std::slice::from_ref(fid)
+    );
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         *fid,
