@@ -1025,9 +1025,15 @@ async fn a_store_that_lost_its_framework_id_stops_the_scheduler_with_the_way_out
     sched.kill9();
     let file = sched.store().join("FrameworkID");
 
-    // Deleted, emptied or garbled: each start stops at once, saying how to go on, and leaves
-    // the cluster as it was: one framework, the same reservations, every pod untouched.
-    let damages: [Option<&[u8]>; 3] = [None, Some(b""), Some(b"\xffgarbage-0042")];
+    // Deleted, emptied, garbled, or an id the master does not know: each start stops at once,
+    // saying how to go on, and leaves the cluster as it was: one framework, the same
+    // reservations, every pod untouched.
+    let damages: [Option<&[u8]>; 4] = [
+        None,
+        Some(b""),
+        Some(b"\xffgarbage-0042"),
+        Some(b"9d2f61c4-0000-4000-8000-000000000000-0042"),
+    ];
     for damage in damages {
         match damage {
             None => std::fs::remove_file(&file).unwrap(),

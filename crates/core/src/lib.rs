@@ -8,8 +8,8 @@
 //! Start with [`spec::ServiceSpec`]: build one with [`spec::ServiceSpec::builder`] or parse a
 //! svc.yml with [`spec::parse_yaml`]; both validate and report every problem at once as
 //! [`spec::SpecErrors`]. Then run it with a [`scheduler::Scheduler`]: events in, actions
-//! ([`scheduler::Action`]: write batches and Mesos calls) out, with persist-before-act built
-//! into the API. Inside, [`plan`] derives plans from the state, [`offer`] matches pod
+//! ([`scheduler::Action`]: write batches, Mesos calls, reads of the master's agents) out, with
+//! persist-before-act built into the API. Inside, [`plan`] derives plans from the state, [`offer`] matches pod
 //! requirements with offers and explains every decision, [`reconcile`] and [`recovery`] keep
 //! the picture true after failures.
 #![warn(missing_docs)]

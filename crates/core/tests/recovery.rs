@@ -1007,3 +1007,37 @@ fn a_restarted_scheduler_asks_the_master_again_about_an_agent_a_stored_task_gone
     assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
     assert_ne!(volumes(&sim.info("data-0-node")), volumes(&old));
 }
+
+#[test]
+fn a_task_last_heard_unreachable_is_asked_about_every_half_minute_and_relaunched_in_place_when_gone(
+) {
+    // Goal: an agent that comes back without a task (its executor checkpoint lost) says
+    // nothing of it, and the master, which forgot it, answers only when asked; unasked, the
+    // pod waited for its permanent-failure timer and was moved onto an empty volume (found by
+    // cairn-sim, seeds 3601, 5849, 5874). Method: the task is reported unreachable; within
+    // half a minute it is reconciled explicitly; the answer TASK_GONE (its agent registered)
+    // relaunches it in place.
+    let mut sim = deployed(1, 2);
+    let old = sim.info("data-0-node");
+    let s = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
+    sim.send_status(s);
+    let mark = sim.calls.len();
+    sim.advance(31);
+    let asked: Vec<String> = sim
+        .calls_since(mark)
+        .iter()
+        .filter_map(|c| c.reconcile.as_ref())
+        .flat_map(|r| r.tasks.iter().map(|t| t.task_id.value.clone()))
+        .collect();
+    assert_eq!(asked, vec![old.task_id.value.clone()]);
+    let mut gone = from_master(&mut sim, "data-0-node", TaskState::Gone);
+    gone.reason = Some(Reason::Reconciliation);
+    sim.send_status(gone);
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[1, 0]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    let new = sim.info("data-0-node");
+    assert_eq!(new.agent_id, old.agent_id);
+    assert_eq!(volumes(&new), volumes(&old));
+}

@@ -15,7 +15,7 @@
 //! came yet) the pod stays pinned to its reservations and is relaunched in place, or waits for
 //! the permanent-failure timer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use cairn_proto::master::GetAgents;
 use cairn_proto::{Reason, Source, TaskState, TaskStatus};
@@ -46,12 +46,12 @@ pub(super) struct Agents {
     /// A read is out (`Some`); `true` when a question came after it was sent, which that
     /// answer may predate.
     reading: Option<bool>,
-    /// Tasks last heard unreachable whose agent offered again, and when the master was asked
-    /// about them.
-    asked_back: HashMap<String, Time>,
+    /// When the tasks last heard unreachable are asked about next (none: no such task).
+    ask_back_at: Option<Time>,
 }
 
-/// How often a task still unreachable on an agent that offers again is asked about.
+/// How often a task last heard unreachable is asked about (well inside the permanent-failure
+/// timeout, which would move its pod).
 const ASK_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `resource_id` → nothing: the resource ids of the role's reservations on one agent.
@@ -138,54 +138,56 @@ impl Scheduler {
         self.ask_agents();
     }
 
-    /// Offers came from these agents: they are registered, whatever an older list said. Tasks
-    /// of theirs last heard unreachable are asked about (explicit RECONCILE): an agent that
-    /// comes back without a task says nothing of it, and the master, which forgot it, answers
-    /// only when asked (TASK_GONE: relaunched in place). Without asking, the pod waited for its
-    /// permanent-failure timer and was moved off its registered agent.
-    pub(super) fn agents_offered<'a>(
-        &mut self,
-        now: Time,
-        agents: impl IntoIterator<Item = &'a str>,
-    ) {
-        let agents: BTreeSet<&str> = agents.into_iter().collect();
+    /// Offers came from these agents: they are registered, whatever an older list said.
+    pub(super) fn agents_offered<'a>(&mut self, agents: impl IntoIterator<Item = &'a str>) {
         if let Some(listed) = &mut self.agents.listed {
-            listed.extend(agents.iter().map(|a| a.to_string()));
+            listed.extend(agents.into_iter().map(str::to_string));
         }
-        let due: Vec<cairn_proto::scheduler::ReconcileTask> = self
+    }
+
+    /// After every input: while a task is last heard unreachable, it is asked about every
+    /// [`ASK_BACK_EVERY`] (explicit RECONCILE). An agent that comes back without a task says
+    /// nothing of it, and the master, which forgot it, answers only when asked (TASK_GONE from
+    /// a registered agent: relaunched in place). Without asking, the pod waited for its
+    /// permanent-failure timer and was moved off its registered agent, onto an empty volume.
+    pub(super) fn ask_back(&mut self, now: Time) {
+        let unreachable: Vec<cairn_proto::scheduler::ReconcileTask> = self
             .tasks
             .values()
-            .filter(|r| agents.contains(r.info.agent_id.value.as_str()))
             .filter(|r| {
                 r.status.as_ref().is_some_and(|s| {
                     s.task_id == r.info.task_id
                         && matches!(s.state, TaskState::Unreachable | TaskState::Unknown)
                 })
             })
-            .filter(|r| {
-                self.agents
-                    .asked_back
-                    .get(&r.info.task_id.value)
-                    .is_none_or(|at| now >= at.plus(ASK_BACK_EVERY))
-            })
             .map(|r| cairn_proto::scheduler::ReconcileTask {
                 task_id: r.info.task_id.clone(),
                 agent_id: Some(r.info.agent_id.clone()),
             })
             .collect();
-        if due.is_empty() {
+        if unreachable.is_empty() || !self.reconciler.is_settled() {
+            // Nothing to ask, or the explicit pass of this subscription asks already.
+            self.agents.ask_back_at = None;
             return;
         }
-        for t in &due {
-            self.agents.asked_back.insert(t.task_id.value.clone(), now);
+        match self.agents.ask_back_at {
+            Some(at) if now >= at => {
+                self.agents.ask_back_at = Some(now.plus(ASK_BACK_EVERY));
+                self.send_reconcile(crate::reconcile::Reconcile::Explicit(unreachable));
+            }
+            Some(_) => {}
+            None => self.agents.ask_back_at = Some(now.plus(ASK_BACK_EVERY)),
         }
-        self.send_reconcile(crate::reconcile::Reconcile::Explicit(due));
+    }
+
+    /// When tasks last heard unreachable are asked about next.
+    pub(super) fn ask_back_timeout(&self) -> Option<Time> {
+        self.agents.ask_back_at
     }
 
     /// A status, of a known task or not: a TASK_GONE names an agent to ask about; a terminal
     /// status the master made leaves the task's reservations in question.
     pub(super) fn question_agents(&mut self, status: &TaskStatus) {
-        self.agents.asked_back.remove(&status.task_id.value);
         let mut asked = false;
         if says_gone(status) {
             if let Some(agent) = &status.agent_id {

@@ -211,6 +211,7 @@ impl Scheduler {
         if !self.subscribed || self.failed {
             return;
         }
+        self.ask_back(now);
         if self.is_uninstalling() {
             // Nothing is deployed or recovered any more: only taken away.
             self.refresh_teardown(now);

@@ -5,7 +5,10 @@
 //! Inputs: [`Scheduler::handle_event`] (every event of the subscription stream),
 //! [`Scheduler::handle_disconnected`], [`Scheduler::handle_committed`] /
 //! [`Scheduler::handle_commit_failed`] (the fate of a write batch),
-//! [`Scheduler::handle_timeout`] and [`Scheduler::handle_command`] (operator plan commands).
+//! [`Scheduler::handle_timeout`] and [`Scheduler::handle_command`] (operator plan commands); and
+//! what the master's operator API says: [`Scheduler::handle_master_state`] (`GET_STATE`, the
+//! takeover check, before every SUBSCRIBE) and [`Scheduler::handle_agents`] (`GET_AGENTS`,
+//! when an [`Action::ReadAgents`] asked for it).
 //! Outputs: [`Scheduler::poll_action`] until it returns `None`, after every input; and
 //! [`Scheduler::poll_timeout`], the next time `handle_timeout` has work.
 //!
@@ -516,6 +519,7 @@ impl Scheduler {
             self.recovery_timeout(),
             self.teardown_timeout(),
             self.reclaim_timeout(),
+            self.ask_back_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -25,7 +25,7 @@ impl Scheduler {
             return;
         }
         let agents: Vec<String> = offers.iter().map(|o| o.agent_id.value.clone()).collect();
-        self.agents_offered(now, agents.iter().map(String::as_str));
+        self.agents_offered(agents.iter().map(String::as_str));
         if !self.reconciler.is_settled() {
             // Until the master has told us what runs, a launch could duplicate a live task.
             self.decline_all(
