@@ -724,3 +724,32 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<RunOptions>, Error> {
+        RunOptions::from_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn the_takeover_flags_set_the_operator_s_answer_for_this_start() {
+        let o = parse(&[]).unwrap().unwrap();
+        assert_eq!(o.scheduler.takeover, TakeoverChoice::Check);
+        let o = parse(&["--force"]).unwrap().unwrap();
+        assert_eq!(o.scheduler.takeover, TakeoverChoice::Force);
+        let o = parse(&["--adopt-framework", "abc-0001"]).unwrap().unwrap();
+        assert_eq!(
+            o.scheduler.takeover,
+            TakeoverChoice::Adopt("abc-0001".into())
+        );
+        let o = parse(&["--adopt-framework=abc-0002"]).unwrap().unwrap();
+        assert_eq!(
+            o.scheduler.takeover,
+            TakeoverChoice::Adopt("abc-0002".into())
+        );
+        let err = parse(&["--adopt-framework"]).unwrap_err().to_string();
+        assert!(err.contains("--adopt-framework needs a value"), "{err}");
+    }
+}
