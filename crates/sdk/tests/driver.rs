@@ -33,9 +33,17 @@ enum AfterSubscribed {
 /// Every call the fake master received, in order.
 type Received = Arc<Mutex<Vec<Call>>>;
 
+/// What the fake master's operator API answers to GET_STATE: a master holding nothing.
+const EMPTY_STATE: &str = r#"{"type":"GET_STATE","get_state":{}}"#;
+
 /// A master that accepts every call, answers SUBSCRIBE with SUBSCRIBED (heartbeat interval
 /// 0.2 s) and then does what `after` says.
 async fn fake_master(after: AfterSubscribed) -> (String, Received) {
+    fake_master_with(after, EMPTY_STATE).await
+}
+
+/// [`fake_master`] whose GET_STATE answers `state`.
+async fn fake_master_with(after: AfterSubscribed, state: &'static str) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let received: Received = Arc::default();
@@ -45,15 +53,30 @@ async fn fake_master(after: AfterSubscribed) -> (String, Received) {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
-            tokio::spawn(serve(sock, log.clone(), after));
+            tokio::spawn(serve(sock, log.clone(), after, state));
         }
     });
     (url, received)
 }
 
-async fn serve(mut sock: TcpStream, log: Received, after: AfterSubscribed) {
+async fn serve(mut sock: TcpStream, log: Received, after: AfterSubscribed, state: &str) {
     // One request per connection is all the driver needs of a fake: answers close it.
-    let Some(call) = read_call(&mut sock).await else {
+    let Some((path, body)) = read_request(&mut sock).await else {
+        return;
+    };
+    if path == "/api/v1" {
+        // The operator API's GET_STATE before every SUBSCRIBE.
+        let answer = state.as_bytes();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            answer.len()
+        );
+        let _ = sock.write_all(head.as_bytes()).await;
+        let _ = sock.write_all(answer).await;
+        return;
+    }
+    let Ok(call) = serde_json::from_slice::<Call>(&body) else {
         return;
     };
     let subscribe = call.type_ == CallType::Subscribe;
@@ -89,8 +112,8 @@ async fn serve(mut sock: TcpStream, log: Received, after: AfterSubscribed) {
     }
 }
 
-/// Reads one HTTP request and parses its body as a Call.
-async fn read_call(sock: &mut TcpStream) -> Option<Call> {
+/// Reads one HTTP request: its path and body.
+async fn read_request(sock: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -110,7 +133,8 @@ async fn read_call(sock: &mut TcpStream) -> Option<Call> {
                 })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + length {
-                return serde_json::from_slice(&buf[end + 4..end + 4 + length]).ok();
+                let path = text.split(' ').nth(1)?.to_string();
+                return Some((path, buf[end + 4..end + 4 + length].to_vec()));
             }
         }
     }
@@ -274,4 +298,44 @@ async fn a_stopped_driver_sends_no_teardown() {
         "stopping must leave the framework (and its tasks) to fail over"
     );
     assert!(snapshots.borrow().stopped);
+}
+
+#[tokio::test]
+async fn a_driver_whose_framework_was_torn_down_stops_with_the_way_out_and_subscribes_nothing() {
+    // Goal: after an operator's TEARDOWN a scheduler retried forever. Method: the store names
+    // a framework the master lists as completed; the driver stops at its first takeover check
+    // with the refusal, and never SUBSCRIBEs.
+    const TORN_DOWN: &str = r#"{"type":"GET_STATE","get_state":{"get_frameworks":{
+        "completed_frameworks":[{"framework_info":{"user":"root","name":"driven",
+        "id":{"value":"old-0001"},"roles":["driven-role"]},
+        "active":false,"connected":false,"recovered":false}]}}}"#;
+    let (master, received) = fake_master_with(AfterSubscribed::Hangup, TORN_DOWN).await;
+    let mut stored = StoredState::default();
+    stored.framework_id = Some(FrameworkId::new("old-0001"));
+    let spec = scheduler().spec().clone();
+    let sched = Scheduler::new(
+        SchedulerConfig::default(),
+        spec,
+        stored,
+        cairn::driver::now(),
+    )
+    .unwrap();
+    let driver = Driver::new(
+        sched,
+        Box::new(MemStore::default()),
+        Client::new(&master).unwrap(),
+    );
+    let result = tokio::time::timeout(DEADLINE, driver.run(std::future::pending()))
+        .await
+        .expect("the driver stops by itself");
+    let err = result.expect_err("refused").to_string();
+    assert!(
+        err.contains("old-0001") && err.contains("torn down"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cairn uninstall") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(subscribes(&received).is_empty(), "nothing subscribed");
 }
