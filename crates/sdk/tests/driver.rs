@@ -310,8 +310,10 @@ async fn a_driver_whose_framework_was_torn_down_stops_with_the_way_out_and_subsc
         "id":{"value":"old-0001"},"roles":["driven-role"]},
         "active":false,"connected":false,"recovered":false}]}}}"#;
     let (master, received) = fake_master_with(AfterSubscribed::Hangup, TORN_DOWN).await;
-    let mut stored = StoredState::default();
-    stored.framework_id = Some(FrameworkId::new("old-0001"));
+    let stored = StoredState {
+        framework_id: Some(FrameworkId::new("old-0001")),
+        ..StoredState::default()
+    };
     let spec = scheduler().spec().clone();
     let sched = Scheduler::new(
         SchedulerConfig::default(),
