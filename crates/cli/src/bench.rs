@@ -171,7 +171,15 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
     // If this process dies, the master tears the framework down at once and kills the pods.
     info.failover_timeout = Some(0.0);
     let subscribed_at = Instant::now();
-    let (client, events) = SchedulerClient::subscribe(http.clone(), &cluster.master, info).await?;
+    // The principal the cluster generated a credential for (the master fills it in).
+    let (credential, _) = cairn_cluster::auth::ensure_credential(
+        &cluster
+            .cluster_dir
+            .join(cairn_cluster::auth::CREDENTIALS_FILE),
+        cairn_cluster::auth::DEFAULT_PRINCIPAL,
+    )?;
+    let (client, events) =
+        SchedulerClient::subscribe(http.clone(), &cluster.master, info, Some(&credential)).await?;
     let fid = client.framework_id().clone();
     eprintln!("bench: subscribed as {fid}; launching {} pods", args.tasks);
 
@@ -468,6 +476,7 @@ async fn wait_until_gone(
         let tasks = operator_call(
             http,
             &cluster.master,
+            None,
             &serde_json::json!({"type": "GET_TASKS"}),
         )
         .await?;

@@ -178,6 +178,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 struct Bench {
     work_dir: PathBuf,
+    /// The cluster's work dir (its credentials and the operator's token are there).
+    cluster_dir: PathBuf,
     master: String,
     http: reqwest::Client,
     cluster: tokio::sync::Mutex<Child>,
@@ -251,6 +253,7 @@ impl Bench {
             spec_path: work_dir.join("svc.yml"),
             state_dir: work_dir.join("state"),
             work_dir,
+            cluster_dir,
             master,
             http: reqwest::Client::builder().tcp_nodelay(true).build()?,
             cluster: tokio::sync::Mutex::new(child),
@@ -269,6 +272,7 @@ impl Bench {
         let reply = crate::mesos_client::operator_call(
             &self.http,
             &self.master,
+            None,
             &serde_json::json!({"type": "GET_TASKS"}),
         )
         .await?;
@@ -501,9 +505,15 @@ impl Bench {
         let Some(fid) = self.framework.lock().expect("not poisoned").clone() else {
             return Ok(());
         };
+        let token = cairn_cluster::auth::read_token(
+            &self
+                .cluster_dir
+                .join(cairn_cluster::auth::OPERATOR_TOKEN_FILE),
+        )?;
         crate::mesos_client::operator_call(
             &self.http,
             &self.master,
+            Some(&token),
             &serde_json::json!({"type": "TEARDOWN", "teardown": {"framework_id": {"value": fid}}}),
         )
         .await?;
@@ -577,6 +587,12 @@ impl SchedulerProcess {
             .args(["--master", &bench.master])
             .arg("--state-dir")
             .arg(&bench.state_dir)
+            .arg("--credentials")
+            .arg(
+                bench
+                    .cluster_dir
+                    .join(cairn_cluster::auth::CREDENTIALS_FILE),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file.try_clone()?)
@@ -647,7 +663,13 @@ async fn reconcile_in_process(bench: &Bench) -> anyhow::Result<InProcess> {
         cairn::driver::now(),
     )?;
     let loaded = t0.elapsed();
-    let client = cairn::mesos::Client::new(&bench.master)?;
+    let (credential, _) = cairn_cluster::auth::ensure_credential(
+        &bench
+            .cluster_dir
+            .join(cairn_cluster::auth::CREDENTIALS_FILE),
+        &s.framework_info().principal.unwrap_or_default(),
+    )?;
+    let client = cairn::mesos::Client::new(&bench.master)?.with_credential(credential);
     let (stream_id, mut events) = client.subscribe(s.framework_info()).await?;
     // Calls go out in order from their own task, as the driver sends them.
     let (calls, mut rx) = mpsc::unbounded_channel::<Call>();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use cairn_cluster::{Cluster, ClusterConfig, DEFAULT_AGENT_RESOURCES};
+use cairn_cluster::{Cluster, ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES};
 use cairn_proto::Resources;
 use clap::{Args, Subcommand};
 
@@ -56,6 +56,15 @@ pub struct ClusterArgs {
     /// resources offered again (Mesos' --offer_timeout); 0 keeps offers until answered.
     #[arg(long, default_value = "1m", value_parser = duration::parse)]
     offer_timeout: Duration,
+    /// The framework credentials file (Mesos' JSON format,
+    /// {"credentials":[{"principal":"...","secret":"..."}]}) [default: <work-dir>/credentials,
+    /// generated 0600 when missing].
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// Whether frameworks must authenticate (HTTP Basic). `false` lets any local user
+    /// subscribe as any framework: only for trying a framework that cannot send credentials.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    authenticate_frameworks: bool,
     #[command(flatten)]
     users: UserArgs,
 }
@@ -104,6 +113,9 @@ enum AgentCommand {
         /// The running cluster's master.
         #[arg(long, global = true, default_value = "http://127.0.0.1:5050")]
         master: String,
+        /// The file holding the operator's token (`<work-dir>/operator-token` of the cluster).
+        #[arg(long, global = true, default_value = ".cairn/cluster/operator-token")]
+        operator_token: PathBuf,
     },
 }
 
@@ -122,8 +134,13 @@ enum AgentAction {
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
-    if let Some(AgentCommand::Agent { action, master }) = args.action {
-        return agent_action(&master, action);
+    if let Some(AgentCommand::Agent {
+        action,
+        master,
+        operator_token,
+    }) = args.action
+    {
+        return agent_action(&master, &operator_token, action);
     }
     let mut cfg = ClusterConfig::new(absolute(&args.work_dir)?);
     cfg.listen = args.listen;
@@ -146,6 +163,12 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.executor_recovery_timeout = args.executor_recovery_timeout;
     cfg.offer_timeout = (!args.offer_timeout.is_zero()).then_some(args.offer_timeout);
     (cfg.allowed_users, cfg.allow_root) = args.users.policy()?;
+    cfg.framework_auth = match (args.authenticate_frameworks, &args.credentials) {
+        (false, Some(_)) => bail!("--credentials and --authenticate-frameworks false contradict"),
+        (false, None) => FrameworkAuth::Off,
+        (true, Some(file)) => FrameworkAuth::File(absolute(file)?),
+        (true, None) => FrameworkAuth::Generated,
+    };
     if cfg.agents == 0 {
         bail!("--agents must be at least 1");
     }
@@ -164,6 +187,24 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
             "cairn cluster ready master={} agents={agents} work_dir={}",
             cluster.master_url(),
             work_dir.display()
+        );
+        match cluster.credentials_path() {
+            Some(path) => println!(
+                "frameworks authenticate (HTTP Basic) with a credential of {}",
+                path.display()
+            ),
+            None => {
+                let warning = "WARNING: framework authentication is OFF \
+                               (--authenticate-frameworks false): any local user can subscribe \
+                               as any framework, launch tasks and tear frameworks down";
+                println!("{warning}");
+                eprintln!("{warning}");
+            }
+        }
+        println!(
+            "the operator's token (for `cairn cluster agent` and operator calls that change \
+             something) is in {}",
+            cluster.operator_token_path().display()
         );
         wait_for_signal().await;
         cluster.shutdown();
@@ -193,36 +234,49 @@ async fn wait_for_signal() {
     }
 }
 
-fn agent_action(master: &str, action: AgentAction) -> anyhow::Result<()> {
+fn agent_action(
+    master: &str,
+    operator_token: &std::path::Path,
+    action: AgentAction,
+) -> anyhow::Result<()> {
+    // Listing is a read anyone on the machine may make; the rest is the operator's.
+    let token = match (&action, cairn_cluster::auth::read_token(operator_token)) {
+        (_, Ok(token)) => Some(token),
+        (AgentAction::List, Err(_)) => None,
+        (_, Err(e)) => {
+            return Err(e).context("reading the operator's token (give it with --operator-token)")
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let client = reqwest::Client::new();
         let base = master.trim_end_matches('/');
-        let resp = match &action {
-            AgentAction::List => client.get(format!("{base}/cluster/agents")).send().await,
-            AgentAction::Add => client.post(format!("{base}/cluster/agents")).send().await,
+        let request = match &action {
+            AgentAction::List => client.get(format!("{base}/cluster/agents")),
+            AgentAction::Add => client.post(format!("{base}/cluster/agents")),
             AgentAction::Stop { agent } => {
-                client
-                    .post(format!("{base}/cluster/agents/{agent}/stop"))
-                    .send()
-                    .await
+                client.post(format!("{base}/cluster/agents/{agent}/stop"))
             }
             AgentAction::Restart { agent } => {
-                client
-                    .post(format!("{base}/cluster/agents/{agent}/restart"))
-                    .send()
-                    .await
+                client.post(format!("{base}/cluster/agents/{agent}/restart"))
             }
             AgentAction::Lose { agent } => {
-                client
-                    .post(format!("{base}/cluster/agents/{agent}/lose"))
-                    .send()
-                    .await
+                client.post(format!("{base}/cluster/agents/{agent}/lose"))
             }
-        }
-        .with_context(|| format!("talking to the cluster at {base}"))?;
+        };
+        let request = match &token {
+            Some(t) => request.header(
+                reqwest::header::AUTHORIZATION,
+                cairn_cluster::auth::bearer_authorization(t),
+            ),
+            None => request,
+        };
+        let resp = request
+            .send()
+            .await
+            .with_context(|| format!("talking to the cluster at {base}"))?;
         let status = resp.status();
         let body = resp.text().await?;
         if !status.is_success() {

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use cairn_cluster::auth::Credential;
 use cairn_proto::scheduler::{Call, Event, EventType};
 use cairn_proto::{Decoder, FrameworkId, FrameworkInfo};
 
@@ -25,6 +26,8 @@ pub struct SchedulerClient {
     url: String,
     framework_id: FrameworkId,
     stream_id: String,
+    /// The framework's credential as an `Authorization` value, sent with every call.
+    authorization: Option<String>,
 }
 
 /// The SUBSCRIBE response: the framework's events, in order, as the master writes them.
@@ -37,16 +40,23 @@ pub struct EventStream {
 impl SchedulerClient {
     /// Subscribes a new framework (or re-subscribes one whose `info.id` is set) and waits for
     /// SUBSCRIBED, which is consumed here: the stream returned starts after it.
+    /// With a `credential`, every request authenticates with it (HTTP Basic).
     pub async fn subscribe(
         http: reqwest::Client,
         master: &str,
         info: FrameworkInfo,
+        credential: Option<&Credential>,
     ) -> anyhow::Result<(SchedulerClient, EventStream)> {
         let url = format!("{}/api/v1/scheduler", master.trim_end_matches('/'));
-        let response = http
+        let authorization = credential.map(Credential::authorization);
+        let mut request = http
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, JSON)
-            .header(reqwest::header::ACCEPT, JSON)
+            .header(reqwest::header::ACCEPT, JSON);
+        if let Some(auth) = &authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let response = request
             .body(serde_json::to_vec(&Call::subscribe(info))?)
             .send()
             .await
@@ -81,6 +91,7 @@ impl SchedulerClient {
             url,
             framework_id,
             stream_id,
+            authorization,
         };
         Ok((client, events))
     }
@@ -91,11 +102,15 @@ impl SchedulerClient {
 
     /// Sends one call on behalf of the subscribed framework; any 2xx is success.
     pub async fn call(&self, call: &Call) -> anyhow::Result<()> {
-        let response = self
+        let mut request = self
             .http
             .post(&self.url)
             .header(reqwest::header::CONTENT_TYPE, JSON)
-            .header(STREAM_ID, &self.stream_id)
+            .header(STREAM_ID, &self.stream_id);
+        if let Some(auth) = &self.authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let response = request
             .timeout(CALL_TIMEOUT)
             .body(serde_json::to_vec(call)?)
             .send()
@@ -138,16 +153,25 @@ impl EventStream {
 }
 
 /// One call to the master's operator API (`POST /api/v1`), e.g. `{"type":"GET_TASKS"}`.
+/// With the operator's `token` (needed for every call but `GET_*`).
 pub async fn operator_call(
     http: &reqwest::Client,
     master: &str,
+    token: Option<&str>,
     call: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
     let url = format!("{}/api/v1", master.trim_end_matches('/'));
-    let response = http
+    let mut request = http
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, JSON)
-        .header(reqwest::header::ACCEPT, JSON)
+        .header(reqwest::header::ACCEPT, JSON);
+    if let Some(token) = token {
+        request = request.header(
+            reqwest::header::AUTHORIZATION,
+            cairn_cluster::auth::bearer_authorization(token),
+        );
+    }
+    let response = request
         .timeout(CALL_TIMEOUT)
         .body(call.to_string())
         .send()

@@ -38,6 +38,14 @@ pub struct RunArgs {
     api: SocketAddr,
     #[command(flatten)]
     users: UserArgs,
+    /// The framework credentials file (Mesos' JSON format) holding the service principal's
+    /// credential, added when missing [default: <work-dir>/cluster/credentials, a `cairn
+    /// cluster`'s on .cairn/cluster].
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// The secret of the service's principal, for a Mesos master (instead of --credentials).
+    #[arg(long, conflicts_with = "credentials")]
+    secret_file: Option<PathBuf>,
     #[command(flatten)]
     takeover: TakeoverArgs,
 }
@@ -85,6 +93,14 @@ pub struct SchedulerArgs {
     api: SocketAddr,
     #[command(flatten)]
     takeover: TakeoverArgs,
+    /// The framework credentials file (Mesos' JSON format) holding the service principal's
+    /// credential, added when missing [default: <work-dir>/cluster/credentials, a `cairn
+    /// cluster`'s on .cairn/cluster].
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// The secret of the service's principal, for a Mesos master (instead of --credentials).
+    #[arg(long, conflicts_with = "credentials")]
+    secret_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -110,6 +126,14 @@ pub struct UninstallArgs {
     /// takeover check's message names it).
     #[arg(long, value_name = "FRAMEWORK_ID")]
     adopt_framework: Option<String>,
+    /// The framework credentials file (Mesos' JSON format) holding the service principal's
+    /// credential, added when missing [default: <work-dir>/cluster/credentials, a `cairn
+    /// cluster`'s on .cairn/cluster].
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// The secret of the service's principal, for a Mesos master (instead of --credentials).
+    #[arg(long, conflicts_with = "credentials")]
+    secret_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -132,6 +156,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         api: Some(args.api),
         allowed_users,
         allow_root,
+        credentials: args.credentials,
+        secret_file: args.secret_file,
         ..RunOptions::default()
     };
     options.scheduler.takeover = args.takeover.choice();
@@ -146,6 +172,8 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         master: Some(args.master),
         state_dir: Some(args.state_dir),
         api: Some(args.api),
+        credentials: args.credentials,
+        secret_file: args.secret_file,
         ..RunOptions::default()
     };
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
@@ -162,6 +190,8 @@ pub fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
         master: Some(args.master),
         state_dir: Some(args.state_dir),
         force_agents: args.force_agents,
+        credentials: args.credentials,
+        secret_file: args.secret_file,
         ..RunOptions::default()
     };
     options.scheduler.uninstall = true;

@@ -82,13 +82,19 @@ pub struct RunningService {
 
 /// The API client of the running scheduler `target` names.
 pub fn running_api(target: &RunningService) -> anyhow::Result<ApiClient> {
-    if let Some(url) = &target.api {
-        return Ok(ApiClient::new(url)?);
-    }
-    let service = match &target.service {
-        Some(s) => s.clone(),
-        None => stored_service(&target.state_dir, None)?.name,
+    let service = match (&target.service, &target.api) {
+        (Some(s), _) => s.clone(),
+        // Only to find the token beside the state: an API named by its URL may belong to a
+        // scheduler whose state is elsewhere.
+        (None, Some(url)) => match stored_service(&target.state_dir, None) {
+            Ok(spec) => spec.name,
+            Err(_) => return Ok(ApiClient::new(url)?),
+        },
+        (None, None) => stored_service(&target.state_dir, None)?.name,
     };
+    if let Some(url) = &target.api {
+        return Ok(ApiClient::new(url)?.with_token_from(&target.state_dir, &service)?);
+    }
     ApiClient::find(&target.state_dir, &service)?.with_context(|| {
         format!(
             "no running scheduler of {service} under {} (no {service}.api)",
@@ -119,7 +125,7 @@ async fn update(
     spec: ServiceSpec,
 ) -> anyhow::Result<()> {
     let client = match &args.api {
-        Some(url) => Some(ApiClient::new(url)?),
+        Some(url) => Some(ApiClient::new(url)?.with_token_from(&args.state_dir, &spec.name)?),
         None => ApiClient::find(&args.state_dir, &spec.name)?,
     };
     // The running scheduler, if its API answers; a stale address file (a killed scheduler)
@@ -127,7 +133,10 @@ async fn update(
     let running = match client {
         Some(c) => match c.status().await {
             Ok(status) => Some((c, status)),
-            Err(e) if args.api.is_some() => return Err(e.into()),
+            // A scheduler that refuses us is running: checking offline would mislead.
+            Err(e) if args.api.is_some() || matches!(e, cairn::Error::ApiUnauthorized(_)) => {
+                return Err(e.into())
+            }
             Err(e) => {
                 println!(
                     "{}: no scheduler answers ({e}); checking offline",

@@ -34,6 +34,9 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
+    /// A credentials or token file could not be read or written.
+    #[error("setting up the cluster's credentials")]
+    Credentials(#[from] crate::auth::AuthError),
     /// An agent could not listen on its address.
     #[error("agent {agent} listening on {addr}")]
     AgentListen {
@@ -59,6 +62,8 @@ pub(crate) struct Inner {
     agent_servers: Mutex<HashMap<usize, oneshot::Sender<()>>>,
     master_addr: SocketAddr,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
+    /// What callers are checked against.
+    pub(crate) auth: crate::auth::ClusterAuth,
 }
 
 impl Cluster {
@@ -79,6 +84,8 @@ impl Cluster {
                 },
             }
         })?;
+        // A credential that cannot be read or written starts nothing.
+        let auth = crate::auth::ClusterAuth::open(&cfg)?;
         let listener =
             TcpListener::bind(cfg.listen)
                 .await
@@ -111,6 +118,7 @@ impl Cluster {
             agent_servers: Mutex::new(HashMap::new()),
             master_addr,
             shutdown: Mutex::new(Some(tx)),
+            auth,
         });
         for agent in running {
             inner.clone().start_agent_server(agent).await?;
@@ -136,6 +144,12 @@ impl Cluster {
         } else if cfg.allow_root {
             tracing::warn!("frameworks may run tasks as root (--allow-root)");
         }
+        if inner.auth.frameworks.is_none() {
+            tracing::warn!(
+                "framework authentication is OFF: any local user can subscribe as any framework, \
+                 launch tasks and tear frameworks down"
+            );
+        }
         Ok(Cluster { inner })
     }
 
@@ -152,6 +166,20 @@ impl Cluster {
     /// The master's address.
     pub fn master_addr(&self) -> SocketAddr {
         self.inner.master_addr
+    }
+
+    /// The framework credentials file the master checks; `None` when frameworks need none.
+    pub fn credentials_path(&self) -> Option<std::path::PathBuf> {
+        self.inner
+            .auth
+            .frameworks
+            .as_ref()
+            .map(|f| f.path().to_path_buf())
+    }
+
+    /// The file holding the operator's token.
+    pub fn operator_token_path(&self) -> std::path::PathBuf {
+        self.inner.cfg.operator_token_path()
     }
 
     /// Stops serving. Executors and their tasks keep running: a restarted cluster recovers them.

@@ -58,6 +58,22 @@ pub struct ClusterConfig {
     /// Whether tasks may run as root (`--allow-root`). Off: a cluster that runs as root runs
     /// tasks as root only when its operator chose it.
     pub allow_root: bool,
+    /// How frameworks prove who they are to the master.
+    pub framework_auth: FrameworkAuth,
+}
+
+/// How frameworks authenticate to the master (Mesos' `--authenticate_frameworks` and
+/// `--credentials`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameworkAuth {
+    /// HTTP Basic against `<work-dir>/credentials`, which is created (0600) when missing, with
+    /// a credential for [`DEFAULT_PRINCIPAL`](crate::auth::DEFAULT_PRINCIPAL). The default.
+    Generated,
+    /// HTTP Basic against this credentials file, which the cluster only reads.
+    File(PathBuf),
+    /// None: any caller may subscribe as any principal. For trying a framework that cannot
+    /// send credentials; the operator's and executors' credentials are still required.
+    Off,
 }
 
 impl ClusterConfig {
@@ -88,6 +104,7 @@ impl ClusterConfig {
             request_limits: RequestLimits::default(),
             allowed_users: None,
             allow_root: false,
+            framework_auth: FrameworkAuth::Generated,
         }
     }
 
@@ -107,6 +124,20 @@ impl ClusterConfig {
             )),
             _ => None,
         }
+    }
+
+    /// The framework credentials file the master checks, if frameworks authenticate.
+    pub fn credentials_path(&self) -> Option<PathBuf> {
+        match &self.framework_auth {
+            FrameworkAuth::Generated => Some(self.work_dir.join(crate::auth::CREDENTIALS_FILE)),
+            FrameworkAuth::File(path) => Some(path.clone()),
+            FrameworkAuth::Off => None,
+        }
+    }
+
+    /// The file holding the operator's token.
+    pub fn operator_token_path(&self) -> PathBuf {
+        self.work_dir.join(crate::auth::OPERATOR_TOKEN_FILE)
     }
 }
 

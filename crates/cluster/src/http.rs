@@ -1,16 +1,20 @@
 //! HTTP: the master's scheduler, operator, state and fault-injection endpoints, and each
-//! agent's executor endpoint. Handlers check the request the way Mesos does, in its order, and
-//! hand the call to the state under the lock.
+//! agent's executor endpoint. A guard checks every request's credentials first (as Mesos
+//! authenticates before anything else); handlers then check the request the way Mesos does, in
+//! its order, and hand the call to the state under the lock.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::net::SocketAddr;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Extension;
 use axum::Router;
 use cairn_proto::scheduler::{Call, CallType};
@@ -24,31 +28,347 @@ use crate::stream::{self, EventReceiver, StreamCut};
 
 type Shared = Arc<Inner>;
 
+/// Who may call a route. Every route of the master and of the agents is in [`master_routes`]
+/// or [`agent_routes`], and the routers are built from those tables, so a route cannot be
+/// served without a guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A read: `GET` (or `HEAD`) from a loopback caller is served to anyone, as Mesos' defaults
+    /// serve their read endpoints unauthenticated; from any other caller it needs the
+    /// operator's token or a framework credential. Any other method needs the operator's token.
+    Read,
+    /// A framework's HTTP Basic credential (unless framework authentication is off).
+    Framework,
+    /// The operator's token.
+    Operator,
+    /// The operator API: a well-formed `GET_*` call from a loopback caller is served to anyone
+    /// (as [`Access::Read`]); every other call, or any other caller, needs the operator's token.
+    OperatorApi,
+    /// The token of the executor the call is about (`MESOS_EXECUTOR_AUTHENTICATION_TOKEN`).
+    Executor,
+}
+
+struct MasterRoute {
+    path: &'static str,
+    access: Access,
+    handler: fn() -> MethodRouter<Shared>,
+}
+
+/// The master's routes. A new route goes here, with the access it needs.
+const MASTER_ROUTES: &[MasterRoute] = &[
+    MasterRoute {
+        path: "/api/v1/scheduler",
+        access: Access::Framework,
+        handler: || any(scheduler),
+    },
+    MasterRoute {
+        path: "/master/api/v1/scheduler",
+        access: Access::Framework,
+        handler: || any(scheduler),
+    },
+    MasterRoute {
+        path: "/api/v1",
+        access: Access::OperatorApi,
+        handler: || any(operator),
+    },
+    MasterRoute {
+        path: "/api/v1/operator",
+        access: Access::OperatorApi,
+        handler: || any(operator),
+    },
+    MasterRoute {
+        path: "/master/api/v1",
+        access: Access::OperatorApi,
+        handler: || any(operator),
+    },
+    MasterRoute {
+        path: "/version",
+        access: Access::Read,
+        handler: || get(version),
+    },
+    MasterRoute {
+        path: "/master/version",
+        access: Access::Read,
+        handler: || get(version),
+    },
+    MasterRoute {
+        path: "/health",
+        access: Access::Read,
+        handler: || get(health),
+    },
+    MasterRoute {
+        path: "/master/health",
+        access: Access::Read,
+        handler: || get(health),
+    },
+    MasterRoute {
+        path: "/state",
+        access: Access::Read,
+        handler: || get(state),
+    },
+    MasterRoute {
+        path: "/master/state",
+        access: Access::Read,
+        handler: || get(state),
+    },
+    MasterRoute {
+        path: "/state.json",
+        access: Access::Read,
+        handler: || get(state),
+    },
+    MasterRoute {
+        path: "/master/state.json",
+        access: Access::Read,
+        handler: || get(state),
+    },
+    // Listing the agents (GET) is a read; adding one (POST) is the operator's, as every
+    // method but GET of a read route is.
+    MasterRoute {
+        path: "/cluster/agents",
+        access: Access::Read,
+        handler: || get(agents).post(add_agent),
+    },
+    MasterRoute {
+        path: "/cluster/agents/{agent}/{action}",
+        access: Access::Operator,
+        handler: || post(agent_action),
+    },
+];
+
+type AgentState = (Shared, usize);
+
+struct AgentRoute {
+    path: &'static str,
+    access: Access,
+    handler: fn() -> MethodRouter<AgentState>,
+}
+
+/// Each agent's routes.
+const AGENT_ROUTES: &[AgentRoute] = &[
+    AgentRoute {
+        path: "/api/v1/executor",
+        access: Access::Executor,
+        handler: || any(executor_api),
+    },
+    AgentRoute {
+        path: "/health",
+        access: Access::Read,
+        handler: || get(health),
+    },
+];
+
+/// Every route of the master, with the access it needs.
+pub fn master_routes() -> Vec<(&'static str, Access)> {
+    MASTER_ROUTES.iter().map(|r| (r.path, r.access)).collect()
+}
+
+/// Every route of an agent, with the access it needs.
+pub fn agent_routes() -> Vec<(&'static str, Access)> {
+    AGENT_ROUTES.iter().map(|r| (r.path, r.access)).collect()
+}
+
 pub(crate) fn master_router(inner: Shared) -> Router {
-    Router::new()
-        .route("/api/v1/scheduler", any(scheduler))
-        .route("/master/api/v1/scheduler", any(scheduler))
-        .route("/api/v1", any(operator))
-        .route("/api/v1/operator", any(operator))
-        .route("/master/api/v1", any(operator))
-        .route("/version", get(version))
-        .route("/master/version", get(version))
-        .route("/health", get(health))
-        .route("/master/health", get(health))
-        .route("/state", get(state))
-        .route("/master/state", get(state))
-        .route("/state.json", get(state))
-        .route("/master/state.json", get(state))
-        .route("/cluster/agents", get(agents).post(add_agent))
-        .route("/cluster/agents/{agent}/{action}", post(agent_action))
-        .with_state(inner)
+    let mut router = Router::new();
+    for r in MASTER_ROUTES {
+        let guard = from_fn_with_state(Guard::new(inner.clone(), r.access, None), guard);
+        router = router.route(r.path, (r.handler)().layer(guard));
+    }
+    router.with_state(inner)
 }
 
 pub(crate) fn agent_router(inner: Shared, agent: usize) -> Router {
-    Router::new()
-        .route("/api/v1/executor", any(executor_api))
-        .route("/health", get(health))
-        .with_state((inner, agent))
+    let mut router = Router::new();
+    for r in AGENT_ROUTES {
+        let guard = from_fn_with_state(Guard::new(inner.clone(), r.access, Some(agent)), guard);
+        router = router.route(r.path, (r.handler)().layer(guard));
+    }
+    router.with_state((inner, agent))
+}
+
+/// The state of a route's guard.
+#[derive(Clone)]
+struct Guard {
+    inner: Shared,
+    access: Access,
+    agent: Option<usize>,
+}
+
+impl Guard {
+    fn new(inner: Shared, access: Access, agent: Option<usize>) -> Guard {
+        Guard {
+            inner,
+            access,
+            agent,
+        }
+    }
+}
+
+/// Who a framework caller proved to be: `None` when framework authentication is off.
+#[derive(Clone)]
+struct FrameworkCaller(Option<String>);
+
+/// An operator API caller: with the operator's token, or a loopback caller limited to reads.
+#[derive(Clone, Copy)]
+struct OperatorCaller {
+    reads_only: bool,
+}
+
+/// The executor an agent's caller proved to be (by the token only that executor was given).
+#[derive(Clone)]
+struct ExecutorCaller {
+    framework_id: cairn_proto::FrameworkId,
+    executor_id: cairn_proto::ExecutorId,
+    container: String,
+}
+
+/// 401 with a challenge of `scheme` in `realm` (Mesos answers with the status and the
+/// `WWW-Authenticate` header; the body only says what is missing).
+fn unauthorized(scheme: &str, realm: &str, extra: &str, message: &str) -> Response {
+    let challenge = format!("{scheme} realm=\"{realm}\"{extra}");
+    let mut resp = text(401, message);
+    if let Ok(v) = header::HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn from_loopback(request: &Request) -> bool {
+    // Without the peer's address (a router served without connect info) nobody is on loopback.
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().to_canonical().is_loopback())
+}
+
+impl Guard {
+    fn operator_token(&self, headers: &HeaderMap) -> bool {
+        authorization(headers)
+            .and_then(crate::auth::parse_bearer)
+            .is_some_and(|t| crate::auth::secrets_match(&self.inner.auth.operator_token, t))
+    }
+
+    /// The principal of a valid framework credential in the request, if any.
+    fn framework_principal(&self, headers: &HeaderMap) -> Option<String> {
+        let creds = self.inner.auth.frameworks.as_ref()?;
+        let (principal, secret) = authorization(headers).and_then(crate::auth::parse_basic)?;
+        creds.verify(&principal, &secret).then_some(principal)
+    }
+
+    fn executor(&self, headers: &HeaderMap) -> Option<ExecutorCaller> {
+        let token = authorization(headers).and_then(crate::auth::parse_bearer)?;
+        let agent = self.agent?;
+        self.inner.with(|s| {
+            let rt = s.agents.get(agent)?.runtime.as_ref()?;
+            rt.executors
+                .values()
+                .find(|e| {
+                    !e.auth_token.is_empty() && crate::auth::secrets_match(&e.auth_token, token)
+                })
+                .map(|e| ExecutorCaller {
+                    framework_id: e.framework_id.clone(),
+                    executor_id: e.info.executor_id.clone(),
+                    container: e.container_id.clone(),
+                })
+        })
+    }
+}
+
+/// Checks a request against its route's [`Access`] before the handler sees it.
+async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Response {
+    use crate::auth::realm;
+    let headers = request.headers();
+    match g.access {
+        Access::Read => {
+            let read = matches!(*request.method(), Method::GET | Method::HEAD);
+            let allowed = g.operator_token(headers)
+                || (read && (from_loopback(&request) || g.framework_principal(headers).is_some()));
+            if !allowed {
+                return if read {
+                    unauthorized(
+                        "Basic",
+                        realm::READONLY,
+                        "",
+                        "a read from beyond loopback needs a credential",
+                    )
+                } else {
+                    unauthorized(
+                        "Bearer",
+                        realm::READWRITE,
+                        "",
+                        "the operator's token (Authorization: Bearer) is required",
+                    )
+                };
+            }
+        }
+        Access::Framework => {
+            let caller = if g.inner.auth.frameworks.is_none() {
+                FrameworkCaller(None)
+            } else {
+                match g.framework_principal(headers) {
+                    Some(p) => FrameworkCaller(Some(p)),
+                    None => {
+                        return unauthorized(
+                            "Basic",
+                            realm::SCHEDULER,
+                            "",
+                            "a framework credential (HTTP Basic, principal:secret) is required",
+                        )
+                    }
+                }
+            };
+            request.extensions_mut().insert(caller);
+        }
+        Access::Operator => {
+            if !g.operator_token(headers) {
+                return unauthorized(
+                    "Bearer",
+                    realm::READWRITE,
+                    "",
+                    "the operator's token (Authorization: Bearer) is required",
+                );
+            }
+        }
+        Access::OperatorApi => {
+            let caller = if g.operator_token(headers) {
+                OperatorCaller { reads_only: false }
+            } else if from_loopback(&request) {
+                OperatorCaller { reads_only: true }
+            } else {
+                return unauthorized(
+                    "Bearer",
+                    realm::READWRITE,
+                    "",
+                    "the operator's token (Authorization: Bearer) is required",
+                );
+            };
+            request.extensions_mut().insert(caller);
+        }
+        Access::Executor => match g.executor(headers) {
+            Some(caller) => {
+                request.extensions_mut().insert(caller);
+            }
+            None => {
+                let presented = authorization(headers).is_some();
+                return unauthorized(
+                    "Bearer",
+                    realm::EXECUTOR,
+                    if presented {
+                        ",error=\"invalid_token\""
+                    } else {
+                        ""
+                    },
+                    "the executor's token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) is required",
+                );
+            }
+        },
+    }
+    next.run(request).await
 }
 
 fn text(status: u16, message: impl Into<String>) -> Response {
@@ -179,6 +499,7 @@ fn stream_response(
 async fn scheduler(
     State(inner): State<Shared>,
     closer: Option<Extension<StreamCloser>>,
+    Extension(FrameworkCaller(principal)): Extension<FrameworkCaller>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -186,7 +507,7 @@ async fn scheduler(
     if let Err(r) = check_post(&method, &headers) {
         return *r;
     }
-    let call: Call = match parse(&body, "Call") {
+    let mut call: Call = match parse(&body, "Call") {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -204,6 +525,23 @@ async fn scheduler(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if call.type_ == CallType::Subscribe {
+        if let (Some(p), Some(sub)) = (&principal, call.subscribe.as_mut()) {
+            // Mesos' order and words: a FrameworkInfo naming another principal is invalid; one
+            // naming none is given the authenticated one.
+            match &sub.framework_info.principal {
+                Some(fp) if fp != p => {
+                    return text(
+                        400,
+                        format!(
+                            "Failed to validate scheduler::Call: Authenticated principal '{p}' \
+                             does not match principal '{fp}' set in `FrameworkInfo`"
+                        ),
+                    )
+                }
+                Some(_) => {}
+                None => sub.framework_info.principal = Some(p.clone()),
+            }
+        }
         if !accepts_json(&headers) {
             return text(
                 406,
@@ -228,7 +566,7 @@ async fn scheduler(
         });
         return stream_response(sub.rx, Some(&sub.stream_id), on_close);
     }
-    match inner.with(|s| s.handle_call(call, stream_id.as_deref())) {
+    match inner.with(|s| s.handle_call(call, stream_id.as_deref(), principal.as_deref())) {
         Ok(reply) => framework_reply(reply),
         Err(e) => text(e.status, e.message),
     }
@@ -236,28 +574,20 @@ async fn scheduler(
 
 async fn operator(
     State(inner): State<Shared>,
+    Extension(caller): Extension<OperatorCaller>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = check_post(&method, &headers) {
-        return *r;
-    }
-    if !accepts_json(&headers) {
-        return text(
-            406,
-            "Expecting 'Accept' to allow application/json or application/x-protobuf",
-        );
-    }
-    let call: master::Call = match parse(&body, "master::Call") {
-        Ok(c) => c,
+    let call = match operator_call(&method, &headers, &body) {
+        Ok(call) => call,
+        // Without the operator's token a caller gets reads and nothing else: not even a hint
+        // of what was wrong with anything but a read.
+        Err(_) if caller.reads_only => return operator_unauthorized(),
         Err(r) => return *r,
     };
-    if call.type_ == master::CallType::Unknown && !names_unknown_type(&body) {
-        return text(
-            400,
-            "Failed to validate master::Call: Expecting 'type' to be present",
-        );
+    if caller.reads_only && !call.type_.is_read() {
+        return operator_unauthorized();
     }
     match inner.with(|s| s.operator_call(call)) {
         Ok(crate::state::OperatorReply::Json(resp)) => json_response(StatusCode::OK, &resp),
@@ -265,6 +595,38 @@ async fn operator(
         Ok(crate::state::OperatorReply::Accepted) => StatusCode::ACCEPTED.into_response(),
         Err(e) => text(e.status, e.message),
     }
+}
+
+fn operator_unauthorized() -> Response {
+    unauthorized(
+        "Bearer",
+        crate::auth::realm::READWRITE,
+        "",
+        "without the operator's token (Authorization: Bearer) only GET_* calls are served",
+    )
+}
+
+/// The operator call in a request, after the checks Mesos makes in its order.
+fn operator_call(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<master::Call, Box<Response>> {
+    check_post(method, headers)?;
+    if !accepts_json(headers) {
+        return Err(Box::new(text(
+            406,
+            "Expecting 'Accept' to allow application/json or application/x-protobuf",
+        )));
+    }
+    let call: master::Call = parse(body, "master::Call")?;
+    if call.type_ == master::CallType::Unknown && !names_unknown_type(body) {
+        return Err(Box::new(text(
+            400,
+            "Failed to validate master::Call: Expecting 'type' to be present",
+        )));
+    }
+    Ok(call)
 }
 
 async fn version() -> Response {
@@ -334,8 +696,9 @@ async fn agent_action(
 }
 
 async fn executor_api(
-    State((inner, agent)): State<(Shared, usize)>,
+    State((inner, agent)): State<AgentState>,
     closer: Option<Extension<StreamCloser>>,
+    Extension(caller): Extension<ExecutorCaller>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -349,6 +712,11 @@ async fn executor_api(
     };
     if let Err(e) = call.validate() {
         return text(400, format!("Failed to validate executor::Call: {e}"));
+    }
+    // The token names one executor: it may speak for that one only (Mesos checks the claims of
+    // the executor's token against the call the same way, and answers 403).
+    if let Err(message) = caller.check(&call) {
+        return text(403, message);
     }
     let running = inner.with(|s| {
         s.agents
@@ -365,6 +733,17 @@ async fn executor_api(
             }
             let closer = closer.map(|Extension(c)| c);
             let result = inner.with(|s| {
+                // A live executor of these ids in another container is a relaunch: the old
+                // container's token does not speak for it.
+                match s.live_container(agent, &call.framework_id, &call.executor_id) {
+                    Some(c) if c != caller.container => {
+                        return Err(format!(
+                            "Executor '{}' of framework '{}' runs in another container",
+                            call.executor_id, call.framework_id
+                        ))
+                    }
+                    _ => {}
+                }
                 s.executor_subscribe(agent, &call, closer)
                     .map(|(conn, rx)| {
                         let container = s
@@ -398,17 +777,93 @@ async fn executor_api(
             let Some(update) = call.update else {
                 return text(400, "Expecting 'update' to be present");
             };
-            inner.with(|s| {
-                s.executor_update(agent, &call.framework_id, &call.executor_id, update.status)
+            let done = inner.with(|s| {
+                caller.owns(s, agent, Some(&update.status.task_id))?;
+                s.executor_update(agent, &call.framework_id, &call.executor_id, update.status);
+                Ok::<(), String>(())
             });
-            StatusCode::ACCEPTED.into_response()
+            match done {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(message) => text(403, message),
+            }
         }
         executor::CallType::Message => {
             let data = call.message.map(|m| m.data).unwrap_or_default();
-            inner.with(|s| s.executor_message(agent, &call.framework_id, &call.executor_id, data));
-            StatusCode::ACCEPTED.into_response()
+            let done = inner.with(|s| {
+                caller.owns(s, agent, None)?;
+                s.executor_message(agent, &call.framework_id, &call.executor_id, data);
+                Ok::<(), String>(())
+            });
+            match done {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(message) => text(403, message),
+            }
         }
         executor::CallType::Heartbeat => StatusCode::ACCEPTED.into_response(),
         executor::CallType::Unknown => text(501, "Received an unknown call type"),
+    }
+}
+
+impl ExecutorCaller {
+    /// The caller as Mesos prints an executor's principal: its token's claims.
+    fn principal(&self) -> String {
+        format!(
+            "{{\"claims\":{{\"cid\":\"{}\",\"eid\":\"{}\",\"fid\":\"{}\"}}}}",
+            self.container, self.executor_id, self.framework_id
+        )
+    }
+
+    /// That the caller's container is the executor's active one (a relaunched executor's old
+    /// container does not speak for the new one), and that `task`, when the agent knows it,
+    /// is one of the caller's own tasks: a token must not reach another executor's tasks by
+    /// naming them.
+    fn owns(
+        &self,
+        s: &crate::state::ClusterState,
+        agent: usize,
+        task: Option<&cairn_proto::TaskId>,
+    ) -> Result<(), String> {
+        let active = s.live_container(agent, &self.framework_id, &self.executor_id);
+        if active.is_some_and(|c| c != self.container) {
+            return Err(format!(
+                "Authenticated principal '{}' does not contain a 'cid' claim with the correct \
+                 active ContainerID",
+                self.principal()
+            ));
+        }
+        if let Some(task) = task {
+            match s.task_container(agent, &self.framework_id, task) {
+                Some(c) if c != self.container => {
+                    return Err(format!(
+                        "Authenticated principal '{}' may not update task '{task}', which is not \
+                         a task of executor '{}'",
+                        self.principal(),
+                        self.executor_id
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the call is this executor's own, in Mesos' words when it is not.
+    fn check(&self, call: &executor::Call) -> Result<(), String> {
+        let principal = self.principal();
+        if call.framework_id != self.framework_id {
+            return Err(format!(
+                "Authenticated principal '{principal}' does not contain an 'fid' claim with \
+                 the framework ID {}, which is set in the call",
+                call.framework_id
+            ));
+        }
+        if call.executor_id != self.executor_id {
+            return Err(format!(
+                "Authenticated principal '{principal}' does not contain an 'eid' claim with \
+                 the executor ID {}, which is set in the call",
+                call.executor_id
+            ));
+        }
+        Ok(())
     }
 }

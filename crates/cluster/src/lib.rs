@@ -12,6 +12,7 @@
 //! an agent stopping, coming back, or being lost for good — are part of the cluster's own HTTP
 //! API (`/cluster/agents/{agent}/{stop|restart|lose}`).
 
+pub mod auth;
 mod checkpoint;
 mod cluster;
 mod config;
@@ -28,8 +29,10 @@ mod users;
 pub use checkpoint::CheckpointError;
 pub use cluster::{Cluster, ClusterError};
 pub use config::{
-    ClusterConfig, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT, DEFAULT_STREAM_BACKLOG,
+    ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT,
+    DEFAULT_STREAM_BACKLOG,
 };
+pub use http::{agent_routes, master_routes, Access};
 pub use paths::PathError;
 pub use serve::{serve, RequestLimits};
 pub use users::{check_task_user, UserError};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -90,10 +90,10 @@ pub async fn serve(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     if !is_connection_error(&e) {
                         // Out of file descriptors, most likely: give connections time to close.
@@ -105,7 +105,13 @@ pub async fn serve(
             },
         };
         let closer = StreamCloser::default();
-        let service = TowerToHyperService::new(app.clone().layer(Extension(closer.clone())));
+        // The peer's address goes with every request: whether it is on loopback decides what
+        // a caller without credentials may read.
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(Extension(closer.clone()))
+                .layer(Extension(ConnectInfo(peer))),
+        );
         let stopped = stop_tx.clone();
         tokio::spawn(async move {
             let _permit = permit;

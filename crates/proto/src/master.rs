@@ -58,6 +58,14 @@ wire_enum! {
     default = Unknown;
 }
 
+impl CallType {
+    /// Whether the call only reads (`GET_*`): Mesos' defaults serve those without
+    /// authentication, while every other call changes something.
+    pub fn is_read(self) -> bool {
+        self.as_str().starts_with("GET_")
+    }
+}
+
 /// `master.Call.GetMetrics`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GetMetricsCall {

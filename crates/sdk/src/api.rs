@@ -28,7 +28,10 @@
 //! `{"error": "..."}`.
 //!
 //! Served on loopback by default; the address goes to `<state-dir>/<service>.api`, where
-//! `cairn update` finds it.
+//! `cairn update` finds it. Every route needs the token the server generates at start and
+//! writes (0600) to `<state-dir>/<service>.api-token`, sent as `Authorization: Bearer`;
+//! without it the answer is 401. Any local user can reach a loopback port, so the token is what
+//! keeps the service's operator commands to whoever can read the state directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,9 +39,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use bytes::Bytes;
 use cairn_core::config::ConfigViolation;
@@ -75,6 +79,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)
 }
+
+/// The file next to the state store that holds a running scheduler's API token.
+pub fn token_file(state_dir: &Path, service: &str) -> PathBuf {
+    state_dir.join(format!("{}.api-token", service.replace('/', "__")))
+}
+
+/// The token file that goes with an address file (`<service>.api` → `<service>.api-token`).
+fn token_file_of(address_file: &Path) -> PathBuf {
+    let mut name = address_file.as_os_str().to_owned();
+    name.push("-token");
+    PathBuf::from(name)
+}
+
+/// The realm of the API's 401 challenge.
+const REALM: &str = "cairn-scheduler-api";
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,18 +147,29 @@ impl Applying {
     }
 }
 
-/// A running API server; dropping it stops the server and removes the address file.
-#[derive(Debug)]
+/// A running API server; dropping it stops the server and removes the address and token
+/// files.
 pub struct ApiServer {
     addr: SocketAddr,
     file: Option<PathBuf>,
+    token: String,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("addr", &self.addr)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiServer {
     /// Serves the API of `service` on `listen`: status from `snapshot`, updates sent to
-    /// whichever driver holds the other end of `requests`. With `file`, writes the bound
-    /// address there.
+    /// whichever driver holds the other end of `requests`. Every route needs a token generated
+    /// now ([`ApiServer::token`]). With `file`, writes the token to `<file>-token` (0600) and
+    /// then the bound address to `file`.
     pub async fn start(
         listen: SocketAddr,
         service: &str,
@@ -153,16 +183,24 @@ impl ApiServer {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the scheduler API's address", e))?;
+        let token = cairn_cluster::auth::generate_secret();
         if let Some(f) = &file {
+            // The token first: whoever finds the address finds the token beside it.
+            let token_file = token_file_of(f);
+            cairn_cluster::auth::write_private(&token_file, format!("{token}\n").as_bytes())
+                .map_err(|e| Error::Api(format!("writing the API token: {e}")))?;
             write_private(f, format!("http://{addr}\n").as_bytes())
                 .map_err(|e| Error::io(format!("writing {}", f.display()), e))?;
         }
-        let app = router(Api {
-            service: service.to_string(),
-            snapshot,
-            requests,
-            updates: tokio::sync::Mutex::new(None),
-        });
+        let app = router(
+            Api {
+                service: service.to_string(),
+                snapshot,
+                requests,
+                updates: tokio::sync::Mutex::new(None),
+            },
+            token.clone(),
+        );
         // The cluster's server: header and body timeouts and a connection cap, so a client
         // that sends half a request cannot hold the API's connections forever.
         let task = tokio::spawn(cairn_cluster::serve(
@@ -171,12 +209,22 @@ impl ApiServer {
             cairn_cluster::RequestLimits::default(),
             std::future::pending(),
         ));
-        Ok(ApiServer { addr, file, task })
+        Ok(ApiServer {
+            addr,
+            file,
+            token,
+            task,
+        })
     }
 
     /// Where the API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The token every request must carry (`Authorization: Bearer`).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 }
 
@@ -185,21 +233,90 @@ impl Drop for ApiServer {
         self.task.abort();
         if let Some(f) = &self.file {
             let _ = std::fs::remove_file(f);
+            let _ = std::fs::remove_file(token_file_of(f));
         }
     }
 }
 
-fn router(api: Api) -> Router {
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/plans", get(plans))
-        .route("/v1/plans/{plan}", get(plan))
-        .route("/v1/pods", get(pods))
-        .route("/v1/update", post(update))
-        .route("/v1/pods/{pod}/{action}", post(pod_command))
-        .route("/v1/plans/{plan}/{action}", post(plan_command))
+type ApiState = Arc<Api>;
+
+/// One route of the API.
+struct ApiRoute {
+    path: &'static str,
+    handler: fn() -> MethodRouter<ApiState>,
+}
+
+/// Every route of the API. The router is built from this table and guarded as a whole: every
+/// route, and the answer to a path that is none, needs the token.
+const API_ROUTES: &[ApiRoute] = &[
+    ApiRoute {
+        path: "/v1/status",
+        handler: || get(status),
+    },
+    ApiRoute {
+        path: "/v1/plans",
+        handler: || get(plans),
+    },
+    ApiRoute {
+        path: "/v1/plans/{plan}",
+        handler: || get(plan),
+    },
+    ApiRoute {
+        path: "/v1/pods",
+        handler: || get(pods),
+    },
+    ApiRoute {
+        path: "/v1/update",
+        handler: || post(update),
+    },
+    ApiRoute {
+        path: "/v1/pods/{pod}/{action}",
+        handler: || post(pod_command),
+    },
+    ApiRoute {
+        path: "/v1/plans/{plan}/{action}",
+        handler: || post(plan_command),
+    },
+];
+
+/// Every route of the scheduler's API (each needs the token).
+pub fn routes() -> Vec<&'static str> {
+    API_ROUTES.iter().map(|r| r.path).collect()
+}
+
+fn router(api: Api, token: String) -> Router {
+    let mut router = Router::new();
+    for r in API_ROUTES {
+        router = router.route(r.path, (r.handler)());
+    }
+    router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see /v1/status)") })
         .with_state(Arc::new(api))
+        .layer(from_fn_with_state(Arc::new(token), require_token))
+}
+
+/// Answers 401 to a request without the API's token; passes the others on.
+async fn require_token(
+    State(token): State<Arc<String>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cairn_cluster::auth::parse_bearer);
+    if given.is_some_and(|t| cairn_cluster::auth::secrets_match(&token, t)) {
+        return next.run(request).await;
+    }
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        "the scheduler API needs its token (Authorization: Bearer, from <state-dir>/<service>.api-token)",
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!("Bearer realm=\"{REALM}\"")) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
@@ -451,10 +568,21 @@ pub enum UpdateAnswer {
 }
 
 /// A client of a running scheduler's API (what `cairn update` uses).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
+    /// The API's token; without it every answer is 401.
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 impl ApiClient {
@@ -467,15 +595,40 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             base: base.trim_end_matches('/').to_string(),
+            token: None,
         })
     }
 
+    /// The same client, sending `token` with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> ApiClient {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The same client with the token the scheduler of `service` wrote under `state_dir`,
+    /// if it is there (a client without one is answered 401).
+    pub fn with_token_from(self, state_dir: &Path, service: &str) -> Result<ApiClient, Error> {
+        let file = token_file(state_dir, service);
+        match cairn_cluster::auth::read_token(&file) {
+            Ok(token) => Ok(self.with_token(token)),
+            Err(cairn_cluster::auth::AuthError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(self)
+            }
+            Err(e) => Err(Error::Api(format!("reading the API token: {e}"))),
+        }
+    }
+
     /// The client of the scheduler of `service` whose state is under `state_dir`, if one
-    /// wrote its address there (it may have died since: the first call says so).
+    /// wrote its address there (it may have died since: the first call says so), with the
+    /// token it wrote beside it.
     pub fn find(state_dir: &Path, service: &str) -> Result<Option<ApiClient>, Error> {
         let file = address_file(state_dir, service);
         match std::fs::read_to_string(&file) {
-            Ok(addr) => ApiClient::new(addr.trim()).map(Some),
+            Ok(addr) => ApiClient::new(addr.trim())?
+                .with_token_from(state_dir, service)
+                .map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", file.display()), e)),
         }
@@ -589,6 +742,12 @@ impl ApiClient {
     ) -> Result<(StatusCode, Bytes), Error> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.header(
+                header::AUTHORIZATION,
+                cairn_cluster::auth::bearer_authorization(token),
+            );
+        }
         if let Some(body) = json {
             request = request.json(body);
         }
@@ -601,6 +760,12 @@ impl ApiClient {
             .bytes()
             .await
             .map_err(|e| Error::Api(format!("{method} {url}: reading the answer: {e}")))?;
+        if code == StatusCode::UNAUTHORIZED {
+            return Err(Error::ApiUnauthorized(format!(
+                "{method} {url}: 401: {}",
+                error_text(&body)
+            )));
+        }
         Ok((code, body))
     }
 }

@@ -291,6 +291,9 @@ impl Driver {
                 // The master refuses this framework (a user it does not allow, say): trying
                 // again changes nothing, and the reason is the operator's to read.
                 Err(e @ MesosError::Status { code: 403, .. }) => break Err(Error::Mesos(e)),
+                // A master that does not accept the credential will not accept it on the
+                // next attempt either: stop and say so rather than retry forever.
+                Err(e @ MesosError::Unauthenticated { .. }) => break Err(Error::Mesos(e)),
                 Err(e) => Ok(Ended::Broken(format!("subscribing to {master}: {e}"))),
             };
             match outcome {

@@ -57,6 +57,13 @@ pub enum Error {
     /// A scheduler's HTTP API could not be reached, or answered with an error.
     #[error("{0}")]
     Api(String),
+    /// A scheduler's HTTP API refused the request for want of its token (401): a scheduler
+    /// runs there, but this caller may not use it.
+    #[error("{0}")]
+    ApiUnauthorized(String),
+    /// The framework's credential could not be read or written.
+    #[error("the framework's credential")]
+    Credentials(#[source] cairn_cluster::auth::AuthError),
     /// This process ran as a pod's executor, and the executor failed.
     #[error("the executor")]
     Executor(#[source] cairn_cluster::executor::ExecutorError),

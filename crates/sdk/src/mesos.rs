@@ -7,14 +7,16 @@
 //! master may answer: `307` to the leading master (its `Location` is protocol-relative,
 //! `//host:port/path`; the client follows it and keeps talking to the leader afterwards) and
 //! `503` while a master has no leader or is recovering (retried a few times with backoff).
+//! With a [credential](Client::with_credential), every request carries it as HTTP Basic.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cairn_cluster::auth::Credential;
 use cairn_proto::master;
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{DecodeError, Decoder, FrameworkInfo};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{StatusCode, Url};
 use tokio::sync::mpsc;
 
@@ -81,6 +83,20 @@ pub enum MesosError {
         /// The master's URL.
         master: String,
     },
+    /// The master requires a framework credential and did not accept the one sent (or none
+    /// was sent). Retrying cannot help.
+    #[error(
+        "{context}: the master refused {} (401 Unauthorized); a `cairn cluster` keeps framework \
+         credentials in <work-dir>/credentials (give it with --credentials FILE), a Mesos master \
+         takes the service principal's secret (--secret-file FILE)",
+        match principal { Some(p) => format!("the credential of principal '{p}'"), None => "a framework without a credential".to_string() }
+    )]
+    Unauthenticated {
+        /// What the client was doing.
+        context: String,
+        /// The principal whose credential was sent, if any.
+        principal: Option<String>,
+    },
 }
 
 impl MesosError {
@@ -90,17 +106,30 @@ impl MesosError {
         match self {
             MesosError::Http { .. } | MesosError::Disconnected { .. } => true,
             MesosError::Status { code, .. } => *code >= 500,
-            MesosError::Decode { .. } | MesosError::Protocol(_) => false,
+            MesosError::Decode { .. }
+            | MesosError::Protocol(_)
+            | MesosError::Unauthenticated { .. } => false,
         }
     }
 }
 
 /// A Mesos v1 scheduler API client. Cheap to clone; clones share the connection pool, the
 /// current leader's address and the current stream id.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     calls: reqwest::Client,
     shared: Arc<Mutex<Shared>>,
+    /// The framework's credential, sent as HTTP Basic on every request.
+    credential: Option<Credential>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("master", &self.master())
+            .field("credential", &self.credential)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -156,7 +185,20 @@ impl Client {
                 master: origin(&url),
                 stream_id: None,
             })),
+            credential: None,
         })
+    }
+
+    /// The same client, authenticating every request with `credential` (HTTP Basic, as a
+    /// Mesos master with `--authenticate_http_frameworks` expects).
+    pub fn with_credential(mut self, credential: Credential) -> Client {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// The principal this client authenticates as, if any.
+    pub fn principal(&self) -> Option<&str> {
+        self.credential.as_ref().map(|c| c.principal.as_str())
     }
 
     /// The master the client talks to now (`http://host:port`): the one it was given, or the
@@ -263,6 +305,9 @@ impl Client {
                 .header(CONTENT_TYPE, JSON)
                 .header(ACCEPT, JSON)
                 .body(body.clone());
+            if let Some(c) = &self.credential {
+                request = request.header(AUTHORIZATION, c.authorization());
+            }
             if let Some(id) = stream_id {
                 let value = HeaderValue::from_str(id).map_err(|_| {
                     MesosError::Protocol(format!("stream id `{id}` is not a header value"))
@@ -300,6 +345,12 @@ impl Client {
                     }
                     None => return Err(status_error(what, &url, response).await),
                 },
+                StatusCode::UNAUTHORIZED => {
+                    return Err(MesosError::Unauthenticated {
+                        context: format!("{what} to {url}"),
+                        principal: self.principal().map(str::to_string),
+                    })
+                }
                 _ => return Err(status_error(what, &url, response).await),
             }
         }
@@ -341,18 +392,25 @@ impl Client {
                 .master
                 .join(OPERATOR_PATH)
                 .expect("a path joins onto an http origin");
-            let response = self
+            let mut request = self
                 .calls
                 .post(url.clone())
                 .header(CONTENT_TYPE, JSON)
-                .header(ACCEPT, JSON)
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(|source| MesosError::Http {
-                    context: format!("{what} to {url}"),
-                    source,
-                })?;
+                .header(ACCEPT, JSON);
+            // Reads are open on loopback; a master elsewhere (or a Mesos master authenticating
+            // reads) takes the framework's credential for them.
+            if let Some(c) = &self.credential {
+                request = request.header(AUTHORIZATION, c.authorization());
+            }
+            let response =
+                request
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|source| MesosError::Http {
+                        context: format!("{what} to {url}"),
+                        source,
+                    })?;
             let status = response.status();
             match status {
                 StatusCode::OK => {
@@ -382,6 +440,12 @@ impl Client {
                     Some(wait) => tokio::time::sleep(*wait).await,
                     None => return Err(status_error(&what, &url, response).await),
                 },
+                StatusCode::UNAUTHORIZED => {
+                    return Err(MesosError::Unauthenticated {
+                        context: format!("{what} to {url}"),
+                        principal: self.principal().map(str::to_string),
+                    })
+                }
                 _ => return Err(status_error(&what, &url, response).await),
             }
         }

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cairn_cluster::{Cluster, ClusterConfig, ClusterError};
+use cairn_cluster::auth::{Credential, CREDENTIALS_FILE};
+use cairn_cluster::{Cluster, ClusterConfig, ClusterError, FrameworkAuth};
 use cairn_core::offer::OfferCheck;
 use cairn_core::plan::PlanCustomizer;
 use cairn_core::plan::{PlanStatus, Status};
@@ -29,23 +30,27 @@ pub const DEFAULT_AGENTS: usize = 3;
 
 const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
-                 [--allowed-users USER,...] [--allow-root]
+                 [--allowed-users USER,...] [--allow-root] [--credentials FILE | --secret-file FILE]
                  [--adopt-framework ID | --force]
 
-  --master URL     a Mesos master (http://host:5050); without it, an embedded cluster is started
-  --work-dir DIR   where the embedded cluster and the state live (default .cairn)
-  --state-dir DIR  where the state store lives (default <work-dir>/state)
-  --listen ADDR    where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
-  --agents N       agents of a new embedded cluster (default 3)
-  --api ADDR       where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
-                   written to <state-dir>/<service>.api)
+  --master URL        a Mesos master (http://host:5050); without it, an embedded cluster is started
+  --work-dir DIR      where the embedded cluster and the state live (default .cairn)
+  --state-dir DIR     where the state store lives (default <work-dir>/state)
+  --listen ADDR       where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
+  --agents N          agents of a new embedded cluster (default 3)
+  --api ADDR          where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
+                      written to <state-dir>/<service>.api, its token to <service>.api-token)
   --allowed-users USER,...  the only users the embedded cluster runs tasks as (default: any but root)
-  --allow-root     let the embedded cluster run tasks as root
+  --allow-root        let the embedded cluster run tasks as root
+  --credentials FILE  the framework credentials file (Mesos' JSON format) holding the service
+                      principal's credential, which is added when missing (default
+                      <work-dir>/cluster/credentials, the embedded cluster's)
+  --secret-file FILE  the secret of the service's principal, for a Mesos master
   --adopt-framework ID
-                   take over this framework of the service, whose id the state store lost
-  --force          start although the takeover check refused: register a new framework when
-                   the stored one was torn down or is unknown, and release the reservations the
-                   state store does not know";
+                      take over this framework of the service, whose id the state store lost
+  --force             start although the takeover check refused: register a new framework when
+                      the stored one was torn down or is unknown, and release the reservations
+                      the state store does not know";
 
 /// How [`run_with`] runs a service. `Default` is what `cairn::run` does without flags.
 #[derive(Debug, Clone)]
@@ -69,12 +74,21 @@ pub struct RunOptions {
     /// (`Command::ForceCompleteUninstall`); their reservations stay behind.
     pub force_agents: Vec<String>,
     /// Where the scheduler's HTTP API listens ([`DEFAULT_API`]: loopback, any free port; the
-    /// address goes to `<state-dir>/<service>.api`). `None`: no API.
+    /// address goes to `<state-dir>/<service>.api`, its token to `<service>.api-token`).
+    /// `None`: no API.
     pub api: Option<SocketAddr>,
     /// The only users the embedded cluster runs tasks as; `None`: any user but root.
     pub allowed_users: Option<Vec<String>>,
     /// Whether the embedded cluster may run tasks as root.
     pub allow_root: bool,
+    /// The framework credentials file (Mesos' JSON format) the service principal's credential
+    /// is taken from, and added to (with a fresh secret) when it has none: the file of a
+    /// `cairn cluster`, which re-reads it. `None`: `<work-dir>/cluster/credentials`, the
+    /// embedded cluster's (with `--master`, used only when it exists).
+    pub credentials: Option<PathBuf>,
+    /// A file holding the secret of the service's principal, for a master whose credentials
+    /// file cairn does not keep (a Mesos master). Takes precedence over `credentials`.
+    pub secret_file: Option<PathBuf>,
 }
 
 /// Where the scheduler's API listens unless told otherwise: loopback, a free port.
@@ -94,6 +108,8 @@ impl Default for RunOptions {
             api: Some(DEFAULT_API.parse().expect("a socket address")),
             allowed_users: None,
             allow_root: false,
+            credentials: None,
+            secret_file: None,
         }
     }
 }
@@ -161,6 +177,8 @@ impl RunOptions {
                     opts.allowed_users = Some(users);
                 }
                 "--allow-root" if inline.is_none() => opts.allow_root = true,
+                "--credentials" => opts.credentials = Some(PathBuf::from(value()?)),
+                "--secret-file" => opts.secret_file = Some(PathBuf::from(value()?)),
                 "--agents" => {
                     let v = value()?;
                     opts.agents = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -178,6 +196,39 @@ impl RunOptions {
         self.state_dir
             .clone()
             .unwrap_or_else(|| self.work_dir.join("state"))
+    }
+
+    /// The credential the service's framework authenticates with, if it has one: the secret
+    /// of `principal` from `secret_file`, or its credential in the credentials file (added
+    /// there when missing). Without `--master` the embedded cluster's file is always used
+    /// (and made); with one, the default file only when it exists.
+    pub fn framework_credential(&self, principal: &str) -> Result<Option<Credential>, Error> {
+        if let Some(file) = &self.secret_file {
+            let secret = cairn_cluster::auth::read_token(file).map_err(Error::Credentials)?;
+            return Ok(Some(Credential {
+                principal: principal.to_string(),
+                secret,
+            }));
+        }
+        let path = match &self.credentials {
+            Some(p) => absolute(p)?,
+            None => {
+                let p = absolute(&self.work_dir.join("cluster").join(CREDENTIALS_FILE))?;
+                if self.master.is_some() && !p.exists() {
+                    return Ok(None);
+                }
+                p
+            }
+        };
+        let (credential, added) =
+            cairn_cluster::auth::ensure_credential(&path, principal).map_err(Error::Credentials)?;
+        if added {
+            println!(
+                "added a credential for principal {principal} to {}",
+                path.display()
+            );
+        }
+        Ok(Some(credential))
     }
 }
 
@@ -370,7 +421,7 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     // Everything that can refuse to start is done before a cluster is started or a master
     // contacted: a bad state, a refused config change or a user the embedded cluster cannot
     // run tasks as launches nothing.
-    let cluster_config = embedded_config(&work_dir.join("cluster"), &options);
+    let cluster_config = embedded_config(&work_dir.join("cluster"), &options)?;
     if options.master.is_none() {
         check_users(&spec, &cluster_config)?;
     }
@@ -384,6 +435,7 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     let uninstall_since = started.uninstall_since;
     let mut scheduler = started.scheduler;
     let mut store = started.store;
+    let credential = options.framework_credential(&spec.principal)?;
     for agent in &options.force_agents {
         scheduler
             .handle_command(
@@ -426,7 +478,10 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         None => println!("{}: registering with {master}", spec.name),
     }
 
-    let client = Client::new(&master)?;
+    let client = match credential {
+        Some(c) => Client::new(&master)?.with_credential(c),
+        None => Client::new(&master)?,
+    };
     let stop = stop_signal();
     tokio::pin!(stop);
     let mut spec = spec;
@@ -633,14 +688,17 @@ fn uninstall_outcome(
 }
 
 /// The embedded cluster `options` ask for, in `work_dir`.
-fn embedded_config(work_dir: &Path, options: &RunOptions) -> ClusterConfig {
+fn embedded_config(work_dir: &Path, options: &RunOptions) -> Result<ClusterConfig, Error> {
     let mut cfg = ClusterConfig::new(work_dir);
     cfg.agents = options.agents;
+    if let Some(file) = &options.credentials {
+        cfg.framework_auth = FrameworkAuth::File(absolute(file)?);
+    }
     let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("a socket address");
     cfg.listen = options.listen.unwrap_or(default_listen);
     cfg.allowed_users = options.allowed_users.clone();
     cfg.allow_root = options.allow_root;
-    cfg
+    Ok(cfg)
 }
 
 /// Whether the embedded cluster can run the service's tasks as the users the spec names (the

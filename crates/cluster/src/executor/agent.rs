@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cairn_proto::executor::{Call, Event};
 use cairn_proto::recordio::Decoder;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use tokio::sync::mpsc;
 
 use super::runtime::Input;
@@ -17,14 +17,25 @@ const SUBSCRIBE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentClient {
     client: reqwest::Client,
     url: String,
+    /// `Authorization` of every call: the executor's token, when it has one.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for AgentClient {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentClient")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AgentClient {
-    pub fn new(url: String) -> Self {
+    pub fn new(url: String, token: Option<&str>) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // The agent is on a loopback address; a proxy from the
@@ -36,7 +47,25 @@ impl AgentClient {
                 tracing::warn!(%error, "cannot build the agent HTTP client; using the default one");
                 reqwest::Client::new()
             });
-        AgentClient { client, url }
+        AgentClient {
+            client,
+            url,
+            authorization: token.map(crate::auth::bearer_authorization),
+        }
+    }
+
+    /// A POST of `call` with the headers every call carries.
+    fn request(&self, call: &Call) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .json(call);
+        if let Some(auth) = &self.authorization {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        request
     }
 
     /// Runs subscription `generation` to its end: POSTs the SUBSCRIBE, then
@@ -48,13 +77,7 @@ impl AgentClient {
         call: Call,
         inputs: mpsc::UnboundedSender<Input>,
     ) {
-        let request = self
-            .client
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .json(&call)
-            .send();
+        let request = self.request(&call).send();
         let mut response = match tokio::time::timeout(SUBSCRIBE_RESPONSE_TIMEOUT, request).await {
             Ok(Ok(response)) if response.status() == reqwest::StatusCode::OK => response,
             Ok(Ok(response)) => {
@@ -112,12 +135,8 @@ impl AgentClient {
     /// POSTs one call; any answer but 2xx is a failure.
     pub async fn post(&self, call: &Call) -> Result<(), String> {
         let response = self
-            .client
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
+            .request(call)
             .timeout(POST_TIMEOUT)
-            .json(call)
             .send()
             .await
             .map_err(|error| format!("cannot reach the agent: {error}"))?;

@@ -40,12 +40,20 @@ pub struct ExecutorConfig {
     /// `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`: the most time tasks get to stop
     /// on SHUTDOWN before they are SIGKILLed.
     pub shutdown_grace_period: Duration,
+    /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`: the secret the agent gave this
+    /// executor, sent as `Authorization: Bearer` on every call.
+    pub auth_token: Option<String>,
 }
 
 impl ExecutorConfig {
-    /// Reads the configuration from this process' environment.
+    /// Reads the configuration from this process' environment, and takes the
+    /// token out of it (as Mesos' executors do), so that nothing this process
+    /// starts inherits it.
     pub fn from_env() -> Result<Self, ExecutorError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        // Called before the executor starts any thread of its own.
+        std::env::remove_var(crate::auth::EXECUTOR_TOKEN_ENV);
+        Ok(config)
     }
 
     /// Reads the configuration through `lookup`, so tests need not touch the
@@ -119,6 +127,7 @@ impl ExecutorConfig {
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
                 DEFAULT_SHUTDOWN_GRACE_PERIOD,
             )?,
+            auth_token: lookup(crate::auth::EXECUTOR_TOKEN_ENV).filter(|t| !t.is_empty()),
         })
     }
 
@@ -257,8 +266,10 @@ mod tests {
             ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "3secs"),
             ("MESOS_AGENT_ID", "agent-S0"),
             ("MESOS_HOSTNAME", "agent-0.local"),
+            ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "tok"),
         ]);
         let config = ExecutorConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(config.auth_token.as_deref(), Some("tok"));
         assert!(config.checkpoint);
         assert_eq!(config.recovery_timeout, Duration::from_secs(30));
         assert_eq!(config.subscription_backoff_max, Duration::from_millis(500));

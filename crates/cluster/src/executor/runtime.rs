@@ -135,7 +135,7 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
 
     let (inputs, mut input_rx) = mpsc::unbounded_channel();
     let (posts, post_rx) = mpsc::unbounded_channel();
-    let agent = AgentClient::new(config.executor_api_url());
+    let agent = AgentClient::new(config.executor_api_url(), config.auth_token.as_deref());
     let poster = tokio::spawn(run_poster(agent.clone(), post_rx, inputs.clone()));
     let mut io = Io {
         agent,

@@ -49,6 +49,11 @@ pub(crate) struct Executor {
     pub tasks: BTreeMap<TaskId, AgentTask>,
     /// The framework is gone: updates are dropped, and the record goes when the process does.
     pub framework_removed: bool,
+    /// The secret the executor was given at launch: its calls to the agent carry it, and it
+    /// is checkpointed so that the executor is still recognised after an agent restart. A
+    /// checkpoint from before executors had tokens has none, and its executor cannot call.
+    #[serde(default)]
+    pub auth_token: String,
     #[serde(skip)]
     pub connection: Option<ExecutorConnection>,
     #[serde(skip)]
@@ -336,6 +341,7 @@ impl ClusterState {
                     pending_kills: BTreeMap::new(),
                     tasks: BTreeMap::new(),
                     framework_removed: false,
+                    auth_token: crate::auth::generate_secret(),
                     connection: None,
                     deadline: Some(now + self.cfg.executor_registration_timeout),
                     watched: false,
@@ -426,6 +432,10 @@ impl ClusterState {
                 mesos_duration(self.cfg.executor_recovery_timeout),
             ),
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2000ms".into()),
+            (
+                crate::auth::EXECUTOR_TOKEN_ENV.into(),
+                exec.auth_token.clone(),
+            ),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
                 mesos_duration(
@@ -570,9 +580,18 @@ impl ClusterState {
                 self.send_to_executor(agent, &container, &executor::Event::kill(task_id, policy));
             }
         }
-        // Updates the executor sent while we were away.
+        // Updates the executor sent while we were away: of its own tasks only.
         if let Some(sub) = &call.subscribe {
             for u in &sub.unacknowledged_updates {
+                let owner = self.task_container(agent, &call.framework_id, &u.status.task_id);
+                if owner.as_ref().is_some_and(|c| c != &container) {
+                    tracing::warn!(
+                        "executor {} re-sent an update of task {}, which is not its own: dropped",
+                        call.executor_id,
+                        u.status.task_id
+                    );
+                    continue;
+                }
                 self.executor_update(
                     agent,
                     &call.framework_id,

@@ -143,6 +143,26 @@ impl ClusterState {
             }
         };
         info.id = Some(id.clone());
+        if let Some(fw) = self.master.frameworks.get(&id) {
+            if fw.info.principal != info.principal {
+                // Another principal may not take a framework over by its id (which anyone can
+                // read in /state): it hears why, as Mesos says it, and the framework keeps its
+                // own connection. The old principal is not told to the caller.
+                tracing::warn!(
+                    "framework {id} of principal {:?} was subscribed to with principal {:?}: refused",
+                    fw.info.principal,
+                    info.principal
+                );
+                let (tx, rx) = stream::channel(format!("framework {id}"), usize::MAX, None);
+                let ev = scheduler::Event::error("Changing framework's principal is not allowed.");
+                let _ = tx.send(WireBytes::from(cairn_proto::recordio::encode_json(&ev)));
+                return Ok(Subscription {
+                    framework_id: id,
+                    stream_id,
+                    rx,
+                });
+            }
+        }
         let (tx, rx) = stream::channel(
             format!("framework {id} ({})", info.name),
             self.cfg.max_stream_backlog,
@@ -224,10 +244,13 @@ impl ClusterState {
     }
 
     /// Every call other than SUBSCRIBE, after the checks the master makes in its order.
+    /// `principal` is the caller's authenticated one (`None` when frameworks do not
+    /// authenticate): it may act on frameworks of that principal only.
     pub(crate) fn handle_call(
         &mut self,
         call: Call,
         stream_id: Option<&str>,
+        principal: Option<&str>,
     ) -> Result<CallReply, CallError> {
         let Some(fid) = call.framework_id.clone() else {
             return Err(CallError::new(
@@ -238,6 +261,19 @@ impl ClusterState {
         let Some(fw) = self.master.frameworks.get(&fid) else {
             return Err(CallError::new(400, "Framework cannot be found"));
         };
+        if let Some(p) = principal {
+            let own = fw.info.principal.as_deref().unwrap_or("");
+            if p != own {
+                // Mesos answers this with 400 and these words.
+                return Err(CallError::new(
+                    400,
+                    format!(
+                        "Authenticated principal '{p}' does not match principal '{own}' set in \
+                         `FrameworkInfo`"
+                    ),
+                ));
+            }
+        }
         let Some(stream) = &fw.stream else {
             return Err(CallError::new(403, "Framework is not subscribed"));
         };
