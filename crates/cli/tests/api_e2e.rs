@@ -81,6 +81,8 @@ impl Scheduler {
             .arg(&cluster.master)
             .arg("--state-dir")
             .arg(cluster.scratch.join("state"))
+            .arg("--credentials")
+            .arg(cluster.credentials_path())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(cluster.scratch.join("scheduler.err")).unwrap())
@@ -110,11 +112,37 @@ impl Drop for Scheduler {
     }
 }
 
-/// One request to the API: the status code and the JSON body (null when there is none).
+/// The tokens of the APIs the tests found, by base URL.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The base URL of the API whose address file is `file`, once its token is known (the
+/// scheduler writes it, 0600, beside the address).
+fn api_base(file: &Path) -> String {
+    let base = std::fs::read_to_string(file).unwrap().trim().to_string();
+    let mut token_file = file.as_os_str().to_owned();
+    token_file.push("-token");
+    let token = std::fs::read_to_string(PathBuf::from(token_file)).expect("the API's token");
+    TOKENS
+        .lock()
+        .unwrap()
+        .push((base.clone(), token.trim().to_string()));
+    base
+}
+
+/// One request to the API, with its token: the status code and the JSON body (null when
+/// there is none).
 async fn request(method: reqwest::Method, base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let token = TOKENS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, t)| t.clone())
+        .expect("the token of the API at base");
     let r = support::http_client()
         .request(method, format!("{base}{path}"))
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
         .body(body)
         .send()
         .await
@@ -192,7 +220,7 @@ async fn the_api_reports_plans_and_pods_refuses_bad_specs_untouched_and_rolls_ou
     // The scheduler writes where its API is; the API says when the service is deployed.
     let file = state.join(format!("{SERVICE}.api"));
     support::eventually("the API address file", || file.exists()).await;
-    let base = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let base = api_base(&file);
     let status = wait_status(&base, &mut sched, "deployed", |s| {
         s["deployed"] == true && s["connected"] == true
     })

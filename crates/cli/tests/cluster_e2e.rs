@@ -539,8 +539,8 @@ async fn a_lost_agent_takes_its_tasks_reservations_and_volumes_with_it() {
     );
 
     // A replacement machine joins with an identity of its own and is offered.
-    let resp = http_client()
-        .post(format!("{}/cluster/agents", cluster.master))
+    let resp = cluster
+        .as_operator(http_client().post(format!("{}/cluster/agents", cluster.master)))
         .send()
         .await
         .unwrap();
@@ -887,7 +887,11 @@ async fn reconciliation_answers_for_known_and_unknown_tasks_and_implicitly_for_e
     assert_eq!(legacy.reconciled(&ghost).await.state, TaskState::Lost);
 }
 
-/// POSTs `body` to the scheduler endpoint with exactly these headers.
+/// The principal of the framework the status-code test subscribes.
+const CODES_PRINCIPAL: &str = "codes-principal";
+
+/// POSTs `body` to the scheduler endpoint with exactly these headers, and the credential of
+/// [`CODES_PRINCIPAL`] (the master authenticates before anything else).
 async fn raw_scheduler_post(
     master: &str,
     headers: &[(&str, &str)],
@@ -896,6 +900,9 @@ async fn raw_scheduler_post(
     let mut req = http_client()
         .post(format!("{master}/api/v1/scheduler"))
         .body(body.to_string());
+    if let Some(c) = support::cluster_credential(master, CODES_PRINCIPAL) {
+        req = req.header("Authorization", c.authorization());
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -911,11 +918,14 @@ async fn bad_scheduler_requests_get_the_status_codes_mesos_answers_in_its_order(
     let m = cluster.master.as_str();
     let json = ("Content-Type", "application/json");
     let info = modern_framework("codes", ROLE);
+    assert_eq!(info.principal.as_deref(), Some(CODES_PRINCIPAL));
     let subscribe = serde_json::to_string(&Call::subscribe(info.clone())).unwrap();
 
+    let credential = cluster.credential(CODES_PRINCIPAL).unwrap();
     let resp = http_client()
         .get(format!("{m}/api/v1/scheduler"))
         .header("Content-Type", "text/plain")
+        .header("Authorization", credential.authorization())
         .send()
         .await
         .unwrap();
@@ -1047,8 +1057,8 @@ async fn bad_scheduler_requests_get_the_status_codes_mesos_answers_in_its_order(
     }
 
     // The operator endpoint: only POST, and 409 for a reservation the agent cannot hold.
-    let resp = http_client()
-        .get(format!("{m}/api/v1"))
+    let resp = cluster
+        .as_operator(http_client().get(format!("{m}/api/v1")))
         .send()
         .await
         .unwrap();

@@ -98,10 +98,18 @@ async fn an_authors_offer_check_keeps_data_pods_off_the_agent_it_refuses() {
     )
     .unwrap();
     let store = FileStore::open(scratch.work_dir().join("state")).unwrap();
+    // The cluster's owner adds the service's credential to the cluster's file.
+    let (credential, _) = cairn_cluster::auth::ensure_credential(
+        &cluster.credentials_path().unwrap(),
+        &my_service().principal,
+    )
+    .unwrap();
     let driver = Driver::new(
         scheduler,
         Box::new(store),
-        Client::new(&cluster.master_url()).unwrap(),
+        Client::new(&cluster.master_url())
+            .unwrap()
+            .with_credential(credential),
     );
     let mut snapshots = driver.watch();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

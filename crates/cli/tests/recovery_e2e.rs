@@ -54,6 +54,8 @@ struct SchedulerProcess {
     child: Option<Child>,
     spec: PathBuf,
     master: String,
+    /// The cluster's framework credentials file.
+    credentials: PathBuf,
     state_dir: PathBuf,
     dir: PathBuf,
     extra_args: Vec<String>,
@@ -69,6 +71,7 @@ impl SchedulerProcess {
             child: None,
             spec,
             master: cluster.master.clone(),
+            credentials: cluster.credentials_path(),
             state_dir: cluster.scratch.join("state"),
             dir: cluster.scratch.clone(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
@@ -90,6 +93,8 @@ impl SchedulerProcess {
             .arg(&self.master)
             .arg("--state-dir")
             .arg(&self.state_dir)
+            .arg("--credentials")
+            .arg(&self.credentials)
             .args(&self.extra_args)
             .env("CAIRN_LOG", "info")
             .stdin(Stdio::null())

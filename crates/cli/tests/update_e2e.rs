@@ -57,6 +57,8 @@ impl SchedulerProcess {
             .arg(&cluster.master)
             .arg("--state-dir")
             .arg(cluster.scratch.join("state"))
+            .arg("--credentials")
+            .arg(cluster.credentials_path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -375,6 +377,8 @@ fn run_uninstall(cluster: &ClusterProcess, state: &str, agent_timeout: &str) -> 
             state,
             "--agent-timeout",
             agent_timeout,
+            "--credentials",
+            cluster.credentials_path().to_str().unwrap(),
         ],
         DEADLINE,
     )
@@ -847,6 +851,8 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
             &cluster.master,
             "--state-dir",
             &state_arg,
+            "--credentials",
+            cluster.credentials_path().to_str().unwrap(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

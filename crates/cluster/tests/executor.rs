@@ -51,6 +51,8 @@ struct AgentState {
     framework: FrameworkInfo,
     /// Sent right after SUBSCRIBED on the next subscription.
     on_subscribe: Vec<Event>,
+    /// The `Authorization` header of every call, in arrival order.
+    authorizations: Vec<Option<String>>,
 }
 
 struct FakeAgent {
@@ -112,6 +114,10 @@ impl FakeAgent {
         self.state.lock().unwrap().on_subscribe.push(event);
     }
 
+    fn authorizations(&self) -> Vec<Option<String>> {
+        self.state.lock().unwrap().authorizations.clone()
+    }
+
     fn subscribes(&self) -> Vec<Call> {
         self.state.lock().unwrap().subscribes.clone()
     }
@@ -157,12 +163,22 @@ impl Drop for FakeAgent {
     }
 }
 
-async fn executor_api(State(state): State<Arc<Mutex<AgentState>>>, body: Bytes) -> Response {
+async fn executor_api(
+    State(state): State<Arc<Mutex<AgentState>>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let call: Call = match serde_json::from_slice(&body) {
         Ok(call) => call,
         Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     };
     let mut state = state.lock().unwrap();
+    state.authorizations.push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
     match call.type_ {
         CallType::Subscribe => {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -460,6 +476,33 @@ fn a_pod_of_two_tasks_writes_into_its_volume_and_both_finish_in_order() {
         .unwrap()
         .unacknowledged_updates
         .is_empty());
+}
+
+#[test]
+fn the_executor_sends_its_token_on_every_call_and_its_tasks_never_see_it() {
+    // Goal: the agent can tell this executor's calls from anyone else's (Mesos' executor
+    // token), and a task, which may run anything, cannot read the token to impersonate it.
+    let agent = FakeAgent::start(framework(false));
+    let sandbox = temp_dir("token");
+    let dir = prepare_task_sandbox(&sandbox, "envdump");
+    agent.launch_on_subscribe(group(vec![shell_task("envdump", "env > env.txt")]));
+    let mut executor = Executor::start(
+        &agent,
+        &sandbox,
+        &[("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "the-token")],
+    );
+    assert!(executor.wait_for_exit().success(), "{}", executor.log());
+    let calls = agent.authorizations();
+    assert!(calls.len() >= 4, "a SUBSCRIBE and three updates: {calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|a| a.as_deref() == Some("Bearer the-token")),
+        "{calls:?}"
+    );
+    let env = std::fs::read_to_string(dir.join("env.txt")).unwrap();
+    assert!(env.contains("MESOS_TASK_ID=envdump"), "{env}");
+    assert!(!env.contains("the-token"), "{env}");
 }
 
 #[test]

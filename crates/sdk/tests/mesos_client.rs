@@ -33,6 +33,26 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// The credential the cluster generated for frameworks.
+    fn credential(&self) -> cairn_cluster::auth::Credential {
+        let path = self
+            .cluster
+            .credentials_path()
+            .expect("frameworks authenticate");
+        cairn_cluster::auth::ensure_credential(&path, cairn_cluster::auth::DEFAULT_PRINCIPAL)
+            .unwrap()
+            .0
+    }
+
+    /// A client of the cluster with that credential.
+    fn client(&self) -> Client {
+        Client::new(&self.cluster.master_url())
+            .unwrap()
+            .with_credential(self.credential())
+    }
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
         self.cluster.shutdown();
@@ -52,7 +72,7 @@ fn framework(name: &str) -> FrameworkInfo {
 #[tokio::test]
 async fn subscribing_yields_a_stream_id_then_subscribed_then_heartbeats_and_offers() {
     let c = TestCluster::start("subscribe").await;
-    let client = Client::new(&c.cluster.master_url()).unwrap();
+    let client = c.client();
     let (stream_id, mut events) = client.subscribe(framework("t")).await.unwrap();
     assert!(!stream_id.is_empty());
     assert_eq!(client.stream_id().as_deref(), Some(stream_id.as_str()));
@@ -97,7 +117,7 @@ async fn subscribing_yields_a_stream_id_then_subscribed_then_heartbeats_and_offe
 #[tokio::test]
 async fn a_broken_stream_ends_with_one_error_then_nothing() {
     let c = TestCluster::start("broken").await;
-    let client = Client::new(&c.cluster.master_url()).unwrap();
+    let client = c.client();
     let (_, mut events) = client.subscribe(framework("t")).await.unwrap();
     let first = events.recv().await.unwrap().unwrap();
     let framework_id = first.subscribed.unwrap().framework_id;
@@ -122,6 +142,72 @@ async fn a_broken_stream_ends_with_one_error_then_nothing() {
         "{end:?}"
     );
     assert!(events.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn a_subscription_without_a_valid_credential_is_refused_as_unauthenticated() {
+    // Goal: a master that authenticates frameworks refuses one without a credential, or with
+    // a wrong secret, and the client says so (naming the principal) rather than a bare status.
+    let c = TestCluster::start("unauthenticated").await;
+    let anonymous = Client::new(&c.cluster.master_url()).unwrap();
+    match anonymous.subscribe(framework("t")).await {
+        Err(MesosError::Unauthenticated {
+            principal: None, ..
+        }) => {}
+        other => panic!("expected Unauthenticated, got {other:?}"),
+    }
+    let wrong = Client::new(&c.cluster.master_url())
+        .unwrap()
+        .with_credential(cairn_cluster::auth::Credential {
+            principal: cairn_cluster::auth::DEFAULT_PRINCIPAL.into(),
+            secret: "guessed".into(),
+        });
+    match wrong.subscribe(framework("t")).await {
+        Err(e @ MesosError::Unauthenticated { .. }) => {
+            assert!(e.to_string().contains("principal 'cairn'"), "{e}")
+        }
+        other => panic!("expected Unauthenticated, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_driver_refused_for_its_credential_stops_with_the_reason_instead_of_retrying() {
+    // Goal: retrying a refused credential only hides the problem; the driver stops and says
+    // why. Method: a driver without a credential against the cluster, which must end on its
+    // own (the stop signal never fires).
+    let c = TestCluster::start("driver-unauthenticated").await;
+    let spec = cairn::spec::ServiceSpec::builder("noauth")
+        .pod(
+            cairn::spec::PodSpec::builder("p").count(1).task(
+                cairn::spec::TaskSpec::builder("t")
+                    .cmd("sleep 100")
+                    .cpus(0.1)
+                    .memory_mb(32),
+            ),
+        )
+        .build()
+        .unwrap();
+    let scheduler = cairn_core::scheduler::Scheduler::new(
+        cairn_core::scheduler::SchedulerConfig::default(),
+        spec,
+        cairn_core::store::StoredState::default(),
+        cairn::driver::now(),
+    )
+    .unwrap();
+    let dir = c.dir.join("state");
+    let store = cairn::store::FileStore::open(&dir).unwrap();
+    let driver = cairn::driver::Driver::new(
+        scheduler,
+        Box::new(store),
+        Client::new(&c.cluster.master_url()).unwrap(),
+    );
+    let ended = tokio::time::timeout(DEADLINE, driver.run(std::future::pending()))
+        .await
+        .expect("the driver stops by itself");
+    match ended {
+        Err(cairn::Error::Mesos(MesosError::Unauthenticated { .. })) => {}
+        other => panic!("expected an Unauthenticated error, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -168,7 +254,9 @@ async fn a_follower_master_redirects_to_the_leader_and_the_client_stays_there() 
     let c = TestCluster::start("redirect").await;
     let leader = c.cluster.master_addr().to_string();
     let follower = fake_follower(leader.clone(), 2).await;
-    let client = Client::new(&follower).unwrap();
+    let client = Client::new(&follower)
+        .unwrap()
+        .with_credential(c.credential());
 
     let (_, mut events) = client.subscribe(framework("t")).await.unwrap();
     assert_eq!(client.master(), format!("http://{leader}"));

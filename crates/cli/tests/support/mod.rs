@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cairn_cluster::auth::Credential;
 use cairn_proto::recordio::Decoder;
 use cairn_proto::scheduler::{
     AcknowledgeOperationStatus, Call, CallType, Event, EventType, ReconcileTask,
@@ -29,6 +30,39 @@ use tokio::sync::mpsc;
 
 /// The `cairn` binary under test.
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// The `cairn` the cluster tests start: [`CAIRN`], or the one `CAIRN_E2E_BINARY` names (to
+/// run the same tests against another build, e.g. to see a regression test fail on an older
+/// one).
+pub fn cairn_binary() -> PathBuf {
+    std::env::var_os("CAIRN_E2E_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(CAIRN))
+}
+
+/// The framework credentials files of the clusters this test process started, by master
+/// URL: a [`Scheduler`] subscribing to a master authenticates with a credential of its
+/// principal from there, as a framework given the cluster's credentials would.
+static CREDENTIALS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// The credential of `principal` for the cluster at `master`, added to its credentials file
+/// when missing (the master re-reads the file); `None` when that cluster keeps no credentials
+/// file (an older build).
+pub fn cluster_credential(master: &str, principal: &str) -> Option<Credential> {
+    let path = CREDENTIALS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .rev()
+        .find(|(m, _)| m == master)
+        .map(|(_, p)| p.clone())?;
+    if !path.exists() {
+        return None;
+    }
+    let (credential, _) = cairn_cluster::auth::ensure_credential(&path, principal)
+        .unwrap_or_else(|e| panic!("a credential for {principal}: {e}"));
+    Some(credential)
+}
 
 /// How long any condition may take before a test gives up. Generous: a deadline only costs
 /// time when something is already wrong, and CI machines are slow.
@@ -260,7 +294,7 @@ impl ClusterProcess {
             .append(true)
             .open(&self.log)
             .expect("opening the cluster log");
-        let mut cmd = Command::new(CAIRN);
+        let mut cmd = Command::new(cairn_binary());
         cmd.arg("cluster")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", port.unwrap_or(0)))
@@ -312,6 +346,10 @@ impl ClusterProcess {
             "unexpected first line {line:?}"
         );
         self.master = master.to_string();
+        CREDENTIALS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((self.master.clone(), self.credentials_path()));
         self.child = Some(child);
         // Connections to a previous incarnation are dead: start with a fresh pool.
         self.http = http_client();
@@ -379,13 +417,45 @@ impl ClusterProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    // --- credentials -------------------------------------------------------------------
+
+    /// The framework credentials file the cluster generated.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.work_dir.join("credentials")
+    }
+
+    /// The file holding the operator's token.
+    pub fn operator_token_path(&self) -> PathBuf {
+        self.work_dir.join("operator-token")
+    }
+
+    /// The operator's token; `None` when the cluster wrote none (an older build).
+    pub fn operator_token(&self) -> Option<String> {
+        cairn_cluster::auth::read_token(&self.operator_token_path()).ok()
+    }
+
+    /// A framework credential of `principal` (added to the cluster's file when missing).
+    pub fn credential(&self, principal: &str) -> Option<Credential> {
+        cluster_credential(&self.master, principal)
+    }
+
+    /// `request` with the operator's token, when there is one.
+    pub fn as_operator(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.operator_token() {
+            Some(t) => request.header(
+                "Authorization",
+                cairn_cluster::auth::bearer_authorization(&t),
+            ),
+            None => request,
+        }
+    }
+
     // --- fault injection ---------------------------------------------------------------
 
     /// `GET /cluster/agents`.
     pub async fn agents(&self) -> Vec<serde_json::Value> {
         let doc: serde_json::Value = self
-            .http
-            .get(format!("{}/cluster/agents", self.master))
+            .as_operator(self.http.get(format!("{}/cluster/agents", self.master)))
             .send()
             .await
             .expect("GET /cluster/agents")
@@ -414,8 +484,10 @@ impl ClusterProcess {
     /// `POST /cluster/agents/{agent}/{action}`; panics unless it succeeds.
     pub async fn agent_action(&self, agent: usize, action: &str) {
         let resp = self
-            .http
-            .post(format!("{}/cluster/agents/{agent}/{action}", self.master))
+            .as_operator(
+                self.http
+                    .post(format!("{}/cluster/agents/{agent}/{action}", self.master)),
+            )
             .send()
             .await
             .expect("POST /cluster/agents/..");
@@ -450,11 +522,10 @@ impl ClusterProcess {
 
     // --- operator API ------------------------------------------------------------------
 
-    /// `POST /api/v1` with a JSON body; the status and the body text.
+    /// `POST /api/v1` with a JSON body, as the operator; the status and the body text.
     pub async fn operator_raw(&self, body: &serde_json::Value) -> (StatusCode, String) {
         let resp = self
-            .http
-            .post(format!("{}/api/v1", self.master))
+            .as_operator(self.http.post(format!("{}/api/v1", self.master)))
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .body(body.to_string())
@@ -630,6 +701,8 @@ pub fn modern_framework(name: &str, role: &str) -> FrameworkInfo {
 /// other connections with the stream id, and waits with deadlines on what arrives.
 pub struct Scheduler {
     http: reqwest::Client,
+    /// The framework's credential as an `Authorization` value, on every call.
+    authorization: Option<String>,
     pub master: String,
     pub framework_id: FrameworkId,
     pub stream_id: String,
@@ -673,23 +746,44 @@ impl Scheduler {
         Self::connect(master, info, true).await
     }
 
-    /// SUBSCRIBE with acknowledgements automatic or not from the first event on.
+    /// SUBSCRIBE with acknowledgements automatic or not from the first event on,
+    /// authenticating with the cluster's credential of the framework's principal.
     pub async fn connect(
         master: &str,
         info: FrameworkInfo,
         auto_ack: bool,
     ) -> Result<Scheduler, (StatusCode, String)> {
+        let principal = info
+            .principal
+            .clone()
+            .unwrap_or_else(|| cairn_cluster::auth::DEFAULT_PRINCIPAL.to_string());
+        let credential = cluster_credential(master, &principal);
+        Self::connect_with(master, info, auto_ack, credential.as_ref()).await
+    }
+
+    /// SUBSCRIBE with `credential` (none: no `Authorization` at all).
+    pub async fn connect_with(
+        master: &str,
+        info: FrameworkInfo,
+        auto_ack: bool,
+        credential: Option<&Credential>,
+    ) -> Result<Scheduler, (StatusCode, String)> {
         let http = http_client();
+        let authorization = credential.map(Credential::authorization);
         let call = Call::subscribe(info.clone());
         // No overall timeout on the stream: it lives as long as the test wants it.
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
             .expect("an HTTP client");
-        let resp = client
+        let mut req = client
             .post(format!("{master}/api/v1/scheduler"))
             .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
+            .header("Accept", "application/json");
+        if let Some(auth) = &authorization {
+            req = req.header("Authorization", auth);
+        }
+        let resp = req
             .body(serde_json::to_vec(&call).unwrap())
             .send()
             .await
@@ -710,12 +804,14 @@ impl Scheduler {
             resp,
             tx,
             http.clone(),
+            authorization.clone(),
             master.to_string(),
             stream_id.clone(),
             auto_ack.clone(),
         ));
         let mut s = Scheduler {
             http,
+            authorization,
             master: master.to_string(),
             framework_id: FrameworkId::default(),
             stream_id,
@@ -766,6 +862,9 @@ impl Scheduler {
             .post(format!("{}/api/v1/scheduler", self.master))
             .header("Content-Type", "application/json")
             .body(serde_json::to_vec(call).unwrap());
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
         if let Some(id) = stream_id {
             req = req.header("Mesos-Stream-Id", id);
         }
@@ -1079,6 +1178,7 @@ async fn read_stream(
     mut resp: reqwest::Response,
     tx: mpsc::UnboundedSender<Event>,
     http: reqwest::Client,
+    authorization: Option<String>,
     master: String,
     stream_id: String,
     auto_ack: Arc<AtomicBool>,
@@ -1097,13 +1197,14 @@ async fn read_stream(
             if auto_ack.load(Ordering::SeqCst) {
                 if let (Some(fid), Some(call)) = (&framework_id, ack_for(&event)) {
                     let call = call.with_framework_id(fid.clone());
-                    let _ = http
+                    let mut req = http
                         .post(format!("{master}/api/v1/scheduler"))
                         .header("Content-Type", "application/json")
-                        .header("Mesos-Stream-Id", &stream_id)
-                        .body(serde_json::to_vec(&call).unwrap())
-                        .send()
-                        .await;
+                        .header("Mesos-Stream-Id", &stream_id);
+                    if let Some(auth) = &authorization {
+                        req = req.header("Authorization", auth);
+                    }
+                    let _ = req.body(serde_json::to_vec(&call).unwrap()).send().await;
                 }
             }
             if tx.send(event).is_err() {
