@@ -412,6 +412,11 @@ impl ClusterProcess {
         }
     }
 
+    /// Replaces the extra arguments the next [`start_again`](Self::start_again) passes.
+    pub fn set_extra_args(&mut self, args: Vec<String>) {
+        self.options.extra_args = args;
+    }
+
     /// The cluster's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
