@@ -1,12 +1,15 @@
 """A pymesos 0.3.15 scheduler, library unmodified, run against a Mesos v1 master.
 
-    python scheduler.py HOST:PORT [--deadline SECONDS]
+    python scheduler.py HOST:PORT [--deadline SECONDS] [--credentials FILE --principal NAME]
 
 It subscribes, takes one offer, launches one command task with a plain LAUNCH, waits for
 TASK_RUNNING and TASK_FINISHED (pymesos acknowledges each update that carries a uuid), then
 stops the driver without failover, which makes pymesos send TEARDOWN. It exits 0 only if all
 of that happened before the deadline, and prints what it saw either way, so that a failure in
 the Rust test that runs it reads as a protocol story rather than a bare exit code.
+
+With --credentials (a Mesos credentials file, such as the one `cairn cluster` keeps in its work
+dir) it authenticates as --principal with pymesos' own `principal`/`secret` (HTTP Basic).
 
 Set up the interpreter with tests/pymesos/install.sh.
 """
@@ -181,7 +184,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("master", help="the master's HOST:PORT")
     parser.add_argument("--deadline", type=float, default=60.0, help="seconds for the whole run")
+    parser.add_argument("--credentials", help="a Mesos credentials file (JSON)")
+    parser.add_argument("--principal", help="the principal to authenticate as")
     args = parser.parse_args()
+
+    secret = None
+    if args.credentials:
+        with open(args.credentials) as f:
+            creds = json.load(f)["credentials"]
+        matching = [c["secret"] for c in creds if c["principal"] == args.principal]
+        if not matching:
+            log("FAIL: %s has no credential for principal %r" % (args.credentials, args.principal))
+            return 1
+        secret = matching[0]
 
     deadline = time.monotonic() + args.deadline
     task_id = "pymesos-probe-%s" % uuid.uuid4()
@@ -193,7 +208,11 @@ def main():
         "name": "cairn-pymesos-probe",
         "hostname": "localhost",
     }
-    driver = MesosSchedulerDriver(sched, framework, args.master, use_addict=False)
+    if args.principal:
+        framework["principal"] = args.principal
+    driver = MesosSchedulerDriver(
+        sched, framework, args.master, use_addict=False, principal=args.principal, secret=secret
+    )
     failures = []
     started = False
     try:

@@ -1,6 +1,7 @@
 //! A third-party Mesos v1 client, unmodified, against the embedded cluster: pymesos 0.3.15
-//! (`tests/pymesos/scheduler.py`) subscribes, launches a command task, sees it run and finish,
-//! acknowledges the updates and tears its framework down.
+//! (`tests/pymesos/scheduler.py`) authenticates with the credential the cluster generated (its
+//! own `principal`/`secret` support, HTTP Basic), subscribes, launches a command task, sees it
+//! run and finish, acknowledges the updates and tears its framework down.
 //!
 //! The Python side is set up by `tests/pymesos/install.sh` (CI runs it first; this test runs it
 //! again, which is a no-op once the venv is complete). If Python or pymesos cannot be set up,
@@ -29,7 +30,10 @@ fn pymesos_scheduler_launches_a_task_and_tears_down_against_the_embedded_cluster
         Command::new(&python)
             .arg(&script)
             .arg(&cluster.host_port)
-            .args(["--deadline", "60"]),
+            .args(["--deadline", "60"])
+            .arg("--credentials")
+            .arg(cluster.work_dir.join("cluster/credentials"))
+            .args(["--principal", cairn_cluster::auth::DEFAULT_PRINCIPAL]),
         SCHEDULER_TIMEOUT,
     )
     .expect("running the pymesos scheduler");

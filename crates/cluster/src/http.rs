@@ -41,8 +41,9 @@ pub enum Access {
     Framework,
     /// The operator's token.
     Operator,
-    /// The operator API: a well-formed `GET_*` call from a loopback caller is served to anyone
-    /// (as [`Access::Read`]); every other call, or any other caller, needs the operator's token.
+    /// The operator API: a well-formed `GET_*` call is served as [`Access::Read`] serves a
+    /// `GET` (to anyone on loopback, to a framework credential from elsewhere); every other
+    /// call needs the operator's token.
     OperatorApi,
     /// The token of the executor the call is about (`MESOS_EXECUTOR_AUTHENTICATION_TOKEN`).
     Executor,
@@ -337,7 +338,7 @@ async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Resp
         Access::OperatorApi => {
             let caller = if g.operator_token(headers) {
                 OperatorCaller { reads_only: false }
-            } else if from_loopback(&request) {
+            } else if from_loopback(&request) || g.framework_principal(headers).is_some() {
                 OperatorCaller { reads_only: true }
             } else {
                 return unauthorized(
