@@ -391,14 +391,14 @@ pub(crate) struct ClusterAuth {
 impl ClusterAuth {
     /// Reads (or generates) the credentials `cfg` names.
     pub(crate) fn open(cfg: &crate::ClusterConfig) -> Result<ClusterAuth, AuthError> {
-        let frameworks = match &cfg.framework_auth {
-            crate::FrameworkAuth::Generated => {
-                let path = cfg.work_dir.join(CREDENTIALS_FILE);
-                ensure_credential(&path, DEFAULT_PRINCIPAL)?;
+        let frameworks = match cfg.credentials_path() {
+            Some(path) => {
+                if cfg.framework_auth == crate::FrameworkAuth::Generated {
+                    ensure_credential(&path, DEFAULT_PRINCIPAL)?;
+                }
                 Some(FrameworkCredentials::open(path)?)
             }
-            crate::FrameworkAuth::File(path) => Some(FrameworkCredentials::open(path.clone())?),
-            crate::FrameworkAuth::Off => None,
+            None => None,
         };
         let operator_token = ensure_token(&cfg.operator_token_path())?;
         Ok(ClusterAuth {

@@ -10,7 +10,9 @@
 //!
 //! Start with [`Cluster::start`] and a [`ClusterConfig`]. Faults a datacenter would inject —
 //! an agent stopping, coming back, or being lost for good — are part of the cluster's own HTTP
-//! API (`/cluster/agents/{agent}/{stop|restart|lose}`).
+//! API (`/cluster/agents/{agent}/{stop|restart|lose}`). Every caller but a reader on loopback
+//! authenticates: frameworks, the operator and executors each with their own credential
+//! ([`auth`]).
 
 pub mod auth;
 mod checkpoint;
