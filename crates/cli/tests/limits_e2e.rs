@@ -65,9 +65,15 @@ fn partial_requests(path: &str) -> [(&'static str, Vec<u8>); 3] {
 /// The default header and body timeouts of every cairn server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn get_ok(url: &str) {
-    let resp = http_client()
-        .get(url)
+async fn get_ok(url: &str, token: Option<&str>) {
+    let mut req = http_client().get(url);
+    if let Some(t) = token {
+        req = req.header(
+            "Authorization",
+            cairn_cluster::auth::bearer_authorization(t),
+        );
+    }
+    let resp = req
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -95,6 +101,7 @@ async fn partial_requests_are_closed_by_the_master_an_agent_and_the_scheduler_ap
     )
     .await
     .expect("the scheduler API starts");
+    let api_token = api.token().to_string();
     let api = api.addr().to_string();
 
     let servers = [
@@ -114,9 +121,9 @@ async fn partial_requests_are_closed_by_the_master_an_agent_and_the_scheduler_ap
     }
     // While nine connections hang, each server answers everyone else at once.
     let asked = Instant::now();
-    get_ok(&format!("http://{master}/health")).await;
-    get_ok(&format!("http://{agent}/health")).await;
-    get_ok(&format!("http://{api}/v1/status")).await;
+    get_ok(&format!("http://{master}/health"), None).await;
+    get_ok(&format!("http://{agent}/health"), None).await;
+    get_ok(&format!("http://{api}/v1/status"), Some(&api_token)).await;
     assert!(
         asked.elapsed() < REQUEST_TIMEOUT / 2,
         "the servers answered only after {:?}",
@@ -138,9 +145,9 @@ async fn partial_requests_are_closed_by_the_master_an_agent_and_the_scheduler_ap
             );
         }
     }
-    get_ok(&format!("http://{master}/health")).await;
-    get_ok(&format!("http://{agent}/health")).await;
-    get_ok(&format!("http://{api}/v1/status")).await;
+    get_ok(&format!("http://{master}/health"), None).await;
+    get_ok(&format!("http://{agent}/health"), None).await;
+    get_ok(&format!("http://{api}/v1/status"), Some(&api_token)).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -174,11 +181,14 @@ impl SilentSubscriber {
             .connect(addr)
             .await
             .expect("connecting to the master");
-        let body =
-            serde_json::to_vec(&Call::subscribe(framework(name, ROLE, &[]))).expect("a call");
+        let info = framework(name, ROLE, &[]);
+        let authorization = cluster_credential(master, info.principal.as_deref().unwrap())
+            .map(|c| format!("Authorization: {}\r\n", c.authorization()))
+            .unwrap_or_default();
+        let body = serde_json::to_vec(&Call::subscribe(info)).expect("a call");
         let head = format!(
             "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Accept: application/json\r\nContent-Length: {}\r\n\r\n",
+             Accept: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
             body.len()
         );
         conn.write_all(head.as_bytes()).await.unwrap();
@@ -247,12 +257,14 @@ async fn a_framework_that_never_reads_its_events_is_cut_off_while_the_master_sta
         .collect();
     let call = serde_json::to_vec(&Call::reconcile(silent.framework_id.clone(), tasks)).unwrap();
     let http = http_client();
+    let credential = cluster.credential("never-reads-principal").unwrap();
     let mut peak = baseline;
     let mut refused = None;
     for i in 0..300 {
         let resp = http
             .post(format!("{}/api/v1/scheduler", cluster.master))
             .header("Content-Type", "application/json")
+            .header("Authorization", credential.authorization())
             .header("Mesos-Stream-Id", &silent.stream_id)
             .body(call.clone())
             .send()
@@ -425,8 +437,10 @@ fn carries_reservation(offer: &cairn_proto::Offer, labels: &Labels) -> bool {
 }
 
 async fn restart_answer(cluster: &ClusterProcess, agent: usize) -> (StatusCode, String) {
-    let resp = http_client()
-        .post(format!("{}/cluster/agents/{agent}/restart", cluster.master))
+    let resp = cluster
+        .as_operator(
+            http_client().post(format!("{}/cluster/agents/{agent}/restart", cluster.master)),
+        )
         .send()
         .await
         .expect("POST restart");
@@ -606,8 +620,8 @@ async fn a_lost_master_checkpoint_recovers_every_agent_on_disk_with_its_pods_res
         },
     )
     .await;
-    let resp = http_client()
-        .post(format!("{}/cluster/agents", cluster.master))
+    let resp = cluster
+        .as_operator(http_client().post(format!("{}/cluster/agents", cluster.master)))
         .send()
         .await
         .expect("POST /cluster/agents");

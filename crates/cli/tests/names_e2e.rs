@@ -280,6 +280,9 @@ struct Bench<'a> {
     principal: String,
     agent: AgentId,
     agent_endpoint: String,
+    /// The token of the witness pod's executor: the executor API answers only an executor's
+    /// own token, and checks the names of a call it authenticated.
+    executor_token: String,
     artifact: PathBuf,
     row: usize,
 }
@@ -447,6 +450,10 @@ impl Bench<'_> {
                     .post(format!("http://{}/api/v1/executor", self.agent_endpoint))
                     .header("Content-Type", "application/json")
                     .header("Accept", "application/json")
+                    .header(
+                        "Authorization",
+                        cairn_cluster::auth::bearer_authorization(&self.executor_token),
+                    )
                     .body(serde_json::to_vec(&call).unwrap())
                     .send()
                     .await
@@ -544,14 +551,19 @@ async fn every_id_and_path_a_caller_chooses_refuses_names_that_could_leave_the_w
     std::fs::write(&artifact, "fetched").unwrap();
     let info = modern_framework("table", ROLE);
     let principal = info.principal.clone().unwrap();
-    let sched = Scheduler::subscribe(&cluster.master, info).await;
+    let mut sched = Scheduler::subscribe(&cluster.master, info).await;
     let agents = cluster.agents().await;
+    // A witness pod, whose executor's token the executor API rows are sent with.
+    let offer = sched.any_offer().await;
+    let witness = launch_sleeper(&mut sched, &offer, WITNESS, &cluster.scratch).await;
+    sched.update(&witness, TaskState::Running).await;
     let mut bench = Bench {
         cluster: &cluster,
         sched,
         principal,
         agent: cluster.agent_id(0).await,
         agent_endpoint: agents[0]["endpoint"].as_str().unwrap().to_string(),
+        executor_token: witness_token(&cluster),
         artifact,
         row: 0,
     };
@@ -608,14 +620,51 @@ async fn every_id_and_path_a_caller_chooses_refuses_names_that_could_leave_the_w
         total.iter().all(|r| r.disk.is_none()),
         "no volume was created: {total:#?}"
     );
+    let tasks = cluster.get_tasks().await.tasks;
     assert!(
-        cluster.get_tasks().await.tasks.is_empty(),
-        "no task was launched"
+        tasks.iter().all(|t| t.task_id.value == WITNESS),
+        "no task was launched but the witness: {tasks:#?}"
     );
-    assert!(
-        !cluster.agent_dir(0).join("slaves").exists(),
-        "no sandbox was made"
+    let sandboxes: Vec<String> = walk_dirs(&cluster.agent_dir(0).join("slaves"))
+        .into_iter()
+        .filter(|p| p.parent().and_then(|d| d.file_name()) == Some("executors".as_ref()))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        sandboxes,
+        [WITNESS],
+        "no sandbox was made but the witness's"
     );
+}
+
+/// The task (and command executor) whose token the executor API rows are sent with.
+const WITNESS: &str = "witness";
+
+/// The witness's executor token, from its checkpoint (the cluster's owner can read it).
+fn witness_token(cluster: &ClusterProcess) -> String {
+    let dir = cluster.agent_dir(0).join("executors");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("the witness's executor checkpoint");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).unwrap())
+        .expect("an executor checkpoint");
+    doc["auth_token"].as_str().unwrap_or_default().to_string()
+}
+
+/// Every directory under `root`, depth first.
+fn walk_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+                out.extend(walk_dirs(&e.path()));
+            }
+        }
+    }
+    out
 }
 
 /// The next offer made to `role`; offers to the framework's other roles are declined so that
