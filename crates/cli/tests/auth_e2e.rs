@@ -226,6 +226,7 @@ async fn with_framework_authentication_off_the_cluster_says_so_loudly_and_takes_
         ClusterOptions {
             agents: 1,
             extra_args: vec!["--authenticate-frameworks".into(), "false".into()],
+            ..ClusterOptions::default()
         },
     )
     .await;
