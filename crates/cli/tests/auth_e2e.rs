@@ -330,6 +330,7 @@ struct CheckpointedExecutor {
     executor_id: ExecutorId,
     token: String,
     file: PathBuf,
+    pid: Option<u32>,
 }
 
 fn checkpointed_executors(work_dir: &Path) -> Vec<CheckpointedExecutor> {
@@ -350,6 +351,7 @@ fn checkpointed_executors(work_dir: &Path) -> Vec<CheckpointedExecutor> {
                 executor_id: ExecutorId::new(doc["info"]["executor_id"]["value"].as_str().unwrap()),
                 token: doc["auth_token"].as_str().unwrap_or_default().to_string(),
                 file: f.path(),
+                pid: doc["pid"].as_u64().map(|p| p as u32),
             });
         }
     }
@@ -804,6 +806,24 @@ async fn every_route_of_every_router_refuses_a_caller_without_credentials_even_a
             f.display()
         );
     }
+    // Nor can it take the executor's token from the executor, though the executor runs as
+    // nobody (the service's user): the token is in no environment, and the executor's /proc
+    // is closed to its own user.
+    let pid = victim.pid.expect("the executor's pid");
+    let environ = PathBuf::from(format!("/proc/{pid}/environ"));
+    let env = std::fs::read(&environ).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&env).contains(&victim.token),
+        "the executor's environment holds its token"
+    );
+    assert!(
+        !readable_by(NOBODY, &environ),
+        "nobody reads the executor's environment"
+    );
+    assert!(
+        !readable_by(NOBODY, Path::new(&format!("/proc/{pid}/mem"))),
+        "nobody reads the executor's memory"
+    );
     let mut wrong = Vec::new();
     for p in &probes {
         let status = curl_as(NOBODY, p);

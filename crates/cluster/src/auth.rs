@@ -14,11 +14,12 @@
 //!   agent accepts it only for that executor's own calls.
 //!
 //! Every file that holds a secret is written 0600 through a temporary file and a rename (a
-//! reader never sees half of one), and a directory made here for one is made 0700.
+//! reader never sees half of one); a directory made here for one is made as the cluster makes
+//! its own (0700, or 0711 when it runs as root: passable by task users, never listable).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -285,15 +286,15 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     written.map_err(io_error(path))
 }
 
-/// Makes the directory of `path` (0700, with any missing parents) when it does not exist;
-/// an existing directory keeps its mode.
+/// Makes the directory of `path` (with any missing parents) when it does not exist, as the
+/// cluster makes its own directories: 0700, or 0711 when the cluster runs as root (task users
+/// must pass through a cluster's work dir; they cannot list it, and the file itself is 0600).
+/// An existing directory keeps its mode.
 fn make_private_parent(path: &Path) -> Result<(), AuthError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error(dir)),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            crate::sandbox::create_dirs(dir, crate::sandbox::passage_mode()).map_err(io_error(dir))
+        }
         _ => Ok(()),
     }
 }
@@ -533,7 +534,7 @@ mod tests {
         assert!(!creds.verify("a", &b.secret));
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&dir.join("sub")), 0o700);
+        assert_eq!(mode(&dir.join("sub")), crate::sandbox::passage_mode());
         assert_eq!(mode(&lock_path(&path)), 0o600);
         let _ = fs::remove_dir_all(&dir);
     }

@@ -341,7 +341,9 @@ impl Inner {
             cmd.args(args)
                 .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .current_dir(&req.sandbox)
-                .stdin(std::process::Stdio::null())
+                // The token goes through a pipe: an environment is readable by every process
+                // of the executor's user, which is every other pod's of that user too.
+                .stdin(std::process::Stdio::piped())
                 .stdout(open("stdout")?)
                 .stderr(open("stderr")?)
                 .kill_on_drop(false);
@@ -353,6 +355,16 @@ impl Inner {
         let spawned = spawn();
         match spawned {
             Ok(mut child) => {
+                if let Some(mut stdin) = child.stdin.take() {
+                    let token = format!("{}\n", req.token);
+                    // A line into an empty pipe does not wait; dropping the end closes it.
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        if let Err(e) = stdin.write_all(token.as_bytes()).await {
+                            tracing::warn!("handing an executor its token: {e}");
+                        }
+                    });
+                }
                 let pid = child.id().unwrap_or(0);
                 let start = process::start_time(pid);
                 let (agent, container) = (req.agent, req.container_id.clone());

@@ -46,13 +46,18 @@ pub struct ExecutorConfig {
 }
 
 impl ExecutorConfig {
-    /// Reads the configuration from this process' environment, and takes the
-    /// token out of it (as Mesos' executors do), so that nothing this process
-    /// starts inherits it.
+    /// Reads the configuration from this process' environment, and the token
+    /// from its stdin when the agent hands it over there (the embedded
+    /// cluster's agents do: an environment can be read by every process of
+    /// the same user). A token in the environment (Mesos' way) is taken out of
+    /// it, so that nothing this process starts inherits it.
     pub fn from_env() -> Result<Self, ExecutorError> {
-        let config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        let mut config = Self::from_lookup(|name| std::env::var(name).ok())?;
         // Called before the executor starts any thread of its own.
         std::env::remove_var(crate::auth::EXECUTOR_TOKEN_ENV);
+        if config.auth_token.is_none() {
+            config.auth_token = token_from_stdin();
+        }
         Ok(config)
     }
 
@@ -141,6 +146,22 @@ impl ExecutorConfig {
     pub fn executor_api_url(&self) -> String {
         format!("http://{}/api/v1/executor", self.agent_endpoint)
     }
+}
+
+/// The first line of stdin when stdin is a pipe (the agent writes the token
+/// there and closes it); nothing when it is anything else (a terminal, or
+/// `/dev/null`), so that reading never waits for a human.
+fn token_from_stdin() -> Option<String> {
+    use std::io::BufRead;
+    use std::os::unix::fs::FileTypeExt;
+    let is_pipe = std::fs::metadata("/dev/stdin").is_ok_and(|m| m.file_type().is_fifo());
+    if !is_pipe {
+        return None;
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    let token = line.trim();
+    (!token.is_empty()).then(|| token.to_string())
 }
 
 /// Accepts `ip:port`, and `host:port` when the host is `localhost`, because a

@@ -20,7 +20,9 @@
 //!   `MESOS_AGENT_ID`, `MESOS_HOSTNAME`, `MESOS_CHECKPOINT` (`1` to survive
 //!   agent restarts), `MESOS_RECOVERY_TIMEOUT` (default 15mins),
 //!   `MESOS_SUBSCRIPTION_BACKOFF_MAX` (2secs) and
-//!   `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (5secs) are optional.
+//!   `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (5secs) are optional. The
+//!   executor's token is the first line of stdin when stdin is a pipe, else
+//!   `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`; every call carries it.
 //! * A LAUNCH_GROUP task runs in `<sandbox>/tasks/<task id>` (created if
 //!   missing; the agent links volumes there first); a LAUNCH task runs in the
 //!   sandbox itself. Task output is appended to `stdout`/`stderr` there.
@@ -78,6 +80,9 @@ pub enum ExecutorError {
 /// acknowledged, or after a SHUTDOWN or SIGTERM; an error when the
 /// configuration is wrong or the agent was lost for good.
 pub async fn run_from_env() -> Result<(), ExecutorError> {
+    // Before the token is read: a process of the same user (another pod's task) must not read
+    // it from this one's memory.
+    process::forbid_inspection();
     run(ExecutorConfig::from_env()?).await
 }
 

@@ -221,6 +221,21 @@ pub fn signal_group(pgid: u32, signal: GroupSignal) -> io::Result<()> {
     }
 }
 
+/// Makes this process undumpable: its `/proc` files become root's, and a process of the
+/// same user may neither read its memory nor trace it. The executor holds a secret its tasks'
+/// user must not get from it; the tasks it starts are dumpable again (exec resets it).
+#[allow(unsafe_code)]
+pub fn forbid_inspection() {
+    // SAFETY: prctl(2) with PR_SET_DUMPABLE takes integers only and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(
+            "cannot make the executor undumpable: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 #[allow(unsafe_code)]
 fn killpg(pgid: i32, signal: i32) -> io::Result<()> {
     // SAFETY: killpg(2) takes two integers and touches no memory of ours; the

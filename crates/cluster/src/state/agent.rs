@@ -49,8 +49,9 @@ pub(crate) struct Executor {
     pub tasks: BTreeMap<TaskId, AgentTask>,
     /// The framework is gone: updates are dropped, and the record goes when the process does.
     pub framework_removed: bool,
-    /// The secret the executor was given at launch: its calls to the agent carry it, and it
-    /// is checkpointed so that the executor is still recognised after an agent restart. A
+    /// The secret the executor was given at launch (on its stdin, not in its environment,
+    /// which any process of its user could read): its calls to the agent carry it, and it is
+    /// checkpointed so that the executor is still recognised after an agent restart. A
     /// checkpoint from before executors had tokens has none, and its executor cannot call.
     #[serde(default)]
     pub auth_token: String,
@@ -347,6 +348,7 @@ impl ClusterState {
                     watched: false,
                 };
                 let env = self.executor_env(agent, &exec);
+                let token = exec.auth_token.clone();
                 if let Some(rt) = self.agents[agent].runtime.as_mut() {
                     rt.executors.insert(container.clone(), exec);
                 }
@@ -359,6 +361,7 @@ impl ClusterState {
                     container_id: container.clone(),
                     sandbox,
                     env,
+                    token,
                     user,
                     agent_dir: slot_dir,
                     prepare: dirs,
@@ -432,10 +435,6 @@ impl ClusterState {
                 mesos_duration(self.cfg.executor_recovery_timeout),
             ),
             ("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2000ms".into()),
-            (
-                crate::auth::EXECUTOR_TOKEN_ENV.into(),
-                exec.auth_token.clone(),
-            ),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
                 mesos_duration(

@@ -219,6 +219,8 @@ pub(crate) struct SpawnRequest {
     pub container_id: String,
     pub sandbox: PathBuf,
     pub env: Vec<(String, String)>,
+    /// The executor's token, written to its stdin (see `auth`).
+    pub token: String,
     /// The user it runs as, when the cluster switches users.
     pub user: String,
     /// The agent's directory, where its volumes live.
