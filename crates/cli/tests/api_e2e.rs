@@ -129,16 +129,21 @@ fn api_base(file: &Path) -> String {
     base
 }
 
-/// One request to the API, with its token: the status code and the JSON body (null when
-/// there is none).
-async fn request(method: reqwest::Method, base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let token = TOKENS
+/// The token of the API at `base` (found by [`api_base`]).
+fn token_of(base: &str) -> String {
+    TOKENS
         .lock()
         .unwrap()
         .iter()
         .find(|(b, _)| b == base)
         .map(|(_, t)| t.clone())
-        .expect("the token of the API at base");
+        .expect("the token of the API at base")
+}
+
+/// One request to the API, with its token: the status code and the JSON body (null when
+/// there is none).
+async fn request(method: reqwest::Method, base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let token = token_of(base);
     let r = support::http_client()
         .request(method, format!("{base}{path}"))
         .header("content-type", "application/json")
@@ -376,7 +381,7 @@ async fn deployed(name: &str) -> (ClusterProcess, Scheduler, String) {
     let mut sched = Scheduler::start(&cluster, &v1);
     let file = cluster.scratch.join("state").join(format!("{SERVICE}.api"));
     support::eventually("the API address file", || file.exists()).await;
-    let base = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let base = api_base(&file);
     wait_status(&base, &mut sched, "deployed", |s| {
         s["deployed"] == true && s["connected"] == true
     })
@@ -496,7 +501,12 @@ async fn ten_concurrent_updates_are_one_accepted_and_nine_refused_with_409() {
     let clients: Vec<reqwest::Client> = (0..10).map(|_| support::http_client()).collect();
     for c in &clients {
         // Each connection is open before the race starts.
-        let r = c.get(format!("{base}/v1/status")).send().await.unwrap();
+        let r = c
+            .get(format!("{base}/v1/status"))
+            .bearer_auth(token_of(&base))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success());
     }
     let gate = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
@@ -505,10 +515,12 @@ async fn ten_concurrent_updates_are_one_accepted_and_nine_refused_with_409() {
         let cpus = 0.11 + 0.01 * i as f64;
         let body = serde_json::to_vec(&spec_json(cpus, 10)).unwrap();
         let (gate, url) = (gate.clone(), format!("{base}/v1/update"));
+        let token = token_of(&base);
         posts.push(tokio::spawn(async move {
             gate.wait().await;
             let r = client
                 .post(url)
+                .bearer_auth(token)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
@@ -575,7 +587,7 @@ async fn a_ten_thousand_instance_plan_is_answered_in_bounded_pages() {
     let mut sched = Scheduler::start(&cluster, &spec);
     let file = cluster.scratch.join("state").join(format!("{SERVICE}.api"));
     support::eventually("the API address file", || file.exists()).await;
-    let base = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    let base = api_base(&file);
     wait_status(&base, &mut sched, "connected", |s| s["connected"] == true).await;
 
     let size = |v: &Value| serde_json::to_vec(v).unwrap().len();
@@ -631,7 +643,8 @@ async fn a_ten_thousand_instance_plan_is_answered_in_bounded_pages() {
     );
 
     let out = Command::new(CAIRN)
-        .args(["update", "status", "--api", &base])
+        .args(["update", "status", "--api", &base, "--state-dir"])
+        .arg(cluster.scratch.join("state"))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);

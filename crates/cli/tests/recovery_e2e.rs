@@ -1205,6 +1205,8 @@ async fn an_operator_teardown_stops_the_scheduler_with_the_way_out_and_uninstall
     let out = Command::new(CAIRN)
         .args(["uninstall", "--master", &cluster.master, "--state-dir"])
         .arg(&sched.state_dir)
+        .arg("--credentials")
+        .arg(cluster.credentials_path())
         .env("CAIRN_LOG", "info")
         .output()
         .expect("running cairn uninstall");
