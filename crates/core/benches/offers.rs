@@ -96,6 +96,7 @@ fn pipeline_alone() {
     let size = ExecutorSize {
         cpus: 0.05,
         mem_mb: 32.0,
+        disk_mb: 32.0,
     };
     let reqs: Vec<_> = derived
         .work

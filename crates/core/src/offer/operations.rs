@@ -219,6 +219,7 @@ fn executor_info(
             let mut resources = vec![
                 r.scalar("cpus", ctx.executor.cpus),
                 r.scalar("mem", ctx.executor.mem_mb),
+                r.scalar("disk", ctx.executor.disk_mb),
             ];
             resources.extend(volumes.iter().map(|v| r.volume(v)));
             ExecutorInfo {

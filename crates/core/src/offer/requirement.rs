@@ -122,6 +122,8 @@ pub struct ExecutorSize {
     pub cpus: f64,
     /// Executor memory (MB).
     pub mem_mb: f64,
+    /// Executor disk (MB): Mesos refuses a default executor that uses no disk.
+    pub disk_mb: f64,
 }
 
 /// Builds the requirement of a released step. `unheld`: task ids the master showed to hold
@@ -392,6 +394,7 @@ fn totals(req: &mut PodRequirement, executor: ExecutorSize) {
         ExecutorNeed::Fresh { volumes } => {
             req.cpus += milli(executor.cpus);
             req.mem += milli(executor.mem_mb);
+            req.disk += milli(executor.disk_mb);
             fresh_volumes.extend(volumes);
         }
         ExecutorNeed::Reuse(info) => reused.extend(&info.resources),

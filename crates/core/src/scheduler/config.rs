@@ -15,6 +15,9 @@ pub struct SchedulerConfig {
     pub executor_cpus: f64,
     /// Memory (MB) reserved per pod instance for the executor.
     pub executor_mem_mb: f64,
+    /// Disk (MB) reserved per pod instance for the executor's sandbox. Mesos refuses a
+    /// LAUNCH_GROUP whose executor uses no disk.
+    pub executor_disk_mb: f64,
     /// `refuse_seconds` for offers nobody needs: they come back after a REVIVE anyway.
     pub long_decline_secs: f64,
     /// `refuse_seconds` for offers that did not fit a step that is waiting: another may soon.
@@ -62,6 +65,7 @@ impl Default for SchedulerConfig {
             failover_timeout_secs: 1_209_600.0,
             executor_cpus: 0.05,
             executor_mem_mb: 32.0,
+            executor_disk_mb: 32.0,
             long_decline_secs: 3600.0,
             short_decline_secs: 5.0,
             // One revive per allocation interval of a Mesos master (1 s) is the most that can

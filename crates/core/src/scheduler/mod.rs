@@ -605,6 +605,7 @@ impl Scheduler {
         ExecutorSize {
             cpus: self.cfg.executor_cpus,
             mem_mb: self.cfg.executor_mem_mb,
+            disk_mb: self.cfg.executor_disk_mb,
         }
     }
 
