@@ -524,6 +524,7 @@ impl ClusterState {
         for r in &executor.resources {
             validate_names(r).map_err(|e| format!("Executor uses invalid resources: {e}"))?;
         }
+        executor_minimum(executor)?;
         if tasks.is_empty() {
             return Err("The task group is empty".to_string());
         }
@@ -661,6 +662,45 @@ impl ClusterState {
 /// A resource of an operation or a launch, by Mesos' rules (`Resource::validate`: its format,
 /// its roles and its persistence ID) and, for a persistent volume, cairn's rule for its
 /// container path: a relative path inside the sandbox, where the volume is linked.
+/// Mesos' floor for a task group's executor: it must have at least 0.01 CPUs and 32 MB of
+/// memory, and some disk (its sandbox), or the whole group fails with TASK_ERROR; the texts are
+/// the master's own.
+fn executor_minimum(executor: &cairn_proto::ExecutorInfo) -> Result<(), String> {
+    const MIN_CPUS: f64 = 0.01;
+    const MIN_MEM_MB: f64 = 32.0;
+    let id = &executor.executor_id;
+    let sum = |name: &str| {
+        let mut found = false;
+        let total: f64 = executor
+            .resources
+            .iter()
+            .filter(|r| r.name == name)
+            .inspect(|_| found = true)
+            .map(Resource::scalar_value)
+            .sum();
+        found.then_some(total)
+    };
+    let shown = |v: Option<f64>| v.map_or("None".to_string(), cairn_proto::format_scalar);
+    let cpus = sum("cpus");
+    if cpus.is_none_or(|c| c < MIN_CPUS) {
+        return Err(format!(
+            "Executor '{id}' uses less CPUs ({}) than the minimum required ({MIN_CPUS})",
+            shown(cpus)
+        ));
+    }
+    let mem = sum("mem");
+    if mem.is_none_or(|m| m < MIN_MEM_MB) {
+        return Err(format!(
+            "Executor '{id}' uses less memory ({}) than the minimum required ({MIN_MEM_MB}MB)",
+            shown(mem)
+        ));
+    }
+    if sum("disk").is_none() {
+        return Err(format!("Executor '{id}' uses no disk"));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_names(r: &Resource) -> Result<(), String> {
     r.validate()
         .map_err(|e| format!("Invalid resources: {e}"))?;
