@@ -256,6 +256,55 @@ impl MesosCluster {
         self.agents[i].child = Some(child);
     }
 
+    /// `POST /api/v1` with a JSON body; the status and the body text.
+    pub async fn operator_raw(&self, body: &serde_json::Value) -> (reqwest::StatusCode, String) {
+        let resp = http_client()
+            .post(format!("{}/api/v1", self.master))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST /api/v1");
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// The agent the master knows by this id.
+    pub async fn agent_by_id(&self, id: &cairn_proto::AgentId) -> &MesosAgent {
+        let (_, body) = self
+            .operator_raw(&serde_json::json!({"type": "GET_AGENTS"}))
+            .await;
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("a GET_AGENTS answer");
+        let hostname = doc["get_agents"]["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["agent_info"]["id"]["value"].as_str() == Some(id.value.as_str()))
+            .and_then(|a| a["agent_info"]["hostname"].as_str())
+            .unwrap_or_else(|| panic!("the master knows no agent {id}"))
+            .to_string();
+        self.agents
+            .iter()
+            .find(|a| a.ip == hostname)
+            .unwrap_or_else(|| panic!("no agent of ours at {hostname}"))
+    }
+
+    /// Where a persistent volume of `role` lives on the agent with this id.
+    pub async fn volume_dir(
+        &self,
+        agent: &cairn_proto::AgentId,
+        role: &str,
+        persistence_id: &str,
+    ) -> PathBuf {
+        self.agent_by_id(agent)
+            .await
+            .work_dir
+            .join("volumes/roles")
+            .join(role)
+            .join(persistence_id)
+    }
+
     fn log_tail(&self, file: &str) -> String {
         let text = std::fs::read_to_string(self.root.join(file)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

@@ -1,0 +1,166 @@
+//! The conformance suite: the same scenarios against real Apache Mesos and against `cairn
+//! cluster`, recording the shape of every answer (which fields, of which types, with which enum
+//! values: never ids, times or counts), so that a difference between the two is a diff.
+//!
+//! Each scenario drives a cluster the way a Mesos v1 framework or operator tool does: SUBSCRIBE
+//! and heartbeats, offers in both reservation formats, persistent volumes, a task group under
+//! the default executor (what its tasks see: environment, sandbox, volume paths), KILL with a
+//! grace period, health checks, reconciliation, failover, decline filters, REVIVE and
+//! SUPPRESS, and the operator calls cairn uses. Where the two differ for a reason, the
+//! difference is listed in [`KNOWN`] with that reason (and in DESIGN.md); any other line that
+//! only one side has fails the test.
+//!
+//! Both recordings and their diff are written to `target/tmp/conformance/`. Without a real
+//! Mesos (`CAIRN_TEST_MESOS` unset) the scenarios still run against `cairn cluster`, checking
+//! what they assert, and the comparison is skipped with a message.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod scenarios;
+mod shape;
+
+use std::path::PathBuf;
+
+use shape::{Known, Record};
+use support::mesos::{self, MesosCluster};
+use support::{ClusterOptions, ClusterProcess};
+
+/// Differences between `cairn cluster` and Mesos that are deliberate, each with its reason.
+/// A prefix covers every line that starts with it. Keep DESIGN.md's list the same.
+pub const KNOWN: &[Known] = &[];
+
+/// A cluster the scenarios run against.
+pub enum Backend {
+    Cairn(ClusterProcess),
+    Mesos(MesosCluster),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Cairn(_) => "cairn",
+            Backend::Mesos(_) => "mesos",
+        }
+    }
+
+    pub fn master(&self) -> &str {
+        match self {
+            Backend::Cairn(c) => &c.master,
+            Backend::Mesos(m) => &m.master,
+        }
+    }
+
+    /// An operator API call (`POST /api/v1`) with the operator's credential where the cluster
+    /// needs one; the status and the body as JSON (`null` when empty or not JSON).
+    pub async fn operator(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, text) = match self {
+            Backend::Cairn(c) => c.operator_raw(&body).await,
+            Backend::Mesos(m) => m.operator_raw(&body).await,
+        };
+        (
+            status.as_u16(),
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// A GET of the master: the status, the headers a client reads, and the body as JSON.
+    pub async fn get(&self, path: &str) -> (u16, Option<String>, serde_json::Value) {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(support::DEADLINE)
+            .build()
+            .expect("an HTTP client");
+        let resp = http
+            .get(format!("{}{path}", self.master()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}", self.name()));
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("Location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            location,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Where a persistent volume of `role` lives on the agent with this id.
+    pub async fn volume_dir(
+        &self,
+        agent: &cairn_proto::AgentId,
+        role: &str,
+        persistence_id: &str,
+    ) -> PathBuf {
+        match self {
+            Backend::Cairn(c) => {
+                let i = c.agent_index(agent).await;
+                c.volume_dir(i, role, persistence_id)
+            }
+            Backend::Mesos(m) => m.volume_dir(agent, role, persistence_id).await,
+        }
+    }
+}
+
+async fn record_all(backend: &Backend) -> Record {
+    let mut record = Record::default();
+    scenarios::run_all(backend, &mut record).await;
+    record
+}
+
+fn write_out(name: &str, text: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conformance");
+    std::fs::create_dir_all(&dir).expect("the conformance output dir");
+    std::fs::write(dir.join(name), text).expect("writing a conformance record");
+}
+
+fn lines(record: &Record) -> String {
+    record.lines().map(|l| format!("{l}\n")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cairn_cluster_answers_every_scenario_with_the_shapes_real_mesos_answers_with() {
+    let cairn = Backend::Cairn(
+        ClusterProcess::start_with(
+            "conformance",
+            ClusterOptions {
+                agents: 2,
+                ..ClusterOptions::default()
+            },
+        )
+        .await,
+    );
+    let cairn_record = record_all(&cairn).await;
+    write_out("cairn.txt", &lines(&cairn_record));
+    drop(cairn);
+
+    let Some(home) = mesos::installation("the comparison with real Mesos") else {
+        return;
+    };
+    let mesos = Backend::Mesos(MesosCluster::start(&home, "conformance", 2).await);
+    let mesos_record = record_all(&mesos).await;
+    write_out("mesos.txt", &lines(&mesos_record));
+    drop(mesos);
+
+    let (only_cairn, only_mesos) = shape::diff(&cairn_record, &mesos_record, KNOWN);
+    let mut diff = String::new();
+    for l in &only_mesos {
+        diff.push_str(&format!("- mesos  {l}\n"));
+    }
+    for l in &only_cairn {
+        diff.push_str(&format!("+ cairn  {l}\n"));
+    }
+    write_out("diff.txt", &diff);
+    assert!(
+        diff.is_empty(),
+        "cairn cluster answers differently from Mesos in {} lines (each must be fixed, or \
+         explained in KNOWN and DESIGN.md):\n{diff}",
+        only_cairn.len() + only_mesos.len()
+    );
+}

@@ -1,0 +1,565 @@
+//! The scenarios, each a framework (or an operator) doing one thing a real client does, in wire
+//! JSON written out here rather than built from cairn's own types: what is compared is what
+//! travels, not what cairn's types can say.
+
+use std::time::Duration;
+
+use cairn_proto::{AgentId, CapabilityType, FrameworkInfo, Offer};
+use serde_json::{json, Value};
+
+use super::shape::Record;
+use super::support::{eventually, Scheduler, DEADLINE};
+use super::Backend;
+
+const ROLE: &str = "conformance";
+const LEGACY_ROLE: &str = "conformance-legacy";
+const PRINCIPAL: &str = "conformance";
+const USER: &str = "nobody";
+
+pub async fn run_all(b: &Backend, r: &mut Record) {
+    subscribe(b, r).await;
+    reservations_and_volumes(b, r).await;
+    legacy_reservations(b, r).await;
+    task_group(b, r).await;
+    failover(b, r).await;
+    filters(b, r).await;
+    endpoints(b, r).await;
+}
+
+fn info(name: &str, role: &str, caps: &[CapabilityType]) -> FrameworkInfo {
+    let mut info = FrameworkInfo::new(USER, name);
+    info.roles = vec![role.to_string()];
+    info.principal = Some(PRINCIPAL.to_string());
+    info.checkpoint = Some(true);
+    info.failover_timeout = Some(600.0);
+    info.capabilities = caps.iter().copied().map(Into::into).collect();
+    info
+}
+
+/// What cairn's scheduler subscribes with.
+const MODERN: &[CapabilityType] = &[
+    CapabilityType::MultiRole,
+    CapabilityType::ReservationRefinement,
+    CapabilityType::PartitionAware,
+    CapabilityType::TaskKillingState,
+];
+
+async fn teardown(s: &Scheduler) {
+    let (status, body) = s
+        .call_json(&json!({"framework_id": {"value": s.framework_id.value}, "type": "TEARDOWN"}))
+        .await;
+    assert!(status.is_success(), "TEARDOWN: {status} {body}");
+}
+
+/// The raw OFFERS event that carried `offer`, reduced to that offer.
+async fn raw_offer(s: &Scheduler, offer: &Offer) -> Value {
+    let id = offer.id.value.clone();
+    let event = s
+        .raw_event(&format!("the OFFERS event of {id}"), |e| {
+            e["offers"]["offers"]
+                .as_array()
+                .is_some_and(|os| os.iter().any(|o| o["id"]["value"] == id.as_str()))
+        })
+        .await;
+    event["offers"]["offers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["id"]["value"] == id.as_str())
+        .cloned()
+        .expect("the offer in its event")
+}
+
+/// A raw UPDATE event of `task` in `state`, the first that `extra` also accepts.
+async fn raw_update(
+    s: &Scheduler,
+    task: &str,
+    state: &str,
+    extra: impl Fn(&Value) -> bool,
+) -> Value {
+    s.raw_event(&format!("an update of {task} in {state}"), |e| {
+        let st = &e["update"]["status"];
+        e["type"] == "UPDATE"
+            && st["task_id"]["value"] == task
+            && st["state"] == state
+            && extra(st)
+    })
+    .await
+}
+
+async fn accept(s: &Scheduler, offer: &Offer, operations: Vec<Value>) {
+    let (status, body) = s
+        .call_json(&json!({
+            "framework_id": {"value": s.framework_id.value},
+            "type": "ACCEPT",
+            "accept": {
+                "offer_ids": [{"value": offer.id.value}],
+                "operations": operations,
+                "filters": {"refuse_seconds": 1.0},
+            },
+        }))
+        .await;
+    assert!(status.is_success(), "ACCEPT: {status} {body}");
+}
+
+fn labels(resource_id: &str) -> Value {
+    json!({"labels": [{"key": "resource_id", "value": resource_id}]})
+}
+
+/// A scalar reserved to `ROLE` in the refined format (a stack of reservations).
+fn reserved(name: &str, value: f64, resource_id: &str) -> Value {
+    json!({
+        "name": name, "type": "SCALAR", "scalar": {"value": value},
+        "allocation_info": {"role": ROLE},
+        "reservations": [{"type": "DYNAMIC", "role": ROLE, "principal": PRINCIPAL,
+                          "labels": labels(resource_id)}],
+    })
+}
+
+/// A persistent volume on reserved disk, in the refined format.
+fn volume(size: f64, resource_id: &str, persistence_id: &str) -> Value {
+    let mut v = reserved("disk", size, resource_id);
+    v["disk"] = json!({
+        "persistence": {"id": persistence_id, "principal": PRINCIPAL},
+        "volume": {"mode": "RW", "container_path": "data"},
+    });
+    v
+}
+
+fn op(type_: &str, id: &str, resources: Vec<Value>) -> Value {
+    let field = type_.to_ascii_lowercase();
+    json!({"type": type_, "id": {"value": id}, field: {"resources": resources}})
+}
+
+async fn operation_status(s: &Scheduler, id: &str) -> Value {
+    s.raw_event(&format!("the status of operation {id}"), |e| {
+        e["type"] == "UPDATE_OPERATION_STATUS"
+            && e["update_operation_status"]["status"]["operation_id"]["value"] == id
+    })
+    .await
+}
+
+/// The resources of an offer that carry a reservation or a volume.
+fn held(offer: &Value) -> Vec<Value> {
+    offer["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("reservations").is_some() || r.get("reservation").is_some())
+        .cloned()
+        .collect()
+}
+
+fn first_agent(offer: &Offer) -> AgentId {
+    offer.agent_id.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// SUBSCRIBE: the first events, and calls made without or with the wrong stream id.
+async fn subscribe(b: &Backend, r: &mut Record) {
+    let s = Scheduler::subscribe(b.master(), info("conformance-subscribe", ROLE, MODERN)).await;
+    let subscribed = s.raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED").await;
+    r.json("subscribe.event.SUBSCRIBED", &subscribed);
+    let heartbeat = s.raw_event("HEARTBEAT", |e| e["type"] == "HEARTBEAT").await;
+    r.json("subscribe.event.HEARTBEAT", &heartbeat);
+    let revive = json!({"framework_id": {"value": s.framework_id.value}, "type": "REVIVE"});
+    let (status, _) = s.call_json_with_stream_id(&revive, None).await;
+    r.fact("subscribe.call_without_stream_id.status", status.as_u16());
+    let (status, _) = s
+        .call_json_with_stream_id(&revive, Some("not-the-stream-id"))
+        .await;
+    r.fact("subscribe.call_with_another_stream_id.status", status.as_u16());
+    let (status, _) = s.call_json(&revive).await;
+    r.fact("subscribe.call.status", status.as_u16());
+    teardown(&s).await;
+}
+
+/// RESERVE with labels, CREATE, DESTROY and UNRESERVE in the refined format, with operation
+/// feedback, and what the offers show after each.
+async fn reservations_and_volumes(b: &Backend, r: &mut Record) {
+    let mut s =
+        Scheduler::subscribe(b.master(), info("conformance-reserve", ROLE, MODERN)).await;
+    let offer = s.any_offer().await;
+    r.json("reserve.offer", &raw_offer(&s, &offer).await);
+    let agent = first_agent(&offer);
+    let cpus = reserved("cpus", 0.1, "r-cpus");
+    let disk = reserved("disk", 64.0, "r-disk");
+    accept(
+        &s,
+        &offer,
+        vec![op("RESERVE", "reserve-1", vec![cpus.clone(), disk.clone()])],
+    )
+    .await;
+    r.json("reserve.operation_status.RESERVE", &operation_status(&s, "reserve-1").await);
+    let offer = s
+        .offer("with the reservation", |o| {
+            o.agent_id == agent && o.resources.iter().any(|x| x.is_reserved_to(ROLE))
+        })
+        .await;
+    for h in held(&raw_offer(&s, &offer).await) {
+        r.json("reserve.offer.reserved", &h);
+    }
+    let vol = volume(64.0, "r-disk", "conformance-volume");
+    accept(&s, &offer, vec![op("CREATE", "create-1", vec![vol.clone()])]).await;
+    r.json("reserve.operation_status.CREATE", &operation_status(&s, "create-1").await);
+    let offer = s
+        .offer("with the volume", |o| {
+            o.agent_id == agent && o.resources.iter().any(|x| x.is_persistent_volume())
+        })
+        .await;
+    for h in held(&raw_offer(&s, &offer).await) {
+        r.json("reserve.offer.with_volume", &h);
+    }
+    accept(
+        &s,
+        &offer,
+        vec![
+            op("DESTROY", "destroy-1", vec![vol]),
+            op("UNRESERVE", "unreserve-1", vec![cpus, disk]),
+        ],
+    )
+    .await;
+    r.json("reserve.operation_status.DESTROY", &operation_status(&s, "destroy-1").await);
+    r.json(
+        "reserve.operation_status.UNRESERVE",
+        &operation_status(&s, "unreserve-1").await,
+    );
+    let offer = s.offer_from(&agent).await;
+    r.fact(
+        "reserve.offer.after_unreserve.held",
+        held(&raw_offer(&s, &offer).await).len(),
+    );
+    teardown(&s).await;
+}
+
+/// A framework without RESERVATION_REFINEMENT reserves and sees reservations in the
+/// pre-refinement format (`role` and `reservation` on the resource).
+async fn legacy_reservations(b: &Backend, r: &mut Record) {
+    let caps = [CapabilityType::MultiRole];
+    let mut s =
+        Scheduler::subscribe(b.master(), info("conformance-legacy", LEGACY_ROLE, &caps)).await;
+    let offer = s.any_offer().await;
+    r.json("legacy.offer", &raw_offer(&s, &offer).await);
+    let agent = first_agent(&offer);
+    let cpus = json!({
+        "name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1},
+        "role": LEGACY_ROLE,
+        "allocation_info": {"role": LEGACY_ROLE},
+        "reservation": {"principal": PRINCIPAL, "labels": labels("legacy-cpus")},
+    });
+    accept(&s, &offer, vec![op("RESERVE", "legacy-reserve", vec![cpus.clone()])]).await;
+    let offer = s
+        .offer("with the legacy reservation", |o| {
+            o.agent_id == agent && o.resources.iter().any(|x| x.is_reserved_to(LEGACY_ROLE))
+        })
+        .await;
+    for h in held(&raw_offer(&s, &offer).await) {
+        r.json("legacy.offer.reserved", &h);
+    }
+    accept(&s, &offer, vec![op("UNRESERVE", "legacy-unreserve", vec![cpus])]).await;
+    let offer = s.offer_from(&agent).await;
+    r.fact(
+        "legacy.offer.after_unreserve.held",
+        held(&raw_offer(&s, &offer).await).len(),
+    );
+    teardown(&s).await;
+}
+
+/// The shell command of the conformance task: it writes what it sees into its volume (its
+/// environment's names, its sandbox, its uid), turns healthy once it has, and on SIGTERM notes
+/// the signal and ends within the grace period.
+const TASK_COMMAND: &str = "env | cut -d= -f1 | sort > data/env.txt; \
+     echo \"$MESOS_SANDBOX\" > data/sandbox.txt; pwd > data/pwd.txt; id -u > data/uid.txt; \
+     echo ok > data/ok; \
+     trap 'echo term > data/term; exit 0' TERM; \
+     while true; do sleep 0.2; done";
+
+/// A pod under the default executor on a reservation with a volume: its updates, what its task
+/// sees, health, the operator's and the endpoints' view of it, reconciliation, and KILL with a
+/// grace period.
+async fn task_group(b: &Backend, r: &mut Record) {
+    let mut s = Scheduler::subscribe(b.master(), info("conformance-pods", ROLE, MODERN)).await;
+    let offer = s.any_offer().await;
+    let agent = first_agent(&offer);
+    let exec = vec![
+        reserved("cpus", 0.1, "p-exec-cpus"),
+        reserved("mem", 32.0, "p-exec-mem"),
+        reserved("disk", 32.0, "p-exec-disk"),
+    ];
+    let vol = volume(100.0, "p-volume", "conformance-pod-volume");
+    let task_res = vec![
+        reserved("cpus", 0.2, "p-task-cpus"),
+        reserved("mem", 64.0, "p-task-mem"),
+        vol.clone(),
+    ];
+    let mut to_reserve = exec.clone();
+    to_reserve.extend(task_res[..2].iter().cloned());
+    to_reserve.push(reserved("disk", 100.0, "p-volume"));
+    let task_id = "conformance-task";
+    let task = json!({
+        "name": "conformance-task",
+        "task_id": {"value": task_id},
+        "agent_id": {"value": agent.value},
+        "resources": task_res,
+        "command": {"shell": true, "value": TASK_COMMAND},
+        "health_check": {
+            "type": "COMMAND",
+            "command": {"shell": true, "value": "test -f data/ok"},
+            "delay_seconds": 0.0, "interval_seconds": 1.0, "timeout_seconds": 5.0,
+            "consecutive_failures": 3, "grace_period_seconds": 10.0,
+        },
+        "labels": {"labels": [{"key": "scenario", "value": "task_group"}]},
+    });
+    let executor = json!({
+        "type": "DEFAULT",
+        "executor_id": {"value": "conformance-executor"},
+        "framework_id": {"value": s.framework_id.value},
+        "resources": exec,
+    });
+    accept(
+        &s,
+        &offer,
+        vec![
+            op("RESERVE", "pod-reserve", to_reserve.clone()),
+            op("CREATE", "pod-create", vec![vol.clone()]),
+            json!({"type": "LAUNCH_GROUP", "launch_group": {
+                "executor": executor, "task_group": {"tasks": [task]}}}),
+        ],
+    )
+    .await;
+    r.json(
+        "pods.update.TASK_STARTING",
+        &raw_update(&s, task_id, "TASK_STARTING", |_| true).await,
+    );
+    r.json(
+        "pods.update.TASK_RUNNING",
+        &raw_update(&s, task_id, "TASK_RUNNING", |st| st.get("healthy").is_none()).await,
+    );
+    r.json(
+        "pods.update.TASK_RUNNING.healthy",
+        &raw_update(&s, task_id, "TASK_RUNNING", |st| st["healthy"] == true).await,
+    );
+
+    // What the task saw, from its volume on the agent's disk.
+    let dir = b
+        .volume_dir(&agent, ROLE, "conformance-pod-volume")
+        .await;
+    eventually("the task's notes in its volume", || dir.join("ok").exists()).await;
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    for name in read("env.txt").lines() {
+        r.fact(&format!("pods.task.env.{name}"), "set");
+    }
+    r.fact("pods.task.uid", read("uid.txt").trim());
+    r.fact(
+        "pods.task.pwd_is_sandbox",
+        read("pwd.txt").trim() == read("sandbox.txt").trim(),
+    );
+    r.fact("pods.task.sandbox", sandbox_layout(read("sandbox.txt").trim(), task_id));
+
+    operator_views(b, r).await;
+
+    // Reconciliation: of the task, of a task nobody has (on its agent and on none), of all.
+    let reconcile = |tasks: Value| {
+        json!({"framework_id": {"value": s.framework_id.value}, "type": "RECONCILE",
+               "reconcile": {"tasks": tasks}})
+    };
+    let is_reconciliation = |st: &Value| st["reason"] == "REASON_RECONCILIATION";
+    s.call_json(&reconcile(json!([{"task_id": {"value": task_id},
+                                    "agent_id": {"value": agent.value}}])))
+        .await;
+    r.json(
+        "reconcile.explicit.known",
+        &raw_update(&s, task_id, "TASK_RUNNING", is_reconciliation).await,
+    );
+    s.call_json(&reconcile(json!([{"task_id": {"value": "nobody-has-it"},
+                                    "agent_id": {"value": agent.value}}])))
+        .await;
+    r.json(
+        "reconcile.explicit.unknown_on_agent",
+        &s.raw_event("an answer for a task nobody has", |e| {
+            e["update"]["status"]["task_id"]["value"] == "nobody-has-it"
+        })
+        .await,
+    );
+    s.call_json(&reconcile(json!([{"task_id": {"value": "nobody-has-it-anywhere"}}])))
+        .await;
+    r.json(
+        "reconcile.explicit.unknown",
+        &s.raw_event("an answer for a task nobody has anywhere", |e| {
+            e["update"]["status"]["task_id"]["value"] == "nobody-has-it-anywhere"
+        })
+        .await,
+    );
+    let before = s.raw_len();
+    s.call_json(&reconcile(json!([]))).await;
+    r.json(
+        "reconcile.implicit",
+        &s.raw_event_after(before, "the implicit reconciliation answer", |e| {
+            e["update"]["status"]["task_id"]["value"] == task_id
+                && e["update"]["status"]["reason"] == "REASON_RECONCILIATION"
+        })
+        .await,
+    );
+
+    // KILL with a grace period: SIGTERM first, the task ends on its own.
+    s.call_json(&json!({
+        "framework_id": {"value": s.framework_id.value}, "type": "KILL",
+        "kill": {"task_id": {"value": task_id}, "agent_id": {"value": agent.value},
+                 "kill_policy": {"grace_period": {"nanoseconds": 10_000_000_000i64}}},
+    }))
+    .await;
+    r.json(
+        "pods.update.TASK_KILLING",
+        &raw_update(&s, task_id, "TASK_KILLING", |_| true).await,
+    );
+    r.json(
+        "pods.update.TASK_KILLED",
+        &raw_update(&s, task_id, "TASK_KILLED", |_| true).await,
+    );
+    r.fact("pods.kill.sigterm_first", dir.join("term").exists());
+
+    // Leave the agent as it was.
+    let offer = s
+        .offer("with the pod's volume back", |o| {
+            o.agent_id == agent && o.resources.iter().any(|x| x.is_persistent_volume())
+        })
+        .await;
+    accept(
+        &s,
+        &offer,
+        vec![
+            op("DESTROY", "pod-destroy", vec![vol]),
+            op("UNRESERVE", "pod-unreserve", to_reserve),
+        ],
+    )
+    .await;
+    operation_status(&s, "pod-unreserve").await;
+    teardown(&s).await;
+}
+
+/// A task's sandbox relative to its executor's run, with ids written as `<id>` and the task
+/// id as `<task>`: `<id>/containers/<id>` on Mesos.
+fn sandbox_layout(sandbox: &str, task_id: &str) -> String {
+    let after_runs = sandbox.rsplit_once("/runs/").map_or(sandbox, |(_, s)| s);
+    after_runs
+        .split('/')
+        .map(|c| {
+            if c == task_id {
+                "<task>".to_string()
+            } else if c.len() >= 32 && c.chars().all(|ch| ch.is_ascii_hexdigit() || ch == '-') {
+                "<id>".to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The operator API's reads, while a pod runs.
+async fn operator_views(b: &Backend, r: &mut Record) {
+    for call in [
+        "GET_STATE",
+        "GET_AGENTS",
+        "GET_FRAMEWORKS",
+        "GET_TASKS",
+        "GET_EXECUTORS",
+        "GET_ROLES",
+        "GET_HEALTH",
+        "GET_VERSION",
+        "GET_MASTER",
+        "GET_FLAGS",
+    ] {
+        let (status, body) = b.operator(json!({"type": call})).await;
+        r.fact(&format!("operator.{call}.status"), status);
+        r.json(&format!("operator.{call}"), &body);
+    }
+}
+
+/// Failover: a second SUBSCRIBE with the framework id takes over; the first stream hears why.
+async fn failover(b: &Backend, r: &mut Record) {
+    let first = Scheduler::subscribe(b.master(), info("conformance-failover", ROLE, MODERN)).await;
+    let id = first.framework_id.clone();
+    let again = Scheduler::resubscribe(b.master(), &first.info, &id).await;
+    r.json(
+        "failover.event.SUBSCRIBED",
+        &again.raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED").await,
+    );
+    r.json(
+        "failover.old_stream.ERROR",
+        &first.raw_event("an ERROR on the old stream", |e| e["type"] == "ERROR").await,
+    );
+    teardown(&again).await;
+}
+
+/// DECLINE with a filter keeps the agent's resources away for its time; REVIVE clears filters;
+/// SUPPRESS stops offers and REVIVE brings them back.
+async fn filters(b: &Backend, r: &mut Record) {
+    let mut s = Scheduler::subscribe(b.master(), info("conformance-filters", ROLE, MODERN)).await;
+    let offer = s.any_offer().await;
+    let agent = first_agent(&offer);
+    s.decline(&offer.id, 30.0).await;
+    s.expect_no_offer("from the declined agent", Duration::from_secs(2), |o| {
+        o.agent_id == agent
+    })
+    .await;
+    r.fact("filters.declined_agent_offered_within_the_filter", false);
+    let revive = json!({"framework_id": {"value": s.framework_id.value}, "type": "REVIVE"});
+    let (status, _) = s.call_json(&revive).await;
+    r.fact("filters.revive.status", status.as_u16());
+    let offer = s.offer_from(&agent).await;
+    r.fact("filters.declined_agent_offered_after_revive", true);
+    s.decline(&offer.id, 0.1).await;
+    s.decline_all().await;
+    let (status, _) = s
+        .call_json(&json!({"framework_id": {"value": s.framework_id.value}, "type": "SUPPRESS"}))
+        .await;
+    r.fact("filters.suppress.status", status.as_u16());
+    s.expect_no_offer("while suppressed", Duration::from_secs(2), |_| true)
+        .await;
+    r.fact("filters.offered_while_suppressed", false);
+    s.call_json(&revive).await;
+    s.any_offer().await;
+    r.fact("filters.offered_after_revive", true);
+    teardown(&s).await;
+}
+
+/// The master's v0 endpoints that tools read.
+async fn endpoints(b: &Backend, r: &mut Record) {
+    // A framework that is subscribed, so the lists are not empty.
+    let s = Scheduler::subscribe(b.master(), info("conformance-endpoints", ROLE, MODERN)).await;
+    for path in [
+        "/version",
+        "/health",
+        "/state",
+        "/master/state",
+        "/master/state-summary",
+        "/master/slaves",
+        "/master/frameworks",
+        "/master/tasks",
+        "/master/roles",
+        "/flags",
+        "/master/flags",
+        "/master/redirect",
+        "/metrics/snapshot",
+    ] {
+        let (status, location, body) = b.get(path).await;
+        r.fact(&format!("endpoints.{path}.status"), status);
+        r.fact(&format!("endpoints.{path}.location"), location.is_some());
+        r.json(&format!("endpoints.{path}"), &body);
+    }
+    teardown(&s).await;
+    // Leave nothing held: wait for the framework to be gone from the active list.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let (_, body) = b.operator(json!({"type": "GET_FRAMEWORKS"})).await;
+        let active = body["get_frameworks"]["frameworks"]
+            .as_array()
+            .map_or(0, |f| f.len());
+        if active == 0 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
