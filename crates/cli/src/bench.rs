@@ -37,8 +37,10 @@ use crate::mesos_client::{operator_call, EventStream, SchedulerClient};
 const AGENT_RESOURCES: &str = "cpus:400;mem:400000;disk:400000;ports:[31000-32000]";
 const TASK_CPUS: f64 = 0.01;
 const TASK_MEM: f64 = 1.0;
+/// Mesos' floor for a task group's executor: 0.01 CPUs, 32 MB and some disk.
 const EXECUTOR_CPUS: f64 = 0.01;
-const EXECUTOR_MEM: f64 = 1.0;
+const EXECUTOR_MEM: f64 = 32.0;
+const EXECUTOR_DISK: f64 = 1.0;
 const TASK_COMMAND: &str = "sleep 3600";
 /// Offers left over once every pod is launched are refused for this long, so they stop coming.
 const REFUSE_WHEN_DONE_SECS: f64 = 3600.0;
@@ -410,7 +412,8 @@ fn pods_that_fit(offer: &Offer) -> usize {
     // A hair of slack: offered scalars are rounded to three decimals.
     let by_cpus = (scalar("cpus") + 1e-9) / (TASK_CPUS + EXECUTOR_CPUS);
     let by_mem = (scalar("mem") + 1e-9) / (TASK_MEM + EXECUTOR_MEM);
-    by_cpus.min(by_mem).floor().max(0.0) as usize
+    let by_disk = (scalar("disk") + 1e-9) / EXECUTOR_DISK;
+    by_cpus.min(by_mem).min(by_disk).floor().max(0.0) as usize
 }
 
 fn launch_pod(i: usize, fid: &cairn_proto::FrameworkId, agent: &AgentId) -> OfferOperation {
@@ -421,6 +424,7 @@ fn launch_pod(i: usize, fid: &cairn_proto::FrameworkId, agent: &AgentId) -> Offe
         resources: vec![
             Resource::scalar("cpus", EXECUTOR_CPUS),
             Resource::scalar("mem", EXECUTOR_MEM),
+            Resource::scalar("disk", EXECUTOR_DISK),
         ],
         ..Default::default()
     };

@@ -38,6 +38,7 @@ async fn a_pod_writes_into_a_persistent_volume_and_a_relaunch_on_the_same_reserv
     let exec_resources = vec![
         res(Resource::scalar("cpus", 0.1)),
         res(Resource::scalar("mem", 32.0)),
+        res(Resource::scalar("disk", 16.0)),
     ];
     let task_resources = |vol: &Resource| {
         vec![
@@ -60,6 +61,7 @@ async fn a_pod_writes_into_a_persistent_volume_and_a_relaunch_on_the_same_reserv
                     res(Resource::scalar("cpus", 0.3)),
                     res(Resource::scalar("mem", 96.0)),
                     disk.clone(),
+                    res(Resource::scalar("disk", 16.0)),
                 ])
                 .with_id("reserve-1"),
                 OfferOperation::create(vec![volume.clone()]).with_id("create-1"),
@@ -668,7 +670,11 @@ async fn an_unacknowledged_update_is_resent_with_the_same_uuid_and_the_next_wait
         "brief",
         &offer.agent_id,
         "sleep 0.3",
-        vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+        vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
     );
     sched
         .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
@@ -809,7 +815,11 @@ async fn a_task_that_ignores_sigterm_is_killed_with_sigkill_after_the_grace_peri
             "trap '' TERM; echo $$ > {0}.tmp && mv {0}.tmp {0}; while true; do sleep 0.1; done",
             pid_file.display()
         ),
-        vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+        vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
     );
     sched
         .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
@@ -1115,7 +1125,11 @@ async fn refused_operations_fail_the_mesos_way_and_leave_everything_else_alone()
         "late",
         &offer.agent_id,
         "true",
-        vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)],
+        vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ],
     );
     let mut bogus = late.clone();
     bogus.task_id = TaskId::new("bogus");
@@ -1184,7 +1198,11 @@ async fn refused_operations_fail_the_mesos_way_and_leave_everything_else_alone()
         "tagged",
         &offer.agent_id,
         "true",
-        vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)],
+        vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ],
     );
     sched
         .accept(
@@ -1193,7 +1211,11 @@ async fn refused_operations_fail_the_mesos_way_and_leave_everything_else_alone()
                 pod_executor(
                     "tagged-exec",
                     &fid,
-                    vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)],
+                    vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ],
                 ),
                 vec![tagged],
             )
@@ -1228,7 +1250,11 @@ async fn refused_operations_fail_the_mesos_way_and_leave_everything_else_alone()
         "dup",
         &offer.agent_id,
         "true",
-        vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)],
+        vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ],
     );
     sched
         .accept(&offer.id, vec![OfferOperation::launch(vec![again])])
@@ -1470,7 +1496,11 @@ async fn a_task_that_ends_while_its_agent_is_stopped_is_reported_when_the_agent_
             pid_file.display(),
             release.display()
         ),
-        vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+        vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
     );
     sched
         .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
@@ -1529,7 +1559,11 @@ async fn unacknowledged_updates_survive_a_crash_of_the_cluster_and_keep_their_uu
         "patient",
         &offer.agent_id,
         &format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()),
-        vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+        vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
     );
     sched
         .accept(&offer.id, vec![OfferOperation::launch(vec![t])])
@@ -1584,7 +1618,11 @@ async fn when_a_pods_executor_dies_its_tasks_fail_and_their_processes_die_with_i
         "orphan",
         &offer.agent_id,
         &sleeper(&pid_file),
-        vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+        vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
     );
     sched
         .accept(
@@ -1593,7 +1631,11 @@ async fn when_a_pods_executor_dies_its_tasks_fail_and_their_processes_die_with_i
                 pod_executor(
                     "fragile-exec",
                     &sched.framework_id,
-                    vec![scalar("cpus", 0.1, &role), scalar("mem", 32.0, &role)],
+                    vec![
+            scalar("cpus", 0.1, &role),
+            scalar("mem", 32.0, &role),
+            scalar("disk", 16.0, &role),
+        ],
                 ),
                 vec![t],
             )],
@@ -1672,7 +1714,11 @@ async fn a_second_task_group_joins_a_running_pod_executor_and_outlives_a_kill_of
     let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("pods", ROLE)).await;
     let offer = sched.any_offer().await;
     let agent = offer.agent_id.clone();
-    let small = || vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)];
+    let small = || vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ];
     let executor = pod_executor("shared-exec", &sched.framework_id, small());
     let a = task(
         "group-a",
@@ -1739,7 +1785,11 @@ async fn a_task_group_sent_to_an_executor_that_is_finishing_is_not_left_hanging(
     let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("pods", ROLE)).await;
     let offer = sched.any_offer().await;
     let agent = offer.agent_id.clone();
-    let small = || vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)];
+    let small = || vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ];
     let executor = pod_executor("brief-exec", &sched.framework_id, small());
     let first = task("first", &agent, "true", small());
     sched
@@ -1834,7 +1884,11 @@ async fn an_offer_from_before_a_cluster_restart_is_invalid_after_it() {
         "from-the-past",
         &stale.agent_id,
         "true",
-        vec![scalar("cpus", 0.1, ROLE), scalar("mem", 32.0, ROLE)],
+        vec![
+            scalar("cpus", 0.1, ROLE),
+            scalar("mem", 32.0, ROLE),
+            scalar("disk", 16.0, ROLE),
+        ],
     );
     sched
         .call_ok(&Call::accept(

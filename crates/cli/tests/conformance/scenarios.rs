@@ -21,6 +21,7 @@ pub async fn run_all(b: &Backend, r: &mut Record) {
     reservations_and_volumes(b, r).await;
     legacy_reservations(b, r).await;
     task_group(b, r).await;
+    executor_floor(b, r).await;
     failover(b, r).await;
     filters(b, r).await;
     endpoints(b, r).await;
@@ -435,6 +436,44 @@ async fn task_group(b: &Backend, r: &mut Record) {
     )
     .await;
     operation_status(&s, "pod-unreserve").await;
+    teardown(&s).await;
+}
+
+/// A task group whose executor has less than Mesos' floor (0.01 CPUs, 32 MB, some disk) is
+/// refused whole, with the master's words.
+async fn executor_floor(b: &Backend, r: &mut Record) {
+    let mut s = Scheduler::subscribe(b.master(), info("conformance-floor", ROLE, MODERN)).await;
+    let unreserved = |name: &str, value: f64| {
+        json!({"name": name, "type": "SCALAR", "scalar": {"value": value},
+               "allocation_info": {"role": ROLE}})
+    };
+    for (case, executor_resources) in [
+        ("few_cpus", vec![unreserved("cpus", 0.001), unreserved("mem", 32.0), unreserved("disk", 8.0)]),
+        ("little_memory", vec![unreserved("cpus", 0.1), unreserved("mem", 16.0), unreserved("disk", 8.0)]),
+        ("no_disk", vec![unreserved("cpus", 0.1), unreserved("mem", 32.0)]),
+    ] {
+        let offer = s.any_offer().await;
+        let task_id = format!("floor-{case}");
+        let task = json!({
+            "name": task_id, "task_id": {"value": task_id},
+            "agent_id": {"value": offer.agent_id.value},
+            "resources": [unreserved("cpus", 0.1), unreserved("mem", 32.0)],
+            "command": {"shell": true, "value": "sleep 60"},
+        });
+        let executor = json!({
+            "type": "DEFAULT", "executor_id": {"value": format!("floor-{case}-executor")},
+            "framework_id": {"value": s.framework_id.value}, "resources": executor_resources,
+        });
+        accept(&s, &offer, vec![json!({"type": "LAUNCH_GROUP", "launch_group": {
+            "executor": executor, "task_group": {"tasks": [task]}}})])
+        .await;
+        let update = raw_update(&s, &task_id, "TASK_ERROR", |_| true).await;
+        r.json(&format!("floor.{case}.update"), &update);
+        r.fact(
+            &format!("floor.{case}.message"),
+            update["update"]["status"]["message"].as_str().unwrap_or_default(),
+        );
+    }
     teardown(&s).await;
 }
 

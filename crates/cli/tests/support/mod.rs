@@ -7,6 +7,9 @@
 
 #![allow(dead_code)] // not every test file uses every helper
 
+pub mod mesos;
+pub mod service;
+
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -713,6 +716,9 @@ pub struct Scheduler {
     pub stream_id: String,
     pub info: FrameworkInfo,
     rx: mpsc::UnboundedReceiver<Event>,
+    /// Every event received, in order, as the JSON that came over the wire (what a typed event
+    /// cannot show: fields cairn's types do not know, and how values were written).
+    raw: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     reader: tokio::task::JoinHandle<()>,
     auto_ack: Arc<AtomicBool>,
     /// Events received and not consumed by a wait (offers and heartbeats excepted).
@@ -805,9 +811,11 @@ impl Scheduler {
             .to_string();
         let (tx, rx) = mpsc::unbounded_channel();
         let auto_ack = Arc::new(AtomicBool::new(auto_ack));
+        let raw = Arc::new(std::sync::Mutex::new(Vec::new()));
         let reader = tokio::spawn(read_stream(
             resp,
             tx,
+            raw.clone(),
             http.clone(),
             authorization.clone(),
             master.to_string(),
@@ -822,6 +830,7 @@ impl Scheduler {
             stream_id,
             info,
             rx,
+            raw,
             reader,
             auto_ack,
             pending: VecDeque::new(),
@@ -855,6 +864,71 @@ impl Scheduler {
     /// POSTs a call with this scheduler's stream id; the status and body.
     pub async fn call(&self, call: &Call) -> (StatusCode, String) {
         self.call_with_stream_id(call, Some(&self.stream_id)).await
+    }
+
+    /// POSTs a call written as JSON with this scheduler's stream id; the status and body.
+    pub async fn call_json(&self, call: &serde_json::Value) -> (StatusCode, String) {
+        self.call_json_with_stream_id(call, Some(&self.stream_id))
+            .await
+    }
+
+    /// POSTs a call written as JSON, with `stream_id` (none: no header); the status and body.
+    pub async fn call_json_with_stream_id(
+        &self,
+        call: &serde_json::Value,
+        stream_id: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/scheduler", self.master))
+            .header("Content-Type", "application/json")
+            .body(call.to_string());
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        if let Some(id) = stream_id {
+            req = req.header("Mesos-Stream-Id", id);
+        }
+        let resp = req.send().await.expect("POST a scheduler call");
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// How many events have arrived so far (for [`raw_event_after`](Self::raw_event_after)).
+    pub fn raw_len(&self) -> usize {
+        self.raw.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The first event received, as its wire JSON, that `pred` accepts; waits for it.
+    pub async fn raw_event(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        self.raw_event_after(0, what, pred).await
+    }
+
+    /// The first event from the `skip`-th on, as its wire JSON, that `pred` accepts; waits.
+    pub async fn raw_event_after(
+        &self,
+        skip: usize,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let found = self
+                .raw
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .skip(skip)
+                .find(|e| pred(e))
+                .cloned();
+            if let Some(e) = found {
+                return e;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {DEADLINE:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn call_with_stream_id(
@@ -1182,6 +1256,7 @@ fn summary<'a>(events: impl Iterator<Item = &'a Event>) -> String {
 async fn read_stream(
     mut resp: reqwest::Response,
     tx: mpsc::UnboundedSender<Event>,
+    raw: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     http: reqwest::Client,
     authorization: Option<String>,
     master: String,
@@ -1191,11 +1266,14 @@ async fn read_stream(
     let mut decoder = Decoder::new();
     let mut framework_id = None;
     while let Ok(Some(chunk)) = resp.chunk().await {
-        let events: Vec<Event> = match decoder.feed_json(&chunk) {
-            Ok(events) => events,
+        let records: Vec<serde_json::Value> = match decoder.feed_json(&chunk) {
+            Ok(records) => records,
             Err(e) => panic!("a bad record on the event stream: {e}"),
         };
-        for event in events {
+        for record in records {
+            let event: Event = serde_json::from_value(record.clone())
+                .unwrap_or_else(|e| panic!("an event cairn cannot read ({e}): {record}"));
+            raw.lock().unwrap_or_else(|e| e.into_inner()).push(record);
             if let Some(s) = &event.subscribed {
                 framework_id = Some(s.framework_id.clone());
             }
@@ -1343,6 +1421,7 @@ pub async fn launch_volume_pod(sched: &mut Scheduler, offer: &Offer, pod: Volume
         vec![
             res(Resource::scalar("cpus", 0.1)),
             res(Resource::scalar("mem", 32.0)),
+            res(Resource::scalar("disk", 16.0)),
         ],
     );
     let ops = vec![
@@ -1350,6 +1429,7 @@ pub async fn launch_volume_pod(sched: &mut Scheduler, offer: &Offer, pod: Volume
             res(Resource::scalar("cpus", 0.3)),
             res(Resource::scalar("mem", 64.0)),
             disk,
+            res(Resource::scalar("disk", 16.0)),
         ]),
         OfferOperation::create(vec![volume]),
         launch_group(executor, vec![t]),

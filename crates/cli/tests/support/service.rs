@@ -1,0 +1,149 @@
+//! A service's scheduler as a user runs it: `cairn scheduler SPEC --master URL` in a process of
+//! its own, its stdout collected line by line, against any master (a `cairn cluster` or real
+//! Mesos), and the one-shot commands that act on it (`cairn update`, `cairn uninstall`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{signal, CAIRN};
+
+/// `cairn scheduler` as a child process.
+pub struct ServiceScheduler {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: PathBuf,
+}
+
+impl ServiceScheduler {
+    /// Starts `cairn scheduler spec --master master --state-dir state [--credentials file]
+    /// [extra..]`; its stderr goes to `stderr`.
+    pub fn start(
+        master: &str,
+        spec: &Path,
+        state: &Path,
+        credentials: Option<&Path>,
+        stderr: PathBuf,
+        extra: &[&str],
+    ) -> ServiceScheduler {
+        let mut cmd = Command::new(CAIRN);
+        cmd.arg("scheduler")
+            .arg(spec)
+            .arg("--master")
+            .arg(master)
+            .arg("--state-dir")
+            .arg(state);
+        if let Some(c) = credentials {
+            cmd.arg("--credentials").arg(c);
+        }
+        let mut child = cmd
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("the scheduler's stderr file"))
+            .spawn()
+            .expect("starting cairn scheduler");
+        let out = child.stdout.take().expect("piped stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        ServiceScheduler {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// What it printed so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Its stdout and stderr, for a failure message.
+    pub fn output(&self) -> String {
+        format!(
+            "--- scheduler stdout ---\n{}\n--- scheduler stderr ---\n{}",
+            self.stdout().join("\n"),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
+
+    /// Panics with its output if it has exited.
+    pub fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the scheduler exited ({status})\n{}", self.output());
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        signal(self.child.id(), libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and waits for it to exit.
+    pub fn stop(&mut self) {
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceScheduler {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.output());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a `cairn` command to its end (it must end within `within`).
+pub fn cairn(args: &[&str], within: Duration) -> Output {
+    let mut child = Command::new(CAIRN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cairn");
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("the output of cairn");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the output of cairn");
+            panic!(
+                "cairn {args:?} did not end within {within:?}\n{}",
+                output_text(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A finished command's status, stdout and stderr, for a failure message.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
