@@ -382,11 +382,13 @@ async fn an_executor_token_speaks_only_for_its_own_executor_and_its_own_tasks() 
     let mut sched = Scheduler::subscribe(&cluster.master, framework("exec", ROLE, &[])).await;
     let offer = sched.any_offer().await;
     let role = offer_role(&offer);
-    let small = || vec![
+    let small = || {
+        vec![
             scalar("cpus", 0.1, &role),
             scalar("mem", 32.0, &role),
             scalar("disk", 16.0, &role),
-        ];
+        ]
+    };
     let pod = |name: &str| {
         launch_group(
             pod_executor(&format!("{name}-exec"), &sched.framework_id, small()),

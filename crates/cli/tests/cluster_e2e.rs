@@ -1212,10 +1212,10 @@ async fn refused_operations_fail_the_mesos_way_and_leave_everything_else_alone()
                     "tagged-exec",
                     &fid,
                     vec![
-            scalar("cpus", 0.1, ROLE),
-            scalar("mem", 32.0, ROLE),
-            scalar("disk", 16.0, ROLE),
-        ],
+                        scalar("cpus", 0.1, ROLE),
+                        scalar("mem", 32.0, ROLE),
+                        scalar("disk", 16.0, ROLE),
+                    ],
                 ),
                 vec![tagged],
             )
@@ -1632,10 +1632,10 @@ async fn when_a_pods_executor_dies_its_tasks_fail_and_their_processes_die_with_i
                     "fragile-exec",
                     &sched.framework_id,
                     vec![
-            scalar("cpus", 0.1, &role),
-            scalar("mem", 32.0, &role),
-            scalar("disk", 16.0, &role),
-        ],
+                        scalar("cpus", 0.1, &role),
+                        scalar("mem", 32.0, &role),
+                        scalar("disk", 16.0, &role),
+                    ],
                 ),
                 vec![t],
             )],
@@ -1714,11 +1714,13 @@ async fn a_second_task_group_joins_a_running_pod_executor_and_outlives_a_kill_of
     let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("pods", ROLE)).await;
     let offer = sched.any_offer().await;
     let agent = offer.agent_id.clone();
-    let small = || vec![
+    let small = || {
+        vec![
             scalar("cpus", 0.1, ROLE),
             scalar("mem", 32.0, ROLE),
             scalar("disk", 16.0, ROLE),
-        ];
+        ]
+    };
     let executor = pod_executor("shared-exec", &sched.framework_id, small());
     let a = task(
         "group-a",
@@ -1785,11 +1787,13 @@ async fn a_task_group_sent_to_an_executor_that_is_finishing_is_not_left_hanging(
     let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("pods", ROLE)).await;
     let offer = sched.any_offer().await;
     let agent = offer.agent_id.clone();
-    let small = || vec![
+    let small = || {
+        vec![
             scalar("cpus", 0.1, ROLE),
             scalar("mem", 32.0, ROLE),
             scalar("disk", 16.0, ROLE),
-        ];
+        ]
+    };
     let executor = pod_executor("brief-exec", &sched.framework_id, small());
     let first = task("first", &agent, "true", small());
     sched

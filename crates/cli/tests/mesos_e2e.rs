@@ -57,8 +57,14 @@ async fn running(mesos: &MesosCluster) -> BTreeMap<String, Running> {
             (
                 t["name"].as_str().unwrap_or_default().to_string(),
                 Running {
-                    id: t["task_id"]["value"].as_str().unwrap_or_default().to_string(),
-                    agent: t["agent_id"]["value"].as_str().unwrap_or_default().to_string(),
+                    id: t["task_id"]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    agent: t["agent_id"]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     volume,
                     cpus,
                 },
@@ -177,10 +183,23 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
 
     // Deploy: five pods, each on its own volume, each volume with its task's name once.
     let mut sched = start(1);
-    let deployed = until(&mesos, &mut sched, "deploy", ROLLOUT, "deploy COMPLETE", 5, |_| true).await;
+    let deployed = until(
+        &mesos,
+        &mut sched,
+        "deploy",
+        ROLLOUT,
+        "deploy COMPLETE",
+        5,
+        |_| true,
+    )
+    .await;
     for (name, task) in &deployed {
         assert!(!task.volume.is_empty(), "{name} has no volume: {task:?}");
-        assert_eq!(marker(&mesos, task).await, vec![name.clone()], "{name}'s marker");
+        assert_eq!(
+            marker(&mesos, task).await,
+            vec![name.clone()],
+            "{name}'s marker"
+        );
     }
 
     // kill -9 of a task: relaunched in place, same agent and volume, its data kept.
@@ -188,32 +207,70 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     let pid = task_sleep_pid(&mesos, victim).expect("the sleep of metadata-0-node");
     support::signal(pid, libc::SIGKILL);
     let old = deployed[victim].clone();
-    let after_kill = until(&mesos, &mut sched, "relaunch after kill -9", DEADLINE, "", 5, |t| {
-        t.get(victim).is_some_and(|n| n.id != old.id)
-    })
+    let after_kill = until(
+        &mesos,
+        &mut sched,
+        "relaunch after kill -9",
+        DEADLINE,
+        "",
+        5,
+        |t| t.get(victim).is_some_and(|n| n.id != old.id),
+    )
     .await;
     let new = &after_kill[victim];
-    assert_eq!((&new.agent, &new.volume), (&old.agent, &old.volume), "moved");
-    assert_eq!(marker(&mesos, new).await, vec![victim; 2], "the marker of {victim}");
+    assert_eq!(
+        (&new.agent, &new.volume),
+        (&old.agent, &old.volume),
+        "moved"
+    );
+    assert_eq!(
+        marker(&mesos, new).await,
+        vec![victim; 2],
+        "the marker of {victim}"
+    );
 
     // kill -9 of the scheduler: the next one takes over and restarts nothing.
     sched.kill9();
     let mut sched = start(2);
-    let taken_over = until(&mesos, &mut sched, "takeover", DEADLINE, "is deployed", 5, |_| true).await;
-    assert_eq!(taken_over, after_kill, "the restarted scheduler changed tasks");
+    let taken_over = until(
+        &mesos,
+        &mut sched,
+        "takeover",
+        DEADLINE,
+        "is deployed",
+        5,
+        |_| true,
+    )
+    .await;
+    assert_eq!(
+        taken_over, after_kill,
+        "the restarted scheduler changed tasks"
+    );
     // Through a few offer rounds and the first reconciliation retries, nothing is touched.
     let watch = Instant::now() + Duration::from_secs(6);
     while Instant::now() < watch {
-        assert_eq!(running(&mesos).await, after_kill, "a task changed after the takeover");
+        assert_eq!(
+            running(&mesos).await,
+            after_kill,
+            "a task changed after the takeover"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     // Rolling update: cpus 0.1 -> 0.2, every pod restarted in place with its data.
-    let v2 = write(&root, "v2.yml", &my_service().replace("cpus: 0.1", "cpus: 0.2"));
+    let v2 = write(
+        &root,
+        "v2.yml",
+        &my_service().replace("cpus: 0.1", "cpus: 0.2"),
+    );
     let state_arg = state.to_str().unwrap();
-    let update = cairn(&["update", v2.to_str().unwrap(), "--state-dir", state_arg], ROLLOUT);
+    let update = cairn(
+        &["update", v2.to_str().unwrap(), "--state-dir", state_arg],
+        ROLLOUT,
+    );
     assert!(
-        update.status.success() && String::from_utf8_lossy(&update.stdout).contains("update complete"),
+        update.status.success()
+            && String::from_utf8_lossy(&update.stdout).contains("update complete"),
         "{}",
         output_text(&update)
     );
@@ -224,7 +281,11 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     for (name, task) in &updated {
         let before = &after_kill[name];
         assert_ne!(task.id, before.id, "{name} was not restarted");
-        assert_eq!((&task.agent, &task.volume), (&before.agent, &before.volume), "{name} moved");
+        assert_eq!(
+            (&task.agent, &task.volume),
+            (&before.agent, &before.volume),
+            "{name} moved"
+        );
         let lines = marker(&mesos, task).await;
         assert_eq!(lines.last(), Some(name), "{name}'s marker: {lines:?}");
         assert_eq!(
@@ -237,7 +298,11 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     // Decommission: data 3 -> 2 frees exactly data-2's reservations and its volume.
     let data2 = updated["data-2-node"].clone();
     let data2_dir = mesos
-        .volume_dir(&cairn_proto::AgentId::new(data2.agent.clone()), ROLE, &data2.volume)
+        .volume_dir(
+            &cairn_proto::AgentId::new(data2.agent.clone()),
+            ROLE,
+            &data2.volume,
+        )
         .await;
     let v3 = write(
         &root,
@@ -246,14 +311,20 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
             .replace("cpus: 0.1", "cpus: 0.2")
             .replace("count: 3", "count: 2\n    allow-decommission: true"),
     );
-    let update = cairn(&["update", v3.to_str().unwrap(), "--state-dir", state_arg], ROLLOUT);
+    let update = cairn(
+        &["update", v3.to_str().unwrap(), "--state-dir", state_arg],
+        ROLLOUT,
+    );
     assert!(update.status.success(), "{}", output_text(&update));
     let left = until(&mesos, &mut sched, "decommission", DEADLINE, "", 4, |t| {
         !t.contains_key("data-2-node")
     })
     .await;
     for (name, task) in &left {
-        assert_eq!(task.id, updated[name].id, "{name} was touched by the decommission");
+        assert_eq!(
+            task.id, updated[name].id,
+            "{name} was touched by the decommission"
+        );
     }
     let mut freed = false;
     eventually("data-2's reservations and volume released", || {
@@ -265,7 +336,10 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     loop {
         let pods = reserved_pods(&mesos).await;
         if !pods.iter().any(|p| p == "data-2") {
-            assert!(pods.iter().any(|p| p == "data-0"), "others' reservations: {pods:?}");
+            assert!(
+                pods.iter().any(|p| p == "data-0"),
+                "others' reservations: {pods:?}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "data-2 still reserved: {pods:?}");
@@ -275,12 +349,25 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     // Uninstall: nothing left reserved, running or on disk.
     sched.stop();
     let uninstall = cairn(
-        &["uninstall", "--master", &mesos.master, "--state-dir", state_arg],
+        &[
+            "uninstall",
+            "--master",
+            &mesos.master,
+            "--state-dir",
+            state_arg,
+        ],
         ROLLOUT,
     );
     assert!(uninstall.status.success(), "{}", output_text(&uninstall));
-    assert!(running(&mesos).await.is_empty(), "tasks left after uninstall");
-    assert_eq!(reserved_pods(&mesos).await, Vec::<String>::new(), "reservations left");
+    assert!(
+        running(&mesos).await.is_empty(),
+        "tasks left after uninstall"
+    );
+    assert_eq!(
+        reserved_pods(&mesos).await,
+        Vec::<String>::new(),
+        "reservations left"
+    );
     for agent in mesos.agents() {
         let volumes = agent.work_dir.join("volumes/roles").join(ROLE);
         let left: Vec<_> = std::fs::read_dir(&volumes)

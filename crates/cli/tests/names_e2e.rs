@@ -294,11 +294,13 @@ impl Bench<'_> {
         let row = self.row;
         let fid = self.sched.framework_id.clone();
         let principal = self.principal.clone();
-        let small = || vec![
-            scalar("cpus", 0.1, ROLE),
-            scalar("mem", 32.0, ROLE),
-            scalar("disk", 16.0, ROLE),
-        ];
+        let small = || {
+            vec![
+                scalar("cpus", 0.1, ROLE),
+                scalar("mem", 32.0, ROLE),
+                scalar("disk", 16.0, ROLE),
+            ]
+        };
         match field {
             Field::SubscribeFrameworkId => {
                 let mut info = modern_framework(&format!("bad-{row}"), ROLE);
@@ -773,11 +775,13 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
     let victim = root.join("victim");
     plant(&victim);
     let mut sched = Scheduler::subscribe(&cluster.master, modern_framework("planter", ROLE)).await;
-    let small = || vec![
+    let small = || {
+        vec![
             scalar("cpus", 0.1, ROLE),
             scalar("mem", 32.0, ROLE),
             scalar("disk", 16.0, ROLE),
-        ];
+        ]
+    };
     let planted = cluster.scratch.join("planted");
     let planter = |agent: &AgentId| {
         task(

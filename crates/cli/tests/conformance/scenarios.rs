@@ -80,10 +80,7 @@ async fn raw_update(
 ) -> Value {
     s.raw_event(&format!("an update of {task} in {state}"), |e| {
         let st = &e["update"]["status"];
-        e["type"] == "UPDATE"
-            && st["task_id"]["value"] == task
-            && st["state"] == state
-            && extra(st)
+        e["type"] == "UPDATE" && st["task_id"]["value"] == task && st["state"] == state && extra(st)
     })
     .await
 }
@@ -127,9 +124,16 @@ fn volume(size: f64, resource_id: &str, persistence_id: &str) -> Value {
     v
 }
 
+/// An offer operation with feedback (`id`): RESERVE and UNRESERVE take `resources`, CREATE
+/// and DESTROY take `volumes`.
 fn op(type_: &str, id: &str, resources: Vec<Value>) -> Value {
     let field = type_.to_ascii_lowercase();
-    json!({"type": type_, "id": {"value": id}, field: {"resources": resources}})
+    let list = if matches!(type_, "CREATE" | "DESTROY") {
+        "volumes"
+    } else {
+        "resources"
+    };
+    json!({"type": type_, "id": {"value": id}, field: {list: resources}})
 }
 
 async fn operation_status(s: &Scheduler, id: &str) -> Value {
@@ -160,7 +164,9 @@ fn first_agent(offer: &Offer) -> AgentId {
 /// SUBSCRIBE: the first events, and calls made without or with the wrong stream id.
 async fn subscribe(b: &Backend, r: &mut Record) {
     let s = Scheduler::subscribe(b.master(), info("conformance-subscribe", ROLE, MODERN)).await;
-    let subscribed = s.raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED").await;
+    let subscribed = s
+        .raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED")
+        .await;
     r.json("subscribe.event.SUBSCRIBED", &subscribed);
     let heartbeat = s.raw_event("HEARTBEAT", |e| e["type"] == "HEARTBEAT").await;
     r.json("subscribe.event.HEARTBEAT", &heartbeat);
@@ -170,7 +176,10 @@ async fn subscribe(b: &Backend, r: &mut Record) {
     let (status, _) = s
         .call_json_with_stream_id(&revive, Some("not-the-stream-id"))
         .await;
-    r.fact("subscribe.call_with_another_stream_id.status", status.as_u16());
+    r.fact(
+        "subscribe.call_with_another_stream_id.status",
+        status.as_u16(),
+    );
     let (status, _) = s.call_json(&revive).await;
     r.fact("subscribe.call.status", status.as_u16());
     teardown(&s).await;
@@ -179,8 +188,7 @@ async fn subscribe(b: &Backend, r: &mut Record) {
 /// RESERVE with labels, CREATE, DESTROY and UNRESERVE in the refined format, with operation
 /// feedback, and what the offers show after each.
 async fn reservations_and_volumes(b: &Backend, r: &mut Record) {
-    let mut s =
-        Scheduler::subscribe(b.master(), info("conformance-reserve", ROLE, MODERN)).await;
+    let mut s = Scheduler::subscribe(b.master(), info("conformance-reserve", ROLE, MODERN)).await;
     let offer = s.any_offer().await;
     r.json("reserve.offer", &raw_offer(&s, &offer).await);
     let agent = first_agent(&offer);
@@ -192,7 +200,10 @@ async fn reservations_and_volumes(b: &Backend, r: &mut Record) {
         vec![op("RESERVE", "reserve-1", vec![cpus.clone(), disk.clone()])],
     )
     .await;
-    r.json("reserve.operation_status.RESERVE", &operation_status(&s, "reserve-1").await);
+    r.json(
+        "reserve.operation_status.RESERVE",
+        &operation_status(&s, "reserve-1").await,
+    );
     let offer = s
         .offer("with the reservation", |o| {
             o.agent_id == agent && o.resources.iter().any(|x| x.is_reserved_to(ROLE))
@@ -202,8 +213,16 @@ async fn reservations_and_volumes(b: &Backend, r: &mut Record) {
         r.json("reserve.offer.reserved", &h);
     }
     let vol = volume(64.0, "r-disk", "conformance-volume");
-    accept(&s, &offer, vec![op("CREATE", "create-1", vec![vol.clone()])]).await;
-    r.json("reserve.operation_status.CREATE", &operation_status(&s, "create-1").await);
+    accept(
+        &s,
+        &offer,
+        vec![op("CREATE", "create-1", vec![vol.clone()])],
+    )
+    .await;
+    r.json(
+        "reserve.operation_status.CREATE",
+        &operation_status(&s, "create-1").await,
+    );
     let offer = s
         .offer("with the volume", |o| {
             o.agent_id == agent && o.resources.iter().any(|x| x.is_persistent_volume())
@@ -221,7 +240,10 @@ async fn reservations_and_volumes(b: &Backend, r: &mut Record) {
         ],
     )
     .await;
-    r.json("reserve.operation_status.DESTROY", &operation_status(&s, "destroy-1").await);
+    r.json(
+        "reserve.operation_status.DESTROY",
+        &operation_status(&s, "destroy-1").await,
+    );
     r.json(
         "reserve.operation_status.UNRESERVE",
         &operation_status(&s, "unreserve-1").await,
@@ -249,7 +271,12 @@ async fn legacy_reservations(b: &Backend, r: &mut Record) {
         "allocation_info": {"role": LEGACY_ROLE},
         "reservation": {"principal": PRINCIPAL, "labels": labels("legacy-cpus")},
     });
-    accept(&s, &offer, vec![op("RESERVE", "legacy-reserve", vec![cpus.clone()])]).await;
+    accept(
+        &s,
+        &offer,
+        vec![op("RESERVE", "legacy-reserve", vec![cpus.clone()])],
+    )
+    .await;
     let offer = s
         .offer("with the legacy reservation", |o| {
             o.agent_id == agent && o.resources.iter().any(|x| x.is_reserved_to(LEGACY_ROLE))
@@ -258,7 +285,12 @@ async fn legacy_reservations(b: &Backend, r: &mut Record) {
     for h in held(&raw_offer(&s, &offer).await) {
         r.json("legacy.offer.reserved", &h);
     }
-    accept(&s, &offer, vec![op("UNRESERVE", "legacy-unreserve", vec![cpus])]).await;
+    accept(
+        &s,
+        &offer,
+        vec![op("UNRESERVE", "legacy-unreserve", vec![cpus])],
+    )
+    .await;
     let offer = s.offer_from(&agent).await;
     r.fact(
         "legacy.offer.after_unreserve.held",
@@ -268,13 +300,19 @@ async fn legacy_reservations(b: &Backend, r: &mut Record) {
 }
 
 /// The shell command of the conformance task: it writes what it sees into its volume (its
-/// environment's names, its sandbox, its uid), turns healthy once it has, and on SIGTERM notes
-/// the signal and ends within the grace period.
-const TASK_COMMAND: &str = "env | cut -d= -f1 | sort > data/env.txt; \
-     echo \"$MESOS_SANDBOX\" > data/sandbox.txt; pwd > data/pwd.txt; id -u > data/uid.txt; \
-     echo ok > data/ok; \
-     trap 'echo term > data/term; exit 0' TERM; \
-     while true; do sleep 0.2; done";
+/// environment's names, its sandbox, its uid), serves the volume over HTTP for its health
+/// check (on every address: Mesos checks 127.0.0.1, cairn the agent's own), and on SIGTERM
+/// notes the signal and ends within the grace period.
+fn task_command(port: u64) -> String {
+    format!(
+        "env | cut -d= -f1 | sort > data/env.txt; \
+         echo \"$MESOS_SANDBOX\" > data/sandbox.txt; pwd > data/pwd.txt; id -u > data/uid.txt; \
+         echo ok > data/ok; \
+         python3 -m http.server {port} --bind 0.0.0.0 --directory data >/dev/null 2>&1 & \
+         trap 'echo term > data/term; kill $!; exit 0' TERM; \
+         while true; do sleep 0.2; done"
+    )
+}
 
 /// A pod under the default executor on a reservation with a volume: its updates, what its task
 /// sees, health, the operator's and the endpoints' view of it, reconciliation, and KILL with a
@@ -289,13 +327,25 @@ async fn task_group(b: &Backend, r: &mut Record) {
         reserved("disk", 32.0, "p-exec-disk"),
     ];
     let vol = volume(100.0, "p-volume", "conformance-pod-volume");
+    let port = offer
+        .resources
+        .iter()
+        .find(|r| r.name == "ports")
+        .and_then(|r| r.range_values().first())
+        .map(|r| r.begin)
+        .expect("an offer with ports");
+    let mut ports = reserved("ports", 0.0, "p-task-port");
+    ports.as_object_mut().unwrap().remove("scalar");
+    ports["type"] = json!("RANGES");
+    ports["ranges"] = json!({"range": [{"begin": port, "end": port}]});
     let task_res = vec![
         reserved("cpus", 0.2, "p-task-cpus"),
         reserved("mem", 64.0, "p-task-mem"),
+        ports,
         vol.clone(),
     ];
     let mut to_reserve = exec.clone();
-    to_reserve.extend(task_res[..2].iter().cloned());
+    to_reserve.extend(task_res[..3].iter().cloned());
     to_reserve.push(reserved("disk", 100.0, "p-volume"));
     let task_id = "conformance-task";
     let task = json!({
@@ -303,10 +353,13 @@ async fn task_group(b: &Backend, r: &mut Record) {
         "task_id": {"value": task_id},
         "agent_id": {"value": agent.value},
         "resources": task_res,
-        "command": {"shell": true, "value": TASK_COMMAND},
+        "command": {"shell": true, "value": task_command(port)},
+        // HTTP, not COMMAND: Mesos runs a COMMAND check of a task group's task in a nested
+        // container session, which needs an I/O switchboard (`mesos-io-switchboard`) that not
+        // every Mesos installation ships.
         "health_check": {
-            "type": "COMMAND",
-            "command": {"shell": true, "value": "test -f data/ok"},
+            "type": "HTTP",
+            "http": {"port": port, "path": "/ok"},
             "delay_seconds": 0.0, "interval_seconds": 1.0, "timeout_seconds": 5.0,
             "consecutive_failures": 3, "grace_period_seconds": 10.0,
         },
@@ -335,7 +388,10 @@ async fn task_group(b: &Backend, r: &mut Record) {
     );
     r.json(
         "pods.update.TASK_RUNNING",
-        &raw_update(&s, task_id, "TASK_RUNNING", |st| st.get("healthy").is_none()).await,
+        &raw_update(&s, task_id, "TASK_RUNNING", |st| {
+            st.get("healthy").is_none()
+        })
+        .await,
     );
     r.json(
         "pods.update.TASK_RUNNING.healthy",
@@ -343,9 +399,7 @@ async fn task_group(b: &Backend, r: &mut Record) {
     );
 
     // What the task saw, from its volume on the agent's disk.
-    let dir = b
-        .volume_dir(&agent, ROLE, "conformance-pod-volume")
-        .await;
+    let dir = b.volume_dir(&agent, ROLE, "conformance-pod-volume").await;
     eventually("the task's notes in its volume", || dir.join("ok").exists()).await;
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
     for name in read("env.txt").lines() {
@@ -356,7 +410,10 @@ async fn task_group(b: &Backend, r: &mut Record) {
         "pods.task.pwd_is_sandbox",
         read("pwd.txt").trim() == read("sandbox.txt").trim(),
     );
-    r.fact("pods.task.sandbox", sandbox_layout(read("sandbox.txt").trim(), task_id));
+    r.fact(
+        "pods.task.sandbox",
+        sandbox_layout(read("sandbox.txt").trim(), task_id),
+    );
 
     operator_views(b, r).await;
 
@@ -383,8 +440,10 @@ async fn task_group(b: &Backend, r: &mut Record) {
         })
         .await,
     );
-    s.call_json(&reconcile(json!([{"task_id": {"value": "nobody-has-it-anywhere"}}])))
-        .await;
+    s.call_json(&reconcile(
+        json!([{"task_id": {"value": "nobody-has-it-anywhere"}}]),
+    ))
+    .await;
     r.json(
         "reconcile.explicit.unknown",
         &s.raw_event("an answer for a task nobody has anywhere", |e| {
@@ -448,9 +507,26 @@ async fn executor_floor(b: &Backend, r: &mut Record) {
                "allocation_info": {"role": ROLE}})
     };
     for (case, executor_resources) in [
-        ("few_cpus", vec![unreserved("cpus", 0.001), unreserved("mem", 32.0), unreserved("disk", 8.0)]),
-        ("little_memory", vec![unreserved("cpus", 0.1), unreserved("mem", 16.0), unreserved("disk", 8.0)]),
-        ("no_disk", vec![unreserved("cpus", 0.1), unreserved("mem", 32.0)]),
+        (
+            "few_cpus",
+            vec![
+                unreserved("cpus", 0.001),
+                unreserved("mem", 32.0),
+                unreserved("disk", 8.0),
+            ],
+        ),
+        (
+            "little_memory",
+            vec![
+                unreserved("cpus", 0.1),
+                unreserved("mem", 16.0),
+                unreserved("disk", 8.0),
+            ],
+        ),
+        (
+            "no_disk",
+            vec![unreserved("cpus", 0.1), unreserved("mem", 32.0)],
+        ),
     ] {
         let offer = s.any_offer().await;
         let task_id = format!("floor-{case}");
@@ -464,14 +540,20 @@ async fn executor_floor(b: &Backend, r: &mut Record) {
             "type": "DEFAULT", "executor_id": {"value": format!("floor-{case}-executor")},
             "framework_id": {"value": s.framework_id.value}, "resources": executor_resources,
         });
-        accept(&s, &offer, vec![json!({"type": "LAUNCH_GROUP", "launch_group": {
-            "executor": executor, "task_group": {"tasks": [task]}}})])
+        accept(
+            &s,
+            &offer,
+            vec![json!({"type": "LAUNCH_GROUP", "launch_group": {
+            "executor": executor, "task_group": {"tasks": [task]}}})],
+        )
         .await;
         let update = raw_update(&s, &task_id, "TASK_ERROR", |_| true).await;
         r.json(&format!("floor.{case}.update"), &update);
         r.fact(
             &format!("floor.{case}.message"),
-            update["update"]["status"]["message"].as_str().unwrap_or_default(),
+            update["update"]["status"]["message"]
+                .as_str()
+                .unwrap_or_default(),
         );
     }
     teardown(&s).await;
@@ -523,11 +605,15 @@ async fn failover(b: &Backend, r: &mut Record) {
     let again = Scheduler::resubscribe(b.master(), &first.info, &id).await;
     r.json(
         "failover.event.SUBSCRIBED",
-        &again.raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED").await,
+        &again
+            .raw_event("SUBSCRIBED", |e| e["type"] == "SUBSCRIBED")
+            .await,
     );
     r.json(
         "failover.old_stream.ERROR",
-        &first.raw_event("an ERROR on the old stream", |e| e["type"] == "ERROR").await,
+        &first
+            .raw_event("an ERROR on the old stream", |e| e["type"] == "ERROR")
+            .await,
     );
     teardown(&again).await;
 }

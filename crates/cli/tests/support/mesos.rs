@@ -85,10 +85,8 @@ impl MesosCluster {
         resources: &str,
     ) -> MesosCluster {
         let n = NEXT_CLUSTER.fetch_add(1, Ordering::SeqCst);
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "mesos-e2e/{name}-{}-{n}",
-            std::process::id()
-        ));
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("mesos-e2e/{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("creating the Mesos test directory");
         // Each cluster of this process gets its own block of loopback addresses, so clusters
@@ -117,15 +115,8 @@ impl MesosCluster {
         cmd.env("LD_LIBRARY_PATH", self.home.join("lib"))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        // SAFETY: setsid(2) in the child between fork and exec touches no memory of ours; it
-        // makes the daemon lead its own session so a kill of the group reaches what it forks.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
+        // Each daemon leads a process group of its own, as it would under an init system.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd
     }
 

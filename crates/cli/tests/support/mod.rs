@@ -900,7 +900,11 @@ impl Scheduler {
     }
 
     /// The first event received, as its wire JSON, that `pred` accepts; waits for it.
-    pub async fn raw_event(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn raw_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         self.raw_event_after(0, what, pred).await
     }
 
@@ -1253,6 +1257,8 @@ fn summary<'a>(events: impl Iterator<Item = &'a Event>) -> String {
 }
 
 /// Reads the SUBSCRIBE stream into the channel; acknowledges what needs it when asked to.
+// One reader per stream, started in one place: its arguments are the stream's whole context.
+#[allow(clippy::too_many_arguments)]
 async fn read_stream(
     mut resp: reqwest::Response,
     tx: mpsc::UnboundedSender<Event>,

@@ -690,9 +690,11 @@ fn executor_minimum(executor: &cairn_proto::ExecutorInfo) -> Result<(), String> 
     }
     let mem = sum("mem");
     if mem.is_none_or(|m| m < MIN_MEM_MB) {
+        let shown = mem.map_or("None".to_string(), |m| {
+            format!("{}MB", cairn_proto::format_scalar(m))
+        });
         return Err(format!(
-            "Executor '{id}' uses less memory ({}) than the minimum required ({MIN_MEM_MB}MB)",
-            shown(mem)
+            "Executor '{id}' uses less memory ({shown}) than the minimum required ({MIN_MEM_MB}MB)"
         ));
     }
     if sum("disk").is_none() {
