@@ -101,15 +101,26 @@ async fn until(
     }
 }
 
-/// The lines of a pod's marker file in its volume.
-async fn marker(mesos: &MesosCluster, task: &Running) -> Vec<String> {
+/// The lines of a pod's marker file in its volume, once it has `n` of them (a task is RUNNING
+/// as soon as its shell starts, a moment before its `echo` has written).
+async fn marker(mesos: &MesosCluster, task: &Running, n: usize) -> Vec<String> {
     let agent = cairn_proto::AgentId::new(task.agent.clone());
-    let dir = mesos.volume_dir(&agent, ROLE, &task.volume).await;
-    std::fs::read_to_string(dir.join("marker"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let file = mesos
+        .volume_dir(&agent, ROLE, &task.volume)
+        .await
+        .join("marker");
+    let read = || -> Vec<String> {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while read().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read()
 }
 
 /// The pid of the `sleep` a task of my-service runs, found by the task's name in its
@@ -196,7 +207,7 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     for (name, task) in &deployed {
         assert!(!task.volume.is_empty(), "{name} has no volume: {task:?}");
         assert_eq!(
-            marker(&mesos, task).await,
+            marker(&mesos, task, 1).await,
             vec![name.clone()],
             "{name}'s marker"
         );
@@ -224,7 +235,7 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
         "moved"
     );
     assert_eq!(
-        marker(&mesos, new).await,
+        marker(&mesos, new, 2).await,
         vec![victim; 2],
         "the marker of {victim}"
     );
@@ -286,13 +297,9 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
             (&before.agent, &before.volume),
             "{name} moved"
         );
-        let lines = marker(&mesos, task).await;
-        assert_eq!(lines.last(), Some(name), "{name}'s marker: {lines:?}");
-        assert_eq!(
-            lines.len(),
-            marker_len_before(name, victim),
-            "{name}'s marker: {lines:?}"
-        );
+        let launches = launches_by_now(name, victim);
+        let lines = marker(&mesos, task, launches).await;
+        assert_eq!(lines, vec![name.clone(); launches], "{name}'s marker");
     }
 
     // Decommission: data 3 -> 2 frees exactly data-2's reservations and its volume.
@@ -377,9 +384,9 @@ async fn my_service_lives_its_whole_life_on_real_mesos_deploy_kill_restart_updat
     }
 }
 
-/// How many lines a pod's marker has after the rollout: one per launch (deploy, the victim's
-/// relaunch, the rollout).
-fn marker_len_before(name: &str, victim: &str) -> usize {
+/// How many times a pod has been launched after the rollout, so how many lines its marker has:
+/// the deploy, the victim's relaunch after its kill, the rollout.
+fn launches_by_now(name: &str, victim: &str) -> usize {
     if name == victim {
         3
     } else {
