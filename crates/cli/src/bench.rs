@@ -831,19 +831,18 @@ mod tests {
 
     #[test]
     fn an_offer_fits_as_many_pods_as_its_scarcest_resource_allows() {
-        let offer = Offer {
-            resources: vec![Resource::scalar("cpus", 1.0), Resource::scalar("mem", 30.0)],
-            ..Default::default()
-        };
-        assert_eq!(pods_that_fit(&offer), 15);
-        let offer = Offer {
+        // A pod takes 0.02 CPUs, 33 MB and 1 MB of disk (its task and its executor).
+        let offer = |cpus: f64, mem: f64, disk: f64| Offer {
             resources: vec![
-                Resource::scalar("cpus", 0.1),
-                Resource::scalar("mem", 1000.0),
+                Resource::scalar("cpus", cpus),
+                Resource::scalar("mem", mem),
+                Resource::scalar("disk", disk),
             ],
             ..Default::default()
         };
-        assert_eq!(pods_that_fit(&offer), 5);
+        assert_eq!(pods_that_fit(&offer(1.0, 15.0 * 33.0, 100.0)), 15);
+        assert_eq!(pods_that_fit(&offer(0.1, 1000.0, 100.0)), 5);
+        assert_eq!(pods_that_fit(&offer(1.0, 1000.0, 3.0)), 3);
     }
 
     #[test]

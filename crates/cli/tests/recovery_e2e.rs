@@ -328,7 +328,7 @@ impl View {
     /// Why the service is not (yet) deployed as it should be, if it is not: every pod has
     /// exactly one live task, RUNNING; every reservation of the role is labelled and belongs to
     /// a pod whose running task is on that agent; each pod holds exactly its own resources
-    /// (two cpus and two mem for executor and task, one disk with a volume), and the task's
+    /// (cpus and mem for executor and task, disk for the executor and the volume), and the task's
     /// reserved resources are among them.
     fn problems(&self, cluster: &ClusterProcess) -> Vec<String> {
         let mut problems = Vec::new();
@@ -365,7 +365,7 @@ impl View {
                 .collect();
             let mut names: Vec<&str> = mine.iter().map(|r| r.name.as_str()).collect();
             names.sort_unstable();
-            if names != ["cpus", "cpus", "disk", "mem", "mem"] {
+            if names != ["cpus", "cpus", "disk", "disk", "mem", "mem"] {
                 problems.push(format!("{pod} holds {names:?}: {mine:?}"));
             }
             if mine.iter().filter(|r| r.persistence_id.is_some()).count() != 1 {
@@ -1167,7 +1167,8 @@ async fn pods_whose_agents_lost_their_executor_checkpoints_are_relaunched_on_the
         assert!(pid_alive(lines[1].1), "{pod}: the relaunch runs");
     }
     let v = view(&cluster).await;
-    assert_eq!(v.reservations.len(), 15, "nothing reserved beside: {v:#?}");
+    // Three pods of six reservations each (cpus, mem and disk of executor and task).
+    assert_eq!(v.reservations.len(), 18, "nothing reserved beside: {v:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -223,6 +223,7 @@ async fn a_pod_of_a_framework_with_user_nobody_runs_as_nobody_and_its_volume_out
         vec![
             res(Resource::scalar("cpus", 0.1)),
             res(Resource::scalar("mem", 32.0)),
+            res(Resource::scalar("disk", 16.0)),
         ],
     );
     sched

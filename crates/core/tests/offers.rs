@@ -181,6 +181,7 @@ fn a_mount_volume_takes_a_whole_mount_disk_of_at_least_its_size() {
         .unwrap();
     let small = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":4}},
         {"name":"mem","type":"SCALAR","scalar":{"value":4096}},
+        {"name":"disk","type":"SCALAR","scalar":{"value":1000}},
         {"name":"disk","type":"SCALAR","scalar":{"value":100},"disk":{"source":{"type":"MOUNT","mount":{"root":"/mnt/a"}}}}]"#;
     let mut sim = Sim::new(spec.clone(), 1, small);
     sim.subscribe();
