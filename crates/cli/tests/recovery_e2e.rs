@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::master;
 use serde_json::{json, Value};
-use support::{pid_alive, signal, ClusterOptions, ClusterProcess, CAIRN};
+use support::{eventually, pid_alive, signal, ClusterOptions, ClusterProcess, CAIRN};
 
 /// How long a deploy or a recovery may take. Generous: the machine is shared.
 const RECOVERY: Duration = Duration::from_secs(60);
@@ -1085,11 +1085,12 @@ async fn a_store_that_lost_its_framework_id_stops_the_scheduler_with_the_way_out
         service_frameworks(&cluster).await,
         std::slice::from_ref(fid)
     );
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        *fid,
-        "the adopted id is stored"
-    );
+    // The pods ran all along, so the view above may be seen before the adopting scheduler has
+    // subscribed and stored the id.
+    eventually("the adopted id stored", || {
+        std::fs::read_to_string(&file).is_ok_and(|id| id == *fid)
+    })
+    .await;
     stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
 }
 
