@@ -5,13 +5,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::service::{cairn, output_text, ServiceScheduler};
 use support::{ClusterProcess, CAIRN};
 
 /// How long a deploy or an uninstall may take. Generous: the machine is shared.
@@ -40,86 +39,17 @@ pods:
     )
 }
 
-/// `cairn scheduler` as a child process, its stdout collected line by line.
-struct SchedulerProcess {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    stderr: PathBuf,
-}
-
-impl SchedulerProcess {
-    fn start(cluster: &ClusterProcess, spec_file: &Path, n: usize) -> SchedulerProcess {
-        let stderr = cluster.scratch.join(format!("scheduler-{n}.err"));
-        let mut child = Command::new(CAIRN)
-            .arg("scheduler")
-            .arg(spec_file)
-            .arg("--master")
-            .arg(&cluster.master)
-            .arg("--state-dir")
-            .arg(cluster.scratch.join("state"))
-            .arg("--credentials")
-            .arg(cluster.credentials_path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("starting cairn scheduler");
-        let out = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        SchedulerProcess {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn stdout(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "--- scheduler stdout ---\n{}\n--- scheduler stderr ---\n{}",
-            self.stdout().join("\n"),
-            std::fs::read_to_string(&self.stderr).unwrap_or_default()
-        )
-    }
-
-    /// SIGTERM, and waits for it to exit.
-    fn stop(&mut self) {
-        support::signal(self.child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("the scheduler exited ({status})\n{}", self.output());
-        }
-    }
-}
-
-impl Drop for SchedulerProcess {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.output());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `cairn scheduler` of the spec in `spec_file` against the test's cluster, with its state in
+/// the scratch dir; `n` numbers its stderr file.
+fn start_scheduler(cluster: &ClusterProcess, spec_file: &Path, n: usize) -> ServiceScheduler {
+    ServiceScheduler::start(
+        &cluster.master,
+        spec_file,
+        &cluster.scratch.join("state"),
+        Some(&cluster.credentials_path()),
+        cluster.scratch.join(format!("scheduler-{n}.err")),
+        &[],
+    )
 }
 
 async fn operator(cluster: &ClusterProcess, call: &str) -> Value {
@@ -169,7 +99,7 @@ async fn reservations(
 async fn deploy_usvc(
     cluster: &ClusterProcess,
 ) -> (
-    SchedulerProcess,
+    ServiceScheduler,
     BTreeMap<String, (String, String, Option<String>)>,
 ) {
     start_deployed(cluster, "v1.yml", &spec(10, 0.1), 3, 1).await
@@ -184,12 +114,12 @@ async fn start_deployed(
     tasks: usize,
     n_scheduler: usize,
 ) -> (
-    SchedulerProcess,
+    ServiceScheduler,
     BTreeMap<String, (String, String, Option<String>)>,
 ) {
     let path = cluster.scratch.join(file);
     std::fs::write(&path, text).unwrap();
-    let mut sched = SchedulerProcess::start(cluster, &path, n_scheduler);
+    let mut sched = start_scheduler(cluster, &path, n_scheduler);
     let running = deployed_n(cluster, &mut sched, file, tasks, |l| {
         l.iter().any(|l| l == "deploy COMPLETE")
     })
@@ -290,7 +220,7 @@ async fn running(cluster: &ClusterProcess) -> BTreeMap<String, (String, String, 
 /// Waits for the scheduler to say the deploy is complete and the master to run `n` tasks.
 async fn deployed_n(
     cluster: &ClusterProcess,
-    sched: &mut SchedulerProcess,
+    sched: &mut ServiceScheduler,
     what: &str,
     n: usize,
     done: impl Fn(&[String]) -> bool,
@@ -358,11 +288,16 @@ fn update_says(spec: &Path, state: &Path, extra: &[&str], succeeds: bool, says: 
     ];
     args.extend_from_slice(extra);
     let update = cairn(&args, Duration::from_secs(30));
-    assert_eq!(update.status.success(), succeeds, "{}", text(&update));
+    assert_eq!(
+        update.status.success(),
+        succeeds,
+        "{}",
+        output_text(&update)
+    );
     assert!(
         String::from_utf8_lossy(&update.stdout).contains(says),
         "{}",
-        text(&update)
+        output_text(&update)
     );
 }
 
@@ -381,42 +316,6 @@ fn run_uninstall(cluster: &ClusterProcess, state: &str, agent_timeout: &str) -> 
             cluster.credentials_path().to_str().unwrap(),
         ],
         DEADLINE,
-    )
-}
-
-/// Runs a `cairn` command to its end (it must end within `within`).
-fn cairn(args: &[&str], within: Duration) -> Output {
-    let mut child = Command::new(CAIRN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cairn");
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("the output of cairn");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("the output of cairn");
-            panic!(
-                "cairn {args:?} did not end within {within:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     )
 }
 
@@ -489,7 +388,7 @@ async fn a_refused_update_of_my_service_changes_nothing_and_uninstall_releases_e
     );
 
     // The scheduler started with the refused spec says so, and keeps the stored target.
-    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
+    let mut sched = start_scheduler(&cluster, &v2, 2);
     let again = deployed_n(
         &cluster,
         &mut sched,
@@ -506,17 +405,17 @@ async fn a_refused_update_of_my_service_changes_nothing_and_uninstall_releases_e
 
     // Uninstall: everything of the role goes, the framework is torn down, the state deleted.
     let uninstall = run_uninstall(&cluster, &state_arg, "2m");
-    assert!(uninstall.status.success(), "{}", text(&uninstall));
+    assert!(uninstall.status.success(), "{}", output_text(&uninstall));
     assert!(
         String::from_utf8_lossy(&uninstall.stdout).contains("my-service: uninstalled"),
         "{}",
-        text(&uninstall)
+        output_text(&uninstall)
     );
     let left = reservations(&cluster, MY_SERVICE_ROLE).await;
     assert!(
         left.is_empty(),
         "reservations or volumes left: {left:#?}\n{}",
-        text(&uninstall)
+        output_text(&uninstall)
     );
     let (active, completed, frameworks) = service_frameworks(&cluster, MY_SERVICE).await;
     assert_eq!(active, 0, "{frameworks:#}");
@@ -572,7 +471,7 @@ async fn assert_marker_kept(
 /// `before` relaunched on its own agent and volume, its marker kept, the new cpus in force.
 async fn assert_rolled_out(
     cluster: &ClusterProcess,
-    sched: &mut SchedulerProcess,
+    sched: &mut ServiceScheduler,
     before: &BTreeMap<String, (String, String, Option<String>)>,
     role: &str,
 ) {
@@ -650,7 +549,7 @@ async fn a_cpu_change_restarts_all_five_my_service_pods_one_at_a_time_keeping_ag
     let update = spawn_update(&cluster, "v2.yml", &my_service(0.2));
     assert_rolled_out(&cluster, &mut sched, &before, MY_SERVICE_ROLE).await;
     let update = update.await.unwrap();
-    assert!(update.status.success(), "{}", text(&update));
+    assert!(update.status.success(), "{}", output_text(&update));
     let said = String::from_utf8_lossy(&update.stdout).into_owned();
     assert!(said.contains("update accepted by the scheduler"), "{said}");
     assert!(said.contains("my-service: update complete"), "{said}");
@@ -692,7 +591,7 @@ fn update_status(state: &Path) -> String {
         &["update", "status", "--state-dir", state.to_str().unwrap()],
         Duration::from_secs(30),
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -722,12 +621,12 @@ async fn an_uninstall_that_times_out_on_a_stopped_agent_fails_naming_it() {
     // Past before the master could declare the stopped agent gone (its ping timeout
     // is 2s): the uninstall gives up on the agents it still waits for.
     let uninstall = run_uninstall(&cluster, &state_arg, "1ms");
-    assert!(!uninstall.status.success(), "{}", text(&uninstall));
+    assert!(!uninstall.status.success(), "{}", output_text(&uninstall));
     let stderr = String::from_utf8_lossy(&uninstall.stderr);
     assert!(
         stderr.contains("agent timeout passed") && stderr.contains(&stopped),
         "{}",
-        text(&uninstall)
+        output_text(&uninstall)
     );
     // The uninstall still finished: the framework is gone.
     let (active, _, frameworks) = service_frameworks(&cluster, SERVICE).await;
@@ -764,12 +663,12 @@ fn spawn_update(
 /// asserts it says so.
 async fn update_running(cluster: &ClusterProcess, file: &str, spec: &str) {
     let out = spawn_update(cluster, file, spec).await.unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.contains("my-service: update complete"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -880,12 +779,12 @@ async fn an_uninstall_killed_midway_with_one_agent_lost_finishes_when_run_again(
 
     cluster.agent_action(stopped, "restart").await;
     let again = run_uninstall(&cluster, &state_arg, "2m");
-    assert!(again.status.success(), "{}", text(&again));
+    assert!(again.status.success(), "{}", output_text(&again));
     let left = reservations(&cluster, ROLE).await;
     assert!(
         left.is_empty(),
         "reservations or volumes left: {left:#?}\n{}",
-        text(&again)
+        output_text(&again)
     );
     let (active, _, frameworks) = service_frameworks(&cluster, SERVICE).await;
     assert_eq!(active, 0, "{frameworks:#}");
@@ -910,7 +809,7 @@ async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart()
             .count()
     };
     // kill -9 once the first pod runs the new config and before the last does.
-    let mut sched = SchedulerProcess::start(&cluster, &v2, 2);
+    let mut sched = start_scheduler(&cluster, &v2, 2);
     let deadline = Instant::now() + DEADLINE;
     loop {
         sched.assert_alive();
@@ -927,10 +826,9 @@ async fn a_scheduler_killed_midway_through_a_rollout_finishes_it_after_restart()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    support::signal(sched.child.id(), libc::SIGKILL);
-    let _ = sched.child.wait();
+    sched.kill9();
 
-    let mut sched = SchedulerProcess::start(&cluster, &v2, 3);
+    let mut sched = start_scheduler(&cluster, &v2, 3);
     assert_rolled_out(&cluster, &mut sched, &before, ROLE).await;
     sched.stop();
 }

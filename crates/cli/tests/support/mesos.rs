@@ -249,16 +249,8 @@ impl MesosCluster {
 
     /// `POST /api/v1` with a JSON body; the status and the body text.
     pub async fn operator_raw(&self, body: &serde_json::Value) -> (reqwest::StatusCode, String) {
-        let resp = http_client()
-            .post(format!("{}/api/v1", self.master))
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("POST /api/v1");
-        let status = resp.status();
-        (status, resp.text().await.unwrap_or_default())
+        let request = http_client().post(format!("{}/api/v1", self.master));
+        super::post_operator(request, body).await
     }
 
     /// The agent the master knows by this id.

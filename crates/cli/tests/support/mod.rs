@@ -532,16 +532,11 @@ impl ClusterProcess {
 
     /// `POST /api/v1` with a JSON body, as the operator; the status and the body text.
     pub async fn operator_raw(&self, body: &serde_json::Value) -> (StatusCode, String) {
-        let resp = self
-            .as_operator(self.http.post(format!("{}/api/v1", self.master)))
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("POST /api/v1");
-        let status = resp.status();
-        (status, resp.text().await.unwrap_or_default())
+        post_operator(
+            self.as_operator(self.http.post(format!("{}/api/v1", self.master))),
+            body,
+        )
+        .await
     }
 
     /// An operator call; the status and the body.
@@ -678,6 +673,23 @@ fn tail(text: &str, lines: usize) -> String {
 // ---------------------------------------------------------------------------
 // The scheduler client
 // ---------------------------------------------------------------------------
+
+/// `POST /api/v1` (the request already addressed and authorised) with a JSON body; the status
+/// and the body text.
+pub async fn post_operator(
+    request: reqwest::RequestBuilder,
+    body: &serde_json::Value,
+) -> (StatusCode, String) {
+    let resp = request
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /api/v1");
+    let status = resp.status();
+    (status, resp.text().await.unwrap_or_default())
+}
 
 /// What a framework subscribes with: a name, a role and capabilities.
 pub fn framework(name: &str, role: &str, caps: &[CapabilityType]) -> FrameworkInfo {
@@ -940,20 +952,8 @@ impl Scheduler {
         call: &Call,
         stream_id: Option<&str>,
     ) -> (StatusCode, String) {
-        let mut req = self
-            .http
-            .post(format!("{}/api/v1/scheduler", self.master))
-            .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(call).unwrap());
-        if let Some(auth) = &self.authorization {
-            req = req.header("Authorization", auth);
-        }
-        if let Some(id) = stream_id {
-            req = req.header("Mesos-Stream-Id", id);
-        }
-        let resp = req.send().await.expect("POST a scheduler call");
-        let status = resp.status();
-        (status, resp.text().await.unwrap_or_default())
+        let call = serde_json::to_value(call).expect("a call encodes");
+        self.call_json_with_stream_id(&call, stream_id).await
     }
 
     /// A call that must be accepted (202).
