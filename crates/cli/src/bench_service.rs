@@ -401,7 +401,7 @@ impl Bench {
             let old_id = old.task_id.value.clone();
             let old_agent = old.agent_id.value.clone();
             let old_volumes = persistence_ids(old);
-            let pids = task_pids(&self.work_dir, &old_id);
+            let pids = task_pids(&self.work_dir, &name);
             anyhow::ensure!(!pids.is_empty(), "no process of task {old_id} found");
             let killed_wall = wall_now();
             let killed = Instant::now();
@@ -1171,10 +1171,11 @@ fn environ_has(pid: u32, needle: &[u8]) -> bool {
         .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle))
 }
 
-/// The processes of task `task_id` under this bench's work dir: those whose environment holds
-/// `MESOS_TASK_ID=<id>` exactly (the executor has no such variable).
-fn task_pids(work_dir: &Path, task_id: &str) -> Vec<u32> {
-    let needle = format!("\0MESOS_TASK_ID={task_id}\0").into_bytes();
+/// The processes of the live task named `name` under this bench's work dir: those whose
+/// environment holds `TASK_NAME=<name>` exactly, which cairn's scheduler gives each task (a task
+/// of a group has no `MESOS_TASK_ID`, as on Mesos; the executor has neither).
+fn task_pids(work_dir: &Path, name: &str) -> Vec<u32> {
+    let needle = format!("\0TASK_NAME={name}\0").into_bytes();
     let dir = work_dir.as_os_str().as_encoded_bytes();
     pids()
         .filter(|&pid| environ_has(pid, &needle) && environ_has(pid, dir))

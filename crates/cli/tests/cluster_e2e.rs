@@ -47,12 +47,20 @@ async fn a_pod_writes_into_a_persistent_volume_and_a_relaunch_on_the_same_reserv
             vol.clone(),
         ]
     };
-    let writer = task(
+    // A task of a group has no MESOS_TASK_ID (as on Mesos): what it needs to know of itself,
+    // its scheduler tells it in its command's environment.
+    let mut writer = task(
         "pod-0-writer",
         &agent,
-        "echo written-by-$MESOS_TASK_ID > data/hello.txt",
+        "echo written-by-$TASK_NAME > data/hello.txt",
         task_resources(&volume),
     );
+    if let Some(command) = writer.command.as_mut() {
+        command.environment = Some(cairn_proto::Environment::from_pairs([(
+            "TASK_NAME",
+            "pod-0-writer",
+        )]));
+    }
     sched
         .accept(
             &offer.id,
@@ -152,14 +160,22 @@ async fn a_pod_writes_into_a_persistent_volume_and_a_relaunch_on_the_same_reserv
     );
 }
 
-/// The file `name` in the sandbox of the pod task `task` under an agent's directory.
+/// The file `name` in the sandbox of the pod task `task` under an agent's directory: in the
+/// directory its executor's `tasks/<task>` links to (its own container's sandbox).
 fn find_task_file(agent_dir: &std::path::Path, task: &str, name: &str) -> std::path::PathBuf {
     let mut stack = vec![agent_dir.join("slaves")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
-            if path.ends_with(format!("tasks/{task}/{name}")) {
-                return path;
+            if path.ends_with(format!("tasks/{task}")) {
+                let sandbox = std::fs::read_link(&path).expect("tasks/<task> is a link");
+                assert!(
+                    sandbox.parent().is_some_and(|p| p.ends_with("containers")),
+                    "{} leads to {}",
+                    path.display(),
+                    sandbox.display()
+                );
+                return sandbox.join(name);
             }
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);

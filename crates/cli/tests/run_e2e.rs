@@ -104,7 +104,7 @@ impl CairnRun {
     }
 
     /// The "where things are" table printed after `after` lines: pod -> (hostname, task
-    /// name, volume dirs). Waits until it is complete.
+    /// name, volume dirs, sandbox). Waits until it is complete.
     fn wait_for_table(&mut self, pods: usize, after: usize) -> BTreeMap<String, PodRow> {
         let until = Instant::now() + DEPLOY_DEADLINE;
         loop {
@@ -160,6 +160,7 @@ struct PodRow {
     task: String,
     state: String,
     volumes: Vec<PathBuf>,
+    sandbox: Option<PathBuf>,
 }
 
 fn parse_table(lines: &[String]) -> BTreeMap<String, PodRow> {
@@ -178,6 +179,7 @@ fn parse_table(lines: &[String]) -> BTreeMap<String, PodRow> {
                         task: String::new(),
                         state: String::new(),
                         volumes: vec![],
+                        sandbox: None,
                     },
                 );
             }
@@ -192,7 +194,11 @@ fn parse_table(lines: &[String]) -> BTreeMap<String, PodRow> {
                     p.volumes.push(PathBuf::from(path));
                 }
             }
-            (6, ["sandbox", _]) => {}
+            (6, ["sandbox", path]) => {
+                if let Some(p) = current.as_ref().and_then(|c| pods.get_mut(c)) {
+                    p.sandbox = Some(PathBuf::from(path));
+                }
+            }
             _ => break,
         }
     }
@@ -291,6 +297,13 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
         );
         // The task wrote its name into its own volume: the volume is what the task saw.
         assert_eq!(read_marker(&row.volumes[0]), format!("{pod}-node\n"));
+        // Its sandbox is its own container's, as on Mesos, where its output is.
+        let sandbox = row.sandbox.clone().unwrap_or_default();
+        assert!(
+            sandbox.parent().is_some_and(|p| p.ends_with("containers"))
+                && sandbox.join("stdout").exists(),
+            "{pod}'s sandbox is a task container's: {row:?}"
+        );
         // As the service's user (the spec names none: nobody), even though cairn runs as root.
         if running_as_root() {
             let owner = std::fs::metadata(row.volumes[0].join("marker"))

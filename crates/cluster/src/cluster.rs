@@ -327,9 +327,9 @@ impl Inner {
         };
         // Then each task's directory with its volumes (the sandbox's own come first): a task
         // that would run without its volume must not run at all.
-        let prepared = req.prepare.iter().try_for_each(|(dir, resources)| {
-            crate::state::link_volumes(&req.agent_dir, &req.sandbox, dir, resources)
-                .map_err(|e| format!("preparing the sandbox {}: {e}", dir.display()))
+        let prepared = req.prepare.iter().try_for_each(|want| {
+            crate::state::prepare_dir(&req.agent_dir, &req.sandbox, want)
+                .map_err(|e| format!("preparing the sandbox {}: {e}", want.dir.display()))
         });
         if let Err(message) = prepared {
             tracing::error!("{message}");

@@ -216,7 +216,7 @@ mod tests {
         for d in [&lost, &kept] {
             fs::create_dir_all(d).unwrap();
         }
-        let mut orphan = sleeper(Some(&lost.join("tasks/t1")), &root);
+        let mut orphan = sleeper(Some(&lost.join("containers/t1-container")), &root);
         let mut known = sleeper(Some(&kept), &root);
         // An operator's shell that looks around in a sandbox is not a pod process.
         let mut visitor = sleeper(None, &lost);

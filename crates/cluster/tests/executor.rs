@@ -391,12 +391,27 @@ fn group(tasks: Vec<TaskInfo>) -> Event {
     Event::launch_group(TaskGroupInfo { tasks })
 }
 
-/// The agent's part of a LAUNCH_GROUP: the task sandbox exists before the
+/// The agent's part of a LAUNCH_GROUP: the task's sandbox, in a container of its
+/// own (`containers/<id>`), and `tasks/<task>` linking to it exist before the
 /// executor hears of the task.
 fn prepare_task_sandbox(sandbox: &Path, task: &str) -> PathBuf {
-    let dir = sandbox.join("tasks").join(task);
+    let dir = sandbox
+        .join("containers")
+        .join(format!("container-of-{task}"));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(sandbox.join("tasks")).unwrap();
+    std::os::unix::fs::symlink(&dir, sandbox.join("tasks").join(task)).unwrap();
     dir
+}
+
+/// A task whose command's environment names it, as a scheduler sets what
+/// its tasks need (Mesos gives a task of a group no task id of its own).
+fn named_shell_task(id: &str, command: &str) -> TaskInfo {
+    let mut task = shell_task(id, command);
+    if let Some(command) = task.command.as_mut() {
+        command.environment = Some(cairn_proto::Environment::from_pairs([("TASK_NAME", id)]));
+    }
+    task
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -439,10 +454,10 @@ fn a_pod_of_two_tasks_writes_into_its_volume_and_both_finish_in_order() {
         let dir = prepare_task_sandbox(&sandbox, task);
         std::os::unix::fs::symlink(&volume, dir.join("data")).unwrap();
     }
-    let command = "echo \"$MESOS_TASK_ID in $MESOS_SANDBOX\" > data/$MESOS_TASK_ID.txt";
+    let command = "echo \"$TASK_NAME in $MESOS_SANDBOX\" > data/$TASK_NAME.txt";
     agent.launch_on_subscribe(group(vec![
-        shell_task("writer-a", command),
-        shell_task("writer-b", command),
+        named_shell_task("writer-a", command),
+        named_shell_task("writer-b", command),
     ]));
     let mut executor = Executor::start(&agent, &sandbox, &[]);
 
@@ -459,7 +474,7 @@ fn a_pod_of_two_tasks_writes_into_its_volume_and_both_finish_in_order() {
             "{task}"
         );
         let written = std::fs::read_to_string(volume.join(format!("{task}.txt"))).unwrap();
-        let task_sandbox = sandbox.join("tasks").join(task);
+        let task_sandbox = std::fs::read_link(sandbox.join("tasks").join(task)).unwrap();
         assert_eq!(written, format!("{task} in {}\n", task_sandbox.display()));
     }
     let finished = agent.wait_for_state("writer-a", TaskState::Finished);
@@ -501,7 +516,10 @@ fn the_executor_sends_its_token_on_every_call_and_its_tasks_never_see_it() {
         "{calls:?}"
     );
     let env = std::fs::read_to_string(dir.join("env.txt")).unwrap();
-    assert!(env.contains("MESOS_TASK_ID=envdump"), "{env}");
+    assert!(
+        env.contains(&format!("MESOS_SANDBOX={}\n", dir.display())),
+        "{env}"
+    );
     assert!(!env.contains("the-token"), "{env}");
 }
 

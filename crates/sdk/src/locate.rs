@@ -3,7 +3,8 @@
 //! work directory, the way a Mesos agent does under `--work_dir`):
 //!
 //! ```text
-//! <agent work_dir>/slaves/<agent-id>/frameworks/<fw-id>/executors/<executor-id>/runs/<container>/tasks/<task-id>
+//! <agent work_dir>/slaves/<agent-id>/frameworks/<fw-id>/executors/<executor-id>/runs/<container>/containers/<task's container>
+//! <agent work_dir>/slaves/<agent-id>/frameworks/<fw-id>/executors/<executor-id>/runs/<container>/tasks/<task-id>  (a link to it)
 //! <agent work_dir>/volumes/roles/<role>/<persistence-id>
 //! ```
 //!
@@ -139,8 +140,10 @@ pub fn volume_dir(agent_work_dir: &Path, role: &str, persistence_id: &str) -> Pa
         .join(persistence_id)
 }
 
-/// The task's directory in its executor's newest run. The executor id and the container id are
-/// the agent's business, so the layout is searched rather than computed.
+/// The task's directory in its executor's newest run: where `tasks/<task id>` leads (the
+/// sandbox of the task's own container, as on Mesos), or that directory itself in the layout
+/// before tasks had containers. The executor id and the container ids are the agent's
+/// business, so the layout is searched rather than computed.
 pub fn find_sandbox(
     agent_work_dir: &Path,
     agent_id: &str,
@@ -162,7 +165,13 @@ pub fn find_sandbox(
             continue;
         };
         for run in runs.flatten() {
-            let dir = run.path().join("tasks").join(task_id);
+            let link = run.path().join("tasks").join(task_id);
+            let dir = match std::fs::read_link(&link) {
+                Ok(target) => link
+                    .parent()
+                    .map_or(target.clone(), |tasks| tasks.join(&target)),
+                Err(_) => link,
+            };
             if let Ok(meta) = std::fs::metadata(&dir) {
                 let created = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
                 found.push((created, dir));
@@ -170,4 +179,28 @@ pub fn find_sandbox(
         }
     }
     found.into_iter().max().map(|(_, dir)| dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tasks_sandbox_is_where_its_link_leads_in_its_executors_newest_run() {
+        let root = std::env::temp_dir().join(format!("cairn-locate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let run = root.join("slaves/S1/frameworks/fw/executors/e1/runs/r1");
+        let container = run.join("containers/c1");
+        std::fs::create_dir_all(&container).unwrap();
+        std::fs::create_dir_all(run.join("tasks")).unwrap();
+        std::os::unix::fs::symlink(&container, run.join("tasks/web-0")).unwrap();
+        // A run of the layout before tasks had containers of their own.
+        let older = root.join("slaves/S1/frameworks/fw/executors/e0/runs/r0/tasks/old-0");
+        std::fs::create_dir_all(&older).unwrap();
+
+        assert_eq!(find_sandbox(&root, "S1", "fw", "web-0"), Some(container));
+        assert_eq!(find_sandbox(&root, "S1", "fw", "old-0"), Some(older));
+        assert_eq!(find_sandbox(&root, "S1", "fw", "nobody"), None);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

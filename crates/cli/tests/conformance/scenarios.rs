@@ -2,6 +2,7 @@
 //! JSON written out here rather than built from cairn's own types: what is compared is what
 //! travels, not what cairn's types can say.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cairn_proto::{AgentId, CapabilityType, FrameworkInfo, Offer};
@@ -300,13 +301,20 @@ async fn legacy_reservations(b: &Backend, r: &mut Record) {
 }
 
 /// The shell command of the conformance task: it writes what it sees into its volume (its
-/// environment's names, its sandbox, its uid), serves the volume over HTTP for its health
-/// check (on every address: Mesos checks 127.0.0.1, cairn the agent's own), and on SIGTERM
-/// notes the signal and ends within the grace period.
+/// environment, its sandbox and what is in it, its user, its volume as it finds it), serves the
+/// volume over HTTP for its health check (on every address: Mesos checks 127.0.0.1, cairn the
+/// agent's own), and on SIGTERM notes the signal and ends within the grace period.
 fn task_command(port: u64) -> String {
     format!(
-        "env | cut -d= -f1 | sort > data/env.txt; \
-         echo \"$MESOS_SANDBOX\" > data/sandbox.txt; pwd > data/pwd.txt; id -u > data/uid.txt; \
+        "ls -A | sort > data/ls.txt; \
+         env | cut -d= -f1 | sort > data/env.txt; echo \"$PATH\" > data/path.txt; \
+         echo \"$MESOS_CONTAINER_IP\" > data/container_ip.txt; \
+         echo \"$MESOS_ALLOCATION_ROLE\" > data/role.txt; \
+         echo \"$MESOS_SANDBOX\" > data/sandbox.txt; pwd > data/pwd.txt; \
+         id -u > data/uid.txt; id -g > data/gid.txt; umask > data/umask.txt; \
+         stat -c '%u %g' . > data/sandbox_owner.txt; stat -c '%F' data > data/volume_type.txt; \
+         stat -L -c '%u %g' data > data/volume_owner.txt; stat -L -c '%a' data > data/volume_mode.txt; \
+         readlink -f data > data/volume.txt; \
          echo ok > data/ok; \
          python3 -m http.server {port} --bind 0.0.0.0 --directory data >/dev/null 2>&1 & \
          trap 'echo term > data/term; kill $!; exit 0' TERM; \
@@ -363,6 +371,13 @@ async fn task_group(b: &Backend, r: &mut Record) {
             "delay_seconds": 0.0, "interval_seconds": 1.0, "timeout_seconds": 5.0,
             "consecutive_failures": 3, "grace_period_seconds": 10.0,
         },
+        // A check (what readiness checks are made of) as well, starting well after the health
+        // check has passed, so that the order of their updates is the same on both clusters.
+        "check": {
+            "type": "HTTP",
+            "http": {"port": port, "path": "/ok"},
+            "delay_seconds": 4.0, "interval_seconds": 1.0, "timeout_seconds": 5.0,
+        },
         "labels": {"labels": [{"key": "scenario", "value": "task_group"}]},
     });
     let executor = json!({
@@ -397,22 +412,73 @@ async fn task_group(b: &Backend, r: &mut Record) {
         "pods.update.TASK_RUNNING.healthy",
         &raw_update(&s, task_id, "TASK_RUNNING", |st| st["healthy"] == true).await,
     );
+    r.json(
+        "pods.update.TASK_RUNNING.checked",
+        &raw_update(&s, task_id, "TASK_RUNNING", |st| {
+            st["reason"] == "REASON_TASK_CHECK_STATUS_UPDATED"
+        })
+        .await,
+    );
 
     // What the task saw, from its volume on the agent's disk.
     let dir = b.volume_dir(&agent, ROLE, "conformance-pod-volume").await;
     eventually("the task's notes in its volume", || dir.join("ok").exists()).await;
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
     for name in read("env.txt").lines() {
         r.fact(&format!("pods.task.env.{name}"), "set");
     }
-    r.fact("pods.task.uid", read("uid.txt").trim());
+    r.fact("pods.task.env.PATH.value", read("path.txt"));
     r.fact(
-        "pods.task.pwd_is_sandbox",
-        read("pwd.txt").trim() == read("sandbox.txt").trim(),
+        "pods.task.env.MESOS_CONTAINER_IP.is_agent_address",
+        read("container_ip.txt") == offer.hostname,
     );
     r.fact(
+        "pods.task.env.MESOS_ALLOCATION_ROLE.is_role",
+        read("role.txt") == ROLE,
+    );
+    r.fact("pods.task.uid", read("uid.txt"));
+    r.fact("pods.task.gid", read("gid.txt"));
+    r.fact("pods.task.umask", read("umask.txt"));
+    r.fact(
+        "pods.task.pwd_is_sandbox",
+        read("pwd.txt") == read("sandbox.txt"),
+    );
+    let sandbox = PathBuf::from(read("sandbox.txt"));
+    r.fact(
         "pods.task.sandbox",
-        sandbox_layout(read("sandbox.txt").trim(), task_id),
+        sandbox_layout(&sandbox.display().to_string(), task_id),
+    );
+    r.fact("pods.task.sandbox.owner", read("sandbox_owner.txt"));
+    r.fact(
+        "pods.task.sandbox.entries",
+        read("ls.txt").lines().collect::<Vec<_>>().join(" "),
+    );
+    // The executor's run directory links the task's id to its sandbox.
+    let link = sandbox
+        .parent()
+        .and_then(Path::parent)
+        .map(|run| run.join("tasks").join(task_id))
+        .unwrap_or_default();
+    r.fact(
+        "pods.task.sandbox.tasks_link_is_symlink",
+        link.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink()),
+    );
+    r.fact(
+        "pods.task.sandbox.tasks_link_leads_to_sandbox",
+        link.canonicalize().ok() == sandbox.canonicalize().ok(),
+    );
+    r.fact("pods.task.volume.type", read("volume_type.txt"));
+    r.fact("pods.task.volume.owner", read("volume_owner.txt"));
+    r.fact("pods.task.volume.mode", read("volume_mode.txt"));
+    r.fact(
+        "pods.task.volume.is_the_persistent_volume",
+        PathBuf::from(read("volume.txt")).canonicalize().ok() == dir.canonicalize().ok(),
     );
 
     operator_views(b, r).await;
@@ -526,6 +592,19 @@ async fn executor_floor(b: &Backend, r: &mut Record) {
         (
             "no_disk",
             vec![unreserved("cpus", 0.1), unreserved("mem", 32.0)],
+        ),
+        // How the master writes what it found: no CPUs at all, a fraction of a megabyte.
+        (
+            "no_cpus",
+            vec![unreserved("mem", 32.0), unreserved("disk", 8.0)],
+        ),
+        (
+            "fractional_memory",
+            vec![
+                unreserved("cpus", 0.1),
+                unreserved("mem", 16.5),
+                unreserved("disk", 8.0),
+            ],
         ),
     ] {
         let offer = s.any_offer().await;

@@ -121,8 +121,13 @@ impl CheckTracker {
         CheckTracker { kind, last: None }
     }
 
-    /// The status to show before any result: the check's type with an empty
-    /// result, as Mesos puts in the first TASK_RUNNING of a checked task.
+    /// The check's type with an empty result, as Mesos puts in every status it makes from
+    /// scratch (STARTING, the first RUNNING, KILLING, the terminal one).
+    pub fn empty(&self) -> CheckStatusInfo {
+        empty_status(self.kind)
+    }
+
+    /// The latest result, or before any the empty status.
     pub fn current(&self) -> CheckStatusInfo {
         match self.last {
             Some(result) => check_status(result),

@@ -13,10 +13,10 @@ use cairn_proto::{
 
 use super::fetch::UriSpec;
 use super::health::HealthPolicy;
+use super::layout;
 use super::probe::{ProbeSchedule, ProbeTarget};
 use super::process::{set_var, LaunchSpec, OutputFiles, Program};
 use super::task::TaskKind;
-use crate::paths::join_inside;
 
 /// Mesos' default kill grace period when neither the task nor the KILL says.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
@@ -65,19 +65,35 @@ pub struct CheckPlan {
     pub kind: CheckType,
 }
 
-/// Plans a task, or says why it cannot run (a message for TASK_ERROR).
+/// Plans a task, or says why it cannot run (a message for TASK_ERROR). A task of a group is
+/// planned in `tasks/<task id>`, the link to its sandbox; once its directory is found (see
+/// `layout`) it is planned again there with [`plan_task_in`].
 pub fn plan_task(
     task: &TaskInfo,
     kind: TaskKind,
     context: &TaskContext,
+) -> Result<TaskPlan, String> {
+    let sandbox = match kind {
+        TaskKind::Command => context.executor_sandbox.clone(),
+        TaskKind::Group => layout::task_link(&context.executor_sandbox, task.task_id.as_str())?,
+    };
+    plan_task_in(task, kind, context, &sandbox)
+}
+
+/// Plans a task to run in `sandbox`.
+pub fn plan_task_in(
+    task: &TaskInfo,
+    kind: TaskKind,
+    context: &TaskContext,
+    sandbox: &Path,
 ) -> Result<TaskPlan, String> {
     let task_id = task.task_id.as_str();
     let command = task
         .command
         .as_ref()
         .ok_or_else(|| format!("task '{task_id}' has no command"))?;
-    let sandbox = task_sandbox(context, kind, task_id)?;
-    let env = task_environment(task, &sandbox, command, context);
+    let sandbox = sandbox.to_path_buf();
+    let env = task_environment(task, kind, &sandbox, command, context);
     let launch = LaunchSpec {
         program: program(command).map_err(|reason| format!("task '{task_id}': {reason}"))?,
         env: env.clone(),
@@ -104,33 +120,6 @@ pub fn plan_task(
         check,
         kill_grace: kill_grace(task.kill_policy.as_ref()),
     })
-}
-
-/// A command task runs in the executor sandbox itself; a task of a group in
-/// `tasks/<task id>` below it, where the agent has put its volume links.
-pub fn task_sandbox(
-    context: &TaskContext,
-    kind: TaskKind,
-    task_id: &str,
-) -> Result<PathBuf, String> {
-    match kind {
-        TaskKind::Command => Ok(context.executor_sandbox.clone()),
-        TaskKind::Group => {
-            // The id becomes a directory name: it must be one plain name.
-            if task_id.contains('/') {
-                return Err(format!(
-                    "task id '{}' cannot name a sandbox directory: it contains a '/'",
-                    task_id.escape_debug()
-                ));
-            }
-            join_inside(&context.executor_sandbox, &["tasks", task_id]).map_err(|error| {
-                format!(
-                    "task id '{}' cannot name a sandbox directory: {error}",
-                    task_id.escape_debug()
-                )
-            })
-        }
-    }
 }
 
 /// The grace period of a kill policy, if it has one.
@@ -167,37 +156,58 @@ fn uri_spec(uri: &cairn_proto::CommandUri) -> UriSpec {
     }
 }
 
+/// The `PATH` of a task of a group whose command sets none: the host's default, as Mesos'
+/// containerizer gives a nested container (nothing of the executor's environment passes).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The Mesos task variables, then the command's own ones on top.
+///
+/// A task of a group sees what Mesos gives a nested container under the default executor:
+/// `MESOS_SANDBOX`, `MESOS_CONTAINER_IP` and `MESOS_ALLOCATION_ROLE`, its command's variables,
+/// and a default `PATH`; nothing of the executor's environment (no `HOME`, `USER`, task or
+/// framework id). What a task needs beyond that its scheduler sets in `command.environment`.
+/// A command task sees the executor's basics and ids, as Mesos' command executor passes them.
 fn task_environment(
     task: &TaskInfo,
+    kind: TaskKind,
     sandbox: &Path,
     command: &CommandInfo,
     context: &TaskContext,
 ) -> Vec<(String, String)> {
     let ip = context.agent_ip().to_string();
-    let mut mesos = vec![
-        ("MESOS_SANDBOX", sandbox.display().to_string()),
-        ("MESOS_TASK_ID", task.task_id.as_str().to_owned()),
-        ("MESOS_FRAMEWORK_ID", context.framework_id.clone()),
-        ("MESOS_EXECUTOR_ID", context.executor_id.clone()),
-        ("MESOS_AGENT_ENDPOINT", context.agent_endpoint.to_string()),
-        ("MESOS_CONTAINER_IP", ip.clone()),
-        ("LIBPROCESS_IP", ip),
-        ("HOST", context.hostname.clone()),
-        ("MESOS_HOSTNAME", context.hostname.clone()),
-    ];
     let role = task
         .resources
         .iter()
         .find_map(|resource| resource.allocation_info.as_ref()?.role.clone());
+    let mut mesos = match kind {
+        TaskKind::Group => vec![
+            ("MESOS_SANDBOX", sandbox.display().to_string()),
+            ("MESOS_CONTAINER_IP", ip),
+        ],
+        TaskKind::Command => vec![
+            ("MESOS_SANDBOX", sandbox.display().to_string()),
+            ("MESOS_TASK_ID", task.task_id.as_str().to_owned()),
+            ("MESOS_FRAMEWORK_ID", context.framework_id.clone()),
+            ("MESOS_EXECUTOR_ID", context.executor_id.clone()),
+            ("MESOS_AGENT_ENDPOINT", context.agent_endpoint.to_string()),
+            ("MESOS_CONTAINER_IP", ip.clone()),
+            ("LIBPROCESS_IP", ip),
+            ("HOST", context.hostname.clone()),
+            ("MESOS_HOSTNAME", context.hostname.clone()),
+        ],
+    };
     if let Some(role) = role {
         mesos.push(("MESOS_ALLOCATION_ROLE", role));
     }
-    super::process::task_environment(
-        context.inherited_env.iter().cloned(),
-        &mesos,
-        &command_variables(command),
-    )
+    let inherited = match kind {
+        TaskKind::Group => Vec::new(),
+        TaskKind::Command => context.inherited_env.clone(),
+    };
+    let mut env = super::process::task_environment(inherited, &mesos, &command_variables(command));
+    if !env.iter().any(|(name, _)| name == "PATH") {
+        set_var(&mut env, "PATH", DEFAULT_PATH.to_owned());
+    }
+    env
 }
 
 /// `command.environment` as pairs. Secrets cannot be resolved here (there is
@@ -391,21 +401,16 @@ mod tests {
     }
 
     #[test]
-    fn a_group_task_runs_in_its_own_directory_under_tasks() {
-        let plan = plan_task(
-            &task("web-0", CommandInfo::shell("true")),
-            TaskKind::Group,
-            &context(),
-        )
-        .unwrap();
+    fn a_group_task_is_planned_at_its_link_and_runs_in_the_directory_it_leads_to() {
+        let info = task("web-0", CommandInfo::shell("true"));
+        let plan = plan_task(&info, TaskKind::Group, &context()).unwrap();
         assert_eq!(plan.sandbox, PathBuf::from("/sandboxes/exec/tasks/web-0"));
-        assert_eq!(plan.launch.cwd, plan.sandbox);
-        assert_eq!(
-            plan.launch.output,
-            Some(OutputFiles::in_dir(Path::new(
-                "/sandboxes/exec/tasks/web-0"
-            )))
-        );
+        let dir = Path::new("/sandboxes/exec/containers/c-1");
+        let plan = plan_task_in(&info, TaskKind::Group, &context(), dir).unwrap();
+        assert_eq!(plan.sandbox, dir);
+        assert_eq!(plan.launch.cwd, dir);
+        assert_eq!(plan.launch.output, Some(OutputFiles::in_dir(dir)));
+        assert_eq!(env_of(&plan)["MESOS_SANDBOX"], dir.display().to_string());
     }
 
     #[test]
@@ -431,23 +436,62 @@ mod tests {
         }
     }
 
+    fn with_role(mut info: TaskInfo, role: &str) -> TaskInfo {
+        info.resources = vec![Resource {
+            name: "cpus".to_owned(),
+            allocation_info: Some(AllocationInfo::role(role)),
+            ..Default::default()
+        }];
+        info
+    }
+
     #[test]
-    fn the_task_environment_has_the_mesos_variables_and_the_commands_own() {
+    fn a_group_task_sees_what_mesos_gives_a_nested_container_and_its_commands_own() {
+        let mut command = CommandInfo::shell("true");
+        command.environment = Some(Environment::from_pairs([
+            ("PORT_API", "31000"),
+            ("MESOS_CONTAINER_IP", "override"),
+        ]));
+        let info = with_role(task("web-0", command), "kv");
+        let dir = Path::new("/sandboxes/exec/containers/c-1");
+        let plan = plan_task_in(&info, TaskKind::Group, &context(), dir).unwrap();
+        let env = env_of(&plan);
+        let mut names: Vec<&str> = env.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "MESOS_ALLOCATION_ROLE",
+                "MESOS_CONTAINER_IP",
+                "MESOS_SANDBOX",
+                "PATH",
+                "PORT_API"
+            ]
+        );
+        assert_eq!(env["MESOS_SANDBOX"], "/sandboxes/exec/containers/c-1");
+        assert_eq!(env["MESOS_ALLOCATION_ROLE"], "kv");
+        assert_eq!(env["MESOS_CONTAINER_IP"], "override");
+        assert_eq!(env["PORT_API"], "31000");
+        // Not the executor's PATH: the host's default, unless the command sets one.
+        assert_eq!(env["PATH"], DEFAULT_PATH);
+        let mut command = CommandInfo::shell("true");
+        command.environment = Some(Environment::from_pairs([("PATH", "/opt/svc/bin")]));
+        let plan = plan_task_in(&task("web-0", command), TaskKind::Group, &context(), dir).unwrap();
+        assert_eq!(env_of(&plan)["PATH"], "/opt/svc/bin");
+    }
+
+    #[test]
+    fn a_command_task_sees_the_mesos_ids_the_executors_basics_and_its_commands_own() {
         let mut command = CommandInfo::shell("true");
         command.environment = Some(Environment::from_pairs([
             ("PORT_API", "31000"),
             ("HOST", "override"),
         ]));
-        let mut info = task("web-0", command);
-        info.resources = vec![Resource {
-            name: "cpus".to_owned(),
-            allocation_info: Some(AllocationInfo::role("kv")),
-            ..Default::default()
-        }];
-        let plan = plan_task(&info, TaskKind::Group, &context()).unwrap();
+        let info = with_role(task("t", command), "kv");
+        let plan = plan_task(&info, TaskKind::Command, &context()).unwrap();
         let env = env_of(&plan);
-        assert_eq!(env["MESOS_SANDBOX"], "/sandboxes/exec/tasks/web-0");
-        assert_eq!(env["MESOS_TASK_ID"], "web-0");
+        assert_eq!(env["MESOS_SANDBOX"], "/sandboxes/exec");
+        assert_eq!(env["MESOS_TASK_ID"], "t");
         assert_eq!(env["MESOS_FRAMEWORK_ID"], "fw");
         assert_eq!(env["MESOS_EXECUTOR_ID"], "exec");
         assert_eq!(env["MESOS_AGENT_ENDPOINT"], "127.0.0.3:5051");
@@ -562,7 +606,7 @@ mod tests {
         let env: std::collections::HashMap<_, _> = spec.env.into_iter().collect();
         assert_eq!(env["PORT_API"], "31000");
         assert_eq!(env["EXTRA"], "1");
-        assert_eq!(env["MESOS_TASK_ID"], "t");
+        assert_eq!(env["MESOS_SANDBOX"], plan.sandbox.display().to_string());
         assert_eq!(spec.cwd, plan.sandbox);
     }
 

@@ -8,7 +8,6 @@
 //! runtime does what the actions say and reports back.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cairn_proto::executor::{Call, Event, EventType, Subscribe, Update};
@@ -18,7 +17,10 @@ use cairn_proto::{
 };
 
 use super::fetch::UriSpec;
-use super::launch::{kill_grace, plan_task, TaskContext, TaskPlan, DEFAULT_KILL_GRACE};
+use super::launch::{
+    kill_grace, plan_task, plan_task_in, TaskContext, TaskPlan, DEFAULT_KILL_GRACE,
+};
+use super::layout::TaskDir;
 use super::probe::{ProbeResult, ProbeSchedule, ProbeTarget};
 use super::process::{ExitOutcome, GroupSignal, LaunchSpec};
 use super::task::{KillCause, StatusDraft, TaskEffect, TaskKind, TaskMachine};
@@ -81,10 +83,11 @@ pub enum Action {
     CloseStream {
         generation: u64,
     },
-    /// Create the task's sandbox and fetch its URIs into it.
+    /// Find or make the task's directory (see `layout::prepare`) and fetch its URIs into it;
+    /// report the directory with `handle_fetched`.
     Fetch {
         task_id: TaskId,
-        sandbox: PathBuf,
+        kind: TaskKind,
         uris: Vec<UriSpec>,
     },
     CancelFetch {
@@ -144,6 +147,9 @@ struct TaskEntry {
     machine: TaskMachine,
     /// The LAUNCH_GROUP it came in; `None` for a command task.
     group: Option<u64>,
+    /// Its own container, nested in the executor's (a task of a group), once its directory is
+    /// found.
+    container: Option<String>,
     /// Once any of its updates is acknowledged, the agent knows the task and
     /// it is no longer listed in `unacknowledged_tasks`.
     acknowledged_any: bool,
@@ -358,8 +364,25 @@ impl ExecutorMachine {
 
     // -- inputs from the tasks -----------------------------------------------
 
-    pub fn handle_fetched(&mut self, now: Instant, task_id: &TaskId, result: Result<(), String>) {
-        self.with_task(now, task_id, |task, _| task.machine.fetched(result));
+    /// The task's directory is there (with its URIs in it), or could not be made.
+    pub fn handle_fetched(
+        &mut self,
+        now: Instant,
+        task_id: &TaskId,
+        result: Result<TaskDir, String>,
+    ) {
+        let context = self.config.context.clone();
+        self.with_task(now, task_id, |task, _| {
+            let result = result.and_then(|dir| {
+                // Planned at its link; it runs where the link leads.
+                let kind = task.machine.kind();
+                let plan = plan_task_in(&task.info, kind, &context, &dir.path)?;
+                task.plan = Some(plan);
+                task.container = dir.container;
+                Ok(())
+            });
+            task.machine.fetched(result)
+        });
     }
 
     pub fn handle_spawned(&mut self, now: Instant, task_id: &TaskId, result: Result<u32, String>) {
@@ -606,7 +629,7 @@ impl ExecutorMachine {
             };
             let fetch = plan.as_ref().map(|plan| Action::Fetch {
                 task_id: task_id.clone(),
-                sandbox: plan.sandbox.clone(),
+                kind,
                 uris: plan.uris.clone(),
             });
             tracing::info!(task = %task_id, "launching");
@@ -615,6 +638,7 @@ impl ExecutorMachine {
                 plan,
                 machine,
                 group,
+                container: None,
                 acknowledged_any: false,
             });
             let index = self.tasks.len() - 1;
@@ -768,7 +792,8 @@ impl ExecutorMachine {
                         ended_badly = true;
                     }
                     tracing::info!(task = %task_id, state = ?draft.state, detail = draft.message.as_deref().unwrap_or(""), "status update");
-                    self.send(task_id, draft);
+                    let container = self.container_status(index, draft.state);
+                    self.send(task_id, draft, container);
                     continue;
                 }
                 TaskEffect::CancelFetch => Action::CancelFetch { task_id },
@@ -838,7 +863,30 @@ impl ExecutorMachine {
         }
     }
 
-    fn send(&mut self, task_id: TaskId, draft: StatusDraft) {
+    /// What the executor says of the container an update is about, as Mesos' default
+    /// executor does: a task of a group names its own container, nested in the executor's, and
+    /// while it runs, its process (the agent adds the network). A command task names the
+    /// executor's container; the agent adds the rest.
+    fn container_status(&self, index: usize, state: TaskState) -> Option<ContainerStatus> {
+        let executor = self.container_id.clone()?;
+        let task = &self.tasks[index];
+        let container_id = match &task.container {
+            Some(nested) => ContainerId::nested(executor, nested.clone()),
+            None => executor,
+        };
+        let executor_pid = task
+            .container
+            .as_ref()
+            .filter(|_| !state.is_terminal())
+            .and_then(|_| task.machine.pid());
+        Some(ContainerStatus {
+            container_id: Some(container_id),
+            executor_pid,
+            ..Default::default()
+        })
+    }
+
+    fn send(&mut self, task_id: TaskId, draft: StatusDraft, container: Option<ContainerStatus>) {
         let status = TaskStatus {
             task_id,
             state: draft.state,
@@ -851,13 +899,7 @@ impl ExecutorMachine {
             uuid: Some(Bytes::new(uuid::Uuid::new_v4().into_bytes())),
             healthy: draft.healthy,
             check_status: draft.check_status,
-            container_status: self
-                .container_id
-                .clone()
-                .map(|container_id| ContainerStatus {
-                    container_id: Some(container_id),
-                    ..Default::default()
-                }),
+            container_status: container,
             ..Default::default()
         };
         self.ledger.push(PendingUpdate {

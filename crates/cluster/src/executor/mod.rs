@@ -23,8 +23,10 @@
 //!   `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (5secs) are optional. The
 //!   executor's token is the first line of stdin when stdin is a pipe, else
 //!   `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`; every call carries it.
-//! * A LAUNCH_GROUP task runs in `<sandbox>/tasks/<task id>` (created if
-//!   missing; the agent links volumes there first); a LAUNCH task runs in the
+//! * A LAUNCH_GROUP task runs in its own nested container's sandbox,
+//!   `<sandbox>/containers/<container id>`, which `<sandbox>/tasks/<task id>`
+//!   links to (the agent makes both, with the task's volumes linked in, before
+//!   the launch reaches the executor; see [`layout`]); a LAUNCH task runs in the
 //!   sandbox itself. Task output is appended to `stdout`/`stderr` there.
 //! * Every update is kept until ACKNOWLEDGED and re-sent in the next
 //!   SUBSCRIBE; the agent answers a re-sent update it already had
@@ -42,6 +44,7 @@ pub mod config;
 pub mod fetch;
 pub mod health;
 pub mod launch;
+pub mod layout;
 pub mod machine;
 pub mod probe;
 pub mod process;

@@ -16,11 +16,11 @@ use super::agent::{run_poster, AgentClient};
 use super::config::ExecutorConfig;
 use super::fetch::fetch_all;
 use super::launch::TaskContext;
+use super::layout::{self, TaskDir};
 use super::machine::{Action, ExecutorMachine, ExitReason, MachineConfig};
 use super::probe::{probe_client, run_probes, ProbeResult};
 use super::process::{self, ExitOutcome};
 use super::ExecutorError;
-use crate::paths::create_dir_inside;
 
 /// The first re-subscribe backoff; it doubles up to the configured maximum.
 const BACKOFF_INITIAL: std::time::Duration = std::time::Duration::from_millis(100);
@@ -48,7 +48,7 @@ pub enum Input {
     },
     Fetched {
         task_id: TaskId,
-        result: Result<(), String>,
+        result: Result<TaskDir, String>,
     },
     Exited {
         task_id: TaskId,
@@ -244,7 +244,7 @@ fn perform_actions(machine: &mut ExecutorMachine, io: &mut Io) -> Option<ExitRea
             }
             Action::Fetch {
                 task_id,
-                sandbox,
+                kind,
                 uris,
             } => {
                 let client = io.fetch_client.clone();
@@ -252,15 +252,14 @@ fn perform_actions(machine: &mut ExecutorMachine, io: &mut Io) -> Option<ExitRea
                 let id = task_id.clone();
                 let root = io.sandbox.clone();
                 let handle = tokio::spawn(async move {
-                    // The task's directory is below the executor's sandbox (a few mkdirs).
-                    let result = match create_dir_inside(&root, &sandbox) {
-                        Ok(()) => fetch_all(&client, &uris, &sandbox)
+                    // The task's directory is below the executor's sandbox (a link to read,
+                    // a few mkdirs at most).
+                    let result = match layout::prepare(&root, kind, id.as_str()) {
+                        Ok(dir) => fetch_all(&client, &uris, &dir.path)
                             .await
+                            .map(|()| dir)
                             .map_err(|error| error.to_string()),
-                        Err(error) => Err(format!(
-                            "cannot create the sandbox {}: {error}",
-                            sandbox.display()
-                        )),
+                        Err(error) => Err(format!("cannot prepare the task's sandbox: {error}")),
                     };
                     let _ = inputs.send(Input::Fetched {
                         task_id: id,

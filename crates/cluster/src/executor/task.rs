@@ -154,6 +154,11 @@ impl TaskMachine {
         }
     }
 
+    /// Whether it came in a LAUNCH or a LAUNCH_GROUP.
+    pub fn kind(&self) -> TaskKind {
+        self.kind
+    }
+
     /// The task's terminal state, once it has one.
     pub fn terminal_state(&self) -> Option<TaskState> {
         match self.phase {
@@ -205,7 +210,7 @@ impl TaskMachine {
             Ok(()) => {
                 self.phase = Phase::Starting;
                 vec![
-                    TaskEffect::Send(StatusDraft::new(TaskState::Starting)),
+                    TaskEffect::Send(self.fresh(TaskState::Starting)),
                     TaskEffect::Spawn,
                 ]
             }
@@ -259,7 +264,7 @@ impl TaskMachine {
                 self.phase = Phase::Terminal(TaskState::Killed);
                 vec![
                     TaskEffect::CancelFetch,
-                    TaskEffect::Send(StatusDraft::new(TaskState::Killed).message(message)),
+                    TaskEffect::Send(self.fresh(TaskState::Killed).message(message)),
                 ]
             }
             Phase::Starting => {
@@ -272,10 +277,9 @@ impl TaskMachine {
                 self.kill_cause = Some(cause);
                 let mut effects = Vec::new();
                 if killing_state {
-                    effects.push(TaskEffect::Send(StatusDraft {
-                        healthy: self.health.as_ref().and_then(HealthTracker::reported),
-                        ..StatusDraft::new(TaskState::Killing)
-                    }));
+                    // A fresh status, as Mesos' executors make it: no health, the check's
+                    // type without a result.
+                    effects.push(TaskEffect::Send(self.fresh(TaskState::Killing)));
                 }
                 // A task being killed is no longer judged: a failing probe
                 // must not start a second kill.
@@ -362,23 +366,23 @@ impl TaskMachine {
         let update = match &self.kill_cause {
             Some(KillCause::HealthCheck { failures }) => StatusDraft {
                 healthy: Some(false),
-                ..StatusDraft::new(TaskState::Killed).message(
+                ..self.fresh(TaskState::Killed).message(
                     KillCause::HealthCheck {
                         failures: *failures,
                     }
                     .describe(),
                 )
             },
-            Some(cause) => StatusDraft::new(TaskState::Killed).message(format!(
+            Some(cause) => self.fresh(TaskState::Killed).message(format!(
                 "{}: {}",
                 outcome.describe(),
                 cause.describe()
             )),
             None if outcome.succeeded() => {
-                StatusDraft::new(TaskState::Finished).message(outcome.describe())
+                self.fresh(TaskState::Finished).message(outcome.describe())
             }
             None => {
-                let failed = StatusDraft::new(TaskState::Failed).message(outcome.describe());
+                let failed = self.fresh(TaskState::Failed).message(outcome.describe());
                 match self.kind {
                     TaskKind::Command => failed.reason(Reason::CommandExecutorFailed),
                     TaskKind::Group => failed,
@@ -460,10 +464,20 @@ impl TaskMachine {
         }
     }
 
+    /// A status made from scratch rather than from the last one: a checked task's carries the
+    /// check's type with no result (Mesos' executors set `check_status` on every status of a
+    /// checked task), and none carries health.
+    fn fresh(&self, state: TaskState) -> StatusDraft {
+        StatusDraft {
+            check_status: self.check.as_ref().map(CheckTracker::empty),
+            ..StatusDraft::new(state)
+        }
+    }
+
     fn fail_launch(&mut self, message: String) -> Vec<TaskEffect> {
         self.phase = Phase::Terminal(TaskState::Failed);
         vec![TaskEffect::Send(
-            StatusDraft::new(TaskState::Failed)
+            self.fresh(TaskState::Failed)
                 .message(message)
                 .reason(Reason::ContainerLaunchFailed),
         )]
@@ -747,6 +761,39 @@ mod tests {
         task.health_result(now, PASS, GRACE, false);
         let update = only_update(&task.check_result(PASS)).clone();
         assert_eq!(update.healthy, Some(true));
+    }
+
+    #[test]
+    fn killing_is_a_fresh_status_without_health_and_with_the_checks_type_only() {
+        let (mut task, now) = running(
+            TaskKind::Group,
+            Some(health_policy(3)),
+            Some(CheckType::Command),
+        );
+        task.health_result(now, PASS, GRACE, true);
+        task.check_result(PASS);
+        let effects = task.kill(now, KillCause::Requested, GRACE, true);
+        let killing = only_update(&effects).clone();
+        assert_eq!(killing.state, TaskState::Killing);
+        assert_eq!(killing.healthy, None);
+        let check = killing.check_status.unwrap();
+        assert_eq!(check.type_, Some(CheckType::Command));
+        assert_eq!(check.command.unwrap().exit_code, None);
+        let killed = only_update(&task.exited(ExitOutcome::Signal(libc::SIGTERM))).clone();
+        assert_eq!(killed.healthy, None);
+        assert_eq!(
+            killed.check_status.unwrap().command.unwrap().exit_code,
+            None
+        );
+    }
+
+    #[test]
+    fn the_starting_update_of_a_checked_task_carries_the_checks_type() {
+        let mut task = TaskMachine::new(TaskKind::Group, None, Some(CheckType::Http));
+        let effects = task.fetched(Ok(()));
+        let starting = only_update(&effects).clone();
+        assert_eq!(starting.state, TaskState::Starting);
+        assert_eq!(starting.check_status.unwrap().type_, Some(CheckType::Http));
     }
 
     #[test]

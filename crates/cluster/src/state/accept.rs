@@ -690,9 +690,7 @@ fn executor_minimum(executor: &cairn_proto::ExecutorInfo) -> Result<(), String> 
     }
     let mem = sum("mem");
     if mem.is_none_or(|m| m < MIN_MEM_MB) {
-        let shown = mem.map_or("None".to_string(), |m| {
-            format!("{}MB", cairn_proto::format_scalar(m))
-        });
+        let shown = mem.map_or("None".to_string(), whole_megabytes);
         return Err(format!(
             "Executor '{id}' uses less memory ({shown}) than the minimum required ({MIN_MEM_MB}MB)"
         ));
@@ -701,6 +699,19 @@ fn executor_minimum(executor: &cairn_proto::ExecutorInfo) -> Result<(), String> 
         return Err(format!("Executor '{id}' uses no disk"));
     }
     Ok(())
+}
+
+/// Memory as the master writes it in its refusals: the whole megabytes (the fraction is
+/// dropped), in the largest unit that loses nothing, `0B` for none.
+fn whole_megabytes(mb: f64) -> String {
+    // Negative and NaN amounts are refused before this; as whole megabytes they are none.
+    let mb = mb.max(0.0).trunc() as u64;
+    match mb {
+        0 => "0B".to_string(),
+        mb if mb % 1024 != 0 => format!("{mb}MB"),
+        mb if mb % (1024 * 1024) != 0 => format!("{}GB", mb / 1024),
+        mb => format!("{}TB", mb / (1024 * 1024)),
+    }
 }
 
 pub(crate) fn validate_names(r: &Resource) -> Result<(), String> {
@@ -737,5 +748,20 @@ fn convert_all(rs: Vec<Resource>, refined: bool) -> Vec<Resource> {
 fn take(pool: &mut Resources, resources: &[Resource]) {
     for r in resources {
         let _ = pool.subtract(&strip(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_below_the_floor_is_written_in_whole_megabytes_as_the_master_writes_it() {
+        assert_eq!(whole_megabytes(16.0), "16MB");
+        assert_eq!(whole_megabytes(16.5), "16MB");
+        assert_eq!(whole_megabytes(31.99), "31MB");
+        assert_eq!(whole_megabytes(0.5), "0B");
+        assert_eq!(whole_megabytes(0.0), "0B");
+        assert_eq!(whole_megabytes(2048.0), "2GB");
     }
 }

@@ -2,13 +2,14 @@
 //! delivers each task's updates to its framework in order, one at a time, until acknowledged.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cairn_proto::{
-    executor, scheduler, AgentId, Bytes, ExecutorId, ExecutorInfo, ExecutorType, FrameworkId,
-    FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    executor, scheduler, AgentId, Bytes, ContainerId, ExecutorId, ExecutorInfo, ExecutorType,
+    FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo, TaskId,
+    TaskInfo, TaskState, TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,11 @@ pub(crate) struct ExecutorConnection {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct AgentTask {
     pub info: TaskInfo,
+    /// A task of a group runs in a container of its own, nested in its executor's, whose
+    /// sandbox is `containers/<id>` in the executor's (Mesos' layout). `None` for a command
+    /// task, and for a task checkpointed before nested containers (it runs in `tasks/<task id>`).
+    #[serde(default)]
+    pub container_id: Option<String>,
     /// The latest state any update reported.
     pub state: TaskState,
     /// Updates not yet acknowledged; the head is the one in flight.
@@ -95,9 +101,10 @@ pub(crate) struct AgentTask {
 }
 
 impl AgentTask {
-    fn new(info: TaskInfo) -> Self {
+    fn new(info: TaskInfo, container_id: Option<String>) -> Self {
         AgentTask {
             info,
+            container_id,
             state: TaskState::Staging,
             updates: VecDeque::new(),
             acked: VecDeque::new(),
@@ -182,16 +189,70 @@ fn container_path(r: &Resource) -> Option<&str> {
         .map(|v| v.container_path.as_str())
 }
 
-/// Makes `dir` (`sandbox` itself, or a task's directory in it) and links each persistent volume
-/// among `resources` into it at its container path, making the volume's directory if it is
-/// missing. What is made, and each volume's directory, belong to the sandbox's owner: the user
-/// the executor runs as. Inside the sandbox nothing is made through a name a task could have
-/// re-pointed (see `sandbox::Sandbox`).
-pub(crate) fn link_volumes(
+/// What the agent adds to an executor's update, as a Mesos agent merges in what its
+/// containerizer knows of the container the update names while that container exists: its id,
+/// its process and its network (the agent's own address, which its tasks share). A task of a
+/// group names its own container (`nested`), which exists until the task ends and whose process
+/// only its executor knows; a command task names its executor's container, which exists while
+/// the executor runs (`executor_process`, its pid). The id is the agent's record, whatever the
+/// executor said.
+fn merge_container_status(
+    status: &mut TaskStatus,
+    nested: Option<&str>,
+    executor_container: ContainerId,
+    executor_process: Option<u32>,
+    ip: Ipv4Addr,
+) {
+    let ended = status.state.is_terminal();
+    let merged = status.container_status.get_or_insert_with(Default::default);
+    let exists = match nested {
+        Some(nested) => {
+            merged.container_id = Some(ContainerId::nested(executor_container, nested));
+            !ended
+        }
+        None => {
+            merged.container_id = Some(executor_container);
+            match executor_process {
+                Some(pid) => {
+                    merged.executor_pid = Some(pid);
+                    true
+                }
+                // A task of a group in the older layout: its container is its executor's.
+                None => !ended,
+            }
+        }
+    };
+    if !exists {
+        merged.executor_pid = None;
+        merged.network_infos.clear();
+    } else if merged.network_infos.is_empty() {
+        merged.network_infos = vec![serde_json::json!({
+            "ip_addresses": [{"protocol": "IPv4", "ip_address": ip.to_string()}],
+        })];
+    }
+}
+
+/// A directory to make in a sandbox before the executor or a task needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct SandboxDir {
+    /// The sandbox itself, or a task's directory in it.
+    pub dir: PathBuf,
+    /// The resources whose persistent volumes are linked into it.
+    pub resources: Vec<Resource>,
+    /// For a task of a group, `tasks/<task id>`: made a link to `dir` once `dir` is ready, so
+    /// that an executor that finds the link finds everything in place.
+    pub link: Option<PathBuf>,
+}
+
+/// Makes `want.dir` (`sandbox` itself, or a task's directory in it) and links each persistent
+/// volume among its resources into it at its container path, making the volume's directory if
+/// it is missing; then the task's link to it. What is made, and each volume's directory, belong
+/// to the sandbox's owner: the user the executor runs as. Inside the sandbox nothing is made
+/// through a name a task could have re-pointed (see `sandbox::Sandbox`).
+pub(crate) fn prepare_dir(
     agent_dir: &Path,
     sandbox: &Path,
-    dir: &Path,
-    resources: &[Resource],
+    want: &SandboxDir,
 ) -> Result<(), PathError> {
     let held = sandbox::Sandbox::open(sandbox)?;
     let outside = |path: &Path| PathError::Outside {
@@ -199,9 +260,10 @@ pub(crate) fn link_volumes(
         name: path.display().to_string(),
         reason: "it is not below the sandbox",
     };
+    let dir = &want.dir;
     let rel = dir.strip_prefix(sandbox).map_err(|_| outside(dir))?;
     held.dir(sandbox, rel)?;
-    for r in resources {
+    for r in &want.resources {
         let (Some(_), Some(path)) = (r.persistence_id(), container_path(r)) else {
             continue;
         };
@@ -210,6 +272,10 @@ pub(crate) fn link_volumes(
         let link = join_inside(dir, &[path])?;
         let rel = link.strip_prefix(sandbox).map_err(|_| outside(&link))?;
         held.link(sandbox, rel, &volume)?;
+    }
+    if let Some(link) = &want.link {
+        let rel = link.strip_prefix(sandbox).map_err(|_| outside(link))?;
+        held.link(sandbox, rel, dir)?;
     }
     Ok(())
 }
@@ -300,28 +366,52 @@ impl ClusterState {
                 (container_id, sandbox, info.resources.clone())
             }
         };
+        // An executor that started before tasks had containers of their own keeps running its
+        // tasks in `tasks/<task id>`: that is where it looks for them.
+        let older_layout = existing.as_ref().is_some_and(|c| {
+            self.agents[agent]
+                .runtime
+                .as_ref()
+                .and_then(|r| r.executors.get(c))
+                .is_some_and(|e| {
+                    !e.tasks.is_empty() && e.tasks.values().all(|t| t.container_id.is_none())
+                })
+        });
+        let bad_sandbox = |e: PathError| format!("Failed to prepare the sandbox: {e}");
         let mut prepare = Vec::with_capacity(tasks.len());
+        let mut containers = Vec::with_capacity(tasks.len());
         for task in &tasks {
-            let task_dir = if command_task {
-                sandbox.clone()
-            } else {
-                join_inside(&sandbox, &["tasks", &task.task_id.value])
-                    .map_err(|e| format!("Failed to prepare the sandbox: {e}"))?
-            };
             let mut resources = task.resources.clone();
-            if !command_task {
+            let (dir, link, container) = if command_task {
+                (sandbox.clone(), None, None)
+            } else {
                 // Pod-level volumes are visible to every task of the pod.
                 resources.extend(exec_resources.iter().cloned());
-            }
-            prepare.push((task_dir, resources));
+                let link =
+                    join_inside(&sandbox, &["tasks", &task.task_id.value]).map_err(bad_sandbox)?;
+                if older_layout {
+                    (link, None, None)
+                } else {
+                    let container = uuid::Uuid::new_v4().to_string();
+                    let dir =
+                        join_inside(&sandbox, &["containers", &container]).map_err(bad_sandbox)?;
+                    (dir, Some(link), Some(container))
+                }
+            };
+            prepare.push(SandboxDir {
+                dir,
+                resources,
+                link,
+            });
+            containers.push(container);
         }
         let spawn = match existing {
             Some(_) => {
                 // The executor runs: the new tasks' directories are made here, before the
                 // launch reaches it.
-                for (dir, resources) in &prepare {
-                    link_volumes(&slot_dir, &sandbox, dir, resources).map_err(|e| {
-                        format!("Failed to prepare the sandbox {}: {e}", dir.display())
+                for want in &prepare {
+                    prepare_dir(&slot_dir, &sandbox, want).map_err(|e| {
+                        format!("Failed to prepare the sandbox {}: {e}", want.dir.display())
                     })?;
                 }
                 None
@@ -354,7 +444,11 @@ impl ClusterState {
                 }
                 // The sandbox is made by the spawn, outside the lock: a launch of hundreds of
                 // pods must not hold every other call up while directories are created.
-                let mut dirs = vec![(sandbox.clone(), info.resources.clone())];
+                let mut dirs = vec![SandboxDir {
+                    dir: sandbox.clone(),
+                    resources: info.resources.clone(),
+                    link: None,
+                }];
                 dirs.append(&mut prepare);
                 Some(SpawnRequest {
                     agent,
@@ -373,10 +467,10 @@ impl ClusterState {
         };
         let connected = exec.connection.is_some();
         let mut launched = Vec::new();
-        for task in tasks {
+        for (task, container) in tasks.into_iter().zip(containers) {
             launched.push(task.task_id.clone());
             exec.tasks
-                .insert(task.task_id.clone(), AgentTask::new(task));
+                .insert(task.task_id.clone(), AgentTask::new(task, container));
         }
         if connected {
             self.deliver_launches(agent, &container, launched);
@@ -628,9 +722,14 @@ impl ClusterState {
             return;
         };
         let agent_id = self.agents[agent].id.clone();
+        let agent_ip = self.agents[agent].ip;
         let Some(exec) = self.runtime_executor(agent, &container) else {
             return;
         };
+        let executor_container = ContainerId::new(exec.container_id.clone());
+        let executor_process = (exec.command_task && exec.phase != ExecutorPhase::Terminated)
+            .then_some(exec.pid)
+            .flatten();
         let Some(task) = exec.tasks.get_mut(&status.task_id) else {
             tracing::warn!("dropping an update for unknown task {}", status.task_id);
             return;
@@ -651,6 +750,15 @@ impl ClusterState {
             .get_or_insert_with(|| exec.info.executor_id.clone());
         status.timestamp.get_or_insert_with(epoch_secs);
         status.source.get_or_insert(Source::Executor);
+        if status.source == Some(Source::Executor) {
+            merge_container_status(
+                &mut status,
+                task.container_id.as_deref(),
+                executor_container,
+                executor_process,
+                agent_ip,
+            );
+        }
         // A terminal state is final: a later "running" from a confused executor must not revive it.
         if !task.state.is_terminal() {
             task.state = status.state;
@@ -1228,5 +1336,78 @@ mod as_pairs {
         D: Deserializer<'de>,
     {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_proto::ContainerStatus;
+
+    fn from_executor(state: TaskState, container: Option<ContainerStatus>) -> TaskStatus {
+        TaskStatus {
+            container_status: container,
+            ..TaskStatus::new("t", state)
+        }
+    }
+
+    fn network(status: &TaskStatus) -> Vec<serde_json::Value> {
+        status.container_status.clone().unwrap().network_infos
+    }
+
+    const IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+    #[test]
+    fn a_running_task_of_a_group_is_shown_in_its_nested_container_with_its_process_and_network() {
+        // The executor says which process; it cannot say which container.
+        let said = ContainerStatus {
+            container_id: Some(ContainerId::new("made-up")),
+            executor_pid: Some(4242),
+            ..Default::default()
+        };
+        let mut status = from_executor(TaskState::Running, Some(said));
+        merge_container_status(&mut status, Some("c-1"), ContainerId::new("e-1"), None, IP);
+        let merged = status.container_status.clone().unwrap();
+        assert_eq!(
+            merged.container_id,
+            Some(ContainerId::nested(ContainerId::new("e-1"), "c-1"))
+        );
+        assert_eq!(merged.executor_pid, Some(4242));
+        assert_eq!(
+            network(&status),
+            vec![serde_json::json!({
+                "ip_addresses": [{"protocol": "IPv4", "ip_address": "127.0.0.3"}]
+            })]
+        );
+    }
+
+    #[test]
+    fn an_ended_task_of_a_group_has_no_container_left_but_its_id() {
+        let said = ContainerStatus {
+            executor_pid: Some(4242),
+            ..Default::default()
+        };
+        let mut status = from_executor(TaskState::Killed, Some(said));
+        merge_container_status(&mut status, Some("c-1"), ContainerId::new("e-1"), None, IP);
+        let merged = status.container_status.unwrap();
+        assert_eq!(
+            merged,
+            ContainerStatus {
+                container_id: Some(ContainerId::nested(ContainerId::new("e-1"), "c-1")),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_command_task_is_shown_in_its_executors_container_while_the_executor_runs() {
+        for state in [TaskState::Running, TaskState::Finished] {
+            let mut status = from_executor(state, None);
+            merge_container_status(&mut status, None, ContainerId::new("e-1"), Some(77), IP);
+            let merged = status.container_status.clone().unwrap();
+            assert_eq!(merged.container_id, Some(ContainerId::new("e-1")));
+            assert_eq!(merged.executor_pid, Some(77), "{state:?}");
+            assert_eq!(network(&status).len(), 1);
+        }
     }
 }

@@ -32,7 +32,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
 use crate::stream::EventSender;
 
-pub(crate) use agent::{link_volumes, Executor, ExecutorPhase};
+pub(crate) use agent::{prepare_dir, Executor, ExecutorPhase, SandboxDir};
 pub(crate) use recover::load;
 
 /// The whole cluster.
@@ -225,9 +225,8 @@ pub(crate) struct SpawnRequest {
     pub user: String,
     /// The agent's directory, where its volumes live.
     pub agent_dir: PathBuf,
-    /// Sandbox directories to make before the executor starts, each with the resources whose
-    /// persistent volumes are linked into it.
-    pub prepare: Vec<(PathBuf, Vec<Resource>)>,
+    /// Sandbox directories to make before the executor starts: its sandbox, then its tasks'.
+    pub prepare: Vec<SandboxDir>,
 }
 
 /// Checkpoint files.

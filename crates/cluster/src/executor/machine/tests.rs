@@ -12,7 +12,9 @@ use cairn_proto::{
 
 use super::{Action, ExecutorMachine, ExitReason, MachineConfig};
 use crate::executor::launch::TaskContext;
+use crate::executor::layout::TaskDir;
 use crate::executor::process::{ExitOutcome, GroupSignal};
+use crate::executor::task::TaskKind;
 
 const RECOVERY: Duration = Duration::from_secs(60);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -46,6 +48,8 @@ struct Harness {
     machine: ExecutorMachine,
     now: Instant,
     generation: u64,
+    /// Tasks launched as command tasks.
+    commands: Vec<String>,
 }
 
 impl Harness {
@@ -59,6 +63,7 @@ impl Harness {
             machine: ExecutorMachine::new(now, config),
             now,
             generation: 0,
+            commands: Vec::new(),
         }
     }
 
@@ -113,10 +118,32 @@ impl Harness {
         self.event(Event::launch_group(TaskGroupInfo { tasks }));
     }
 
+    /// Reports `id`'s directory ready (its own container's, for a task of a group).
+    fn fetched(&mut self, id: &str) {
+        let dir = if self.commands.iter().any(|c| c == id) {
+            TaskDir {
+                path: PathBuf::from("/sandbox"),
+                container: None,
+            }
+        } else {
+            TaskDir {
+                path: PathBuf::from(format!("/sandbox/containers/c-{id}")),
+                container: Some(format!("c-{id}")),
+            }
+        };
+        self.machine.handle_fetched(self.now, &id.into(), Ok(dir));
+    }
+
     /// Fetches and spawns `id` with `pid`: it is running afterwards.
     fn start(&mut self, id: &str, pid: u32) {
-        self.machine.handle_fetched(self.now, &id.into(), Ok(()));
+        self.fetched(id);
         self.machine.handle_spawned(self.now, &id.into(), Ok(pid));
+    }
+
+    /// LAUNCHes `id` as a command task.
+    fn launch_command(&mut self, id: &str) {
+        self.commands.push(id.to_owned());
+        self.event(Event::launch(task(id)));
     }
 
     fn exit(&mut self, id: &str, outcome: ExitOutcome) {
@@ -200,7 +227,7 @@ fn a_new_executor_subscribes_at_once_with_nothing_pending() {
 }
 
 #[test]
-fn each_task_of_a_launch_group_is_fetched_into_its_own_sandbox() {
+fn each_task_of_a_launch_group_is_fetched_into_a_directory_of_its_own() {
     let mut h = Harness::new();
     h.subscribe(FrameworkInfo::default());
     h.launch_group(&["a", "b"]);
@@ -208,19 +235,80 @@ fn each_task_of_a_launch_group_is_fetched_into_its_own_sandbox() {
         .actions()
         .into_iter()
         .filter_map(|action| match action {
-            Action::Fetch {
-                task_id, sandbox, ..
-            } => Some((task_id.as_str().to_owned(), sandbox)),
+            Action::Fetch { task_id, kind, .. } => Some((task_id.as_str().to_owned(), kind)),
             _ => None,
         })
         .collect();
     assert_eq!(
         fetches,
         vec![
-            ("a".to_owned(), PathBuf::from("/sandbox/tasks/a")),
-            ("b".to_owned(), PathBuf::from("/sandbox/tasks/b")),
+            ("a".to_owned(), TaskKind::Group),
+            ("b".to_owned(), TaskKind::Group),
         ]
     );
+}
+
+#[test]
+fn a_task_of_a_group_runs_in_its_container_and_its_updates_name_it_nested_in_the_executors() {
+    let mut h = Harness::new();
+    h.subscribe(killing_framework());
+    h.launch_group(&["a"]);
+    h.fetched("a");
+    let actions = h.actions();
+    let launch = actions
+        .iter()
+        .find_map(|action| match action {
+            Action::Spawn { launch, .. } => Some(launch.clone()),
+            _ => None,
+        })
+        .expect("a spawn");
+    let dir = PathBuf::from("/sandbox/containers/c-a");
+    assert_eq!(launch.cwd, dir);
+    assert!(launch
+        .env
+        .contains(&("MESOS_SANDBOX".to_owned(), dir.display().to_string())));
+    h.machine.handle_spawned(h.now, &"a".into(), Ok(321));
+    h.event(Event::kill("a".into(), None));
+    h.exit("a", ExitOutcome::Signal(libc::SIGTERM));
+    let mut statuses = posted(&actions);
+    statuses.extend(posted(&h.actions()));
+    let nested = ContainerId::nested(ContainerId::new("container-1"), "c-a");
+    let seen: Vec<(TaskState, Option<ContainerId>, Option<u32>)> = statuses
+        .iter()
+        .map(|s| {
+            let c = s.container_status.clone().unwrap();
+            (s.state, c.container_id, c.executor_pid)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            // Not started yet, then running as pid 321, then gone.
+            (TaskState::Starting, Some(nested.clone()), None),
+            (TaskState::Running, Some(nested.clone()), Some(321)),
+            (TaskState::Killing, Some(nested.clone()), Some(321)),
+            (TaskState::Killed, Some(nested), None),
+        ]
+    );
+}
+
+#[test]
+fn a_command_task_runs_in_the_executor_sandbox_and_its_updates_name_the_executors_container() {
+    let mut h = Harness::new();
+    h.subscribe(FrameworkInfo::default());
+    h.launch_command("t");
+    let actions = h.actions();
+    assert!(actions
+        .iter()
+        .any(|action| matches!(action, Action::Fetch { kind, .. } if *kind == TaskKind::Command)));
+    h.start("t", 10);
+    let statuses = posted(&h.actions());
+    for status in &statuses {
+        let c = status.container_status.clone().unwrap();
+        assert_eq!(c.container_id, Some(ContainerId::new("container-1")));
+        // Its process is the agent's to tell: the executor's own.
+        assert_eq!(c.executor_pid, None);
+    }
 }
 
 #[test]
@@ -228,7 +316,7 @@ fn a_task_goes_starting_running_finished_with_stamped_updates() {
     let mut h = Harness::new();
     h.subscribe(FrameworkInfo::default());
     h.launch_group(&["a"]);
-    h.machine.handle_fetched(h.now, &"a".into(), Ok(()));
+    h.fetched("a");
     let actions = h.actions();
     assert!(actions
         .iter()
@@ -712,12 +800,9 @@ fn a_duplicate_launch_is_ignored() {
 fn a_command_executor_refuses_a_second_task() {
     let mut h = Harness::new();
     h.subscribe(FrameworkInfo::default());
-    h.event(Event::launch(task("first")));
-    let actions = h.actions();
-    assert!(actions.iter().any(
-        |action| matches!(action, Action::Fetch { sandbox, .. } if sandbox == &PathBuf::from("/sandbox"))
-    ));
-    h.event(Event::launch(task("second")));
+    h.launch_command("first");
+    h.actions();
+    h.launch_command("second");
     let statuses = posted(&h.actions());
     assert_eq!(states_of(&statuses, "second"), vec![TaskState::Error]);
     assert_eq!(statuses[0].reason, Some(Reason::TaskInvalid));
@@ -727,7 +812,7 @@ fn a_command_executor_refuses_a_second_task() {
 fn a_command_task_failure_carries_the_command_executor_reason() {
     let mut h = Harness::new();
     h.subscribe(FrameworkInfo::default());
-    h.event(Event::launch(task("t")));
+    h.launch_command("t");
     h.start("t", 10);
     h.actions();
     h.exit("t", ExitOutcome::Code(3));
