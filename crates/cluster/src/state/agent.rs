@@ -232,6 +232,18 @@ fn merge_container_status(
     }
 }
 
+/// Whether a running pod executor with these tasks started before tasks had containers of their
+/// own: it looks for a task in `tasks/<task id>` (a directory then, a link now), so its new
+/// tasks are laid out as its old ones were.
+fn keeps_older_layout<'a>(mut tasks: impl Iterator<Item = &'a AgentTask>) -> bool {
+    let mut any = false;
+    let older = tasks.all(|t| {
+        any = true;
+        t.container_id.is_none()
+    });
+    any && older
+}
+
 /// A directory to make in a sandbox before the executor or a task needs it.
 #[derive(Debug, Clone)]
 pub(crate) struct SandboxDir {
@@ -366,16 +378,12 @@ impl ClusterState {
                 (container_id, sandbox, info.resources.clone())
             }
         };
-        // An executor that started before tasks had containers of their own keeps running its
-        // tasks in `tasks/<task id>`: that is where it looks for them.
         let older_layout = existing.as_ref().is_some_and(|c| {
             self.agents[agent]
                 .runtime
                 .as_ref()
                 .and_then(|r| r.executors.get(c))
-                .is_some_and(|e| {
-                    !e.tasks.is_empty() && e.tasks.values().all(|t| t.container_id.is_none())
-                })
+                .is_some_and(|e| !e.command_task && keeps_older_layout(e.tasks.values()))
         });
         let bad_sandbox = |e: PathError| format!("Failed to prepare the sandbox: {e}");
         let mut prepare = Vec::with_capacity(tasks.len());
@@ -1397,6 +1405,18 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn only_a_pod_executor_whose_tasks_all_lack_containers_keeps_the_older_layout() {
+        let task = |container: Option<&str>| {
+            AgentTask::new(TaskInfo::default(), container.map(ToString::to_string))
+        };
+        let older = [task(None), task(None)];
+        let newer = [task(Some("c-1")), task(Some("c-2"))];
+        assert!(keeps_older_layout(older.iter()));
+        assert!(!keeps_older_layout(newer.iter()));
+        assert!(!keeps_older_layout([].iter()));
     }
 
     #[test]
