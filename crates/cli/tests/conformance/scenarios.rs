@@ -720,6 +720,10 @@ async fn filters(b: &Backend, r: &mut Record) {
         .call_json(&json!({"framework_id": {"value": s.framework_id.value}, "type": "SUPPRESS"}))
         .await;
     r.fact("filters.suppress.status", status.as_u16());
+    // Offers the master sent before it took the SUPPRESS may still be on their way; the
+    // sync marker travels behind them, so whatever comes after it was sent while suppressed.
+    s.sync().await;
+    s.decline_all().await;
     s.expect_no_offer("while suppressed", Duration::from_secs(2), |_| true)
         .await;
     r.fact("filters.offered_while_suppressed", false);
