@@ -762,7 +762,8 @@ async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has
 #[tokio::test]
 async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_task_joins() {
     // The second wall on its own: every name here is valid, but a running task turned the
-    // directory the next task of its pod will get into a link out of the work dir.
+    // name the next task of its pod will be reached by (`tasks/<task id>`, beside its own
+    // container's directory) into a link out of the work dir.
     let cluster = ClusterProcess::start_with(
         "names-planted-link",
         ClusterOptions {
@@ -788,7 +789,7 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
             "planter",
             agent,
             &format!(
-                "ln -s {} ../joiner && touch {} && exec sleep 3600",
+                "ln -s {} ../../tasks/joiner && touch {} && exec sleep 3600",
                 victim.display(),
                 planted.display()
             ),
@@ -812,15 +813,18 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
     eventually("the planter's link", || planted.exists()).await;
 
     let offer = sched.any_offer().await;
-    let joiner = task("joiner", &offer.agent_id, "echo joined", small());
+    // The joiner would write into its own directory: were the link followed, its file would
+    // land beside the victim's. The agent refuses to start it instead, naming the link.
+    let joiner = task("joiner", &offer.agent_id, "echo joined > joined", small());
     sched
         .accept(&offer.id, vec![launch_group(executor, vec![joiner])])
         .await;
-    let s = sched.any_update(&TaskId::new("joiner")).await;
-    assert_eq!(s.state, TaskState::Error, "{s:?}");
-    assert_eq!(s.reason, Some(Reason::TaskGroupInvalid), "{s:?}");
+    let s = sched
+        .update(&TaskId::new("joiner"), TaskState::Failed)
+        .await;
+    assert_eq!(s.reason, Some(Reason::ContainerLaunchFailed), "{s:?}");
     let message = s.message.unwrap_or_default();
-    assert!(message.contains("is a symbolic link"), "{message}");
+    assert!(message.contains("not to a task's directory"), "{message}");
     assert_eq!(
         listing(&victim),
         ["precious"],
