@@ -280,12 +280,28 @@ impl Client {
         Ok(())
     }
 
-    /// POSTs `call`, following redirects to the leader and retrying `503`s; any other status
-    /// but 200/202 is an error.
+    /// POSTs a scheduler `call`, following redirects to the leader and retrying `503`s; any
+    /// other status but 200/202 is an error.
     async fn post(
         &self,
         http: &reqwest::Client,
         call: &Call,
+        stream_id: Option<&str>,
+        what: &str,
+    ) -> Result<reqwest::Response, MesosError> {
+        self.post_json(http, SCHEDULER_PATH, call, stream_id, what)
+            .await
+    }
+
+    /// POSTs `call` as JSON to `path` on the master we know as leader, following redirects
+    /// to the leader and retrying `503`s, with the framework's credential when it has one
+    /// (reads are open on loopback; a master elsewhere may authenticate them too); any other
+    /// status but 200/202 is an error.
+    async fn post_json(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        call: &impl serde::Serialize,
         stream_id: Option<&str>,
         what: &str,
     ) -> Result<reqwest::Response, MesosError> {
@@ -298,7 +314,7 @@ impl Client {
             let url = self
                 .lock()
                 .master
-                .join(SCHEDULER_PATH)
+                .join(path)
                 .expect("a path joins onto an http origin");
             let mut request = http
                 .post(url.clone())
@@ -381,74 +397,19 @@ impl Client {
     /// and retrying `503`s as scheduler calls do. No stream id: reads need no subscription.
     pub async fn operator(&self, call: &master::Call) -> Result<master::Response, MesosError> {
         let what = format!("{:?}", call.type_);
-        let body = serde_json::to_vec(call).map_err(|e| {
-            MesosError::Protocol(format!("{what}: the call does not serialise: {e}"))
+        let response = self
+            .post_json(&self.calls, OPERATOR_PATH, call, None, &what)
+            .await?;
+        let url = response.url().clone();
+        let bytes = response.bytes().await.map_err(|source| MesosError::Http {
+            context: format!("reading the answer to {what} from {url}"),
+            source,
         })?;
-        let mut redirects = 0;
-        let mut retries = RETRY_503.iter();
-        loop {
-            let url = self
-                .lock()
-                .master
-                .join(OPERATOR_PATH)
-                .expect("a path joins onto an http origin");
-            let mut request = self
-                .calls
-                .post(url.clone())
-                .header(CONTENT_TYPE, JSON)
-                .header(ACCEPT, JSON);
-            // Reads are open on loopback; a master elsewhere (or a Mesos master authenticating
-            // reads) takes the framework's credential for them.
-            if let Some(c) = &self.credential {
-                request = request.header(AUTHORIZATION, c.authorization());
-            }
-            let response =
-                request
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .map_err(|source| MesosError::Http {
-                        context: format!("{what} to {url}"),
-                        source,
-                    })?;
-            let status = response.status();
-            match status {
-                StatusCode::OK => {
-                    let bytes = response.bytes().await.map_err(|source| MesosError::Http {
-                        context: format!("reading the answer to {what} from {url}"),
-                        source,
-                    })?;
-                    return serde_json::from_slice(&bytes).map_err(|e| {
-                        MesosError::Protocol(format!(
-                            "{what} to {url}: the answer is not an operator response: {e}"
-                        ))
-                    });
-                }
-                StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
-                    if redirects < MAX_REDIRECTS =>
-                {
-                    redirects += 1;
-                    let leader =
-                        leader_from(&url, response.headers().get(LOCATION)).ok_or_else(|| {
-                            MesosError::Protocol(format!(
-                                "{what} to {url}: {status} without a usable Location"
-                            ))
-                        })?;
-                    self.lock().master = leader;
-                }
-                StatusCode::SERVICE_UNAVAILABLE => match retries.next() {
-                    Some(wait) => tokio::time::sleep(*wait).await,
-                    None => return Err(status_error(&what, &url, response).await),
-                },
-                StatusCode::UNAUTHORIZED => {
-                    return Err(MesosError::Unauthenticated {
-                        context: format!("{what} to {url}"),
-                        principal: self.principal().map(str::to_string),
-                    })
-                }
-                _ => return Err(status_error(&what, &url, response).await),
-            }
-        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            MesosError::Protocol(format!(
+                "{what} to {url}: the answer is not an operator response: {e}"
+            ))
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
