@@ -39,21 +39,20 @@ fn stat(pid: u32) -> Option<Stat> {
     })
 }
 
+/// Every process's pid, as `/proc` lists them now (none where it cannot be read).
+fn pids() -> impl Iterator<Item = u32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+}
+
 /// Sends `signal` to every process in the session led by `leader`. Members must have started
 /// no earlier than the leader did, so a recycled pid never takes strangers with it.
 pub(crate) fn signal_session(leader: u32, leader_start: Option<u64>, signal: i32) -> usize {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return 0;
-    };
     let mut hit = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         let Some(s) = stat(pid) else { continue };
         if s.session != leader || leader_start.is_some_and(|ls| s.start < ls) {
             continue;
@@ -106,19 +105,9 @@ pub(crate) fn kill_orphans(
     sandboxes: &Path,
     known: &[(Option<u32>, Option<u64>, PathBuf)],
 ) -> Vec<Orphan> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let me = std::process::id();
     let mut orphans = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         if pid == me {
             continue;
         }
