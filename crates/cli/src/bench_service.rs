@@ -10,14 +10,20 @@
 //! status timestamps the master records, so the poll interval does not blur them.
 //!
 //! * `deploy`: scheduler start → all N tasks RUNNING; pods/s; the scheduler's peak RSS
-//!   (VmHWM) and its RSS at the end.
+//!   (VmHWM) and its RSS at the end; the memory of the pods' processes and of the cluster's.
+//!   With `--mesos DIR` (or `CAIRN_TEST_MESOS`) the same deploy then runs on real Apache Mesos
+//!   (a `mesos-master` and one `mesos-agent` per 127.0.0.N, the same agent resources and
+//!   allocation interval, the same spec and `cairn scheduler`; its pods run under Mesos'
+//!   default executor), measured the same way, and both are printed side by side with the
+//!   ratio.
 //! * `recovery`: (a) SIGKILL a task's process, one pod after another, and time the kill → the
 //!   pod's new task RUNNING in place (same agent, same persistence id, new task id); (b) SIGKILL
 //!   the scheduler with N tasks running, start it again, time re-subscription and explicit
 //!   reconciliation, and check that no task was restarted.
 //!
 //! Everything started is cleaned up: the framework is torn down (operator TEARDOWN), the
-//! cluster stopped, and any pod process left (found by the work dir in its environment) killed.
+//! cluster stopped, and any pod process left (found by the work dir in its environment) killed;
+//! on Mesos the daemons are killed, then every executor and task (they outlive their agent).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
@@ -29,7 +35,7 @@ use anyhow::{bail, Context};
 use cairn::core::scheduler::{Scheduler, SchedulerConfig};
 use cairn::core::store::{Store, StoredState};
 use cairn::core::Action;
-use cairn::proto::master::Response;
+use cairn::proto::master::{GetTasks, Response};
 use cairn::proto::scheduler::{Call, EventType};
 use cairn::proto::{OperationType, Task, TaskState};
 use cairn::store::FileStore;
@@ -38,7 +44,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
-use crate::duration;
+use crate::{bench_mesos, duration};
 
 /// Room for thousands of tiny pods per agent. Per pod the core adds its executor's overhead
 /// (0.05 cpus, 32 MB) to the task's 0.01 cpus / 1 MB and the 1 MB volume.
@@ -47,6 +53,14 @@ const AGENT_RESOURCES: &str = "cpus:400;mem:400000;disk:4000000;ports:[31000-320
 const ALLOCATION_INTERVAL: &str = "100ms";
 /// How often the master is asked while waiting for a deploy or a restart.
 const POLL: Duration = Duration::from_millis(200);
+/// The deploy stops when the work dir's disk has less free than this.
+const DISK_FLOOR_BYTES: u64 = 256 * 1024 * 1024;
+/// How often a deploy's progress is told on stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// The longest wait between two polls of a master slow to answer.
+const MAX_POLL: Duration = Duration::from_secs(5);
+/// How long a GET_TASKS may take outside a deploy's wait.
+const TASKS_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the master is asked while waiting for a killed task to come back. Only detects;
 /// the figure itself comes from the master's status timestamps. Not faster: a GET_TASKS of
 /// 1,000 tasks is a large reply, and asking for it 10 times a second took enough of the
@@ -61,6 +75,11 @@ const RELAUNCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// make: longer than the core's first explicit-reconciliation retry (4 s), so a pass that
 /// never settled would show as a retry, and long enough for a few offer rounds.
 const RESTART_WATCH: Duration = Duration::from_secs(6);
+
+/// The deploy stops when the machine has less memory available than this (or a sixth of it,
+/// on a smaller machine), before the kernel has to kill something: the machine is shared (a
+/// compiler or a test run elsewhere may need a few GB at once) and may have no swap.
+const MEMORY_FLOOR_KB: u64 = 4 * 1024 * 1024;
 
 const TARGET_DEPLOY_SECS: f64 = 30.0;
 const TARGET_RSS_MB: f64 = 64.0;
@@ -81,6 +100,14 @@ pub struct DeployArgs {
     /// Give up if the pods are not all running within this time.
     #[arg(long, default_value = "10m", value_parser = duration::parse)]
     timeout: Duration,
+    /// Then run the same deploy on real Apache Mesos installed here (bin/mesos-master,
+    /// bin/mesos-agent, lib/), one agent per 127.0.0.N, and print both and the ratio
+    /// [default: $CAIRN_TEST_MESOS, if set].
+    #[arg(long, value_name = "DIR")]
+    mesos: Option<PathBuf>,
+    /// Deploy on real Mesos only (needs --mesos or $CAIRN_TEST_MESOS).
+    #[arg(long)]
+    mesos_only: bool,
 }
 
 #[derive(Args, Debug)]
@@ -107,14 +134,63 @@ pub fn run_deploy(args: DeployArgs) -> anyhow::Result<()> {
         args.pods > 0 && args.agents > 0,
         "--pods and --agents must be at least 1"
     );
+    let mesos = args.mesos.clone().or_else(|| {
+        std::env::var_os(bench_mesos::MESOS_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    anyhow::ensure!(
+        mesos.is_some() || !args.mesos_only,
+        "--mesos-only needs a Mesos installation: --mesos DIR or ${}",
+        bench_mesos::MESOS_ENV
+    );
+    // Before anything is started: a wrong directory should not cost a whole cairn run first.
+    if let Some(home) = &mesos {
+        bench_mesos::check_installation(home)?;
+    }
     runtime()?.block_on(async {
-        let bench = Bench::start(args.agents).await?;
-        let result = deploy(&bench, &args).await;
-        bench.finish(result, args.keep).await
+        let mut signals = Signals::install()?;
+        let mut runs = Vec::new();
+        if !args.mesos_only {
+            let run = deploy_on(&mut signals, &args, None).await?;
+            print_deploy(&args, &run);
+            runs.push(run);
+        }
+        if let Some(home) = &mesos {
+            let run = deploy_on(&mut signals, &args, Some(home)).await?;
+            print_deploy(&args, &run);
+            runs.push(run);
+        }
+        if let [cairn, mesos] = &runs[..] {
+            print_comparison(&args, cairn, mesos);
+        }
+        for run in &runs {
+            if let Some(why) = &run.deployed.stopped_short {
+                bail!(
+                    "{} ran {} of {} pods: {why}",
+                    run.target,
+                    run.deployed.running,
+                    args.pods
+                );
+            }
+        }
+        Ok(())
     })
 }
 
-async fn deploy(bench: &Bench, args: &DeployArgs) -> anyhow::Result<()> {
+/// One deploy on a fresh work dir, on `cairn cluster` or (with `mesos`) on real Mesos, and
+/// everything it started cleaned up after, also when a step fails or a signal comes.
+async fn deploy_on(
+    signals: &mut Signals,
+    args: &DeployArgs,
+    mesos: Option<&Path>,
+) -> anyhow::Result<DeployRun> {
+    let bench = Bench::start(signals, mesos, args.agents, args.keep).await?;
+    let result = signals.or_interrupted(deploy(&bench, args)).await;
+    bench.finish(result, args.keep).await
+}
+
+async fn deploy(bench: &Bench, args: &DeployArgs) -> anyhow::Result<DeployRun> {
     let mut sched = bench.start_scheduler(args.pods).await?;
     let deployed = bench
         .wait_deployed(&mut sched, args.pods, args.timeout)
@@ -122,11 +198,23 @@ async fn deploy(bench: &Bench, args: &DeployArgs) -> anyhow::Result<()> {
     // Footprint is read before anything is stopped: this is what the goal is about.
     let hwm = proc_status_kb(sched.pid, "VmHWM:");
     let rss = proc_status_kb(sched.pid, "VmRSS:");
+    // What the pods and the cluster's daemons hold with every pod running (read after the
+    // times are taken: reading a few thousand processes' memory maps costs CPU).
+    let pods_memory = deployed
+        .is_ok()
+        .then(|| memory_of(&bench.pod_pids(sched.pid)));
+    let daemons_memory = memory_of(&bench.daemon_pids());
     sched.kill().await;
     let deployed = deployed?;
     bench.teardown().await?;
-    print_deploy(args.pods, args.agents, &deployed, hwm, rss);
-    Ok(())
+    Ok(DeployRun {
+        target: bench.name(),
+        deployed,
+        hwm,
+        rss,
+        pods_memory: pods_memory.unwrap_or_default(),
+        daemons_memory,
+    })
 }
 
 pub fn run_recovery(args: RecoveryArgs) -> anyhow::Result<()> {
@@ -135,8 +223,9 @@ pub fn run_recovery(args: RecoveryArgs) -> anyhow::Result<()> {
         "--tasks and --agents must be at least 1"
     );
     runtime()?.block_on(async {
-        let bench = Bench::start(args.agents).await?;
-        let result = recovery(&bench, &args).await;
+        let mut signals = Signals::install()?;
+        let bench = Bench::start(&mut signals, None, args.agents, args.keep).await?;
+        let result = signals.or_interrupted(recovery(&bench, &args)).await;
         bench.finish(result, args.keep).await
     })
 }
@@ -146,6 +235,9 @@ async fn recovery(bench: &Bench, args: &RecoveryArgs) -> anyhow::Result<()> {
     let deployed = bench
         .wait_deployed(&mut sched, args.tasks, args.timeout)
         .await?;
+    if let Some(why) = &deployed.stopped_short {
+        bail!("{} of {} pods run: {why}", deployed.running, args.tasks);
+    }
     eprintln!(
         "bench: {} pods running {:.1} s after the scheduler started",
         args.tasks,
@@ -172,18 +264,52 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The signals that end a bench early: Ctrl-C, a `kill`, a closed terminal. Once installed they
+/// no longer end the process at once; the step running is abandoned and everything started is
+/// cleaned up (a Mesos agent's executors outlive it, and a bench that died here would leave a
+/// thousand of them running).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("handling SIGINT")?,
+            term: signal(SignalKind::terminate()).context("handling SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("handling SIGHUP")?,
+        })
+    }
+
+    /// `step`, or an error once a signal comes first (the step is then dropped: its scheduler
+    /// process is killed with it).
+    async fn or_interrupted<T>(
+        &mut self,
+        step: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let name = tokio::select! {
+            result = step => return result,
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        };
+        eprintln!("bench: {name}: stopping and cleaning up");
+        bail!("interrupted by {name}")
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cluster, the scheduler process, the master's view
 // ---------------------------------------------------------------------------------------------
 
 struct Bench {
     work_dir: PathBuf,
-    /// The cluster's work dir (its credentials and the operator's token are there).
-    cluster_dir: PathBuf,
     master: String,
     http: reqwest::Client,
-    cluster: tokio::sync::Mutex<Child>,
-    cluster_pid: u32,
+    target: Target,
     /// Where the spec and the state live, as the scheduler processes see them.
     spec_path: PathBuf,
     state_dir: PathBuf,
@@ -191,16 +317,78 @@ struct Bench {
     framework: std::sync::Mutex<Option<String>>,
 }
 
+/// What the scheduler deploys on.
+enum Target {
+    /// A `cairn cluster` child process.
+    Cairn {
+        /// The cluster's work dir (its credentials and the operator's token are there).
+        dir: PathBuf,
+        child: Child,
+        pid: u32,
+    },
+    /// A real Mesos master and agents.
+    Mesos(bench_mesos::MesosDaemons),
+}
+
 const SERVICE: &str = "bench-svc";
 
+/// A fresh work dir for one run, named after what it runs on.
+fn new_work_dir(kind: &str) -> anyhow::Result<PathBuf> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let work_dir =
+        std::env::temp_dir().join(format!("cairn-bench-{kind}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)?;
+    eprintln!("bench: work dir {}", work_dir.display());
+    Ok(work_dir)
+}
+
 impl Bench {
-    /// A fresh work dir and a cluster in it. On failure the work dir is kept (its log says why).
-    async fn start(agents: usize) -> anyhow::Result<Bench> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let work_dir =
-            std::env::temp_dir().join(format!("cairn-bench-svc-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&work_dir)?;
-        eprintln!("bench: work dir {}", work_dir.display());
+    fn new(work_dir: PathBuf, master: String, target: Target) -> anyhow::Result<Bench> {
+        Ok(Bench {
+            spec_path: work_dir.join("svc.yml"),
+            state_dir: work_dir.join("state"),
+            work_dir,
+            master,
+            http: http_client()?,
+            target,
+            framework: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// A fresh work dir and in it a `cairn cluster`, or with `mesos` a real Mesos master and
+    /// agents. On failure or a signal whatever was started is killed, and the work dir removed
+    /// unless `keep`.
+    async fn start(
+        signals: &mut Signals,
+        mesos: Option<&Path>,
+        agents: usize,
+        keep: bool,
+    ) -> anyhow::Result<Bench> {
+        let work_dir = new_work_dir(if mesos.is_some() { "mesos" } else { "svc" })?;
+        let started = match mesos {
+            None => {
+                signals
+                    .or_interrupted(Bench::start_cairn(&work_dir, agents))
+                    .await
+            }
+            Some(home) => {
+                signals
+                    .or_interrupted(Bench::start_mesos(&work_dir, home, agents))
+                    .await
+            }
+        };
+        // A start abandoned half way has dropped what it started (`cairn cluster` is killed
+        // on drop, Mesos' daemons and their processes by `MesosDaemons`' drop); whatever still
+        // names the work dir goes here.
+        started.map_err(|e| match clean_work_dir(&work_dir, keep) {
+            Ok(()) => e,
+            Err(cleanup) => e.context(format!("{cleanup:#}")),
+        })
+    }
+
+    /// A `cairn cluster` in `work_dir`.
+    async fn start_cairn(work_dir: &Path, agents: usize) -> anyhow::Result<Bench> {
+        let work_dir = work_dir.to_path_buf();
         let cluster_dir = work_dir.join("cluster");
         let log_path = work_dir.join("cluster.log");
         let exe = std::env::current_exe().context("finding the cairn executable")?;
@@ -249,17 +437,72 @@ impl Bench {
         // The cluster prints nothing more on stdout; keep the pipe drained regardless.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         eprintln!("bench: cluster pid {pid} at {master}");
-        Ok(Bench {
-            spec_path: work_dir.join("svc.yml"),
-            state_dir: work_dir.join("state"),
+        Bench::new(
             work_dir,
-            cluster_dir,
             master,
-            http: reqwest::Client::builder().tcp_nodelay(true).build()?,
-            cluster: tokio::sync::Mutex::new(child),
-            cluster_pid: pid,
-            framework: std::sync::Mutex::new(None),
-        })
+            Target::Cairn {
+                dir: cluster_dir,
+                child,
+                pid,
+            },
+        )
+    }
+
+    /// A real Mesos master and agents in `work_dir`, with the agent resources and allocation
+    /// interval of [`Bench::start_cairn`]'s cluster.
+    async fn start_mesos(work_dir: &Path, home: &Path, agents: usize) -> anyhow::Result<Bench> {
+        let work_dir = work_dir.to_path_buf();
+        let daemons = bench_mesos::MesosDaemons::start(
+            home,
+            &work_dir.join("mesos"),
+            agents,
+            AGENT_RESOURCES,
+            ALLOCATION_INTERVAL,
+            &http_client()?,
+        )
+        .await
+        .context("starting Mesos")?;
+        eprintln!(
+            "bench: Mesos {} master pid {} at {}, {agents} agents",
+            daemons.version,
+            daemons.pids()[0],
+            daemons.master
+        );
+        Bench::new(work_dir, daemons.master.clone(), Target::Mesos(daemons))
+    }
+
+    /// What the deploy runs on, for the report.
+    fn name(&self) -> String {
+        match &self.target {
+            Target::Cairn { .. } => "cairn cluster".to_string(),
+            Target::Mesos(m) => format!("Apache Mesos {}", m.version),
+        }
+    }
+
+    /// The `cairn cluster`'s work dir; the recovery bench and TEARDOWN need its files.
+    fn cluster_dir(&self) -> anyhow::Result<&Path> {
+        match &self.target {
+            Target::Cairn { dir, .. } => Ok(dir),
+            Target::Mesos(_) => bail!("this bench runs on `cairn cluster` only"),
+        }
+    }
+
+    /// The cluster's own processes: `cairn cluster`, or the Mesos master and agents.
+    fn daemon_pids(&self) -> Vec<u32> {
+        match &self.target {
+            Target::Cairn { pid, .. } => vec![*pid],
+            Target::Mesos(m) => m.pids(),
+        }
+    }
+
+    /// The pods' processes (executors, tasks, and with Mesos the container launchers): every
+    /// process that names this run's work dir, but the cluster's daemons and the scheduler.
+    fn pod_pids(&self, scheduler: u32) -> Vec<u32> {
+        let daemons = self.daemon_pids();
+        bench_mesos::processes_mentioning(&self.work_dir)
+            .into_iter()
+            .filter(|p| *p != scheduler && !daemons.contains(p))
+            .collect()
     }
 
     async fn start_scheduler(&self, pods: usize) -> anyhow::Result<SchedulerProcess> {
@@ -269,14 +512,31 @@ impl Bench {
 
     /// Every task of the cluster (one service runs on it), live and completed.
     async fn tasks(&self) -> anyhow::Result<(Vec<Task>, Vec<Task>)> {
-        let reply = crate::mesos_client::operator_call(
-            &self.http,
-            &self.master,
-            None,
-            &serde_json::json!({"type": "GET_TASKS"}),
-        )
-        .await?;
-        let response: Response = serde_json::from_value(reply).context("GET_TASKS reply")?;
+        let t = self.tasks_within(TASKS_TIMEOUT).await?;
+        Ok((t.tasks, t.completed_tasks))
+    }
+
+    /// The master's GET_TASKS answer, waiting up to `timeout` for it.
+    async fn tasks_within(&self, timeout: Duration) -> anyhow::Result<GetTasks> {
+        let url = format!("{}/api/v1", self.master.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(timeout)
+            .body(r#"{"type":"GET_TASKS"}"#)
+            .send()
+            .await
+            .with_context(|| format!("GET_TASKS to {url}"))?;
+        let status = response.status();
+        let body = response.bytes().await.context("GET_TASKS reply")?;
+        anyhow::ensure!(
+            status.is_success(),
+            "GET_TASKS: HTTP {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let response: Response = serde_json::from_slice(&body).context("GET_TASKS reply")?;
         let t = response.get_tasks.unwrap_or_default();
         if let Some(task) = t.tasks.first() {
             self.framework
@@ -284,11 +544,14 @@ impl Bench {
                 .expect("not poisoned")
                 .get_or_insert_with(|| task.framework_id.value.clone());
         }
-        Ok((t.tasks, t.completed_tasks))
+        Ok(t)
     }
 
     /// Polls until `n` tasks run; the figure is the last RUNNING's master timestamp minus the
-    /// scheduler's start.
+    /// scheduler's start. Stops short, with the tasks running by then and the reason, at the
+    /// timeout or when the machine is about to run out of memory or disk (see [`memory_low`],
+    /// [`disk_low`]); the recovery bench needs them all, the deploy bench compares what got
+    /// that far.
     async fn wait_deployed(
         &self,
         sched: &mut SchedulerProcess,
@@ -297,64 +560,130 @@ impl Bench {
     ) -> anyhow::Result<Deployed> {
         let deadline = Instant::now() + timeout;
         let mut peak_rss_seen = 0;
+        let mut told = Instant::now();
+        let mut last: Option<GetTasks> = None;
         loop {
             peak_rss_seen = peak_rss_seen.max(proc_status_kb(sched.pid, "VmRSS:").unwrap_or(0));
             if let Some(status) = sched.child.try_wait()? {
                 bail!(
-                    "the scheduler exited ({status}); see {}",
-                    sched.log.display()
+                    "the scheduler exited ({status}); the end of its log:\n{}",
+                    log_tail(&sched.log)
                 );
             }
-            let (live, _) = self.tasks().await?;
+            let mut low = memory_low();
+            let asked = Instant::now();
+            // A master busy with a thousand launches may answer late (Mesos' queues the read
+            // behind every call it has not handled yet, for minutes): wait for it, up to the
+            // deadline, watching the memory meanwhile; if it runs low first, the last answer
+            // is what the deploy got to.
+            let left = deadline.saturating_duration_since(asked);
+            if low.is_none() {
+                tokio::select! {
+                    answer = self.tasks_within(left.max(POLL)) => match answer {
+                        Ok(answer) => last = Some(answer),
+                        // A master that has not answered by the deadline is a result (real
+                        // Mesos, busy with a large ACCEPT, answers nothing for minutes): the
+                        // deploy got as far as its last answer said, or nowhere.
+                        Err(e) if Instant::now() >= deadline => {
+                            low = Some(format!(
+                                "timed out after {timeout:?} (--timeout) with the master not answering GET_TASKS for {} ({e:#})",
+                                secs(asked.elapsed())
+                            ));
+                            last.get_or_insert_with(GetTasks::default);
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    why = memory_running_low() => low = Some(why),
+                }
+            }
+            let Some(GetTasks {
+                tasks: live,
+                completed_tasks: completed,
+                unreachable_tasks: unreachable,
+                ..
+            }) = last.clone()
+            else {
+                bail!(
+                    "{}, before the master listed any task",
+                    low.unwrap_or_default()
+                );
+            };
+            let answered_in = asked.elapsed();
+            let low = low.or_else(|| disk_low(&self.work_dir));
             let running: Vec<&Task> = live
                 .iter()
                 .filter(|t| t.state == TaskState::Running)
                 .collect();
-            if running.len() >= n {
+            let timed_out = Instant::now() >= deadline;
+            let low = low.or_else(|| {
+                timed_out.then(|| {
+                    format!(
+                        "timed out after {timeout:?} (--timeout), {} tasks unreachable",
+                        unreachable.len()
+                    )
+                })
+            });
+            // Stopped short with no task running is a result too: the other run is then
+            // compared with the time this one gave up after.
+            if running.len() >= n || low.is_some() {
                 let detected = sched.started.elapsed();
-                let last = running
-                    .iter()
-                    .filter_map(|t| running_since(t))
-                    .fold(0.0, f64::max);
-                let first_launch = live
-                    .iter()
-                    .filter_map(|t| t.statuses.first().and_then(|s| s.timestamp))
-                    .fold(f64::INFINITY, f64::min);
-                let all_running = Duration::from_secs_f64((last - sched.started_wall).max(0.0));
                 let since_start = |mut v: Vec<f64>| -> Vec<Duration> {
                     v.sort_by(f64::total_cmp);
                     v.iter()
                         .map(|t| Duration::from_secs_f64((t - sched.started_wall).max(0.0)))
                         .collect()
                 };
+                let running_times =
+                    since_start(running.iter().filter_map(|t| running_since(t)).collect());
+                let first_status_times = since_start(
+                    live.iter()
+                        .filter_map(|t| t.statuses.first().and_then(|s| s.timestamp))
+                        .collect(),
+                );
                 return Ok(Deployed {
-                    running_times: since_start(
-                        running.iter().filter_map(|t| running_since(t)).collect(),
-                    ),
-                    first_status_times: since_start(
-                        live.iter()
-                            .filter_map(|t| t.statuses.first().and_then(|s| s.timestamp))
-                            .collect(),
-                    ),
+                    running: running.len(),
+                    known: live.len(),
+                    stopped_short: low.filter(|_| running.len() < n),
+                    all_running: running_times.last().copied().unwrap_or_default(),
+                    first_status: first_status_times.first().copied().unwrap_or_default(),
+                    running_times,
+                    first_status_times,
                     scheduler_cpu: cpu_time(sched.pid),
-                    cluster_cpu: cpu_time(self.cluster_pid),
-                    all_running,
+                    daemons_cpu: self
+                        .daemon_pids()
+                        .into_iter()
+                        .map(cpu_time)
+                        .sum::<Option<Duration>>(),
+                    failed: completed.len(),
+                    ended: ended_by_reason(&completed),
                     detected,
-                    first_status: Duration::from_secs_f64(
-                        (first_launch - sched.started_wall).max(0.0),
-                    ),
                     connected: sched.connected_after(),
                     peak_rss_sampled_kb: peak_rss_seen,
                 });
             }
-            if Instant::now() >= deadline {
-                bail!(
-                    "timed out after {timeout:?}: {} of {n} tasks running ({} known)",
+            if told.elapsed() >= PROGRESS_EVERY {
+                told = Instant::now();
+                eprintln!(
+                    "bench: {:.0} s: {} of {n} tasks running, {} known, {} ended, {} unreachable; the master answered in {:.1} s",
+                    sched.started.elapsed().as_secs_f64(),
                     running.len(),
-                    live.len()
+                    live.len(),
+                    completed.len(),
+                    unreachable.len(),
+                    answered_in.as_secs_f64()
                 );
             }
-            tokio::time::sleep(POLL).await;
+            // The figures come from the master's timestamps, so polling only detects the end;
+            // it must not slow the master it measures. A master that takes long to list the
+            // tasks is asked less often (up to MAX_POLL apart): this bench keeps to a fifth of
+            // its time or less. The memory is watched meanwhile at the usual pace.
+            let next = Instant::now() + (answered_in * 4).clamp(POLL, MAX_POLL);
+            loop {
+                tokio::time::sleep(POLL).await;
+                if Instant::now() >= next || memory_low().is_some() {
+                    break;
+                }
+            }
         }
     }
 
@@ -502,14 +831,17 @@ impl Bench {
     }
 
     async fn teardown(&self) -> anyhow::Result<()> {
+        let token = match &self.target {
+            Target::Cairn { dir, .. } => cairn_cluster::auth::read_token(
+                &dir.join(cairn_cluster::auth::OPERATOR_TOKEN_FILE),
+            )?,
+            // Nothing to ask of Mesos: `finish` kills its daemons and then every executor and
+            // task they started, which is all a TEARDOWN would end, one executor at a time.
+            Target::Mesos(_) => return Ok(()),
+        };
         let Some(fid) = self.framework.lock().expect("not poisoned").clone() else {
             return Ok(());
         };
-        let token = cairn_cluster::auth::read_token(
-            &self
-                .cluster_dir
-                .join(cairn_cluster::auth::OPERATOR_TOKEN_FILE),
-        )?;
         crate::mesos_client::operator_call(
             &self.http,
             &self.master,
@@ -533,35 +865,56 @@ impl Bench {
         }
     }
 
-    /// Stops the cluster, kills any pod process left, and removes the work dir unless asked to
-    /// keep it or something failed (then its logs say what went wrong).
-    async fn finish(self, result: anyhow::Result<()>, keep: bool) -> anyhow::Result<()> {
-        let stopped = self.stop().await;
-        let left = kill_pod_sessions(&self.work_dir);
-        if keep || result.is_err() || stopped.is_err() || left > 0 {
-            eprintln!("bench: kept {}", self.work_dir.display());
-        } else {
-            std::fs::remove_dir_all(&self.work_dir)
-                .with_context(|| format!("removing {}", self.work_dir.display()))?;
-        }
-        result?;
+    /// Stops the cluster, kills any process of it left, and removes the work dir unless asked
+    /// to keep it. A failure does not keep it (a bench run is large; `--keep` keeps it for a
+    /// look at the logs); processes that could not be killed do, as they may still write there.
+    async fn finish<T>(self, result: anyhow::Result<T>, keep: bool) -> anyhow::Result<T> {
+        let work_dir = self.work_dir.clone();
+        let stopped = match self.target {
+            Target::Cairn { mut child, pid, .. } => stop_cluster(&mut child, pid).await,
+            Target::Mesos(mut daemons) => match daemons.stop() {
+                0 => Ok(()),
+                left => Err(anyhow::anyhow!(
+                    "{left} processes of Mesos could not be killed"
+                )),
+            },
+        };
+        let cleaned = clean_work_dir(&work_dir, keep);
+        let value = result?;
         stopped?;
-        anyhow::ensure!(left == 0, "{left} pod processes could not be killed");
-        Ok(())
+        cleaned?;
+        Ok(value)
     }
+}
 
-    async fn stop(&self) -> anyhow::Result<()> {
-        send_signal(self.cluster_pid, libc::SIGTERM);
-        let mut child = self.cluster.lock().await;
-        if tokio::time::timeout(STOP_TIMEOUT, child.wait())
-            .await
-            .is_err()
-        {
-            eprintln!("bench: the cluster ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
-            child.kill().await?;
-        }
-        Ok(())
+/// Kills every process left that names `work_dir`: in its environment (pods, executors: with
+/// the sessions they lead) or on its command line (a daemon); then removes the work dir unless
+/// `keep`. Keeps it, and says so, if some process could not be killed.
+fn clean_work_dir(work_dir: &Path, keep: bool) -> anyhow::Result<()> {
+    let left = kill_pod_sessions(work_dir);
+    if keep || left > 0 {
+        eprintln!("bench: kept {}", work_dir.display());
+        anyhow::ensure!(
+            left == 0,
+            "{left} processes under {} could not be killed",
+            work_dir.display()
+        );
+        return Ok(());
     }
+    std::fs::remove_dir_all(work_dir).with_context(|| format!("removing {}", work_dir.display()))
+}
+
+/// SIGTERM, then SIGKILL if the cluster takes too long.
+async fn stop_cluster(child: &mut Child, pid: u32) -> anyhow::Result<()> {
+    send_signal(pid, libc::SIGTERM);
+    if tokio::time::timeout(STOP_TIMEOUT, child.wait())
+        .await
+        .is_err()
+    {
+        eprintln!("bench: the cluster ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
+        child.kill().await?;
+    }
+    Ok(())
 }
 
 /// `cairn scheduler` as a child: its stdout is logged and watched for the "connected" line.
@@ -581,18 +934,20 @@ impl SchedulerProcess {
         let mut file = std::fs::File::create(&log)?;
         let started_wall = wall_now();
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(exe)
-            .arg("scheduler")
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.arg("scheduler")
             .arg(&bench.spec_path)
             .args(["--master", &bench.master])
             .arg("--state-dir")
             .arg(&bench.state_dir)
-            .arg("--credentials")
-            .arg(
-                bench
-                    .cluster_dir
-                    .join(cairn_cluster::auth::CREDENTIALS_FILE),
-            )
+            // Without --credentials the scheduler would look for a `cairn cluster`'s under
+            // its working directory: on Mesos (which asks for none) there must be none.
+            .current_dir(&bench.work_dir);
+        if let Target::Cairn { dir, .. } = &bench.target {
+            cmd.arg("--credentials")
+                .arg(dir.join(cairn_cluster::auth::CREDENTIALS_FILE));
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(file.try_clone()?)
@@ -630,8 +985,8 @@ impl SchedulerProcess {
         match got {
             Ok(Ok(d)) => Ok(d.expect("waited for Some")),
             _ => bail!(
-                "the restarted scheduler did not connect within {timeout:?}; see {}",
-                self.log.display()
+                "the restarted scheduler did not connect within {timeout:?}; the end of its log:\n{}",
+                log_tail(&self.log)
             ),
         }
     }
@@ -665,7 +1020,7 @@ async fn reconcile_in_process(bench: &Bench) -> anyhow::Result<InProcess> {
     let loaded = t0.elapsed();
     let (credential, _) = cairn_cluster::auth::ensure_credential(
         &bench
-            .cluster_dir
+            .cluster_dir()?
             .join(cairn_cluster::auth::CREDENTIALS_FILE),
         &s.framework_info().principal.unwrap_or_default(),
     )?;
@@ -786,13 +1141,24 @@ async fn reconcile_in_process(bench: &Bench) -> anyhow::Result<InProcess> {
 // ---------------------------------------------------------------------------------------------
 
 struct Deployed {
+    /// How many tasks run: all that were asked for, unless the deploy stopped short.
+    running: usize,
+    /// How many tasks the master knows (launched, in any state but ended).
+    known: usize,
+    /// Why the deploy stopped before all ran (the machine's memory).
+    stopped_short: Option<String>,
     /// Per task, scheduler start → its RUNNING, sorted.
     running_times: Vec<Duration>,
     /// Per task, scheduler start → its first status (the agent has the launch), sorted.
     first_status_times: Vec<Duration>,
-    /// CPU (user + system) the scheduler and the cluster process used up to all RUNNING.
+    /// CPU (user + system) the scheduler and the cluster's daemons (`cairn cluster`, or the
+    /// Mesos master and agents) used up to all RUNNING.
     scheduler_cpu: Option<Duration>,
-    cluster_cpu: Option<Duration>,
+    daemons_cpu: Option<Duration>,
+    /// Tasks that ended during the deploy (each relaunched, or the deploy would not finish).
+    failed: usize,
+    /// How they ended: their last state, reason and message, and how many so.
+    ended: Vec<(String, usize)>,
     /// Scheduler process start → the last task's RUNNING (master timestamp).
     all_running: Duration,
     /// Scheduler process start → this bench saw all running (poll granularity).
@@ -801,6 +1167,37 @@ struct Deployed {
     first_status: Duration,
     connected: Option<Duration>,
     peak_rss_sampled_kb: u64,
+}
+
+/// One deploy, on one kind of cluster.
+struct DeployRun {
+    /// "cairn cluster", "Apache Mesos 1.12.0".
+    target: String,
+    deployed: Deployed,
+    /// The scheduler's peak and final RSS.
+    hwm: Option<u64>,
+    rss: Option<u64>,
+    /// With every pod running: the pods' processes, and the cluster's own.
+    pods_memory: Vec<ProcessGroup>,
+    daemons_memory: Vec<ProcessGroup>,
+}
+
+/// Processes of one program, and the memory they hold.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ProcessGroup {
+    /// The program's file name, and its subcommand if it has one (`cairn executor`).
+    program: String,
+    count: usize,
+    threads: u64,
+    /// Resident memory, every shared page counted in each process that maps it.
+    rss_kb: u64,
+    /// Proportional set size: each shared page divided among the processes that map it, so
+    /// the sum is what the group costs the machine.
+    pss_kb: u64,
+    /// Anonymous resident memory (heap, stacks): each process's own.
+    anon_kb: u64,
+    /// User + system CPU time the processes used so far.
+    cpu: Duration,
 }
 
 struct Relaunch {
@@ -864,33 +1261,58 @@ fn row(name: &str, value: String, target: &str, ok: Option<bool>) {
     );
 }
 
-fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss: Option<u64>) {
-    let rate = pods as f64 / d.all_running.as_secs_f64().max(1e-9);
+/// Pods per second: the pods running over the time until the last of them ran.
+fn rate(d: &Deployed) -> f64 {
+    d.running as f64 / d.all_running.as_secs_f64().max(1e-9)
+}
+
+fn print_deploy(args: &DeployArgs, run: &DeployRun) {
+    let (pods, agents, d) = (args.pods, args.agents, &run.deployed);
+    let rate = rate(d);
+    // The goals are cairn's own (perf-reliability.md §4): they are judged on cairn's cluster.
+    let on_cairn = run.target == "cairn cluster";
+    let goal = |target: &'static str, ok: Option<bool>| {
+        if on_cairn {
+            (target, ok)
+        } else {
+            ("", None)
+        }
+    };
     println!();
     println!(
-        "cairn deploy benchmark: {pods} pods (1 `sleep` task + 1 ROOT volume each, parallel), {agents} agents, scheduler and cluster in separate processes"
+        "deploy benchmark on {}: {pods} pods (1 `sleep` task + 1 ROOT volume each, parallel), {agents} agents, scheduler and cluster in separate processes",
+        run.target
     );
+    if let Some(why) = &d.stopped_short {
+        println!(
+            "STOPPED SHORT {} after the scheduler started, with {} of {pods} pods running ({} tasks listed by the master's last answer): {why}",
+            secs(d.detected),
+            d.running,
+            d.known
+        );
+    }
     println!();
-    row(
-        "scheduler start -> all RUNNING",
-        secs(d.all_running),
+    let (t, ok) = goal(
         "<= 30 s",
-        Some(d.all_running.as_secs_f64() <= TARGET_DEPLOY_SECS),
+        Some(d.all_running.as_secs_f64() <= TARGET_DEPLOY_SECS && d.stopped_short.is_none()),
     );
-    row(
-        "pods per second",
-        format!("{rate:.1} /s"),
-        ">= 33 /s",
-        Some(rate >= 33.0),
-    );
-    let hwm_mb = hwm.map(|kb| kb as f64 / 1024.0);
-    row(
-        "scheduler peak RSS (VmHWM)",
-        mb(hwm),
-        "<= 64 MB",
-        hwm_mb.map(|m| m <= TARGET_RSS_MB),
-    );
-    row("scheduler RSS at the end (VmRSS)", mb(rss), "", None);
+    let all = if d.running < pods {
+        format!("{} pods", d.running)
+    } else {
+        "all".to_string()
+    };
+    let value = if d.running == 0 {
+        format!("none in {}", secs(d.detected))
+    } else {
+        secs(d.all_running)
+    };
+    row(&format!("scheduler start -> {all} RUNNING"), value, t, ok);
+    let (t, ok) = goal(">= 33 /s", Some(rate >= 33.0));
+    row("pods per second", format!("{rate:.1} /s"), t, ok);
+    let hwm_mb = run.hwm.map(|kb| kb as f64 / 1024.0);
+    let (t, ok) = goal("<= 64 MB", hwm_mb.map(|m| m <= TARGET_RSS_MB));
+    row("scheduler peak RSS (VmHWM)", mb(run.hwm), t, ok);
+    row("scheduler RSS at the end (VmRSS)", mb(run.rss), "", None);
     println!();
     println!("details:");
     println!(
@@ -899,10 +1321,14 @@ fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss:
     );
     println!(
         "  scheduler start -> first task status   {}",
-        secs(d.first_status)
+        if d.first_status_times.is_empty() {
+            "-".to_string()
+        } else {
+            secs(d.first_status)
+        }
     );
     println!(
-        "  scheduler start -> bench saw all       {} (polled every {POLL:?})",
+        "  scheduler start -> bench saw all       {} (polled every {POLL:?} or more)",
         secs(d.detected)
     );
     println!(
@@ -911,7 +1337,14 @@ fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss:
     );
     // Where the time goes: an even rate means a steady per-pod cost, a slowing one a cost that
     // grows with the pods already placed.
-    let at = |v: &[Duration], p: f64| secs(percentile(v, p));
+    // No task seen is no time, not a time of zero.
+    let at = |v: &[Duration], p: f64| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            secs(percentile(v, p))
+        }
+    };
     println!(
         "  first status of 10/50/90/100% of tasks {} / {} / {} / {}",
         at(&d.first_status_times, 10.0),
@@ -927,10 +1360,206 @@ fn print_deploy(pods: usize, agents: usize, d: &Deployed, hwm: Option<u64>, rss:
         at(&d.running_times, 100.0)
     );
     println!(
-        "  CPU used until all RUNNING             scheduler {}, cluster {} (of {} wall)",
+        "  CPU used until all RUNNING             scheduler {}, {} {} (of {} wall)",
         d.scheduler_cpu.map_or("?".into(), secs),
-        d.cluster_cpu.map_or("?".into(), secs),
+        if on_cairn {
+            "cluster"
+        } else {
+            "master + agents"
+        },
+        d.daemons_cpu.map_or("?".into(), secs),
         secs(d.detected)
+    );
+    println!(
+        "  tasks that ended during the deploy     {} (each relaunched)",
+        d.failed
+    );
+    for (how, count) in &d.ended {
+        println!("    {count:>5} x {how}");
+    }
+    println!();
+    println!(
+        "memory with {} pods running, {} launched (CPU: what the processes used since they started):",
+        d.running, d.known
+    );
+    print_memory(
+        "the pods' processes",
+        &run.pods_memory,
+        Some(d.known).filter(|n| *n > 0),
+    );
+    print_memory("the cluster's daemons", &run.daemons_memory, None);
+}
+
+fn print_memory(what: &str, groups: &[ProcessGroup], per_pod: Option<usize>) {
+    println!(
+        "  {what:<34} {:>9} {:>8} {:>11} {:>11} {:>11} {:>10}",
+        "processes", "threads", "RSS", "PSS", "anon RSS", "CPU"
+    );
+    let line = |name: &str, g: &ProcessGroup| {
+        println!(
+            "    {name:<32} {:>9} {:>8} {:>11} {:>11} {:>11} {:>10}",
+            g.count,
+            g.threads,
+            mb(Some(g.rss_kb)),
+            mb(Some(g.pss_kb)),
+            mb(Some(g.anon_kb)),
+            secs(g.cpu)
+        );
+    };
+    for g in groups {
+        line(&g.program, g);
+    }
+    let all = total(groups);
+    line("all", &all);
+    if let Some(n) = per_pod.filter(|n| *n > 0) {
+        let n64 = n as u64;
+        println!(
+            "    {:<32} {:>9.1} {:>8.1} {:>11} {:>11} {:>11} {:>10}",
+            "per pod launched",
+            all.count as f64 / n as f64,
+            all.threads as f64 / n as f64,
+            mb(Some(all.rss_kb / n64)),
+            mb(Some(all.pss_kb / n64)),
+            mb(Some(all.anon_kb / n64)),
+            secs(all.cpu / u32::try_from(n).unwrap_or(u32::MAX))
+        );
+    }
+}
+
+fn total(groups: &[ProcessGroup]) -> ProcessGroup {
+    groups
+        .iter()
+        .fold(ProcessGroup::default(), |a, g| ProcessGroup {
+            program: String::new(),
+            count: a.count + g.count,
+            threads: a.threads + g.threads,
+            rss_kb: a.rss_kb + g.rss_kb,
+            pss_kb: a.pss_kb + g.pss_kb,
+            anon_kb: a.anon_kb + g.anon_kb,
+            cpu: a.cpu + g.cpu,
+        })
+}
+
+/// Both runs side by side, each figure with the cores it was measured on, and Mesos' figure
+/// over cairn's.
+fn print_comparison(args: &DeployArgs, cairn: &DeployRun, mesos: &DeployRun) {
+    let on = cores();
+    println!();
+    println!(
+        "the same deploy on both: {} pods, {} agents, the same svc.yml, `cairn scheduler` and agent resources",
+        args.pods, args.agents
+    );
+    for run in [cairn, mesos] {
+        if run.deployed.running < args.pods {
+            println!(
+                "({} stopped with {} pods running{})",
+                run.target,
+                run.deployed.running,
+                if run.deployed.running > 0 {
+                    "; both compared at the pods the shorter run got running"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<34} {:>26} {:>26} {:>24}",
+        "", cairn.target, mesos.target, "Mesos / cairn"
+    );
+    let line = |name: &str, c: String, m: String, ratio: Option<f64>| {
+        println!(
+            "{name:<34} {:>26} {:>26} {:>24}",
+            format!("{c} {on}"),
+            format!("{m} {on}"),
+            ratio.map_or("?".to_string(), |r| format!("{r:.2} {on}"))
+        );
+    };
+    let over = |m: f64, c: f64| (c > 0.0).then(|| m / c);
+    let (cd, md) = (&cairn.deployed, &mesos.deployed);
+    // A run that stopped short took longer than it ran to get all running: its time is a
+    // bound, and so is the ratio.
+    if cd.stopped_short.is_some() || md.stopped_short.is_some() {
+        let all = |d: &Deployed| match d.stopped_short {
+            None => (secs(d.all_running), d.all_running),
+            Some(_) => (format!("> {}", secs(d.detected)), d.detected),
+        };
+        let ((c, ct), (m, mt)) = (all(cd), all(md));
+        let ratio = match (&cd.stopped_short, &md.stopped_short) {
+            (None, Some(_)) => {
+                over(mt.as_secs_f64(), ct.as_secs_f64()).map(|r| format!("> {r:.2} {on}"))
+            }
+            (Some(_), None) => {
+                over(mt.as_secs_f64(), ct.as_secs_f64()).map(|r| format!("< {r:.2} {on}"))
+            }
+            _ => None,
+        };
+        println!(
+            "{:<34} {:>26} {:>26} {:>24}",
+            format!("scheduler start -> all {} RUNNING", args.pods),
+            format!("{c} {on}"),
+            format!("{m} {on}"),
+            ratio.unwrap_or_else(|| "?".to_string())
+        );
+    }
+    // Where one run stopped short, both are compared at the pods it got running: each run's
+    // time to its n-th RUNNING.
+    let n = cd.running.min(md.running);
+    if n > 0 {
+        let at_n = |d: &Deployed| d.running_times.get(n - 1).copied().unwrap_or_default();
+        let (ct, mt) = (at_n(cd), at_n(md));
+        let name = if n < args.pods {
+            format!("scheduler start -> {n} pods RUNNING")
+        } else {
+            "scheduler start -> all RUNNING".to_string()
+        };
+        line(
+            &name,
+            secs(ct),
+            secs(mt),
+            over(mt.as_secs_f64(), ct.as_secs_f64()),
+        );
+        let per_sec = |t: Duration| n as f64 / t.as_secs_f64().max(1e-9);
+        let (cr, mr) = (per_sec(ct), per_sec(mt));
+        line(
+            "pods per second",
+            format!("{cr:.1} /s"),
+            format!("{mr:.1} /s"),
+            over(mr, cr),
+        );
+    }
+    let kb = |v: Option<u64>| v.map_or(0.0, |v| v as f64);
+    line(
+        "scheduler peak RSS (VmHWM)",
+        mb(cairn.hwm),
+        mb(mesos.hwm),
+        over(kb(mesos.hwm), kb(cairn.hwm)),
+    );
+    line(
+        "scheduler RSS at the end (VmRSS)",
+        mb(cairn.rss),
+        mb(mesos.rss),
+        over(kb(mesos.rss), kb(cairn.rss)),
+    );
+    // Memory per pod: the runs may have stopped at different counts.
+    let (cp, mp) = (total(&cairn.pods_memory), total(&mesos.pods_memory));
+    let per = |kb: u64, d: &Deployed| kb / d.known.max(1) as u64;
+    // With no task listed (a master that never answered) there is no per-pod figure.
+    let per = |kb: u64, d: &Deployed| (d.known > 0).then(|| per(kb, d));
+    let (cpp, mpp) = (per(cp.pss_kb, cd), per(mp.pss_kb, md));
+    line(
+        "pods' processes, PSS per pod launched",
+        mb(cpp),
+        mb(mpp),
+        cpp.zip(mpp).and_then(|(c, m)| over(m as f64, c as f64)),
+    );
+    let (cdm, mdm) = (total(&cairn.daemons_memory), total(&mesos.daemons_memory));
+    line(
+        "cluster daemons, PSS",
+        mb(Some(cdm.pss_kb)),
+        mb(Some(mdm.pss_kb)),
+        over(mdm.pss_kb as f64, cdm.pss_kb as f64),
     );
 }
 
@@ -1135,6 +1764,166 @@ fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// A field of /proc/meminfo, in kB.
+fn meminfo_kb(field: &str) -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn pss_kb(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// What a process runs: its program's file name, and the subcommand after it if there is one
+/// (`cairn executor`, `mesos-containerizer launch`). None for a process that is gone.
+fn program_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned());
+    let argv0 = args.next().filter(|a| !a.is_empty())?;
+    let name = argv0.rsplit('/').next().unwrap_or(&argv0).to_string();
+    Some(match args.next() {
+        Some(sub) if !sub.is_empty() && sub.bytes().all(|b| b.is_ascii_lowercase()) => {
+            format!("{name} {sub}")
+        }
+        _ => name,
+    })
+}
+
+/// The processes by program, with the memory each group holds.
+fn memory_of(pids: &[u32]) -> Vec<ProcessGroup> {
+    let mut groups: BTreeMap<String, ProcessGroup> = BTreeMap::new();
+    for &pid in pids {
+        let Some(program) = program_of(pid) else {
+            continue;
+        };
+        let g = groups
+            .entry(program.clone())
+            .or_insert_with(|| ProcessGroup {
+                program,
+                ..ProcessGroup::default()
+            });
+        g.count += 1;
+        g.threads += proc_status_kb(pid, "Threads:").unwrap_or(0);
+        g.rss_kb += proc_status_kb(pid, "VmRSS:").unwrap_or(0);
+        g.anon_kb += proc_status_kb(pid, "RssAnon:").unwrap_or(0);
+        g.pss_kb += pss_kb(pid).unwrap_or(0);
+        g.cpu += cpu_time(pid).unwrap_or_default();
+    }
+    groups.into_values().collect()
+}
+
+/// The last lines of a log, for an error: the work dir holding it is removed after a failure.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().tcp_nodelay(true).build()?)
+}
+
+/// How the tasks ended, most frequent first: their last state, reason and the start of their
+/// message, with counts.
+fn ended_by_reason(completed: &[Task]) -> Vec<(String, usize)> {
+    let mut by: BTreeMap<String, usize> = BTreeMap::new();
+    for t in completed {
+        let Some(last) = t.statuses.last() else {
+            continue;
+        };
+        let reason = last
+            .reason
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let message: String = last
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(100)
+            .collect();
+        *by.entry(format!("{} {reason}: {message}", last.state))
+            .or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+/// Why the work dir cannot take more, if it cannot: under [`DISK_FLOOR_BYTES`] free on its
+/// filesystem. A Mesos agent aborts when a checkpoint cannot be written, and a full disk
+/// fails whatever else shares it.
+fn disk_low(dir: &Path) -> Option<String> {
+    let free = free_bytes(dir)?;
+    (free < DISK_FLOOR_BYTES).then(|| {
+        format!(
+            "the disk of {} has {} free, under the {} this bench leaves free",
+            dir.display(),
+            mb(Some(free / 1024)),
+            mb(Some(DISK_FLOOR_BYTES / 1024))
+        )
+    })
+}
+
+#[allow(unsafe_code)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `stat` a valid statvfs, both alive for the
+    // call; statvfs(3) writes only into `stat`.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    // The fields' widths differ between targets; on 64-bit Linux they are u64 already.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
+    (rc == 0).then_some(free)
+}
+
+/// Why the machine cannot take more pods, if it cannot: less memory available than
+/// [`MEMORY_FLOOR_KB`] (or a sixth of it). Past this the kernel could have to kill some
+/// process, maybe not one of ours.
+fn memory_low() -> Option<String> {
+    let available = meminfo_kb("MemAvailable:")?;
+    let total = meminfo_kb("MemTotal:")?;
+    let floor = MEMORY_FLOOR_KB.min(total / 6);
+    (available < floor).then(|| {
+        format!(
+            "the machine has {} of {} memory available, under the {} this bench leaves free",
+            mb(Some(available)),
+            mb(Some(total)),
+            mb(Some(floor))
+        )
+    })
+}
+
+/// Resolves, with the reason, once [`memory_low`] says the machine is low on memory.
+async fn memory_running_low() -> String {
+    loop {
+        tokio::time::sleep(POLL).await;
+        if let Some(why) = memory_low() {
+            return why;
+        }
+    }
+}
+
 /// User + system CPU time of a process so far (`/proc/<pid>/stat` fields 14 and 15).
 fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -1189,7 +1978,10 @@ fn session_of(pid: u32) -> Option<u32> {
 }
 
 /// Kills every session (executor and its tasks) one of whose processes mentions the work dir
-/// in its environment, until none is left or a deadline passes; returns how many remain.
+/// in its environment, and every process that names it on its command line (one that escaped
+/// its daemon's stop), until none is left or a deadline passes; returns how many remain.
+/// Sessions are found by environment only: a process that merely names the dir on its command
+/// line (someone's `tail -f` of a log) may lead nothing of ours.
 fn kill_pod_sessions(work_dir: &Path) -> usize {
     let needle = work_dir.as_os_str().as_encoded_bytes();
     let own = session_of(std::process::id());
@@ -1202,9 +1994,12 @@ fn kill_pod_sessions(work_dir: &Path) -> usize {
             .collect();
         sessions.sort_unstable();
         sessions.dedup();
-        let left: Vec<u32> = pids()
+        let mut left: Vec<u32> = pids()
             .filter(|&pid| session_of(pid).is_some_and(|s| sessions.binary_search(&s).is_ok()))
+            .chain(bench_mesos::processes_mentioning(work_dir))
             .collect();
+        left.sort_unstable();
+        left.dedup();
         if left.is_empty() || Instant::now() >= deadline {
             return left.len();
         }

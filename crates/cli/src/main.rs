@@ -1,6 +1,7 @@
 //! The `cairn` command line.
 
 mod bench;
+mod bench_mesos;
 mod bench_service;
 mod cluster_cmd;
 mod duration;
@@ -62,7 +63,8 @@ enum Command {
 enum BenchCommand {
     /// Launch many pods on a fresh `cairn cluster`: launches/s, launch latency, cluster RSS.
     Cluster(bench::ClusterBenchArgs),
-    /// Deploy N pods with `cairn scheduler` on a fresh cluster: time to all RUNNING, scheduler RSS.
+    /// Deploy N pods with `cairn scheduler` on a fresh cluster: time to all RUNNING, scheduler
+    /// RSS; with --mesos, the same deploy on real Mesos too, and the ratio.
     Deploy(bench_service::DeployArgs),
     /// Kill tasks and the scheduler of a deployed service: relaunch and reconciliation times.
     Recovery(bench_service::RecoveryArgs),
