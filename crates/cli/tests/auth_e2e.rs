@@ -536,6 +536,21 @@ const OPEN_READS: &[(&str, &str)] = &[
     ("GET", "/master/state"),
     ("GET", "/state.json"),
     ("GET", "/master/state.json"),
+    ("GET", "/master/state-summary"),
+    ("GET", "/state-summary"),
+    ("GET", "/master/slaves"),
+    ("GET", "/slaves"),
+    ("GET", "/master/frameworks"),
+    ("GET", "/frameworks"),
+    ("GET", "/master/tasks"),
+    ("GET", "/tasks"),
+    ("GET", "/master/roles"),
+    ("GET", "/roles"),
+    ("GET", "/master/flags"),
+    ("GET", "/flags"),
+    ("GET", "/master/redirect"),
+    ("GET", "/redirect"),
+    ("GET", "/metrics/snapshot"),
     // The agents' list, which /state shows too.
     ("GET", "/cluster/agents"),
 ];
@@ -611,13 +626,18 @@ fn walk(master: &str, agent: &str, api: &str, victim: &CheckpointedExecutor) -> 
         add(master, path, bodies, OPEN_READS);
     }
     for (path, _) in cairn_cluster::agent_routes() {
-        let bodies = if path == "/api/v1/executor" {
+        let bodies = if path.ends_with("/api/v1/executor") {
             vec![update.clone(), exec_subscribe.clone()]
         } else {
             vec![String::new()]
         };
         // An agent's health is a read like the master's.
-        add(agent, path, bodies, &[("GET", "/health")]);
+        add(
+            agent,
+            path,
+            bodies,
+            &[("GET", "/health"), ("GET", "/slave(1)/health")],
+        );
     }
     for path in cairn::api::routes() {
         let body = if path == "/v1/update" {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,8 +57,17 @@ pub struct Cluster {
     pub(crate) inner: Arc<Inner>,
 }
 
+tokio::task_local! {
+    /// Set while an HTTP request is served: its changes to the state count as HTTP requests
+    /// in the master's event queue metrics.
+    pub(crate) static HTTP_REQUEST: ();
+}
+
 pub(crate) struct Inner {
     state: Mutex<ClusterState>,
+    /// Changes waiting for the state's lock: from HTTP requests, and from everything else.
+    waiting_http: AtomicUsize,
+    waiting_other: AtomicUsize,
     pub(crate) cfg: Arc<ClusterConfig>,
     agent_servers: Mutex<HashMap<usize, oneshot::Sender<()>>>,
     master_addr: SocketAddr,
@@ -114,6 +124,8 @@ impl Cluster {
         let (tx, rx) = oneshot::channel();
         let inner = Arc::new(Inner {
             state: Mutex::new(state),
+            waiting_http: AtomicUsize::new(0),
+            waiting_other: AtomicUsize::new(0),
             cfg: cfg.clone(),
             agent_servers: Mutex::new(HashMap::new()),
             master_addr,
@@ -216,12 +228,21 @@ impl Inner {
     /// Runs a change on the state: checkpoints first, then messages, then side effects.
     pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut ClusterState) -> R) -> R {
         let (result, effects) = {
+            let waiting = if HTTP_REQUEST.try_with(|_| ()).is_ok() {
+                &self.waiting_http
+            } else {
+                &self.waiting_other
+            };
+            waiting.fetch_add(1, Ordering::Relaxed);
             let mut state = self.lock();
+            waiting.fetch_sub(1, Ordering::Relaxed);
             let result = f(&mut state);
             let finished = state.finish();
             for out in finished.outbox {
                 match out {
-                    Outgoing::Framework(tx, bytes) | Outgoing::Executor(tx, bytes) => {
+                    Outgoing::Framework(tx, bytes)
+                    | Outgoing::Executor(tx, bytes)
+                    | Outgoing::Operator(tx, bytes) => {
                         let _ = tx.send(bytes);
                     }
                 }
@@ -232,6 +253,14 @@ impl Inner {
             self.clone().run_effect(e);
         }
         result
+    }
+
+    /// The changes waiting for the state's lock now (the master's event queue).
+    pub(crate) fn queue(&self) -> state::Queue {
+        state::Queue {
+            http_requests: self.waiting_http.load(Ordering::Relaxed),
+            dispatches: self.waiting_other.load(Ordering::Relaxed),
+        }
     }
 
     fn run_effect(self: Arc<Self>, effect: Effect) {

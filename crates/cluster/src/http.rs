@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
@@ -122,6 +122,83 @@ const MASTER_ROUTES: &[MasterRoute] = &[
         access: Access::Read,
         handler: || get(state),
     },
+    // The other v0 reads tools use, under `/master/` and, as Mesos' master also answers
+    // them, at the top.
+    MasterRoute {
+        path: "/master/state-summary",
+        access: Access::Read,
+        handler: || get(state_summary),
+    },
+    MasterRoute {
+        path: "/state-summary",
+        access: Access::Read,
+        handler: || get(state_summary),
+    },
+    MasterRoute {
+        path: "/master/slaves",
+        access: Access::Read,
+        handler: || get(slaves),
+    },
+    MasterRoute {
+        path: "/slaves",
+        access: Access::Read,
+        handler: || get(slaves),
+    },
+    MasterRoute {
+        path: "/master/frameworks",
+        access: Access::Read,
+        handler: || get(frameworks),
+    },
+    MasterRoute {
+        path: "/frameworks",
+        access: Access::Read,
+        handler: || get(frameworks),
+    },
+    MasterRoute {
+        path: "/master/tasks",
+        access: Access::Read,
+        handler: || get(tasks),
+    },
+    MasterRoute {
+        path: "/tasks",
+        access: Access::Read,
+        handler: || get(tasks),
+    },
+    MasterRoute {
+        path: "/master/roles",
+        access: Access::Read,
+        handler: || get(roles),
+    },
+    MasterRoute {
+        path: "/roles",
+        access: Access::Read,
+        handler: || get(roles),
+    },
+    MasterRoute {
+        path: "/master/flags",
+        access: Access::Read,
+        handler: || get(flags),
+    },
+    MasterRoute {
+        path: "/flags",
+        access: Access::Read,
+        handler: || get(flags),
+    },
+    MasterRoute {
+        path: "/master/redirect",
+        access: Access::Read,
+        handler: || get(redirect),
+    },
+    MasterRoute {
+        path: "/redirect",
+        access: Access::Read,
+        handler: || get(redirect),
+    },
+    MasterRoute {
+        path: "/metrics/snapshot",
+        access: Access::Read,
+        handler: || get(metrics),
+    },
     // Listing the agents (GET) is a read; adding one (POST) is the operator's, as every
     // method but GET of a read route is.
     MasterRoute {
@@ -144,7 +221,8 @@ struct AgentRoute {
     handler: fn() -> MethodRouter<AgentState>,
 }
 
-/// Each agent's routes.
+/// Each agent's routes: at the top, and under `/slave(1)` (the agent's process in Mesos, the
+/// path of the URL its offers carry), as a Mesos agent answers both.
 const AGENT_ROUTES: &[AgentRoute] = &[
     AgentRoute {
         path: "/api/v1/executor",
@@ -152,7 +230,17 @@ const AGENT_ROUTES: &[AgentRoute] = &[
         handler: || any(executor_api),
     },
     AgentRoute {
+        path: "/slave(1)/api/v1/executor",
+        access: Access::Executor,
+        handler: || any(executor_api),
+    },
+    AgentRoute {
         path: "/health",
+        access: Access::Read,
+        handler: || get(health),
+    },
+    AgentRoute {
+        path: "/slave(1)/health",
         access: Access::Read,
         handler: || get(health),
     },
@@ -369,7 +457,11 @@ async fn guard(State(g): State<Guard>, mut request: Request, next: Next) -> Resp
             }
         },
     }
-    next.run(request).await
+    // Changes this request makes wait for the state's lock as HTTP requests (the master's
+    // event queue metrics tell them apart).
+    crate::cluster::HTTP_REQUEST
+        .scope((), next.run(request))
+        .await
 }
 
 fn text(status: u16, message: impl Into<String>) -> Response {
@@ -575,6 +667,7 @@ async fn scheduler(
 
 async fn operator(
     State(inner): State<Shared>,
+    closer: Option<Extension<StreamCloser>>,
     Extension(caller): Extension<OperatorCaller>,
     method: Method,
     headers: HeaderMap,
@@ -589,6 +682,15 @@ async fn operator(
     };
     if caller.reads_only && !call.type_.is_read() {
         return operator_unauthorized();
+    }
+    if call.type_ == master::CallType::Subscribe {
+        // The event stream: the state, then what changes it, until the caller goes.
+        let closer = closer.map(|Extension(c)| c);
+        let (id, rx) = inner.with(|s| s.operator_subscribe(closer));
+        let on_close: Box<dyn FnOnce() + Send> = Box::new(move || {
+            inner.with(|s| s.operator_stream_closed(id));
+        });
+        return stream_response(rx, None, on_close);
     }
     match inner.with(|s| s.operator_call(call)) {
         Ok(crate::state::OperatorReply::Json(resp)) => json_response(StatusCode::OK, &resp),
@@ -631,16 +733,7 @@ fn operator_call(
 }
 
 async fn version() -> Response {
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({
-            "version": cairn_proto::MESOS_VERSION,
-            "build_date": "",
-            "build_time": 0,
-            "build_user": "cairn",
-            "git_sha": env!("CARGO_PKG_VERSION"),
-        }),
-    )
+    json_response(StatusCode::OK, &crate::state::version_info())
 }
 
 async fn health() -> StatusCode {
@@ -649,6 +742,61 @@ async fn health() -> StatusCode {
 
 async fn state(State(inner): State<Shared>) -> Response {
     let doc = inner.with(|s| s.state_json());
+    json_response(StatusCode::OK, &doc)
+}
+
+async fn state_summary(State(inner): State<Shared>) -> Response {
+    let doc = inner.with(|s| s.state_summary_json());
+    json_response(StatusCode::OK, &doc)
+}
+
+/// Query parameters of a v0 read (`?slave_id=...`).
+type V0Query = Query<std::collections::BTreeMap<String, String>>;
+
+async fn slaves(State(inner): State<Shared>, Query(q): V0Query) -> Response {
+    let doc = inner.with(|s| s.slaves_json(q.get("slave_id").map(String::as_str)));
+    json_response(StatusCode::OK, &doc)
+}
+
+async fn frameworks(State(inner): State<Shared>, Query(q): V0Query) -> Response {
+    let doc = inner.with(|s| s.frameworks_json(q.get("framework_id").map(String::as_str)));
+    json_response(StatusCode::OK, &doc)
+}
+
+async fn tasks(State(inner): State<Shared>, Query(q): V0Query) -> Response {
+    match crate::state::TasksQuery::parse(&q) {
+        Ok(q) => json_response(StatusCode::OK, &inner.with(|s| s.tasks_json(&q))),
+        Err(e) => text(400, e),
+    }
+}
+
+async fn roles(State(inner): State<Shared>) -> Response {
+    let doc = inner.with(|s| s.roles_json());
+    json_response(StatusCode::OK, &doc)
+}
+
+async fn flags(State(inner): State<Shared>) -> Response {
+    let doc = inner.with(|s| s.flags_json());
+    json_response(StatusCode::OK, &doc)
+}
+
+/// The leading master is this one: 307 to itself, `//host:port` with no scheme, as Mesos
+/// answers (a client keeps its own scheme).
+async fn redirect(State(inner): State<Shared>) -> Response {
+    let location = inner.with(|s| {
+        let info = s.master_info();
+        format!("//{}:{}", info.hostname.unwrap_or_default(), info.port)
+    });
+    let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+async fn metrics(State(inner): State<Shared>) -> Response {
+    let queue = inner.queue();
+    let doc = inner.with(|s| s.metrics_snapshot(queue));
     json_response(StatusCode::OK, &doc)
 }
 

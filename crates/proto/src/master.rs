@@ -59,10 +59,12 @@ wire_enum! {
 }
 
 impl CallType {
-    /// Whether the call only reads (`GET_*`): Mesos' defaults serve those without
-    /// authentication, while every other call changes something.
+    /// Whether the call only reads: the `GET_*` calls, and `SUBSCRIBE`, whose event stream
+    /// tells what they tell as it changes. Mesos' defaults serve those without
+    /// authentication (and authorizes them with the same view permissions), while every other
+    /// call changes something.
     pub fn is_read(self) -> bool {
-        self.as_str().starts_with("GET_")
+        self == CallType::Subscribe || self.as_str().starts_with("GET_")
     }
 }
 
@@ -279,6 +281,7 @@ impl Call {
     /// 501 for it).
     pub fn validate(&self) -> Result<(), String> {
         let (key, present) = match self.type_ {
+            CallType::GetMetrics => ("get_metrics", self.get_metrics.is_some()),
             CallType::SetLoggingLevel => ("set_logging_level", self.set_logging_level.is_some()),
             CallType::ListFiles => ("list_files", self.list_files.is_some()),
             CallType::ReadFile => ("read_file", self.read_file.is_some()),
@@ -507,20 +510,13 @@ pub struct Agent {
     pub capabilities: Vec<AgentCapability>,
 }
 
-/// `master.Response.GetAgents`.
+/// `master.Response.GetAgents`. Mesos writes both lists even when they are empty (its
+/// writer emits the fields one by one), and so does cairn.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetAgents {
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub agents: Vec<Agent>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recovered_agents: Vec<AgentInfo>,
 }
 
@@ -561,22 +557,17 @@ pub struct Framework {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub offered_resources: Vec<Resource>,
+    /// `OfferConstraints`, passed through (cairn sets none: `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_constraints: Option<serde_json::Value>,
 }
 
-/// `master.Response.GetFrameworks`.
+/// `master.Response.GetFrameworks`: both lists always written, as Mesos writes them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetFrameworks {
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub frameworks: Vec<Framework>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub completed_frameworks: Vec<Framework>,
 }
 
@@ -590,11 +581,7 @@ pub struct Executor {
 /// `master.Response.GetExecutors`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetExecutors {
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub executors: Vec<Executor>,
     #[serde(
         default,
@@ -604,7 +591,8 @@ pub struct GetExecutors {
     pub orphan_executors: Vec<Executor>,
 }
 
-/// `master.Response.GetTasks`.
+/// `master.Response.GetTasks`: `tasks`, `unreachable_tasks` and `completed_tasks` always
+/// written, as Mesos writes them; it never writes the pending and orphan lists (gone since 1.x).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetTasks {
     #[serde(
@@ -613,23 +601,11 @@ pub struct GetTasks {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pending_tasks: Vec<TaskInfo>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tasks: Vec<Task>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub unreachable_tasks: Vec<Task>,
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub completed_tasks: Vec<Task>,
     #[serde(
         default,
@@ -959,6 +935,30 @@ impl Event {
         Event {
             type_: EventType::AgentAdded,
             agent_added: Some(AgentAdded { agent }),
+            ..Default::default()
+        }
+    }
+
+    pub fn framework_added(framework: Framework) -> Self {
+        Event {
+            type_: EventType::FrameworkAdded,
+            framework_added: Some(FrameworkChanged { framework }),
+            ..Default::default()
+        }
+    }
+
+    pub fn framework_updated(framework: Framework) -> Self {
+        Event {
+            type_: EventType::FrameworkUpdated,
+            framework_updated: Some(FrameworkChanged { framework }),
+            ..Default::default()
+        }
+    }
+
+    pub fn framework_removed(framework_info: FrameworkInfo) -> Self {
+        Event {
+            type_: EventType::FrameworkRemoved,
+            framework_removed: Some(FrameworkRemoved { framework_info }),
             ..Default::default()
         }
     }

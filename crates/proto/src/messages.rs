@@ -229,6 +229,10 @@ pub struct AgentInfo {
     pub id: Option<AgentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainInfo>,
+    /// Whether the agent checkpoints its tasks so they survive its restart (deprecated in
+    /// Mesos, where every agent does, and still written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<bool>,
     /// Not a field of the proto's `AgentInfo` (Mesos reports capabilities
     /// beside it, in `master::Agent`); kept here for convenience. Real Mesos
     /// ignores it as an unknown key.

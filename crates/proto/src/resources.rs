@@ -651,6 +651,29 @@ impl Resource {
         r
     }
 
+    /// The resource as Mesos' endpoints show it (its `ENDPOINT` format): the refined
+    /// `reservations` stack, and beside it the legacy `role` (`*` when unreserved) and, for a
+    /// dynamic reservation, `reservation`, as long as the stack has at most one entry (a
+    /// refined stack has no legacy form). Tools written before refinement read the legacy
+    /// fields; newer ones read the stack.
+    pub fn to_endpoint_format(&self) -> Resource {
+        let mut r = self.to_refined_format();
+        match r.reservations.as_slice() {
+            [] => r.role = Some("*".to_string()),
+            [only] => {
+                r.role = only.role.clone();
+                r.reservation = only.is_dynamic().then(|| ReservationInfo {
+                    type_: None,
+                    role: None,
+                    principal: only.principal.clone(),
+                    labels: only.labels.clone(),
+                });
+            }
+            _ => {}
+        }
+        r
+    }
+
     /// The resource in the refined format: a legacy reserved `role` becomes
     /// a one-entry stack, DYNAMIC when `reservation` is present and STATIC
     /// otherwise; `*` becomes an empty stack. Refined input passes through.

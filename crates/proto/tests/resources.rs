@@ -93,6 +93,34 @@ fn refined_dynamic_top_entry_becomes_legacy_role_plus_reservation() {
 }
 
 #[test]
+fn the_endpoint_format_carries_both_forms_when_the_stack_has_one_entry() {
+    let reserved = reserved_cpus(1.0, &[("a", "b")]);
+    let written = serde_json::to_value(reserved.to_endpoint_format()).expect("ok");
+    assert_eq!(written["role"], "kv");
+    assert_eq!(
+        written["reservation"],
+        json!({"principal": "kv-principal", "labels": {"labels": [{"key": "a", "value": "b"}]}})
+    );
+    assert_eq!(written["reservations"][0]["role"], "kv");
+    assert_eq!(written["reservations"][0]["type"], "DYNAMIC");
+
+    let unreserved = serde_json::to_value(Resource::scalar("mem", 64.0).to_endpoint_format());
+    assert_eq!(unreserved.expect("ok")["role"], "*");
+
+    // A static reservation has a role and no `reservation`; a refined stack has no legacy form.
+    let fixed = Resource::scalar("cpus", 1.0).with_reservation(ReservationInfo::static_("eng"));
+    let fixed = fixed.to_endpoint_format();
+    assert_eq!(fixed.role.as_deref(), Some("eng"));
+    assert_eq!(fixed.reservation, None);
+    let stacked = Resource::scalar("cpus", 1.0)
+        .with_reservation(ReservationInfo::static_("eng"))
+        .with_reservation(dynamic("eng/kv", "p"))
+        .to_endpoint_format();
+    assert_eq!((stacked.role, stacked.reservation), (None, None));
+    assert_eq!(stacked.reservations.len(), 2);
+}
+
+#[test]
 fn refined_input_passes_through_refinement_unchanged() {
     let refined = reserved_cpus(1.0, &[("a", "b")]);
     assert_eq!(refined.to_refined_format(), refined);

@@ -27,7 +27,8 @@ use support::mesos::{self, MesosCluster};
 use support::{ClusterOptions, ClusterProcess};
 
 /// Differences between `cairn cluster` and Mesos that are deliberate, each with its reason.
-/// A prefix covers every line that starts with it. Keep DESIGN.md's list the same.
+/// A prefix covers every line that starts with it; a `*` stands for any run of characters (one
+/// field wherever it appears). Keep DESIGN.md's list the same.
 pub const KNOWN: &[Known] = &[
     Known {
         prefix: "pods.task.volume.mode = ",
@@ -41,6 +42,96 @@ pub const KNOWN: &[Known] = &[
               container already exists as it handles TASK_STARTING, which the default executor \
               sends just before it asks for the container; cairn makes the task's container \
               before TASK_STARTING, so it always adds it",
+    },
+    // Capabilities cairn's master and agents do not advertise, having no such machinery: a
+    // client that sees one uses it.
+    Known {
+        prefix: "*capabilities[]* = \"AGENT_UPDATE\"",
+        why: "the master's agents are its own and never re-register with a changed AgentInfo",
+    },
+    Known {
+        prefix: "*capabilities[]* = \"AGENT_DRAINING\"",
+        why: "no draining: DRAIN_AGENT, DEACTIVATE_AGENT and REACTIVATE_AGENT answer 501",
+    },
+    Known {
+        prefix: "*capabilities[]* = \"QUOTA_V2\"",
+        why: "no quota: UPDATE_QUOTA answers 501",
+    },
+    Known {
+        prefix: "*capabilities[]* = \"RESIZE_VOLUME\"",
+        why: "no GROW_VOLUME or SHRINK_VOLUME",
+    },
+    Known {
+        prefix: "*capabilities[]* = \"RESOURCE_PROVIDER\"",
+        why: "no resource providers",
+    },
+    Known {
+        prefix: "*capabilities[]* = \"TASK_RESOURCE_LIMITS\"",
+        why: "TaskInfo.limits is not enforced (nor are requests: no cgroups)",
+    },
+    Known {
+        prefix: "endpoints./*state.capabilities = []",
+        why: "the master advertises none of Mesos' master capabilities (the three above)",
+    },
+    // Flags of machinery cairn does not have, which it does not claim.
+    Known {
+        prefix: "endpoints./*flags.agent_reregister_timeout =",
+        why: "agents run in the master's process and recover with it; none is waited for",
+    },
+    Known {
+        prefix: "endpoints./*flags.authentication_v0_timeout =",
+        why: "no v0 (SASL) authentication: frameworks use HTTP only",
+    },
+    Known {
+        prefix: "endpoints./*flags.authenticators =",
+        why: "no v0 (SASL) authenticators: frameworks use HTTP only",
+    },
+    Known {
+        prefix: "endpoints./*flags.initialize_driver_logging =",
+        why: "no scheduler or executor driver library",
+    },
+    Known {
+        prefix: "endpoints./*flags.log_auto_initialize =",
+        why: "no replicated log",
+    },
+    Known {
+        prefix: "endpoints./*flags.max_unreachable_tasks_per_framework =",
+        why: "no cap: an unreachable agent's tasks stay in the books (they still run, and come \
+              back with their agent)",
+    },
+    Known {
+        prefix: "endpoints./*flags.min_allocatable_resources =",
+        why: "no minimum: cairn offers whatever an agent has left",
+    },
+    Known {
+        prefix: "endpoints./*flags.offer_constraints_re2_",
+        why: "no offer constraints",
+    },
+    Known {
+        prefix: "endpoints./*flags.recovery_agent_removal_limit =",
+        why: "a restarted master removes no agent that does not come back",
+    },
+    Known {
+        prefix: "endpoints./*flags.registry",
+        why: "the registry is master.json in the work dir, neither in_memory nor a replicated \
+              log, with none of the registry's tunables",
+    },
+    Known {
+        prefix: "endpoints./*flags.webui_dir =",
+        why: "no web UI",
+    },
+    Known {
+        prefix: "endpoints./*flags.zk_session_timeout =",
+        why: "no ZooKeeper",
+    },
+    Known {
+        prefix: "endpoints./*flags.offer_timeout =",
+        why: "cairn's default offer timeout is a minute; Mesos' is none (the flag is unset)",
+    },
+    Known {
+        prefix: "endpoints./*flags.credentials =",
+        why: "cairn authenticates frameworks by default; the Mesos of the suite runs without \
+              --credentials",
     },
 ];
 

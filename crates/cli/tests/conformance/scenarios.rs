@@ -26,6 +26,7 @@ pub async fn run_all(b: &Backend, r: &mut Record) {
     failover(b, r).await;
     filters(b, r).await;
     endpoints(b, r).await;
+    operator_events(b, r).await;
 }
 
 fn info(name: &str, role: &str, caps: &[CapabilityType]) -> FrameworkInfo {
@@ -659,6 +660,27 @@ fn sandbox_layout(sandbox: &str, task_id: &str) -> String {
 
 /// The operator API's reads, while a pod runs.
 async fn operator_views(b: &Backend, r: &mut Record) {
+    // Once the pod's agent is offered again (after the filter of the ACCEPT that launched it),
+    // its offer names the executor running there: wait for that, so both clusters are read in
+    // the same state.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let (_, body) = b.operator(json!({"type": "GET_FRAMEWORKS"})).await;
+        let offers_name_executor = body["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|f| f["offers"].as_array().into_iter().flatten())
+            .any(|o| o.get("executor_ids").is_some());
+        if offers_name_executor {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no offer named the running executor within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for call in [
         "GET_STATE",
         "GET_AGENTS",
@@ -735,8 +757,9 @@ async fn filters(b: &Backend, r: &mut Record) {
 
 /// The master's v0 endpoints that tools read.
 async fn endpoints(b: &Backend, r: &mut Record) {
-    // A framework that is subscribed, so the lists are not empty.
-    let s = Scheduler::subscribe(b.master(), info("conformance-endpoints", ROLE, MODERN)).await;
+    // A framework that is subscribed and holds an offer, so the lists are not empty.
+    let mut s = Scheduler::subscribe(b.master(), info("conformance-endpoints", ROLE, MODERN)).await;
+    s.any_offer().await;
     for path in [
         "/version",
         "/health",
@@ -770,4 +793,165 @@ async fn endpoints(b: &Backend, r: &mut Record) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The operator API's event stream: an operator SUBSCRIBEs (a read, as the other operator
+/// reads are), then a framework subscribes, launches a task group, kills its task, fails over
+/// and is torn down; what the stream says of it, event by event.
+async fn operator_events(b: &Backend, r: &mut Record) {
+    use std::sync::{Arc, Mutex};
+
+    /// The first event received that `pred` accepts; waits for it.
+    async fn event(events: &Mutex<Vec<Value>>, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let found = events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|e| pred(e))
+                .cloned();
+            if let Some(e) = found {
+                return e;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {DEADLINE:?} waiting for {what} on the operator event stream"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    let resp = http
+        .post(format!("{}/api/v1", b.master()))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(json!({"type": "SUBSCRIBE"}).to_string())
+        .send()
+        .await
+        .expect("POST an operator SUBSCRIBE");
+    r.fact("operator_events.status", resp.status().as_u16());
+    r.fact(
+        "operator_events.content_type",
+        resp.headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none"),
+    );
+    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let reader = {
+        let events = events.clone();
+        let mut resp = resp;
+        tokio::spawn(async move {
+            let mut decoder = cairn_proto::recordio::Decoder::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                let records = decoder
+                    .feed_json(&chunk)
+                    .unwrap_or_else(|e| panic!("a bad record on the operator event stream: {e}"));
+                events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(records);
+            }
+        })
+    };
+    let of_type = |t: &'static str| move |e: &Value| e["type"] == t;
+    r.json(
+        "operator_events.event.SUBSCRIBED",
+        &event(&events, "SUBSCRIBED", of_type("SUBSCRIBED")).await,
+    );
+    r.json(
+        "operator_events.event.HEARTBEAT",
+        &event(&events, "HEARTBEAT", of_type("HEARTBEAT")).await,
+    );
+
+    let name = "conformance-operator-events";
+    let mut s = Scheduler::subscribe(b.master(), info(name, ROLE, MODERN)).await;
+    r.json(
+        "operator_events.event.FRAMEWORK_ADDED",
+        &event(&events, "FRAMEWORK_ADDED", |e| {
+            e["framework_added"]["framework"]["framework_info"]["name"] == name
+        })
+        .await,
+    );
+    let offer = s.any_offer().await;
+    let unreserved = |name: &str, value: f64| {
+        json!({"name": name, "type": "SCALAR", "scalar": {"value": value},
+               "allocation_info": {"role": ROLE}})
+    };
+    let task_id = "conformance-operator-events-task";
+    let task = json!({
+        "name": task_id, "task_id": {"value": task_id},
+        "agent_id": {"value": offer.agent_id.value},
+        "resources": [unreserved("cpus", 0.1), unreserved("mem", 32.0)],
+        "command": {"shell": true, "value": "sleep 1000"},
+    });
+    let executor = json!({
+        "type": "DEFAULT", "executor_id": {"value": "conformance-operator-events-executor"},
+        "framework_id": {"value": s.framework_id.value},
+        "resources": [unreserved("cpus", 0.1), unreserved("mem", 32.0), unreserved("disk", 32.0)],
+    });
+    accept(
+        &s,
+        &offer,
+        vec![json!({"type": "LAUNCH_GROUP", "launch_group": {
+            "executor": executor, "task_group": {"tasks": [task]}}})],
+    )
+    .await;
+    let about = |e: &Value| {
+        e["task_added"]["task"]["task_id"]["value"] == task_id
+            || e["task_updated"]["status"]["task_id"]["value"] == task_id
+    };
+    r.json(
+        "operator_events.event.TASK_ADDED",
+        &event(&events, "TASK_ADDED", |e| {
+            e["type"] == "TASK_ADDED" && about(e)
+        })
+        .await,
+    );
+    event(&events, "TASK_UPDATED to TASK_RUNNING", |e| {
+        about(e) && e["task_updated"]["state"] == "TASK_RUNNING"
+    })
+    .await;
+    s.call_json(&json!({
+        "framework_id": {"value": s.framework_id.value}, "type": "KILL",
+        "kill": {"task_id": {"value": task_id}, "agent_id": {"value": offer.agent_id.value}},
+    }))
+    .await;
+    event(&events, "TASK_UPDATED to TASK_KILLED", |e| {
+        about(e) && e["task_updated"]["state"] == "TASK_KILLED"
+    })
+    .await;
+    let updates: Vec<Value> = events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|e| e["type"] == "TASK_UPDATED" && about(e))
+        .cloned()
+        .collect();
+    for update in &updates {
+        r.json("operator_events.event.TASK_UPDATED", update);
+    }
+
+    let again = Scheduler::resubscribe(b.master(), &s.info, &s.framework_id).await;
+    r.json(
+        "operator_events.event.FRAMEWORK_UPDATED",
+        &event(&events, "FRAMEWORK_UPDATED", |e| {
+            e["framework_updated"]["framework"]["framework_info"]["name"] == name
+        })
+        .await,
+    );
+    teardown(&again).await;
+    r.json(
+        "operator_events.event.FRAMEWORK_REMOVED",
+        &event(&events, "FRAMEWORK_REMOVED", |e| {
+            e["framework_removed"]["framework_info"]["name"] == name
+        })
+        .await,
+    );
+    reader.abort();
 }

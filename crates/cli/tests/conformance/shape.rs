@@ -51,6 +51,52 @@ fn leaf(value: &Value) -> String {
     }
 }
 
+/// Whether `s` starts with a UUID (`8-4-4-4-12` hex digits).
+fn starts_with_uuid(s: &str) -> bool {
+    let groups = [8, 4, 4, 4, 12];
+    let mut rest = s.as_bytes();
+    for (i, len) in groups.iter().enumerate() {
+        if rest.len() < *len || !rest[..*len].iter().all(u8::is_ascii_hexdigit) {
+            return false;
+        }
+        rest = &rest[*len..];
+        if i + 1 < groups.len() {
+            if rest.first() != Some(&b'-') {
+                return false;
+            }
+            rest = &rest[1..];
+        }
+    }
+    true
+}
+
+/// An object key with the ids in it written as `<id>`: some answers key objects by an id (the
+/// metrics name each framework's counters `master/frameworks/<name>/<framework id>/...`), and
+/// ids differ from run to run as the values that are ids do. A Mesos id is a UUID, perhaps
+/// followed by `-<n>` (a framework), `-S<n>` (an agent) or `-O<n>` (an offer).
+fn normalize_key(key: &str) -> String {
+    let mut out = String::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        if starts_with_uuid(rest) {
+            rest = &rest[36..];
+            if let Some(tail) = rest.strip_prefix('-') {
+                let tail = tail.strip_prefix(['S', 'O']).unwrap_or(tail);
+                let digits = tail.chars().take_while(char::is_ascii_digit).count();
+                if digits > 0 {
+                    rest = &tail[digits..];
+                }
+            }
+            out.push_str("<id>");
+        } else {
+            let c = rest.chars().next().expect("not empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 /// `path = leaf` for every leaf; array elements share the path `path[]`, so a list's length
 /// never shows, and an empty list shows as `[]`.
 fn flatten(path: &str, value: &Value, out: &mut BTreeSet<String>) {
@@ -60,7 +106,7 @@ fn flatten(path: &str, value: &Value, out: &mut BTreeSet<String>) {
                 out.insert(format!("{path} = {{}}"));
             }
             for (k, v) in map {
-                flatten(&format!("{path}.{k}"), v, out);
+                flatten(&format!("{path}.{}", normalize_key(k)), v, out);
             }
         }
         Value::Array(items) => {
@@ -77,10 +123,35 @@ fn flatten(path: &str, value: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
-/// A difference the suite knows of: lines under `prefix` that only one side has, and why.
+/// A difference the suite knows of: lines under `prefix` that only one side has, and why. A
+/// `*` in it stands for any run of characters, so that one field can be named wherever it
+/// appears (`endpoints./*flags.zk_session_timeout *`): such a pattern covers a line that it
+/// matches as a prefix.
 pub struct Known {
     pub prefix: &'static str,
     pub why: &'static str,
+}
+
+impl Known {
+    pub fn covers(&self, line: &str) -> bool {
+        glob_prefix(self.prefix, line)
+    }
+}
+
+/// Whether `line` starts with something `pattern` matches, `*` matching any run of characters.
+fn glob_prefix(pattern: &str, line: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = line.strip_prefix(first) else {
+        return false;
+    };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The lines only `a` has and the lines only `b` has, each less the known differences.
@@ -89,7 +160,7 @@ pub fn diff<'a>(
     b: &'a Record,
     known: &[Known],
 ) -> (Vec<&'a String>, Vec<&'a String>) {
-    let explained = |l: &String| known.iter().any(|k| l.starts_with(k.prefix));
+    let explained = |l: &String| known.iter().any(|k| k.covers(l));
     let only_a = a
         .lines
         .difference(&b.lines)
@@ -126,5 +197,36 @@ mod tests {
         let (only_a, only_b) = diff(&a, &b, &[]);
         assert!(only_a.is_empty());
         assert_eq!(only_b, vec!["update.state = \"TASK_FAILED\""]);
+    }
+
+    #[test]
+    fn ids_in_object_keys_do_not_show_either() {
+        let mut a = Record::default();
+        let mut b = Record::default();
+        a.json(
+            "metrics",
+            &serde_json::json!({"master/frameworks/x/375f7237-a878-456e-9bfc-9cf8ba13c9b1-0007/calls": 1,
+                                "agents": {"375f7237-a878-456e-9bfc-9cf8ba13c9b1-S12": 1}}),
+        );
+        b.json(
+            "metrics",
+            &serde_json::json!({"master/frameworks/x/0a1b2c3d-a878-456e-9bfc-9cf8ba13c9b1-0000/calls": 2,
+                                "agents": {"0a1b2c3d-a878-456e-9bfc-9cf8ba13c9b1-S0": 1}}),
+        );
+        assert_eq!(diff(&a, &b, &[]), (vec![], vec![]));
+        assert!(a
+            .lines()
+            .any(|l| l == "metrics.master/frameworks/x/<id>/calls = number"));
+    }
+
+    #[test]
+    fn a_known_difference_names_a_field_by_prefix_or_wherever_it_appears() {
+        let known = |prefix| Known { prefix, why: "" };
+        let line = "endpoints./master/state.flags.zk_session_timeout = string";
+        assert!(known("endpoints./master/state.flags.zk").covers(line));
+        assert!(known("endpoints./*flags.zk_session_timeout =").covers(line));
+        assert!(!known("endpoints./*flags.zk_session_timeout =")
+            .covers("endpoints./master/state.flags.zk_session_timeouts = string"));
+        assert!(!known("operator.*flags.zk").covers(line));
     }
 }

@@ -74,6 +74,7 @@ impl ClusterState {
             }
         }
         // The offers are used up either way; their resources return unless the operations keep them.
+        let mut used_up = 0;
         for id in &seen {
             if self
                 .master
@@ -82,8 +83,10 @@ impl ClusterState {
                 .is_some_and(|o| &o.framework == fid)
             {
                 self.master.offers.remove(id);
+                used_up += 1;
             }
         }
+        self.master.metrics.offers_answered(fid, true, used_up);
         let (Some(agent), Some(role), None) = (agent, role, problem.clone()) else {
             let why = problem.unwrap_or_else(|| "Invalid offers".to_string());
             self.drop_operations(fid, &accept.operations, &why);
@@ -104,6 +107,8 @@ impl ClusterState {
             .and_then(|f| f.info.principal.clone());
         for op in accept.operations {
             let op_id = op.id.clone();
+            let op_type = op.type_;
+            self.master.metrics.framework_operation(fid, op_type);
             let result = self.apply_operation(
                 fid,
                 agent,
@@ -115,10 +120,10 @@ impl ClusterState {
             );
             match (result, op_id) {
                 (Ok(()), Some(id)) => {
-                    self.operation_feedback(fid, agent, id, OperationState::Finished, None)
+                    self.operation_feedback(fid, agent, id, op_type, OperationState::Finished, None)
                 }
                 (Err(e), Some(id)) => {
-                    self.operation_feedback(fid, agent, id, OperationState::Error, Some(e))
+                    self.operation_feedback(fid, agent, id, op_type, OperationState::Error, Some(e))
                 }
                 (Err(e), None) => tracing::info!("framework {fid}: operation refused: {e}"),
                 (Ok(()), None) => {}
@@ -563,18 +568,18 @@ impl ClusterState {
         task: &TaskInfo,
     ) {
         if let Some(fw) = self.master.frameworks.get_mut(fid) {
-            fw.tasks.insert(
-                task.task_id.clone(),
-                MasterTask {
-                    agent,
-                    executor_id,
-                    info: task.clone(),
-                    state: TaskState::Staging,
-                    statuses: Vec::new(),
-                    pending: None,
-                    unreachable_time: None,
-                },
-            );
+            let t = MasterTask {
+                agent,
+                executor_id,
+                info: task.clone(),
+                state: TaskState::Staging,
+                statuses: Vec::new(),
+                pending: None,
+                unreachable_time: None,
+            };
+            let view = super::views::task_view(fid, &self.agents[agent].id, &task.task_id, &t);
+            fw.tasks.insert(task.task_id.clone(), t);
+            self.publish(cairn_proto::master::Event::task_added(view));
         }
     }
 
@@ -588,6 +593,7 @@ impl ClusterState {
             reason,
             message,
         );
+        self.master.metrics.task_terminal(fid, &status);
         self.send_to_framework(fid, &scheduler::Event::update(status));
     }
 
@@ -615,6 +621,7 @@ impl ClusterState {
                     Reason::InvalidOffers,
                     &format!("Task launched with invalid offers: {why}"),
                 );
+                self.master.metrics.task_terminal(fid, &s);
                 self.send_to_framework(fid, &scheduler::Event::update(s));
             }
             if let Some(id) = &op.id {
@@ -636,10 +643,17 @@ impl ClusterState {
         fid: &FrameworkId,
         agent: usize,
         id: OperationId,
+        op_type: cairn_proto::OperationType,
         state: OperationState,
         message: Option<String>,
     ) {
         let reliable = state == OperationState::Finished;
+        self.master
+            .metrics
+            .inc("master/messages_operation_status_update");
+        self.master
+            .metrics
+            .inc("master/valid_operation_status_updates");
         let status = OperationStatus {
             operation_id: Some(id.clone()),
             state,
@@ -652,7 +666,9 @@ impl ClusterState {
         };
         if reliable {
             if let Some(fw) = self.master.frameworks.get_mut(fid) {
-                fw.operations.insert(id, status.clone());
+                // The master tracks it until the framework acknowledges it.
+                fw.operations.insert(id, (op_type, status.clone()));
+                self.master.metrics.operation_state(op_type, state, 1);
             }
         }
         self.send_to_framework(fid, &scheduler::Event::update_operation_status(status));

@@ -25,6 +25,10 @@ use crate::{process, sandbox, users};
 /// How many acknowledged uuids a task remembers, to recognise re-sent duplicates.
 const ACKED_MEMORY: usize = 16;
 
+/// Finished tasks the master remembers per framework (Mesos'
+/// `--max_completed_tasks_per_framework`).
+pub(crate) const COMPLETED_TASKS: usize = 1000;
+
 /// One executor (a pod, or the wrapper of one command task) on one agent.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Executor {
@@ -852,6 +856,15 @@ impl ClusterState {
         };
         task.next_retry = Some(now + task.backoff);
         self.mirror_latest(agent, container, task_id);
+        // The update reaching the master is Mesos' status update message from the agent.
+        let known = self.master.frameworks.contains_key(&framework);
+        let metrics = &mut self.master.metrics;
+        metrics.inc("master/messages_status_update");
+        metrics.inc(if known {
+            "master/valid_status_updates"
+        } else {
+            "master/invalid_status_updates"
+        });
         self.send_to_framework(&framework, &scheduler::Event::update(head));
     }
 
@@ -888,11 +901,12 @@ impl ClusterState {
                 pending: None,
                 unreachable_time: None,
             });
+        let changed = entry.state != state;
         entry.state = state;
         entry.unreachable_time = None;
-        if let Some(latest) = latest {
+        if let Some(latest) = &latest {
             if entry.statuses.last().map(|s| &s.uuid) != Some(&latest.uuid) {
-                entry.statuses.push(latest);
+                entry.statuses.push(latest.clone());
                 // Keep the history short: the operator API shows it, nothing depends on it.
                 if entry.statuses.len() > 8 {
                     entry.statuses.remove(0);
@@ -900,6 +914,9 @@ impl ClusterState {
             }
         }
         entry.pending = pending;
+        if let (true, Some(latest)) = (changed, latest) {
+            self.task_changed(&framework, &latest);
+        }
     }
 
     /// The framework acknowledged an update.
@@ -975,7 +992,7 @@ impl ClusterState {
             if let Some(t) = fw.tasks.remove(task_id) {
                 let task = super::views::task_view(framework, &agent_id, task_id, &t);
                 fw.completed_tasks.push_back(task);
-                if fw.completed_tasks.len() > 1000 {
+                if fw.completed_tasks.len() > COMPLETED_TASKS {
                     fw.completed_tasks.pop_front();
                 }
             }
@@ -1006,12 +1023,16 @@ impl ClusterState {
         reason: Reason,
         message: &str,
     ) {
+        let live = self
+            .runtime_executor(agent, container)
+            .is_some_and(|e| e.phase != ExecutorPhase::Terminated);
+        if !live {
+            return;
+        }
+        self.master.metrics.inc("master/messages_exited_executor");
         let Some(exec) = self.runtime_executor(agent, container) else {
             return;
         };
-        if exec.phase == ExecutorPhase::Terminated {
-            return;
-        }
         exec.phase = ExecutorPhase::Terminated;
         exec.connection = None;
         exec.undelivered.clear();
@@ -1168,6 +1189,14 @@ impl ClusterState {
         data: Bytes,
     ) {
         let agent_id = self.agents[agent].id.clone();
+        let known = self.master.frameworks.contains_key(framework);
+        let metrics = &mut self.master.metrics;
+        metrics.inc("master/messages_executor_to_framework");
+        metrics.inc(if known {
+            "master/valid_executor_to_framework_messages"
+        } else {
+            "master/invalid_executor_to_framework_messages"
+        });
         self.send_to_framework(
             framework,
             &scheduler::Event::message(agent_id, executor_id.clone(), data),

@@ -5,7 +5,25 @@ use std::time::{Duration, Instant};
 
 use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resources};
 
-use super::{AgentStatus, ClusterState, OfferFilter, OutstandingOffer};
+use super::{AgentSlot, AgentStatus, ClusterState, OfferFilter, OutstandingOffer};
+
+/// Where an offer's agent is reached (`Offer.url`): its own address, under the path of its
+/// process as Mesos names it (`/slave(1)`, which cairn's agents serve as well as `/`).
+pub(crate) fn agent_url(slot: &AgentSlot) -> cairn_proto::Url {
+    cairn_proto::Url {
+        scheme: "http".to_string(),
+        address: cairn_proto::Address {
+            hostname: Some(slot.ip.to_string()),
+            ip: Some(slot.ip.to_string()),
+            port: i32::from(slot.port),
+        },
+        path: Some(AGENT_PATH.to_string()),
+        ..Default::default()
+    }
+}
+
+/// The path prefix of an agent's endpoints in Mesos: its process id.
+pub(crate) const AGENT_PATH: &str = "/slave(1)";
 
 /// Mesos' default `refuse_seconds`.
 const DEFAULT_REFUSE: f64 = 5.0;
@@ -21,7 +39,7 @@ impl ClusterState {
     }
 
     /// Calls `f` with every resource an agent's tasks and executors hold.
-    fn for_each_used(&self, agent: usize, mut f: impl FnMut(&cairn_proto::Resource)) {
+    pub(crate) fn for_each_used(&self, agent: usize, mut f: impl FnMut(&cairn_proto::Resource)) {
         if let Some(rt) = &self.agents[agent].runtime {
             for e in rt.executors.values() {
                 for r in e.used_resources() {
@@ -66,11 +84,19 @@ impl ClusterState {
         if now < self.master.next_allocation {
             return;
         }
+        let late = now.duration_since(self.master.next_allocation);
         // The next pass is due one interval after this one was due, not after the (slightly
         // late) tick that ran it: otherwise every other tick falls a hair short and the
         // interval doubles in practice.
         self.master.next_allocation =
             (self.master.next_allocation + self.cfg.allocation_interval).max(now);
+        let started = Instant::now();
+        self.allocation_pass(now);
+        self.master.metrics.allocation(started.elapsed(), late);
+    }
+
+    /// What one allocation pass offers.
+    fn allocation_pass(&mut self, now: Instant) {
         let mut clients: Vec<(FrameworkId, String)> = Vec::new();
         for fw in self.master.frameworks.values() {
             if fw.stream.is_none() {
@@ -142,6 +168,7 @@ impl ClusterState {
                     framework_id: fid.clone(),
                     agent_id: slot.id.clone(),
                     hostname: slot.ip.to_string(),
+                    url: Some(agent_url(slot)),
                     resources: resources.to_vec(),
                     attributes: slot.attributes.clone(),
                     executor_ids,
@@ -151,6 +178,7 @@ impl ClusterState {
                 self.master.offers.insert(
                     id,
                     OutstandingOffer {
+                        offer: offer.clone(),
                         framework: fid.clone(),
                         agent,
                         role: role.clone(),
@@ -208,6 +236,7 @@ impl ClusterState {
             return;
         }
         let offer = self.master.offers.remove(id).expect("checked above");
+        self.master.metrics.offers_answered(fid, false, 1);
         self.filter_resources(fid, offer.agent, offer.resources, refuse_seconds);
     }
 

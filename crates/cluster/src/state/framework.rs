@@ -49,8 +49,8 @@ pub(crate) struct Subscription {
     pub rx: EventReceiver,
 }
 
-/// How many torn-down frameworks the master remembers.
-const COMPLETED_FRAMEWORKS: usize = 50;
+/// How many torn-down frameworks the master remembers (Mesos' `--max_completed_frameworks`).
+pub(crate) const COMPLETED_FRAMEWORKS: usize = 50;
 
 impl ClusterState {
     pub(crate) fn master_info(&self) -> MasterInfo {
@@ -188,13 +188,25 @@ impl ClusterState {
             fw.suppressed = sub.suppressed_roles.into_iter().collect();
             fw.filters.clear();
             fw.next_heartbeat = now + heartbeat;
+            fw.reregistered_time = epoch_secs();
+            let name = fw.info.name.clone();
+            let principal = fw.info.principal.clone();
+            let metrics = &mut self.master.metrics;
+            metrics.framework_added(&id, &name);
+            metrics.inc("master/messages_reregister_framework");
+            metrics.framework_call(&id, principal.as_deref(), CallType::Subscribe);
+            self.publish_framework(&id, false);
         } else {
+            let name = info.name.clone();
+            let principal = info.principal.clone();
+            let registered = epoch_secs();
             self.master.frameworks.insert(
                 id.clone(),
                 Framework {
                     id: id.clone(),
                     info,
-                    registered_time: epoch_secs(),
+                    registered_time: registered,
+                    reregistered_time: registered,
                     stream: Some(StreamHandle {
                         id: stream_id.clone(),
                         tx,
@@ -210,6 +222,11 @@ impl ClusterState {
             );
             // Tasks recovered from agent checkpoints belong to this framework again.
             self.adopt_recovered_tasks(&id);
+            let metrics = &mut self.master.metrics;
+            metrics.framework_added(&id, &name);
+            metrics.inc("master/messages_register_framework");
+            metrics.framework_call(&id, principal.as_deref(), CallType::Subscribe);
+            self.publish_framework(&id, true);
         }
         // Offers made to the old connection are void; the allocator will make new ones.
         self.remove_offers_of(&id, false);
@@ -287,6 +304,10 @@ impl ClusterState {
             }
             Some(_) => {}
         }
+        let own = fw.info.principal.clone();
+        self.master
+            .metrics
+            .framework_call(&fid, own.as_deref(), call.type_);
         match call.type_ {
             CallType::Teardown => {
                 self.remove_framework(&fid, "Framework torn down");
@@ -356,18 +377,43 @@ impl ClusterState {
             }
             CallType::Acknowledge => {
                 let ack = call.acknowledge.unwrap_or_default();
+                // Valid when it acknowledges the update in flight (the master's mirror knows it).
+                let valid = self
+                    .master
+                    .frameworks
+                    .get(&fid)
+                    .and_then(|f| f.tasks.get(&ack.task_id))
+                    .and_then(|t| t.pending.as_ref())
+                    .is_some_and(|p| p.uuid.as_ref() == Some(&ack.uuid));
+                self.master.metrics.inc(if valid {
+                    "master/valid_status_update_acknowledgements"
+                } else {
+                    "master/invalid_status_update_acknowledgements"
+                });
                 self.framework_acknowledge(&fid, &ack.agent_id, &ack.task_id, &ack.uuid);
                 Ok(CallReply::Accepted)
             }
             CallType::AcknowledgeOperationStatus => {
+                let mut acked = None;
                 if let (Some(a), Some(fw)) = (
                     call.acknowledge_operation_status,
                     self.master.frameworks.get_mut(&fid),
                 ) {
-                    fw.operations.retain(|id, s| {
-                        !(id == &a.operation_id
-                            && s.uuid.as_ref().map(|u| &u.value) == Some(&a.uuid))
-                    });
+                    let matches = fw
+                        .operations
+                        .get(&a.operation_id)
+                        .is_some_and(|(_, s)| s.uuid.as_ref().map(|u| &u.value) == Some(&a.uuid));
+                    if matches {
+                        acked = fw.operations.remove(&a.operation_id);
+                    }
+                }
+                let metrics = &mut self.master.metrics;
+                match acked {
+                    Some((op_type, status)) => {
+                        metrics.inc("master/valid_operation_status_update_acknowledgements");
+                        metrics.operation_state(op_type, status.state, -1);
+                    }
+                    None => metrics.inc("master/invalid_operation_status_update_acknowledgements"),
                 }
                 Ok(CallReply::Accepted)
             }
@@ -381,7 +427,7 @@ impl ClusterState {
                     .master
                     .frameworks
                     .get(&fid)
-                    .map(|f| f.operations.values().cloned().collect())
+                    .map(|f| f.operations.values().map(|(_, s)| s.clone()).collect())
                     .unwrap_or_default();
                 for s in statuses {
                     self.send_to_framework(&fid, &scheduler::Event::update_operation_status(s));
@@ -390,14 +436,24 @@ impl ClusterState {
             }
             CallType::Message => {
                 let m = call.message.unwrap_or_default();
-                if let Some(agent) = self.agent_index(&m.agent_id) {
-                    if let Some(c) = self.live_container(agent, &fid, &m.executor_id) {
+                let container = self.agent_index(&m.agent_id).and_then(|agent| {
+                    Some((agent, self.live_container(agent, &fid, &m.executor_id)?))
+                });
+                match container {
+                    Some((agent, c)) => {
+                        self.master
+                            .metrics
+                            .inc("master/valid_framework_to_executor_messages");
                         self.send_to_executor(
                             agent,
                             &c,
                             &cairn_proto::executor::Event::message(m.data),
                         );
                     }
+                    None => self
+                        .master
+                        .metrics
+                        .inc("master/invalid_framework_to_executor_messages"),
                 }
                 Ok(CallReply::Accepted)
             }
@@ -468,6 +524,7 @@ impl ClusterState {
         fw.suppressed = u.suppressed_roles.into_iter().collect();
         self.remove_offers_of(fid, true);
         self.mark(Dirty::Master);
+        self.publish_framework(fid, false);
         self.master.next_allocation = Instant::now();
         Ok(())
     }
@@ -647,20 +704,50 @@ impl ClusterState {
         // Dropping the stream's sender ends the SUBSCRIBE response.
         fw.stream = None;
         let mut tasks: Vec<cairn_proto::Task> = fw.completed_tasks.into_iter().collect();
+        let mut killed = Vec::new();
         for (id, t) in &fw.tasks {
-            let mut view = super::views::task_view(fid, &self.agents[t.agent].id, id, t);
+            let agent_id = self.agents[t.agent].id.clone();
+            let mut view = super::views::task_view(fid, &agent_id, id, t);
             if !view.state.is_terminal() {
+                // The master's last word on the task, as Mesos records it.
+                let status = TaskStatus {
+                    task_id: id.clone(),
+                    state: TaskState::Killed,
+                    message: Some(format!("Framework {fid} removed")),
+                    source: Some(Source::Master),
+                    reason: Some(Reason::FrameworkRemoved),
+                    agent_id: Some(agent_id),
+                    timestamp: Some(epoch_secs()),
+                    ..Default::default()
+                };
                 view.state = TaskState::Killed;
+                view.statuses.push(status.clone());
+                killed.push(status);
             }
             tasks.push(view);
         }
+        for status in killed {
+            self.master.metrics.task_terminal(fid, &status);
+            self.publish(cairn_proto::master::Event::task_updated(
+                fid.clone(),
+                status,
+            ));
+        }
+        self.publish(cairn_proto::master::Event::framework_removed(
+            fw.info.clone(),
+        ));
         self.master.completed.push_back(CompletedFramework {
             info: fw.info,
             id: fid.clone(),
             tasks,
+            registered_time: fw.registered_time,
+            reregistered_time: fw.reregistered_time,
+            unregistered_time: epoch_secs(),
         });
         if self.master.completed.len() > COMPLETED_FRAMEWORKS {
-            self.master.completed.pop_front();
+            if let Some(gone) = self.master.completed.pop_front() {
+                self.master.metrics.forget_framework(&gone.id);
+            }
         }
         self.mark(Dirty::Master);
     }
@@ -691,6 +778,7 @@ impl ClusterState {
         for id in beats {
             self.send_to_framework(&id, &scheduler::Event::heartbeat());
         }
+        self.subscribers_tick(now);
         for id in expired {
             self.remove_framework(&id, "failover timeout elapsed");
         }

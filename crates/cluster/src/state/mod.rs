@@ -10,8 +10,11 @@ mod accept;
 mod agent;
 mod alloc;
 mod framework;
+mod metrics;
 mod recover;
+mod subscribers;
 mod users;
+mod v0;
 mod views;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -65,6 +68,10 @@ pub(crate) struct Master {
     /// Round-robin start for allocation, so no framework is always served first.
     pub allocation_cursor: usize,
     pub next_allocation: Instant,
+    /// What `/metrics/snapshot` counts (in memory, as Mesos keeps its metrics).
+    pub metrics: metrics::Metrics,
+    /// The operator API's event streams (`SUBSCRIBE`).
+    pub subscribers: subscribers::Subscribers,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -73,6 +80,13 @@ pub(crate) struct CompletedFramework {
     pub id: FrameworkId,
     #[serde(default)]
     pub tasks: Vec<cairn_proto::Task>,
+    /// Seconds since the epoch: when it first subscribed, last subscribed, was removed.
+    #[serde(default)]
+    pub registered_time: f64,
+    #[serde(default)]
+    pub reregistered_time: f64,
+    #[serde(default)]
+    pub unregistered_time: f64,
 }
 
 /// A framework the master knows.
@@ -80,6 +94,8 @@ pub(crate) struct Framework {
     pub id: FrameworkId,
     pub info: FrameworkInfo,
     pub registered_time: f64,
+    /// When it last subscribed (its first subscription included, as Mesos counts it).
+    pub reregistered_time: f64,
     pub stream: Option<StreamHandle>,
     /// When the scheduler's stream broke; the failover timeout runs from here.
     pub disconnected_at: Option<Instant>,
@@ -88,8 +104,8 @@ pub(crate) struct Framework {
     pub next_heartbeat: Instant,
     pub tasks: HashMap<TaskId, MasterTask>,
     pub completed_tasks: VecDeque<cairn_proto::Task>,
-    /// Operation statuses sent with a uuid and not yet acknowledged.
-    pub operations: BTreeMap<OperationId, OperationStatus>,
+    /// Operation statuses sent with a uuid and not yet acknowledged, with their operation's type.
+    pub operations: BTreeMap<OperationId, (cairn_proto::OperationType, OperationStatus)>,
 }
 
 /// The open SUBSCRIBE stream of a framework.
@@ -107,6 +123,8 @@ pub(crate) struct OfferFilter {
 
 /// An offer that has been sent and not yet answered.
 pub(crate) struct OutstandingOffer {
+    /// The offer as the framework got it (refined format), for the operator API's views.
+    pub offer: cairn_proto::Offer,
     pub framework: FrameworkId,
     pub agent: usize,
     pub role: String,
@@ -181,6 +199,7 @@ pub(crate) struct AgentRuntime {
 pub(crate) enum Outgoing {
     Framework(EventSender, WireBytes),
     Executor(EventSender, WireBytes),
+    Operator(EventSender, WireBytes),
 }
 
 /// Work that has to happen outside the lock.
@@ -259,10 +278,19 @@ impl ClusterState {
     /// Writes the dirty checkpoints, then releases the messages and effects of this change.
     pub(crate) fn finish(&mut self) -> Finished {
         for d in std::mem::take(&mut self.dirty) {
-            if let Err(e) = self.write_checkpoint(&d) {
+            let started = Instant::now();
+            match self.write_checkpoint(&d) {
+                // `master.json` is the master's registry: its writes are what Mesos' registrar
+                // metrics time.
+                Ok(()) if d == Dirty::Master => {
+                    let size = std::fs::metadata(recover::master_path(&self.cfg.work_dir))
+                        .map_or(0, |m| m.len());
+                    self.master.metrics.registry_stored(started.elapsed(), size);
+                }
+                Ok(()) => {}
                 // A checkpoint that cannot be written is loud but not fatal: the in-memory state
                 // is still right, and the next change to the same file retries.
-                tracing::error!("{e}");
+                Err(e) => tracing::error!("{e}"),
             }
         }
         Finished {
@@ -337,6 +365,7 @@ impl ClusterState {
             stream.tx.clone(),
             WireBytes::from(bytes),
         ));
+        self.master.metrics.framework_event(framework, &event);
     }
 
     /// Queues an event for an executor's stream, if it is connected.
@@ -425,7 +454,9 @@ pub(crate) fn strip(r: &Resource) -> Resource {
 }
 
 pub(crate) use framework::CallReply;
-pub(crate) use views::OperatorReply;
+pub(crate) use metrics::Queue;
+pub(crate) use v0::TasksQuery;
+pub(crate) use views::{version_info, OperatorReply};
 
 /// The HTTP answer to a call the master accepted.
 pub(crate) fn framework_reply(reply: CallReply) -> axum::response::Response {

@@ -60,6 +60,8 @@ struct FrameworkCheckpoint {
     id: FrameworkId,
     info: FrameworkInfo,
     registered_time: f64,
+    #[serde(default)]
+    reregistered_time: f64,
     suppressed: BTreeSet<String>,
 }
 
@@ -84,6 +86,7 @@ impl MasterCheckpoint {
                     id: f.id.clone(),
                     info: f.info.clone(),
                     registered_time: f.registered_time,
+                    reregistered_time: f.reregistered_time,
                     suppressed: f.suppressed.clone(),
                 })
                 .collect(),
@@ -132,6 +135,7 @@ impl AgentCheckpoint {
 pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointError> {
     let now = Instant::now();
     let saved: Option<MasterCheckpoint> = checkpoint::read(&master_path(&cfg.work_dir))?;
+    let registry_fetched = now.elapsed();
     let on_disk = agents_on_disk(&cfg.work_dir)?;
     let fresh = saved.is_none() && on_disk.is_empty();
     let saved = saved.unwrap_or_else(|| {
@@ -185,6 +189,12 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
                 id: f.id,
                 info: f.info,
                 registered_time: f.registered_time,
+                // A checkpoint from before this was kept: its first subscription is the last known.
+                reregistered_time: if f.reregistered_time > 0.0 {
+                    f.reregistered_time
+                } else {
+                    f.registered_time
+                },
                 stream: None,
                 // A restarted master gives every framework its failover timeout to come back.
                 disconnected_at: Some(now),
@@ -204,7 +214,9 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
     let incarnation = if fresh { 0 } else { saved.incarnation + 1 };
     let master = Master {
         id: saved.id,
-        start_time: saved.start_time,
+        // This master process starts (and is elected) now, whatever the checkpoint says of the
+        // first one.
+        start_time: epoch_secs(),
         next_framework: saved.next_framework,
         next_offer: incarnation << 32,
         incarnation,
@@ -213,6 +225,8 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
         offers: HashMap::new(),
         allocation_cursor: 0,
         next_allocation: now,
+        metrics: super::metrics::Metrics::new(now, registry_fetched),
+        subscribers: super::subscribers::Subscribers::default(),
     };
     let mut state = ClusterState::new(cfg.clone(), master, Vec::new());
     for entry in saved.agents {
@@ -222,6 +236,18 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
     for i in 0..state.agents.len() {
         state.mirror_agent_tasks(i);
         state.start_sweep(i);
+        // Agents that run register with the new master: anew on a fresh cluster, again after
+        // a restart.
+        if state.agents[i].status == AgentStatus::Running {
+            let metrics = &mut state.master.metrics;
+            if fresh {
+                metrics.inc("master/messages_register_slave");
+                metrics.inc("master/slave_registrations");
+            } else {
+                metrics.inc("master/messages_reregister_slave");
+                metrics.inc("master/slave_reregistrations");
+            }
+        }
     }
     // The new incarnation is written before any offer is made.
     state.mark(Dirty::Master);
@@ -694,6 +720,9 @@ impl ClusterState {
             }
         }
         let agent_id = self.agents[agent].id.clone();
+        let metrics = &mut self.master.metrics;
+        metrics.inc("master/messages_reregister_slave");
+        metrics.inc("master/slave_reregistrations");
         for (fid, id) in vanished {
             if let Some(fw) = self.master.frameworks.get_mut(&fid) {
                 fw.tasks.remove(&id);
@@ -706,6 +735,7 @@ impl ClusterState {
                 Reason::AgentRestarted,
                 "Task was not found on the re-registered agent",
             );
+            self.task_changed(&fid, &s);
             self.send_to_framework(&fid, &scheduler::Event::update(s));
         }
         self.mirror_agent_tasks(agent);
@@ -763,6 +793,10 @@ impl ClusterState {
         self.effect(Effect::StartAgentServer { agent });
         self.mark(Dirty::Master);
         self.master.next_allocation = Instant::now();
+        if was_unreachable {
+            // An unreachable agent had left the registered ones; it is registered again.
+            self.publish_agent_added(agent);
+        }
         Ok(())
     }
 
@@ -806,6 +840,8 @@ impl ClusterState {
         if self.agents[agent].status == AgentStatus::Running {
             self.effect(Effect::StopAgentServer { agent });
         }
+        let was_registered = !self.agents[agent].unreachable;
+        self.master.metrics.inc("master/slave_removals");
         let slot = &mut self.agents[agent];
         slot.runtime = None;
         slot.status = AgentStatus::Gone;
@@ -840,7 +876,11 @@ impl ClusterState {
                 reason,
                 "Agent is gone",
             );
+            self.task_changed(fid, &s);
             self.send_to_framework(fid, &scheduler::Event::update(s));
+        }
+        if was_registered {
+            self.publish(cairn_proto::master::Event::agent_removed(agent_id.clone()));
         }
         let fids: Vec<FrameworkId> = self.master.frameworks.keys().cloned().collect();
         for fid in fids {
@@ -868,6 +908,10 @@ impl ClusterState {
         self.mark(Dirty::Agent(index));
         self.mark(Dirty::Master);
         self.master.next_allocation = Instant::now();
+        let metrics = &mut self.master.metrics;
+        metrics.inc("master/messages_register_slave");
+        metrics.inc("master/slave_registrations");
+        self.publish_agent_added(index);
         index
     }
 
@@ -886,6 +930,12 @@ impl ClusterState {
             }
             self.agents[agent].unreachable = true;
             let agent_id = self.agents[agent].id.clone();
+            // Mesos schedules marking an agent unreachable (rate-limited) and then does it;
+            // cairn does it at once. It leaves the registered agents.
+            let metrics = &mut self.master.metrics;
+            metrics.inc("master/slave_unreachable_scheduled");
+            metrics.inc("master/slave_unreachable_completed");
+            self.publish(cairn_proto::master::Event::agent_removed(agent_id.clone()));
             let time = epoch_secs();
             let mut hit = Vec::new();
             for (fid, fw) in &mut self.master.frameworks {
@@ -908,6 +958,7 @@ impl ClusterState {
                 s.unreachable_time = Some(cairn_proto::TimeInfo {
                     nanoseconds: (time * 1e9) as i64,
                 });
+                self.task_changed(&fid, &s);
                 self.send_to_framework(&fid, &scheduler::Event::update(s));
             }
             let fids: Vec<FrameworkId> = self.master.frameworks.keys().cloned().collect();

@@ -1,21 +1,42 @@
-//! What the master shows: the operator API (`POST /api/v1`), the v0-style `/state`, and the
-//! cluster's own agent list used by fault injection.
+//! What the master shows through the operator API (`POST /api/v1`: the `GET_*` calls and the
+//! calls that change something), and the cluster's own agent list used by fault injection.
+//! The v0 endpoints (`/state` and its kin) are in `v0.rs`, built from the same books.
 
 use cairn_proto::master::{self, CallType, Response};
-use cairn_proto::{AgentId, FrameworkId, Resources, Task, TaskId, TimeInfo};
+use cairn_proto::{
+    AgentCapability, AgentCapabilityType, AgentId, FrameworkId, Resource, Resources, Task, TaskId,
+    TimeInfo,
+};
 use serde_json::json;
 
 use super::accept::ResourceOp;
 use super::framework::CallError;
 use super::{AgentStatus, ClusterState, MasterTask};
 
-/// The operator API's view of a task.
+/// The capabilities every cairn agent has: frameworks of several roles, hierarchical roles,
+/// refined reservations, and feedback for operations with an id. (Mesos' agents also have
+/// RESOURCE_PROVIDER, RESIZE_VOLUME, AGENT_DRAINING and TASK_RESOURCE_LIMITS, for machinery
+/// cairn does not have: resource providers, GROW/SHRINK_VOLUME, draining, task limits.)
+pub(crate) const AGENT_CAPABILITIES: &[AgentCapabilityType] = &[
+    AgentCapabilityType::MultiRole,
+    AgentCapabilityType::HierarchicalRole,
+    AgentCapabilityType::ReservationRefinement,
+    AgentCapabilityType::AgentOperationFeedback,
+];
+
+/// The operator API's view of a task: Mesos' `Task`. `status_update_state` and
+/// `status_update_uuid` are those of the latest update the agent forwarded (the one awaiting
+/// acknowledgement, else the last one acknowledged).
 pub(crate) fn task_view(
     fid: &FrameworkId,
     agent_id: &AgentId,
     id: &TaskId,
     t: &MasterTask,
 ) -> Task {
+    let forwarded = t
+        .pending
+        .as_ref()
+        .or_else(|| t.statuses.iter().rev().find(|s| s.uuid.is_some()));
     Task {
         name: t.info.name.clone(),
         task_id: id.clone(),
@@ -25,20 +46,37 @@ pub(crate) fn task_view(
         state: t.state,
         resources: t.info.resources.clone(),
         statuses: t.statuses.clone(),
-        status_update_state: t.pending.as_ref().map(|p| p.state),
-        status_update_uuid: t.pending.as_ref().and_then(|p| p.uuid.clone()),
+        status_update_state: forwarded.map(|p| p.state),
+        status_update_uuid: forwarded.and_then(|p| p.uuid.clone()),
         labels: t.info.labels.clone(),
         discovery: t.info.discovery.clone(),
         container: t.info.container.clone(),
-        health_check: t.info.health_check.clone(),
+        health_check: t.info.health_check.clone().map(with_check_defaults),
         check: t.info.check.clone(),
         kill_policy: t.info.kill_policy.clone(),
         ..Default::default()
     }
 }
 
-fn time(secs: f64) -> Option<TimeInfo> {
-    Some(TimeInfo {
+/// A health check as Mesos writes it back: its JSON writer fills every field that has a
+/// declared default (the times, the failures, and `IPv4` for an HTTP or TCP check).
+fn with_check_defaults(mut h: cairn_proto::HealthCheck) -> cairn_proto::HealthCheck {
+    h.delay_seconds = Some(h.delay());
+    h.interval_seconds = Some(h.interval());
+    h.timeout_seconds = Some(h.timeout());
+    h.consecutive_failures = Some(h.max_consecutive_failures());
+    h.grace_period_seconds = Some(h.grace_period());
+    if let Some(http) = h.http.as_mut() {
+        http.protocol.get_or_insert_with(|| "IPv4".to_string());
+    }
+    if let Some(tcp) = h.tcp.as_mut() {
+        tcp.protocol.get_or_insert_with(|| "IPv4".to_string());
+    }
+    h
+}
+
+pub(crate) fn time(secs: f64) -> Option<TimeInfo> {
+    (secs > 0.0).then_some(TimeInfo {
         nanoseconds: (secs * 1e9) as i64,
     })
 }
@@ -54,7 +92,118 @@ pub(crate) enum OperatorReply {
     Accepted,
 }
 
+/// An agent's resources without what frameworks made of them (dynamic reservations and
+/// volumes): what it was started with, as Mesos' `AgentInfo.resources` says.
+fn static_resources(total: &Resources) -> Vec<Resource> {
+    let mut out = Resources::new();
+    for r in total.iter() {
+        let mut r = r.without_volume();
+        while r.reservations.last().is_some_and(|top| top.is_dynamic()) {
+            r.reservations.pop();
+        }
+        out.add(&r);
+    }
+    out.to_vec()
+}
+
+fn endpoint_format<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Vec<Resource> {
+    resources
+        .into_iter()
+        .map(Resource::to_endpoint_format)
+        .collect()
+}
+
+/// `master.MasterInfo`'s version of this build, and when and by whom it was built: the time
+/// the running program was written (its file's), and the user who built it.
+pub(crate) fn version_info() -> master::VersionInfo {
+    let built = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    master::VersionInfo {
+        version: cairn_proto::MESOS_VERSION.to_string(),
+        build_date: built.map(utc_date),
+        build_time: built.map(|s| s as f64),
+        build_user: Some(option_env!("USER").unwrap_or_default().to_string()),
+        ..Default::default()
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch, as Mesos writes its build date.
+fn utc_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days to a civil date (proleptic Gregorian), by eras of 400 years.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 impl ClusterState {
+    /// What the tasks and executors of `fid` hold, with the role each was allocated to.
+    pub(crate) fn framework_used(&self, fid: &FrameworkId) -> Resources {
+        let mut used = Resources::new();
+        for (i, slot) in self.agents.iter().enumerate() {
+            match &slot.runtime {
+                Some(rt) => {
+                    for e in rt.executors.values().filter(|e| &e.framework_id == fid) {
+                        used.add_all(e.used_resources());
+                    }
+                }
+                None => {
+                    // A stopped agent's tasks still run: the master still counts them.
+                    if let Some(fw) = self.master.frameworks.get(fid) {
+                        for t in fw.tasks.values() {
+                            if t.agent == i && !t.state.is_terminal() {
+                                used.add_all(t.info.resources.iter());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        used
+    }
+
+    /// What is offered to `fid` now.
+    pub(crate) fn framework_offered(&self, fid: &FrameworkId) -> Resources {
+        let mut offered = Resources::new();
+        for o in self.master.offers.values().filter(|o| &o.framework == fid) {
+            offered.add_all(o.resources.iter());
+        }
+        offered
+    }
+
+    /// What an agent's tasks and executors hold, with the role each was allocated to.
+    pub(crate) fn allocated(&self, agent: usize) -> Resources {
+        let mut allocated = Resources::new();
+        self.for_each_used(agent, |r| allocated.add(r));
+        allocated
+    }
+
+    /// What is offered of an agent now.
+    pub(crate) fn agent_offered(&self, agent: usize) -> Resources {
+        let mut offered = Resources::new();
+        for o in self.master.offers.values().filter(|o| o.agent == agent) {
+            offered.add_all(o.resources.iter());
+        }
+        offered
+    }
+
     pub(crate) fn get_tasks(&self) -> master::GetTasks {
         let mut out = master::GetTasks::default();
         for (fid, fw) in &self.master.frameworks {
@@ -75,27 +224,30 @@ impl ClusterState {
         out
     }
 
+    /// The registered agents (Mesos drops an unreachable agent from them until it comes back).
     pub(crate) fn get_agents(&self) -> master::GetAgents {
         let mut out = master::GetAgents::default();
         for (i, slot) in self.agents.iter().enumerate() {
             if slot.status == AgentStatus::Gone || slot.unreachable {
                 continue;
             }
-            let used = self.used(i);
-            let mut offered = Resources::new();
-            for o in self.master.offers.values().filter(|o| o.agent == i) {
-                offered.add_all(o.resources.iter());
-            }
+            let mut info = self.agent_info(i);
+            info.resources = static_resources(&slot.total);
+            info.checkpoint = Some(true);
             out.agents.push(master::Agent {
-                agent_info: self.agent_info(i),
+                agent_info: info,
                 active: slot.status == AgentStatus::Running,
                 deactivated: Some(false),
                 version: cairn_proto::MESOS_VERSION.to_string(),
-                pid: Some(format!("slave({})@{}:{}", i + 1, slot.ip, slot.port)),
+                pid: Some(agent_pid(slot)),
                 registered_time: time(slot.registered_time),
-                total_resources: slot.total.to_vec(),
-                allocated_resources: used.to_vec(),
-                offered_resources: offered.to_vec(),
+                total_resources: endpoint_format(slot.total.iter()),
+                allocated_resources: endpoint_format(self.allocated(i).iter()),
+                offered_resources: endpoint_format(self.agent_offered(i).iter()),
+                capabilities: AGENT_CAPABILITIES
+                    .iter()
+                    .map(|c| AgentCapability::from(*c))
+                    .collect(),
                 ..Default::default()
             });
         }
@@ -105,15 +257,13 @@ impl ClusterState {
     pub(crate) fn get_frameworks(&self) -> master::GetFrameworks {
         let mut out = master::GetFrameworks::default();
         for fw in self.master.frameworks.values() {
-            let offers: Vec<cairn_proto::Offer> = Vec::new();
-            let mut offered = Resources::new();
-            for o in self.master.offers.values().filter(|o| o.framework == fw.id) {
-                offered.add_all(o.resources.iter());
-            }
-            let mut allocated = Resources::new();
-            for t in fw.tasks.values().filter(|t| !t.state.is_terminal()) {
-                allocated.add_all(t.info.resources.iter());
-            }
+            let offers = self
+                .master
+                .offers
+                .values()
+                .filter(|o| o.framework == fw.id)
+                .map(|o| o.offer.clone())
+                .collect();
             out.frameworks.push(master::Framework {
                 framework_info: fw.info.clone(),
                 // Mesos deactivates a framework whose scheduler disconnected (it gets no offers
@@ -122,15 +272,21 @@ impl ClusterState {
                 connected: fw.stream.is_some(),
                 recovered: false,
                 registered_time: time(fw.registered_time),
+                reregistered_time: time(fw.reregistered_time),
                 offers,
-                allocated_resources: allocated.to_vec(),
-                offered_resources: offered.to_vec(),
+                allocated_resources: endpoint_format(self.framework_used(&fw.id).iter()),
+                offered_resources: endpoint_format(self.framework_offered(&fw.id).iter()),
+                offer_constraints: Some(json!({})),
                 ..Default::default()
             });
         }
         for c in &self.master.completed {
             out.completed_frameworks.push(master::Framework {
                 framework_info: c.info.clone(),
+                registered_time: time(c.registered_time),
+                reregistered_time: time(c.reregistered_time),
+                unregistered_time: time(c.unregistered_time),
+                offer_constraints: Some(json!({})),
                 ..Default::default()
             });
         }
@@ -154,51 +310,88 @@ impl ClusterState {
         out
     }
 
-    fn get_roles(&self) -> Vec<cairn_proto::Role> {
-        let mut roles: std::collections::BTreeMap<String, cairn_proto::Role> = Default::default();
+    pub(crate) fn get_state(&self) -> master::GetState {
+        master::GetState {
+            get_tasks: Some(self.get_tasks()),
+            get_executors: Some(self.get_executors()),
+            get_frameworks: Some(self.get_frameworks()),
+            get_agents: Some(self.get_agents()),
+        }
+    }
+
+    /// The roles the master knows: those of frameworks, and those of reservations.
+    pub(crate) fn known_roles(&self) -> std::collections::BTreeMap<String, Vec<FrameworkId>> {
+        let mut roles: std::collections::BTreeMap<String, Vec<FrameworkId>> = Default::default();
         for fw in self.master.frameworks.values() {
             for r in fw.info.effective_roles() {
-                let role = roles.entry(r.clone()).or_insert_with(|| cairn_proto::Role {
-                    name: r.clone(),
-                    weight: 1.0,
-                    ..Default::default()
-                });
-                role.frameworks.push(fw.id.clone());
+                roles.entry(r).or_default().push(fw.id.clone());
             }
         }
-        for slot in &self.agents {
+        for slot in self.agents.iter().filter(|a| a.status != AgentStatus::Gone) {
             for r in slot.total.iter() {
                 if let Some(name) = r.reservation_role() {
-                    roles
-                        .entry(name.to_string())
-                        .or_insert_with(|| cairn_proto::Role {
-                            name: name.to_string(),
-                            weight: 1.0,
-                            ..Default::default()
-                        });
+                    roles.entry(name.to_string()).or_default();
                 }
             }
         }
-        roles.into_values().collect()
+        roles
+    }
+
+    /// What the frameworks of `role` hold (`allocated`) and are offered (`offered`).
+    pub(crate) fn role_holdings(&self, role: &str) -> (Resources, Resources) {
+        let mut allocated = Resources::new();
+        for i in 0..self.agents.len() {
+            self.for_each_used(i, |r| {
+                if r.allocation_role() == Some(role) {
+                    allocated.add(&super::strip(r));
+                }
+            });
+        }
+        let mut offered = Resources::new();
+        for o in self.master.offers.values().filter(|o| o.role == role) {
+            offered.add_all(
+                o.resources
+                    .iter()
+                    .map(super::strip)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            );
+        }
+        (allocated, offered)
+    }
+
+    fn get_roles(&self) -> Vec<cairn_proto::Role> {
+        self.known_roles()
+            .into_iter()
+            .map(|(name, frameworks)| {
+                let (allocated, offered) = self.role_holdings(&name);
+                let mut held = allocated;
+                held.add_all(offered.iter());
+                // Mesos lists cpus, mem, disk and gpus here, by name, as bare quantities.
+                let mut resources: Vec<Resource> = ["cpus", "disk", "gpus", "mem"]
+                    .into_iter()
+                    .filter(|n| held.iter().any(|r| &r.name == n))
+                    .map(|n| Resource::scalar(n, held.scalar(n)))
+                    .collect();
+                resources.sort_by(|a, b| a.name.cmp(&b.name));
+                cairn_proto::Role {
+                    name,
+                    weight: 1.0,
+                    frameworks,
+                    resources,
+                    ..Default::default()
+                }
+            })
+            .collect()
     }
 
     /// Every operator call. Reads are synchronous; writes change the books at once.
     pub(crate) fn operator_call(&mut self, call: master::Call) -> Result<OperatorReply, CallError> {
         call.validate().map_err(|e| CallError::new(400, e))?;
-        let version = master::VersionInfo {
-            version: cairn_proto::MESOS_VERSION.to_string(),
-            build_user: Some("cairn".to_string()),
-            ..Default::default()
-        };
         Ok(match call.type_ {
             CallType::GetHealth => json_reply(Response::get_health(true)),
-            CallType::GetVersion => json_reply(Response::get_version(version)),
-            CallType::GetState => json_reply(Response::get_state(master::GetState {
-                get_tasks: Some(self.get_tasks()),
-                get_executors: Some(self.get_executors()),
-                get_frameworks: Some(self.get_frameworks()),
-                get_agents: Some(self.get_agents()),
-            })),
+            CallType::GetVersion => json_reply(Response::get_version(version_info())),
+            CallType::GetState => json_reply(Response::get_state(self.get_state())),
             CallType::GetAgents => json_reply(Response::get_agents(self.get_agents())),
             CallType::GetFrameworks => json_reply(Response::get_frameworks(self.get_frameworks())),
             CallType::GetTasks => json_reply(Response::get_tasks(self.get_tasks())),
@@ -209,8 +402,24 @@ impl ClusterState {
                 start_time: Some(self.master.start_time),
                 elected_time: Some(self.master.start_time),
             })),
-            CallType::GetFlags => json_reply(Response::get_flags(self.flags())),
-            CallType::GetMetrics => json_reply(Response::get_metrics(Vec::new())),
+            CallType::GetFlags => json_reply(Response::get_flags(
+                self.flags()
+                    .into_iter()
+                    .map(|(name, value)| master::Flag {
+                        name,
+                        value: Some(value),
+                    })
+                    .collect(),
+            )),
+            CallType::GetMetrics => json_reply(Response::get_metrics(
+                self.metrics_snapshot(Default::default())
+                    .into_iter()
+                    .map(|(name, value)| master::Metric {
+                        name,
+                        value: Some(value),
+                    })
+                    .collect(),
+            )),
             CallType::ReserveResources
             | CallType::UnreserveResources
             | CallType::CreateVolumes
@@ -242,25 +451,6 @@ impl ClusterState {
                 ))
             }
         })
-    }
-
-    fn flags(&self) -> Vec<master::Flag> {
-        let c = &self.cfg;
-        let flag = |n: &str, v: String| master::Flag {
-            name: n.to_string(),
-            value: Some(v),
-        };
-        vec![
-            flag(
-                "allocation_interval",
-                crate::config::mesos_duration(c.allocation_interval),
-            ),
-            flag(
-                "agent_ping_timeout",
-                crate::config::mesos_duration(c.agent_ping_timeout),
-            ),
-            flag("work_dir", c.work_dir.display().to_string()),
-        ]
     }
 
     fn operator_resource_call(&mut self, call: master::Call) -> Result<(), CallError> {
@@ -319,70 +509,6 @@ impl ClusterState {
         Ok(())
     }
 
-    /// The v0-style `/state` document: enough for a human and the common tools.
-    pub(crate) fn state_json(&self) -> serde_json::Value {
-        let tasks = self.get_tasks();
-        let frameworks: Vec<serde_json::Value> = self
-            .master
-            .frameworks
-            .values()
-            .map(|fw| {
-                let fw_tasks: Vec<&Task> = tasks.tasks.iter().chain(tasks.unreachable_tasks.iter()).filter(|t| t.framework_id == fw.id).collect();
-                json!({
-                    "id": fw.id.value,
-                    "name": fw.info.name,
-                    "user": fw.info.user,
-                    "roles": fw.info.effective_roles(),
-                    "principal": fw.info.principal,
-                    "active": fw.stream.is_some(),
-                    "connected": fw.stream.is_some(),
-                    "failover_timeout": fw.info.failover_timeout_secs(),
-                    "capabilities": fw.info.capabilities.iter().map(|c| c.type_).collect::<Vec<_>>(),
-                    "registered_time": fw.registered_time,
-                    "tasks": fw_tasks.iter().map(|t| v0_task(t)).collect::<Vec<_>>(),
-                    "completed_tasks": fw.completed_tasks.iter().map(v0_task).collect::<Vec<_>>(),
-                    "offers": self.master.offers.iter().filter(|(_, o)| o.framework == fw.id).map(|(id, o)| json!({"id": id.value, "agent_id": self.agents[o.agent].id.value, "role": o.role, "resources": o.resources.to_vec()})).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let slaves: Vec<serde_json::Value> = self
-            .agents
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.status != AgentStatus::Gone)
-            .map(|(i, s)| {
-                json!({
-                    "id": s.id.value,
-                    "hostname": s.ip.to_string(),
-                    "pid": format!("slave({})@{}:{}", i + 1, s.ip, s.port),
-                    "active": s.status == AgentStatus::Running,
-                    "unreachable": s.unreachable,
-                    "registered_time": s.registered_time,
-                    "resources": scalars(&s.total),
-                    "used_resources": scalars(&self.used(i)),
-                    "reserved_resources_full": reserved_by_role(&s.total),
-                    "attributes": s.attributes.iter().map(|a| (a.name.clone(), a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())).collect::<std::collections::BTreeMap<_, _>>(),
-                    "work_dir": s.dir.display().to_string(),
-                })
-            })
-            .collect();
-        json!({
-            "version": cairn_proto::MESOS_VERSION,
-            "id": self.master.id,
-            "pid": format!("master@{}", self.cfg.listen),
-            "hostname": self.cfg.listen.ip().to_string(),
-            "start_time": self.master.start_time,
-            "elected_time": self.master.start_time,
-            "activated_slaves": self.agents.iter().filter(|s| s.status == AgentStatus::Running).count(),
-            "deactivated_slaves": 0,
-            "unreachable_slaves": self.agents.iter().filter(|s| s.unreachable && s.status != AgentStatus::Gone).count(),
-            "frameworks": frameworks,
-            "completed_frameworks": self.master.completed.iter().map(|c| json!({"id": c.id.value, "name": c.info.name})).collect::<Vec<_>>(),
-            "slaves": slaves,
-            "flags": self.flags().into_iter().map(|f| (f.name, f.value.unwrap_or_default())).collect::<std::collections::BTreeMap<_, _>>(),
-        })
-    }
-
     /// The cluster's own agent list (fault injection and `cairn cluster agent list`).
     pub(crate) fn agents_json(&self) -> serde_json::Value {
         json!({
@@ -412,40 +538,7 @@ impl ClusterState {
     }
 }
 
-fn v0_task(t: &Task) -> serde_json::Value {
-    json!({
-        "id": t.task_id.value,
-        "name": t.name,
-        "framework_id": t.framework_id.value,
-        "executor_id": t.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default(),
-        "slave_id": t.agent_id.value,
-        "state": t.state,
-        "resources": scalars(&Resources::from(t.resources.as_slice())),
-        "statuses": t.statuses.iter().map(|s| json!({"state": s.state, "timestamp": s.timestamp})).collect::<Vec<_>>(),
-        "labels": t.labels.as_ref().map(|l| l.labels.clone()).unwrap_or_default(),
-    })
-}
-
-fn scalars(r: &Resources) -> serde_json::Value {
-    let ports: Vec<String> = r
-        .ranges("ports")
-        .iter()
-        .map(|p| format!("{}-{}", p.begin, p.end))
-        .collect();
-    json!({
-        "cpus": r.scalar("cpus"),
-        "mem": r.scalar("mem"),
-        "disk": r.scalar("disk"),
-        "ports": format!("[{}]", ports.join(", ")),
-    })
-}
-
-fn reserved_by_role(r: &Resources) -> serde_json::Value {
-    let mut by: std::collections::BTreeMap<String, Vec<cairn_proto::Resource>> = Default::default();
-    for res in r.iter() {
-        if let Some(role) = res.reservation_role() {
-            by.entry(role.to_string()).or_default().push(res.clone());
-        }
-    }
-    json!(by)
+/// The pid Mesos would give an agent: its libprocess id at its address.
+pub(crate) fn agent_pid(slot: &super::AgentSlot) -> String {
+    format!("slave(1)@{}:{}", slot.ip, slot.port)
 }
