@@ -676,10 +676,16 @@ impl Resource {
 
     /// The resource in the refined format: a legacy reserved `role` becomes
     /// a one-entry stack, DYNAMIC when `reservation` is present and STATIC
-    /// otherwise; `*` becomes an empty stack. Refined input passes through.
+    /// otherwise; `*` becomes an empty stack. Refined input passes through;
+    /// the endpoint format loses its legacy fields.
     pub fn to_refined_format(&self) -> Resource {
         if !self.reservations.is_empty() {
-            return self.clone();
+            // Refined, or the endpoint format: the stack says it all, and the legacy fields
+            // beside it (which `validate_format` checked agree with it) go.
+            let mut r = self.clone();
+            r.role = None;
+            r.reservation = None;
+            return r;
         }
         let mut r = self.clone();
         let role = r.role.take();
@@ -699,12 +705,22 @@ impl Resource {
     }
 
     /// Rejects a resource that mixes the legacy and refined reservation
-    /// formats, or a legacy reservation that is malformed.
+    /// formats, or a legacy reservation that is malformed. The endpoint
+    /// format (the stack with legacy fields that say the same beside it, as
+    /// [`Resource::to_endpoint_format`] writes it) is not a mix: Mesos takes
+    /// back what its endpoints answer, so a tool may send a resource it read
+    /// from `GET_AGENTS` or `/state`.
     pub fn validate_format(&self) -> Result<(), ResourceError> {
         let mixed = |detail: &str| ResourceError::MixedFormat {
             name: self.name.clone(),
             detail: detail.to_string(),
         };
+        if !self.reservations.is_empty()
+            && (self.role.is_some() || self.reservation.is_some())
+            && self.to_refined_format().to_endpoint_format() == *self
+        {
+            return Ok(());
+        }
         if !self.reservations.is_empty() {
             if self.role.is_some() {
                 return Err(mixed("'role' must not be set when 'reservations' is set"));

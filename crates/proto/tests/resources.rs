@@ -121,6 +121,30 @@ fn the_endpoint_format_carries_both_forms_when_the_stack_has_one_entry() {
 }
 
 #[test]
+fn a_resource_in_the_endpoint_format_is_taken_back_and_loses_its_legacy_fields() {
+    // What GET_AGENTS or /state answers, sent back in an operation or an operator call.
+    for refined in [
+        reserved_cpus(1.0, &[("a", "b")]),
+        Resource::scalar("cpus", 1.0).with_reservation(ReservationInfo::static_("eng")),
+        Resource::scalar("mem", 64.0),
+    ] {
+        let endpoint = refined.to_endpoint_format();
+        assert!(endpoint.validate().is_ok(), "{endpoint:?}");
+        assert_eq!(endpoint.to_refined_format(), refined);
+    }
+    // Legacy fields that say something else than the stack are still a mix.
+    let mut other_role = reserved_cpus(1.0, &[]).to_endpoint_format();
+    other_role.role = Some("web".into());
+    assert!(matches!(
+        other_role.validate_format(),
+        Err(ResourceError::MixedFormat { .. })
+    ));
+    let mut other_principal = reserved_cpus(1.0, &[]).to_endpoint_format();
+    other_principal.reservation = Some(ReservationInfo::default().with_principal("someone"));
+    assert!(other_principal.validate_format().is_err());
+}
+
+#[test]
 fn refined_input_passes_through_refinement_unchanged() {
     let refined = reserved_cpus(1.0, &[("a", "b")]);
     assert_eq!(refined.to_refined_format(), refined);

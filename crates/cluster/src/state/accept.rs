@@ -148,7 +148,13 @@ impl ClusterState {
             rs.into_iter()
                 .map(|r| {
                     r.validate_format().map_err(|e| e.to_string())?;
-                    let r = if refined { r } else { r.to_refined_format() };
+                    // A refined framework's resource is refined already, unless it is in
+                    // the endpoint format, whose legacy fields go.
+                    let r = if refined && r.reservations.is_empty() {
+                        r
+                    } else {
+                        r.to_refined_format()
+                    };
                     validate_names(&r)?;
                     Ok(strip(&r))
                 })
