@@ -906,6 +906,11 @@ impl ClusterState {
         entry.unreachable_time = None;
         if let Some(latest) = &latest {
             if entry.statuses.last().map(|s| &s.uuid) != Some(&latest.uuid) {
+                // One status per state in a row, as Mesos' master keeps them: a newer update
+                // of the same state (a health or check result) takes the last one's place.
+                if entry.statuses.last().map(|s| s.state) == Some(latest.state) {
+                    entry.statuses.pop();
+                }
                 entry.statuses.push(latest.clone());
                 // Keep the history short: the operator API shows it, nothing depends on it.
                 if entry.statuses.len() > 8 {

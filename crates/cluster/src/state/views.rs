@@ -52,7 +52,9 @@ pub(crate) fn task_view(
         discovery: t.info.discovery.clone(),
         container: t.info.container.clone(),
         health_check: t.info.health_check.clone().map(with_check_defaults),
-        check: t.info.check.clone(),
+        // Mesos' master copies the health check into its task but not the check (a
+        // readiness check's), so neither shows one.
+        check: None,
         kill_policy: t.info.kill_policy.clone(),
         ..Default::default()
     }
