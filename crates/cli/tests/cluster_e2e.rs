@@ -674,6 +674,88 @@ async fn running_tasks_survive_a_kill_9_of_the_cluster_and_are_recovered_by_the_
     running_tasks_survive_a_cluster_restart("restart-kill", true).await;
 }
 
+/// The task `id` of the framework, as the master's GET_TASKS reports it, once it is listed.
+async fn listed_task(cluster: &ClusterProcess, id: &TaskId) -> cairn_proto::Task {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(t) = cluster
+            .get_tasks()
+            .await
+            .tasks
+            .into_iter()
+            .find(|t| &t.task_id == id)
+        {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} is not listed by the master"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn updates_the_framework_acknowledged_are_not_sent_again_after_the_cluster_crashes() {
+    // Goal: an acknowledgement is as durable as the update it settles (Mesos' agent checkpoints
+    // it): a restarted cluster has nothing to re-send that the framework acknowledged, so a
+    // running pod is never reported STARTING again after a takeover. Method: run a pod,
+    // acknowledge its STARTING and RUNNING (each answered before the next step), kill -9 the
+    // cluster, start it again and see what it still has to deliver, before and after the
+    // framework re-subscribes.
+    let mut cluster = ClusterProcess::start("acked-crash").await;
+    let info = modern_framework("settled", ROLE);
+    let principal = info.principal.clone().unwrap();
+    let mut sched = Scheduler::connect(&cluster.master, info.clone(), false)
+        .await
+        .unwrap();
+    let offer = sched.any_offer().await;
+    let pid_file = cluster.scratch.join("settled.pid");
+    let pod = VolumePod {
+        role: ROLE,
+        principal: &principal,
+        resource_id: "settled-1",
+        volume: "settled-vol",
+        task: "settled",
+        executor: "settled-exec",
+        command: sleeper(&pid_file),
+    };
+    launch_volume_pod(&mut sched, &offer, pod).await;
+    let id = TaskId::new("settled");
+    let starting = sched.update(&id, TaskState::Starting).await;
+    sched.acknowledge(&starting).await;
+    let running = sched.update(&id, TaskState::Running).await;
+    sched.acknowledge(&running).await;
+    let pid = read_pid(&pid_file).await;
+    let fid = sched.framework_id.clone();
+
+    cluster.kill9();
+    sched.wait_for_close().await;
+    cluster.start_again().await;
+    assert!(pid_alive(pid), "the task outlives the cluster process");
+    let t = listed_task(&cluster, &id).await;
+    assert_eq!(t.state, TaskState::Running, "{t:?}");
+    assert!(
+        !matches!(
+            t.status_update_state,
+            Some(TaskState::Staging | TaskState::Starting)
+        ),
+        "an acknowledged update older than RUNNING is to be delivered again: {t:?}"
+    );
+
+    // Re-subscribed (a framework gets what is pending at once), it hears nothing of the task
+    // but the reconciliation answer.
+    let mut info = info;
+    info.id = Some(fid);
+    let mut sched = Scheduler::connect(&cluster.master, info, false)
+        .await
+        .unwrap();
+    sched.reconcile(&[(&id, Some(&offer.agent_id))]).await;
+    let heard = sched.any_update(&id).await;
+    assert_eq!(heard.reason, Some(Reason::Reconciliation), "{heard:?}");
+    assert_eq!(heard.state, TaskState::Running, "{heard:?}");
+}
+
 #[tokio::test]
 async fn an_unacknowledged_update_is_resent_with_the_same_uuid_and_the_next_waits_behind_it() {
     // Goal: reliable ordered updates. Method: withhold the first ack, then ack one by one.

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_proto::master;
+use cairn_proto::{master, Task as MasterTask, TaskState};
 use serde_json::{json, Value};
 use support::{eventually, pid_alive, signal, ClusterOptions, ClusterProcess, CAIRN};
 
@@ -951,6 +951,95 @@ async fn a_cluster_killed_and_started_again_is_rejoined_by_the_running_scheduler
     }
     stays_put(Duration::from_secs(3), &cluster, &mut sched, &after).await;
     assert!(sched.pid() > 0);
+}
+
+/// The master's tasks once `count` are listed (a restarted cluster lists them as its agents
+/// recover).
+async fn listed_tasks(cluster: &ClusterProcess, count: usize) -> Vec<MasterTask> {
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let tasks = cluster.get_tasks().await.tasks;
+        if tasks.len() >= count {
+            return tasks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the master lists {} tasks, not {count}: {tasks:#?}",
+            tasks.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether the master has an update older than RUNNING of a task to deliver (the latest the
+/// agent forwarded, awaiting acknowledgement or acknowledged).
+fn delivers_older_than_running(t: &MasterTask) -> bool {
+    matches!(
+        t.status_update_state,
+        Some(TaskState::Staging | TaskState::Starting)
+    )
+}
+
+/// `cairn run`, Ctrl-C, `cairn run` again: the scheduler and its cluster stop together and
+/// start together. Found by using the product: the second run reported running pods as
+/// TASK_STARTING (`deploy: IN_PROGRESS  data-0:[node] STARTING`), because the restarted
+/// cluster re-sent updates the scheduler had acknowledged long before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_scheduler_and_the_cluster_restart_together_no_task_is_reported_in_a_state_older_than_running(
+) {
+    // Deployed means every task's RUNNING reached the scheduler, which the agent forwards only
+    // once the STARTING before it is acknowledged.
+    let (mut cluster, mut sched, before) = deployed_service("restart-together", 3, &[]).await;
+
+    // Ctrl-C: the scheduler stops, then the cluster; the tasks keep running.
+    signal(sched.pid(), libc::SIGINT);
+    sched.wait_exit(RECOVERY).await;
+    cluster.stop().await;
+    cluster.start_again().await;
+    let recovered = listed_tasks(&cluster, PODS.len()).await;
+    assert!(
+        recovered
+            .iter()
+            .all(|t| t.state == TaskState::Running && !delivers_older_than_running(t)),
+        "the restarted cluster has acknowledged updates older than RUNNING to deliver again: \
+         {recovered:#?}"
+    );
+
+    sched.launch();
+    let after = deployed(&cluster, &mut sched).await;
+    assert_eq!(after, before, "every pod where it was, with the same task");
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        sched.assert_alive();
+        let connected = sched
+            .stdout()
+            .iter()
+            .any(|l| l.starts_with("connected to "));
+        let tasks = listed_tasks(&cluster, PODS.len()).await;
+        if connected && !tasks.iter().any(delivers_older_than_running) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not taken over: {tasks:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let backwards: Vec<String> = sched
+        .stdout()
+        .into_iter()
+        .filter(|l| l.contains("STAGING") || l.contains("STARTING"))
+        .collect();
+    assert!(
+        backwards.is_empty(),
+        "running tasks were reported in an earlier state: {backwards:?}\n{}",
+        sched.output()
+    );
+    for (pod, p) in &after {
+        assert_eq!(marker(&p.volume).len(), 1, "{pod} was not relaunched");
+        assert!(pid_alive(task_pid(p)), "{pod} still runs");
+    }
 }
 
 // ---------------------------------------------------------------------------

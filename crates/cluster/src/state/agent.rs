@@ -975,13 +975,16 @@ impl ClusterState {
         } else {
             self.mirror_latest(agent, container, task_id);
         }
-        // Only the acknowledgement of a terminal update is written down. Forgetting any other
-        // in a crash costs one duplicate re-send, which at-least-once delivery allows, and it
-        // saves a checkpoint write per update on the launch path.
+        // Every acknowledgement is written down before anything is announced (`finish()`
+        // writes the checkpoint before the outbox goes out), as Mesos' agent checkpoints an ACK
+        // record before it acts on it. Not writing it cost more than "one duplicate": the
+        // checkpoint still held every update queued when it was last written, so a restarted
+        // cluster re-sent STARTING and RUNNING the framework had long acknowledged, and
+        // schedulers saw running tasks go back to TASK_STARTING after a takeover.
         if done {
             self.task_completed(agent, container, task_id, &framework);
-            self.mark(Dirty::Executor(agent, container.to_string()));
         }
+        self.mark(Dirty::Executor(agent, container.to_string()));
     }
 
     /// A task's terminal update was acknowledged: it leaves the books.
