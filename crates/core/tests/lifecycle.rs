@@ -445,3 +445,95 @@ fn events_handed_over_together_act_exactly_as_the_same_events_one_by_one() {
         assert_eq!(one.sched.plans(), batched.sched.plans(), "{strategy:?}");
     }
 }
+
+/// The acknowledgements among `calls`, as (task id, uuid).
+fn acks(calls: &[cairn_proto::scheduler::Call]) -> Vec<(String, cairn_proto::Bytes)> {
+    calls
+        .iter()
+        .filter_map(|c| c.acknowledge.as_ref())
+        .map(|a| (a.task_id.value.clone(), a.uuid.clone()))
+        .collect()
+}
+
+#[test]
+fn a_starting_update_re_delivered_after_a_takeover_is_acknowledged_and_the_running_task_stays_running(
+) {
+    // Goal: after a failover Mesos may re-deliver an update the scheduler had acknowledged
+    // (the agent did not keep the acknowledgement); a task never moves back because of it.
+    // Method: deploy (STARTING, then RUNNING and ready), restart the scheduler, have the master
+    // confirm RUNNING by reconciliation and then re-deliver the old STARTING, with its uuid.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let mut starting = sim.status_of("data-0-node", TaskState::Starting);
+    starting.timestamp = Some(100.0);
+    sim.send_status(starting.clone());
+    let mut running = ready_status(&mut sim, "data-0-node");
+    running.timestamp = Some(101.0);
+    sim.send_status(running);
+    assert!(sim.sched.is_deployed());
+
+    sim.restart(node_spec(1, Strategy::Serial));
+    sim.subscribe();
+    let mut confirmed = sim.status_of("data-0-node", TaskState::Running);
+    confirmed.uuid = None;
+    confirmed.source = Some(Source::Master);
+    confirmed.reason = Some(Reason::Reconciliation);
+    confirmed.timestamp = Some(200.0);
+    sim.send_status(confirmed);
+    let (batches, mark) = (sim.batches.len(), sim.calls.len());
+    sim.send_status(starting.clone());
+
+    assert_eq!(
+        acks(sim.calls_since(mark)),
+        vec![(
+            starting.task_id.value.clone(),
+            starting.uuid.clone().unwrap()
+        )],
+        "the re-delivered update is acknowledged, or the agent re-sends it forever"
+    );
+    assert_eq!(sim.batches.len(), batches, "nothing is written");
+    let task = &sim.sched.pods()[0].tasks[0];
+    assert_eq!(task.state, Some(TaskState::Running), "{task:?}");
+    assert!(task.ready, "{task:?}");
+    assert!(sim.sched.is_deployed());
+    assert_eq!(sim.count_since(mark, CallType::Kill), 0);
+}
+
+#[test]
+fn an_agent_update_older_by_its_timestamp_than_the_stored_one_is_acknowledged_and_not_acted_on() {
+    // Goal: a re-delivered RUNNING must not bring a failed task back (the pod would never be
+    // relaunched), while a terminal update is taken whatever its time. Method: RUNNING at
+    // t=100, FAILED at t=200, the RUNNING again; then a relaunch on the next offer.
+    let mut sim = Sim::new(node_spec(1, Strategy::Serial), 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let mut running = ready_status(&mut sim, "data-0-node");
+    running.timestamp = Some(100.0);
+    sim.send_status(running.clone());
+    let mut failed = sim.status_of("data-0-node", TaskState::Failed);
+    failed.timestamp = Some(200.0);
+    sim.send_status(failed);
+
+    let (batches, mark) = (sim.batches.len(), sim.calls.len());
+    sim.event(Event::update(running.clone()));
+    assert_eq!(
+        acks(sim.calls_since(mark)),
+        vec![(running.task_id.value.clone(), running.uuid.clone().unwrap())]
+    );
+    assert_eq!(sim.batches.len(), batches, "nothing is written");
+    assert_eq!(
+        sim.sched.pods()[0].tasks[0].state,
+        Some(TaskState::Failed),
+        "the task stays failed"
+    );
+
+    sim.advance(60);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.launched_since(mark),
+        vec!["data-0-node".to_string()],
+        "the failed pod is relaunched"
+    );
+}

@@ -107,6 +107,20 @@ impl Scheduler {
             self.skip_refresh = settled == self.reconciler.is_settled();
             return;
         }
+        if self.is_stale(&name, &status) {
+            // Mesos delivers a task's updates in order but re-delivers one whose
+            // acknowledgement it did not keep (an agent or master failover), after newer news
+            // may have come another way (a reconciliation answer). Acting on it would move the
+            // task back (a running task reported STARTING after a takeover); not acknowledging
+            // it would have it re-sent forever.
+            self.skip_refresh = settled == self.reconciler.is_settled();
+            let agent = status
+                .agent_id
+                .clone()
+                .or_else(|| self.tasks.get(&name).map(|r| r.info.agent_id.clone()));
+            self.acknowledge(&status, agent);
+            return;
+        }
         if status.state.is_terminal() {
             let killed_by_us = self.kills.contains(&status.task_id.value);
             self.kills.forget(&status.task_id.value);
@@ -151,6 +165,35 @@ impl Scheduler {
                 .get(name)
                 .and_then(|r| r.status.as_ref())
                 .is_some_and(|old| old.task_id == status.task_id && old.state == status.state)
+    }
+
+    /// Whether `status` is older than what the store holds of the same task: a re-delivered
+    /// update, to be acknowledged and not acted on. Two things show it. A task's states only
+    /// move forward from STAGING to STARTING to RUNNING, so a STAGING or STARTING after RUNNING
+    /// or KILLING, whoever said the later state, is old. And two updates of the agent's stream
+    /// (both with a uuid) carry the agent's clock: an earlier timestamp is an earlier update.
+    /// A master's answer (no uuid) is not compared by time: its timestamp is when it answered,
+    /// not when the task changed, and the agent's richer update (its readiness check) may come
+    /// after it and must be taken. Nor is a terminal update dismissed by its time: it ends the
+    /// agent's stream, so one that looks older is a clock that stepped back, and missing a
+    /// task's end is worse than taking an old one (at worst the pod is relaunched).
+    fn is_stale(&self, name: &str, status: &TaskStatus) -> bool {
+        let Some(old) = self.tasks.get(name).and_then(|r| r.status.as_ref()) else {
+            return false;
+        };
+        if old.task_id != status.task_id {
+            return false;
+        }
+        let started = |s: TaskState| matches!(s, TaskState::Running | TaskState::Killing);
+        if matches!(status.state, TaskState::Staging | TaskState::Starting) && started(old.state) {
+            return true;
+        }
+        match (old.uuid.as_ref(), status.uuid.as_ref()) {
+            (Some(a), Some(b)) if a != b && !status.state.is_terminal() => {
+                matches!((old.timestamp, status.timestamp), (Some(t0), Some(t1)) if t1 < t0)
+            }
+            _ => false,
+        }
     }
 
     /// A status for a task id we do not know: a task from a lost store or an old launch. Kill
