@@ -108,6 +108,10 @@ pub struct DeployArgs {
     /// Deploy on real Mesos only (needs --mesos or $CAIRN_TEST_MESOS).
     #[arg(long)]
     mesos_only: bool,
+    /// The scheduler's `--max-pods-per-offer` (how many pods one ACCEPT carries at most).
+    #[arg(long, default_value_t = cairn::core::scheduler::DEFAULT_MAX_PODS_PER_OFFER,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_pods_per_offer: usize,
 }
 
 #[derive(Args, Debug)]
@@ -185,7 +189,8 @@ async fn deploy_on(
     args: &DeployArgs,
     mesos: Option<&Path>,
 ) -> anyhow::Result<DeployRun> {
-    let bench = Bench::start(signals, mesos, args.agents, args.keep).await?;
+    let mut bench = Bench::start(signals, mesos, args.agents, args.keep).await?;
+    bench.max_pods_per_offer = Some(args.max_pods_per_offer);
     let result = signals.or_interrupted(deploy(&bench, args)).await;
     bench.finish(result, args.keep).await
 }
@@ -315,6 +320,8 @@ struct Bench {
     state_dir: PathBuf,
     /// The framework of the service, once known (for TEARDOWN).
     framework: std::sync::Mutex<Option<String>>,
+    /// The scheduler's `--max-pods-per-offer`, when not its default.
+    max_pods_per_offer: Option<usize>,
 }
 
 /// What the scheduler deploys on.
@@ -352,6 +359,7 @@ impl Bench {
             http: http_client()?,
             target,
             framework: std::sync::Mutex::new(None),
+            max_pods_per_offer: None,
         })
     }
 
@@ -940,6 +948,11 @@ impl SchedulerProcess {
             .args(["--master", &bench.master])
             .arg("--state-dir")
             .arg(&bench.state_dir)
+            .args(
+                bench
+                    .max_pods_per_offer
+                    .map(|n| format!("--max-pods-per-offer={n}")),
+            )
             // Without --credentials the scheduler would look for a `cairn cluster`'s under
             // its working directory: on Mesos (which asks for none) there must be none.
             .current_dir(&bench.work_dir);
@@ -1280,8 +1293,8 @@ fn print_deploy(args: &DeployArgs, run: &DeployRun) {
     };
     println!();
     println!(
-        "deploy benchmark on {}: {pods} pods (1 `sleep` task + 1 ROOT volume each, parallel), {agents} agents, scheduler and cluster in separate processes",
-        run.target
+        "deploy benchmark on {}: {pods} pods (1 `sleep` task + 1 ROOT volume each, parallel), {agents} agents, scheduler and cluster in separate processes, at most {} pods per offer",
+        run.target, args.max_pods_per_offer
     );
     if let Some(why) = &d.stopped_short {
         println!(

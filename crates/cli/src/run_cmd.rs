@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cairn::core::scheduler::TakeoverChoice;
+use cairn::core::scheduler::{TakeoverChoice, DEFAULT_MAX_PODS_PER_OFFER};
 use cairn::spec::ServiceSpec;
 use cairn::RunOptions;
 use clap::Args;
@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// The secret of the service's principal, for a Mesos master (instead of --credentials).
     #[arg(long, conflicts_with = "credentials")]
     secret_file: Option<PathBuf>,
+    /// The most pod instances launched from one offer at a time (one ACCEPT); the rest of the
+    /// offer comes back at the master's next allocation. A Mesos master handles an ACCEPT as
+    /// one step and answers nothing else meanwhile.
+    #[arg(long, default_value_t = DEFAULT_MAX_PODS_PER_OFFER,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_pods_per_offer: usize,
     #[command(flatten)]
     takeover: TakeoverArgs,
 }
@@ -91,6 +97,12 @@ pub struct SchedulerArgs {
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
     api: SocketAddr,
+    /// The most pod instances launched from one offer at a time (one ACCEPT); the rest of the
+    /// offer comes back at the master's next allocation. A Mesos master handles an ACCEPT as
+    /// one step and answers nothing else meanwhile.
+    #[arg(long, default_value_t = DEFAULT_MAX_PODS_PER_OFFER,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_pods_per_offer: usize,
     #[command(flatten)]
     takeover: TakeoverArgs,
     /// The framework credentials file (Mesos' JSON format) holding the service principal's
@@ -161,6 +173,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         ..RunOptions::default()
     };
     options.scheduler.takeover = args.takeover.choice();
+    options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
     cairn::run_with(spec, options)?;
     Ok(())
 }
@@ -178,6 +191,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     };
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
     options.scheduler.takeover = args.takeover.choice();
+    options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
     cairn::run_with(spec, options)?;
     Ok(())
 }

@@ -5,7 +5,7 @@ mod common;
 
 use cairn_core::offer::{OfferCheck, OfferView, PlacementContext, PodRequirement};
 use cairn_core::plan::Status;
-use cairn_core::scheduler::Overrides;
+use cairn_core::scheduler::{Overrides, SchedulerConfig};
 use cairn_core::spec::*;
 use cairn_proto::scheduler::CallType;
 use cairn_proto::{OperationType, TaskState};
@@ -471,4 +471,143 @@ fn a_launch_the_master_dropped_does_not_pin_the_pod_to_reservations_never_made()
     sim.offers(&[1]);
     assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
     assert!(sim.operations_since(mark).contains(&OperationType::Reserve));
+}
+
+/// Pods launched per ACCEPT since `mark`, in order, and the refuse_seconds of each.
+fn accepts_since(sim: &Sim, mark: usize) -> Vec<(Vec<String>, f64)> {
+    sim.calls_since(mark)
+        .iter()
+        .filter_map(|c| c.accept.as_ref())
+        .map(|a| {
+            let pods = a
+                .operations
+                .iter()
+                .filter_map(|o| o.launch_group.as_ref())
+                .flat_map(|lg| lg.task_group.tasks.iter().map(|t| t.name.clone()))
+                .collect();
+            let refuse = a.filters.as_ref().and_then(|f| f.refuse_seconds).unwrap();
+            (pods, refuse)
+        })
+        .collect()
+}
+
+#[test]
+fn an_offer_with_room_for_many_pods_launches_at_most_the_cap_and_later_offers_launch_the_rest() {
+    // Goal: one ACCEPT carries a bounded number of pods (a Mesos master blocks on each ACCEPT
+    // as long as its operations take), the rest launch from the next offers. Method: ten pods,
+    // one agent that holds them all, at most three pods per offer.
+    let cfg = SchedulerConfig {
+        max_pods_per_offer: 3,
+        ..config()
+    };
+    let big = "cpus:64;mem:65536;disk:100000;ports:[31000-31100]";
+    let spec = node_spec(10, Strategy::Parallel);
+    let mut sim = Sim::with_config(spec, 1, big, Overrides::default(), cfg);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    let first = accepts_since(&sim, mark);
+    assert_eq!(first.len(), 1, "one offer, one ACCEPT");
+    assert_eq!(
+        first[0].0,
+        vec!["data-0-node", "data-1-node", "data-2-node"]
+    );
+    assert_eq!(
+        first[0].1, 0.0,
+        "the rest of the offer is wanted back at once: no refuse filter"
+    );
+    assert_eq!(
+        sim.operations_since(mark).len(),
+        9,
+        "RESERVE, CREATE and LAUNCH_GROUP for each of three pods"
+    );
+    let record = sim.sched.decisions().pop().unwrap();
+    assert!(
+        record
+            .outcome
+            .contains("3 pods, the most one offer takes in a cycle"),
+        "{}",
+        record.outcome
+    );
+    let (status, message) = sim.step("data-3:[node]");
+    assert_eq!(status, Status::Prepared, "a pod past the cap waits");
+    assert!(message.contains("max-pods-per-offer"), "{message}");
+
+    let mut launched: Vec<String> = first[0].0.clone();
+    for _ in 0..10 {
+        if launched.len() == 10 {
+            break;
+        }
+        let mark = sim.calls.len();
+        sim.offers(&[0]);
+        for (pods, _) in accepts_since(&sim, mark) {
+            assert!(pods.len() <= 3, "{pods:?}");
+            launched.extend(pods);
+        }
+    }
+    let mut unique = launched.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 10, "every pod launched once: {launched:?}");
+    assert_eq!(launched.len(), 10, "and none twice: {launched:?}");
+    for name in launched {
+        sim.ready(&name);
+    }
+    assert!(sim.sched.is_deployed(), "{:#?}", sim.sched.plans());
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.last_decline_refuse(),
+        3600.0,
+        "nothing waits any more: back to a long decline"
+    );
+    assert_eq!(sim.count_since(mark, CallType::Accept), 0);
+}
+
+#[test]
+fn a_full_offer_leaves_its_pods_to_other_agents_without_breaking_hostname_unique() {
+    // Goal: a pod an offer is too full to take is not counted as placed there. Method: three
+    // `hostname:UNIQUE` pods, one pod per offer, and two offers of the first agent in the
+    // batch: the second may not take a pod, and the other agents take one each.
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("data")
+                .count(3)
+                .placement("hostname:UNIQUE")
+                .task(
+                    TaskSpec::builder("node")
+                        .cmd("./node")
+                        .cpus(1.0)
+                        .memory_mb(256),
+                ),
+        )
+        .plan(
+            PlanSpec::new("deploy")
+                .phase(PhaseSpec::new("data", "data").strategy(Strategy::Parallel)),
+        )
+        .build()
+        .unwrap();
+    let cfg = SchedulerConfig {
+        max_pods_per_offer: 1,
+        ..config()
+    };
+    let big = "cpus:16;mem:65536;disk:10000;ports:[31000-31100]";
+    let mut sim = Sim::with_config(spec, 3, big, Overrides::default(), cfg);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0, 0, 1, 2]);
+    let accepts = accepts_since(&sim, mark);
+    assert_eq!(accepts.len(), 3, "{accepts:?}");
+    assert!(
+        accepts.iter().all(|(pods, _)| pods.len() == 1),
+        "{accepts:?}"
+    );
+    let mut hosts: Vec<String> = sim
+        .sched
+        .pods()
+        .iter()
+        .map(|p| p.hostname.clone().unwrap())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
 }

@@ -2,8 +2,11 @@
 //!
 //! Requirements are served in plan order. For each, every offer (what is left of it after the
 //! pods placed earlier in the cycle) runs the ordered checks until one fails; the offers that
-//! pass are ranked and the best takes the pod. Nothing here does IO or keeps state between
-//! cycles: the outcome, explanations included, is the return value.
+//! pass are ranked and the best takes the pod. An offer that already took
+//! [`Pipeline::max_pods_per_offer`] pods takes no more: the requirements it would have served
+//! wait for the next offers (real Mesos handles one ACCEPT as one step that blocks its master,
+//! and its cost grows with the operations it carries). Nothing here does IO or keeps state
+//! between cycles: the outcome, explanations included, is the return value.
 
 use std::collections::HashMap;
 
@@ -24,6 +27,8 @@ pub struct Pipeline<'a> {
     pub checks: &'a [Box<dyn OfferCheck>],
     /// The ranking.
     pub rank: &'a dyn Rank,
+    /// The most pod instances one offer takes in a cycle (at least 1).
+    pub max_pods_per_offer: usize,
 }
 
 /// A pod placed on an offer, with what it takes from it.
@@ -52,6 +57,9 @@ pub struct Cycle {
     pub records: Vec<DecisionRecord>,
     /// (requirement, offer) pairs evaluated.
     pub evaluations: usize,
+    /// Requirements left waiting because offers they might fit were full (part of
+    /// `unplaced`): the full offers' leftovers are wanted back at once.
+    pub capped: usize,
 }
 
 /// One evaluation, compact: the checks that passed before the first failure.
@@ -71,11 +79,25 @@ pub fn evaluate(
     pipeline: &Pipeline<'_>,
 ) -> Cycle {
     let mut cycle = Cycle::default();
+    let max = pipeline.max_pods_per_offer.max(1);
     let mut verdicts: Vec<Vec<Verdict>> = offers.iter().map(|_| Vec::new()).collect();
     for (ri, req) in reqs.iter().enumerate() {
+        let full = offers.iter().filter(|o| o.pods >= max).count();
+        if full > 0 && full == offers.len() {
+            // Every offer is full: the rest waits, unevaluated, which also keeps a large
+            // deploy's cycles short.
+            cycle
+                .unplaced
+                .push((ri, capped_reason(full, offers.len(), max, None)));
+            cycle.capped += 1;
+            continue;
+        }
         let mut survivors = Vec::new();
         let mut first_failure: Option<String> = None;
         for (oi, offer) in offers.iter().enumerate() {
+            if offer.pods >= max {
+                continue;
+            }
             let v = run_checks(ri, req, offer, ctx, pipeline.checks);
             cycle.evaluations += 1;
             match &v.failure {
@@ -92,9 +114,13 @@ pub fn evaluate(
             keep(&mut verdicts[oi], v);
         }
         if survivors.is_empty() {
-            cycle
-                .unplaced
-                .push((ri, unplaced_reason(offers.len(), first_failure)));
+            let why = if full > 0 {
+                cycle.capped += 1;
+                capped_reason(full, offers.len(), max, first_failure)
+            } else {
+                unplaced_reason(offers.len(), first_failure)
+            };
+            cycle.unplaced.push((ri, why));
             continue;
         }
         let candidates: Vec<&OfferView> = survivors.iter().map(|i| &offers[*i]).collect();
@@ -112,6 +138,7 @@ pub fn evaluate(
         &cycle.matches,
         reqs,
         pipeline.checks,
+        (cycle.capped > 0).then_some(max),
     );
     cycle
 }
@@ -129,6 +156,19 @@ fn unplaced_reason(offers: usize, first: Option<String>) -> String {
         Some(f) => format!("no offer of {offers} fits (e.g. {f})"),
         None => format!("no offer of {offers} fits"),
     }
+}
+
+/// Why a requirement waits when some offers were full: it may fit one of them once the
+/// master offers what is left of it again.
+fn capped_reason(full: usize, offers: usize, max: usize, other: Option<String>) -> String {
+    let mut why = format!(
+        "waiting for the next offers: {full} of {offers} already carry {max} pods, the most one \
+         offer takes in a cycle (max-pods-per-offer)"
+    );
+    if let Some(f) = other {
+        why.push_str(&format!("; the others do not fit (e.g. {f})"));
+    }
+    why
 }
 
 fn run_checks(
@@ -186,6 +226,7 @@ fn take(
             reused.insert(id.clone(), r);
         }
     }
+    offer.pods += 1;
     ctx.place(Placed {
         pod_instance: req.pod_instance.clone(),
         facts: offer.facts.clone(),
@@ -206,6 +247,7 @@ fn records(
     matches: &[Match],
     reqs: &[PodRequirement],
     checks: &[Box<dyn OfferCheck>],
+    capped_at: Option<usize>,
 ) -> Vec<DecisionRecord> {
     offers
         .iter()
@@ -237,10 +279,14 @@ fn records(
                 offer_id: offer.offer_id.clone(),
                 agent_id: offer.agent_id.value.clone(),
                 hostname: offer.facts.hostname.clone(),
-                outcome: if names.is_empty() {
-                    "declined".into()
-                } else {
-                    format!("accepted for {}", names.join(", "))
+                outcome: match capped_at {
+                    _ if names.is_empty() => "declined".into(),
+                    Some(max) if offer.pods >= max => format!(
+                        "accepted for {} ({max} pods, the most one offer takes in a cycle; \
+                         more wait for the next offers)",
+                        names.join(", ")
+                    ),
+                    _ => format!("accepted for {}", names.join(", ")),
                 },
                 evaluations,
             }

@@ -64,6 +64,8 @@ pub struct OfferView {
     pub volumes: HashMap<String, Resource>,
     /// Resources reserved to other roles (ignored, counted for explanations).
     pub foreign: usize,
+    /// Pod instances placed on this offer in this cycle.
+    pub pods: usize,
 }
 
 impl OfferView {
@@ -83,6 +85,7 @@ impl OfferView {
             reserved: HashMap::new(),
             volumes: HashMap::new(),
             foreign: 0,
+            pods: 0,
         };
         for r in &offer.resources {
             view.add(r.to_refined_format(), role);

@@ -22,6 +22,11 @@ pub struct SchedulerConfig {
     pub long_decline_secs: f64,
     /// `refuse_seconds` for offers that did not fit a step that is waiting: another may soon.
     pub short_decline_secs: f64,
+    /// The most pod instances launched from one offer in one cycle, so one ACCEPT carries at
+    /// most this many (three operations each on a first launch). A Mesos master handles an
+    /// ACCEPT as one step and answers nothing else meanwhile; the rest of the offer is
+    /// accepted with no refuse filter and comes back at the master's next allocation.
+    pub max_pods_per_offer: usize,
     /// At most one REVIVE per this interval (a storm of revives makes the allocator thrash).
     pub revive_min_interval: Duration,
     /// How many offer decision records are kept for the API.
@@ -59,6 +64,10 @@ pub enum TakeoverChoice {
     Force,
 }
 
+/// The default of [`SchedulerConfig::max_pods_per_offer`]. Chosen by measuring real Mesos
+/// 1.12 (see README, "Benchmarks").
+pub const DEFAULT_MAX_PODS_PER_OFFER: usize = 32;
+
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
@@ -68,6 +77,7 @@ impl Default for SchedulerConfig {
             executor_disk_mb: 32.0,
             long_decline_secs: 3600.0,
             short_decline_secs: 5.0,
+            max_pods_per_offer: DEFAULT_MAX_PODS_PER_OFFER,
             // One revive per allocation interval of a Mesos master (1 s) is the most that can
             // help; dcos-commons' 5 s made a crashed pod whose backoff ended just after a revive
             // wait up to 5 s for its relaunch (measured: a 5 s floor on kill -> RUNNING).

@@ -49,7 +49,7 @@ use std::sync::Arc;
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{CapabilityType, FrameworkId, FrameworkInfo, TaskInfo};
 
-pub use config::{SchedulerConfig, TakeoverChoice};
+pub use config::{SchedulerConfig, TakeoverChoice, DEFAULT_MAX_PODS_PER_OFFER};
 // The types of the scheduler's answers, where its callers look for them.
 pub use crate::offer::{CheckOutcome, DecisionRecord, Evaluation};
 pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};

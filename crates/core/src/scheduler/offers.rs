@@ -86,6 +86,7 @@ impl Scheduler {
             &Pipeline {
                 checks: &self.checks,
                 rank: self.rank.as_ref(),
+                max_pods_per_offer: self.cfg.max_pods_per_offer,
             },
         );
         self.act(&offers, &views, &reqs, cycle, blocked);
@@ -188,7 +189,12 @@ impl Scheduler {
         let waiting: Vec<&PodRequirement> = cycle.unplaced.iter().map(|(i, _)| &reqs[*i]).collect();
         let (mut short, mut long) = (Vec::new(), Vec::new());
         for (i, offer) in offers.iter().enumerate() {
-            let refuse = if blocked {
+            let refuse = if cycle.capped > 0 && views[i].pods >= self.cfg.max_pods_per_offer.max(1)
+            {
+                // Pods wait only because this offer was full: what is left of it is wanted at
+                // once, at the master's next allocation, not after a filter.
+                0.0
+            } else if blocked {
                 self.cfg.short_decline_secs
             } else {
                 self.refuse_secs(&waiting, offer)

@@ -157,9 +157,19 @@ impl Sim {
     }
 
     pub fn with(spec: ServiceSpec, agents: usize, resources: &str, o: Overrides) -> Sim {
+        Sim::with_config(spec, agents, resources, o, config())
+    }
+
+    /// A scheduler with a config of its own over an empty store.
+    pub fn with_config(
+        spec: ServiceSpec,
+        agents: usize,
+        resources: &str,
+        o: Overrides,
+        cfg: SchedulerConfig,
+    ) -> Sim {
         let now = Time::from_millis(1_700_000_000_000);
-        let sched =
-            Scheduler::with_overrides(config(), spec, StoredState::default(), now, o).unwrap();
+        let sched = Scheduler::with_overrides(cfg, spec, StoredState::default(), now, o).unwrap();
         let mut sim = Sim {
             sched,
             store: MemStore::default(),
