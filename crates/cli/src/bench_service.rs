@@ -1,6 +1,5 @@
-//! `cairn bench deploy` and `cairn bench recovery`: the service-level goals of
-//! perf-reliability.md §4 (1: deploy throughput, 3: scheduler footprint, 4: recovery speed),
-//! measured on real processes.
+//! `cairn bench deploy` and `cairn bench recovery`: cairn's service-level goals (deploy
+//! throughput, scheduler footprint, recovery speed), measured on real processes.
 //!
 //! Both start `cairn cluster` as a child process (this executable, a fresh work dir, loopback,
 //! a 100 ms allocation interval), write a generated svc.yml (one pod type, `count: N`, one
@@ -1282,7 +1281,7 @@ fn rate(d: &Deployed) -> f64 {
 fn print_deploy(args: &DeployArgs, run: &DeployRun) {
     let (pods, agents, d) = (args.pods, args.agents, &run.deployed);
     let rate = rate(d);
-    // The goals are cairn's own (perf-reliability.md §4): they are judged on cairn's cluster.
+    // The goals are cairn's own: they are judged on cairn's cluster.
     let on_cairn = run.target == "cairn cluster";
     let goal = |target: &'static str, ok: Option<bool>| {
         if on_cairn {

@@ -1,4 +1,4 @@
-//! Scheduler takeover with many live tasks, in the core alone (perf-reliability.md §4 goal 4:
+//! Scheduler takeover with many live tasks, in the core alone (cairn's goal:
 //! "a killed scheduler re-subscribes and finishes explicit reconciliation of 10,000 tasks in
 //! ≤ 10 s, with zero task restarts").
 //!

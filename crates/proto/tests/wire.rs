@@ -1,5 +1,5 @@
 //! JSON wire-format tests against documents shaped like Mesos' own
-//! (mesos-v1.md §13 and Mesos' output quirks).
+//! (its JSON encoding of protobufs, and the quirks of what Mesos prints).
 
 use cairn_proto::scheduler::{self, CallType, EventType};
 use cairn_proto::*;

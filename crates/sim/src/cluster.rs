@@ -1,4 +1,4 @@
-//! The simulated Mesos master and its agents, as Mesos behaves (mesos-v1.md §4–§9).
+//! The simulated Mesos master and its agents, as Mesos behaves (offers, operations, updates, reconciliation).
 //!
 //! Agents own the truth: their resources (reservations and volumes included), executors and
 //! tasks. The master offers an agent's unused resources to the one framework, applies ACCEPT
@@ -962,7 +962,7 @@ impl Cluster {
         }
     }
 
-    /// The master's answer about one task (mesos-v1.md §9, PARTITION_AWARE states).
+    /// The master's answer about one task (Mesos' PARTITION_AWARE states).
     fn reconcile_answer(&self, task_id: &str, agent: Option<&str>) -> TaskStatus {
         let found = self
             .agents

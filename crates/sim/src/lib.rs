@@ -10,7 +10,7 @@
 //! the takeover check against the modelled master's GET_STATE before every SUBSCRIBE, and the
 //! operator answers a refusal as it says (`--adopt-framework`, or `--force` for a pod whose
 //! record and task are both gone). After the fault phase, faults stop and
-//! every plan must reach COMPLETE within a bound. The invariants of perf-reliability.md §2.6
+//! every plan must reach COMPLETE within a bound. The safety and liveness invariants
 //! are checked as the run goes ([`sim`]). There is no clock, no thread and no IO: the same
 //! seed replays the same run, so a failure is a seed (`CAIRN_SEED=<n> cargo test -p
 //! cairn-sim replay`).

@@ -1,5 +1,12 @@
 //! One seeded run: a scheduler over a [`MemStore`] against a [`Cluster`], a fault phase, a
-//! liveness phase, and the invariants of perf-reliability.md §2.6 checked as it goes.
+//! liveness phase, and the safety and liveness invariants checked as it goes.
+//!
+//! The invariants, numbered as failures name them: 1 at most one live incarnation per pod
+//! instance; 2 no volume destroyed, no data lost, without replace, decommission, uninstall or
+//! the permanent-failure timeout; 3 persist before launch; 4 no acknowledged status lost;
+//! 5 no reservation leaked; 6 healthy tasks survive a scheduler restart; 7 liveness: every plan
+//! COMPLETE within a bound after faults stop, and COMPLETE means running; 8 task ids are never
+//! reused; 9 one framework per service.
 //!
 //! The scheduler is driven exactly as the sdk's driver drives it: poll every action after every
 //! input, commit write batches in order and report them, send calls, restart from the store
@@ -150,7 +157,7 @@ pub struct Report {
 pub struct Failure {
     /// The seed that replays it.
     pub seed: u64,
-    /// Which invariant (perf-reliability.md §2.6 numbering where it has one).
+    /// Which invariant, by its number in the module's list where it has one.
     pub invariant: &'static str,
     /// What was seen.
     pub message: String,

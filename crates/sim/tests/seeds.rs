@@ -14,7 +14,7 @@ fn check(seed: u64, opts: &Options) {
 
 #[test]
 fn a_thousand_seeds_keep_every_invariant_and_reach_complete() {
-    // Goal: the core keeps perf-reliability.md §2.6 under every seeded mix of faults, agents
+    // Goal: the core keeps the simulator's invariants under every seeded mix of faults, agents
     // removed for good included (`Faults::default`). Method: run the sweep (two threads: runs
     // are independent and the machine has two cores), collect every failure with its replay
     // line.
@@ -113,7 +113,7 @@ fn seed_14_a_task_reported_failed_by_reconciliation_keeps_its_reservations() {
 
 #[test]
 fn seed_76_a_pod_whose_agent_is_removed_during_deploy_is_replaced_elsewhere() {
-    // Goal: liveness when an agent never comes back (perf-reliability.md §2.6, 7). In this
+    // Goal: liveness when an agent never comes back (the simulator's invariant 7). In this
     // seed init-0 runs, crashes while the deploy plan is still going, and then its agent is
     // removed for good; a fresh agent joins. At commit aa2389c no permanent-failure timer ran
     // for a pod of the unfinished deploy, so the step waited for the removed agent's
