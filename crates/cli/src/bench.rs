@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 
 use crate::duration;
 use crate::mesos_client::{operator_call, EventStream, SchedulerClient};
+use crate::procfs::{pss_kb, send_signal, status_kb};
 
 /// Room for tens of thousands of tiny pods per agent, so that offers never run dry.
 const AGENT_RESOURCES: &str = "cpus:400;mem:400000;disk:400000;ports:[31000-32000]";
@@ -298,7 +299,7 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
     }
 
     // Everything runs: this is the footprint the target is about.
-    let cluster_rss_kb = vm_rss_kb(cluster.pid).context("reading the cluster's VmRSS")?;
+    let cluster_rss_kb = status_kb(cluster.pid, "VmRSS:").context("reading the cluster's VmRSS")?;
     let pod_pids = pod_processes(&cluster.cluster_dir);
     let pod_processes_pss_kb = pod_pids.iter().filter_map(|&p| pss_kb(p)).sum();
 
@@ -779,39 +780,6 @@ fn session_of(pid: u32) -> Option<u32> {
     stat[stat.rfind(')')? + 2..].split(' ').nth(3)?.parse().ok()
 }
 
-fn vm_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn pss_kb(pid: u32) -> Option<u64> {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: i32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(pid, signal);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -849,10 +817,5 @@ mod tests {
     fn pods_are_found_again_from_their_task_ids() {
         assert_eq!(pod_index(&TaskId::new("bench-42")), Some(42));
         assert_eq!(pod_index(&TaskId::new("other-42")), None);
-    }
-
-    #[test]
-    fn vm_rss_of_this_process_is_known() {
-        assert!(vm_rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
     }
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::procfs::send_signal;
+
 /// The variable the real-Mesos tests read; the bench reads it too when `--mesos` is not given.
 pub const MESOS_ENV: &str = "CAIRN_TEST_MESOS";
 
@@ -283,15 +285,6 @@ pub fn processes_mentioning(dir: &Path) -> Vec<u32> {
             mentions(&read("cmdline")) || mentions(&read("environ"))
         })
         .collect()
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: i32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(pid, signal);
-    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
+use crate::procfs::{meminfo_kb, pss_kb, send_signal, status_kb};
 use crate::{bench_mesos, duration};
 
 /// Room for thousands of tiny pods per agent. Per pod the core adds its executor's overhead
@@ -200,8 +201,8 @@ async fn deploy(bench: &Bench, args: &DeployArgs) -> anyhow::Result<DeployRun> {
         .wait_deployed(&mut sched, args.pods, args.timeout)
         .await;
     // Footprint is read before anything is stopped: this is what the goal is about.
-    let hwm = proc_status_kb(sched.pid, "VmHWM:");
-    let rss = proc_status_kb(sched.pid, "VmRSS:");
+    let hwm = status_kb(sched.pid, "VmHWM:");
+    let rss = status_kb(sched.pid, "VmRSS:");
     // What the pods and the cluster's daemons hold with every pod running (read after the
     // times are taken: reading a few thousand processes' memory maps costs CPU).
     let pods_memory = deployed
@@ -570,7 +571,7 @@ impl Bench {
         let mut told = Instant::now();
         let mut last: Option<GetTasks> = None;
         loop {
-            peak_rss_seen = peak_rss_seen.max(proc_status_kb(sched.pid, "VmRSS:").unwrap_or(0));
+            peak_rss_seen = peak_rss_seen.max(status_kb(sched.pid, "VmRSS:").unwrap_or(0));
             if let Some(status) = sched.child.try_wait()? {
                 bail!(
                     "the scheduler exited ({status}); the end of its log:\n{}",
@@ -815,11 +816,11 @@ impl Bench {
         sched.kill().await;
         let mut second = SchedulerProcess::start(self, "scheduler-2").await?;
         let connected = second.wait_connected(Duration::from_secs(60)).await;
-        let process_rss_kb = proc_status_kb(second.pid, "VmRSS:");
+        let process_rss_kb = status_kb(second.pid, "VmRSS:");
         // Give it the time to launch or kill what it wrongly thought it should (see
         // RESTART_WATCH); the master's task list afterwards is the verdict.
         tokio::time::sleep(RESTART_WATCH).await;
-        let process_hwm_kb = proc_status_kb(second.pid, "VmHWM:");
+        let process_hwm_kb = status_kb(second.pid, "VmHWM:");
         second.kill().await;
         let connected = connected?;
         let after_process = running_ids(&self.tasks().await?.0);
@@ -1764,42 +1765,6 @@ fn wall_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// A field of /proc/meminfo, in kB.
-fn meminfo_kb(field: &str) -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn pss_kb(pid: u32) -> Option<u64> {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    rollup
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// What a process runs: its program's file name, and the subcommand after it if there is one
 /// (`cairn executor`, `mesos-containerizer launch`). None for a process that is gone.
 fn program_of(pid: u32) -> Option<String> {
@@ -1831,9 +1796,9 @@ fn memory_of(pids: &[u32]) -> Vec<ProcessGroup> {
                 ..ProcessGroup::default()
             });
         g.count += 1;
-        g.threads += proc_status_kb(pid, "Threads:").unwrap_or(0);
-        g.rss_kb += proc_status_kb(pid, "VmRSS:").unwrap_or(0);
-        g.anon_kb += proc_status_kb(pid, "RssAnon:").unwrap_or(0);
+        g.threads += status_kb(pid, "Threads:").unwrap_or(0);
+        g.rss_kb += status_kb(pid, "VmRSS:").unwrap_or(0);
+        g.anon_kb += status_kb(pid, "RssAnon:").unwrap_or(0);
         g.pss_kb += pss_kb(pid).unwrap_or(0);
         g.cpu += cpu_time(pid).unwrap_or_default();
     }
@@ -2019,15 +1984,6 @@ fn kill_pod_sessions(work_dir: &Path) -> usize {
             send_signal(pid, libc::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: i32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(pid, signal);
     }
 }
 

@@ -7,6 +7,7 @@ mod cluster_cmd;
 mod duration;
 mod mesos_client;
 mod ops_cmd;
+mod procfs;
 mod run_cmd;
 mod update_cmd;
 
