@@ -43,7 +43,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
-use crate::procfs::{meminfo_kb, pss_kb, send_signal, status_kb};
+use crate::procfs::{busy_share, cpu_ticks, meminfo_kb, pss_kb, send_signal, status_kb};
 use crate::{bench_mesos, duration};
 
 /// Room for thousands of tiny pods per agent. Per pod the core adds its executor's overhead
@@ -570,6 +570,10 @@ impl Bench {
         let mut peak_rss_seen = 0;
         let mut told = Instant::now();
         let mut last: Option<GetTasks> = None;
+        // How busy the machine's cores are, since the wait began and since the last progress
+        // line: on a machine with every core busy, a slow deploy is the machine's limit.
+        let began = cpu_ticks();
+        let mut told_cpu = began;
         loop {
             peak_rss_seen = peak_rss_seen.max(status_kb(sched.pid, "VmRSS:").unwrap_or(0));
             if let Some(status) = sched.child.try_wait()? {
@@ -667,18 +671,23 @@ impl Bench {
                     detected,
                     connected: sched.connected_after(),
                     peak_rss_sampled_kb: peak_rss_seen,
+                    machine_busy: began.zip(cpu_ticks()).and_then(|(a, b)| busy_share(a, b)),
                 });
             }
             if told.elapsed() >= PROGRESS_EVERY {
                 told = Instant::now();
+                let now_cpu = cpu_ticks();
+                let busy = told_cpu.zip(now_cpu).and_then(|(a, b)| busy_share(a, b));
+                told_cpu = now_cpu;
                 eprintln!(
-                    "bench: {:.0} s: {} of {n} tasks running, {} known, {} ended, {} unreachable; the master answered in {:.1} s",
+                    "bench: {:.0} s: {} of {n} tasks running, {} known, {} ended, {} unreachable; the master answered in {:.1} s; CPU {} busy",
                     sched.started.elapsed().as_secs_f64(),
                     running.len(),
                     live.len(),
                     completed.len(),
                     unreachable.len(),
-                    answered_in.as_secs_f64()
+                    answered_in.as_secs_f64(),
+                    percent(busy)
                 );
             }
             // The figures come from the master's timestamps, so polling only detects the end;
@@ -1180,6 +1189,8 @@ struct Deployed {
     first_status: Duration,
     connected: Option<Duration>,
     peak_rss_sampled_kb: u64,
+    /// The share of the machine's CPU time that was busy while the bench waited.
+    machine_busy: Option<f64>,
 }
 
 /// One deploy, on one kind of cluster.
@@ -1252,6 +1263,10 @@ fn cores() -> String {
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or("?".into(), |s| format!("{:.0}%", s * 100.0))
 }
 
 fn mb(kb: Option<u64>) -> String {
@@ -1382,6 +1397,11 @@ fn print_deploy(args: &DeployArgs, run: &DeployRun) {
         },
         d.daemons_cpu.map_or("?".into(), secs),
         secs(d.detected)
+    );
+    println!(
+        "  the machine's CPU meanwhile            {} busy {}",
+        percent(d.machine_busy),
+        cores()
     );
     println!(
         "  tasks that ended during the deploy     {} (each relaunched)",
@@ -1875,15 +1895,16 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 }
 
 /// Why the machine cannot take more pods, if it cannot: less memory available than
-/// [`MEMORY_FLOOR_KB`] (or a sixth of it). Past this the kernel could have to kill some
-/// process, maybe not one of ours.
+/// [`MEMORY_FLOOR_KB`] (or a sixth of it), counting free swap: idle executors are swapped
+/// out, not killed. Past this the kernel could have to kill some process, maybe not one of
+/// ours.
 fn memory_low() -> Option<String> {
-    let available = meminfo_kb("MemAvailable:")?;
-    let total = meminfo_kb("MemTotal:")?;
+    let available = meminfo_kb("MemAvailable:")? + meminfo_kb("SwapFree:").unwrap_or(0);
+    let total = meminfo_kb("MemTotal:")? + meminfo_kb("SwapTotal:").unwrap_or(0);
     let floor = MEMORY_FLOOR_KB.min(total / 6);
     (available < floor).then(|| {
         format!(
-            "the machine has {} of {} memory available, under the {} this bench leaves free",
+            "the machine has {} of {} memory and swap available, under the {} this bench leaves free",
             mb(Some(available)),
             mb(Some(total)),
             mb(Some(floor))

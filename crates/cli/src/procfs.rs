@@ -33,6 +33,31 @@ pub(crate) fn meminfo_kb(field: &str) -> Option<u64> {
     kb_field(&std::fs::read_to_string("/proc/meminfo").ok()?, field)
 }
 
+/// The machine's CPU time so far, over all its cores, in clock ticks: (busy, all). Idle and
+/// waiting for IO are not busy; guest time is already counted in user time.
+pub(crate) fn cpu_ticks() -> Option<(u64, u64)> {
+    cpu_line_ticks(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
+}
+
+fn cpu_line_ticks(line: &str) -> Option<(u64, u64)> {
+    let fields: Vec<u64> = line
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let all: u64 = fields.iter().sum();
+    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+    Some((all - idle, all))
+}
+
+/// The share of the machine's CPU time that was busy between two [`cpu_ticks`] readings.
+pub(crate) fn busy_share(from: (u64, u64), to: (u64, u64)) -> Option<f64> {
+    let all = to.1.checked_sub(from.1).filter(|all| *all > 0)?;
+    Some(to.0.saturating_sub(from.0) as f64 / all as f64)
+}
+
 /// Sends `signal` to `pid`; a process already gone is not an error here.
 #[allow(unsafe_code)]
 pub(crate) fn send_signal(pid: u32, signal: i32) {
@@ -53,6 +78,15 @@ mod tests {
         assert_eq!(kb_field(text, "VmRSS:"), Some(4096));
         assert_eq!(kb_field(text, "Threads:"), Some(3));
         assert_eq!(kb_field(text, "RssAnon:"), None);
+    }
+
+    #[test]
+    fn busy_time_is_all_but_idle_and_io_wait() {
+        let line = "cpu  100 5 20 800 50 3 2 0 0 0";
+        assert_eq!(cpu_line_ticks(line), Some((130, 980)));
+        assert_eq!(cpu_line_ticks("cpu0 1 2 3 4"), None);
+        assert_eq!(busy_share((130, 980), (230, 1080)), Some(1.0));
+        assert_eq!(busy_share((130, 980), (130, 980)), None);
     }
 
     #[test]
