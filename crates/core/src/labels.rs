@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use cairn_proto::{Labels, Resource, TaskInfo};
 
+use crate::spec::PodInstanceName;
+
 /// TaskInfo: the config id the task was launched from.
 pub const TARGET_CONFIGURATION: &str = "target_configuration";
 /// TaskInfo: the pod type.
@@ -43,6 +45,23 @@ pub const POD_INSTANCE: &str = "pod_instance";
 /// The value of label `key` on a TaskInfo.
 pub fn task_label<'a>(info: &'a TaskInfo, key: &str) -> Option<&'a str> {
     info.labels.as_ref().and_then(|l| l.get(key))
+}
+
+/// The pod instance a stored TaskInfo belongs to, from its [`TASK_TYPE`] and [`INDEX`] labels.
+/// The one place they are read back: None for a task cairn did not label (or not canonically).
+pub fn task_pod_instance(info: &TaskInfo) -> Option<PodInstanceName> {
+    labels_pod_instance(info.labels.as_ref()?)
+}
+
+/// The pod instance a task's labels name (a TaskInfo's, or a task the master lists).
+pub fn labels_pod_instance(labels: &Labels) -> Option<PodInstanceName> {
+    let (pod_type, index) = (labels.get(TASK_TYPE)?, labels.get(INDEX)?);
+    PodInstanceName::parse(&format!("{pod_type}-{index}")).ok()
+}
+
+/// The pod instance a reserved resource is reserved for, from its [`POD_INSTANCE`] label.
+pub fn resource_pod_instance(resource: &Resource) -> Option<PodInstanceName> {
+    PodInstanceName::parse(resource.reservation_labels()?.get(POD_INSTANCE)?).ok()
 }
 
 /// The `resource_id` of a reserved resource, if cairn reserved it.

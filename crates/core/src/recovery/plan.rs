@@ -87,10 +87,6 @@ pub struct RecoveryPlan {
     pub pods: Vec<PodRecovery>,
 }
 
-/// Why a permanent-failure timer marks a pod (held by the min replace delay); other marks
-/// (an operator's) are not held.
-pub const TIMEOUT_MARK: &str = "failed longer than the permanent-failure timeout";
-
 /// One task as recovery sees it.
 struct Seen<'a> {
     /// Name inside the pod (`node`).
@@ -517,7 +513,7 @@ fn permanent(
         .state
         .replace
         .get(&instance.to_string())
-        .is_some_and(|why| why == TIMEOUT_MARK);
+        .is_some_and(|why| why.is_automatic());
     pod.replace_held_until = input
         .replacement
         .next_allowed(input.state.last_replace)

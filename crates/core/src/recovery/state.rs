@@ -38,13 +38,54 @@ pub struct ReclaimEntry {
     pub sent_at: Option<Time>,
 }
 
+/// Why a pod is marked for replacement. Stored as its words (`as_str`), which older stores
+/// hold too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceReason {
+    /// Its permanent-failure timer ran out. Automatic, so held by the min replace delay.
+    FailureTimeout,
+    /// An operator asked (`pod replace`). Not held.
+    Operator,
+}
+
+impl ReplaceReason {
+    /// The words stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplaceReason::FailureTimeout => "failed longer than the permanent-failure timeout",
+            ReplaceReason::Operator => "operator replace",
+        }
+    }
+
+    /// Whether the min replace delay holds the replacement: only automatic ones wait.
+    pub fn is_automatic(self) -> bool {
+        self == ReplaceReason::FailureTimeout
+    }
+
+    /// A stored mark. Anything but the timer's words is an operator's: a mark the scheduler
+    /// did not write is honoured, without the delay, as it always was.
+    fn from_stored(words: &[u8]) -> ReplaceReason {
+        if words == ReplaceReason::FailureTimeout.as_str().as_bytes() {
+            ReplaceReason::FailureTimeout
+        } else {
+            ReplaceReason::Operator
+        }
+    }
+}
+
+impl std::fmt::Display for ReplaceReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What recovery remembers across restarts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecoveryState {
     /// Pod instance → when it started failing.
     pub failure_since: BTreeMap<String, Time>,
     /// Pod instance → why it is to be replaced.
-    pub replace: BTreeMap<String, String>,
+    pub replace: BTreeMap<String, ReplaceReason>,
     /// When the last destructive replacement happened.
     pub last_replace: Option<Time>,
     /// Resource id → the reservation to reclaim.
@@ -75,8 +116,8 @@ impl RecoveryState {
                     s.failure_since.insert(pod.to_string(), t);
                 }
             } else if let Some(pod) = key.strip_prefix(REPLACE) {
-                let why = String::from_utf8_lossy(value).into_owned();
-                s.replace.insert(pod.to_string(), why);
+                s.replace
+                    .insert(pod.to_string(), ReplaceReason::from_stored(value));
             } else if key == LAST_REPLACE {
                 s.last_replace = parse_time(value);
             } else if let Some(id) = key.strip_prefix(RECLAIM) {
@@ -109,11 +150,11 @@ impl RecoveryState {
     }
 
     /// Marks `pod` for replacement.
-    pub fn mark_replace(&mut self, pod: &str, why: &str) -> WriteOp {
-        self.replace.insert(pod.to_string(), why.to_string());
+    pub fn mark_replace(&mut self, pod: &str, why: ReplaceReason) -> WriteOp {
+        self.replace.insert(pod.to_string(), why);
         WriteOp::Put {
             key: property_key(&format!("{REPLACE}{pod}")),
-            value: why.as_bytes().to_vec(),
+            value: why.as_str().as_bytes().to_vec(),
         }
     }
 
@@ -232,7 +273,8 @@ mod tests {
             s.start_failure("a-0", Time::from_millis(9)).is_none(),
             "kept"
         );
-        ops.push(s.mark_replace("a-1", "operator"));
+        ops.push(s.mark_replace("a-1", ReplaceReason::Operator));
+        ops.push(s.mark_replace("a-3", ReplaceReason::FailureTimeout));
         let entry = ReclaimEntry {
             sent_at: None,
             agent_id: "agent-0".into(),
@@ -253,5 +295,16 @@ mod tests {
         apply(&mut entries, &WriteBatch { id: 2, ops });
         assert_eq!(load(&entries), s);
         assert!(s.reclaim.is_empty() && s.failure_since.is_empty());
+    }
+
+    #[test]
+    fn a_replace_mark_the_scheduler_did_not_write_is_an_operators() {
+        let timer = ReplaceReason::FailureTimeout;
+        assert_eq!(ReplaceReason::from_stored(timer.as_str().as_bytes()), timer);
+        assert_eq!(
+            ReplaceReason::from_stored(b"replace it, said the admin"),
+            ReplaceReason::Operator
+        );
+        assert!(timer.is_automatic() && !ReplaceReason::Operator.is_automatic());
     }
 }

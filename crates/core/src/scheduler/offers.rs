@@ -12,11 +12,10 @@ use crate::offer::{
     Pipeline, Placed, PlacementContext, PodRequirement,
 };
 use crate::plan::Work;
-use crate::spec::PodInstanceName;
 use crate::store::{task_info_key, task_status_key, TaskRecord, WriteOp};
 use crate::time::Time;
 
-use super::Scheduler;
+use super::{Scheduler, SchedulerConfig};
 
 impl Scheduler {
     /// One batch of offers: every offer is accepted or declined before this returns.
@@ -128,7 +127,7 @@ impl Scheduler {
         let mut ctx = PlacementContext::new(self.cfg.seed);
         let mut seen = HashSet::new();
         for r in self.tasks.values() {
-            let Some(instance) = instance_of(&r.info) else {
+            let Some(instance) = labels::task_pod_instance(&r.info) else {
                 continue;
             };
             if seen.insert(instance.clone()) {
@@ -187,48 +186,33 @@ impl Scheduler {
         }
         self.outbox.persist(writes);
         let waiting: Vec<&PodRequirement> = cycle.unplaced.iter().map(|(i, _)| &reqs[*i]).collect();
-        let (mut short, mut long) = (Vec::new(), Vec::new());
+        let mut declined: BTreeMap<Refuse, Vec<OfferId>> = BTreeMap::new();
         for (i, offer) in offers.iter().enumerate() {
             let refuse = if cycle.capped > 0 && views[i].pods >= self.cfg.max_pods_per_offer.max(1)
             {
                 // Pods wait only because this offer was full: what is left of it is wanted at
                 // once, at the master's next allocation, not after a filter.
-                0.0
+                Refuse::None
             } else if blocked {
-                self.cfg.short_decline_secs
+                Refuse::Short
             } else {
-                self.refuse_secs(&waiting, offer)
+                refuse_for(&waiting, offer)
             };
+            let secs = refuse.secs(&self.cfg);
             match per_offer.remove(&i) {
                 Some(ops) => self.send(Call::accept(
                     fid.clone(),
                     vec![offer.id.clone()],
                     ops,
-                    Some(Filters::refuse_seconds(refuse)),
+                    Some(Filters::refuse_seconds(secs)),
                 )),
-                None if refuse == self.cfg.short_decline_secs => short.push(offer.id.clone()),
-                None => long.push(offer.id.clone()),
+                None => declined.entry(refuse).or_default().push(offer.id.clone()),
             }
         }
-        self.decline(short, self.cfg.short_decline_secs);
-        self.decline(long, self.cfg.long_decline_secs);
-        self.remember(cycle.records);
-    }
-
-    /// How long the master should keep what we leave of `offer` away. Short when a waiting
-    /// requirement could use the agent soon (another step may fit, a pinned pod's resources
-    /// may be freed); long otherwise: nothing waiting can use it, and a REVIVE brings it back
-    /// when that changes.
-    fn refuse_secs(&self, waiting: &[&PodRequirement], offer: &Offer) -> f64 {
-        let usable = waiting.iter().any(|r| match &r.pinned {
-            Some(pin) => pin.agent_id == offer.agent_id,
-            None => true,
-        });
-        if usable {
-            self.cfg.short_decline_secs
-        } else {
-            self.cfg.long_decline_secs
+        for (refuse, ids) in declined {
+            self.decline(ids, refuse.secs(&self.cfg));
         }
+        self.remember(cycle.records);
     }
 
     /// Records a launched task in memory and returns its writes: the TaskInfo, and the removal
@@ -293,11 +277,41 @@ impl Scheduler {
     }
 }
 
-/// The pod instance a stored TaskInfo belongs to, from its labels.
-fn instance_of(info: &TaskInfo) -> Option<PodInstanceName> {
-    let pod_type = task_label(info, labels::TASK_TYPE)?;
-    let index = task_label(info, labels::INDEX)?.parse().ok()?;
-    Some(PodInstanceName::new(pod_type, index))
+/// How long the master should keep what we leave of an offer away: one of three choices, so
+/// offers are grouped into DECLINEs by choice, not by comparing seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Refuse {
+    /// Not at all: wanted back at the master's next allocation.
+    None,
+    /// `short_decline_secs`: a waiting requirement could use the agent soon.
+    Short,
+    /// `long_decline_secs`: nothing waiting can use it; a REVIVE brings it back.
+    Long,
+}
+
+impl Refuse {
+    fn secs(self, cfg: &SchedulerConfig) -> f64 {
+        match self {
+            Refuse::None => 0.0,
+            Refuse::Short => cfg.short_decline_secs,
+            Refuse::Long => cfg.long_decline_secs,
+        }
+    }
+}
+
+/// Short when a waiting requirement could use the offer's agent soon (another step may fit, a
+/// pinned pod's resources may be freed); long otherwise: nothing waiting can use it, and a
+/// REVIVE brings it back when that changes.
+fn refuse_for(waiting: &[&PodRequirement], offer: &Offer) -> Refuse {
+    let usable = waiting.iter().any(|r| match &r.pinned {
+        Some(pin) => pin.agent_id == offer.agent_id,
+        None => true,
+    });
+    if usable {
+        Refuse::Short
+    } else {
+        Refuse::Long
+    }
 }
 
 /// Where a stored task was launched, from its labels.

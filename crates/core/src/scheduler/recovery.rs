@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use cairn_proto::scheduler::Call;
 use cairn_proto::{Filters, Offer, OfferOperation, Resource, TaskStatus};
 
-use crate::labels::{resource_id, task_label, INDEX, TASK_TYPE};
+use crate::labels::{resource_id, task_pod_instance};
 use crate::offer::DecisionRecord;
 use crate::plan::CommandRefusal;
-use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan, TIMEOUT_MARK};
+use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan};
+use crate::recovery::state::ReplaceReason;
 use crate::recovery::{Category, ReclaimEntry};
-use crate::spec::Goal;
+use crate::spec::{Goal, TaskName};
 use crate::store::{WriteOp, TASKS};
 use crate::time::Time;
 
@@ -73,8 +74,11 @@ impl Scheduler {
                 let name = pod.pod.to_string();
                 // One automatic replacement per pass: it restarts the min replace delay, which
                 // the next pass's plan then applies to the others.
-                let automatic = self.recovery_state.replace.get(&name).map(String::as_str)
-                    == Some(TIMEOUT_MARK);
+                let automatic = self
+                    .recovery_state
+                    .replace
+                    .get(&name)
+                    .is_some_and(|why| why.is_automatic());
                 if automatic && automatic_done {
                     continue;
                 }
@@ -134,7 +138,10 @@ impl Scheduler {
             .map(|(pod, _)| pod.clone())
             .collect();
         for pod in &due {
-            writes.push(self.recovery_state.mark_replace(pod, TIMEOUT_MARK));
+            writes.push(
+                self.recovery_state
+                    .mark_replace(pod, ReplaceReason::FailureTimeout),
+            );
         }
         !due.is_empty()
     }
@@ -200,10 +207,10 @@ impl Scheduler {
         let Some(pod) = pod_of(&record.info) else {
             return;
         };
-        let goal = task_label(&record.info, TASK_TYPE)
-            .and_then(|t| self.spec.pod(t))
-            .and_then(|p| p.task(name.strip_prefix(&format!("{pod}-")).unwrap_or("")))
-            .map(|t| t.goal);
+        let goal = TaskName::parse(name, &self.spec).ok().and_then(|n| {
+            let pod = self.spec.pod(n.pod_instance.pod_type())?;
+            pod.task(&n.task).map(|t| t.goal)
+        });
         if goal == Some(Goal::Running) {
             self.backoff.failed(&self.cfg.backoff, &pod, now);
         }
@@ -366,7 +373,7 @@ impl Scheduler {
         let held = s
             .replace
             .values()
-            .any(|why| why == TIMEOUT_MARK)
+            .any(|why| why.is_automatic())
             .then(|| self.replacement.next_allowed(s.last_replace))
             .flatten();
         timers.chain(held).filter(|t| *t > self.last_now).min()
@@ -400,7 +407,9 @@ impl Scheduler {
     pub(super) fn replace_command(&mut self, now: Time, pod: &str) -> Result<(), CommandRefusal> {
         self.pod_records(pod)?;
         self.backoff.reset(pod);
-        let write = self.recovery_state.mark_replace(pod, "operator replace");
+        let write = self
+            .recovery_state
+            .mark_replace(pod, ReplaceReason::Operator);
         self.outbox.persist(vec![write]);
         self.refresh(now);
         Ok(())
@@ -433,13 +442,9 @@ impl Scheduler {
     }
 }
 
-/// The pod instance (`data-2`) a stored TaskInfo belongs to, from its labels.
+/// The pod instance (`data-2`) a stored TaskInfo belongs to, as the store's keys name it.
 fn pod_of(info: &cairn_proto::TaskInfo) -> Option<String> {
-    Some(format!(
-        "{}-{}",
-        task_label(info, TASK_TYPE)?,
-        task_label(info, INDEX)?
-    ))
+    task_pod_instance(info).map(|p| p.to_string())
 }
 
 /// DESTROY the volumes among `held`, then UNRESERVE everything (a destroyed volume is

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use cairn_proto::TaskState;
 use serde::{Deserialize, Serialize};
 
-use crate::labels::{task_label, INDEX, OFFER_HOSTNAME, TASK_TYPE};
+use crate::labels::{task_label, task_pod_instance, OFFER_HOSTNAME};
 use crate::plan::assess::{is_ready, task_name};
 use crate::spec::{PodInstanceName, ServiceSpec};
 use crate::store::TaskRecord;
@@ -47,19 +47,13 @@ pub fn pods(spec: &ServiceSpec, tasks: &BTreeMap<String, TaskRecord>) -> Vec<Pod
     let mut instances: Vec<PodInstanceName> =
         spec.pods.iter().flat_map(|p| p.instances()).collect();
     for record in tasks.values() {
-        if let Some(extra) = stored_instance(record) {
+        if let Some(extra) = task_pod_instance(&record.info) {
             if !instances.contains(&extra) {
                 instances.push(extra);
             }
         }
     }
     instances.iter().map(|i| pod(spec, i, tasks)).collect()
-}
-
-fn stored_instance(record: &TaskRecord) -> Option<PodInstanceName> {
-    let pod_type = task_label(&record.info, TASK_TYPE)?;
-    let index = task_label(&record.info, INDEX)?.parse().ok()?;
-    Some(PodInstanceName::new(pod_type, index))
 }
 
 fn pod(

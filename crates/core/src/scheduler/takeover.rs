@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cairn_proto::master::{Framework, GetState};
 use cairn_proto::{FrameworkId, FrameworkInfo, Resource, Task, TaskInfo, TaskState, TaskStatus};
 
-use crate::labels::{resource_id, task_label, INDEX, POD_INSTANCE, TASK_TYPE};
+use crate::labels::{labels_pod_instance, resource_id, resource_pod_instance, task_pod_instance};
 use crate::recovery::ReclaimEntry;
 use crate::spec::ServiceSpec;
 use crate::store::{task_info_key, task_status_key, TaskRecord, WriteOp, FRAMEWORK_ID};
@@ -429,10 +429,7 @@ impl Scheduler {
             if replaced {
                 continue;
             }
-            let labelled = task
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.get(TASK_TYPE).is_some() && l.get(INDEX).is_some());
+            let labelled = task.labels.as_ref().and_then(labels_pod_instance).is_some();
             if !labelled {
                 // Not launched by cairn: reconciliation kills it as unknown.
                 continue;
@@ -525,10 +522,9 @@ impl Scheduler {
             .collect();
         let mut homes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
         for r in tasks.values() {
-            if let (Some(t), Some(i)) = (task_label(&r.info, TASK_TYPE), task_label(&r.info, INDEX))
-            {
+            if let Some(pod) = task_pod_instance(&r.info) {
                 homes
-                    .entry(format!("{t}-{i}"))
+                    .entry(pod.to_string())
                     .or_default()
                     .insert(r.info.agent_id.value.as_str());
             }
@@ -549,12 +545,11 @@ impl Scheduler {
                 if r.reservation_role() != Some(self.spec.role.as_str()) {
                     continue;
                 }
-                let (Some(id), Some(pod)) = (
-                    resource_id(r),
-                    r.reservation_labels().and_then(|l| l.get(POD_INSTANCE)),
-                ) else {
+                let (Some(id), Some(pod)) = (resource_id(r), resource_pod_instance(r)) else {
                     continue;
                 };
+                let pod = pod.to_string();
+                let pod = pod.as_str();
                 if known.contains(id) || !target.contains(pod) {
                     continue;
                 }

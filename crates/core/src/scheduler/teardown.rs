@@ -32,9 +32,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use cairn_proto::scheduler::Call;
 use cairn_proto::Offer;
 
-use crate::labels::{resource_id, task_label, INDEX, POD_INSTANCE, TASK_TYPE};
+use crate::labels::{resource_id, resource_pod_instance, task_label, task_pod_instance};
 use crate::plan::{CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
 use crate::recovery::{ReclaimEntry, TaskCondition};
+use crate::spec::PodInstanceName;
 use crate::store::{
     property_key, StoredState, WriteOp, CONFIGURATIONS, CONFIG_TARGET, FRAMEWORK_ID, PROPERTIES,
     SCHEMA_VERSION_KEY, TASKS,
@@ -95,16 +96,9 @@ struct Leaving {
     reclaims: Vec<String>,
 }
 
-/// The pod instance (`data-2`) of a stored task, with its type and index for ordering.
-fn task_instance(info: &cairn_proto::TaskInfo) -> Option<(String, u32)> {
-    let index = task_label(info, INDEX)?.parse().ok()?;
-    Some((task_label(info, TASK_TYPE)?.to_string(), index))
-}
-
-/// `data-2` → (`data`, 2).
-fn split_instance(pod: &str) -> Option<(String, u32)> {
-    let (t, i) = pod.rsplit_once('-')?;
-    Some((t.to_string(), i.parse().ok()?))
+/// A pod instance as its type and index, for ordering.
+fn type_and_index(pod: PodInstanceName) -> (String, u32) {
+    (pod.pod_type().to_string(), pod.index())
 }
 
 /// The writes that start an uninstall at `now`.
@@ -193,18 +187,14 @@ impl Scheduler {
     fn leaving(&self) -> Vec<(String, Leaving)> {
         let mut pods: BTreeMap<(String, u32), Leaving> = BTreeMap::new();
         for (name, r) in &self.tasks {
-            if let Some((t, i)) = task_instance(&r.info) {
+            if let Some((t, i)) = task_pod_instance(&r.info).map(type_and_index) {
                 if !self.in_target(&t, i) {
                     pods.entry((t, i)).or_default().tasks.push(name.clone());
                 }
             }
         }
         for (id, e) in &self.recovery_state.reclaim {
-            let pod = e
-                .resource
-                .reservation_labels()
-                .and_then(|l| l.get(POD_INSTANCE))
-                .and_then(split_instance);
+            let pod = resource_pod_instance(&e.resource).map(type_and_index);
             if let Some((t, i)) = pod {
                 if !self.in_target(&t, i) {
                     pods.entry((t, i)).or_default().reclaims.push(id.clone());
