@@ -1,13 +1,10 @@
 //! The `cairn` command line.
 
 mod bench;
-mod bench_mesos;
-mod bench_service;
 mod cluster_cmd;
 mod duration;
 mod mesos_client;
 mod ops_cmd;
-mod procfs;
 mod run_cmd;
 mod update_cmd;
 
@@ -54,21 +51,10 @@ enum Command {
     Cluster(Box<cluster_cmd::ClusterArgs>),
     /// Measure the embedded cluster.
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(bench::BenchCommand),
     /// Run a pod's executor (started by a cluster agent; speaks Mesos' v1 executor API).
     #[command(hide = true)]
     Executor,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Launch many pods on a fresh `cairn cluster`: launches/s, launch latency, cluster RSS.
-    Cluster(bench::ClusterBenchArgs),
-    /// Deploy N pods with `cairn scheduler` on a fresh cluster: time to all RUNNING, scheduler
-    /// RSS; with --mesos, the same deploy on real Mesos too, and the ratio.
-    Deploy(bench_service::DeployArgs),
-    /// Kill tasks and the scheduler of a deployed service: relaunch and reconciliation times.
-    Recovery(bench_service::RecoveryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -87,9 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Pod(c) => ops_cmd::pod(c),
         Command::Plan(c) => ops_cmd::plan(c),
         Command::Cluster(args) => cluster_cmd::run(*args),
-        Command::Bench(BenchCommand::Cluster(args)) => bench::run_cluster_bench(args),
-        Command::Bench(BenchCommand::Deploy(args)) => bench_service::run_deploy(args),
-        Command::Bench(BenchCommand::Recovery(args)) => bench_service::run_recovery(args),
+        Command::Bench(c) => bench::run(c),
         Command::Executor => cairn::executor_main().map_err(Into::into),
     };
     match result {

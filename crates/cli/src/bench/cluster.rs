@@ -30,9 +30,9 @@ use tokio::process::{Child, ChildStdout};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
+use super::procfs::{pss_kb, send_signal, status_kb};
 use crate::duration;
 use crate::mesos_client::{operator_call, EventStream, SchedulerClient};
-use crate::procfs::{pss_kb, send_signal, status_kb};
 
 /// Room for tens of thousands of tiny pods per agent, so that offers never run dry.
 const AGENT_RESOURCES: &str = "cpus:400;mem:400000;disk:400000;ports:[31000-32000]";

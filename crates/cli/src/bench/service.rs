@@ -43,8 +43,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 use tokio::sync::mpsc;
 
-use crate::procfs::{busy_share, cpu_ticks, meminfo_kb, pss_kb, send_signal, status_kb};
-use crate::{bench_mesos, duration};
+use super::mesos as bench_mesos;
+use super::procfs::{busy_share, cpu_ticks, meminfo_kb, pss_kb, send_signal, status_kb};
+use crate::duration;
 
 /// Room for thousands of tiny pods per agent. Per pod the core adds its executor's overhead
 /// (0.05 cpus, 32 MB) to the task's 0.01 cpus / 1 MB and the 1 MB volume.

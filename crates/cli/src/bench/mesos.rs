@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::procfs::send_signal;
+use super::procfs::send_signal;
 
 /// The variable the real-Mesos tests read; the bench reads it too when `--mesos` is not given.
 pub const MESOS_ENV: &str = "CAIRN_TEST_MESOS";
