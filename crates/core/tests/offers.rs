@@ -611,3 +611,27 @@ fn a_full_offer_leaves_its_pods_to_other_agents_without_breaking_hostname_unique
     hosts.sort();
     assert_eq!(hosts, vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
 }
+
+#[test]
+fn a_step_no_offer_fits_says_how_many_offers_each_check_refused() {
+    // Goal: "why is my step stuck" counts every offer, not just the first that failed (a
+    // cluster of a hundred agents, one of them too small, is not "short of cpus"). Method:
+    // three agents with half a cpu each, offered together.
+    let mut sim = Sim::new(
+        node_spec(1, Strategy::Serial),
+        3,
+        "cpus:0.5;mem:4096;disk:10000",
+    );
+    sim.subscribe();
+    sim.offers(&[0, 1, 2]);
+    let (status, message) = sim.step("data-0:[node]");
+    assert_eq!(status, Status::Prepared);
+    assert!(
+        message.contains("no offer of 3 fits (cpus refused 3; first: "),
+        "{message}"
+    );
+    assert!(
+        message.contains(": cpus: offered 0.5, need 1.05)"),
+        "{message}"
+    );
+}

@@ -93,7 +93,7 @@ pub fn evaluate(
             continue;
         }
         let mut survivors = Vec::new();
-        let mut first_failure: Option<String> = None;
+        let mut failures = Failures::default();
         for (oi, offer) in offers.iter().enumerate() {
             if offer.pods >= max {
                 continue;
@@ -102,23 +102,19 @@ pub fn evaluate(
             cycle.evaluations += 1;
             match &v.failure {
                 None => survivors.push(oi),
-                Some(f) if first_failure.is_none() => {
-                    first_failure = Some(format!(
-                        "{}: {}: {f}",
-                        offer.facts.hostname,
-                        pipeline.checks[v.passed].name()
-                    ))
-                }
-                Some(_) => {}
+                Some(f) => failures.add(v.passed, pipeline.checks[v.passed].name(), || {
+                    let check = pipeline.checks[v.passed].name();
+                    format!("{}: {check}: {f}", offer.facts.hostname)
+                }),
             }
             keep(&mut verdicts[oi], v);
         }
         if survivors.is_empty() {
             let why = if full > 0 {
                 cycle.capped += 1;
-                capped_reason(full, offers.len(), max, first_failure)
+                capped_reason(full, offers.len(), max, failures.summary())
             } else {
-                unplaced_reason(offers.len(), first_failure)
+                unplaced_reason(offers.len(), failures.summary())
             };
             cycle.unplaced.push((ri, why));
             continue;
@@ -151,9 +147,45 @@ fn keep(list: &mut Vec<Verdict>, v: Verdict) {
     }
 }
 
-fn unplaced_reason(offers: usize, first: Option<String>) -> String {
-    match first {
-        Some(f) => format!("no offer of {offers} fits (e.g. {f})"),
+/// Why the offers a requirement was evaluated against refused it: how many offers each check
+/// refused (the first failing check of each offer), most first, and the first refusal in full.
+#[derive(Default)]
+struct Failures<'a> {
+    /// (check index, check name, offers it refused).
+    counts: Vec<(usize, &'a str, usize)>,
+    first: Option<String>,
+}
+
+impl<'a> Failures<'a> {
+    fn add(&mut self, check: usize, name: &'a str, detail: impl FnOnce() -> String) {
+        match self.counts.iter_mut().find(|(c, _, _)| *c == check) {
+            Some((_, _, n)) => *n += 1,
+            None => self.counts.push((check, name, 1)),
+        }
+        if self.first.is_none() {
+            self.first = Some(detail());
+        }
+    }
+
+    /// `placement refused 3, cpus refused 2; first: host-a: placement: ...`, or None when no offer
+    /// was evaluated.
+    fn summary(mut self) -> Option<String> {
+        let first = self.first.take()?;
+        // Most refusals first; ties in pipeline order.
+        self.counts
+            .sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(_, name, n)| format!("{name} refused {n}"))
+            .collect();
+        Some(format!("{}; first: {first}", counts.join(", ")))
+    }
+}
+
+fn unplaced_reason(offers: usize, failures: Option<String>) -> String {
+    match failures {
+        Some(f) => format!("no offer of {offers} fits ({f})"),
         None => format!("no offer of {offers} fits"),
     }
 }
@@ -166,7 +198,7 @@ fn capped_reason(full: usize, offers: usize, max: usize, other: Option<String>) 
          offer takes in a cycle (max-pods-per-offer)"
     );
     if let Some(f) = other {
-        why.push_str(&format!("; the others do not fit (e.g. {f})"));
+        why.push_str(&format!("; the others do not fit ({f})"));
     }
     why
 }
