@@ -14,26 +14,46 @@
 //! authenticates: frameworks, the operator and executors each with their own credential
 //! ([`auth`]).
 
+//!
+//! Without the `embedded` feature (on by default) only what the SDK's scheduler API shares with
+//! the cluster is built: credentials and tokens ([`auth`]), the hardened HTTP server
+//! ([`serve`]), and the task-user checks. A service that runs only on real Mesos has no master,
+//! agents or executor in its binary.
+
+// Without the master, parts of the shared modules (the cluster's own credential books, its
+// config's helpers) have no caller; they are not worth a cfg each.
+#![cfg_attr(not(feature = "embedded"), allow(dead_code, unused_imports))]
+
 pub mod auth;
+#[cfg(feature = "embedded")]
 mod checkpoint;
+#[cfg(feature = "embedded")]
 mod cluster;
 mod config;
+#[cfg(feature = "embedded")]
 pub mod executor;
+#[cfg(feature = "embedded")]
 mod http;
 mod paths;
+#[cfg(feature = "embedded")]
 mod process;
 mod sandbox;
 mod serve;
+#[cfg(feature = "embedded")]
 mod state;
+#[cfg(feature = "embedded")]
 mod stream;
 mod users;
 
+#[cfg(feature = "embedded")]
 pub use checkpoint::CheckpointError;
+#[cfg(feature = "embedded")]
 pub use cluster::{Cluster, ClusterError};
 pub use config::{
     ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT,
     DEFAULT_STREAM_BACKLOG,
 };
+#[cfg(feature = "embedded")]
 pub use http::{agent_routes, master_routes, Access};
 pub use paths::PathError;
 pub use serve::{serve, RequestLimits};

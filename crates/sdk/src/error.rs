@@ -8,7 +8,7 @@ use cairn_core::store::StoreError;
 use crate::mesos::MesosError;
 
 /// Why `cairn::run` (or one of its parts) stopped.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The command line is wrong.
@@ -30,8 +30,12 @@ pub enum Error {
     #[error("the state store")]
     Store(#[source] StoreError),
     /// The embedded cluster could not start.
+    #[cfg(feature = "embedded-cluster")]
     #[error("starting the embedded cluster")]
     Cluster(#[source] cairn_cluster::ClusterError),
+    /// No master was given, and this binary was built without the embedded cluster.
+    #[error("this program was built without the embedded cluster (cairn's `embedded-cluster` feature): give it a Mesos master with --master http://HOST:5050")]
+    NoEmbeddedCluster,
     /// The embedded cluster cannot run the service's tasks as the user the spec names.
     #[error("service {service}: the embedded cluster cannot run its tasks")]
     User {
@@ -65,6 +69,7 @@ pub enum Error {
     #[error("the framework's credential")]
     Credentials(#[source] cairn_cluster::auth::AuthError),
     /// This process ran as a pod's executor, and the executor failed.
+    #[cfg(feature = "embedded-cluster")]
     #[error("the executor")]
     Executor(#[source] cairn_cluster::executor::ExecutorError),
     /// Some other IO failed.
@@ -76,6 +81,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A service's `fn main() -> Result<(), cairn::Error>` prints its error with `{:?}`: that is
+/// the message and its causes as a person reads them, not the enum's structure.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl From<SpecErrors> for Error {
@@ -108,5 +127,23 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_printed_by_main_reads_as_its_message_and_causes() {
+        let e = Error::io(
+            "writing the state",
+            std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device"),
+        );
+        assert_eq!(
+            format!("{e:?}"),
+            "writing the state: no space left on device"
+        );
+        assert!(format!("{:?}", Error::NoEmbeddedCluster).contains("--master"));
     }
 }

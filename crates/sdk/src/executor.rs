@@ -15,6 +15,7 @@ pub fn is_executor_invocation() -> bool {
 
 /// Runs this process as a pod's executor until the pod is done; reads the `MESOS_*`
 /// environment its agent set.
+#[cfg(feature = "embedded-cluster")]
 pub fn executor_main() -> Result<(), Error> {
     become_session_leader();
     // An executor is small and runs once per pod: a single-threaded runtime keeps a thousand
@@ -27,9 +28,17 @@ pub fn executor_main() -> Result<(), Error> {
         .map_err(Error::Executor)
 }
 
+/// Without the embedded cluster there is no executor: only the cluster starts this program as
+/// one (on real Mesos, pods run under Mesos' default executor).
+#[cfg(not(feature = "embedded-cluster"))]
+pub fn executor_main() -> Result<(), Error> {
+    Err(Error::NoEmbeddedCluster)
+}
+
 /// The executor leads a session of its own: that detaches it from the terminal of whatever
 /// started the cluster (a Ctrl-C there must not kill pods), and gives the agent one handle, the
 /// session, on every process of the pod, even after the executor itself has died.
+#[cfg(feature = "embedded-cluster")]
 #[allow(unsafe_code)]
 fn become_session_leader() {
     // SAFETY: setsid(2) takes no arguments and touches no memory of ours; it fails harmlessly

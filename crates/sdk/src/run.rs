@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cairn_cluster::auth::{Credential, CREDENTIALS_FILE};
-use cairn_cluster::{Cluster, ClusterConfig, ClusterError, FrameworkAuth};
+#[cfg(feature = "embedded-cluster")]
+use cairn_cluster::{Cluster, ClusterError};
+use cairn_cluster::{ClusterConfig, FrameworkAuth};
 use cairn_core::offer::OfferCheck;
 use cairn_core::plan::PlanCustomizer;
 use cairn_core::plan::{PlanStatus, Status};
@@ -416,6 +418,11 @@ pub fn load_spec(path: &Path) -> Result<ServiceSpec, Error> {
 }
 
 async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> Result<(), Error> {
+    // Before anything is written (state, credentials): a binary without the embedded cluster
+    // has nothing to run the service on unless it is given a master.
+    if options.master.is_none() && !cfg!(feature = "embedded-cluster") {
+        return Err(Error::NoEmbeddedCluster);
+    }
     let work_dir = absolute(&options.work_dir)?;
     let state_dir = absolute(&options.state_dir())?;
     // Everything that can refuse to start is done before a cluster is started or a master
@@ -718,6 +725,27 @@ fn check_users(spec: &ServiceSpec, cfg: &ClusterConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// Built without the embedded cluster, none ever runs: no value of this type exists.
+#[cfg(not(feature = "embedded-cluster"))]
+enum Cluster {}
+
+#[cfg(not(feature = "embedded-cluster"))]
+impl Cluster {
+    fn master_url(&self) -> String {
+        match *self {}
+    }
+
+    fn shutdown(self) {
+        match self {}
+    }
+}
+
+#[cfg(not(feature = "embedded-cluster"))]
+async fn start_embedded(_cfg: ClusterConfig, _options: &RunOptions) -> Result<Cluster, Error> {
+    Err(Error::NoEmbeddedCluster)
+}
+
+#[cfg(feature = "embedded-cluster")]
 async fn start_embedded(cfg: ClusterConfig, options: &RunOptions) -> Result<Cluster, Error> {
     let work_dir = cfg.work_dir.clone();
     let mut cfg = cfg;
