@@ -55,6 +55,6 @@ pub use config::{
 };
 #[cfg(feature = "embedded")]
 pub use http::{agent_routes, master_routes, Access};
-pub use paths::PathError;
+pub use paths::{volume_path, PathError};
 pub use serve::{serve, RequestLimits};
 pub use users::{check_task_user, UserError};

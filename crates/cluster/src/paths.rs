@@ -23,6 +23,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use cairn_proto::validation::NAME_MAX;
+use cairn_proto::DiskSourceType;
 
 /// A path the cluster refused to build or to use.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +212,44 @@ pub(crate) fn remove_dir_inside(root: &Path, path: &Path) -> Result<(), PathErro
             source,
         }),
     }
+}
+
+/// Where a persistent volume lives on an agent's disk: `volumes/roles/<role>/<id>` below the
+/// agent's directory (or below its PATH disk's root), or a MOUNT disk's root, which is the
+/// volume. The one place the layout is written down: the cluster creates volumes there, and
+/// `cairn run` shows operators where their data is. Always below the agent's directory: the role
+/// and the persistence ID were chosen by a framework, and [`join_inside`] refuses any that
+/// would lead out.
+pub fn volume_path(
+    agent_dir: &Path,
+    role: &str,
+    persistence_id: &str,
+    disk: Option<(DiskSourceType, &str)>,
+) -> Result<PathBuf, PathError> {
+    // A role is hierarchical (`dev/web`) but names one directory here.
+    let role = role.replace('/', "__");
+    let base = match disk {
+        // A MOUNT disk is the volume: the whole disk is handed over.
+        Some((DiskSourceType::Mount, root)) => return disk_root(agent_dir, root),
+        Some((_, root)) => disk_root(agent_dir, root)?,
+        None => agent_dir.to_path_buf(),
+    };
+    join_inside(&base, &["volumes", "roles", &role, persistence_id])
+}
+
+/// The root of one of the agent's disks. The cluster made those below the agent's directory;
+/// one that is not (a resource that did not come from this agent) is refused.
+fn disk_root(agent_dir: &Path, root: &str) -> Result<PathBuf, PathError> {
+    let relative = Path::new(root)
+        .strip_prefix(agent_dir)
+        .ok()
+        .and_then(|r| r.to_str())
+        .ok_or_else(|| PathError::Outside {
+            root: agent_dir.to_path_buf(),
+            name: root.escape_debug().to_string(),
+            reason: "a disk's root must be below the agent's directory",
+        })?;
+    join_inside(agent_dir, &[relative])
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cairn_core::scheduler::PodStatus;
+use cairn_core::scheduler::{PodStatus, TaskVolume};
 use serde::{Deserialize, Serialize};
 
 /// An agent of the embedded cluster, as `GET /cluster/agents` lists it.
@@ -89,7 +89,6 @@ pub fn locate(
     pods: &[PodStatus],
     agents: Option<&[ClusterAgent]>,
     framework_id: Option<&str>,
-    role: &str,
 ) -> Vec<PodLocation> {
     pods.iter()
         .map(|pod| {
@@ -117,9 +116,9 @@ pub fn locate(
                             }),
                             volumes: agent
                                 .map(|a| {
-                                    t.persistence_ids
+                                    t.volumes
                                         .iter()
-                                        .map(|id| volume_dir(&a.work_dir, role, id))
+                                        .filter_map(|v| volume_dir(&a.work_dir, v))
                                         .collect()
                                 })
                                 .unwrap_or_default(),
@@ -132,12 +131,12 @@ pub fn locate(
         .collect()
 }
 
-/// `<agent>/volumes/roles/<role>/<id>`; a role's `/` becomes `__`, as the agent writes it.
-pub fn volume_dir(agent_work_dir: &Path, role: &str, persistence_id: &str) -> PathBuf {
-    agent_work_dir
-        .join("volumes/roles")
-        .join(role.replace('/', "__"))
-        .join(persistence_id)
+/// Where the embedded cluster's agent keeps `volume`: the cluster's own layout (a MOUNT disk's
+/// root, or `volumes/roles/<role>/<id>` below the agent's or a PATH disk's directory). None for
+/// a volume that cannot be on that agent (a disk outside its directory).
+pub fn volume_dir(agent_work_dir: &Path, volume: &TaskVolume) -> Option<PathBuf> {
+    let disk = volume.disk.as_ref().map(|(t, root)| (*t, root.as_str()));
+    cairn_cluster::volume_path(agent_work_dir, &volume.role, &volume.persistence_id, disk).ok()
 }
 
 /// The task's directory in its executor's newest run: where `tasks/<task id>` leads (the
@@ -184,6 +183,7 @@ pub fn find_sandbox(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_proto::DiskSourceType;
 
     #[test]
     fn a_tasks_sandbox_is_where_its_link_leads_in_its_executors_newest_run() {
@@ -202,5 +202,38 @@ mod tests {
         assert_eq!(find_sandbox(&root, "S1", "fw", "old-0"), Some(older));
         assert_eq!(find_sandbox(&root, "S1", "fw", "nobody"), None);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_volume_on_a_mount_disk_is_shown_at_the_disks_root_as_the_cluster_keeps_it() {
+        let agent = Path::new("/work/.cairn/cluster/agents/0");
+        let on_root_disk = TaskVolume {
+            persistence_id: "v-1".into(),
+            role: "dev/web".into(),
+            disk: None,
+        };
+        assert_eq!(
+            volume_dir(agent, &on_root_disk),
+            Some(agent.join("volumes/roles/dev__web/v-1"))
+        );
+        let mount = agent.join("disks/mount-1");
+        let on_mount = TaskVolume {
+            disk: Some((DiskSourceType::Mount, mount.display().to_string())),
+            ..on_root_disk.clone()
+        };
+        assert_eq!(volume_dir(agent, &on_mount), Some(mount.clone()));
+        let on_path = TaskVolume {
+            disk: Some((DiskSourceType::Path, mount.display().to_string())),
+            ..on_root_disk.clone()
+        };
+        assert_eq!(
+            volume_dir(agent, &on_path),
+            Some(mount.join("volumes/roles/dev__web/v-1"))
+        );
+        let elsewhere = TaskVolume {
+            disk: Some((DiskSourceType::Mount, "/etc".into())),
+            ..on_root_disk
+        };
+        assert_eq!(volume_dir(agent, &elsewhere), None, "not on this agent");
     }
 }

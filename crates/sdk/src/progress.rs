@@ -18,7 +18,7 @@ use crate::locate::{self, PodLocation};
 const SANDBOX_WAIT: Duration = Duration::from_secs(10);
 
 /// Prints progress lines and locations until the snapshot channel closes.
-pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String, role: String) {
+pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
     let mut last: Option<Snapshot> = None;
     let mut shown_placement: Option<Vec<(String, String, String)>> = None;
     // When the current placement was first seen without every sandbox in place.
@@ -35,12 +35,8 @@ pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String, ro
             let placement = placement(&snap);
             if shown_placement.as_ref() != Some(&placement) {
                 let agents = locate::cluster_agents(&snap.master).await;
-                let found = locate::locate(
-                    &snap.pods,
-                    agents.as_deref(),
-                    snap.framework_id.as_deref(),
-                    &role,
-                );
+                let found =
+                    locate::locate(&snap.pods, agents.as_deref(), snap.framework_id.as_deref());
                 // Sandboxes appear when executors start; show the table once they are there.
                 let complete = agents.is_none()
                     || found

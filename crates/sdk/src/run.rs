@@ -499,11 +499,7 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
             client.clone(),
             options.driver.clone(),
         );
-        let printer = tokio::spawn(crate::progress::print(
-            driver.watch(),
-            spec.name.clone(),
-            spec.role.clone(),
-        ));
+        let printer = tokio::spawn(crate::progress::print(driver.watch(), spec.name.clone()));
         let forward = tokio::spawn(forward(driver.watch(), api_snapshot.clone()));
         let watch = tokio::spawn(uninstall_waiting(driver.watch()));
         let result = driver.serve(&mut stop, Some(&mut requests)).await;

@@ -17,7 +17,7 @@ use super::{
     epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
 };
 use crate::config::mesos_duration;
-use crate::paths::{join_inside, PathError};
+use crate::paths::{join_inside, volume_path, PathError};
 use crate::serve::StreamCloser;
 use crate::stream::{self, EventReceiver, EventSender};
 use crate::{process, sandbox, users};
@@ -147,43 +147,19 @@ impl Executor {
     }
 }
 
-/// Where a persistent volume lives on the agent's disk: `volumes/roles/<role>/<id>` below the
-/// agent's directory (or below its PATH disk's root), or a MOUNT disk's root, which is the
-/// volume. Always below the agent's directory: the role and the persistence ID were chosen by a
-/// framework, and [`join_inside`] refuses any that would lead out.
+/// Where a persistent volume lives on the agent's disk (see [`volume_path`]).
 pub(crate) fn volume_dir(agent_dir: &Path, r: &Resource) -> Result<PathBuf, PathError> {
-    let id = r.persistence_id().unwrap_or_default();
-    // A role is hierarchical (`dev/web`) but names one directory here.
-    let role = r.reservation_role().unwrap_or("*").replace('/', "__");
-    let source_root = r
+    let disk = r
         .disk
         .as_ref()
         .and_then(|d| d.source.as_ref())
-        .map(|s| (s.type_, s.root()));
-    let base = match source_root {
-        // A MOUNT disk is the volume: the whole disk is handed over.
-        Some((cairn_proto::DiskSourceType::Mount, Some(root))) => {
-            return disk_root(agent_dir, root)
-        }
-        Some((_, Some(root))) => disk_root(agent_dir, root)?,
-        _ => agent_dir.to_path_buf(),
-    };
-    join_inside(&base, &["volumes", "roles", &role, id])
-}
-
-/// The root of one of the agent's disks. The cluster made those below the agent's directory;
-/// one that is not (a resource that did not come from this agent) is refused.
-fn disk_root(agent_dir: &Path, root: &str) -> Result<PathBuf, PathError> {
-    let relative = Path::new(root)
-        .strip_prefix(agent_dir)
-        .ok()
-        .and_then(|r| r.to_str())
-        .ok_or_else(|| PathError::Outside {
-            root: agent_dir.to_path_buf(),
-            name: root.escape_debug().to_string(),
-            reason: "a disk's root must be below the agent's directory",
-        })?;
-    join_inside(agent_dir, &[relative])
+        .and_then(|s| Some((s.type_, s.root()?)));
+    volume_path(
+        agent_dir,
+        r.reservation_role().unwrap_or("*"),
+        r.persistence_id().unwrap_or_default(),
+        disk,
+    )
 }
 
 fn container_path(r: &Resource) -> Option<&str> {

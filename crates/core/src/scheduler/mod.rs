@@ -56,7 +56,7 @@ pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, 
 pub use error::SchedulerError;
 pub use outbox::Action;
 pub use overrides::Overrides;
-pub use status::{PodStatus, PodTaskStatus};
+pub use status::{PodStatus, PodTaskStatus, TaskVolume};
 pub use takeover::{Takeover, TakeoverRefusal};
 pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
 pub use update::UpdateCheck;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use cairn_proto::TaskState;
+use cairn_proto::{DiskSourceType, Resource, TaskState};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{task_label, task_pod_instance, OFFER_HOSTNAME};
@@ -39,7 +39,34 @@ pub struct PodTaskStatus {
     /// RUNNING with its readiness check passed (or no readiness check).
     pub ready: bool,
     /// Persistent volumes it uses (its own and its pod's).
-    pub persistence_ids: Vec<String>,
+    pub volumes: Vec<TaskVolume>,
+}
+
+/// A persistent volume a task uses, and the disk it was made on: what places it on the
+/// agent's disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskVolume {
+    /// Its persistence id.
+    pub persistence_id: String,
+    /// The role it is reserved to.
+    pub role: String,
+    /// The MOUNT or PATH disk it is on, with the disk's root; none: the agent's own disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<(DiskSourceType, String)>,
+}
+
+impl TaskVolume {
+    fn of(resource: &Resource) -> Option<TaskVolume> {
+        let disk = resource.disk.as_ref()?;
+        Some(TaskVolume {
+            persistence_id: disk.persistence.as_ref()?.id.clone(),
+            role: resource.reservation_role().unwrap_or("*").to_string(),
+            disk: disk
+                .source
+                .as_ref()
+                .and_then(|s| Some((s.type_, s.root()?.to_string()))),
+        })
+    }
 }
 
 /// Every pod instance the spec asks for, plus any other the store holds tasks of.
@@ -110,7 +137,7 @@ fn task_status(
             task_id: String::new(),
             state: None,
             ready: false,
-            persistence_ids: Vec::new(),
+            volumes: Vec::new(),
         };
     };
     let executor_resources = r.info.executor.iter().flat_map(|e| e.resources.iter());
@@ -119,12 +146,12 @@ fn task_status(
         task_id: r.info.task_id.value.clone(),
         state: r.status.as_ref().map(|s| s.state),
         ready: spec.is_some_and(|s| is_ready(s, r)),
-        persistence_ids: r
+        volumes: r
             .info
             .resources
             .iter()
             .chain(executor_resources)
-            .filter_map(|res| res.persistence_id().map(str::to_string))
+            .filter_map(TaskVolume::of)
             .collect(),
     }
 }
