@@ -24,6 +24,7 @@ pub mod ids;
 pub mod master;
 pub mod messages;
 pub mod num;
+pub mod operations;
 pub mod recordio;
 pub mod resources;
 pub mod scheduler;

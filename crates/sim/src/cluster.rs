@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cairn_core::labels;
 use cairn_proto::master;
+use cairn_proto::operations::{apply_resource_operation, Agent as Books, ResourceOperation};
 use cairn_proto::scheduler::{Call, CallType, Event};
 use cairn_proto::{
     AgentId, AgentInfo, AllocationInfo, Bytes, CheckStatusCommand, CheckStatusInfo, CheckType,
@@ -1126,74 +1127,36 @@ impl Cluster {
                 let Some(rs) = op.reserve.as_ref() else {
                     return false;
                 };
-                for r in &rs.resources {
-                    let r = strip(r);
-                    let top_ok = r.reservations.last().is_some_and(|top| {
+                let rs: Vec<Resource> = rs.resources.iter().map(strip).collect();
+                // The master's check of the framework's role and principal, before the books.
+                let ours = rs.iter().all(|r| {
+                    r.reservations.last().is_some_and(|top| {
                         top.role.as_deref() == Some(self.role.as_str())
                             && top.principal.as_deref().is_none_or(|p| p == self.principal)
-                    });
-                    if !top_ok || !take(scratch, &r.without_top_reservation()) {
-                        return false;
-                    }
-                    scratch.add(&r);
-                }
-                true
+                    })
+                });
+                ours && self.apply_books(i, scratch, ResourceOperation::Reserve(rs))
             }
             OperationType::Unreserve => {
                 let Some(rs) = op.unreserve.as_ref() else {
                     return false;
                 };
-                for r in &rs.resources {
-                    let r = strip(r);
-                    if r.is_persistent_volume() || !take(scratch, &r) {
-                        return false;
-                    }
-                    scratch.add(&r.without_top_reservation());
-                }
-                true
+                let rs = rs.resources.iter().map(strip).collect();
+                self.apply_books(i, scratch, ResourceOperation::Unreserve(rs))
             }
             OperationType::Create => {
                 let Some(c) = op.create.as_ref() else {
                     return false;
                 };
-                for v in &c.volumes {
-                    let v = strip(v);
-                    let Some(pid) = v.persistence_id() else {
-                        return false;
-                    };
-                    if self.volume_exists(i, pid) || !take(scratch, &v.without_volume()) {
-                        return false;
-                    }
-                    scratch.add(&v);
-                    self.observed.push(Observed::Create {
-                        agent: i,
-                        pod_instance: v
-                            .reservation_labels()
-                            .and_then(|l| l.get(labels::POD_INSTANCE))
-                            .map(str::to_string),
-                    });
-                }
-                true
+                let vs = c.volumes.iter().map(strip).collect();
+                self.apply_books(i, scratch, ResourceOperation::Create(vs))
             }
             OperationType::Destroy => {
                 let Some(d) = op.destroy.as_ref() else {
                     return false;
                 };
-                for v in &d.volumes {
-                    let v = strip(v);
-                    if !take(scratch, &v) {
-                        return false;
-                    }
-                    scratch.add(&v.without_volume());
-                    self.observed.push(Observed::Destroy {
-                        agent: i,
-                        pod_instance: v
-                            .reservation_labels()
-                            .and_then(|l| l.get(labels::POD_INSTANCE))
-                            .map(str::to_string),
-                    });
-                }
-                true
+                let vs = d.volumes.iter().map(strip).collect();
+                self.apply_books(i, scratch, ResourceOperation::Destroy(vs))
             }
             OperationType::LaunchGroup => {
                 let Some(lg) = op.launch_group.as_ref() else {
@@ -1265,6 +1228,37 @@ impl Cluster {
         }
     }
 
+    /// A resource operation on the offer's resources, as Mesos applies it
+    /// ([`apply_resource_operation`]); the volumes it made and removed are observed. False when
+    /// Mesos would refuse it.
+    fn apply_books(&mut self, i: usize, scratch: &mut Resources, op: ResourceOperation) -> bool {
+        // The simulated agent keeps no total apart from its pool, the offer and its tasks; the
+        // offer stands in for it (what the operation takes must be offered anyway).
+        let mut total = scratch.clone();
+        let agent = SimAgent { cluster: self, i };
+        let Ok(applied) = apply_resource_operation(scratch, &mut total, &op, &agent) else {
+            return false;
+        };
+        let pod = |v: &Resource| {
+            v.reservation_labels()
+                .and_then(|l| l.get(labels::POD_INSTANCE))
+                .map(str::to_string)
+        };
+        for v in &applied.created {
+            self.observed.push(Observed::Create {
+                agent: i,
+                pod_instance: pod(v),
+            });
+        }
+        for v in &applied.destroyed {
+            self.observed.push(Observed::Destroy {
+                agent: i,
+                pod_instance: pod(v),
+            });
+        }
+        true
+    }
+
     fn volume_exists(&self, i: usize, pid: &str) -> bool {
         let a = &self.agents[i];
         let in_pool = a.pool.0.iter().any(|r| r.persistence_id() == Some(pid));
@@ -1316,4 +1310,25 @@ fn refuse_ms(f: Option<&cairn_proto::Filters>) -> u64 {
     f.and_then(|f| f.refuse_seconds)
         .map(|s| (s * 1000.0) as u64)
         .unwrap_or(DEFAULT_REFUSE_MS)
+}
+
+/// What the books alone cannot tell of a simulated agent.
+struct SimAgent<'a> {
+    cluster: &'a Cluster,
+    i: usize,
+}
+
+impl Books for SimAgent<'_> {
+    /// A persistence ID already on the agent: in its unoffered pool, used by a live task, or
+    /// in the offer itself.
+    fn volume_taken(&self, volume: &Resource, total: &Resources) -> bool {
+        let pid = volume.persistence_id().unwrap_or_default();
+        self.cluster.volume_exists(self.i, pid)
+            || total.iter().any(|t| t.persistence_id() == Some(pid))
+    }
+
+    /// A volume in use is not offered, so the offer cannot give it up: the books refuse first.
+    fn volume_in_use(&self, _volume: &Resource) -> bool {
+        false
+    }
 }

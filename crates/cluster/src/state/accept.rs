@@ -9,17 +9,38 @@ use cairn_proto::{
     OperationStatus, OperationType, Reason, Resource, Resources, TaskInfo, TaskState, Uuid,
 };
 
+use cairn_proto::operations::{apply_resource_operation, Agent};
 use cairn_proto::validation::{validate_id, validate_relative_path, validate_uri};
 
 use super::agent::volume_dir;
 use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask};
 
-/// A resource operation (not a launch) on one agent's books.
-pub(crate) enum ResourceOp {
-    Reserve(Vec<Resource>),
-    Unreserve(Vec<Resource>),
-    Create(Vec<Resource>),
-    Destroy(Vec<Resource>),
+/// A resource operation (not a launch) on one agent's books: Mesos' model of it.
+pub(crate) use cairn_proto::operations::ResourceOperation as ResourceOp;
+
+/// What the books alone cannot tell of an agent of this cluster: its volumes' directories and
+/// the executors using them.
+struct OnDisk<'a> {
+    state: &'a ClusterState,
+    agent: usize,
+}
+
+impl Agent for OnDisk<'_> {
+    /// Roles `a/b` and `a__b` name the same directory: a volume of one must not be the other's.
+    fn volume_taken(&self, volume: &Resource, total: &Resources) -> bool {
+        let dir = &self.state.agents[self.agent].dir;
+        let place = volume_dir(dir, volume).ok();
+        total.iter().any(|t| {
+            t.is_persistent_volume()
+                && ((t.persistence_id() == volume.persistence_id()
+                    && t.reservation_role() == volume.reservation_role())
+                    || (place.is_some() && volume_dir(dir, t).ok() == place))
+        })
+    }
+
+    fn volume_in_use(&self, volume: &Resource) -> bool {
+        self.state.volume_in_use(self.agent, volume)
+    }
 }
 
 impl ClusterState {
@@ -294,152 +315,46 @@ impl ClusterState {
         }
     }
 
-    /// RESERVE / UNRESERVE / CREATE / DESTROY against a pool of resources the caller may use;
-    /// on success the agent's books and disk follow. Nothing changes on failure.
+    /// RESERVE / UNRESERVE / CREATE / DESTROY against a pool of resources the caller may use,
+    /// as Mesos applies them ([`apply_resource_operation`]); on success the agent's books and
+    /// disk follow. Nothing changes on failure.
     pub(crate) fn apply_resource_op(
         &mut self,
         agent: usize,
         pool: &mut Resources,
         op: ResourceOp,
     ) -> Result<(), String> {
+        let agent_dir = self.agents[agent].dir.clone();
+        // A volume's directory is chosen by the framework (role, persistence ID): one that
+        // would not be inside the agent's directory refuses the operation before it counts.
+        let volumes = match &op {
+            ResourceOp::Create(rs) | ResourceOp::Destroy(rs) => rs.as_slice(),
+            _ => &[],
+        };
+        for r in volumes.iter().filter(|r| r.persistence_id().is_some()) {
+            volume_dir(&agent_dir, r)
+                .map_err(|e| format!("Invalid {} Operation: {e}", op.name()))?;
+        }
+        // On copies: a volume directory that cannot be made refuses the operation too.
         let mut next = pool.clone();
         let mut total = self.agents[agent].total.clone();
-        let mut new_dirs = Vec::new();
-        let mut gone_dirs = Vec::new();
-        let swap = |next: &mut Resources,
-                    total: &mut Resources,
-                    from: &Resource,
-                    to: &Resource,
-                    what: &str|
-         -> Result<(), String> {
-            next.subtract(from)
-                .map_err(|_| format!("Invalid {what} Operation: {from} is not available"))?;
-            total
-                .subtract(from)
-                .map_err(|_| format!("Invalid {what} Operation: the agent does not have {from}"))?;
-            next.add(to);
-            total.add(to);
-            Ok(())
-        };
-        match &op {
-            ResourceOp::Reserve(rs) => {
-                for r in rs {
-                    if r.reservations.last().is_none_or(|t| !t.is_dynamic()) {
-                        return Err(format!(
-                            "Invalid RESERVE Operation: {r} is not a dynamic reservation"
-                        ));
-                    }
-                    if r.is_persistent_volume() {
-                        return Err(
-                            "Invalid RESERVE Operation: a persistent volume cannot be reserved"
-                                .to_string(),
-                        );
-                    }
-                    swap(
-                        &mut next,
-                        &mut total,
-                        &r.without_top_reservation(),
-                        r,
-                        "RESERVE",
-                    )?;
-                }
-            }
-            ResourceOp::Unreserve(rs) => {
-                for r in rs {
-                    if !r.is_dynamically_reserved() {
-                        return Err(format!(
-                            "Invalid UNRESERVE Operation: {r} is not dynamically reserved"
-                        ));
-                    }
-                    if r.is_persistent_volume() {
-                        return Err("Invalid UNRESERVE Operation: a persistent volume must be destroyed first".to_string());
-                    }
-                    swap(
-                        &mut next,
-                        &mut total,
-                        r,
-                        &r.without_top_reservation(),
-                        "UNRESERVE",
-                    )?;
-                }
-            }
-            ResourceOp::Create(rs) => {
-                for r in rs {
-                    let Some(id) = r.persistence_id() else {
-                        return Err(
-                            "Invalid CREATE Operation: a volume needs 'disk.persistence.id'"
-                                .to_string(),
-                        );
-                    };
-                    if r.name != "disk" || !r.is_reserved() {
-                        return Err(format!(
-                            "Invalid CREATE Operation: {r} is not reserved disk"
-                        ));
-                    }
-                    let volume = r.disk.as_ref().and_then(|d| d.volume.as_ref());
-                    match volume {
-                        None => {
-                            return Err("Invalid CREATE Operation: a volume needs 'disk.volume'"
-                                .to_string())
-                        }
-                        Some(v) if v.mode != cairn_proto::VolumeMode::Rw => {
-                            return Err("Invalid CREATE Operation: a persistent volume must be RW"
-                                .to_string())
-                        }
-                        Some(_) => {}
-                    }
-                    let agent_dir = &self.agents[agent].dir;
-                    let dir = volume_dir(agent_dir, r)
-                        .map_err(|e| format!("Invalid CREATE Operation: {e}"))?;
-                    // Roles `a/b` and `a__b` name the same directory: a volume of one must not
-                    // be the other's.
-                    let dup = total.iter().any(|t| {
-                        t.is_persistent_volume()
-                            && ((t.persistence_id() == Some(id)
-                                && t.reservation_role() == r.reservation_role())
-                                || volume_dir(agent_dir, t).is_ok_and(|d| d == dir))
-                    });
-                    if dup {
-                        return Err(format!(
-                            "Invalid CREATE Operation: persistence ID '{}' is already in use",
-                            id.escape_debug()
-                        ));
-                    }
-                    swap(&mut next, &mut total, &r.without_volume(), r, "CREATE")?;
-                    new_dirs.push(dir);
-                }
-            }
-            ResourceOp::Destroy(rs) => {
-                for r in rs {
-                    if !r.is_persistent_volume() {
-                        return Err(format!(
-                            "Invalid DESTROY Operation: {r} is not a persistent volume"
-                        ));
-                    }
-                    if self.volume_in_use(agent, r) {
-                        return Err(format!(
-                            "Invalid DESTROY Operation: volume '{}' is in use by a task",
-                            r.persistence_id().unwrap_or("")
-                        ));
-                    }
-                    let dir = volume_dir(&self.agents[agent].dir, r)
-                        .map_err(|e| format!("Invalid DESTROY Operation: {e}"))?;
-                    swap(&mut next, &mut total, r, &r.without_volume(), "DESTROY")?;
-                    gone_dirs.push(dir);
-                }
-            }
-        }
-        let agent_dir = self.agents[agent].dir.clone();
-        for d in new_dirs {
-            if let Err(e) = crate::sandbox::create_volume(&agent_dir, &d, None) {
+        let on_disk = OnDisk { state: self, agent };
+        let applied = apply_resource_operation(&mut next, &mut total, &op, &on_disk)
+            .map_err(|e| e.to_string())?;
+        for v in &applied.created {
+            let dir =
+                volume_dir(&agent_dir, v).map_err(|e| format!("Invalid CREATE Operation: {e}"))?;
+            if let Err(e) = crate::sandbox::create_volume(&agent_dir, &dir, None) {
                 return Err(format!("Failed to create the volume directory: {e}"));
             }
         }
-        for d in gone_dirs {
-            self.effect(Effect::RemoveDir {
-                root: agent_dir.clone(),
-                dir: d,
-            });
+        for v in &applied.destroyed {
+            if let Ok(dir) = volume_dir(&agent_dir, v) {
+                self.effect(Effect::RemoveDir {
+                    root: agent_dir.clone(),
+                    dir,
+                });
+            }
         }
         *pool = next;
         self.agents[agent].total = total;
