@@ -1,4 +1,4 @@
-//! Replacing cairn's defaults, end to end: the seed's my-service (examples/my_service.rs) with
+//! Replacing cairn's defaults, end to end: my-service (examples/my_service.rs) with
 //! two of the scheduler's defaults replaced by the author's own code.
 //!
 //! * An **offer check**: data nodes never land on one agent (it holds another system's data,

@@ -1,4 +1,4 @@
-//! The seed's my-service, in Rust: 2 `metadata` nodes and 3 `data` nodes, each one task with a
+//! my-service, in Rust: 2 `metadata` nodes and 3 `data` nodes, each one task with a
 //! 5,000 MB ROOT volume at `my-service-container-path`.
 //!
 //! ```sh
@@ -18,7 +18,7 @@ use cairn::spec::{PodSpec, PodSpecBuilder, ServiceSpec, TaskSpec, VolumeSpec};
 /// The command of every node: leave a mark in the persistent volume, then stay up.
 const NODE_CMD: &str = r#"echo "$TASK_NAME" >> my-service-container-path/marker && sleep 100000"#;
 
-/// One node type of the service (the seed's `TaskTypeSpecification`).
+/// One node type of the service.
 fn node_type(name: &str, count: u32) -> PodSpecBuilder {
     PodSpec::builder(name)
         .count(count)

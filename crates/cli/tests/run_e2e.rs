@@ -1,5 +1,5 @@
 //! `cairn run` as a user runs it: a real process that starts the embedded cluster, deploys the
-//! seed's my-service (examples/my-service.yml) and says where everything is; stopped and run
+//! my-service (examples/my-service.yml) and says where everything is; stopped and run
 //! again, it takes over the running pods. And `cairn run` / `cairn validate` on a bad spec.
 //!
 //! Pods outlive `cairn run` by design, so every test kills the sessions of the pods its work

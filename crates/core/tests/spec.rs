@@ -759,7 +759,7 @@ fn builder_refuses_what_svc_yml_refuses() {
     );
 }
 
-/// The seed's my-service written with the builder, as in examples/my-service.yml.
+/// my-service written with the builder, as in examples/my-service.yml.
 fn my_service_by_builder() -> ServiceSpec {
     let node = || {
         TaskSpec::builder("node")

@@ -166,7 +166,7 @@ fn status_key(i: usize) -> String {
     format!("Tasks/data-{i}-node/TaskStatus")
 }
 
-/// A TaskInfo as the scheduler stores one for the seed's data node: reserved cpus, mem and a
+/// A TaskInfo as the scheduler stores one for my-service's data node: reserved cpus, mem and a
 /// persistent volume, each with resource_id labels, plus the scheduler's task labels.
 fn task_info(i: usize) -> Vec<u8> {
     let reserved = |name: &str, value: f64, extra: serde_json::Value| {

@@ -1,4 +1,4 @@
-//! Building a spec in Rust: the seed's `ServiceSpecification`, as builders.
+//! Building a spec in Rust: `ServiceSpec`, `PodSpec` and `TaskSpec` as builders.
 //!
 //! Builders only collect values; `build()` validates and returns every problem at once, with
 //! the same svc.yml-style paths as [`super::parse_yaml`]. Defaults match svc.yml's, so a
