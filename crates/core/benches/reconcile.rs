@@ -101,13 +101,14 @@ fn deployed_store(pods: u32) -> (ServiceSpec, MemStore) {
     let spec = spec(pods);
     let role = spec.role.clone();
     let mut store = MemStore::default();
-    let mut s = Scheduler::new(
-        SchedulerConfig::default(),
-        spec.clone(),
-        StoredState::default(),
-        Time(1),
-    )
-    .expect("scheduler");
+    // What is measured is the takeover of the store a deploy leaves, not the deploy: one
+    // offer may carry every pod (a real master gets at most `max_pods_per_offer` per cycle).
+    let cfg = SchedulerConfig {
+        max_pods_per_offer: usize::MAX,
+        ..SchedulerConfig::default()
+    };
+    let mut s =
+        Scheduler::new(cfg, spec.clone(), StoredState::default(), Time(1)).expect("scheduler");
     s.handle_event(
         Time(2),
         Event::subscribed(FrameworkId::new(FRAMEWORK), 15.0, None),
