@@ -153,6 +153,19 @@ fn seed_476_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_repla
 }
 
 #[test]
+fn seed_88942_a_lost_task_record_without_a_volume_does_not_stop_the_restarted_scheduler() {
+    // Goal: a restarted scheduler starts from its store, asking an operator only when data is
+    // at stake. In this seed (found by a 100,000-seed sweep) the store loses data-1-sidecar's
+    // record and then the framework id, and agent 1 forgets data-1's executor, so the master
+    // cannot rebuild the sidecar. Its two reservations (cpus, memory) were unknown to the
+    // store, and the takeover check refused to start until `--force`, as if a volume were at
+    // stake. Fixed in the core: unknown reservations without a persistent volume are released
+    // and the lost task launched again; only an unknown volume stops the start. Method: replay
+    // the seed.
+    check(88942, &Options::default());
+}
+
+#[test]
 fn seed_3601_tasks_an_agent_forgot_while_unreachable_are_asked_about_until_an_answer_comes() {
     // Goal: a pod on a registered agent is not moved off its volume. Agent 2 loses the
     // executor checkpoint of data-0 (its tasks die, TASK_GONE); the scheduler dies before

@@ -21,10 +21,13 @@
 //!    resources, executor): reconciled, not launched twice.
 //! 3. **The role's reservations.** A cairn reservation of a pod instance of the target, on a
 //!    registered agent, that no stored task or reclaim entry knows, and that lies where the
-//!    pod lives (or the pod has no stored task at all), means the store lost that pod: the
-//!    start stops (`--force` releases them and deploys the pods afresh). One on another agent
-//!    than the pod's home is a leftover of an earlier home, not a lost pod. An uninstall
-//!    releases them as offered, like every leftover.
+//!    pod lives (or the pod has no stored task at all), means the store lost that pod's
+//!    records. When a persistent volume is among them the start stops, since relaunching
+//!    would put the pod on a fresh volume (`--force` releases them and deploys the pods
+//!    afresh). Without one nothing is at stake: they are released and the lost tasks launched
+//!    again (seed 88942 of the simulator: a sidecar's record lost, then its agent forgot it).
+//!    One on another agent than the pod's home is a leftover of an earlier home, not a lost
+//!    pod. An uninstall releases them as offered, like every leftover.
 //!
 //! What survives the check becomes the scheduler's picture of the agents too (see `agents`).
 
@@ -205,7 +208,11 @@ impl Scheduler {
         }
         let unknown = self.unknown_reservations(state, &tasks);
         let forced = self.cfg.takeover == TakeoverChoice::Force;
-        if !unknown.is_empty() && !self.is_uninstalling() && !forced {
+        // Only a volume holds data. Lost plain reservations (cpus, memory, ports, disk) are
+        // released whatever the choice: their tasks are dead (the master would have had them
+        // rebuilt), and launching them again on new reservations loses nothing.
+        let holds_data = unknown.iter().any(|(_, _, r)| r.is_persistent_volume());
+        if holds_data && !self.is_uninstalling() && !forced {
             let pods: BTreeSet<String> = unknown.iter().map(|(_, p, _)| p.clone()).collect();
             let agents: BTreeSet<String> = unknown.iter().map(|(a, _, _)| a.clone()).collect();
             return Err(TakeoverRefusal::UnknownReservations {
@@ -248,8 +255,8 @@ impl Scheduler {
             self.tasks.insert(name.clone(), record);
         }
         if !self.is_uninstalling() && !unknown.is_empty() {
-            // `--force`: the store does not know them, and a fresh deploy is what was asked
-            // for; they are released as offered, like a replaced pod's.
+            // `--force`, or no volume among them: the store does not know them, and a fresh
+            // launch is what comes next; they are released as offered, like a replaced pod's.
             report.released = unknown.len();
             let entries = unknown
                 .into_iter()
