@@ -20,7 +20,7 @@ const SANDBOX_WAIT: Duration = Duration::from_secs(10);
 /// Prints progress lines and locations until the snapshot channel closes.
 pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
     let mut last: Option<Snapshot> = None;
-    let mut shown_placement: Option<Vec<(String, String, String)>> = None;
+    let mut shown_placement: Option<Vec<(String, String)>> = None;
     // When the current placement was first seen without every sandbox in place.
     let mut waiting_since: Option<Instant> = None;
     loop {
@@ -75,19 +75,14 @@ pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
     }
 }
 
-/// Which task runs where: a change means the table is worth printing again.
-fn placement(snap: &Snapshot) -> Vec<(String, String, String)> {
+/// Which pod lives on which agent: a pod placed or moved (replaced) is worth the whole table
+/// again. A relaunch in place is not: its lines already say so, and a table of every pod per
+/// relaunch buried them (and, walking every sandbox, slowed a 1,000-pod service's relaunches
+/// by seconds).
+fn placement(snap: &Snapshot) -> Vec<(String, String)> {
     snap.pods
         .iter()
-        .flat_map(|p| {
-            p.tasks.iter().map(|t| {
-                (
-                    p.name.clone(),
-                    p.agent_id.clone().unwrap_or_default(),
-                    t.task_id.clone(),
-                )
-            })
-        })
+        .map(|p| (p.name.clone(), p.agent_id.clone().unwrap_or_default()))
         .collect()
 }
 
@@ -303,5 +298,31 @@ mod tests {
             lines(Some(&stopped), &up),
             ["connected to http://m:5050 as framework fw-1"]
         );
+    }
+
+    #[test]
+    fn the_table_of_pods_is_worth_printing_again_when_a_pod_moves_not_when_it_relaunches_in_place()
+    {
+        let pod = |agent: &str, task_id: &str| cairn_core::scheduler::PodStatus {
+            name: "data-0".into(),
+            pod_type: "data".into(),
+            index: 0,
+            agent_id: Some(agent.into()),
+            hostname: None,
+            tasks: vec![cairn_core::scheduler::PodTaskStatus {
+                name: "data-0-node".into(),
+                task_id: task_id.into(),
+                state: None,
+                ready: false,
+                volumes: vec![],
+            }],
+        };
+        let with = |p| Snapshot {
+            pods: vec![p],
+            ..Snapshot::default()
+        };
+        let first = placement(&with(pod("a1", "data-0-node__1")));
+        assert_eq!(first, placement(&with(pod("a1", "data-0-node__2"))));
+        assert_ne!(first, placement(&with(pod("a2", "data-0-node__3"))));
     }
 }
