@@ -53,14 +53,15 @@ pub trait Agent {
 }
 
 /// Applies `op` to `pool` (what the framework may use: an offer's resources) and to `total`
-/// (everything the agent has). Either both change or neither does. On success: the volumes it
-/// created and destroyed, for the caller to make or remove their directories.
+/// (everything the agent has). Either both change or neither does. On success every volume of
+/// a CREATE was created and every volume of a DESTROY destroyed: the caller makes or removes
+/// their directories.
 pub fn apply_resource_operation(
     pool: &mut Resources,
     total: &mut Resources,
     op: &ResourceOperation,
     agent: &dyn Agent,
-) -> Result<Applied, OperationRefused> {
+) -> Result<(), OperationRefused> {
     let what = op.name();
     let refuse = |reason: String| OperationRefused {
         operation: what,
@@ -71,7 +72,6 @@ pub fn apply_resource_operation(
         pool: pool.clone(),
         total: total.clone(),
     };
-    let mut applied = Applied::default();
     match op {
         ResourceOperation::Reserve(rs) => {
             for r in rs {
@@ -123,7 +123,6 @@ pub fn apply_resource_operation(
                     )));
                 }
                 books.swap(&r.without_volume(), r).map_err(refuse)?;
-                applied.created.push(r.clone());
             }
         }
         ResourceOperation::Destroy(rs) => {
@@ -138,13 +137,12 @@ pub fn apply_resource_operation(
                     )));
                 }
                 books.swap(r, &r.without_volume()).map_err(refuse)?;
-                applied.destroyed.push(r.clone());
             }
         }
     }
     *pool = books.pool;
     *total = books.total;
-    Ok(applied)
+    Ok(())
 }
 
 /// The framework's pool and the agent's total, changed together.
@@ -166,13 +164,6 @@ impl Books {
         self.total.add(to);
         Ok(())
     }
-}
-
-/// The volumes an operation created and destroyed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Applied {
-    pub created: Vec<Resource>,
-    pub destroyed: Vec<Resource>,
 }
 
 #[cfg(test)]
@@ -214,7 +205,7 @@ mod tests {
         pool: &mut Resources,
         total: &mut Resources,
         op: ResourceOperation,
-    ) -> Result<Applied, OperationRefused> {
+    ) -> Result<(), OperationRefused> {
         apply_resource_operation(pool, total, &op, &Idle)
     }
 
@@ -227,21 +218,27 @@ mod tests {
             ResourceOperation::Reserve(vec![reserved_disk(100.0)]),
         )
         .unwrap();
-        let made = apply(
+        apply(
             &mut pool,
             &mut total,
             ResourceOperation::Create(vec![volume("v1")]),
         )
         .unwrap();
-        assert_eq!(made.created, vec![volume("v1")]);
-        assert!(total.iter().any(Resource::is_persistent_volume));
-        let gone = apply(
+        let volumes = |r: &Resources| -> Vec<Resource> {
+            r.iter()
+                .filter(|r| r.is_persistent_volume())
+                .cloned()
+                .collect()
+        };
+        assert_eq!(volumes(&total), vec![volume("v1")]);
+        assert_eq!(volumes(&pool), vec![volume("v1")]);
+        apply(
             &mut pool,
             &mut total,
             ResourceOperation::Destroy(vec![volume("v1")]),
         )
         .unwrap();
-        assert_eq!(gone.destroyed, vec![volume("v1")]);
+        assert!(volumes(&total).is_empty() && volumes(&pool).is_empty());
         apply(
             &mut pool,
             &mut total,

@@ -1236,25 +1236,33 @@ impl Cluster {
         // offer stands in for it (what the operation takes must be offered anyway).
         let mut total = scratch.clone();
         let agent = SimAgent { cluster: self, i };
-        let Ok(applied) = apply_resource_operation(scratch, &mut total, &op, &agent) else {
+        if apply_resource_operation(scratch, &mut total, &op, &agent).is_err() {
             return false;
-        };
+        }
         let pod = |v: &Resource| {
             v.reservation_labels()
                 .and_then(|l| l.get(labels::POD_INSTANCE))
                 .map(str::to_string)
         };
-        for v in &applied.created {
-            self.observed.push(Observed::Create {
-                agent: i,
-                pod_instance: pod(v),
-            });
-        }
-        for v in &applied.destroyed {
-            self.observed.push(Observed::Destroy {
-                agent: i,
-                pod_instance: pod(v),
-            });
+        // Accepted: every volume of the operation was made or removed.
+        match &op {
+            ResourceOperation::Create(vs) => {
+                for v in vs {
+                    self.observed.push(Observed::Create {
+                        agent: i,
+                        pod_instance: pod(v),
+                    });
+                }
+            }
+            ResourceOperation::Destroy(vs) => {
+                for v in vs {
+                    self.observed.push(Observed::Destroy {
+                        agent: i,
+                        pod_instance: pod(v),
+                    });
+                }
+            }
+            ResourceOperation::Reserve(_) | ResourceOperation::Unreserve(_) => {}
         }
         true
     }

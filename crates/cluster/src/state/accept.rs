@@ -327,34 +327,40 @@ impl ClusterState {
         let agent_dir = self.agents[agent].dir.clone();
         // A volume's directory is chosen by the framework (role, persistence ID): one that
         // would not be inside the agent's directory refuses the operation before it counts.
-        let volumes = match &op {
-            ResourceOp::Create(rs) | ResourceOp::Destroy(rs) => rs.as_slice(),
-            _ => &[],
+        // Once the books accept the operation, every one of its volumes has a persistence ID,
+        // so these are the directories of all of them, in order.
+        let dirs = match &op {
+            ResourceOp::Create(rs) | ResourceOp::Destroy(rs) => rs
+                .iter()
+                .filter(|r| r.persistence_id().is_some())
+                .map(|r| volume_dir(&agent_dir, r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("Invalid {} Operation: {e}", op.name()))?,
+            _ => Vec::new(),
         };
-        for r in volumes.iter().filter(|r| r.persistence_id().is_some()) {
-            volume_dir(&agent_dir, r)
-                .map_err(|e| format!("Invalid {} Operation: {e}", op.name()))?;
-        }
         // On copies: a volume directory that cannot be made refuses the operation too.
         let mut next = pool.clone();
         let mut total = self.agents[agent].total.clone();
         let on_disk = OnDisk { state: self, agent };
-        let applied = apply_resource_operation(&mut next, &mut total, &op, &on_disk)
+        apply_resource_operation(&mut next, &mut total, &op, &on_disk)
             .map_err(|e| e.to_string())?;
-        for v in &applied.created {
-            let dir =
-                volume_dir(&agent_dir, v).map_err(|e| format!("Invalid CREATE Operation: {e}"))?;
-            if let Err(e) = crate::sandbox::create_volume(&agent_dir, &dir, None) {
-                return Err(format!("Failed to create the volume directory: {e}"));
+        match op {
+            ResourceOp::Create(_) => {
+                for dir in &dirs {
+                    if let Err(e) = crate::sandbox::create_volume(&agent_dir, dir, None) {
+                        return Err(format!("Failed to create the volume directory: {e}"));
+                    }
+                }
             }
-        }
-        for v in &applied.destroyed {
-            if let Ok(dir) = volume_dir(&agent_dir, v) {
-                self.effect(Effect::RemoveDir {
-                    root: agent_dir.clone(),
-                    dir,
-                });
+            ResourceOp::Destroy(_) => {
+                for dir in dirs {
+                    self.effect(Effect::RemoveDir {
+                        root: agent_dir.clone(),
+                        dir,
+                    });
+                }
             }
+            ResourceOp::Reserve(_) | ResourceOp::Unreserve(_) => {}
         }
         *pool = next;
         self.agents[agent].total = total;

@@ -556,19 +556,18 @@ impl Scheduler {
                     continue;
                 };
                 let pod = pod.to_string();
-                let pod = pod.as_str();
-                if known.contains(id) || !target.contains(pod) {
+                if known.contains(id) || !target.contains(&pod) {
                     continue;
                 }
                 let lost = homes
-                    .get(pod)
+                    .get(&pod)
                     .is_none_or(|h| h.contains(agent_id.value.as_str()));
                 if lost {
                     let resource = Resource {
                         allocation_info: None,
                         ..r.clone()
                     };
-                    out.push((agent_id.value.clone(), pod.to_string(), resource));
+                    out.push((agent_id.value.clone(), pod, resource));
                 }
             }
         }
