@@ -12,6 +12,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cairn_core::decide::Context;
 use cairn_core::offer::{
     builtin_checks, evaluate, requirement, CompiledRule, ExecutorSize, OfferView, Pipeline,
     PlacementContext, SpreadRank,
@@ -86,9 +87,8 @@ fn pipeline_alone() {
         &ExpandedPlan::new(&spec, deploy_plan_spec(&spec)),
         &PlanInput {
             spec: &spec,
-            config_id: &config,
+            context: Context::new(&config, &InPlaceRecovery),
             tasks: &tasks,
-            recovery: &InPlaceRecovery,
             overrides: &overrides,
         },
     );

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use cairn_proto::{Labels, Resource, TaskInfo};
 
 use crate::spec::PodInstanceName;
+use crate::store::ConfigId;
 
 /// TaskInfo: the config id the task was launched from.
 pub const TARGET_CONFIGURATION: &str = "target_configuration";
@@ -51,6 +52,16 @@ pub fn task_label<'a>(info: &'a TaskInfo, key: &str) -> Option<&'a str> {
 /// The one place they are read back: None for a task cairn did not label (or not canonically).
 pub fn task_pod_instance(info: &TaskInfo) -> Option<PodInstanceName> {
     labels_pod_instance(info.labels.as_ref()?)
+}
+
+/// The config a stored TaskInfo was launched under, from its [`TARGET_CONFIGURATION`] label.
+pub fn task_config(info: &TaskInfo) -> Option<ConfigId> {
+    task_label(info, TARGET_CONFIGURATION).map(|id| ConfigId(id.to_string()))
+}
+
+/// Whether a stored TaskInfo was launched under config `id`.
+pub fn launched_under(info: &TaskInfo, id: &ConfigId) -> bool {
+    task_label(info, TARGET_CONFIGURATION) == Some(id.0.as_str())
 }
 
 /// The pod instance a task's labels name (a TaskInfo's, or a task the master lists).

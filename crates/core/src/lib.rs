@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod decide;
 pub mod ids;
 pub mod labels;
 pub mod offer;

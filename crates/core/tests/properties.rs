@@ -2,6 +2,7 @@
 
 mod common;
 
+use cairn_core::decide::Context;
 use cairn_core::plan::{deploy_plan_spec, derive, ExpandedPlan, PlanInput, PlanOverrides, Status};
 use cairn_core::recovery::InPlaceRecovery;
 use cairn_core::scheduler::Scheduler;
@@ -77,9 +78,8 @@ proptest! {
         overrides.continues.insert("deploy/data".into(), continues);
         let plan = derive(&ExpandedPlan::new(&spec, deploy_plan_spec(&spec)), &PlanInput {
             spec: &spec,
-            config_id: &target,
+            context: Context::new(&target, &InPlaceRecovery),
             tasks: &tasks,
-            recovery: &InPlaceRecovery,
             overrides: &overrides,
         });
         let steps = &plan.status.phases[0].steps;

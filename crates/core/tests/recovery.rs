@@ -555,7 +555,7 @@ fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_tim
     // Goal: regression for cairn-sim seeds 368, 552, 669, 983 and 984. The deploy plan retries
     // a ONCE (or FINISH) task in place, on the reservations its pod holds; recovery ignored
     // such tasks. When their agent is removed (TASK_GONE) no offer of those reservations ever
-    // comes again, so the pod waited forever. Now the agent-gone rule runs the pod's failure
+    // comes again, so the pod waited forever. Now the decision `agent-gone` runs the pod's failure
     // timer whatever the task's goal, and the replacement relaunches it elsewhere. Method: a
     // ONCE pod on agent 0, TASK_GONE from the master, then the timer.
     let spec = ServiceSpec::builder("svc")
@@ -604,6 +604,178 @@ fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_tim
     sim.status("job-0-run", TaskState::Finished);
     assert!(sim.sched.is_deployed());
     assert!(sim.sched.plans()[1].phases.is_empty(), "recovery is over");
+}
+
+/// A pod `job` with one FINISH task `run` and a volume.
+fn finish_spec() -> ServiceSpec {
+    ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("job")
+                .volume(VolumeSpec::root("data", 50))
+                .task(
+                    TaskSpec::builder("run")
+                        .goal(Goal::Finish)
+                        .cmd("./run")
+                        .cpus(0.5)
+                        .memory_mb(64),
+                ),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_replaced() {
+    // Goal: every goal has a failure timer (DESIGN.md, row 23). A RUNNING task on an agent
+    // that never comes back was always replaced after the timeout; a FINISH task there was
+    // left to the deploy plan, which waits for its status forever. Method: a FINISH task
+    // goes UNREACHABLE and its agent leaves the master's list; before the timeout nothing
+    // moves, after it the pod is launched on the other agent.
+    let mut sim = Sim::new(finish_spec(), 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("job-0-run", TaskState::Running);
+    let old = sim.info("job-0-run");
+    sim.remove_agent(0);
+    let unreachable = from_master(&mut sim, "job-0-run", TaskState::Unreachable);
+    sim.send_status(unreachable);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    let (status, message) = sim.recovery_step("job-0:[run]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    assert!(message.contains("waiting for its agent"), "{message}");
+    sim.advance(19 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "waits for its agent");
+
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["job-0-run"]);
+    assert_eq!(sim.info("job-0-run").agent_id.value, "agent-1");
+    sim.status("job-0-run", TaskState::Finished);
+    assert!(sim.sched.is_deployed());
+}
+
+#[test]
+fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when_its_timer_runs_out(
+) {
+    // Goal: DESIGN.md's row 19 for an older config. The update kills data-0's task to launch
+    // it again under the new config on its reservations; its agent is removed before that
+    // launch, and no TASK_GONE comes for a task that already stopped. The update plan can
+    // only launch it on reservations that will never be offered again, so the pod waited
+    // forever. Now its failure timer runs, and the replacement launches it elsewhere under
+    // the new config. Method: kill, KILLED, agent removed, then the timer.
+    let mut sim = deployed(1, 2);
+    let old = sim.info("data-0-node");
+    let home: usize = old
+        .agent_id
+        .value
+        .trim_start_matches("agent-")
+        .parse()
+        .unwrap();
+    let mut v2 = node_spec(1, Strategy::Parallel);
+    v2.pods[0].tasks[0].cmd = "./node --v2".into();
+    let mark = sim.calls.len();
+    sim.restart(v2);
+    sim.subscribe();
+    assert_eq!(kills_since(&sim, mark), vec![old.task_id.value.clone()]);
+    sim.status("data-0-node", TaskState::Killed);
+    sim.remove_agent(home);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    assert!(message.contains("permanent-failure timer"), "{message}");
+    let other = 1 - home;
+    sim.advance(19 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[other]);
+    assert!(
+        sim.launched_since(mark).is_empty(),
+        "still pinned to its agent"
+    );
+
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[other]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    let new = sim.info("data-0-node");
+    assert_eq!(new.agent_id.value, format!("agent-{other}"));
+    assert!(new
+        .command
+        .as_ref()
+        .unwrap()
+        .value
+        .as_deref()
+        .unwrap()
+        .contains("--v2"));
+}
+
+#[test]
+fn a_pod_marked_for_replacement_is_not_relaunched_in_place_by_the_deploy_plan() {
+    // Goal: a pod is decided once. A pod with a FINISH task `init` and a RUNNING task `main`:
+    // `init` failed, so the deploy plan retries it in place; then an operator replaces the
+    // pod. While recovery waits for `main` to die, an offer of the old agent came and the
+    // deploy plan relaunched `init` there, on the volume the replacement is about to destroy.
+    // Method: replace, offer the old agent before `main` is KILLED: nothing is launched; after
+    // it, the pod is launched afresh on the other agent.
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("app")
+                .volume(VolumeSpec::root("data", 50))
+                .task(
+                    TaskSpec::builder("init")
+                        .goal(Goal::Finish)
+                        .essential(false)
+                        .cmd("./init")
+                        .cpus(0.1)
+                        .memory_mb(32),
+                )
+                .task(
+                    TaskSpec::builder("main")
+                        .cmd("./main")
+                        .cpus(0.5)
+                        .memory_mb(64),
+                ),
+        )
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(spec, 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("app-0-init", TaskState::Running);
+    sim.status("app-0-main", TaskState::Running);
+    sim.status("app-0-init", TaskState::Failed);
+    let main = sim.info("app-0-main");
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(
+            sim.now,
+            Command::Replace {
+                pod: "app-0".into(),
+            },
+        )
+        .unwrap();
+    sim.drain();
+    assert_eq!(kills_since(&sim, mark), vec![main.task_id.value.clone()]);
+    sim.advance(3);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(
+        sim.launched_since(mark),
+        Vec::<String>::new(),
+        "relaunched in place in a pod being replaced"
+    );
+
+    sim.status("app-0-main", TaskState::Killed);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    let mut launched = sim.launched_since(mark);
+    launched.sort();
+    assert_eq!(launched, vec!["app-0-init", "app-0-main"]);
+    assert_eq!(sim.info("app-0-init").agent_id.value, "agent-1");
 }
 
 #[test]

@@ -1194,11 +1194,7 @@ impl Cluster {
                         .insert(exec.clone(), strip_all(&lg.executor.resources));
                 }
                 for t in &lg.task_group.tasks {
-                    let pod_instance = format!(
-                        "{}-{}",
-                        labels::task_label(t, labels::TASK_TYPE).unwrap_or("?"),
-                        labels::task_label(t, labels::INDEX).unwrap_or("?")
-                    );
+                    let pod_instance = pod_name(t);
                     let mut info = t.clone();
                     info.executor = Some(lg.executor.clone());
                     self.agents[i].tasks.insert(
@@ -1339,4 +1335,9 @@ impl Books for SimAgent<'_> {
     fn volume_in_use(&self, _volume: &Resource) -> bool {
         false
     }
+}
+
+/// The pod instance a task belongs to, as a name (`?` for a task cairn did not label).
+pub(crate) fn pod_name(info: &TaskInfo) -> String {
+    labels::task_pod_instance(info).map_or_else(|| "?".to_string(), |p| p.to_string())
 }

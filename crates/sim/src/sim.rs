@@ -19,7 +19,7 @@ use std::fmt;
 
 use cairn_core::plan::Status;
 use cairn_core::scheduler::{Action, Scheduler, SchedulerConfig, TakeoverChoice, TakeoverRefusal};
-use cairn_core::spec::{Goal, ServiceSpec};
+use cairn_core::spec::{Goal, PodInstanceName, ServiceSpec};
 use cairn_core::store::{
     task_info_key, task_status_key, MemStore, Store, StoredState, FRAMEWORK_ID,
 };
@@ -27,7 +27,7 @@ use cairn_core::Time;
 use cairn_proto::scheduler::{Call, CallType, Event, EventType};
 use cairn_proto::{TaskInfo, TaskState, TaskStatus};
 
-use crate::cluster::{AgentState, Cluster, Observed};
+use crate::cluster::{pod_name, AgentState, Cluster, Observed};
 use crate::rng::Rng;
 use crate::shape::{self, AGENT_RESOURCES};
 
@@ -819,16 +819,13 @@ impl Sim {
     }
 
     fn in_target(&self, pod_instance: &str) -> bool {
-        let Some((ty, idx)) = pod_instance.rsplit_once('-') else {
-            return false;
-        };
-        let Ok(idx) = idx.parse::<u32>() else {
+        let Ok(pod) = PodInstanceName::parse(pod_instance) else {
             return false;
         };
         self.spec
             .pods
             .iter()
-            .any(|p| p.type_name == ty && idx < p.count)
+            .any(|p| p.type_name == pod.pod_type() && pod.index() < p.count)
     }
 
     /// Every stored TaskInfo with its pod instance.
@@ -838,15 +835,7 @@ impl Sim {
             .iter()
             .filter(|(k, _)| k.ends_with("/TaskInfo"))
             .filter_map(|(_, v)| serde_json::from_slice::<TaskInfo>(v).ok())
-            .map(|info| {
-                let p = format!(
-                    "{}-{}",
-                    cairn_core::labels::task_label(&info, cairn_core::labels::TASK_TYPE)
-                        .unwrap_or("?"),
-                    cairn_core::labels::task_label(&info, cairn_core::labels::INDEX).unwrap_or("?")
-                );
-                (p, info)
-            })
+            .map(|info| (pod_name(&info), info))
             .collect()
     }
 

@@ -139,7 +139,7 @@ fn seed_1653_a_pod_with_one_task_failed_and_one_gone_is_replaced_when_its_agent_
 }
 
 #[test]
-fn seed_476_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_replaced() {
+fn seeds_476_1027_2505_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_replaced() {
     // Goal: liveness when an agent never comes back (found by sweeps beyond the default
     // 1,000 seeds: 4231, 8146 and 14611 then; 476, 1027 and 2505 in today's numbering).
     // data-0 (one ONCE task) crashes on agent 0 and agent 0 is removed before the failure's
@@ -147,9 +147,12 @@ fn seed_476_a_finish_pod_whose_task_failed_before_its_agent_was_removed_is_repla
     // live). Recovery left FINISH/ONCE tasks to the deploy plan, which retries them in place,
     // pinned to agent 0's reservations: nothing ever replaced the pod. Fixed in the core: an
     // agent FAILURE makes the scheduler read the master's agents, and a FINISH or ONCE task
-    // that failed on an agent the master no longer lists runs its pod's failure timer (rule
-    // `agent-away`), which replaces the pod. Method: replay the seed.
-    check(476, &Options::default());
+    // that failed on an agent the master no longer lists runs its pod's failure timer (the
+    // decision `agent-away`, DESIGN.md's row 19), which replaces the pod. Method: replay the
+    // three seeds.
+    for seed in [476, 1027, 2505] {
+        check(seed, &Options::default());
+    }
 }
 
 #[test]

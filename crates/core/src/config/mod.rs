@@ -176,23 +176,20 @@ pub fn relabel_unchanged(
     id: &ConfigId,
     spec: &ServiceSpec,
 ) -> Vec<crate::store::WriteOp> {
-    use crate::labels::{task_label, TARGET_CONFIGURATION, TASK_TYPE};
+    use crate::labels::{task_config, task_pod_instance, TARGET_CONFIGURATION};
     let mut writes = Vec::new();
     for (name, record) in tasks.iter_mut() {
         let info = &record.info;
-        let (Some(label), Some(pod_type)) = (
-            task_label(info, TARGET_CONFIGURATION),
-            task_label(info, TASK_TYPE),
-        ) else {
+        let (Some(config), Some(pod)) = (task_config(info), task_pod_instance(info)) else {
             continue;
         };
-        if label == id.0 {
+        if config == *id {
             continue;
         }
-        let Some(old) = configs.get(&ConfigId(label.to_string())) else {
+        let Some(old) = configs.get(&config) else {
             continue;
         };
-        if !same_pod_rollout(old, spec, pod_type) {
+        if !same_pod_rollout(old, spec, pod.pod_type()) {
             continue;
         }
         let labels = record.info.labels.get_or_insert_with(Default::default);

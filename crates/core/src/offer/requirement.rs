@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use cairn_proto::{AgentId, ExecutorInfo, Reason, Resource, Source, TaskInfo};
 
+use crate::decide::is_active;
 use crate::labels::{resource_id, task_label, OFFER_HOSTNAME, RESOURCE_SET, REUSED_RESERVATIONS};
 use crate::plan::assess::task_name;
 use crate::plan::ReleasedStep;
-use crate::recovery::TaskCondition;
 use crate::spec::{PodInstanceName, PodSpec, PortSpec, ServiceSpec, VolumeSpec, VolumeType};
 use crate::store::TaskRecord;
 
@@ -247,9 +247,7 @@ fn executor_need(pod: &PodSpec, records: &BTreeMap<String, &TaskRecord>) -> Exec
             .values()
             .filter_map(|r| r.info.executor.as_ref().map(|e| (r, e)))
     };
-    if let Some((_, e)) =
-        with_executor().find(|(r, _)| TaskCondition::of(r.status.as_ref()).is_active())
-    {
+    if let Some((_, e)) = with_executor().find(|(r, _)| is_active(r.status.as_ref())) {
         return ExecutorNeed::Running(e.clone());
     }
     match with_executor().next() {
@@ -281,7 +279,7 @@ fn task_launch(
         });
     let resources = match holder {
         Some((holder_name, r)) => {
-            if holder_name != task && TaskCondition::of(r.status.as_ref()).is_active() {
+            if holder_name != task && is_active(r.status.as_ref()) {
                 return Err(format!(
                     "resource set `{}` is in use by {}",
                     set.unwrap_or_default(),

@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 
 use cairn_proto::{AgentId, TaskId, TaskState};
 
-use crate::labels::{task_label, TARGET_CONFIGURATION};
-use crate::recovery::{Recovery, RecoveryPolicy, TaskCondition};
+use crate::decide::{decide, Condition, Context, Decision, TaskFacts};
 use crate::spec::{Goal, PodInstanceName, ServiceSpec, TaskSpec};
-use crate::store::{ConfigId, TaskRecord};
+use crate::store::TaskRecord;
 
 use super::status::Status;
 use super::steps::ExpandedStep;
@@ -84,25 +83,33 @@ pub fn task_name(pod_instance: &PodInstanceName, task: &str) -> String {
     format!("{pod_instance}-{task}")
 }
 
-/// Assesses `step` from the stored tasks.
+/// Assesses `step` from the stored tasks, read against `ctx`.
 pub fn assess_step(
     step: &ExpandedStep,
     spec: &ServiceSpec,
-    config_id: &ConfigId,
+    ctx: &Context<'_>,
     tasks: &BTreeMap<String, TaskRecord>,
-    recovery: &dyn RecoveryPolicy,
 ) -> StepState {
     let pod_type = step.def.pod_instance.pod_type();
     let Some(pod) = spec.pod(pod_type) else {
         return StepState::Error(format!("no pod type `{pod_type}`"));
     };
+    let marked = ctx.is_marked(&step.def.pod_instance);
     let needs = step
         .def
         .tasks
         .iter()
         .zip(&step.task_names)
         .map(|(t, name)| match pod.task(t) {
-            Some(task_spec) => task_need(name, task_spec, tasks.get(name), config_id, recovery),
+            Some(task_spec) => {
+                let record = tasks.get(name);
+                task_need(
+                    name,
+                    task_spec,
+                    record,
+                    &ctx.facts(task_spec, record, marked),
+                )
+            }
             None => TaskNeed::Fatal(format!("pod `{pod_type}` has no task `{t}`")),
         });
     combine(&step.def.tasks, needs)
@@ -146,33 +153,26 @@ fn combine(tasks: &[String], needs: impl Iterator<Item = TaskNeed>) -> StepState
     }
 }
 
+/// What the deploy (or update) plan makes of a task's decision.
 fn task_need(
     name: &str,
     spec: &TaskSpec,
     record: Option<&TaskRecord>,
-    config_id: &ConfigId,
-    recovery: &dyn RecoveryPolicy,
+    facts: &TaskFacts,
 ) -> TaskNeed {
+    let decision = decide(facts);
     let Some(record) = record else {
         return TaskNeed::Launch;
     };
-    let condition = TaskCondition::of(record.status.as_ref());
-    // ONCE means once, whatever config it ran under.
-    if spec.goal == Goal::Once && condition == TaskCondition::Finished {
-        return TaskNeed::Done;
-    }
-    let on_target = task_label(&record.info, TARGET_CONFIGURATION) == Some(config_id.0.as_str());
-    if !on_target {
-        return if condition.is_active() {
+    let state = record.status.as_ref().map(|s| s.state);
+    match decision {
+        Decision::Done => TaskNeed::Done,
+        Decision::Launch => TaskNeed::Launch,
+        Decision::KillThenLaunch => {
             TaskNeed::KillFirst(record.info.task_id.clone(), record.info.agent_id.clone())
-        } else {
-            TaskNeed::Launch
-        };
-    }
-    match condition {
-        TaskCondition::Active => active_need(spec, record),
-        TaskCondition::Finished if spec.goal != Goal::Running => TaskNeed::Done,
-        TaskCondition::Errored => TaskNeed::Fatal(format!(
+        }
+        Decision::InFlight | Decision::AwaitAgent => active_need(spec, record),
+        Decision::Error => TaskNeed::Fatal(format!(
             "{name}: TASK_ERROR{}",
             record
                 .status
@@ -181,22 +181,30 @@ fn task_need(
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default()
         )),
-        // A RUNNING task launched under the target config that stopped is the recovery plan's:
-        // the deploy step shows it as on its way again, and does not launch it itself.
-        TaskCondition::Finished | TaskCondition::Failed if spec.goal == Goal::Running => {
-            let state = record.status.as_ref().map(|s| s.state).unwrap_or_default();
-            TaskNeed::InFlight(Status::Starting, Doing::Recovering(state))
+        Decision::Held => TaskNeed::Held(format!(
+            "{name} is {}; the recovery policy leaves it",
+            state.unwrap_or_default()
+        )),
+        // The rollout retries its own task where it was: should the agent come back, it runs
+        // there; if not, recovery's failure timer replaces the pod.
+        Decision::AwaitReplacement(_) if !facts.is_recoverys() => TaskNeed::Launch,
+        // A pod being replaced is recovery's: what is alive shows how far it is, a finished
+        // FINISH or ONCE task stays done, the rest is on its way back through recovery.
+        Decision::Replace(_) if facts.condition.is_active() => active_need(spec, record),
+        Decision::Replace(_)
+            if facts.goal != Goal::Running && facts.condition == Condition::Finished =>
+        {
+            TaskNeed::Done
         }
-        TaskCondition::Finished | TaskCondition::Failed => {
-            let status = record.status.as_ref().cloned().unwrap_or_default();
-            match recovery.recover(name, &status) {
-                Recovery::RelaunchInPlace | Recovery::Replace => TaskNeed::Launch,
-                Recovery::Leave => TaskNeed::Held(format!(
-                    "{name} is {}; the recovery policy leaves it",
-                    status.state
-                )),
-            }
-        }
+        // A RUNNING task of the target that stopped is the recovery plan's: the deploy step
+        // shows it as on its way again, and does not launch it itself.
+        Decision::Relaunch(_)
+        | Decision::Left
+        | Decision::AwaitReplacement(_)
+        | Decision::Replace(_) => TaskNeed::InFlight(
+            Status::Starting,
+            Doing::Recovering(state.unwrap_or_default()),
+        ),
     }
 }
 

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use cairn_proto::{AgentId, TaskId};
 
-use crate::recovery::RecoveryPolicy;
+use crate::decide::Context;
 use crate::spec::{PodInstanceName, ServiceSpec, Strategy};
-use crate::store::{ConfigId, TaskRecord};
+use crate::store::TaskRecord;
 
 use super::assess::{assess_step, StepState};
 use super::overrides::PlanOverrides;
@@ -23,12 +23,10 @@ use super::strategy::{release, PhaseGate, Release};
 pub struct PlanInput<'a> {
     /// The target spec.
     pub spec: &'a ServiceSpec,
-    /// The target config id.
-    pub config_id: &'a ConfigId,
+    /// What the stored tasks are read against (the target config, agents, marks, policy).
+    pub context: Context<'a>,
     /// Every stored task, by task name.
     pub tasks: &'a BTreeMap<String, TaskRecord>,
-    /// How failed tasks are treated.
-    pub recovery: &'a dyn RecoveryPolicy,
     /// Operator overrides.
     pub overrides: &'a PlanOverrides,
 }
@@ -84,7 +82,7 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
         };
         let states: Vec<StepState> = steps
             .iter()
-            .map(|s| assess_step(s, input.spec, input.config_id, input.tasks, input.recovery))
+            .map(|s| assess_step(s, input.spec, &input.context, input.tasks))
             .collect();
         let gate = PhaseGate {
             strategy: phase.spec.strategy,

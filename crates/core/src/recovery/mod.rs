@@ -2,8 +2,8 @@
 //! leave it.
 //!
 //! Failed pods are recovered by a `recovery` plan of their own, derived from the state like
-//! the deploy plan ([`plan`]). Which tasks count as failed is an ordered rule table
-//! (the [`RULES`] of [`classify()`]). A transient failure relaunches the pod in place (the same agent, the same
+//! the deploy plan ([`plan`]). Which tasks count as failed, and what becomes of them, is one
+//! decision per task ([`crate::decide`]), which the deploy plan renders too. A transient failure relaunches the pod in place (the same agent, the same
 //! reservations and volumes), with a crash-loop [`backoff`]; a pod that stays failed longer
 //! than the [`ReplacementPolicy`] allows, whose agent the operator marked gone, or that an
 //! operator `replace`s, is replaced elsewhere with fresh reservations, and its old ones are
@@ -11,55 +11,19 @@
 //! plugs into.
 
 pub mod backoff;
-pub mod classify;
 pub mod plan;
 pub mod state;
 
 use std::time::Duration;
 
 pub use backoff::{Backoff, BackoffPolicy};
-pub use classify::{classify, Category, Observation, Rule, RULES};
+pub use plan::Category;
 pub use state::{ReclaimEntry, RecoveryState};
 
-use cairn_proto::{TaskState, TaskStatus};
-
-/// Where a task stands, from its last status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskCondition {
-    /// Launched (no status yet), staging, starting, running, being killed, or unreachable (it
-    /// may come back; a partition-aware framework does not give up on it yet).
-    Active,
-    /// Exited 0 (TASK_FINISHED).
-    Finished,
-    /// Stopped and may run again if relaunched (FAILED, KILLED, LOST, DROPPED, GONE, ...).
-    Failed,
-    /// Refused by Mesos as malformed (TASK_ERROR): relaunching the same TaskInfo fails again.
-    Errored,
-}
-
-impl TaskCondition {
-    /// The condition of a task whose last persisted status is `status` (none: just launched).
-    pub fn of(status: Option<&TaskStatus>) -> TaskCondition {
-        let Some(status) = status else {
-            return TaskCondition::Active;
-        };
-        match status.state {
-            TaskState::Finished => TaskCondition::Finished,
-            TaskState::Error => TaskCondition::Errored,
-            TaskState::Unreachable | TaskState::Unknown => TaskCondition::Active,
-            s if s.is_terminal() => TaskCondition::Failed,
-            _ => TaskCondition::Active,
-        }
-    }
-
-    /// Whether the task may still be running somewhere.
-    pub fn is_active(self) -> bool {
-        self == TaskCondition::Active
-    }
-}
+use cairn_proto::TaskStatus;
 
 /// What to do with a task that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Recovery {
     /// Relaunch on the same agent, reusing the pod's reservations and volumes.
     RelaunchInPlace,
@@ -178,20 +142,5 @@ mod tests {
             Fast.replacement(&configured).permanent_failure_timeout,
             Some(Duration::from_secs(60))
         );
-    }
-
-    #[test]
-    fn conditions_follow_the_last_state() {
-        // Goal: one condition per state. Method: a table.
-        let c = |s| TaskCondition::of(Some(&TaskStatus::new("t", s)));
-        assert_eq!(TaskCondition::of(None), TaskCondition::Active);
-        assert_eq!(c(TaskState::Running), TaskCondition::Active);
-        assert_eq!(c(TaskState::Killing), TaskCondition::Active);
-        assert_eq!(c(TaskState::Unreachable), TaskCondition::Active);
-        assert_eq!(c(TaskState::Finished), TaskCondition::Finished);
-        assert_eq!(c(TaskState::Error), TaskCondition::Errored);
-        assert_eq!(c(TaskState::Failed), TaskCondition::Failed);
-        assert_eq!(c(TaskState::Lost), TaskCondition::Failed);
-        assert_eq!(c(TaskState::GoneByOperator), TaskCondition::Failed);
     }
 }

@@ -3,27 +3,28 @@
 //! group (the deploy plan's groups for that pod). Phases run in parallel, steps of a phase one
 //! after the other.
 //!
-//! A pod is in recovery when a task's [`classify()`](super::classify()) verdict is Transient or Permanent:
-//! * Transient: the failed tasks are relaunched in place (the requirement pins them to their
-//!   reservations). A failed *essential* task relaunches the whole pod: its surviving tasks are
-//!   killed first. A crash-loop backoff holds the relaunch (step DELAYED).
-//! * Permanent: the pod's live tasks are killed, then the scheduler replaces it (see
+//! A pod is in recovery when a task's [`decide`] decision runs the failure timer; the plan
+//! renders those decisions:
+//! * `Replace`: the pod's live tasks are killed, then the scheduler replaces it (see
 //!   `scheduler/recovery.rs`): its records go, its reservations are queued for reclaiming, and
 //!   the deploy plan launches it afresh.
+//! * otherwise (Transient): the `Relaunch` tasks, and RUNNING ones whose agent is gone, are
+//!   relaunched in place (the requirement pins them to their reservations). A failed
+//!   *essential* task relaunches the whole pod: its surviving tasks are killed first. A
+//!   crash-loop backoff holds the relaunch (step DELAYED).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_proto::{AgentId, TaskId, TaskState};
+use cairn_proto::{AgentId, TaskId};
 
-use crate::labels::{task_label, TARGET_CONFIGURATION};
-use crate::plan::assess::{is_ready, task_name};
+use crate::decide::{decide, Condition, Context, Decision, TaskFacts};
+use crate::plan::assess::task_name;
 use crate::plan::{ExpandedPlan, PhaseStatus, PlanStatus, ReleasedStep, Status, StepStatus};
 use crate::spec::{Goal, PodInstanceName, PodSpec, ServiceSpec};
-use crate::store::{ConfigId, TaskRecord};
+use crate::store::TaskRecord;
 use crate::time::Time;
 
-use super::classify::{classify, Category, Observation, Rule, AGENT_AWAY, AGENT_GONE};
-use super::{Backoff, Recovery, RecoveryPolicy, RecoveryState, ReplacementPolicy, TaskCondition};
+use super::{Backoff, RecoveryState, ReplacementPolicy};
 
 /// The plan's name.
 pub const RECOVERY_PLAN: &str = "recovery";
@@ -32,8 +33,8 @@ pub const RECOVERY_PLAN: &str = "recovery";
 pub struct RecoveryInput<'a> {
     /// The target spec.
     pub spec: &'a ServiceSpec,
-    /// The target config id.
-    pub config_id: &'a ConfigId,
+    /// What the stored tasks are read against (the same as the deploy plan's).
+    pub context: Context<'a>,
     /// Every stored task, by task name.
     pub tasks: &'a BTreeMap<String, TaskRecord>,
     /// The deploy plan, for each pod's task groups.
@@ -42,19 +43,20 @@ pub struct RecoveryInput<'a> {
     pub state: &'a RecoveryState,
     /// The crash-loop backoff.
     pub backoff: &'a Backoff,
-    /// The author's policy (may leave a task stopped).
-    pub policy: &'a dyn RecoveryPolicy,
     /// The replacement policy in force.
     pub replacement: &'a ReplacementPolicy,
-    /// Whether explicit reconciliation is still running.
-    pub reconciling: bool,
-    /// Agents the master removed (a TASK_GONE named them, its list of agents no longer has
-    /// them).
-    pub removed_agents: &'a BTreeSet<String>,
-    /// The agents the master listed last (registered), if it was asked.
-    pub listed_agents: Option<&'a BTreeSet<String>>,
     /// The time of the latest input.
     pub now: Time,
+}
+
+/// How a pod in recovery comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// In place: failed tasks are relaunched on the pod's reservations and volumes, or the pod
+    /// waits for its agent or its failure timer.
+    Transient,
+    /// Elsewhere: the pod is replaced with fresh reservations and volumes.
+    Permanent,
 }
 
 /// One pod instance in recovery.
@@ -64,8 +66,9 @@ pub struct PodRecovery {
     pub pod: PodInstanceName,
     /// Transient or Permanent.
     pub category: Category,
-    /// The rule that decided, for the first task that made the pod fail.
-    pub rule: &'static str,
+    /// The decision that put the pod here (a replacement's, else the first failing task's);
+    /// none for a pod relaunched and not yet ready again.
+    pub decision: Option<Decision>,
     /// Live tasks to kill first (survivors of an essential failure, or a pod to replace).
     pub kills: Vec<(TaskId, AgentId)>,
     /// Every RUNNING-goal task is running and ready (the failure is over).
@@ -92,37 +95,44 @@ struct Seen<'a> {
     /// Name inside the pod (`node`).
     task: String,
     record: &'a TaskRecord,
-    rule: &'static Rule,
+    facts: TaskFacts,
+    decision: Decision,
     essential: bool,
-    running_goal: bool,
-    on_target: bool,
-    ready: bool,
 }
 
 impl Seen<'_> {
     /// Alive as far as a kill is concerned: unreachable tasks are not waited for (their agent
     /// may never answer), but a kill is sent to them all the same.
     fn alive(&self) -> bool {
-        TaskCondition::of(self.record.status.as_ref()).is_active()
+        self.facts.condition.is_active()
     }
 
     fn unreachable(&self) -> bool {
-        matches!(
-            self.record.status.as_ref().map(|s| s.state),
-            Some(TaskState::Unreachable | TaskState::Unknown)
-        )
+        self.facts.condition == Condition::Unreachable
+    }
+
+    fn ready(&self) -> bool {
+        self.facts.condition == Condition::Ready
     }
 
     /// Whether recovery relaunches it when it stops: a RUNNING-goal task of the target config
     /// (the deploy or update plan relaunches the others).
     fn relaunched_here(&self) -> bool {
-        self.running_goal && self.on_target
+        self.facts.is_recoverys()
     }
 
-    /// Its agent was removed (or, for a FINISH or ONCE task, is no longer listed): only a
-    /// replacement brings it back.
+    /// Its agent is gone: only a replacement brings it back.
     fn agent_gone(&self) -> bool {
-        self.rule.name == AGENT_GONE || self.rule.name == AGENT_AWAY
+        matches!(self.decision, Decision::AwaitReplacement(_))
+    }
+
+    /// Recovery relaunches it now: stopped, and the decision is to bring it back in place.
+    fn to_relaunch(&self) -> bool {
+        self.relaunched_here()
+            && matches!(
+                self.decision,
+                Decision::Relaunch(_) | Decision::AwaitReplacement(_)
+            )
     }
 
     fn kill(&self) -> (TaskId, AgentId) {
@@ -166,33 +176,19 @@ fn seen_tasks<'a>(
     pod_spec: &PodSpec,
     instance: &PodInstanceName,
 ) -> Vec<Seen<'a>> {
-    let marked = input.state.replace.contains_key(&instance.to_string());
+    let marked = input.context.is_marked(instance);
     pod_spec
         .tasks
         .iter()
         .filter_map(|t| {
             let record = input.tasks.get(&task_name(instance, &t.name))?;
-            let on_target =
-                task_label(&record.info, TARGET_CONFIGURATION) == Some(input.config_id.0.as_str());
-            let o = Observation {
-                goal: t.goal,
-                status: record.status.as_ref(),
-                on_target,
-                marked_for_replacement: marked,
-                reconciling: input.reconciling,
-                agent_removed: input.removed_agents.contains(&record.info.agent_id.value),
-                agent_away: input
-                    .listed_agents
-                    .is_some_and(|l| !l.contains(&record.info.agent_id.value)),
-            };
+            let facts = input.context.facts(t, Some(record), marked);
             Some(Seen {
                 task: t.name.clone(),
                 record,
-                rule: classify(&o),
+                facts,
+                decision: decide(&facts),
                 essential: t.essential,
-                running_goal: t.goal == Goal::Running,
-                on_target,
-                ready: is_ready(t, record),
             })
         })
         .collect()
@@ -229,12 +225,15 @@ fn pod_recovery(
     let name = instance.to_string();
     let worst = seen
         .iter()
-        .find(|s| s.rule.category == Category::Permanent)
-        .or_else(|| seen.iter().find(|s| s.rule.category == Category::Transient));
-    // A task on a removed agent keeps its pod failing whatever its goal: a FINISH or ONCE one
-    // too, or its failure timer would never run.
-    let healthy = seen.iter().filter(|s| s.running_goal).all(|s| s.ready)
-        && !seen.iter().any(Seen::agent_gone)
+        .find(|s| s.decision.is_replace())
+        .or_else(|| seen.iter().find(|s| s.decision.runs_failure_timer()));
+    // A task whose decision runs the failure timer keeps its pod failing whatever its goal: a
+    // FINISH or ONCE one too, or its failure timer would never run.
+    let healthy = seen
+        .iter()
+        .filter(|s| s.facts.goal == Goal::Running)
+        .all(Seen::ready)
+        && !seen.iter().any(|s| s.decision.runs_failure_timer())
         && pod_spec
             .tasks
             .iter()
@@ -247,29 +246,12 @@ fn pod_recovery(
         return None;
     }
     let groups = groups(input, pod_spec, instance);
-    let policy_replace = seen.iter().any(|s| {
-        s.rule.category == Category::Transient
-            && s.relaunched_here()
-            && !s.alive()
-            && input.policy.recover(
-                &s.record.info.name,
-                &s.record.status.clone().unwrap_or_default(),
-            ) == Recovery::Replace
-    });
     let (pod, steps, rel) = match worst {
-        Some(w) if w.rule.category == Category::Permanent => {
-            permanent(input, instance, &seen, w.rule, &groups)
+        Some(w) if w.decision.is_replace() => {
+            permanent(input, instance, &seen, w.decision, &groups)
         }
-        Some(_) if policy_replace => permanent(
-            input,
-            instance,
-            &seen,
-            &super::classify::POLICY_REPLACE,
-            &groups,
-        ),
-        Some(w) => transient(input, instance, &seen, w.rule, &groups),
-        None if was_failing && !healthy => recovering(instance, &seen, &groups),
-        None => return None,
+        Some(w) => transient(input, instance, &seen, w, &groups),
+        None => recovering(instance, &seen, &groups),
     };
     let pod = PodRecovery { healthy, ..pod };
     let phase = PhaseStatus {
@@ -283,11 +265,11 @@ fn pod_recovery(
 
 type Derived = (PodRecovery, Vec<StepStatus>, Option<ReleasedStep>);
 
-fn base(instance: &PodInstanceName, category: Category, rule: &'static str) -> PodRecovery {
+fn base(instance: &PodInstanceName, category: Category, decision: Option<Decision>) -> PodRecovery {
     PodRecovery {
         pod: instance.clone(),
         category,
-        rule,
+        decision,
         kills: Vec::new(),
         healthy: false,
         replaceable: false,
@@ -305,21 +287,17 @@ fn recovering(
         .iter()
         .map(|(step, tasks)| in_flight_step(step, tasks, seen))
         .collect();
-    (
-        base(instance, Category::Transient, "relaunched"),
-        steps,
-        None,
-    )
+    (base(instance, Category::Transient, None), steps, None)
 }
 
 fn in_flight_step(step: &str, tasks: &[String], seen: &[Seen<'_>]) -> StepStatus {
     let slow = seen
         .iter()
-        .filter(|s| tasks.contains(&s.task) && s.running_goal && !s.ready)
+        .filter(|s| tasks.contains(&s.task) && s.facts.goal == Goal::Running && !s.ready())
         .map(|s| {
             let state = s.record.status.as_ref().map(|st| st.state);
             match state {
-                Some(TaskState::Running) => (
+                Some(cairn_proto::TaskState::Running) => (
                     Status::Started,
                     format!(
                         "{} is TASK_RUNNING, readiness check not passed",
@@ -349,14 +327,12 @@ struct Relaunch<'s, 'a> {
     kills: Vec<(TaskId, AgentId)>,
 }
 
-fn relaunch<'s, 'a>(input: &RecoveryInput<'_>, seen: &'s [Seen<'a>]) -> Relaunch<'s, 'a> {
-    let (left, stopped): (Vec<&Seen<'a>>, Vec<&Seen<'a>>) = seen
+fn relaunch<'s, 'a>(seen: &'s [Seen<'a>]) -> Relaunch<'s, 'a> {
+    let left: Vec<&Seen<'a>> = seen
         .iter()
-        .filter(|s| s.rule.category == Category::Transient && s.relaunched_here() && !s.alive())
-        .partition(|s| {
-            let status = s.record.status.clone().unwrap_or_default();
-            input.policy.recover(&s.record.info.name, &status) == Recovery::Leave
-        });
+        .filter(|s| s.decision == Decision::Left)
+        .collect();
+    let stopped: Vec<&Seen<'a>> = seen.iter().filter(|s| s.to_relaunch()).collect();
     // An essential task's failure takes its pod down: relaunch every RUNNING-goal task
     // together, after killing the ones still alive (they would hold the pod's executor).
     if !stopped.iter().any(|s| s.essential) {
@@ -369,7 +345,7 @@ fn relaunch<'s, 'a>(input: &RecoveryInput<'_>, seen: &'s [Seen<'a>]) -> Relaunch
     }
     let whole: Vec<&Seen<'a>> = seen
         .iter()
-        .filter(|s| s.relaunched_here() && s.rule.category != Category::Ignore)
+        .filter(|s| s.relaunched_here() && s.decision != Decision::Error)
         .collect();
     Relaunch {
         tasks: whole.iter().map(|s| s.task.as_str()).collect(),
@@ -425,29 +401,44 @@ fn idle_step(step: &str, tasks: &[String], seen: &[Seen<'_>], left: &[&Seen<'_>]
     s
 }
 
-fn prepared_message(rule: &Rule, kills: &[(TaskId, AgentId)]) -> String {
-    if kills.is_empty() {
+/// Why a pod is relaunched in place, from the task that decided it.
+fn prepared_message(worst: &Seen<'_>, kills: &[(TaskId, AgentId)]) -> String {
+    if !kills.is_empty() {
+        let names: Vec<&str> = kills.iter().map(|(t, _)| t.as_str()).collect();
         return format!(
-            "relaunching in place ({}): waiting for an offer of its reservations",
-            rule.name
+            "an essential task failed: killing {} first",
+            names.join(", ")
         );
     }
-    let names: Vec<&str> = kills.iter().map(|(t, _)| t.as_str()).collect();
-    format!(
-        "an essential task failed: killing {} first",
-        names.join(", ")
-    )
+    let state = worst
+        .record
+        .status
+        .as_ref()
+        .map(|s| s.state)
+        .unwrap_or_default();
+    let task = &worst.record.info.name;
+    let why = match worst.decision {
+        Decision::AwaitReplacement(_) => format!(
+            "{task} is {state}, {}; replaced elsewhere when the permanent-failure timer runs out",
+            worst.decision.name()
+        ),
+        Decision::Relaunch(crate::decide::RelaunchCause::LostReconciling) => {
+            format!("{task} is {state} from reconciliation")
+        }
+        _ => format!("{task} is {state}"),
+    };
+    format!("relaunching in place ({why}): waiting for an offer of its reservations")
 }
 
 fn transient(
     input: &RecoveryInput<'_>,
     instance: &PodInstanceName,
     seen: &[Seen<'_>],
-    rule: &'static Rule,
+    worst: &Seen<'_>,
     groups: &[(String, Vec<String>)],
 ) -> Derived {
-    let mut pod = base(instance, Category::Transient, rule.name);
-    let r = relaunch(input, seen);
+    let mut pod = base(instance, Category::Transient, Some(worst.decision));
+    let r = relaunch(seen);
     pod.kills = r.kills.clone();
     let name = instance.to_string();
     let delayed = input
@@ -476,13 +467,19 @@ fn transient(
             // Steps of a pod run one after the other.
             (Status::Pending, String::new())
         } else {
+            // The words come from a task this step relaunches, not one that only waits.
+            let why = seen
+                .iter()
+                .find(|s| s.to_relaunch() && launch.contains(&s.task))
+                .unwrap_or(worst);
+            let message = prepared_message(why, &r.kills);
             released = Some(ReleasedStep {
                 step: step.clone(),
                 pod_instance: instance.clone(),
                 launch,
                 kills: r.kills.clone(),
             });
-            (Status::Prepared, prepared_message(rule, &r.kills))
+            (Status::Prepared, message)
         };
         steps.push(StepStatus {
             name: step.clone(),
@@ -497,10 +494,10 @@ fn permanent(
     input: &RecoveryInput<'_>,
     instance: &PodInstanceName,
     seen: &[Seen<'_>],
-    rule: &'static Rule,
+    decision: Decision,
     groups: &[(String, Vec<String>)],
 ) -> Derived {
-    let mut pod = base(instance, Category::Permanent, rule.name);
+    let mut pod = base(instance, Category::Permanent, Some(decision));
     pod.kills = seen.iter().filter(|s| s.alive()).map(Seen::kill).collect();
     // Unreachable tasks cannot confirm their death; the replacement does not wait for them
     // (if their agent returns, their updates are for unknown task ids and they are killed).
@@ -524,7 +521,7 @@ fn permanent(
             Status::Prepared,
             format!(
                 "replacing ({}): killing {} first",
-                rule.reason,
+                decision.reason(),
                 waiting_kills.join(", ")
             ),
         ),
@@ -532,10 +529,13 @@ fn permanent(
             Status::Delayed,
             format!(
                 "replacing ({}): held by the min replace delay until {t}",
-                rule.reason
+                decision.reason()
             ),
         ),
-        (true, None) => (Status::Prepared, format!("replacing ({})", rule.reason)),
+        (true, None) => (
+            Status::Prepared,
+            format!("replacing ({})", decision.reason()),
+        ),
     };
     let steps = groups
         .iter()

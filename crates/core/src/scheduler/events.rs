@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashSet};
 use cairn_proto::scheduler::{AcknowledgeOperationStatus, Call, Event, EventType, Subscribed};
 use cairn_proto::{AgentId, Reason, TaskId, TaskState, TaskStatus};
 
+use crate::decide::is_active;
 use crate::plan::assess::readiness_passed;
 use crate::reconcile::Reconcile;
-use crate::recovery::TaskCondition;
 use crate::store::{task_status_key, WriteOp, FRAMEWORK_ID};
 use crate::time::Time;
 
@@ -77,7 +77,7 @@ impl Scheduler {
         let active: Vec<(TaskId, Option<AgentId>)> = self
             .tasks
             .values()
-            .filter(|r| TaskCondition::of(r.status.as_ref()).is_active())
+            .filter(|r| is_active(r.status.as_ref()))
             .map(|r| (r.info.task_id.clone(), Some(r.info.agent_id.clone())))
             .collect();
         if let Some(r) = self.reconciler.start(now, active) {

@@ -62,6 +62,7 @@ pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
 pub use update::UpdateCheck;
 
 use crate::config::{choose_target, id_inputs, relabel_unchanged, ConfigViolation, TargetChoice};
+use crate::decide::Context;
 use crate::ids::IdSource;
 use crate::offer::{builtin_checks, CompiledRule, ExecutorSize, OfferCheck, Rank};
 use crate::plan::overrides::PLAN_OVERRIDES_PROPERTY;
@@ -577,10 +578,21 @@ impl Scheduler {
     fn plan_input(&self) -> PlanInput<'_> {
         PlanInput {
             spec: &self.spec,
-            config_id: &self.config_id,
+            context: self.decide_context(),
             tasks: &self.tasks,
-            recovery: self.recovery.as_ref(),
             overrides: &self.plan_overrides,
+        }
+    }
+
+    /// What every plan reads the stored tasks against, so that they all decide alike.
+    pub(super) fn decide_context(&self) -> Context<'_> {
+        Context {
+            config_id: &self.config_id,
+            policy: self.recovery.as_ref(),
+            reconciling: !self.reconciler.is_settled(),
+            removed_agents: &self.agents.removed,
+            listed_agents: self.listed_agents(),
+            marked: &self.recovery_state.replace,
         }
     }
 

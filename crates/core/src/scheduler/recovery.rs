@@ -12,7 +12,7 @@ use crate::offer::DecisionRecord;
 use crate::plan::CommandRefusal;
 use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan};
 use crate::recovery::state::ReplaceReason;
-use crate::recovery::{Category, ReclaimEntry};
+use crate::recovery::ReclaimEntry;
 use crate::spec::{Goal, TaskName};
 use crate::store::{WriteOp, TASKS};
 use crate::time::Time;
@@ -40,16 +40,12 @@ impl Scheduler {
     pub(super) fn recovery_plan(&self) -> RecoveryPlan {
         derive(&RecoveryInput {
             spec: &self.spec,
-            config_id: &self.config_id,
+            context: self.decide_context(),
             tasks: &self.tasks,
             deploy: &self.deploy,
             state: &self.recovery_state,
             backoff: &self.backoff,
-            policy: self.recovery.as_ref(),
             replacement: &self.replacement,
-            reconciling: !self.reconciler.is_settled(),
-            removed_agents: &self.agents.removed,
-            listed_agents: self.listed_agents(),
             now: self.last_now,
         })
     }
@@ -101,7 +97,7 @@ impl Scheduler {
         let mut writes = Vec::new();
         for pod in &plan.pods {
             let name = pod.pod.to_string();
-            if pod.category != Category::Healthy && !pod.healthy {
+            if !pod.healthy {
                 writes.extend(self.recovery_state.start_failure(&name, now));
             }
         }
@@ -385,7 +381,7 @@ impl Scheduler {
         let live: Vec<_> = self
             .pod_records(pod)?
             .into_iter()
-            .filter(|(_, r)| crate::recovery::TaskCondition::of(r.status.as_ref()).is_active())
+            .filter(|(_, r)| crate::decide::is_active(r.status.as_ref()))
             .map(|(_, r)| (r.info.task_id.clone(), r.info.agent_id.clone()))
             .collect();
         if live.is_empty() {

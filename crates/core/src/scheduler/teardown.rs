@@ -32,10 +32,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use cairn_proto::scheduler::Call;
 use cairn_proto::Offer;
 
-use crate::labels::{resource_id, resource_pod_instance, task_label, task_pod_instance};
+use crate::decide::is_active;
+use crate::labels::{resource_id, resource_pod_instance, task_pod_instance};
 use crate::plan::{CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
-use crate::recovery::{ReclaimEntry, TaskCondition};
+use crate::recovery::ReclaimEntry;
 use crate::spec::PodInstanceName;
+use crate::store::ConfigId;
 use crate::store::{
     property_key, StoredState, WriteOp, CONFIGURATIONS, CONFIG_TARGET, FRAMEWORK_ID, PROPERTIES,
     SCHEMA_VERSION_KEY, TASKS,
@@ -127,19 +129,16 @@ fn erase_everything() -> Vec<WriteOp> {
 
 /// Configs neither the target nor referenced by a stored task: deleted at start (they can
 /// never be needed again; a task's config is kept for as long as the task record is).
-pub(super) fn unused_configs(
-    stored: &StoredState,
-    target: &crate::store::ConfigId,
-) -> Vec<WriteOp> {
-    let used: BTreeSet<&str> = stored
+pub(super) fn unused_configs(stored: &StoredState, target: &ConfigId) -> Vec<WriteOp> {
+    let used: BTreeSet<ConfigId> = stored
         .tasks
         .values()
-        .filter_map(|r| task_label(&r.info, crate::labels::TARGET_CONFIGURATION))
+        .filter_map(|r| crate::labels::task_config(&r.info))
         .collect();
     stored
         .configs
         .keys()
-        .filter(|id| *id != target && !used.contains(id.0.as_str()))
+        .filter(|id| *id != target && !used.contains(*id))
         .map(|id| WriteOp::Delete {
             key: crate::store::config_key(id),
         })
@@ -221,8 +220,7 @@ impl Scheduler {
     /// Whether a stored task still needs killing: live, on an agent still waited for.
     fn needs_kill(&self, name: &str) -> bool {
         self.tasks.get(name).is_some_and(|r| {
-            TaskCondition::of(r.status.as_ref()).is_active()
-                && !self.abandoned(&r.info.agent_id.value)
+            is_active(r.status.as_ref()) && !self.abandoned(&r.info.agent_id.value)
         })
     }
 
