@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::ClusterConfig;
-use crate::state::{self, ClusterState, Effect, Outgoing, SpawnRequest};
+use crate::state::{self, ClusterState, Effect, Now, Outgoing, SpawnRequest};
 use crate::{process, sandbox, users};
 
 /// Starting the cluster failed.
@@ -111,9 +111,11 @@ impl Cluster {
             })?;
         cfg.listen = master_addr;
         let cfg = Arc::new(cfg);
-        let state = state::load(cfg.clone()).map_err(|source| ClusterError::Recover {
-            work_dir: cfg.work_dir.clone(),
-            source,
+        let state = state::load(now(), Instant::now, cfg.clone()).map_err(|source| {
+            ClusterError::Recover {
+                work_dir: cfg.work_dir.clone(),
+                source,
+            }
         })?;
         let running: Vec<usize> = state
             .agents
@@ -219,6 +221,15 @@ impl Cluster {
     }
 }
 
+/// The time of a change to the state, read where the change comes in: the state never reads the
+/// clock itself (see [`Now`]).
+pub(crate) fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        wall: SystemTime::now(),
+    }
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, ClusterState> {
         // A panic while holding the lock must not take the whole cluster down with poison.
@@ -237,7 +248,7 @@ impl Inner {
             let mut state = self.lock();
             waiting.fetch_sub(1, Ordering::Relaxed);
             let result = f(&mut state);
-            let finished = state.finish();
+            let finished = state.finish(Instant::now);
             for out in finished.outbox {
                 match out {
                     Outgoing::Framework(tx, bytes)
@@ -308,7 +319,7 @@ impl Inner {
                 // agent offers nothing until it is done.
                 tokio::task::spawn_blocking(move || {
                     let orphans = process::kill_orphans(&sandboxes, &known);
-                    self.with(|s| s.orphans_swept(agent, sweep, &orphans));
+                    self.with(|s| s.orphans_swept(now(), agent, sweep, &orphans));
                 });
             }
             Effect::RemoveDir { root, dir } => {
@@ -335,7 +346,9 @@ impl Inner {
             Ok(user) => user,
             Err(message) => {
                 tracing::error!("{message}");
-                self.with(|s| s.executor_not_started(req.agent, &req.container_id, &message));
+                self.with(|s| {
+                    s.executor_not_started(now(), req.agent, &req.container_id, &message)
+                });
                 return;
             }
         };
@@ -362,7 +375,7 @@ impl Inner {
         });
         if let Err(message) = prepared {
             tracing::error!("{message}");
-            self.with(|s| s.executor_spawned(req.agent, &req.container_id, Err(message)));
+            self.with(|s| s.executor_spawned(now(), req.agent, &req.container_id, Err(message)));
             return;
         }
         let spawn = || -> std::io::Result<tokio::process::Child> {
@@ -397,7 +410,7 @@ impl Inner {
                 let pid = child.id().unwrap_or(0);
                 let start = process::start_time(pid);
                 let (agent, container) = (req.agent, req.container_id.clone());
-                self.with(|s| s.executor_spawned(agent, &container, Ok((pid, start))));
+                self.with(|s| s.executor_spawned(now(), agent, &container, Ok((pid, start))));
                 tokio::spawn(async move {
                     let status = child.wait().await;
                     let message = match status {
@@ -406,6 +419,7 @@ impl Inner {
                     };
                     self.with(|s| {
                         s.executor_terminated(
+                            now(),
                             agent,
                             &container,
                             cairn_proto::Reason::ExecutorTerminated,
@@ -416,7 +430,7 @@ impl Inner {
             }
             Err(e) => {
                 let msg = format!("{}: {e}", program.display());
-                self.with(|s| s.executor_spawned(req.agent, &req.container_id, Err(msg)));
+                self.with(|s| s.executor_spawned(now(), req.agent, &req.container_id, Err(msg)));
             }
         }
     }
@@ -519,19 +533,19 @@ impl Inner {
             {
                 return;
             }
-            let now = Instant::now();
-            let check_pids = now.duration_since(last_pid_check) >= Duration::from_secs(1);
+            let now = now();
+            let check_pids = now.instant.duration_since(last_pid_check) >= Duration::from_secs(1);
             if check_pids {
-                last_pid_check = now;
+                last_pid_check = now.instant;
             }
             self.with(|s| {
                 s.framework_tick(now);
                 s.rescind_expired_offers(now);
                 s.agent_health_tick(now);
                 for agent in 0..s.agents.len() {
-                    s.agent_tick(agent, now, check_pids);
+                    s.agent_tick(now, agent, check_pids);
                 }
-                s.allocate(now);
+                s.allocate(now, Instant::now);
             });
         }
     }

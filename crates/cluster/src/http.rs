@@ -21,7 +21,7 @@ use cairn_proto::scheduler::{Call, CallType};
 use cairn_proto::{executor, master};
 use futures_util::Stream;
 
-use crate::cluster::Inner;
+use crate::cluster::{now, Inner};
 use crate::serve::StreamCloser;
 use crate::state::framework_reply;
 use crate::stream::{self, EventReceiver, StreamCut};
@@ -648,18 +648,18 @@ async fn scheduler(
             );
         }
         let closer = closer.map(|Extension(c)| c);
-        let sub = match inner.with(|s| s.subscribe(call, closer)) {
+        let sub = match inner.with(|s| s.subscribe(now(), call, closer)) {
             Ok(sub) => sub,
             Err(e) => return text(e.status, e.message),
         };
         let (fid, sid) = (sub.framework_id.clone(), sub.stream_id.clone());
         let closer = inner.clone();
         let on_close: Box<dyn FnOnce() + Send> = Box::new(move || {
-            closer.with(|s| s.framework_stream_closed(&fid, &sid));
+            closer.with(|s| s.framework_stream_closed(now(), &fid, &sid));
         });
         return stream_response(sub.rx, Some(&sub.stream_id), on_close);
     }
-    match inner.with(|s| s.handle_call(call, stream_id.as_deref(), principal.as_deref())) {
+    match inner.with(|s| s.handle_call(now(), call, stream_id.as_deref(), principal.as_deref())) {
         Ok(reply) => framework_reply(reply),
         Err(e) => text(e.status, e.message),
     }
@@ -686,13 +686,13 @@ async fn operator(
     if call.type_ == master::CallType::Subscribe {
         // The event stream: the state, then what changes it, until the caller goes.
         let closer = closer.map(|Extension(c)| c);
-        let (id, rx) = inner.with(|s| s.operator_subscribe(closer));
+        let (id, rx) = inner.with(|s| s.operator_subscribe(now(), closer));
         let on_close: Box<dyn FnOnce() + Send> = Box::new(move || {
             inner.with(|s| s.operator_stream_closed(id));
         });
         return stream_response(rx, None, on_close);
     }
-    match inner.with(|s| s.operator_call(call)) {
+    match inner.with(|s| s.operator_call(now(), call)) {
         Ok(crate::state::OperatorReply::Json(resp)) => json_response(StatusCode::OK, &resp),
         Ok(crate::state::OperatorReply::Ok) => StatusCode::OK.into_response(),
         Ok(crate::state::OperatorReply::Accepted) => StatusCode::ACCEPTED.into_response(),
@@ -796,7 +796,7 @@ async fn redirect(State(inner): State<Shared>) -> Response {
 
 async fn metrics(State(inner): State<Shared>) -> Response {
     let queue = inner.queue();
-    let doc = inner.with(|s| s.metrics_snapshot(queue));
+    let doc = inner.with(|s| s.metrics_snapshot(now(), queue));
     json_response(StatusCode::OK, &doc)
 }
 
@@ -807,7 +807,7 @@ async fn agents(State(inner): State<Shared>) -> Response {
 
 async fn add_agent(State(inner): State<Shared>) -> Response {
     let doc = inner.with(|s| {
-        let i = s.add_agent();
+        let i = s.add_agent(now());
         serde_json::json!({"index": i, "id": s.agents[i].id.value})
     });
     json_response(StatusCode::OK, &doc)
@@ -818,6 +818,7 @@ async fn agent_action(
     Path((agent, action)): Path<(String, String)>,
 ) -> Response {
     let result = inner.with(|s| {
+        let now = now();
         let Some(i) = s.find_agent(&agent) else {
             return Err((
                 404,
@@ -825,9 +826,9 @@ async fn agent_action(
             ));
         };
         match action.as_str() {
-            "stop" => s.stop_agent(i),
-            "restart" => s.restart_agent(i),
-            "lose" => s.lose_agent(i, false),
+            "stop" => s.stop_agent(now, i),
+            "restart" => s.restart_agent(now, i),
+            "lose" => s.lose_agent(now, i, false),
             other => {
                 return Err((
                     404,
@@ -893,7 +894,7 @@ async fn executor_api(
                     }
                     _ => {}
                 }
-                s.executor_subscribe(agent, &call, closer)
+                s.executor_subscribe(now(), agent, &call, closer)
                     .map(|(conn, rx)| {
                         let container = s
                             .live_container(agent, &call.framework_id, &call.executor_id)
@@ -928,7 +929,13 @@ async fn executor_api(
             };
             let done = inner.with(|s| {
                 caller.owns(s, agent, Some(&update.status.task_id))?;
-                s.executor_update(agent, &call.framework_id, &call.executor_id, update.status);
+                s.executor_update(
+                    now(),
+                    agent,
+                    &call.framework_id,
+                    &call.executor_id,
+                    update.status,
+                );
                 Ok::<(), String>(())
             });
             match done {

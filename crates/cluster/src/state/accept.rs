@@ -13,7 +13,7 @@ use cairn_proto::operations::{apply_resource_operation, Agent};
 use cairn_proto::validation::{validate_id, validate_relative_path, validate_uri};
 
 use super::agent::volume_dir;
-use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask};
+use super::{strip, AgentStatus, ClusterState, Dirty, Effect, MasterTask, Now};
 
 /// A resource operation (not a launch) on one agent's books: Mesos' model of it.
 pub(crate) use cairn_proto::operations::ResourceOperation as ResourceOp;
@@ -46,7 +46,7 @@ impl Agent for OnDisk<'_> {
 impl ClusterState {
     /// ACCEPT: checks the offers, then applies the operations in order against their pooled
     /// resources. What is left over is declined with the call's filter.
-    pub(crate) fn accept(&mut self, fid: &FrameworkId, accept: Accept) {
+    pub(crate) fn accept(&mut self, now: Now, fid: &FrameworkId, accept: Accept) {
         let refuse = accept.filters.as_ref().and_then(|f| f.refuse_seconds);
         let refined = self
             .master
@@ -110,11 +110,12 @@ impl ClusterState {
         self.master.metrics.offers_answered(fid, true, used_up);
         let (Some(agent), Some(role), None) = (agent, role, problem.clone()) else {
             let why = problem.unwrap_or_else(|| "Invalid offers".to_string());
-            self.drop_operations(fid, &accept.operations, &why);
+            self.drop_operations(now, fid, &accept.operations, &why);
             return;
         };
         if self.agents[agent].status != AgentStatus::Running {
             self.drop_operations(
+                now,
                 fid,
                 &accept.operations,
                 "The agent of the offer is not reachable",
@@ -131,6 +132,7 @@ impl ClusterState {
             let op_type = op.type_;
             self.master.metrics.framework_operation(fid, op_type);
             let result = self.apply_operation(
+                now,
                 fid,
                 agent,
                 &role,
@@ -150,13 +152,14 @@ impl ClusterState {
                 (Ok(()), None) => {}
             }
         }
-        self.filter_resources(fid, agent, pool, refuse);
+        self.filter_resources(now, fid, agent, pool, refuse);
     }
 
     /// Applies one operation of an ACCEPT.
     #[allow(clippy::too_many_arguments)]
     fn apply_operation(
         &mut self,
+        now: Now,
         fid: &FrameworkId,
         agent: usize,
         role: &str,
@@ -222,6 +225,7 @@ impl ClusterState {
                 if op.id.is_some() {
                     for t in &tasks {
                         self.task_error(
+                            now,
                             fid,
                             t,
                             Reason::TaskInvalid,
@@ -233,8 +237,9 @@ impl ClusterState {
                 for mut task in tasks {
                     task.resources = convert_all(task.resources, refined);
                     match self.validate_task(fid, agent, &task, pool, false) {
-                        Err(e) => self.task_error(fid, &task, Reason::TaskInvalid, &e),
+                        Err(e) => self.task_error(now, fid, &task, Reason::TaskInvalid, &e),
                         Ok(()) if task.executor.is_some() => self.task_error(
+                            now,
                             fid,
                             &task,
                             Reason::TaskInvalid,
@@ -245,14 +250,16 @@ impl ClusterState {
                             let user =
                                 self.launch_user(fid, agent, None, std::slice::from_ref(&task));
                             match user.and_then(|_| {
-                                self.agent_launch(agent, fid, None, vec![task])
+                                self.agent_launch(now, agent, fid, None, vec![task])
                                     .map_err(|e| (Reason::TaskInvalid, e))
                             }) {
                                 Ok(()) => {
                                     take(pool, &launched.resources);
                                     self.record_launch(fid, agent, None, &launched);
                                 }
-                                Err((reason, e)) => self.task_error(fid, &launched, reason, &e),
+                                Err((reason, e)) => {
+                                    self.task_error(now, fid, &launched, reason, &e)
+                                }
                             }
                         }
                     }
@@ -285,7 +292,7 @@ impl ClusterState {
                 };
                 if let Some((reason, e)) = invalid {
                     for t in &tasks {
-                        self.task_error(fid, t, reason, &e);
+                        self.task_error(now, fid, t, reason, &e);
                     }
                     return Err(e);
                 }
@@ -294,9 +301,9 @@ impl ClusterState {
                     .is_none();
                 let executor_id = executor.executor_id.clone();
                 let executor_resources = executor.resources.clone();
-                if let Err(e) = self.agent_launch(agent, fid, Some(executor), tasks.clone()) {
+                if let Err(e) = self.agent_launch(now, agent, fid, Some(executor), tasks.clone()) {
                     for t in &tasks {
-                        self.task_error(fid, t, Reason::TaskGroupInvalid, &e);
+                        self.task_error(now, fid, t, Reason::TaskGroupInvalid, &e);
                     }
                     return Err(e);
                 }
@@ -511,8 +518,16 @@ impl ClusterState {
     }
 
     /// TASK_ERROR from the master for a task it refused.
-    fn task_error(&mut self, fid: &FrameworkId, task: &TaskInfo, reason: Reason, message: &str) {
+    fn task_error(
+        &mut self,
+        now: Now,
+        fid: &FrameworkId,
+        task: &TaskInfo,
+        reason: Reason,
+        message: &str,
+    ) {
         let status = self.master_status(
+            now,
             fid,
             &task.task_id,
             Some(task.agent_id.clone()),
@@ -526,7 +541,7 @@ impl ClusterState {
 
     /// Every operation of an ACCEPT with bad offers is dropped: tasks hear TASK_DROPPED (or
     /// TASK_LOST), operations with an id hear OPERATION_ERROR.
-    fn drop_operations(&mut self, fid: &FrameworkId, ops: &[OfferOperation], why: &str) {
+    fn drop_operations(&mut self, now: Now, fid: &FrameworkId, ops: &[OfferOperation], why: &str) {
         for op in ops {
             let tasks: Vec<&TaskInfo> = match op.type_ {
                 OperationType::Launch => {
@@ -541,6 +556,7 @@ impl ClusterState {
             };
             for t in tasks {
                 let s = self.master_status(
+                    now,
                     fid,
                     &t.task_id,
                     Some(t.agent_id.clone()),

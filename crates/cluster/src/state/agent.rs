@@ -13,9 +13,7 @@ use cairn_proto::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    epoch_secs, new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, SpawnRequest,
-};
+use super::{new_uuid, AgentStatus, ClusterState, Dirty, Effect, MasterTask, Now, SpawnRequest};
 use crate::config::mesos_duration;
 use crate::paths::{join_inside, volume_path, PathError};
 use crate::serve::StreamCloser;
@@ -316,12 +314,12 @@ impl ClusterState {
     /// changes and the error says why.
     pub(crate) fn agent_launch(
         &mut self,
+        now: Now,
         agent: usize,
         framework_id: &FrameworkId,
         executor_info: Option<ExecutorInfo>,
         tasks: Vec<TaskInfo>,
     ) -> Result<(), String> {
-        let now = Instant::now();
         let framework_info = match self.master.frameworks.get(framework_id) {
             Some(f) => f.info.clone(),
             None => return Ok(()),
@@ -422,7 +420,7 @@ impl ClusterState {
                     framework_removed: false,
                     auth_token: crate::auth::generate_secret(),
                     connection: None,
-                    deadline: Some(now + self.cfg.executor_registration_timeout),
+                    deadline: Some(now.instant + self.cfg.executor_registration_timeout),
                     watched: false,
                 };
                 let env = self.executor_env(agent, &exec);
@@ -533,6 +531,7 @@ impl ClusterState {
     /// Records the pid of a freshly spawned executor, or fails its tasks if it could not start.
     pub(crate) fn executor_spawned(
         &mut self,
+        now: Now,
         agent: usize,
         container: &str,
         pid: Result<(u32, Option<u64>), String>,
@@ -551,6 +550,7 @@ impl ClusterState {
             }
             Err(message) => {
                 self.executor_terminated(
+                    now,
                     agent,
                     container,
                     Reason::ContainerLaunchFailed,
@@ -563,7 +563,13 @@ impl ClusterState {
     /// The executor's sandbox could not be made for its user (there is no such user, or it
     /// cannot reach the work dir): it never started. As a Mesos agent does, its tasks are
     /// reported dropped (lost, to a framework that is not partition-aware), with why.
-    pub(crate) fn executor_not_started(&mut self, agent: usize, container: &str, message: &str) {
+    pub(crate) fn executor_not_started(
+        &mut self,
+        now: Now,
+        agent: usize,
+        container: &str,
+        message: &str,
+    ) {
         let Some(exec) = self.runtime_executor(agent, container) else {
             return;
         };
@@ -581,6 +587,7 @@ impl ClusterState {
         };
         for task in unfinished {
             self.agent_status(
+                now,
                 agent,
                 container,
                 &task,
@@ -589,13 +596,14 @@ impl ClusterState {
                 message,
             );
         }
-        self.executor_terminated(agent, container, Reason::ExecutorTerminated, message);
+        self.executor_terminated(now, agent, container, Reason::ExecutorTerminated, message);
     }
 
     /// An executor subscribed (or re-subscribed) on its agent's executor API. `closer` closes
     /// its connection if it stops reading.
     pub(crate) fn executor_subscribe(
         &mut self,
+        now: Now,
         agent: usize,
         call: &executor::Call,
         closer: Option<StreamCloser>,
@@ -674,6 +682,7 @@ impl ClusterState {
                     continue;
                 }
                 self.executor_update(
+                    now,
                     agent,
                     &call.framework_id,
                     &call.executor_id,
@@ -697,6 +706,7 @@ impl ClusterState {
     /// A status update from an executor (or made by the agent itself).
     pub(crate) fn executor_update(
         &mut self,
+        now: Now,
         agent: usize,
         framework: &FrameworkId,
         executor_id: &ExecutorId,
@@ -736,7 +746,7 @@ impl ClusterState {
         status
             .executor_id
             .get_or_insert_with(|| exec.info.executor_id.clone());
-        status.timestamp.get_or_insert_with(epoch_secs);
+        status.timestamp.get_or_insert_with(|| now.epoch_secs());
         status.source.get_or_insert(Source::Executor);
         if status.source == Some(Source::Executor) {
             merge_container_status(
@@ -764,12 +774,12 @@ impl ClusterState {
                 .and_then(|t| t.updates.back())
                 .and_then(|u| u.uuid.clone());
             if let Some(uuid) = uuid {
-                self.agent_acknowledge(agent, &container, &task_id, &uuid);
+                self.agent_acknowledge(now, agent, &container, &task_id, &uuid);
             }
             return;
         }
         if first {
-            self.forward_update(agent, &container, &task_id, true);
+            self.forward_update(now, agent, &container, &task_id, true);
         } else {
             // The master learns the latest state even while an older update waits.
             self.mirror_latest(agent, &container, &task_id);
@@ -777,8 +787,10 @@ impl ClusterState {
     }
 
     /// An agent-made status update (executor gone, kill before launch, ...).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn agent_status(
         &mut self,
+        now: Now,
         agent: usize,
         container: &str,
         task_id: &TaskId,
@@ -798,15 +810,16 @@ impl ClusterState {
             message: Some(message.to_string()),
             source: Some(Source::Agent),
             uuid: Some(new_uuid()),
-            timestamp: Some(epoch_secs()),
+            timestamp: Some(now.epoch_secs()),
             ..Default::default()
         };
-        self.executor_update(agent, &framework, &executor_id, status);
+        self.executor_update(now, agent, &framework, &executor_id, status);
     }
 
     /// Sends the head update of a task's stream to the master and on to the framework.
     pub(crate) fn forward_update(
         &mut self,
+        now: Now,
         agent: usize,
         container: &str,
         task_id: &TaskId,
@@ -814,7 +827,6 @@ impl ClusterState {
     ) {
         let retry_min = self.cfg.status_update_retry_min;
         let retry_max = self.cfg.status_update_retry_max;
-        let now = Instant::now();
         let Some(exec) = self.runtime_executor(agent, container) else {
             return;
         };
@@ -830,7 +842,7 @@ impl ClusterState {
         } else {
             (task.backoff * 2).clamp(retry_min, retry_max)
         };
-        task.next_retry = Some(now + task.backoff);
+        task.next_retry = Some(now.instant + task.backoff);
         self.mirror_latest(agent, container, task_id);
         // The update reaching the master is Mesos' status update message from the agent.
         let known = self.master.frameworks.contains_key(&framework);
@@ -903,6 +915,7 @@ impl ClusterState {
     /// The framework acknowledged an update.
     pub(crate) fn framework_acknowledge(
         &mut self,
+        now: Now,
         framework: &FrameworkId,
         agent_id: &AgentId,
         task_id: &TaskId,
@@ -918,10 +931,17 @@ impl ClusterState {
         let Some(container) = self.task_container(agent, framework, task_id) else {
             return;
         };
-        self.agent_acknowledge(agent, &container, task_id, uuid);
+        self.agent_acknowledge(now, agent, &container, task_id, uuid);
     }
 
-    fn agent_acknowledge(&mut self, agent: usize, container: &str, task_id: &TaskId, uuid: &Bytes) {
+    fn agent_acknowledge(
+        &mut self,
+        now: Now,
+        agent: usize,
+        container: &str,
+        task_id: &TaskId,
+        uuid: &Bytes,
+    ) {
         let Some(exec) = self.runtime_executor(agent, container) else {
             return;
         };
@@ -947,7 +967,7 @@ impl ClusterState {
             &executor::Event::acknowledged(task_id.clone(), uuid.clone()),
         );
         if more {
-            self.forward_update(agent, container, task_id, true);
+            self.forward_update(now, agent, container, task_id, true);
         } else {
             self.mirror_latest(agent, container, task_id);
         }
@@ -1002,6 +1022,7 @@ impl ClusterState {
     /// The executor process is gone. Its unfinished tasks fail, and its resources free up.
     pub(crate) fn executor_terminated(
         &mut self,
+        now: Now,
         agent: usize,
         container: &str,
         reason: Reason,
@@ -1040,6 +1061,7 @@ impl ClusterState {
         for (task_id, kill_requested) in unfinished {
             if kill_requested {
                 self.agent_status(
+                    now,
                     agent,
                     container,
                     &task_id,
@@ -1049,6 +1071,7 @@ impl ClusterState {
                 );
             } else {
                 self.agent_status(
+                    now,
                     agent,
                     container,
                     &task_id,
@@ -1078,6 +1101,7 @@ impl ClusterState {
     /// Kills a task: through its executor, or directly when it never reached one.
     pub(crate) fn agent_kill(
         &mut self,
+        now: Now,
         agent: usize,
         framework: &FrameworkId,
         task_id: &TaskId,
@@ -1098,6 +1122,7 @@ impl ClusterState {
         if let Some(pos) = exec.undelivered.iter().position(|t| t == task_id) {
             exec.undelivered.remove(pos);
             self.agent_status(
+                now,
                 agent,
                 &container,
                 task_id,
@@ -1105,7 +1130,7 @@ impl ClusterState {
                 Reason::TaskKilledDuringLaunch,
                 "Killed before it was delivered to its executor",
             );
-            self.stop_idle_executor(agent, &container);
+            self.stop_idle_executor(now, agent, &container);
             return;
         }
         if exec.connection.is_some() {
@@ -1121,17 +1146,17 @@ impl ClusterState {
     }
 
     /// An executor that has nothing left to run is told to shut down.
-    fn stop_idle_executor(&mut self, agent: usize, container: &str) {
+    fn stop_idle_executor(&mut self, now: Now, agent: usize, container: &str) {
         let idle = self
             .runtime_executor(agent, container)
             .is_some_and(|e| e.tasks.values().all(|t| t.state.is_terminal()));
         if idle {
-            self.shutdown_executor(agent, container);
+            self.shutdown_executor(now, agent, container);
         }
     }
 
     /// Asks an executor to shut down, and makes sure its processes go even if it does not.
-    pub(crate) fn shutdown_executor(&mut self, agent: usize, container: &str) {
+    pub(crate) fn shutdown_executor(&mut self, now: Now, agent: usize, container: &str) {
         let Some(exec) = self.runtime_executor(agent, container) else {
             return;
         };
@@ -1156,6 +1181,7 @@ impl ClusterState {
             });
         } else {
             self.executor_terminated(
+                now,
                 agent,
                 container,
                 Reason::ExecutorTerminated,
@@ -1188,18 +1214,18 @@ impl ClusterState {
     }
 
     /// Periodic agent work: update retries, executors that never subscribed or died unseen.
-    pub(crate) fn agent_tick(&mut self, agent: usize, now: Instant, check_pids: bool) {
+    pub(crate) fn agent_tick(&mut self, now: Now, agent: usize, check_pids: bool) {
         let Some(rt) = self.agents[agent].runtime.as_ref() else {
             return;
         };
-        let recovering = rt.recovering_until.is_some_and(|t| now < t);
+        let recovering = rt.recovering_until.is_some_and(|t| now.instant < t);
         let mut retries = Vec::new();
         let mut dead = Vec::new();
         let mut timed_out = Vec::new();
         for (container, exec) in &rt.executors {
             if !exec.framework_removed {
                 for (id, t) in &exec.tasks {
-                    if t.next_retry.is_some_and(|r| r <= now) {
+                    if t.next_retry.is_some_and(|r| r <= now.instant) {
                         retries.push((container.clone(), id.clone()));
                     }
                 }
@@ -1207,7 +1233,9 @@ impl ClusterState {
             if exec.phase == ExecutorPhase::Terminated {
                 continue;
             }
-            if exec.phase == ExecutorPhase::Launching && exec.deadline.is_some_and(|d| d <= now) {
+            if exec.phase == ExecutorPhase::Launching
+                && exec.deadline.is_some_and(|d| d <= now.instant)
+            {
                 timed_out.push(container.clone());
                 continue;
             }
@@ -1220,12 +1248,12 @@ impl ClusterState {
             }
         }
         if let Some(rt) = self.agents[agent].runtime.as_mut() {
-            if rt.recovering_until.is_some_and(|t| now >= t) {
+            if rt.recovering_until.is_some_and(|t| now.instant >= t) {
                 rt.recovering_until = None;
             }
         }
         for (container, task) in retries {
-            self.forward_update(agent, &container, &task, false);
+            self.forward_update(now, agent, &container, &task, false);
         }
         for container in timed_out {
             let pid = self
@@ -1235,6 +1263,7 @@ impl ClusterState {
                 self.effect(Effect::KillSession { pid, start });
             }
             self.executor_terminated(
+                now,
                 agent,
                 &container,
                 Reason::ExecutorRegistrationTimeout,
@@ -1243,6 +1272,7 @@ impl ClusterState {
         }
         for container in dead {
             self.executor_terminated(
+                now,
                 agent,
                 &container,
                 Reason::ExecutorTerminated,
@@ -1265,7 +1295,7 @@ impl ClusterState {
 
     /// Forwards every pending head update of a framework at once (used when it re-subscribes,
     /// so a recovering scheduler does not wait out a long retry backoff).
-    pub(crate) fn resend_pending(&mut self, framework: &FrameworkId) {
+    pub(crate) fn resend_pending(&mut self, now: Now, framework: &FrameworkId) {
         let mut heads = Vec::new();
         for (i, slot) in self.agents.iter().enumerate() {
             let Some(rt) = &slot.runtime else { continue };
@@ -1281,19 +1311,24 @@ impl ClusterState {
             }
         }
         for (agent, container, task) in heads {
-            self.forward_update(agent, &container, &task, true);
+            self.forward_update(now, agent, &container, &task, true);
         }
     }
 
     /// The framework is gone: its executors are shut down and their records dropped.
-    pub(crate) fn agent_remove_framework(&mut self, framework: &FrameworkId) {
+    pub(crate) fn agent_remove_framework(&mut self, now: Now, framework: &FrameworkId) {
         for agent in 0..self.agents.len() {
-            self.shutdown_framework_on(agent, framework);
+            self.shutdown_framework_on(now, agent, framework);
         }
     }
 
     /// Shuts down a framework's executors on one running agent; their updates are dropped.
-    pub(crate) fn shutdown_framework_on(&mut self, agent: usize, framework: &FrameworkId) {
+    pub(crate) fn shutdown_framework_on(
+        &mut self,
+        now: Now,
+        agent: usize,
+        framework: &FrameworkId,
+    ) {
         let containers: Vec<String> = match &self.agents[agent].runtime {
             Some(rt) => rt
                 .executors
@@ -1315,7 +1350,7 @@ impl ClusterState {
                 .runtime_executor(agent, &c)
                 .is_some_and(|e| e.is_live());
             if live {
-                self.shutdown_executor(agent, &c);
+                self.shutdown_executor(now, agent, &c);
                 self.mark(Dirty::Executor(agent, c));
             } else {
                 self.remove_executor(agent, &c);

@@ -1,11 +1,11 @@
 //! The allocator: what each agent has free, offered per framework and role, filtered by what a
 //! framework declined, rescinded when the agent goes away.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resources};
 
-use super::{AgentSlot, AgentStatus, ClusterState, OfferFilter, OutstandingOffer};
+use super::{AgentSlot, AgentStatus, ClusterState, Now, OfferFilter, OutstandingOffer, Stopwatch};
 
 /// Where an offer's agent is reached (`Offer.url`): its own address, under the path of its
 /// process as Mesos names it (`/slave(1)`, which cairn's agents serve as well as `/`).
@@ -80,23 +80,24 @@ impl ClusterState {
     }
 
     /// One allocation pass, if one is due.
-    pub(crate) fn allocate(&mut self, now: Instant) {
-        if now < self.master.next_allocation {
+    pub(crate) fn allocate(&mut self, now: Now, stopwatch: Stopwatch) {
+        if now.instant < self.master.next_allocation {
             return;
         }
-        let late = now.duration_since(self.master.next_allocation);
+        let late = now.instant.duration_since(self.master.next_allocation);
         // The next pass is due one interval after this one was due, not after the (slightly
         // late) tick that ran it: otherwise every other tick falls a hair short and the
         // interval doubles in practice.
         self.master.next_allocation =
-            (self.master.next_allocation + self.cfg.allocation_interval).max(now);
-        let started = Instant::now();
+            (self.master.next_allocation + self.cfg.allocation_interval).max(now.instant);
+        let started = stopwatch();
         self.allocation_pass(now);
-        self.master.metrics.allocation(started.elapsed(), late);
+        let ran = stopwatch().duration_since(started);
+        self.master.metrics.allocation(ran, late);
     }
 
     /// What one allocation pass offers.
-    fn allocation_pass(&mut self, now: Instant) {
+    fn allocation_pass(&mut self, now: Now) {
         let mut clients: Vec<(FrameworkId, String)> = Vec::new();
         for fw in self.master.frameworks.values() {
             if fw.stream.is_none() {
@@ -137,7 +138,9 @@ impl ClusterState {
                 }
                 let filtered = self.master.frameworks.get(fid).is_some_and(|fw| {
                     fw.filters.iter().any(|f| {
-                        f.agent == agent && f.until > now && f.resources.contains(&offerable)
+                        f.agent == agent
+                            && f.until > now.instant
+                            && f.resources.contains(&offerable)
                     })
                 });
                 if filtered {
@@ -183,7 +186,7 @@ impl ClusterState {
                         agent,
                         role: role.clone(),
                         resources,
-                        expires: self.cfg.offer_timeout.map(|t| now + t),
+                        expires: self.cfg.offer_timeout.map(|t| now.instant + t),
                     },
                 );
                 made.push((fid.clone(), offer));
@@ -203,6 +206,7 @@ impl ClusterState {
     /// Adds a decline filter for the resources of an offer being given back.
     pub(crate) fn filter_resources(
         &mut self,
+        now: Now,
         fid: &FrameworkId,
         agent: usize,
         resources: Resources,
@@ -212,7 +216,7 @@ impl ClusterState {
         if secs.is_nan() || secs <= 0.0 || resources.is_empty() {
             return;
         }
-        let until = Instant::now() + Duration::from_secs_f64(secs.min(MAX_REFUSE));
+        let until = now.instant + Duration::from_secs_f64(secs.min(MAX_REFUSE));
         if let Some(fw) = self.master.frameworks.get_mut(fid) {
             fw.filters.push(OfferFilter {
                 agent,
@@ -225,6 +229,7 @@ impl ClusterState {
     /// DECLINE of one offer.
     pub(crate) fn decline_offer(
         &mut self,
+        now: Now,
         fid: &FrameworkId,
         id: &OfferId,
         refuse_seconds: Option<f64>,
@@ -237,7 +242,7 @@ impl ClusterState {
         }
         let offer = self.master.offers.remove(id).expect("checked above");
         self.master.metrics.offers_answered(fid, false, 1);
-        self.filter_resources(fid, offer.agent, offer.resources, refuse_seconds);
+        self.filter_resources(now, fid, offer.agent, offer.resources, refuse_seconds);
     }
 
     /// Withdraws a framework's offers; with `rescind`, tells it.
@@ -264,12 +269,12 @@ impl ClusterState {
     /// Rescinds the offers left unanswered past the offer timeout. Their resources go back to
     /// the pool with no filter, as Mesos recovers them, so the next allocation offers them
     /// again (to the same framework, if no other wants them).
-    pub(crate) fn rescind_expired_offers(&mut self, now: Instant) {
+    pub(crate) fn rescind_expired_offers(&mut self, now: Now) {
         let expired: Vec<(OfferId, FrameworkId)> = self
             .master
             .offers
             .iter()
-            .filter(|(_, o)| o.expires.is_some_and(|at| at <= now))
+            .filter(|(_, o)| o.expires.is_some_and(|at| at <= now.instant))
             .map(|(id, o)| (id.clone(), o.framework.clone()))
             .collect();
         for (id, fid) in expired {
@@ -292,5 +297,61 @@ impl ClusterState {
             self.master.offers.remove(&id);
             self.send_to_framework(&fid, &scheduler::Event::rescind(id));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use cairn_proto::scheduler::Call;
+    use cairn_proto::{Filters, FrameworkInfo, OfferId};
+
+    use crate::config::ClusterConfig;
+    use crate::state::{load, ClusterState, Now};
+
+    #[test]
+    fn a_declined_offer_is_offered_again_exactly_when_its_refuse_seconds_have_passed() {
+        // Any origin will do: every time after it is the test's to choose.
+        let start = Now {
+            instant: crate::cluster::now().instant,
+            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        };
+        let at = |secs: f64| Now {
+            instant: start.instant + Duration::from_secs_f64(secs),
+            wall: start.wall + Duration::from_secs_f64(secs),
+        };
+        let stopwatch = || crate::cluster::now().instant;
+        // Nothing is written there: checkpoints are written by `finish`, which this never calls.
+        let dir = std::env::temp_dir().join(format!("cairn-alloc-{}", uuid::Uuid::new_v4()));
+        let mut cfg = ClusterConfig::new(dir);
+        cfg.agents = 1;
+        cfg.allow_root = true;
+        let mut s = load(start, stopwatch, Arc::new(cfg)).unwrap();
+        let sweep = s.agents[0].runtime.as_ref().and_then(|rt| rt.sweeping);
+        s.orphans_swept(start, 0, sweep.unwrap(), &[]);
+        let info = FrameworkInfo {
+            user: crate::users::own_name().to_string(),
+            name: "declines".to_string(),
+            ..Default::default()
+        };
+        let sub = s.subscribe(start, Call::subscribe(info), None).unwrap();
+        let offered = |s: &mut ClusterState, now: Now| -> Vec<OfferId> {
+            s.allocate(now, stopwatch);
+            s.master.offers.keys().cloned().collect()
+        };
+
+        let first = offered(&mut s, start);
+        assert_eq!(first.len(), 1);
+        let filters = Filters {
+            refuse_seconds: Some(10.0),
+        };
+        let decline = Call::decline(sub.framework_id.clone(), first, Some(filters));
+        s.handle_call(start, decline, Some(&sub.stream_id), None)
+            .unwrap();
+
+        assert!(offered(&mut s, at(9.999)).is_empty());
+        assert_eq!(offered(&mut s, at(10.0)).len(), 1);
     }
 }

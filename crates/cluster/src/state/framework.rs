@@ -2,7 +2,7 @@
 //! failover timeout.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes as WireBytes;
 use cairn_proto::scheduler::{self, Call, CallType};
@@ -12,9 +12,7 @@ use cairn_proto::{
     TaskState, TaskStatus,
 };
 
-use super::{
-    epoch_secs, AgentStatus, ClusterState, CompletedFramework, Dirty, Framework, StreamHandle,
-};
+use super::{AgentStatus, ClusterState, CompletedFramework, Dirty, Framework, Now, StreamHandle};
 use crate::serve::StreamCloser;
 use crate::stream::{self, EventReceiver};
 
@@ -78,6 +76,7 @@ impl ClusterState {
     /// `closer` closes that connection if the scheduler stops reading it.
     pub(crate) fn subscribe(
         &mut self,
+        now: Now,
         call: Call,
         closer: Option<StreamCloser>,
     ) -> Result<Subscription, CallError> {
@@ -115,7 +114,6 @@ impl ClusterState {
                 ));
             }
         }
-        let now = Instant::now();
         let stream_id = uuid::Uuid::new_v4().to_string();
         let id = match info.id.clone() {
             Some(id) => {
@@ -187,8 +185,8 @@ impl ClusterState {
             fw.disconnected_at = None;
             fw.suppressed = sub.suppressed_roles.into_iter().collect();
             fw.filters.clear();
-            fw.next_heartbeat = now + heartbeat;
-            fw.reregistered_time = epoch_secs();
+            fw.next_heartbeat = now.instant + heartbeat;
+            fw.reregistered_time = now.epoch_secs();
             let name = fw.info.name.clone();
             let principal = fw.info.principal.clone();
             let metrics = &mut self.master.metrics;
@@ -199,7 +197,7 @@ impl ClusterState {
         } else {
             let name = info.name.clone();
             let principal = info.principal.clone();
-            let registered = epoch_secs();
+            let registered = now.epoch_secs();
             self.master.frameworks.insert(
                 id.clone(),
                 Framework {
@@ -214,7 +212,7 @@ impl ClusterState {
                     disconnected_at: None,
                     suppressed: sub.suppressed_roles.into_iter().collect(),
                     filters: Vec::new(),
-                    next_heartbeat: now + heartbeat,
+                    next_heartbeat: now.instant + heartbeat,
                     tasks: HashMap::new(),
                     completed_tasks: VecDeque::new(),
                     operations: Default::default(),
@@ -238,8 +236,8 @@ impl ClusterState {
         );
         self.send_to_framework(&id, &subscribed);
         self.send_to_framework(&id, &scheduler::Event::heartbeat());
-        self.resend_pending(&id);
-        self.master.next_allocation = now;
+        self.resend_pending(now, &id);
+        self.master.next_allocation = now.instant;
         Ok(Subscription {
             framework_id: id,
             stream_id,
@@ -248,13 +246,18 @@ impl ClusterState {
     }
 
     /// The body of a SUBSCRIBE response was dropped: the scheduler is gone.
-    pub(crate) fn framework_stream_closed(&mut self, framework: &FrameworkId, stream_id: &str) {
+    pub(crate) fn framework_stream_closed(
+        &mut self,
+        now: Now,
+        framework: &FrameworkId,
+        stream_id: &str,
+    ) {
         let Some(fw) = self.master.frameworks.get_mut(framework) else {
             return;
         };
         if fw.stream.as_ref().is_some_and(|s| s.id == stream_id) {
             fw.stream = None;
-            fw.disconnected_at = Some(Instant::now());
+            fw.disconnected_at = Some(now.instant);
             tracing::info!("framework {framework} disconnected");
             self.remove_offers_of(framework, false);
         }
@@ -265,6 +268,7 @@ impl ClusterState {
     /// authenticate): it may act on frameworks of that principal only.
     pub(crate) fn handle_call(
         &mut self,
+        now: Now,
         call: Call,
         stream_id: Option<&str>,
         principal: Option<&str>,
@@ -309,173 +313,185 @@ impl ClusterState {
             .metrics
             .framework_call(&fid, own.as_deref(), call.type_);
         match call.type_ {
-            CallType::Teardown => {
-                self.remove_framework(&fid, "Framework torn down");
-                Ok(CallReply::Accepted)
-            }
-            CallType::Accept => {
-                let accept = call.accept.unwrap_or_default();
-                self.accept(&fid, accept);
-                Ok(CallReply::Accepted)
-            }
-            CallType::Decline => {
-                let decline = call.decline.unwrap_or_default();
-                let refuse = decline.filters.as_ref().and_then(|f| f.refuse_seconds);
-                for id in &decline.offer_ids {
-                    self.decline_offer(&fid, id, refuse);
-                }
-                Ok(CallReply::Accepted)
-            }
+            CallType::Teardown => self.remove_framework(now, &fid, "Framework torn down"),
+            CallType::Accept => self.accept(now, &fid, call.accept.unwrap_or_default()),
+            CallType::Decline => self.decline(now, &fid, call.decline.unwrap_or_default()),
             CallType::Revive => {
                 let roles = call.revive.map(|r| r.roles).unwrap_or_default();
-                if let Some(fw) = self.master.frameworks.get_mut(&fid) {
-                    if roles.is_empty() {
-                        fw.suppressed.clear();
-                        fw.filters.clear();
-                    } else {
-                        for r in &roles {
-                            fw.suppressed.remove(r);
-                        }
-                        // Filters are kept per agent, not per role; a revive of any role clears
-                        // them, which errs on the side of offering more.
-                        fw.filters.clear();
-                    }
-                }
-                self.master.next_allocation = Instant::now();
-                Ok(CallReply::Accepted)
+                self.revive(now, &fid, roles);
             }
             CallType::Suppress => {
                 let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
-                if let Some(fw) = self.master.frameworks.get_mut(&fid) {
-                    let roles = if roles.is_empty() {
-                        fw.info.effective_roles()
-                    } else {
-                        roles
-                    };
-                    fw.suppressed.extend(roles);
-                }
-                Ok(CallReply::Accepted)
+                self.suppress(&fid, roles);
             }
             CallType::Kill => {
                 let kill = call.kill.unwrap_or_default();
                 self.kill(
+                    now,
                     &fid,
                     &kill.task_id,
                     kill.agent_id.as_ref(),
                     kill.kill_policy,
                 );
-                Ok(CallReply::Accepted)
             }
-            CallType::Shutdown => {
-                let s = call.shutdown.unwrap_or_default();
-                if let Some(agent) = self.agent_index(&s.agent_id) {
-                    if let Some(c) = self.live_container(agent, &fid, &s.executor_id) {
-                        self.shutdown_executor(agent, &c);
-                    }
-                }
-                Ok(CallReply::Accepted)
-            }
+            CallType::Shutdown => self.shutdown(now, &fid, call.shutdown.unwrap_or_default()),
             CallType::Acknowledge => {
-                let ack = call.acknowledge.unwrap_or_default();
-                // Valid when it acknowledges the update in flight (the master's mirror knows it).
-                let valid = self
-                    .master
-                    .frameworks
-                    .get(&fid)
-                    .and_then(|f| f.tasks.get(&ack.task_id))
-                    .and_then(|t| t.pending.as_ref())
-                    .is_some_and(|p| p.uuid.as_ref() == Some(&ack.uuid));
-                self.master.metrics.inc(if valid {
-                    "master/valid_status_update_acknowledgements"
-                } else {
-                    "master/invalid_status_update_acknowledgements"
-                });
-                self.framework_acknowledge(&fid, &ack.agent_id, &ack.task_id, &ack.uuid);
-                Ok(CallReply::Accepted)
+                self.acknowledge(now, &fid, call.acknowledge.unwrap_or_default());
             }
             CallType::AcknowledgeOperationStatus => {
-                let mut acked = None;
-                if let (Some(a), Some(fw)) = (
-                    call.acknowledge_operation_status,
-                    self.master.frameworks.get_mut(&fid),
-                ) {
-                    let matches = fw
-                        .operations
-                        .get(&a.operation_id)
-                        .is_some_and(|(_, s)| s.uuid.as_ref().map(|u| &u.value) == Some(&a.uuid));
-                    if matches {
-                        acked = fw.operations.remove(&a.operation_id);
-                    }
-                }
-                let metrics = &mut self.master.metrics;
-                match acked {
-                    Some((op_type, status)) => {
-                        metrics.inc("master/valid_operation_status_update_acknowledgements");
-                        metrics.operation_state(op_type, status.state, -1);
-                    }
-                    None => metrics.inc("master/invalid_operation_status_update_acknowledgements"),
-                }
-                Ok(CallReply::Accepted)
+                self.acknowledge_operation_status(&fid, call.acknowledge_operation_status);
             }
             CallType::Reconcile => {
                 let tasks = call.reconcile.map(|r| r.tasks).unwrap_or_default();
-                self.reconcile(&fid, &tasks);
-                Ok(CallReply::Accepted)
+                self.reconcile(now, &fid, &tasks);
             }
-            CallType::ReconcileOperations => {
-                let statuses: Vec<_> = self
-                    .master
-                    .frameworks
-                    .get(&fid)
-                    .map(|f| f.operations.values().map(|(_, s)| s.clone()).collect())
-                    .unwrap_or_default();
-                for s in statuses {
-                    self.send_to_framework(&fid, &scheduler::Event::update_operation_status(s));
-                }
-                Ok(CallReply::Accepted)
-            }
-            CallType::Message => {
-                let m = call.message.unwrap_or_default();
-                let container = self.agent_index(&m.agent_id).and_then(|agent| {
-                    Some((agent, self.live_container(agent, &fid, &m.executor_id)?))
-                });
-                match container {
-                    Some((agent, c)) => {
-                        self.master
-                            .metrics
-                            .inc("master/valid_framework_to_executor_messages");
-                        self.send_to_executor(
-                            agent,
-                            &c,
-                            &cairn_proto::executor::Event::message(m.data),
-                        );
-                    }
-                    None => self
-                        .master
-                        .metrics
-                        .inc("master/invalid_framework_to_executor_messages"),
-                }
-                Ok(CallReply::Accepted)
-            }
+            CallType::ReconcileOperations => self.reconcile_operations(&fid),
+            CallType::Message => self.message(&fid, call.message.unwrap_or_default()),
             CallType::Request | CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
                 // The built-in allocator ignores requests, and there is no maintenance schedule.
-                Ok(CallReply::Accepted)
             }
             CallType::UpdateFramework => {
                 let u = call.update_framework.unwrap_or_default();
-                self.update_framework(&fid, u)?;
-                Ok(CallReply::Ok)
+                self.update_framework(now, &fid, u)?;
+                return Ok(CallReply::Ok);
             }
-            CallType::Subscribe => Err(CallError::new(
-                400,
-                "SUBSCRIBE must be sent on its own connection without a stream id",
-            )),
-            CallType::Unknown => Err(CallError::new(501, "Received an unknown call type")),
+            CallType::Subscribe => {
+                return Err(CallError::new(
+                    400,
+                    "SUBSCRIBE must be sent on its own connection without a stream id",
+                ))
+            }
+            CallType::Unknown => return Err(CallError::new(501, "Received an unknown call type")),
+        }
+        Ok(CallReply::Accepted)
+    }
+
+    /// DECLINE: each offer goes back, filtered for the framework as the call asks.
+    fn decline(&mut self, now: Now, fid: &FrameworkId, decline: scheduler::Decline) {
+        let refuse = decline.filters.as_ref().and_then(|f| f.refuse_seconds);
+        for id in &decline.offer_ids {
+            self.decline_offer(now, fid, id, refuse);
+        }
+    }
+
+    /// REVIVE: offers again, for the roles named (every role when none is).
+    fn revive(&mut self, now: Now, fid: &FrameworkId, roles: Vec<String>) {
+        if let Some(fw) = self.master.frameworks.get_mut(fid) {
+            if roles.is_empty() {
+                fw.suppressed.clear();
+                fw.filters.clear();
+            } else {
+                for r in &roles {
+                    fw.suppressed.remove(r);
+                }
+                // Filters are kept per agent, not per role; a revive of any role clears
+                // them, which errs on the side of offering more.
+                fw.filters.clear();
+            }
+        }
+        self.master.next_allocation = now.instant;
+    }
+
+    /// SUPPRESS: no more offers for the roles named (every role when none is).
+    fn suppress(&mut self, fid: &FrameworkId, roles: Vec<String>) {
+        if let Some(fw) = self.master.frameworks.get_mut(fid) {
+            let roles = if roles.is_empty() {
+                fw.info.effective_roles()
+            } else {
+                roles
+            };
+            fw.suppressed.extend(roles);
+        }
+    }
+
+    /// SHUTDOWN: one of the framework's executors, if it runs.
+    fn shutdown(&mut self, now: Now, fid: &FrameworkId, s: scheduler::Shutdown) {
+        if let Some(agent) = self.agent_index(&s.agent_id) {
+            if let Some(c) = self.live_container(agent, fid, &s.executor_id) {
+                self.shutdown_executor(now, agent, &c);
+            }
+        }
+    }
+
+    /// ACKNOWLEDGE of a status update, passed on to the task's agent.
+    fn acknowledge(&mut self, now: Now, fid: &FrameworkId, ack: scheduler::Acknowledge) {
+        // Valid when it acknowledges the update in flight (the master's mirror knows it).
+        let valid = self
+            .master
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.tasks.get(&ack.task_id))
+            .and_then(|t| t.pending.as_ref())
+            .is_some_and(|p| p.uuid.as_ref() == Some(&ack.uuid));
+        self.master.metrics.inc(if valid {
+            "master/valid_status_update_acknowledgements"
+        } else {
+            "master/invalid_status_update_acknowledgements"
+        });
+        self.framework_acknowledge(now, fid, &ack.agent_id, &ack.task_id, &ack.uuid);
+    }
+
+    /// ACKNOWLEDGE_OPERATION_STATUS: the master stops tracking the operation's status.
+    fn acknowledge_operation_status(
+        &mut self,
+        fid: &FrameworkId,
+        ack: Option<scheduler::AcknowledgeOperationStatus>,
+    ) {
+        let mut acked = None;
+        if let (Some(a), Some(fw)) = (ack, self.master.frameworks.get_mut(fid)) {
+            let matches = fw
+                .operations
+                .get(&a.operation_id)
+                .is_some_and(|(_, s)| s.uuid.as_ref().map(|u| &u.value) == Some(&a.uuid));
+            if matches {
+                acked = fw.operations.remove(&a.operation_id);
+            }
+        }
+        let metrics = &mut self.master.metrics;
+        match acked {
+            Some((op_type, status)) => {
+                metrics.inc("master/valid_operation_status_update_acknowledgements");
+                metrics.operation_state(op_type, status.state, -1);
+            }
+            None => metrics.inc("master/invalid_operation_status_update_acknowledgements"),
+        }
+    }
+
+    /// RECONCILE_OPERATIONS: the status of every operation the master still tracks.
+    fn reconcile_operations(&mut self, fid: &FrameworkId) {
+        let statuses: Vec<_> = self
+            .master
+            .frameworks
+            .get(fid)
+            .map(|f| f.operations.values().map(|(_, s)| s.clone()).collect())
+            .unwrap_or_default();
+        for s in statuses {
+            self.send_to_framework(fid, &scheduler::Event::update_operation_status(s));
+        }
+    }
+
+    /// MESSAGE: to one of the framework's executors, if it runs.
+    fn message(&mut self, fid: &FrameworkId, m: scheduler::Message) {
+        let container = self
+            .agent_index(&m.agent_id)
+            .and_then(|agent| Some((agent, self.live_container(agent, fid, &m.executor_id)?)));
+        match container {
+            Some((agent, c)) => {
+                self.master
+                    .metrics
+                    .inc("master/valid_framework_to_executor_messages");
+                self.send_to_executor(agent, &c, &cairn_proto::executor::Event::message(m.data));
+            }
+            None => self
+                .master
+                .metrics
+                .inc("master/invalid_framework_to_executor_messages"),
         }
     }
 
     fn update_framework(
         &mut self,
+        now: Now,
         fid: &FrameworkId,
         u: scheduler::UpdateFramework,
     ) -> Result<(), CallError> {
@@ -525,13 +541,14 @@ impl ClusterState {
         self.remove_offers_of(fid, true);
         self.mark(Dirty::Master);
         self.publish_framework(fid, false);
-        self.master.next_allocation = Instant::now();
+        self.master.next_allocation = now.instant;
         Ok(())
     }
 
     /// KILL: through the task's agent, or an answer from the master when it cannot be reached.
     pub(crate) fn kill(
         &mut self,
+        now: Now,
         fid: &FrameworkId,
         task_id: &TaskId,
         agent_id: Option<&AgentId>,
@@ -545,7 +562,7 @@ impl ClusterState {
             .map(|t| t.agent);
         match known {
             Some(agent) if self.agents[agent].status == AgentStatus::Running => {
-                self.agent_kill(agent, fid, task_id, policy);
+                self.agent_kill(now, agent, fid, task_id, policy);
             }
             Some(agent) => {
                 // The agent is away: it gets the kill when it comes back, as Mesos' master
@@ -561,6 +578,7 @@ impl ClusterState {
                     _ => TaskState::Unknown,
                 };
                 let status = self.master_status(
+                    now,
                     fid,
                     task_id,
                     agent_id.cloned(),
@@ -575,8 +593,10 @@ impl ClusterState {
 
     /// A status the master makes up itself (no uuid: never acknowledged, never retried).
     /// Non-partition-aware frameworks see TASK_LOST for every "don't know" state.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn master_status(
         &self,
+        now: Now,
         fid: &FrameworkId,
         task_id: &TaskId,
         agent_id: Option<AgentId>,
@@ -603,25 +623,25 @@ impl ClusterState {
             message: Some(message.to_string()),
             source: Some(Source::Master),
             agent_id,
-            timestamp: Some(epoch_secs()),
+            timestamp: Some(now.epoch_secs()),
             ..Default::default()
         }
     }
 
     /// RECONCILE: explicit for the listed tasks, implicit (every known task) when empty.
-    fn reconcile(&mut self, fid: &FrameworkId, tasks: &[scheduler::ReconcileTask]) {
+    fn reconcile(&mut self, now: Now, fid: &FrameworkId, tasks: &[scheduler::ReconcileTask]) {
         let mut answers = Vec::new();
         let Some(fw) = self.master.frameworks.get(fid) else {
             return;
         };
         if tasks.is_empty() {
             for (id, t) in &fw.tasks {
-                answers.push(self.reconcile_known(fid, id, t));
+                answers.push(self.reconcile_known(now, fid, id, t));
             }
         } else {
             for rt in tasks {
                 if let Some(t) = fw.tasks.get(&rt.task_id) {
-                    answers.push(self.reconcile_known(fid, &rt.task_id, t));
+                    answers.push(self.reconcile_known(now, fid, &rt.task_id, t));
                     continue;
                 }
                 let state = match rt.agent_id.as_ref().and_then(|a| self.agent_index(a)) {
@@ -636,6 +656,7 @@ impl ClusterState {
                     },
                 };
                 let mut s = self.master_status(
+                    now,
                     fid,
                     &rt.task_id,
                     rt.agent_id.clone(),
@@ -656,6 +677,7 @@ impl ClusterState {
 
     fn reconcile_known(
         &self,
+        now: Now,
         fid: &FrameworkId,
         task_id: &TaskId,
         t: &super::MasterTask,
@@ -672,6 +694,7 @@ impl ClusterState {
             t.state
         };
         let mut s = self.master_status(
+            now,
             fid,
             task_id,
             Some(agent_id),
@@ -694,13 +717,13 @@ impl ClusterState {
 
     /// Tears a framework down: its tasks are killed and it may never subscribe again. Its
     /// reservations belong to its role and stay.
-    pub(crate) fn remove_framework(&mut self, fid: &FrameworkId, why: &str) {
+    pub(crate) fn remove_framework(&mut self, now: Now, fid: &FrameworkId, why: &str) {
         let Some(mut fw) = self.master.frameworks.remove(fid) else {
             return;
         };
         tracing::info!("removing framework {fid}: {why}");
         self.remove_offers_of_removed(fid);
-        self.agent_remove_framework(fid);
+        self.agent_remove_framework(now, fid);
         // Dropping the stream's sender ends the SUBSCRIBE response.
         fw.stream = None;
         let mut tasks: Vec<cairn_proto::Task> = fw.completed_tasks.into_iter().collect();
@@ -717,7 +740,7 @@ impl ClusterState {
                     source: Some(Source::Master),
                     reason: Some(Reason::FrameworkRemoved),
                     agent_id: Some(agent_id),
-                    timestamp: Some(epoch_secs()),
+                    timestamp: Some(now.epoch_secs()),
                     ..Default::default()
                 };
                 view.state = TaskState::Killed;
@@ -742,7 +765,7 @@ impl ClusterState {
             tasks,
             registered_time: fw.registered_time,
             reregistered_time: fw.reregistered_time,
-            unregistered_time: epoch_secs(),
+            unregistered_time: now.epoch_secs(),
         });
         if self.master.completed.len() > COMPLETED_FRAMEWORKS {
             if let Some(gone) = self.master.completed.pop_front() {
@@ -753,26 +776,26 @@ impl ClusterState {
     }
 
     /// Heartbeats and failover timeouts.
-    pub(crate) fn framework_tick(&mut self, now: Instant) {
+    pub(crate) fn framework_tick(&mut self, now: Now) {
         let heartbeat = self.cfg.heartbeat_interval;
         let mut beats = Vec::new();
         let mut expired = Vec::new();
         for (id, fw) in &mut self.master.frameworks {
-            if fw.stream.is_some() && fw.next_heartbeat <= now {
-                fw.next_heartbeat = now + heartbeat;
+            if fw.stream.is_some() && fw.next_heartbeat <= now.instant {
+                fw.next_heartbeat = now.instant + heartbeat;
                 beats.push(id.clone());
             }
             if let Some(at) = fw.disconnected_at {
                 let timeout =
                     Duration::from_secs_f64(fw.info.failover_timeout_secs().clamp(0.0, 1e9));
-                if now.duration_since(at) >= timeout {
+                if now.instant.duration_since(at) >= timeout {
                     expired.push(id.clone());
                 }
             }
             let before = fw.filters.len();
-            fw.filters.retain(|f| f.until > now);
+            fw.filters.retain(|f| f.until > now.instant);
             if fw.filters.len() != before {
-                self.master.next_allocation = self.master.next_allocation.min(now);
+                self.master.next_allocation = self.master.next_allocation.min(now.instant);
             }
         }
         for id in beats {
@@ -780,7 +803,7 @@ impl ClusterState {
         }
         self.subscribers_tick(now);
         for id in expired {
-            self.remove_framework(&id, "failover timeout elapsed");
+            self.remove_framework(now, &id, "failover timeout elapsed");
         }
     }
 }

@@ -19,7 +19,7 @@ use cairn_proto::{
     FrameworkId, OperationState, OperationType, Resource, Resources, TaskState, TaskStatus,
 };
 
-use super::{AgentStatus, ClusterState};
+use super::{AgentStatus, ClusterState, Now};
 
 /// How many recent samples a timer keeps for its percentiles (Mesos keeps 1,000).
 const TIMER_WINDOW: usize = 1000;
@@ -422,7 +422,7 @@ pub(crate) struct Queue {
 
 impl ClusterState {
     /// Every metric, by Mesos' name.
-    pub(crate) fn metrics_snapshot(&self, queue: Queue) -> BTreeMap<String, f64> {
+    pub(crate) fn metrics_snapshot(&self, now: Now, queue: Queue) -> BTreeMap<String, f64> {
         let m = &self.master.metrics;
         let mut out: BTreeMap<String, f64> = BTreeMap::new();
         for name in COUNTERS {
@@ -433,7 +433,7 @@ impl ClusterState {
         }
         out.insert(
             "master/uptime_secs".into(),
-            m.started.elapsed().as_secs_f64(),
+            now.instant.duration_since(m.started).as_secs_f64(),
         );
         out.insert("master/elected".into(), 1.0);
         // The master has no message queue (agents are its own, in-process); its changes wait

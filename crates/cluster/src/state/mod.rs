@@ -5,6 +5,9 @@
 //! records what must be said to the outside in an outbox; [`ClusterState::finish`] first writes
 //! the checkpoints the change made dirty and only then hands the outbox over, so nothing is ever
 //! announced that a crash could take back.
+//!
+//! The state never reads the clock itself: whatever needs the time is given a [`Now`], read once
+//! where the change comes in, so a change sees one time throughout and a test can choose it.
 
 mod accept;
 mod agent;
@@ -248,6 +251,30 @@ pub(crate) struct SpawnRequest {
     pub prepare: Vec<SandboxDir>,
 }
 
+/// The time of one change to the state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Now {
+    /// What timers run on: heartbeats, timeouts, offer filters, retries, allocation.
+    pub instant: Instant,
+    /// What is written down for others to read: timestamps, registration times.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// Seconds since the epoch, as Mesos timestamps are written.
+    pub(crate) fn epoch_secs(self) -> f64 {
+        self.wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    }
+}
+
+/// What the state times its own work with, for the metrics alone (an allocation pass, the
+/// registry's reads and writes): the monotonic clock, handed in where the state is driven.
+/// Nothing the state decides depends on it.
+pub(crate) type Stopwatch = fn() -> Instant;
+
 /// Checkpoint files.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Dirty {
@@ -276,16 +303,17 @@ impl ClusterState {
     }
 
     /// Writes the dirty checkpoints, then releases the messages and effects of this change.
-    pub(crate) fn finish(&mut self) -> Finished {
+    pub(crate) fn finish(&mut self, stopwatch: Stopwatch) -> Finished {
         for d in std::mem::take(&mut self.dirty) {
-            let started = Instant::now();
+            let started = stopwatch();
             match self.write_checkpoint(&d) {
                 // `master.json` is the master's registry: its writes are what Mesos' registrar
                 // metrics time.
                 Ok(()) if d == Dirty::Master => {
                     let size = std::fs::metadata(recover::master_path(&self.cfg.work_dir))
                         .map_or(0, |m| m.len());
-                    self.master.metrics.registry_stored(started.elapsed(), size);
+                    let took = stopwatch().duration_since(started);
+                    self.master.metrics.registry_stored(took, size);
                 }
                 Ok(()) => {}
                 // A checkpoint that cannot be written is loud but not fatal: the in-memory state
@@ -431,14 +459,6 @@ fn render_event_for(info: &FrameworkInfo, event: &scheduler::Event) -> scheduler
         }
     }
     event
-}
-
-/// Seconds since the epoch, as Mesos timestamps are written.
-pub(crate) fn epoch_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// A fresh 16-byte uuid for a reliable status update.

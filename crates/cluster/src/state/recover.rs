@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use cairn_proto::{
     scheduler, AgentId, Attribute, FrameworkId, FrameworkInfo, Reason, Resource, Resources,
@@ -20,8 +19,8 @@ use cairn_proto::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    epoch_secs, AgentRuntime, AgentSlot, AgentStatus, ClusterState, CompletedFramework, Dirty,
-    Effect, Executor, ExecutorPhase, Framework, Master, MasterTask,
+    AgentRuntime, AgentSlot, AgentStatus, ClusterState, CompletedFramework, Dirty, Effect,
+    Executor, ExecutorPhase, Framework, Master, MasterTask, Now, Stopwatch,
 };
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::ClusterConfig;
@@ -132,10 +131,14 @@ impl AgentCheckpoint {
 }
 
 /// Loads a cluster from its work directory, or makes a fresh one there.
-pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointError> {
-    let now = Instant::now();
+pub(crate) fn load(
+    now: Now,
+    stopwatch: Stopwatch,
+    cfg: Arc<ClusterConfig>,
+) -> Result<ClusterState, CheckpointError> {
+    let started = stopwatch();
     let saved: Option<MasterCheckpoint> = checkpoint::read(&master_path(&cfg.work_dir))?;
-    let registry_fetched = now.elapsed();
+    let registry_fetched = stopwatch().duration_since(started);
     let on_disk = agents_on_disk(&cfg.work_dir)?;
     let fresh = saved.is_none() && on_disk.is_empty();
     let saved = saved.unwrap_or_else(|| {
@@ -173,7 +176,7 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
         };
         MasterCheckpoint {
             id: uuid::Uuid::new_v4().to_string(),
-            start_time: epoch_secs(),
+            start_time: now.epoch_secs(),
             next_framework: 0,
             incarnation: 0,
             frameworks: Vec::new(),
@@ -197,10 +200,10 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
                 },
                 stream: None,
                 // A restarted master gives every framework its failover timeout to come back.
-                disconnected_at: Some(now),
+                disconnected_at: Some(now.instant),
                 suppressed: f.suppressed,
                 filters: Vec::new(),
-                next_heartbeat: now,
+                next_heartbeat: now.instant,
                 tasks: HashMap::new(),
                 completed_tasks: VecDeque::new(),
                 operations: BTreeMap::new(),
@@ -216,7 +219,7 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
         id: saved.id,
         // This master process starts (and is elected) now, whatever the checkpoint says of the
         // first one.
-        start_time: epoch_secs(),
+        start_time: now.epoch_secs(),
         next_framework: saved.next_framework,
         next_offer: incarnation << 32,
         incarnation,
@@ -224,13 +227,13 @@ pub(crate) fn load(cfg: Arc<ClusterConfig>) -> Result<ClusterState, CheckpointEr
         completed: saved.completed.into_iter().collect(),
         offers: HashMap::new(),
         allocation_cursor: 0,
-        next_allocation: now,
-        metrics: super::metrics::Metrics::new(now, registry_fetched),
+        next_allocation: now.instant,
+        metrics: super::metrics::Metrics::new(now.instant, registry_fetched),
         subscribers: super::subscribers::Subscribers::default(),
     };
     let mut state = ClusterState::new(cfg.clone(), master, Vec::new());
     for entry in saved.agents {
-        let slot = load_agent(&mut state, entry.index, entry.status)?;
+        let slot = load_agent(now, &mut state, entry.index, entry.status)?;
         state.agents.push(slot);
     }
     for i in 0..state.agents.len() {
@@ -281,6 +284,7 @@ fn agents_on_disk(work: &Path) -> Result<BTreeSet<usize>, CheckpointError> {
 /// else of it either. An agent whose disk lost something it cannot start without is held back
 /// (see [`AgentSlot::held_back`]).
 fn load_agent(
+    now: Now,
     state: &mut ClusterState,
     index: usize,
     status: AgentStatus,
@@ -288,18 +292,18 @@ fn load_agent(
     let cfg = state.cfg.clone();
     let dir = agent_dir(&cfg, index);
     if status == AgentStatus::Gone {
-        let mut slot = fresh_agent(state, index, dir, status);
+        let mut slot = fresh_agent(now, state, index, dir, status);
         slot.unreachable = true;
         return Ok(slot);
     }
     let mut slot = match checkpoint::read::<AgentCheckpoint>(&agent_path(&dir))? {
         Some(saved) => {
-            let mut slot = fresh_agent(state, index, dir.clone(), status);
+            let mut slot = fresh_agent(now, state, index, dir.clone(), status);
             saved.restore(&mut slot);
             slot
         }
         None => {
-            let mut slot = fresh_agent(state, index, dir.clone(), status);
+            let mut slot = fresh_agent(now, state, index, dir.clone(), status);
             let traces = traces_of(&dir);
             if !traces.is_empty() {
                 hold_back_without_checkpoint(&mut slot, &traces);
@@ -313,13 +317,13 @@ fn load_agent(
     if let Some(why) = &slot.held_back {
         tracing::error!("{why}");
         slot.status = AgentStatus::Stopped;
-        slot.disconnected_at = Some(Instant::now());
+        slot.disconnected_at = Some(now.instant);
         return Ok(slot);
     }
     if status == AgentStatus::Running {
-        slot.runtime = Some(load_runtime(&dir, &cfg)?);
+        slot.runtime = Some(load_runtime(now, &dir, &cfg)?);
     } else {
-        slot.disconnected_at = Some(Instant::now());
+        slot.disconnected_at = Some(now.instant);
     }
     Ok(slot)
 }
@@ -421,7 +425,13 @@ fn missing_volumes(slot: &AgentSlot) -> Option<String> {
     ))
 }
 
-fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentStatus) -> AgentSlot {
+fn fresh_agent(
+    now: Now,
+    state: &ClusterState,
+    index: usize,
+    dir: PathBuf,
+    status: AgentStatus,
+) -> AgentSlot {
     let cfg = &state.cfg;
     let ip = Ipv4Addr::from(u32::from(cfg.agent_ip_start).wrapping_add(index as u32));
     let mut total = cfg.agent_resources.clone();
@@ -444,7 +454,7 @@ fn fresh_agent(state: &ClusterState, index: usize, dir: PathBuf, status: AgentSt
         status,
         disconnected_at: None,
         unreachable: false,
-        registered_time: epoch_secs(),
+        registered_time: now.epoch_secs(),
         runtime: None,
         kills_while_away: Vec::new(),
         held_back: None,
@@ -466,21 +476,24 @@ pub(crate) fn parse_attributes(text: &str, index: usize) -> Vec<Attribute> {
 }
 
 /// An agent's executors from disk. They are waiting to re-subscribe.
-fn load_runtime(dir: &Path, cfg: &ClusterConfig) -> Result<AgentRuntime, CheckpointError> {
-    let now = Instant::now();
+fn load_runtime(
+    now: Now,
+    dir: &Path,
+    cfg: &ClusterConfig,
+) -> Result<AgentRuntime, CheckpointError> {
     let mut rt = AgentRuntime {
         executors: BTreeMap::new(),
-        recovering_until: Some(now + cfg.executor_reregister_timeout),
+        recovering_until: Some(now.instant + cfg.executor_reregister_timeout),
         sweeping: None,
     };
     for exec in read_executors(dir)? {
         let mut exec = exec;
         if exec.phase == ExecutorPhase::Launching {
-            exec.deadline = Some(now + cfg.executor_registration_timeout);
+            exec.deadline = Some(now.instant + cfg.executor_registration_timeout);
         }
         for t in exec.tasks.values_mut() {
             if !t.updates.is_empty() {
-                t.next_retry = Some(now);
+                t.next_retry = Some(now.instant);
                 t.backoff = cfg.status_update_retry_min;
             }
         }
@@ -535,7 +548,7 @@ impl ClusterState {
 
     /// Sweep `sweep` of an agent is done: what it killed is said loudly, and the agent may
     /// offer again.
-    pub(crate) fn orphans_swept(&mut self, agent: usize, sweep: u64, orphans: &[Orphan]) {
+    pub(crate) fn orphans_swept(&mut self, now: Now, agent: usize, sweep: u64, orphans: &[Orphan]) {
         let slot = &mut self.agents[agent];
         let mut sessions: BTreeMap<u32, (Vec<u32>, &Path)> = BTreeMap::new();
         for o in orphans {
@@ -574,18 +587,18 @@ impl ClusterState {
         };
         if rt.sweeping == Some(sweep) {
             rt.sweeping = None;
-            self.master.next_allocation = Instant::now();
+            self.master.next_allocation = now.instant;
         }
     }
 
     /// Checks a stopped agent's disk before it starts again: its checkpoint (read again if it
     /// was missing: the operator may have restored it) and its volumes' directories. Holds it
     /// back, with the reason, when something is missing.
-    fn check_disk(&mut self, agent: usize) -> Result<(), String> {
+    fn check_disk(&mut self, now: Now, agent: usize) -> Result<(), String> {
         let dir = self.agents[agent].dir.clone();
         let saved: Option<AgentCheckpoint> =
             checkpoint::read(&agent_path(&dir)).map_err(|e| e.to_string())?;
-        let new_machine = fresh_agent(self, agent, dir, AgentStatus::Stopped);
+        let new_machine = fresh_agent(now, self, agent, dir, AgentStatus::Stopped);
         let slot = &mut self.agents[agent];
         if slot.held_back.is_some() {
             slot.held_back = None;
@@ -670,7 +683,7 @@ impl ClusterState {
 
     /// Fault injection: the agent process dies. Its tasks keep running; the master notices
     /// the silence after the ping timeout.
-    pub(crate) fn stop_agent(&mut self, agent: usize) -> Result<(), String> {
+    pub(crate) fn stop_agent(&mut self, now: Now, agent: usize) -> Result<(), String> {
         if self.agents[agent].status != AgentStatus::Running {
             return Err(format!("agent {} is not running", self.agents[agent].id));
         }
@@ -678,7 +691,7 @@ impl ClusterState {
         // Dropping the runtime closes every executor stream, as a dying agent would.
         slot.runtime = None;
         slot.status = AgentStatus::Stopped;
-        slot.disconnected_at = Some(Instant::now());
+        slot.disconnected_at = Some(now.instant);
         self.rescind_agent_offers(agent);
         self.effect(Effect::StopAgentServer { agent });
         self.mark(Dirty::Master);
@@ -687,13 +700,13 @@ impl ClusterState {
 
     /// Fault injection: the stopped agent starts again, recovers its executors from its
     /// checkpoints and re-registers.
-    pub(crate) fn restart_agent(&mut self, agent: usize) -> Result<(), String> {
+    pub(crate) fn restart_agent(&mut self, now: Now, agent: usize) -> Result<(), String> {
         if self.agents[agent].status != AgentStatus::Stopped {
             return Err(format!("agent {} is not stopped", self.agents[agent].id));
         }
-        self.check_disk(agent)?;
+        self.check_disk(now, agent)?;
         let dir = self.agents[agent].dir.clone();
-        let runtime = load_runtime(&dir, &self.cfg).map_err(|e| e.to_string())?;
+        let runtime = load_runtime(now, &dir, &self.cfg).map_err(|e| e.to_string())?;
         let was_unreachable = self.agents[agent].unreachable;
         let slot = &mut self.agents[agent];
         slot.runtime = Some(runtime);
@@ -728,6 +741,7 @@ impl ClusterState {
                 fw.tasks.remove(&id);
             }
             let s = self.master_status(
+                now,
                 &fid,
                 &id,
                 Some(agent_id.clone()),
@@ -756,14 +770,14 @@ impl ClusterState {
             })
             .collect();
         for fid in to_shut_down {
-            self.shutdown_framework_on(agent, &fid);
+            self.shutdown_framework_on(now, agent, &fid);
             if let Some(fw) = self.master.frameworks.get_mut(&fid) {
                 fw.tasks.retain(|_, t| t.agent != agent);
             }
         }
         // Kills the agent missed while it was away reach it now.
         for (fid, task_id, policy) in std::mem::take(&mut self.agents[agent].kills_while_away) {
-            self.agent_kill(agent, &fid, &task_id, policy);
+            self.agent_kill(now, agent, &fid, &task_id, policy);
         }
         if was_unreachable {
             // Partition-aware frameworks heard UNREACHABLE; now they hear the task is back.
@@ -780,6 +794,7 @@ impl ClusterState {
                 .collect();
             for (fid, id, state) in back {
                 let s = self.master_status(
+                    now,
                     &fid,
                     &id,
                     Some(agent_id.clone()),
@@ -792,7 +807,7 @@ impl ClusterState {
         }
         self.effect(Effect::StartAgentServer { agent });
         self.mark(Dirty::Master);
-        self.master.next_allocation = Instant::now();
+        self.master.next_allocation = now.instant;
         if was_unreachable {
             // An unreachable agent had left the registered ones; it is registered again.
             self.publish_agent_added(agent);
@@ -802,7 +817,12 @@ impl ClusterState {
 
     /// Fault injection (`lose`) or the operator's MARK_AGENT_GONE: the machine is gone for
     /// good, with its processes, reservations and volumes.
-    pub(crate) fn lose_agent(&mut self, agent: usize, by_operator: bool) -> Result<(), String> {
+    pub(crate) fn lose_agent(
+        &mut self,
+        now: Now,
+        agent: usize,
+        by_operator: bool,
+    ) -> Result<(), String> {
         if self.agents[agent].status == AgentStatus::Gone {
             return Err(format!("agent {} is already gone", self.agents[agent].id));
         }
@@ -869,6 +889,7 @@ impl ClusterState {
         }
         for (fid, id) in &lost {
             let s = self.master_status(
+                now,
                 fid,
                 id,
                 Some(agent_id.clone()),
@@ -898,16 +919,16 @@ impl ClusterState {
     }
 
     /// Fault injection: a new machine joins. Returns its index.
-    pub(crate) fn add_agent(&mut self) -> usize {
+    pub(crate) fn add_agent(&mut self, now: Now) -> usize {
         let index = self.agents.len();
         let dir = agent_dir(&self.cfg, index);
-        let mut slot = fresh_agent(self, index, dir, AgentStatus::Running);
+        let mut slot = fresh_agent(now, self, index, dir, AgentStatus::Running);
         slot.runtime = Some(AgentRuntime::default());
         self.agents.push(slot);
         self.effect(Effect::StartAgentServer { agent: index });
         self.mark(Dirty::Agent(index));
         self.mark(Dirty::Master);
-        self.master.next_allocation = Instant::now();
+        self.master.next_allocation = now.instant;
         let metrics = &mut self.master.metrics;
         metrics.inc("master/messages_register_slave");
         metrics.inc("master/slave_registrations");
@@ -916,7 +937,7 @@ impl ClusterState {
     }
 
     /// A stopped agent that has been silent past the ping timeout becomes unreachable.
-    pub(crate) fn agent_health_tick(&mut self, now: Instant) {
+    pub(crate) fn agent_health_tick(&mut self, now: Now) {
         let timeout = self.cfg.agent_ping_timeout;
         for agent in 0..self.agents.len() {
             let slot = &self.agents[agent];
@@ -924,7 +945,7 @@ impl ClusterState {
                 && !slot.unreachable
                 && slot
                     .disconnected_at
-                    .is_some_and(|at| now.duration_since(at) >= timeout);
+                    .is_some_and(|at| now.instant.duration_since(at) >= timeout);
             if !due {
                 continue;
             }
@@ -936,7 +957,7 @@ impl ClusterState {
             metrics.inc("master/slave_unreachable_scheduled");
             metrics.inc("master/slave_unreachable_completed");
             self.publish(cairn_proto::master::Event::agent_removed(agent_id.clone()));
-            let time = epoch_secs();
+            let time = now.epoch_secs();
             let mut hit = Vec::new();
             for (fid, fw) in &mut self.master.frameworks {
                 for (id, t) in &mut fw.tasks {
@@ -948,6 +969,7 @@ impl ClusterState {
             }
             for (fid, id) in hit {
                 let mut s = self.master_status(
+                    now,
                     &fid,
                     &id,
                     Some(agent_id.clone()),

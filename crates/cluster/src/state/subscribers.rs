@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes as WireBytes;
 use cairn_proto::master;
 
-use super::{ClusterState, Outgoing};
+use super::{ClusterState, Now, Outgoing};
 use crate::serve::StreamCloser;
 use crate::stream::{self, EventReceiver, EventSender};
 
@@ -45,6 +45,7 @@ impl ClusterState {
     /// once, as Mesos starts it. The id names it for [`Self::operator_stream_closed`].
     pub(crate) fn operator_subscribe(
         &mut self,
+        now: Now,
         closer: Option<StreamCloser>,
     ) -> (u64, EventReceiver) {
         let subs = &mut self.master.subscribers;
@@ -72,7 +73,7 @@ impl ClusterState {
         self.master.subscribers.list.push(Subscriber {
             id,
             tx,
-            next_heartbeat: Instant::now() + heartbeat,
+            next_heartbeat: now.instant + heartbeat,
         });
         (id, rx)
     }
@@ -95,12 +96,12 @@ impl ClusterState {
     }
 
     /// Heartbeats on the operator event streams.
-    pub(crate) fn subscribers_tick(&mut self, now: Instant) {
+    pub(crate) fn subscribers_tick(&mut self, now: Now) {
         let heartbeat = self.cfg.heartbeat_interval;
         let mut due = Vec::new();
         for s in &mut self.master.subscribers.list {
-            if s.next_heartbeat <= now {
-                s.next_heartbeat = now + heartbeat;
+            if s.next_heartbeat <= now.instant {
+                s.next_heartbeat = now.instant + heartbeat;
                 due.push(s.tx.clone());
             }
         }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::accept::ResourceOp;
 use super::framework::CallError;
-use super::{AgentStatus, ClusterState, MasterTask};
+use super::{AgentStatus, ClusterState, MasterTask, Now};
 
 /// The capabilities every cairn agent has: frameworks of several roles, hierarchical roles,
 /// refined reservations, and feedback for operations with an id. (Mesos' agents also have
@@ -388,7 +388,11 @@ impl ClusterState {
     }
 
     /// Every operator call. Reads are synchronous; writes change the books at once.
-    pub(crate) fn operator_call(&mut self, call: master::Call) -> Result<OperatorReply, CallError> {
+    pub(crate) fn operator_call(
+        &mut self,
+        now: Now,
+        call: master::Call,
+    ) -> Result<OperatorReply, CallError> {
         call.validate().map_err(|e| CallError::new(400, e))?;
         Ok(match call.type_ {
             CallType::GetHealth => json_reply(Response::get_health(true)),
@@ -414,7 +418,7 @@ impl ClusterState {
                     .collect(),
             )),
             CallType::GetMetrics => json_reply(Response::get_metrics(
-                self.metrics_snapshot(Default::default())
+                self.metrics_snapshot(now, Default::default())
                     .into_iter()
                     .map(|(name, value)| master::Metric {
                         name,
@@ -426,7 +430,7 @@ impl ClusterState {
             | CallType::UnreserveResources
             | CallType::CreateVolumes
             | CallType::DestroyVolumes => {
-                self.operator_resource_call(call)?;
+                self.operator_resource_call(now, call)?;
                 OperatorReply::Accepted
             }
             CallType::MarkAgentGone => {
@@ -434,7 +438,7 @@ impl ClusterState {
                 let agent = self
                     .agent_index(&id)
                     .ok_or_else(|| CallError::new(404, format!("Agent {id} is not known")))?;
-                self.lose_agent(agent, true)
+                self.lose_agent(now, agent, true)
                     .map_err(|e| CallError::new(400, e))?;
                 OperatorReply::Ok
             }
@@ -443,7 +447,7 @@ impl ClusterState {
                 if !self.master.frameworks.contains_key(&id) {
                     return Err(CallError::new(400, format!("Framework {id} is not known")));
                 }
-                self.remove_framework(&id, "torn down by the operator");
+                self.remove_framework(now, &id, "torn down by the operator");
                 OperatorReply::Ok
             }
             other => {
@@ -455,7 +459,7 @@ impl ClusterState {
         })
     }
 
-    fn operator_resource_call(&mut self, call: master::Call) -> Result<(), CallError> {
+    fn operator_resource_call(&mut self, now: Now, call: master::Call) -> Result<(), CallError> {
         let (agent_id, op) = match call.type_ {
             CallType::ReserveResources => {
                 let r = call.reserve_resources.unwrap_or_default();
@@ -507,7 +511,7 @@ impl ClusterState {
         let mut pool = self.available(agent);
         self.apply_resource_op(agent, &mut pool, op)
             .map_err(|e| CallError::new(409, e))?;
-        self.master.next_allocation = std::time::Instant::now();
+        self.master.next_allocation = now.instant;
         Ok(())
     }
 
