@@ -149,6 +149,21 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
         if plan_changed && steps > 0 && plan.status == Status::Complete {
             out.push(format!("{} COMPLETE", plan.name));
         }
+        // The recovery plan shows only pods in recovery: one that leaves it is back (a phase
+        // gone from a plan is over), which nothing else would say.
+        for gone in old
+            .iter()
+            .flat_map(|o| &o.phases)
+            .filter(|ph| !ph.steps.is_empty())
+            .filter(|ph| !plan.phases.iter().any(|p| p.name == ph.name))
+        {
+            out.push(format!(
+                "{}: {:<12} {} COMPLETE",
+                plan.name,
+                plan.status.as_str(),
+                gone.name
+            ));
+        }
         for e in &plan.errors {
             if !old.is_some_and(|o| o.errors.contains(e)) {
                 out.push(format!("{}: error: {e}", plan.name));
@@ -279,6 +294,32 @@ mod tests {
         );
         assert_eq!(lines(Some(&b), &c), ["deploy COMPLETE"]);
         assert!(lines(Some(&c), &c).is_empty());
+    }
+
+    #[test]
+    fn a_pod_that_leaves_the_recovery_plan_is_said_to_be_back() {
+        // Goal: after `pod restart` the last line was the relaunch waiting for an offer: the
+        // pod's phase then left the recovery plan without a word. Method: a recovery plan
+        // with data-0's phase in progress, then without it.
+        let recovering = |phase: bool| {
+            let mut s = snapshot(
+                true,
+                Status::Starting,
+                &[("data-0:[node]", Status::Starting)],
+            );
+            s.plans[0].name = "recovery".into();
+            s.plans[0].phases[0].name = "data-0".into();
+            if !phase {
+                s.plans[0].phases.clear();
+                s.plans[0].status = Status::Complete;
+            }
+            s
+        };
+        assert_eq!(
+            lines(Some(&recovering(true)), &recovering(false)),
+            ["recovery: COMPLETE     data-0 COMPLETE"]
+        );
+        assert!(lines(Some(&recovering(false)), &recovering(false)).is_empty());
     }
 
     #[test]
