@@ -271,9 +271,11 @@ impl Scheduler {
             }
             return;
         }
-        self.refresh_recovery(now);
+        let recovery = self.refresh_recovery(now);
+        // Teardown touches only pods leaving the target, which no recovery plan covers.
         self.refresh_teardown(now);
-        let work = self.work();
+        let mut work = self.deploy_work();
+        work.released.extend(recovery.released);
         for step in &work.released {
             for (task, agent) in &step.kills {
                 if self.kills.request(now, task, agent) {

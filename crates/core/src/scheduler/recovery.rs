@@ -51,8 +51,11 @@ impl Scheduler {
     }
 
     /// After every input: keep the failure timers, mark pods whose timer ran out, kill what
-    /// recovery needs dead, and replace the pods that may be replaced now.
-    pub(super) fn refresh_recovery(&mut self, now: Time) {
+    /// recovery needs dead, and replace the pods that may be replaced now. Returns the recovery
+    /// plan of the state this leaves, so that the input's work is derived once: the last pass
+    /// changed nothing the plan reads (its timer writes only start timers of pods already in
+    /// it and end those of pods outside it).
+    pub(super) fn refresh_recovery(&mut self, now: Time) -> RecoveryPlan {
         for _ in 0..MAX_PASSES {
             let plan = self.recovery_plan();
             let mut writes = self.failure_timers(now, &plan);
@@ -86,9 +89,10 @@ impl Scheduler {
                 self.outbox.persist(writes);
             }
             if !marked && !replaced {
-                return;
+                return plan;
             }
         }
+        self.recovery_plan()
     }
 
     /// Starts the timers of pods newly failing; ends those of pods healthy again (and starts
