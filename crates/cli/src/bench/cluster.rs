@@ -13,6 +13,7 @@
 //! then tears the framework down, waits until every task is gone, stops the cluster and kills
 //! whatever pod process is left.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -21,14 +22,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use cairn_proto::scheduler::{Call, Event, EventType};
 use cairn_proto::{
-    AgentId, CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, Filters, FrameworkInfo, Offer,
-    OfferOperation, Resource, TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    AgentId, CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, Filters, FrameworkId,
+    FrameworkInfo, Offer, OfferOperation, Resource, TaskGroupInfo, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use super::procfs::{pss_kb, send_signal, status_kb};
 use crate::duration;
@@ -166,7 +168,37 @@ struct Report {
 /// What the scheduler loop sees: an event with the moment it was decoded, or the end of input.
 type Received = (Instant, anyhow::Result<Option<Event>>);
 
+/// Launches every pod, takes the cluster's footprint once they all run, then tears the
+/// framework down.
 async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::Result<Report> {
+    let mut subscription = subscribe(cluster, args).await?;
+    let mut launch = Launch::new(args.tasks);
+    launch.until_all_running(&mut subscription, args).await?;
+    // Everything runs: this is the footprint the target is about.
+    let footprint = Footprint::sample(cluster)?;
+    launch.finish_calls().await?;
+    let mut report = Report::new(args, subscription.subscribed_at, launch, footprint);
+    eprintln!("bench: all {} pods running; tearing down", args.tasks);
+    report.teardown = tear_down(subscription, cluster).await?;
+    Ok(report)
+}
+
+/// The bench's framework, subscribed.
+struct Subscription {
+    http: reqwest::Client,
+    client: SchedulerClient,
+    fid: FrameworkId,
+    /// Taken just before the SUBSCRIBE: where the wait for the first offer starts.
+    subscribed_at: Instant,
+    events: mpsc::UnboundedReceiver<Received>,
+    reader: JoinHandle<()>,
+}
+
+/// Subscribes a framework with the cluster's credential and starts reading its events.
+async fn subscribe(
+    cluster: &ClusterProcess,
+    args: &ClusterBenchArgs,
+) -> anyhow::Result<Subscription> {
     let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
     // What cairn's own services run as by default; a cluster running as root switches each
     // executor to it, as it would theirs.
@@ -181,175 +213,305 @@ async fn measure(cluster: &ClusterProcess, args: &ClusterBenchArgs) -> anyhow::R
             .join(cairn_cluster::auth::CREDENTIALS_FILE),
         cairn_cluster::auth::DEFAULT_PRINCIPAL,
     )?;
-    let (client, events) =
+    let (client, stream) =
         SchedulerClient::subscribe(http.clone(), &cluster.master, info, Some(&credential)).await?;
     let fid = client.framework_id().clone();
     eprintln!("bench: subscribed as {fid}; launching {} pods", args.tasks);
 
     // Events are read and timestamped on their own task, so a slow call never delays a stamp.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
-    let reader = tokio::spawn(read_events(events, tx));
+    let (tx, events) = mpsc::unbounded_channel::<Received>();
+    let reader = tokio::spawn(read_events(stream, tx));
+    Ok(Subscription {
+        http,
+        client,
+        fid,
+        subscribed_at,
+        events,
+        reader,
+    })
+}
 
-    let mut pods: Vec<Pod> = (0..args.tasks).map(|_| Pod::default()).collect();
-    let mut launched = 0;
-    let mut running = 0;
-    let mut first_offer = None;
-    // Gaps between offers of one agent: the allocation interval, unless the cluster is too
-    // busy to allocate on time.
-    let mut last_offer: std::collections::HashMap<AgentId, Instant> = Default::default();
-    let mut offer_gaps: Vec<Duration> = Vec::new();
-    let mut calls: JoinSet<anyhow::Result<CallDone>> = JoinSet::new();
-    let mut accept_calls: Vec<CallDone> = Vec::new();
-    let in_flight = Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT));
-    let deadline = tokio::time::Instant::now() + args.timeout;
+/// The launch as the scheduler sees it: what each pod went through, the calls it sent and the
+/// offers it got.
+struct Launch {
+    pods: Vec<Pod>,
+    launched: usize,
+    running: usize,
+    first_offer: Option<Instant>,
+    last_offer: HashMap<AgentId, Instant>,
+    /// Gaps between offers of one agent: the allocation interval, unless the cluster is too
+    /// busy to allocate on time.
+    offer_gaps: Vec<Duration>,
+    calls: JoinSet<anyhow::Result<CallDone>>,
+    accept_calls: Vec<CallDone>,
+    in_flight: Arc<Semaphore>,
+}
 
-    while running < args.tasks {
-        let (at, event) = tokio::select! {
-            received = rx.recv() => received.context("the event reader stopped")?,
-            _ = tokio::time::sleep_until(deadline) => bail!(
-                "timed out after {:?}: {launched} of {} pods launched, {running} running",
-                args.timeout, args.tasks
+impl Launch {
+    fn new(tasks: usize) -> Launch {
+        Launch {
+            pods: (0..tasks).map(|_| Pod::default()).collect(),
+            launched: 0,
+            running: 0,
+            first_offer: None,
+            last_offer: HashMap::new(),
+            offer_gaps: Vec::new(),
+            calls: JoinSet::new(),
+            accept_calls: Vec::new(),
+            in_flight: Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT)),
+        }
+    }
+
+    /// The scheduler's loop: launches pods on the offers and acknowledges the updates until
+    /// every pod runs; fails at the timeout, on an ERROR, or if a pod ends first.
+    async fn until_all_running(
+        &mut self,
+        subscription: &mut Subscription,
+        args: &ClusterBenchArgs,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + args.timeout;
+        while self.running < args.tasks {
+            let (at, event) = tokio::select! {
+                received = subscription.events.recv() => received.context("the event reader stopped")?,
+                _ = tokio::time::sleep_until(deadline) => bail!(
+                    "timed out after {:?}: {} of {} pods launched, {} running",
+                    args.timeout, self.launched, args.tasks, self.running
+                ),
+                Some(done) = self.calls.join_next() => {
+                    self.record(done)?;
+                    continue;
+                }
+            };
+            let event = event?.context("the master closed the event stream")?;
+            match event.type_ {
+                EventType::Offers => {
+                    let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                    self.answer_offers(at, offers, subscription, args).await;
+                }
+                EventType::Update => {
+                    let status = event.update.context("UPDATE without 'update'")?.status;
+                    self.handle_update(at, status, subscription).await?;
+                }
+                EventType::Error => bail!(
+                    "the master sent ERROR: {}",
+                    event.error.map(|e| e.message).unwrap_or_default()
+                ),
+                EventType::Failure => eprintln!("bench: FAILURE event: {:?}", event.failure),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Launches on the offers of one OFFERS event their share of the pods left to launch, and
+    /// declines those that get none.
+    async fn answer_offers(
+        &mut self,
+        at: Instant,
+        offers: Vec<Offer>,
+        subscription: &Subscription,
+        args: &ClusterBenchArgs,
+    ) {
+        self.first_offer.get_or_insert(at);
+        let fid = &subscription.fid;
+        // Spread the pods over the agents offered together, as a scheduler placing pods on
+        // distinct hosts would, rather than piling them on the first.
+        let share = (args.tasks - self.launched).div_ceil(offers.len().max(1));
+        for offer in offers {
+            if let Some(last) = self.last_offer.insert(offer.agent_id.clone(), at) {
+                self.offer_gaps.push(at - last);
+            }
+            let want = share
+                .min(args.tasks - self.launched)
+                .min(match args.max_per_offer {
+                    0 => usize::MAX,
+                    n => n,
+                });
+            let count = pods_that_fit(&offer).min(want);
+            let call = if count == 0 {
+                let refuse = if self.launched == args.tasks {
+                    REFUSE_WHEN_DONE_SECS
+                } else {
+                    0.0
+                };
+                Call::decline(fid.clone(), vec![offer.id.clone()], Some(filters(refuse)))
+            } else {
+                let pods = self.launched..self.launched + count;
+                let ops = pods
+                    .clone()
+                    .map(|i| launch_pod(i, fid, &offer.agent_id))
+                    .collect();
+                for pod in &mut self.pods[pods] {
+                    pod.agent = Some(offer.agent_id.clone());
+                }
+                self.launched += count;
+                // Refuse nothing: what the pods leave over is offered again next round.
+                Call::accept(fid.clone(), vec![offer.id.clone()], ops, Some(filters(0.0)))
+            };
+            let first_pod = self.launched - count;
+            let pods = first_pod..self.launched;
+            spawn_call(
+                &mut self.calls,
+                &self.in_flight,
+                &subscription.client,
+                call,
+                pods,
+            )
+            .await;
+        }
+    }
+
+    /// Acknowledges an update and stamps when its pod reached STARTING and RUNNING.
+    async fn handle_update(
+        &mut self,
+        at: Instant,
+        status: TaskStatus,
+        subscription: &Subscription,
+    ) -> anyhow::Result<()> {
+        let i = pod_index(&status.task_id)
+            .filter(|&i| i < self.pods.len())
+            .with_context(|| format!("an update for a task not ours: {status:?}"))?;
+        if let Some(uuid) = status.uuid.clone() {
+            let agent = status
+                .agent_id
+                .clone()
+                .or_else(|| self.pods[i].agent.clone())
+                .unwrap_or_default();
+            let ack = Call::acknowledge(
+                subscription.fid.clone(),
+                agent,
+                status.task_id.clone(),
+                uuid,
+            );
+            spawn_call(
+                &mut self.calls,
+                &self.in_flight,
+                &subscription.client,
+                ack,
+                0..0,
+            )
+            .await;
+        }
+        let pod = &mut self.pods[i];
+        match status.state {
+            TaskState::Starting => {
+                pod.starting.get_or_insert(at);
+            }
+            TaskState::Running if pod.running.is_none() => {
+                pod.running = Some(at);
+                self.running += 1;
+            }
+            state if state.is_terminal() => bail!(
+                "pod {i} ended before all were running: {state} ({})",
+                describe(&status)
             ),
-            Some(done) = calls.join_next() => {
-                let done = done??;
-                if !done.pods.is_empty() {
-                    accept_calls.push(done);
-                }
-                continue;
-            }
-        };
-        let event = event?.context("the master closed the event stream")?;
-        match event.type_ {
-            EventType::Offers => {
-                first_offer.get_or_insert(at);
-                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                // Spread the pods over the agents offered together, as a scheduler placing
-                // pods on distinct hosts would, rather than piling them on the first.
-                let share = (args.tasks - launched).div_ceil(offers.len().max(1));
-                for offer in offers {
-                    if let Some(last) = last_offer.insert(offer.agent_id.clone(), at) {
-                        offer_gaps.push(at - last);
-                    }
-                    let want = share
-                        .min(args.tasks - launched)
-                        .min(match args.max_per_offer {
-                            0 => usize::MAX,
-                            n => n,
-                        });
-                    let count = pods_that_fit(&offer).min(want);
-                    let call = if count == 0 {
-                        let refuse = if launched == args.tasks {
-                            REFUSE_WHEN_DONE_SECS
-                        } else {
-                            0.0
-                        };
-                        Call::decline(fid.clone(), vec![offer.id.clone()], Some(filters(refuse)))
-                    } else {
-                        let ops = (launched..launched + count)
-                            .map(|i| launch_pod(i, &fid, &offer.agent_id))
-                            .collect();
-                        for pod in &mut pods[launched..launched + count] {
-                            pod.agent = Some(offer.agent_id.clone());
-                        }
-                        launched += count;
-                        // Refuse nothing: what the pods leave over is offered again next round.
-                        Call::accept(fid.clone(), vec![offer.id.clone()], ops, Some(filters(0.0)))
-                    };
-                    let first_pod = launched - count;
-                    spawn_call(&mut calls, &in_flight, &client, call, first_pod..launched).await;
-                }
-            }
-            EventType::Update => {
-                let status = event.update.context("UPDATE without 'update'")?.status;
-                let i = pod_index(&status.task_id)
-                    .filter(|&i| i < pods.len())
-                    .with_context(|| format!("an update for a task not ours: {status:?}"))?;
-                if let Some(uuid) = status.uuid.clone() {
-                    let agent = status
-                        .agent_id
-                        .clone()
-                        .or_else(|| pods[i].agent.clone())
-                        .unwrap_or_default();
-                    let ack = Call::acknowledge(fid.clone(), agent, status.task_id.clone(), uuid);
-                    spawn_call(&mut calls, &in_flight, &client, ack, 0..0).await;
-                }
-                let pod = &mut pods[i];
-                match status.state {
-                    TaskState::Starting => {
-                        pod.starting.get_or_insert(at);
-                    }
-                    TaskState::Running if pod.running.is_none() => {
-                        pod.running = Some(at);
-                        running += 1;
-                    }
-                    state if state.is_terminal() => bail!(
-                        "pod {i} ended before all were running: {state} ({})",
-                        describe(&status)
-                    ),
-                    _ => {}
-                }
-            }
-            EventType::Error => bail!(
-                "the master sent ERROR: {}",
-                event.error.map(|e| e.message).unwrap_or_default()
-            ),
-            EventType::Failure => eprintln!("bench: FAILURE event: {:?}", event.failure),
             _ => {}
         }
+        Ok(())
     }
 
-    // Everything runs: this is the footprint the target is about.
-    let cluster_rss_kb = status_kb(cluster.pid, "VmRSS:").context("reading the cluster's VmRSS")?;
-    let pod_pids = pod_processes(&cluster.cluster_dir);
-    let pod_processes_pss_kb = pod_pids.iter().filter_map(|&p| pss_kb(p)).sum();
-
-    while let Some(done) = calls.join_next().await {
+    /// Keeps an answered call if it launched pods; a call that failed fails the run.
+    fn record(&mut self, done: Result<anyhow::Result<CallDone>, JoinError>) -> anyhow::Result<()> {
         let done = done??;
         if !done.pods.is_empty() {
-            accept_calls.push(done);
+            self.accept_calls.push(done);
         }
-    }
-    for call in &accept_calls {
-        for pod in &mut pods[call.pods.clone()] {
-            pod.accepted = Some(call.sent);
-        }
+        Ok(())
     }
 
-    let report = Report {
-        tasks: args.tasks,
-        agents: args.agents,
-        subscribe_to_first_offer: first_offer.unwrap_or(subscribed_at) - subscribed_at,
-        launch_window: {
-            let first = pods.iter().filter_map(|p| p.accepted).min();
-            let last = pods.iter().filter_map(|p| p.running).max();
-            match (first, last) {
-                (Some(f), Some(l)) => l - f,
-                _ => Duration::ZERO,
+    /// Waits for the calls still in flight, then stamps each pod with when its ACCEPT was sent.
+    async fn finish_calls(&mut self) -> anyhow::Result<()> {
+        while let Some(done) = self.calls.join_next().await {
+            self.record(done)?;
+        }
+        for call in &self.accept_calls {
+            for pod in &mut self.pods[call.pods.clone()] {
+                pod.accepted = Some(call.sent);
             }
-        },
-        latency: durations(&pods, |p| Some(p.running? - p.accepted?)),
-        to_starting: durations(&pods, |p| Some(p.starting? - p.accepted?)),
-        starting_to_running: durations(&pods, |p| Some(p.running? - p.starting?)),
-        cluster_rss_kb,
-        pod_processes: pod_pids.len(),
-        pod_processes_pss_kb,
-        accept_calls,
-        offer_gaps: {
-            offer_gaps.sort_unstable();
-            offer_gaps
-        },
-        teardown: Duration::ZERO,
-    };
+        }
+        Ok(())
+    }
+}
 
-    eprintln!("bench: all {} pods running; tearing down", args.tasks);
-    let teardown_started = Instant::now();
-    client.call(&Call::teardown(fid.clone())).await?;
-    wait_until_gone(&http, cluster, &fid).await?;
-    reader.abort();
-    Ok(Report {
-        teardown: teardown_started.elapsed(),
-        ..report
-    })
+/// The memory the cluster and its pods hold.
+struct Footprint {
+    cluster_rss_kb: u64,
+    pod_processes: usize,
+    pod_processes_pss_kb: u64,
+}
+
+impl Footprint {
+    fn sample(cluster: &ClusterProcess) -> anyhow::Result<Footprint> {
+        let cluster_rss_kb =
+            status_kb(cluster.pid, "VmRSS:").context("reading the cluster's VmRSS")?;
+        let pod_pids = pod_processes(&cluster.cluster_dir);
+        let pod_processes_pss_kb = pod_pids.iter().filter_map(|&p| pss_kb(p)).sum();
+        Ok(Footprint {
+            cluster_rss_kb,
+            pod_processes: pod_pids.len(),
+            pod_processes_pss_kb,
+        })
+    }
+}
+
+impl Report {
+    /// The figures of a launch in which every pod runs and every call was answered; the
+    /// teardown is timed after.
+    fn new(
+        args: &ClusterBenchArgs,
+        subscribed_at: Instant,
+        launch: Launch,
+        footprint: Footprint,
+    ) -> Report {
+        let Launch {
+            pods,
+            first_offer,
+            mut offer_gaps,
+            accept_calls,
+            ..
+        } = launch;
+        Report {
+            tasks: args.tasks,
+            agents: args.agents,
+            subscribe_to_first_offer: first_offer.unwrap_or(subscribed_at) - subscribed_at,
+            launch_window: {
+                let first = pods.iter().filter_map(|p| p.accepted).min();
+                let last = pods.iter().filter_map(|p| p.running).max();
+                match (first, last) {
+                    (Some(f), Some(l)) => l - f,
+                    _ => Duration::ZERO,
+                }
+            },
+            latency: durations(&pods, |p| Some(p.running? - p.accepted?)),
+            to_starting: durations(&pods, |p| Some(p.starting? - p.accepted?)),
+            starting_to_running: durations(&pods, |p| Some(p.running? - p.starting?)),
+            cluster_rss_kb: footprint.cluster_rss_kb,
+            pod_processes: footprint.pod_processes,
+            pod_processes_pss_kb: footprint.pod_processes_pss_kb,
+            accept_calls,
+            offer_gaps: {
+                offer_gaps.sort_unstable();
+                offer_gaps
+            },
+            teardown: Duration::ZERO,
+        }
+    }
+}
+
+/// Tears the framework down and waits until none of its tasks or pod processes is left;
+/// returns how long that took.
+async fn tear_down(
+    subscription: Subscription,
+    cluster: &ClusterProcess,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    subscription
+        .client
+        .call(&Call::teardown(subscription.fid.clone()))
+        .await?;
+    wait_until_gone(&subscription.http, cluster, &subscription.fid).await?;
+    subscription.reader.abort();
+    Ok(started.elapsed())
 }
 
 async fn read_events(mut events: EventStream, tx: mpsc::UnboundedSender<Received>) {

@@ -8,18 +8,20 @@ use std::time::Instant;
 
 use cairn_proto::executor::{Call, Event};
 use cairn_proto::TaskId;
+use tokio::process::Child;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::agent::{run_poster, AgentClient};
 use super::config::ExecutorConfig;
-use super::fetch::fetch_all;
+use super::fetch::{fetch_all, UriSpec};
 use super::launch::TaskContext;
 use super::layout::{self, TaskDir};
 use super::machine::{Action, ExecutorMachine, ExitReason, MachineConfig};
-use super::probe::{probe_client, run_probes, ProbeResult};
-use super::process::{self, ExitOutcome};
+use super::probe::{probe_client, run_probes, ProbeResult, ProbeSchedule, ProbeTarget};
+use super::process::{self, ExitOutcome, GroupSignal, LaunchSpec};
+use super::task::TaskKind;
 use super::ExecutorError;
 
 /// The first re-subscribe backoff; it doubles up to the configured maximum.
@@ -218,149 +220,198 @@ fn dispatch(machine: &mut ExecutorMachine, input: Input) {
 fn perform_actions(machine: &mut ExecutorMachine, io: &mut Io) -> Option<ExitReason> {
     while let Some(action) = machine.poll_action() {
         match action {
-            Action::Subscribe { generation, call } => {
-                tracing::debug!(generation, "subscribing");
-                let agent = io.agent.clone();
-                let inputs = io.inputs.clone();
-                let handle =
-                    tokio::spawn(
-                        async move { agent.run_subscription(generation, *call, inputs).await },
-                    );
-                // Only one stream is ever live; older ones are finished.
-                for (_, old) in io.streams.drain() {
-                    old.abort();
-                }
-                io.streams.insert(generation, handle);
-            }
-            Action::Post { generation, call } => {
-                if io.posts.send((generation, *call)).is_err() {
-                    tracing::error!("the update poster stopped");
-                }
-            }
-            Action::CloseStream { generation } => {
-                if let Some(handle) = io.streams.remove(&generation) {
-                    handle.abort();
-                }
-            }
+            Action::Subscribe { generation, call } => io.subscribe(generation, call),
+            Action::Post { generation, call } => io.post(generation, call),
+            Action::CloseStream { generation } => io.close_stream(generation),
             Action::Fetch {
                 task_id,
                 kind,
                 uris,
-            } => {
-                let client = io.fetch_client.clone();
-                let inputs = io.inputs.clone();
-                let id = task_id.clone();
-                let root = io.sandbox.clone();
-                let handle = tokio::spawn(async move {
-                    // The task's directory is below the executor's sandbox (a link to read,
-                    // a few mkdirs at most).
-                    let result = match layout::prepare(&root, kind, id.as_str()) {
-                        Ok(dir) => fetch_all(&client, &uris, &dir.path)
-                            .await
-                            .map(|()| dir)
-                            .map_err(|error| error.to_string()),
-                        Err(error) => Err(format!("cannot prepare the task's sandbox: {error}")),
-                    };
-                    let _ = inputs.send(Input::Fetched {
-                        task_id: id,
-                        result,
-                    });
-                });
-                io.fetches.insert(task_id, handle);
-            }
-            Action::CancelFetch { task_id } => {
-                if let Some(handle) = io.fetches.remove(&task_id) {
-                    handle.abort();
-                }
-            }
+            } => io.start_fetch(task_id, kind, uris),
+            Action::CancelFetch { task_id } => io.cancel_fetch(&task_id),
             Action::Spawn { task_id, launch } => {
-                io.fetches.remove(&task_id);
-                let result = match process::spawn(&launch) {
-                    Ok(mut child) => match child.id() {
-                        Some(pid) => {
-                            tracing::info!(task = %task_id, pid, "task process started");
-                            let inputs = io.inputs.clone();
-                            let id = task_id.clone();
-                            tokio::spawn(async move {
-                                let outcome = match child.wait().await {
-                                    Ok(status) => ExitOutcome::from_status(status),
-                                    Err(error) => {
-                                        tracing::error!(task = %id, %error, "cannot wait for the task process");
-                                        ExitOutcome::Code(-1)
-                                    }
-                                };
-                                let _ = inputs.send(Input::Exited {
-                                    task_id: id,
-                                    outcome,
-                                });
-                            });
-                            Ok(pid)
-                        }
-                        None => Err("the task process vanished as it started".to_owned()),
-                    },
-                    Err(error) => Err(format!("cannot start the task command: {error}")),
-                };
+                let result = io.spawn_task(&task_id, &launch);
                 machine.handle_spawned(Instant::now(), &task_id, result);
             }
             Action::StartProbes {
                 task_id,
                 health,
                 check,
-            } => {
-                let mut handles = Vec::new();
-                if let Some(probe) = health {
-                    let (target, schedule) = *probe;
-                    let inputs = io.inputs.clone();
-                    let id = task_id.clone();
-                    handles.push(tokio::spawn(run_probes(
-                        target,
-                        schedule,
-                        io.probe_client.clone(),
-                        move |result| {
-                            let sent = inputs.send(Input::Health {
-                                task_id: id.clone(),
-                                result,
-                            });
-                            std::future::ready(sent.is_ok())
-                        },
-                    )));
-                }
-                if let Some(probe) = check {
-                    let (target, schedule) = *probe;
-                    let inputs = io.inputs.clone();
-                    let id = task_id.clone();
-                    handles.push(tokio::spawn(run_probes(
-                        target,
-                        schedule,
-                        io.probe_client.clone(),
-                        move |result| {
-                            let sent = inputs.send(Input::Check {
-                                task_id: id.clone(),
-                                result,
-                            });
-                            std::future::ready(sent.is_ok())
-                        },
-                    )));
-                }
-                io.probes.insert(task_id, handles);
-            }
-            Action::StopProbes { task_id } => {
-                for handle in io.probes.remove(&task_id).into_iter().flatten() {
-                    handle.abort();
-                }
-            }
+            } => io.start_probes(task_id, health, check),
+            Action::StopProbes { task_id } => io.stop_probes(&task_id),
             Action::Signal {
                 task_id,
                 pid,
                 signal,
-            } => {
-                tracing::debug!(task = %task_id, pid, ?signal, "signalling the task's process group");
-                if let Err(error) = process::signal_group(pid, signal) {
-                    tracing::warn!(task = %task_id, pid, %error, "cannot signal the task's process group");
-                }
-            }
+            } => signal_task(&task_id, pid, signal),
             Action::Exit(reason) => return Some(reason),
         }
     }
     None
+}
+
+impl Io {
+    /// Opens subscription `generation` on a tokio task of its own, which
+    /// reports its events, and finishes every older stream.
+    fn subscribe(&mut self, generation: u64, call: Box<Call>) {
+        tracing::debug!(generation, "subscribing");
+        let agent = self.agent.clone();
+        let inputs = self.inputs.clone();
+        let handle =
+            tokio::spawn(async move { agent.run_subscription(generation, *call, inputs).await });
+        // Only one stream is ever live; older ones are finished.
+        for (_, old) in self.streams.drain() {
+            old.abort();
+        }
+        self.streams.insert(generation, handle);
+    }
+
+    /// Hands a call to the poster, which sends the calls in order.
+    fn post(&mut self, generation: u64, call: Box<Call>) {
+        if self.posts.send((generation, *call)).is_err() {
+            tracing::error!("the update poster stopped");
+        }
+    }
+
+    /// Drops the event stream of `generation`, if it is still open.
+    fn close_stream(&mut self, generation: u64) {
+        if let Some(handle) = self.streams.remove(&generation) {
+            handle.abort();
+        }
+    }
+
+    /// Prepares the task's directory and fetches its URIs into it on a tokio
+    /// task, which reports the outcome as `Input::Fetched`.
+    fn start_fetch(&mut self, task_id: TaskId, kind: TaskKind, uris: Vec<UriSpec>) {
+        let handle = tokio::spawn(fetch_task(
+            self.fetch_client.clone(),
+            self.sandbox.clone(),
+            kind,
+            task_id.clone(),
+            uris,
+            self.inputs.clone(),
+        ));
+        self.fetches.insert(task_id, handle);
+    }
+
+    /// Stops the task's fetch if it is still running.
+    fn cancel_fetch(&mut self, task_id: &TaskId) {
+        if let Some(handle) = self.fetches.remove(task_id) {
+            handle.abort();
+        }
+    }
+
+    /// Starts the task's process and a tokio task that reports its exit;
+    /// returns its pid, or why it did not start, for `handle_spawned`.
+    fn spawn_task(&mut self, task_id: &TaskId, launch: &LaunchSpec) -> Result<u32, String> {
+        self.fetches.remove(task_id);
+        let child = process::spawn(launch)
+            .map_err(|error| format!("cannot start the task command: {error}"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| "the task process vanished as it started".to_owned())?;
+        tracing::info!(task = %task_id, pid, "task process started");
+        tokio::spawn(report_exit(child, task_id.clone(), self.inputs.clone()));
+        Ok(pid)
+    }
+
+    /// Starts the task's health and check probes, each on a tokio task that
+    /// reports every result.
+    fn start_probes(
+        &mut self,
+        task_id: TaskId,
+        health: Option<Box<Probe>>,
+        check: Option<Box<Probe>>,
+    ) {
+        let mut handles = Vec::new();
+        if let Some(probe) = health {
+            handles.push(
+                self.spawn_probe(*probe, task_id.clone(), |task_id, result| Input::Health {
+                    task_id,
+                    result,
+                }),
+            );
+        }
+        if let Some(probe) = check {
+            handles.push(
+                self.spawn_probe(*probe, task_id.clone(), |task_id, result| Input::Check {
+                    task_id,
+                    result,
+                }),
+            );
+        }
+        self.probes.insert(task_id, handles);
+    }
+
+    /// Runs one probe on a tokio task that reports each result as `report`
+    /// makes it, until the loop stops listening.
+    fn spawn_probe(
+        &self,
+        (target, schedule): Probe,
+        task_id: TaskId,
+        report: fn(TaskId, ProbeResult) -> Input,
+    ) -> JoinHandle<()> {
+        let inputs = self.inputs.clone();
+        tokio::spawn(run_probes(
+            target,
+            schedule,
+            self.probe_client.clone(),
+            move |result| {
+                let sent = inputs.send(report(task_id.clone(), result));
+                std::future::ready(sent.is_ok())
+            },
+        ))
+    }
+
+    /// Stops the task's probes.
+    fn stop_probes(&mut self, task_id: &TaskId) {
+        for handle in self.probes.remove(task_id).into_iter().flatten() {
+            handle.abort();
+        }
+    }
+}
+
+/// What a probe checks and when.
+type Probe = (ProbeTarget, ProbeSchedule);
+
+/// Fetches a task's URIs into its directory below the executor's sandbox and
+/// reports the directory, or what went wrong, as `Input::Fetched`.
+async fn fetch_task(
+    client: reqwest::Client,
+    root: std::path::PathBuf,
+    kind: TaskKind,
+    task_id: TaskId,
+    uris: Vec<UriSpec>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    // The task's directory is below the executor's sandbox (a link to read,
+    // a few mkdirs at most).
+    let result = match layout::prepare(&root, kind, task_id.as_str()) {
+        Ok(dir) => fetch_all(&client, &uris, &dir.path)
+            .await
+            .map(|()| dir)
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(format!("cannot prepare the task's sandbox: {error}")),
+    };
+    let _ = inputs.send(Input::Fetched { task_id, result });
+}
+
+/// Waits for a task's process to end and reports how it ended.
+async fn report_exit(mut child: Child, task_id: TaskId, inputs: mpsc::UnboundedSender<Input>) {
+    let outcome = match child.wait().await {
+        Ok(status) => ExitOutcome::from_status(status),
+        Err(error) => {
+            tracing::error!(task = %task_id, %error, "cannot wait for the task process");
+            ExitOutcome::Code(-1)
+        }
+    };
+    let _ = inputs.send(Input::Exited { task_id, outcome });
+}
+
+/// Sends `signal` to the task's process group; a failure is only logged.
+fn signal_task(task_id: &TaskId, pid: u32, signal: GroupSignal) {
+    tracing::debug!(task = %task_id, pid, ?signal, "signalling the task's process group");
+    if let Err(error) = process::signal_group(pid, signal) {
+        tracing::warn!(task = %task_id, pid, %error, "cannot signal the task's process group");
+    }
 }
