@@ -13,7 +13,8 @@ use crate::plan::CommandRefusal;
 use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan};
 use crate::recovery::state::ReplaceReason;
 use crate::recovery::ReclaimEntry;
-use crate::spec::{Goal, TaskName};
+use crate::plan::assess::task_name;
+use crate::spec::Goal;
 use crate::store::{WriteOp, TASKS};
 use crate::time::Time;
 
@@ -204,15 +205,18 @@ impl Scheduler {
         if record.info.task_id != status.task_id {
             return;
         }
-        let Some(pod) = pod_of(&record.info) else {
+        let Some(pod) = task_pod_instance(&record.info) else {
             return;
         };
-        let goal = TaskName::parse(name, &self.spec).ok().and_then(|n| {
-            let pod = self.spec.pod(n.pod_instance.pod_type())?;
-            pod.task(&n.task).map(|t| t.goal)
+        // The task's spec is found by the name it would be given, not by splitting its name.
+        let goal = self.spec.pod(pod.pod_type()).and_then(|p| {
+            p.tasks
+                .iter()
+                .find(|t| task_name(&pod, &t.name) == name)
+                .map(|t| t.goal)
         });
         if goal == Some(Goal::Running) {
-            self.backoff.failed(&self.cfg.backoff, &pod, now);
+            self.backoff.failed(&self.cfg.backoff, &pod.to_string(), now);
         }
     }
 
