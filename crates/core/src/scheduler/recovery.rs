@@ -9,11 +9,11 @@ use cairn_proto::{Filters, Offer, OfferOperation, Resource, TaskStatus};
 
 use crate::labels::{resource_id, task_pod_instance};
 use crate::offer::DecisionRecord;
+use crate::plan::assess::task_name;
 use crate::plan::CommandRefusal;
 use crate::recovery::plan::{derive, RecoveryInput, RecoveryPlan};
 use crate::recovery::state::ReplaceReason;
 use crate::recovery::ReclaimEntry;
-use crate::plan::assess::task_name;
 use crate::spec::Goal;
 use crate::store::{WriteOp, TASKS};
 use crate::time::Time;
@@ -216,7 +216,8 @@ impl Scheduler {
                 .map(|t| t.goal)
         });
         if goal == Some(Goal::Running) {
-            self.backoff.failed(&self.cfg.backoff, &pod.to_string(), now);
+            self.backoff
+                .failed(&self.cfg.backoff, &pod.to_string(), now);
         }
     }
 
