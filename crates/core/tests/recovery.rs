@@ -558,21 +558,7 @@ fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_tim
     // comes again, so the pod waited forever. Now the decision `agent-gone` runs the pod's failure
     // timer whatever the task's goal, and the replacement relaunches it elsewhere. Method: a
     // ONCE pod on agent 0, TASK_GONE from the master, then the timer.
-    let spec = ServiceSpec::builder("svc")
-        .pod(
-            PodSpec::builder("job")
-                .volume(VolumeSpec::root("data", 50))
-                .task(
-                    TaskSpec::builder("run")
-                        .goal(Goal::Once)
-                        .cmd("./run")
-                        .cpus(0.5)
-                        .memory_mb(64),
-                ),
-        )
-        .build()
-        .unwrap();
-    let mut sim = Sim::new(spec, 2, AGENT);
+    let mut sim = Sim::new(job_spec(Goal::Once), 2, AGENT);
     sim.subscribe();
     sim.offers(&[0]);
     sim.status("job-0-run", TaskState::Running);
@@ -606,15 +592,15 @@ fn a_once_task_whose_agent_is_removed_during_the_deploy_is_replaced_when_its_tim
     assert!(sim.sched.plans()[1].phases.is_empty(), "recovery is over");
 }
 
-/// A pod `job` with one FINISH task `run` and a volume.
-fn finish_spec() -> ServiceSpec {
+/// A pod `job` with one task `run` of goal `goal` and a volume.
+fn job_spec(goal: Goal) -> ServiceSpec {
     ServiceSpec::builder("svc")
         .pod(
             PodSpec::builder("job")
                 .volume(VolumeSpec::root("data", 50))
                 .task(
                     TaskSpec::builder("run")
-                        .goal(Goal::Finish)
+                        .goal(goal)
                         .cmd("./run")
                         .cpus(0.5)
                         .memory_mb(64),
@@ -631,7 +617,7 @@ fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_re
     // left to the deploy plan, which waits for its status forever. Method: a FINISH task
     // goes UNREACHABLE and its agent leaves the master's list; before the timeout nothing
     // moves, after it the pod is launched on the other agent.
-    let mut sim = Sim::new(finish_spec(), 2, AGENT);
+    let mut sim = Sim::new(job_spec(Goal::Finish), 2, AGENT);
     sim.subscribe();
     sim.offers(&[0]);
     sim.status("job-0-run", TaskState::Running);

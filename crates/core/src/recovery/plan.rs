@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_proto::{AgentId, TaskId};
+use cairn_proto::{AgentId, TaskId, TaskState};
 
 use crate::decide::{decide, Condition, Context, Decision, TaskFacts};
 use crate::plan::assess::task_name;
@@ -113,6 +113,15 @@ impl Seen<'_> {
 
     fn ready(&self) -> bool {
         self.facts.condition == Condition::Ready
+    }
+
+    /// Its last state (TASK_UNKNOWN when none came yet), for messages.
+    fn state(&self) -> TaskState {
+        self.record
+            .status
+            .as_ref()
+            .map(|s| s.state)
+            .unwrap_or_default()
     }
 
     /// Whether recovery relaunches it when it stops: a RUNNING-goal task of the target config
@@ -371,12 +380,7 @@ fn idle_step(step: &str, tasks: &[String], seen: &[Seen<'_>], left: &[&Seen<'_>]
         .iter()
         .find(|s| tasks.contains(&s.task) && s.unreachable())
     {
-        let state = u
-            .record
-            .status
-            .as_ref()
-            .map(|s| s.state)
-            .unwrap_or_default();
+        let state = u.state();
         s.status = Status::Waiting;
         s.message = format!(
             "{} is {state}: waiting for its agent (or the permanent-failure timer)",
@@ -386,12 +390,7 @@ fn idle_step(step: &str, tasks: &[String], seen: &[Seen<'_>], left: &[&Seen<'_>]
         .iter()
         .find(|s| tasks.contains(&s.task) && s.agent_gone())
     {
-        let state = g
-            .record
-            .status
-            .as_ref()
-            .map(|s| s.state)
-            .unwrap_or_default();
+        let state = g.state();
         s.status = Status::Waiting;
         s.message = format!(
             "{} is {state} and the master no longer lists its agent; the pod is replaced elsewhere when the permanent-failure timer runs out",
@@ -410,12 +409,7 @@ fn prepared_message(worst: &Seen<'_>, kills: &[(TaskId, AgentId)]) -> String {
             names.join(", ")
         );
     }
-    let state = worst
-        .record
-        .status
-        .as_ref()
-        .map(|s| s.state)
-        .unwrap_or_default();
+    let state = worst.state();
     let task = &worst.record.info.name;
     let why = match worst.decision {
         Decision::AwaitReplacement(_) => format!(
