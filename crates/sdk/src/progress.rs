@@ -146,13 +146,15 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
                 }
             }
         }
-        if plan_changed && steps > 0 && plan.status == Status::Complete {
+        let said_complete = plan_changed && steps > 0 && plan.status == Status::Complete;
+        if said_complete {
             out.push(format!("{} COMPLETE", plan.name));
         }
         // The recovery plan shows only pods in recovery: one that leaves it is back (a phase
-        // gone from a plan is over), which nothing else would say.
+        // gone from a plan is over), which nothing else would say unless the plan just did.
         for gone in old
             .iter()
+            .filter(|_| !said_complete)
             .flat_map(|o| &o.phases)
             .filter(|ph| !ph.steps.is_empty())
             .filter(|ph| !plan.phases.iter().any(|p| p.name == ph.name))
@@ -320,6 +322,12 @@ mod tests {
             ["recovery: COMPLETE     data-0 COMPLETE"]
         );
         assert!(lines(Some(&recovering(false)), &recovering(false)).is_empty());
+        // A plan that says COMPLETE as its phases go (an uninstall) says it once.
+        let mut done = recovering(false);
+        done.plans[0].phases = vec![recovering(true).plans[0].phases[0].clone()];
+        done.plans[0].phases[0].name = "other".into();
+        done.plans[0].phases[0].steps[0].status = Status::Complete;
+        assert_eq!(lines(Some(&recovering(true)), &done), ["recovery COMPLETE"]);
     }
 
     #[test]

@@ -421,7 +421,7 @@ fn prepared_message(worst: &Seen<'_>, kills: &[(TaskId, AgentId)]) -> String {
         }
         _ => format!("{task} is {state}"),
     };
-    format!("relaunching in place ({why}): waiting for an offer of its reservations")
+    format!("{why}; relaunching in place: waiting for an offer of its reservations")
 }
 
 fn transient(
@@ -453,7 +453,8 @@ fn transient(
         } else if let Some(until) = delayed {
             let failures = input.backoff.failures(&name);
             let why = format!(
-                "crash-loop backoff: {failures} failures in a row; relaunch in {:.1} s",
+                "crash-loop backoff: {failures} failure{} in a row; relaunch in {:.1} s",
+                if failures == 1 { "" } else { "s" },
                 until.since(input.now).as_secs_f64()
             );
             (Status::Delayed, why)
