@@ -515,6 +515,9 @@ pods:
     let off = parse_yaml(yaml, &env(&[("A_COUNT", "1"), ("ENABLE_SIDECAR", "false")])).unwrap();
     assert_eq!(off.pods[0].tasks.len(), 1);
     assert_eq!(off.pods[0].tasks[0].env, env(&[("ALONE", "yes")]));
+    // An option nobody set is off, as in the DC/OS SDK: no error, the inverted part is in.
+    let unset = parse_yaml(yaml, &env(&[("A_COUNT", "1")])).unwrap();
+    assert_eq!(unset, off);
 }
 
 #[test]
