@@ -477,6 +477,24 @@ fn switched_off_dcos_flags_and_gpus_zero_are_accepted() {
 }
 
 #[test]
+fn a_port_range_without_an_end_or_a_begin_reaches_the_end_of_the_port_space() {
+    // Goal: specs written for the DC/OS SDK (its multiport example) leave a range open at
+    // one side; the SDK reads a missing `end` as 65535 and a missing `begin` as 0. Method:
+    // both, parsed into the model.
+    let yaml = with_task_keys(
+        "        ports:
+          p: {ranges: [{begin: 10000}, {end: 999}]}
+",
+    );
+    let spec = parse(&yaml).unwrap();
+    let ranges = &spec.pods[0].tasks[0].resources.ports[0].ranges;
+    assert_eq!(
+        ranges.iter().map(|r| (r.begin, r.end)).collect::<Vec<_>>(),
+        [(10000, 65535), (0, 999)]
+    );
+}
+
+#[test]
 fn a_missing_template_variable_is_an_error_naming_it_and_its_line() {
     let yaml = "name: {{SERVICE_NAME}}\npods:\n  a:\n    count: {{COUNT}}\n";
     let errors = parse_yaml(yaml, &env(&[("SERVICE_NAME", "svc")]))
@@ -587,7 +605,7 @@ fn each_validation_rule_reports_its_own_message() {
         ("name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t:\n        cmd: run\n        resource-set: missing\n".to_string(), "pods.a.tasks.t.resource-set: `missing` is not a resource set of pod `a` (it has no resource sets)"),
         (with_task_keys("        ports:\n          p: {port: 70000}\n"), "pods.a.tasks.t.ports.p.port: must be within 0..=65535"),
         (with_task_keys("        ports:\n          p: {port: 5, ranges: [{begin: 10, end: 20}]}\n"), "pods.a.tasks.t.ports.p.port: must be 0 (dynamic) when ranges are given: ranges say where a dynamic port comes from"),
-        (with_task_keys("        ports:\n          p: {ranges: [{begin: 20, end: 10}]}\n"), "pods.a.tasks.t.ports.p.ranges[0]: `20..10` is not a range of ports (1 <= begin <= end)"),
+        (with_task_keys("        ports:\n          p: {ranges: [{begin: 20, end: 10}]}\n"), "pods.a.tasks.t.ports.p.ranges[0]: `20..10` is not a range of ports (begin <= end)"),
         (with_task_keys("        ports:\n          p: {vip: {prefix: web}}\n"), "pods.a.tasks.t.ports.p.vip.port: must be > 0"),
         (with_task_keys("        ports:\n          p: {env-key: 1BAD}\n"), "pods.a.tasks.t.ports.p.env-key: `1BAD` is not an environment variable name (letters, digits, `_`; not starting with a digit)"),
         (with_task_keys("        env:\n          BAD-NAME: x\n"), "pods.a.tasks.t.env.BAD-NAME: `BAD-NAME` is not an environment variable name (letters, digits, `_`; not starting with a digit)"),

@@ -548,16 +548,13 @@ fn convert_port(cx: &mut Ctx, path: &str, name: String, raw: RawPort) -> PortSpe
         .enumerate()
         .map(|(i, r)| {
             let rp = format!("{path}.ranges[{i}]");
-            let mut bound = |key: &str, v: Option<i64>| match v {
-                None => {
-                    cx.report.push(format!("{rp}.{key}"), "is required");
-                    0
-                }
-                Some(n) => port_number(cx, format!("{rp}.{key}"), n),
+            // An open end reaches the end of the port space, as the DC/OS SDK reads it.
+            let mut bound = |key: &str, v: Option<i64>, open: i64| {
+                port_number(cx, format!("{rp}.{key}"), v.unwrap_or(open))
             };
             PortRange {
-                begin: bound("begin", r.begin),
-                end: bound("end", r.end),
+                begin: bound("begin", r.begin, 0),
+                end: bound("end", r.end, i64::from(u16::MAX)),
             }
         })
         .collect();

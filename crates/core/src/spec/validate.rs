@@ -567,11 +567,11 @@ fn check_port(port: &PortSpec, path: &str, r: &mut Report) {
         }
     }
     for (i, range) in port.ranges.iter().enumerate() {
-        if range.begin == 0 || range.begin > range.end {
+        if range.begin > range.end {
             r.push(
                 format!("{path}.ranges[{i}]"),
                 format!(
-                    "`{}..{}` is not a range of ports (1 <= begin <= end)",
+                    "`{}..{}` is not a range of ports (begin <= end)",
                     range.begin, range.end
                 ),
             );
