@@ -242,6 +242,24 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
             }
         }
     }
+    for plan in spec.plans_not_run() {
+        println!(
+            "plan {} ({}): not run: cairn starts only the deploy and update plans",
+            plan.name,
+            plan.strategy.as_str()
+        );
+        let expanded = cairn::core::plan::ExpandedPlan::new(&spec, plan.clone());
+        for phase in expanded.phases {
+            println!(
+                "  phase {} ({})",
+                phase.spec.name,
+                phase.spec.strategy.as_str()
+            );
+            for step in phase.steps.unwrap_or_default() {
+                println!("    step {}", step.name);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -598,6 +598,59 @@ fn cairn_validate_prints_the_deploy_plan_of_a_good_spec() {
     }
 }
 
+#[test]
+fn cairn_validate_says_which_plans_of_the_spec_are_not_run() {
+    // Goal: a spec's sidecar plan (a backup, a repair) is not dropped in silence: cairn
+    // cannot start it yet, and says so, with the steps it would run. Method: a spec with a
+    // `backup` plan over its two pods.
+    let scratch = Scratch::new("plans-not-run");
+    let spec = scratch.root.join("svc.yml");
+    std::fs::write(
+        &spec,
+        r#"
+name: svc
+pods:
+  data:
+    count: 2
+    tasks:
+      node: {goal: RUNNING, cmd: 'sleep 100000', cpus: 0.1, memory: 32}
+      backup: {goal: FINISH, cmd: 'true', cpus: 0.1, memory: 32}
+plans:
+  deploy:
+    phases:
+      nodes: {pod: data, steps: [{default: [[node]]}]}
+  backup:
+    strategy: serial
+    phases:
+      backup:
+        pod: data
+        steps: [{default: [[backup]]}]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(CAIRN)
+        .arg("validate")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "plan deploy (serial)",
+        "plan backup (serial): not run: cairn starts only the deploy and update plans",
+        "    step data-1:[backup]",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "`{expected}` missing from:\n{stdout}"
+        );
+    }
+}
+
 /// `cairn validate SPEC` with its address space capped (a regression that allocates in
 /// proportion to a number must fail alone, not take the machine's memory), given `limit` to
 /// finish: its exit status and stderr, or a panic when it runs longer.

@@ -573,6 +573,12 @@ fn start_scheduler(
         overrides,
     )?;
     println!("{}: state in {}", spec.name, store.dir().display());
+    for plan in spec.plans_not_run() {
+        println!(
+            "{}: plan {} is in the spec but is not run: cairn starts only the deploy and update plans",
+            spec.name, plan.name
+        );
+    }
     for violation in scheduler.config_errors() {
         println!(
             "{}: config change refused, the stored target stays in force: {}: {}: {}",

@@ -67,6 +67,15 @@ impl ServiceSpec {
     pub fn plan(&self, name: &str) -> Option<&PlanSpec> {
         self.plans.iter().find(|p| p.name == name)
     }
+
+    /// The plans of the spec that nothing runs: every plan but `deploy` and `update` (a
+    /// sidecar plan such as a backup or a repair), which cairn cannot start yet. Said out loud
+    /// by `validate` and at start, rather than dropped in silence.
+    pub fn plans_not_run(&self) -> impl Iterator<Item = &PlanSpec> {
+        self.plans
+            .iter()
+            .filter(|p| p.name != "deploy" && p.name != "update")
+    }
 }
 
 fn escape_slashes(name: &str) -> String {
