@@ -275,7 +275,7 @@ impl Decision {
                 "stopped (FAILED, KILLED, FINISHED, LOST, DROPPED, or GONE from an agent still registered): relaunch in place on its reservations"
             }
             Decision::Relaunch(RelaunchCause::LostReconciling) => {
-                "TASK_LOST from reconciliation may only mean the master does not know the task yet (MESOS-6250): relaunch in place, never replace"
+                "TASK_LOST from reconciliation may only mean the master does not know the task yet (MESOS-6250): relaunch in place; the loss alone is no reason to replace"
             }
             Decision::Left => "stopped; the recovery policy leaves it (the failure timer runs)",
             Decision::AwaitAgent => {
@@ -315,19 +315,20 @@ pub fn decide(f: &TaskFacts) -> Decision {
         return running_on_target(f, removed);
     }
     // From here on the rollout owns the task: a FINISH or ONCE task, or any older config's.
-    // What it launches again goes on the task's reservations, so an agent that is gone must
-    // run the failure timer (found by cairn-sim: such a pod waited forever).
-    if c == C::Gone && removed {
-        return Decision::AwaitReplacement(AgentLoss::Gone);
-    }
     if target && c == C::Finished {
         return Decision::Done;
     }
     if target && c == C::Errored {
         return Decision::Error;
     }
+    // The author's word holds wherever the agent is.
     if target && c.is_stopped() && f.policy == Recovery::Leave {
         return Decision::Held;
+    }
+    // What the rollout launches again goes on the task's reservations, so an agent that is
+    // gone must run the failure timer (found by cairn-sim: such a pod waited forever).
+    if c == C::Gone && removed {
+        return Decision::AwaitReplacement(AgentLoss::Gone);
     }
     if c.is_stopped() && f.agent.is_away() {
         return Decision::AwaitReplacement(AgentLoss::Away);
@@ -430,16 +431,21 @@ impl<'a> Context<'a> {
         } else {
             AgentCondition::Listed
         };
-        // The author is asked only about a task that stopped (its verdict is moot otherwise).
+        // The author is asked only where the verdict counts: a task of the target that
+        // stopped short of its goal, and not refused by Mesos.
+        let age = config_age(record, self.config_id);
+        let done = condition == Condition::Finished && spec.goal != Goal::Running;
+        let asked = age == ConfigAge::Target
+            && condition.is_stopped()
+            && condition != Condition::Errored
+            && !done;
         let policy = match &record.status {
-            Some(status) if condition.is_stopped() => {
-                self.policy.recover(&record.info.name, status)
-            }
+            Some(status) if asked => self.policy.recover(&record.info.name, status),
             _ => Recovery::RelaunchInPlace,
         };
         TaskFacts {
             goal: spec.goal,
-            age: config_age(record, self.config_id),
+            age,
             condition,
             agent,
             marked,

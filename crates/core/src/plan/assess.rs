@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use cairn_proto::{AgentId, TaskId, TaskState};
 
-use crate::decide::{decide, Condition, Context, Decision, TaskFacts};
+use crate::decide::{decide, Condition, ConfigAge, Context, Decision, TaskFacts};
 use crate::spec::{Goal, PodInstanceName, ServiceSpec, TaskSpec};
 use crate::store::TaskRecord;
 
@@ -188,9 +188,12 @@ fn task_need(
         // The rollout retries its own task where it was: should the agent come back, it runs
         // there; if not, recovery's failure timer replaces the pod.
         Decision::AwaitReplacement(_) if !facts.is_recoverys() => TaskNeed::Launch,
-        // A pod being replaced is recovery's: what is alive shows how far it is, a finished
-        // FINISH or ONCE task stays done, the rest is on its way back through recovery.
-        Decision::Replace(_) if facts.condition.is_active() => active_need(spec, record),
+        // A pod being replaced is recovery's: what is alive under the target shows how far
+        // it is, a finished FINISH or ONCE task stays done, the rest (an older config's live
+        // task included: it is not done) is on its way back through recovery.
+        Decision::Replace(_) if facts.condition.is_active() && facts.age == ConfigAge::Target => {
+            active_need(spec, record)
+        }
         Decision::Replace(_)
             if facts.goal != Goal::Running && facts.condition == Condition::Finished =>
         {

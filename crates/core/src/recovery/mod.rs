@@ -35,7 +35,8 @@ pub enum Recovery {
 
 /// Decides how failed tasks are recovered. An author may replace it (DESIGN.md principle 5).
 pub trait RecoveryPolicy: Send {
-    /// What to do with task `task_name`, whose last status is the failure `status`.
+    /// What to do with task `task_name` of the target config, stopped short of its goal with
+    /// the last status `status` (a RUNNING task that exited, a FINISH or ONCE task that failed).
     fn recover(&self, task_name: &str, status: &TaskStatus) -> Recovery;
     /// How long a pod may stay failed before it is replaced; `None`: never automatically.
     /// Kept for compatibility; the scheduler reads [`RecoveryPolicy::replacement`], whose

@@ -71,7 +71,8 @@ pub struct PodRecovery {
     pub decision: Option<Decision>,
     /// Live tasks to kill first (survivors of an essential failure, or a pod to replace).
     pub kills: Vec<(TaskId, AgentId)>,
-    /// Every RUNNING-goal task is running and ready (the failure is over).
+    /// The failure is over: every RUNNING-goal task is running and ready, and no task's
+    /// decision runs the failure timer (a pod marked for replacement is never healthy).
     pub healthy: bool,
     /// A Permanent pod with nothing left alive: the scheduler may replace it now.
     pub replaceable: bool,
