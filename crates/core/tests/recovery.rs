@@ -612,7 +612,7 @@ fn job_spec(goal: Goal) -> ServiceSpec {
 
 #[test]
 fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_replaced() {
-    // Goal: every goal has a failure timer (DESIGN.md, row 23). A RUNNING task on an agent
+    // Goal: every goal has a failure timer (DESIGN.md, row 24). A RUNNING task on an agent
     // that never comes back was always replaced after the timeout; a FINISH task there was
     // left to the deploy plan, which waits for its status forever. Method: a FINISH task
     // goes UNREACHABLE and its agent leaves the master's list; before the timeout nothing
@@ -682,6 +682,58 @@ fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when
         sim.launched_since(mark).is_empty(),
         "still pinned to its agent"
     );
+
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[other]);
+    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
+    let new = sim.info("data-0-node");
+    assert_eq!(new.agent_id.value, format!("agent-{other}"));
+    assert!(new
+        .command
+        .as_ref()
+        .unwrap()
+        .value
+        .as_deref()
+        .unwrap()
+        .contains("--v2"));
+}
+
+#[test]
+fn a_task_of_an_older_config_on_an_agent_that_never_comes_back_is_replaced_when_its_timer_runs_out()
+{
+    // Goal: DESIGN.md's row 20. The update kills data-0's task to launch it under the new
+    // config, but its agent is cut off: the task turns UNREACHABLE and no kill can reach it.
+    // The update plan waited for its death forever. Now its failure timer runs, and the
+    // replacement launches it elsewhere under the new config. Method: kill, UNREACHABLE, the
+    // agent leaves the master's list, then the timer.
+    let mut sim = deployed(1, 2);
+    let old = sim.info("data-0-node");
+    let home: usize = old
+        .agent_id
+        .value
+        .trim_start_matches("agent-")
+        .parse()
+        .unwrap();
+    let mut v2 = node_spec(1, Strategy::Parallel);
+    v2.pods[0].tasks[0].cmd = "./node --v2".into();
+    let mark = sim.calls.len();
+    sim.restart(v2);
+    sim.subscribe();
+    assert_eq!(kills_since(&sim, mark), vec![old.task_id.value.clone()]);
+    sim.remove_agent(home);
+    let unreachable = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
+    sim.send_status(unreachable);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    assert!(message.contains("waiting for its agent"), "{message}");
+    let other = 1 - home;
+    sim.advance(19 * MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[other]);
+    assert!(sim.launched_since(mark).is_empty(), "waits for its agent");
 
     sim.advance(MIN + 1);
     let mark = sim.calls.len();

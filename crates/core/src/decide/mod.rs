@@ -334,10 +334,12 @@ pub fn decide(f: &TaskFacts) -> Decision {
         return Decision::AwaitReplacement(AgentLoss::Away);
     }
     if !target {
-        return if c.is_active() {
-            Decision::KillThenLaunch
-        } else {
-            Decision::Launch
+        return match c {
+            // A kill cannot reach it, and the rollout would wait for its death forever: wait
+            // for the agent instead, under the failure timer, as for a task of the target.
+            C::Unreachable => Decision::AwaitAgent,
+            _ if c.is_active() => Decision::KillThenLaunch,
+            _ => Decision::Launch,
         };
     }
     match c {
