@@ -274,8 +274,7 @@ impl Scheduler {
         let recovery = self.refresh_recovery(now);
         // Teardown touches only pods leaving the target, which no recovery plan covers.
         self.refresh_teardown(now);
-        let mut work = self.deploy_work();
-        work.released.extend(recovery.released);
+        let work = self.work_with(recovery);
         for step in &work.released {
             for (task, agent) in &step.kills {
                 if self.kills.request(now, task, agent) {

@@ -70,6 +70,7 @@ use crate::plan::{
     deploy_plan_spec, derive, derive_work, DerivedPlan, ExpandedPlan, PlanInput, PlanOverrides,
     Work,
 };
+use crate::recovery::plan::RecoveryPlan;
 use crate::recovery::{Backoff, RecoveryPolicy, RecoveryState, ReplacementPolicy};
 use crate::spec::{validate, ServiceSpec};
 use crate::store::{
@@ -608,8 +609,13 @@ impl Scheduler {
 
     /// Everything released now: the deploy plan's steps, then the recovery plan's.
     fn work(&self) -> Work {
+        self.work_with(self.recovery_plan())
+    }
+
+    /// [`Self::work`], with the recovery plan of the current state already derived.
+    fn work_with(&self, recovery: RecoveryPlan) -> Work {
         let mut work = self.deploy_work();
-        work.released.extend(self.recovery_plan().released);
+        work.released.extend(recovery.released);
         work
     }
 
