@@ -644,15 +644,9 @@ fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_re
     assert!(sim.sched.is_deployed());
 }
 
-#[test]
-fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when_its_timer_runs_out(
-) {
-    // Goal: DESIGN.md's row 19 for an older config. The update kills data-0's task to launch
-    // it again under the new config on its reservations; its agent is removed before that
-    // launch, and no TASK_GONE comes for a task that already stopped. The update plan can
-    // only launch it on reservations that will never be offered again, so the pod waited
-    // forever. Now its failure timer runs, and the replacement launches it elsewhere under
-    // the new config. Method: kill, KILLED, agent removed, then the timer.
+/// A deployed data-0 whose update to `./node --v2` has just sent the kill of its task: the
+/// sim, the old TaskInfo, and the index of the agent it ran on.
+fn updating_data_0() -> (Sim, TaskInfo, usize) {
     let mut sim = deployed(1, 2);
     let old = sim.info("data-0-node");
     let home: usize = old
@@ -667,21 +661,17 @@ fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when
     sim.restart(v2);
     sim.subscribe();
     assert_eq!(kills_since(&sim, mark), vec![old.task_id.value.clone()]);
-    sim.status("data-0-node", TaskState::Killed);
-    sim.remove_agent(home);
-    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+    (sim, old, home)
+}
 
-    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
-    assert_eq!(status, Status::Waiting, "{message}");
-    assert!(message.contains("permanent-failure timer"), "{message}");
+/// data-0, cut off from agent `home`, is not launched on the other agent before its
+/// 20-minute failure timer runs out (`waiting` says why), and then is, under `./node --v2`.
+fn replaced_under_v2_when_the_timer_runs_out(sim: &mut Sim, home: usize, waiting: &str) {
     let other = 1 - home;
     sim.advance(19 * MIN);
     let mark = sim.calls.len();
     sim.offers(&[other]);
-    assert!(
-        sim.launched_since(mark).is_empty(),
-        "still pinned to its agent"
-    );
+    assert!(sim.launched_since(mark).is_empty(), "{waiting}");
 
     sim.advance(MIN + 1);
     let mark = sim.calls.len();
@@ -700,6 +690,26 @@ fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when
 }
 
 #[test]
+fn a_task_the_rollout_stopped_on_an_agent_the_master_then_drops_is_replaced_when_its_timer_runs_out(
+) {
+    // Goal: DESIGN.md's row 19 for an older config. The update kills data-0's task to launch
+    // it again under the new config on its reservations; its agent is removed before that
+    // launch, and no TASK_GONE comes for a task that already stopped. The update plan can
+    // only launch it on reservations that will never be offered again, so the pod waited
+    // forever. Now its failure timer runs, and the replacement launches it elsewhere under
+    // the new config. Method: kill, KILLED, agent removed, then the timer.
+    let (mut sim, old, home) = updating_data_0();
+    sim.status("data-0-node", TaskState::Killed);
+    sim.remove_agent(home);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Waiting, "{message}");
+    assert!(message.contains("permanent-failure timer"), "{message}");
+    replaced_under_v2_when_the_timer_runs_out(&mut sim, home, "still pinned to its agent");
+}
+
+#[test]
 fn a_task_of_an_older_config_on_an_agent_that_never_comes_back_is_replaced_when_its_timer_runs_out()
 {
     // Goal: DESIGN.md's row 20. The update kills data-0's task to launch it under the new
@@ -707,20 +717,7 @@ fn a_task_of_an_older_config_on_an_agent_that_never_comes_back_is_replaced_when_
     // The update plan waited for its death forever. Now its failure timer runs, and the
     // replacement launches it elsewhere under the new config. Method: kill, UNREACHABLE, the
     // agent leaves the master's list, then the timer.
-    let mut sim = deployed(1, 2);
-    let old = sim.info("data-0-node");
-    let home: usize = old
-        .agent_id
-        .value
-        .trim_start_matches("agent-")
-        .parse()
-        .unwrap();
-    let mut v2 = node_spec(1, Strategy::Parallel);
-    v2.pods[0].tasks[0].cmd = "./node --v2".into();
-    let mark = sim.calls.len();
-    sim.restart(v2);
-    sim.subscribe();
-    assert_eq!(kills_since(&sim, mark), vec![old.task_id.value.clone()]);
+    let (mut sim, old, home) = updating_data_0();
     sim.remove_agent(home);
     let unreachable = from_master(&mut sim, "data-0-node", TaskState::Unreachable);
     sim.send_status(unreachable);
@@ -729,26 +726,7 @@ fn a_task_of_an_older_config_on_an_agent_that_never_comes_back_is_replaced_when_
     let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
     assert_eq!(status, Status::Waiting, "{message}");
     assert!(message.contains("waiting for its agent"), "{message}");
-    let other = 1 - home;
-    sim.advance(19 * MIN);
-    let mark = sim.calls.len();
-    sim.offers(&[other]);
-    assert!(sim.launched_since(mark).is_empty(), "waits for its agent");
-
-    sim.advance(MIN + 1);
-    let mark = sim.calls.len();
-    sim.offers(&[other]);
-    assert_eq!(sim.launched_since(mark), vec!["data-0-node"]);
-    let new = sim.info("data-0-node");
-    assert_eq!(new.agent_id.value, format!("agent-{other}"));
-    assert!(new
-        .command
-        .as_ref()
-        .unwrap()
-        .value
-        .as_deref()
-        .unwrap()
-        .contains("--v2"));
+    replaced_under_v2_when_the_timer_runs_out(&mut sim, home, "waits for its agent");
 }
 
 #[test]

@@ -209,8 +209,9 @@ mod tests {
         apply_resource_operation(pool, total, &op, &Idle)
     }
 
-    #[test]
-    fn a_reservation_and_a_volume_made_then_taken_back_leave_the_agent_as_it_was() {
+    /// The agent's pool and total after RESERVE of 100 MB of disk and CREATE of volume `v1`
+    /// on it.
+    fn with_volume_v1() -> (Resources, Resources) {
         let (mut pool, mut total) = (agent(), agent());
         apply(
             &mut pool,
@@ -224,6 +225,12 @@ mod tests {
             ResourceOperation::Create(vec![volume("v1")]),
         )
         .unwrap();
+        (pool, total)
+    }
+
+    #[test]
+    fn a_reservation_and_a_volume_made_then_taken_back_leave_the_agent_as_it_was() {
+        let (mut pool, mut total) = with_volume_v1();
         let volumes = |r: &Resources| -> Vec<Resource> {
             r.iter()
                 .filter(|r| r.is_persistent_volume())
@@ -277,19 +284,7 @@ mod tests {
 
     #[test]
     fn a_volume_a_task_uses_cannot_be_destroyed_and_a_volume_cannot_be_unreserved() {
-        let (mut pool, mut total) = (agent(), agent());
-        apply(
-            &mut pool,
-            &mut total,
-            ResourceOperation::Reserve(vec![reserved_disk(100.0)]),
-        )
-        .unwrap();
-        apply(
-            &mut pool,
-            &mut total,
-            ResourceOperation::Create(vec![volume("v1")]),
-        )
-        .unwrap();
+        let (mut pool, mut total) = with_volume_v1();
         let destroy = ResourceOperation::Destroy(vec![volume("v1")]);
         let refused = apply_resource_operation(&mut pool, &mut total, &destroy, &Busy);
         assert_eq!(
