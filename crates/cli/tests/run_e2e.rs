@@ -454,6 +454,125 @@ fn cairn_run_deploys_my_service_and_a_second_run_takes_over_without_relaunching(
     let _ = again.line_count();
 }
 
+/// This process's hard limit of open files.
+fn own_open_files_hard_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    open_files_limits(&limits).1
+}
+
+/// (soft, hard) of the `Max open files` line of a `/proc/<pid>/limits`.
+fn open_files_limits(limits: &str) -> (u64, u64) {
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open files line in {limits}"));
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// The pid of the `sh` running a task's command: the process whose environment names the task
+/// and a sandbox below `root`, and whose parent does not (the command's own children inherit
+/// both).
+fn task_command_pid(root: &Path, task_name: &str) -> Option<u32> {
+    let name = format!("TASK_NAME={task_name}");
+    let root = root.display().to_string();
+    let is_task = |pid: u32| {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        environ.split('\0').any(|v| v == name) && environ.contains(&root)
+    };
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 2..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| is_task(pid) && !parent(pid).is_some_and(is_task))
+}
+
+#[test]
+fn hello_world_deploys_on_hosts_of_its_own_and_every_task_runs_with_its_pods_resource_limits() {
+    let scratch = Scratch::new("hello-world");
+    // With CAP_SYS_RESOURCE the cluster grants more open files than it has itself, as a root
+    // Mesos agent with `posix/rlimits` does (the database-sized 128000 of the SDK's
+    // hello-world); without, it grants up to its own hard limit.
+    let own = own_open_files_hard_limit();
+    let hard = if cairn_cluster::executor::rlimits::may_raise_hard_limits() {
+        own.saturating_add(1).max(128_000)
+    } else {
+        own.min(4096)
+    };
+    let hello = (hard - 1, hard);
+    let world = (hard / 2, hard);
+    let example = std::fs::read_to_string(repo_root().join("examples/hello-world.yml")).unwrap();
+    let text = example
+        .replacen(
+            "RLIMIT_NOFILE:\n        soft: 2048\n        hard: 4096",
+            &format!(
+                "RLIMIT_NOFILE:\n        soft: {}\n        hard: {}",
+                hello.0, hello.1
+            ),
+            1,
+        )
+        .replacen(
+            "RLIMIT_NOFILE:\n        soft: 1024\n        hard: 4096",
+            &format!(
+                "RLIMIT_NOFILE:\n        soft: {}\n        hard: {}",
+                world.0, world.1
+            ),
+            1,
+        );
+    assert_ne!(text, example, "the example's limits were replaced");
+    let spec = scratch.root.join("hello-world.yml");
+    std::fs::write(&spec, text).unwrap();
+
+    let mut run = CairnRun::start(&spec, &scratch, "first");
+    run.wait_for("deploy COMPLETE", DEPLOY_DEADLINE, |l| {
+        (l == "deploy COMPLETE").then_some(())
+    });
+    let table = run.wait_for_table(3, 0);
+    assert_eq!(
+        table.keys().cloned().collect::<Vec<_>>(),
+        ["hello-0", "world-0", "world-1"]
+    );
+    assert_ne!(
+        table["world-0"].hostname, table["world-1"].hostname,
+        "hostname:UNIQUE: {table:#?}"
+    );
+    for (pod, row) in &table {
+        assert_eq!(row.state, "TASK_RUNNING", "{pod}: {row:?}");
+        let pid = task_command_pid(&scratch.root, &row.task)
+            .unwrap_or_else(|| panic!("no process of {}", row.task));
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let expected = if pod.starts_with("hello") {
+            hello
+        } else {
+            world
+        };
+        assert_eq!(open_files_limits(&limits), expected, "{pod}:\n{limits}");
+        if pod.starts_with("world") {
+            let core = limits
+                .lines()
+                .find(|l| l.starts_with("Max core file size"))
+                .unwrap();
+            assert_eq!(
+                core.split_whitespace().filter(|w| *w == "0").count(),
+                2,
+                "{pod}: {core}"
+            );
+        }
+    }
+    run.stop();
+}
+
 #[test]
 fn cairn_run_as_root_refuses_a_work_dir_its_service_user_cannot_reach_and_says_what_to_do() {
     if !running_as_root() {

@@ -390,6 +390,19 @@ impl Inner {
                 .stderr(open("stderr")?)
                 .kill_on_drop(false);
             if let Some(user) = &user {
+                if !req.rlimit_ceilings.is_empty() {
+                    let ceilings = req.rlimit_ceilings.clone();
+                    // SAFETY: runs between fork and exec, before the switch to the user below
+                    // (closures run in the order added); `raise_hard` only makes getrlimit and
+                    // setrlimit calls on values copied before the fork.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        cmd.pre_exec(move || {
+                            crate::executor::rlimits::raise_hard(&ceilings);
+                            Ok(())
+                        });
+                    }
+                }
                 users::switch_to(&mut cmd, user);
             }
             cmd.spawn()

@@ -43,6 +43,7 @@ fn other_pod(name: String, count: u32) -> PodSpec {
         tasks: vec![named_task("node".into())],
         pre_reserved_role: None,
         user: None,
+        rlimits: Vec::new(),
     }
 }
 
@@ -362,25 +363,29 @@ fn a_check_timing_past_the_model_range_names_the_limit() {
     );
 }
 
-/// `rlimits` (refused for its own reason) holding `flow` nested flow sequences: the line is 3
-/// block levels deep before them (the top, `pods`, `data`).
-fn deep_rlimits(flow: usize) -> String {
+/// `external-volumes` (refused for its own reason) holding `flow` nested flow sequences: the
+/// line is 3 block levels deep before them (the top, `pods`, `data`).
+fn deep_refused_key(flow: usize) -> String {
     let value = format!("{}{}", "[".repeat(flow), "]".repeat(flow));
     data_pod("1").replace(
         "    count: 1\n",
-        &format!("    count: 1\n    rlimits: {value}\n"),
+        &format!("    count: 1\n    external-volumes: {value}\n"),
     )
 }
 
 #[test]
 fn yaml_nested_past_the_limit_is_refused_naming_the_line_and_the_limit() {
-    let at = parse_yaml(&deep_rlimits(29), &env()).unwrap_err().lines();
+    let at = parse_yaml(&deep_refused_key(29), &env())
+        .unwrap_err()
+        .lines();
     assert_eq!(
         at,
-        ["pods.data.rlimits: not supported yet: rlimits are not applied by cairn's agents yet"],
+        ["pods.data.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers"],
         "32 levels are parsed"
     );
-    let past = parse_yaml(&deep_rlimits(30), &env()).unwrap_err().lines();
+    let past = parse_yaml(&deep_refused_key(30), &env())
+        .unwrap_err()
+        .lines();
     assert_eq!(
         past,
         [format!(

@@ -109,6 +109,31 @@ fn a_crashed_task_is_relaunched_in_place_with_the_same_volume_and_a_new_task_id(
 }
 
 #[test]
+fn a_failed_task_shows_why_it_failed_while_it_waits_to_be_relaunched_and_while_it_is_held_back() {
+    let mut sim = deployed(1, 1);
+    let why = "Command exited with status 3";
+    let failed = |sim: &mut Sim| {
+        let mut s = sim.status_of("data-0-node", TaskState::Failed);
+        s.message = Some(why.to_string());
+        sim.send_status(s);
+    };
+    failed(&mut sim);
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Delayed, "{message}");
+    assert!(
+        message.ends_with(&format!("last: data-0-node is TASK_FAILED ({why})")),
+        "{message}"
+    );
+    sim.advance(3);
+    let (status, message) = sim.recovery_step("data-0:[node]").unwrap();
+    assert_eq!(status, Status::Prepared, "{message}");
+    assert!(
+        message.starts_with(&format!("data-0-node is TASK_FAILED ({why}); relaunching")),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_non_essential_task_is_relaunched_alone_while_its_siblings_keep_running() {
     let mut sim = sidecar_deployed();
     let mark = sim.calls.len();

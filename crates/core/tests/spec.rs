@@ -55,6 +55,10 @@ pods:
       - http://example.com/server.tgz
     pre-reserved-role: slave_public
     user: bob
+    rlimits:
+      RLIMIT_NOFILE:
+        soft: 128000
+        hard: 128000
     volume:
       path: shared
       type: MOUNT
@@ -263,6 +267,11 @@ plans:
             ],
             pre_reserved_role: Some("slave_public".into()),
             user: Some("bob".into()),
+            rlimits: vec![RlimitSpec::new(
+                cairn_proto::RlimitType::Nofile,
+                128_000,
+                128_000,
+            )],
         }],
         plans: vec![
             PlanSpec::new("deploy").strategy(Strategy::Parallel).phase(
@@ -427,7 +436,6 @@ pods:
     ipc-mode: PRIVATE
     shm-size: 64
     external-volumes: {v: {type: DOCKER}}
-    rlimits: {RLIMIT_NOFILE: {soft: 1, hard: 2}}
     host-volumes: {h: {host-path: /x, container-path: y}}
     tasks:
       t:
@@ -454,7 +462,6 @@ pods:
             "pods.a.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
             "pods.a.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
             "pods.a.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers",
-            "pods.a.rlimits: not supported yet: rlimits are not applied by cairn's agents yet",
             "pods.a.host-volumes: not supported yet: host bind mounts are not built yet",
             "pods.a.tasks.t.configs: not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later",
             "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA",
@@ -979,5 +986,85 @@ fn placement_rules_are_available_after_parsing() {
             field: PlacementField::Hostname,
             max: 2
         }]
+    );
+}
+
+/// A one-pod spec whose pod has `rlimits` set to `rlimits` (a flow mapping).
+fn with_rlimits(rlimits: &str) -> String {
+    format!(
+        r#"
+name: svc
+pods:
+  a:
+    count: 1
+    rlimits: {rlimits}
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.1
+        memory: 32
+"#
+    )
+}
+
+#[test]
+fn rlimits_are_read_by_their_posix_names_and_a_name_without_limits_is_unlimited() {
+    let spec = parse(&with_rlimits(
+        "{RLIMIT_NOFILE: {soft: 128000, hard: 128000}, RLIMIT_CORE: , RLIMIT_STACK: {}}",
+    ))
+    .unwrap();
+    let pod = spec.pod("a").unwrap();
+    assert_eq!(
+        pod.rlimits,
+        [
+            RlimitSpec::new(cairn_proto::RlimitType::Nofile, 128_000, 128_000),
+            RlimitSpec::unlimited(cairn_proto::RlimitType::Core),
+            RlimitSpec::unlimited(cairn_proto::RlimitType::Stack),
+        ]
+    );
+}
+
+#[test]
+fn rlimits_mesos_or_linux_would_refuse_are_refused_at_their_path() {
+    assert_eq!(
+        problems(&with_rlimits(
+            "{RLIMIT_FILES: {soft: 1, hard: 1}, RLIMIT_CPU: {soft: 10}, RLIMIT_AS: {soft: 9, hard: 8}, RLIMIT_NOFILE: {}, RLIMIT_NPROC: {soft: -1, hard: 1}}"
+        )),
+        [
+            "pods.a.rlimits.RLIMIT_FILES: unknown resource limit (expected one of: RLIMIT_AS, RLIMIT_CORE, RLIMIT_CPU, RLIMIT_DATA, RLIMIT_FSIZE, RLIMIT_LOCKS, RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_RSS, RLIMIT_RTPRIO, RLIMIT_RTTIME, RLIMIT_SIGPENDING, RLIMIT_STACK)",
+            "pods.a.rlimits.RLIMIT_NPROC.soft: must be >= 0",
+            "pods.a.rlimits.RLIMIT_CPU: give both `soft` and `hard`, or neither for unlimited",
+            "pods.a.rlimits.RLIMIT_AS: soft limit 9 is above the hard limit 8",
+            "pods.a.rlimits.RLIMIT_NOFILE: open files cannot be unlimited on Linux (the kernel caps them at fs.nr_open); give `soft` and `hard`",
+        ]
+    );
+    let unknown_key = problems(&with_rlimits("{RLIMIT_NOFILE: {soft: 1, hard: 2, max: 3}}"));
+    assert!(
+        unknown_key[0].starts_with(
+            "pods.a.rlimits.RLIMIT_NOFILE.max: unknown key (expected one of: soft, hard)"
+        ),
+        "{unknown_key:?}"
+    );
+}
+
+#[test]
+fn a_rust_spec_gets_the_same_rlimit_rules_as_svc_yml() {
+    let built = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("a")
+                .rlimit(RlimitSpec::new(cairn_proto::RlimitType::Nofile, 10, 5))
+                .rlimit(RlimitSpec::unlimited(cairn_proto::RlimitType::Core))
+                .rlimit(RlimitSpec::new(cairn_proto::RlimitType::Core, 0, 0))
+                .task(TaskSpec::builder("t").cmd("run").cpus(0.1).memory_mb(32)),
+        )
+        .build()
+        .unwrap_err()
+        .lines();
+    assert_eq!(
+        built,
+        [
+            "pods.a.rlimits.RLIMIT_NOFILE: soft limit 10 is above the hard limit 5",
+            "pods.a.rlimits.RLIMIT_CORE: duplicate resource limit",
+        ]
     );
 }

@@ -592,6 +592,94 @@ pub struct ExecutorInfo {
     pub labels: Option<Labels>,
 }
 
+wire_enum! {
+    /// `RLimitInfo.RLimit.Type`: Mesos writes `RLMT_` where POSIX writes `RLIMIT_`.
+    pub enum RlimitType {
+        As = "RLMT_AS",
+        Core = "RLMT_CORE",
+        Cpu = "RLMT_CPU",
+        Data = "RLMT_DATA",
+        Fsize = "RLMT_FSIZE",
+        Locks = "RLMT_LOCKS",
+        Memlock = "RLMT_MEMLOCK",
+        Msgqueue = "RLMT_MSGQUEUE",
+        Nice = "RLMT_NICE",
+        Nofile = "RLMT_NOFILE",
+        Nproc = "RLMT_NPROC",
+        Rss = "RLMT_RSS",
+        Rtprio = "RLMT_RTPRIO",
+        Rttime = "RLMT_RTTIME",
+        Sigpending = "RLMT_SIGPENDING",
+        Stack = "RLMT_STACK",
+    }
+    unknown = "UNKNOWN";
+    default = Unknown;
+}
+
+impl RlimitType {
+    /// The POSIX name, e.g. `RLIMIT_NOFILE` (what svc.yml and `ulimit` documentation say).
+    pub fn posix_name(self) -> String {
+        match self.as_str().strip_prefix("RLMT_") {
+            Some(rest) => format!("RLIMIT_{rest}"),
+            None => self.as_str().to_string(),
+        }
+    }
+
+    /// Parses a POSIX name (`RLIMIT_NOFILE`); `None` for a name Mesos has no type for.
+    pub fn from_posix_name(name: &str) -> Option<Self> {
+        let rest = name.strip_prefix("RLIMIT_")?;
+        match RlimitType::from_wire(&format!("RLMT_{rest}")) {
+            RlimitType::Unknown => None,
+            known => Some(known),
+        }
+    }
+}
+
+/// `RLimitInfo.RLimit`: both limits set, or neither (unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rlimit {
+    #[serde(rename = "type", default)]
+    pub type_: RlimitType,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::num::opt"
+    )]
+    pub hard: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::num::opt"
+    )]
+    pub soft: Option<u64>,
+}
+
+/// `RLimitInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RlimitInfo {
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub rlimits: Vec<Rlimit>,
+}
+
+impl RlimitInfo {
+    /// The `rlimit_info` of a `ContainerInfo` (kept as JSON in [`TaskInfo::container`]), if it
+    /// has one; an `rlimit_info` that is not `RLimitInfo` is an error naming why.
+    pub fn of_container(
+        container: Option<&serde_json::Value>,
+    ) -> Result<Option<RlimitInfo>, String> {
+        let Some(info) = container.and_then(|c| c.get("rlimit_info")) else {
+            return Ok(None);
+        };
+        serde_json::from_value(info.clone())
+            .map(Some)
+            .map_err(|e| format!("container.rlimit_info is not an RLimitInfo: {e}"))
+    }
+}
+
 /// `CommandInfo.URI`: something to fetch into the sandbox before the task
 /// starts.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -316,6 +316,7 @@ fn task_command(port: u64) -> String {
          stat -c '%u %g' . > data/sandbox_owner.txt; stat -c '%F' data > data/volume_type.txt; \
          stat -L -c '%u %g' data > data/volume_owner.txt; stat -L -c '%a' data > data/volume_mode.txt; \
          readlink -f data > data/volume.txt; \
+         echo \"$(ulimit -Sn) $(ulimit -Hn) $(ulimit -c)\" > data/rlimits.txt; \
          echo ok > data/ok; \
          python3 -m http.server {port} --bind 0.0.0.0 --directory data >/dev/null 2>&1 & \
          trap 'echo term > data/term; kill $!; exit 0' TERM; \
@@ -380,6 +381,11 @@ async fn task_group(b: &Backend, r: &mut Record) {
             "delay_seconds": 4.0, "interval_seconds": 1.0, "timeout_seconds": 5.0,
         },
         "labels": {"labels": [{"key": "scenario", "value": "task_group"}]},
+        // Limits any agent can grant (below what it has): the task must start with them.
+        "container": {"type": "MESOS", "rlimit_info": {"rlimits": [
+            {"type": "RLMT_NOFILE", "soft": 1000, "hard": 2000},
+            {"type": "RLMT_CORE", "soft": 0, "hard": 0},
+        ]}},
     });
     let executor = json!({
         "type": "DEFAULT",
@@ -441,6 +447,10 @@ async fn task_group(b: &Backend, r: &mut Record) {
     r.fact(
         "pods.task.env.MESOS_ALLOCATION_ROLE.is_role",
         read("role.txt") == ROLE,
+    );
+    r.fact(
+        "pods.task.rlimits.nofile_soft_hard_core",
+        read("rlimits.txt"),
     );
     r.fact("pods.task.uid", read("uid.txt"));
     r.fact("pods.task.gid", read("gid.txt"));

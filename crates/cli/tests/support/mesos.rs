@@ -184,7 +184,8 @@ impl MesosCluster {
                 format!("--work_dir={}", agent.work_dir.display()),
                 format!("--runtime_dir={}", agent.work_dir.join("run").display()),
                 "--launcher=posix".to_string(),
-                "--isolation=posix/cpu,posix/mem,filesystem/posix,volume/sandbox_path".to_string(),
+                "--isolation=posix/cpu,posix/mem,posix/rlimits,filesystem/posix,volume/sandbox_path"
+                    .to_string(),
                 "--no-systemd_enable_support".to_string(),
                 format!("--launcher_dir={}", self.home.join("bin").display()),
                 format!("--resources={resources}"),

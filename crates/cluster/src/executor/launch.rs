@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cairn_proto::{
     CheckInfo, CheckType, CommandInfo, EnvVarType, HealthCheck, HealthCheckType, KillPolicy,
-    TaskInfo,
+    RlimitInfo, TaskInfo,
 };
 
 use super::fetch::UriSpec;
@@ -16,6 +16,7 @@ use super::health::HealthPolicy;
 use super::layout;
 use super::probe::{ProbeSchedule, ProbeTarget};
 use super::process::{set_var, LaunchSpec, OutputFiles, Program};
+use super::rlimits;
 use super::task::TaskKind;
 
 /// Mesos' default kill grace period when neither the task nor the KILL says.
@@ -94,11 +95,15 @@ pub fn plan_task_in(
         .ok_or_else(|| format!("task '{task_id}' has no command"))?;
     let sandbox = sandbox.to_path_buf();
     let env = task_environment(task, kind, &sandbox, command, context);
+    let rlimits = RlimitInfo::of_container(task.container.as_ref())
+        .and_then(|info| info.map_or(Ok(Vec::new()), |info| rlimits::from_info(&info)))
+        .map_err(|reason| format!("task '{task_id}': {reason}"))?;
     let launch = LaunchSpec {
         program: program(command).map_err(|reason| format!("task '{task_id}': {reason}"))?,
         env: env.clone(),
         cwd: sandbox.clone(),
         output: Some(OutputFiles::in_dir(&sandbox)),
+        rlimits,
     };
     let health = task
         .health_check
@@ -245,11 +250,14 @@ fn probe_command(
     for (name, value) in command_variables(command) {
         set_var(&mut env, &name, value);
     }
+    // A probe is not the task's process: like Mesos' check containers, it runs without the
+    // task's resource limits.
     Ok(ProbeTarget::Command(LaunchSpec {
         program: program(command)?,
         env,
         cwd: sandbox.to_path_buf(),
         output: None,
+        rlimits: Vec::new(),
     }))
 }
 

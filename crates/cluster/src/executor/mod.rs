@@ -48,6 +48,7 @@ pub mod layout;
 pub mod machine;
 pub mod probe;
 pub mod process;
+pub mod rlimits;
 pub mod runtime;
 pub mod task;
 

@@ -173,6 +173,7 @@ mod tests {
             env: vec![("PATH".to_owned(), "/usr/bin:/bin".to_owned())],
             cwd: std::env::temp_dir(),
             output: None,
+            rlimits: Vec::new(),
         })
     }
 

@@ -13,6 +13,8 @@ use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
 
+use super::rlimits::{self, TaskRlimit};
+
 /// Variables a task inherits from the executor. Everything else it gets is
 /// explicit, so a task does not depend on how the cluster process was started.
 const INHERITED_VARIABLES: &[&str] = &["PATH", "HOME", "USER", "LANG"];
@@ -36,6 +38,8 @@ pub struct LaunchSpec {
     pub cwd: PathBuf,
     /// Where stdout and stderr are appended; `None` discards them.
     pub output: Option<OutputFiles>,
+    /// Resource limits set before the program starts (the task's `rlimit_info`).
+    pub rlimits: Vec<TaskRlimit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +173,16 @@ pub fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
+    if !spec.rlimits.is_empty() {
+        rlimits::check_grantable(&spec.rlimits).map_err(io::Error::other)?;
+        let limits = spec.rlimits.clone();
+        // SAFETY: the closure runs in the child between fork and exec; `apply` only makes
+        // setrlimit calls on values copied before the fork, allocating nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || rlimits::apply(&limits));
+        }
+    }
     match &spec.output {
         Some(files) => {
             command
@@ -322,6 +336,7 @@ mod tests {
             env: pairs(&[("PATH", "/usr/bin:/bin")]),
             cwd: dir.clone(),
             output: Some(OutputFiles::in_dir(&dir)),
+            rlimits: Vec::new(),
         };
         let mut child = spawn(&spec).unwrap();
         let pid = child.id().unwrap();
@@ -354,6 +369,7 @@ mod tests {
             env: pairs(&[("PATH", "/usr/bin:/bin")]),
             cwd: dir.clone(),
             output: Some(OutputFiles::in_dir(&dir)),
+            rlimits: Vec::new(),
         };
         if let Ok(mut child) = spawn(&spec) {
             child.wait().await.unwrap();
@@ -378,11 +394,54 @@ mod tests {
             env: pairs(&[("GREETING", "hello")]),
             cwd: dir.clone(),
             output: Some(OutputFiles::in_dir(&dir)),
+            rlimits: Vec::new(),
         };
         let status = spawn(&spec).unwrap().wait().await.unwrap();
         assert!(ExitOutcome::from_status(status).succeeded());
         let stdout = std::fs::read_to_string(dir.join("stdout")).unwrap();
         assert_eq!(stdout, "my-shell hello\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_task_starts_with_its_resource_limits_and_one_past_the_kernel_is_refused_by_name() {
+        let dir = std::env::temp_dir().join(format!("cairn-process-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let limited = |soft, hard| {
+            vec![TaskRlimit {
+                resource: cairn_proto::RlimitType::Nofile,
+                soft,
+                hard,
+            }]
+        };
+        let spec = LaunchSpec {
+            program: Program::Shell("ulimit -Sn; ulimit -Hn".to_owned()),
+            env: pairs(&[("PATH", "/usr/bin:/bin")]),
+            cwd: dir.clone(),
+            output: Some(OutputFiles::in_dir(&dir)),
+            rlimits: limited(321, 654),
+        };
+        let status = spawn(&spec).unwrap().wait().await.unwrap();
+        assert!(ExitOutcome::from_status(status).succeeded());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("stdout")).unwrap(),
+            "321\n654\n"
+        );
+
+        // No process may hold more open files than fs.nr_open, root or not: refused before
+        // the fork, naming the limit, rather than capped.
+        let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let too_many = LaunchSpec {
+            rlimits: limited(nr_open + 1, nr_open + 1),
+            ..spec
+        };
+        let error = spawn(&too_many).unwrap_err().to_string();
+        assert!(error.contains("RLIMIT_NOFILE"), "{error}");
+        assert!(error.contains(&(nr_open + 1).to_string()), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

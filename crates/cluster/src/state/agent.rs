@@ -436,6 +436,8 @@ impl ClusterState {
                     link: None,
                 }];
                 dirs.append(&mut prepare);
+                let rlimit_ceilings =
+                    crate::executor::rlimits::ceilings(tasks.iter().map(|t| t.container.as_ref()));
                 Some(SpawnRequest {
                     agent,
                     container_id: container.clone(),
@@ -445,6 +447,7 @@ impl ClusterState {
                     user,
                     agent_dir: slot_dir,
                     prepare: dirs,
+                    rlimit_ceilings,
                 })
             }
         };

@@ -249,6 +249,9 @@ pub(crate) struct SpawnRequest {
     pub agent_dir: PathBuf,
     /// Sandbox directories to make before the executor starts: its sandbox, then its tasks'.
     pub prepare: Vec<SandboxDir>,
+    /// The highest hard resource limit each resource's tasks ask for, which a root agent gives
+    /// the executor before it drops to the task user (see `executor::rlimits::ceilings`).
+    pub rlimit_ceilings: Vec<(cairn_proto::RlimitType, u64)>,
 }
 
 /// The time of one change to the state.

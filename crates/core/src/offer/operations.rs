@@ -278,8 +278,29 @@ fn task_info(
             .map(|s| KillPolicy::grace_period(std::time::Duration::from_secs(u64::from(s)))),
         labels: Some(task_labels),
         discovery: discovery(spec, req, &ports),
+        container: container(pod),
         ..TaskInfo::default()
     }
+}
+
+/// The task's `ContainerInfo`, only when the pod has something for it: its rlimits, which a
+/// Mesos agent applies with the `posix/rlimits` isolator and cairn's agent with `setrlimit`.
+fn container(pod: &crate::spec::PodSpec) -> Option<serde_json::Value> {
+    if pod.rlimits.is_empty() {
+        return None;
+    }
+    let info = cairn_proto::RlimitInfo {
+        rlimits: pod
+            .rlimits
+            .iter()
+            .map(|l| cairn_proto::Rlimit {
+                type_: l.resource,
+                soft: l.soft,
+                hard: l.hard,
+            })
+            .collect(),
+    };
+    Some(serde_json::json!({ "type": "MESOS", "rlimit_info": info }))
 }
 
 /// A COMMAND health check with the spec's timings; Mesos kills the task when it fails too

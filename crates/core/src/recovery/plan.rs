@@ -125,6 +125,27 @@ impl Seen<'_> {
             .unwrap_or_default()
     }
 
+    /// What its last status said, as ` (message)`, or nothing: the operator's first clue to why
+    /// a task keeps failing. Cut at a bound, since a message may be long.
+    fn last_message(&self) -> String {
+        const MAX_CHARS: usize = 300;
+        let message = self
+            .record
+            .status
+            .as_ref()
+            .and_then(|s| s.message.as_deref())
+            .map(str::trim)
+            .unwrap_or("");
+        if message.is_empty() {
+            return String::new();
+        }
+        let mut cut: String = message.chars().take(MAX_CHARS).collect();
+        if cut.len() < message.len() {
+            cut.push('…');
+        }
+        format!(" ({cut})")
+    }
+
     /// Whether recovery relaunches it when it stops: a RUNNING-goal task of the target config
     /// (the deploy or update plan relaunches the others).
     fn relaunched_here(&self) -> bool {
@@ -420,7 +441,7 @@ fn prepared_message(worst: &Seen<'_>, kills: &[(TaskId, AgentId)]) -> String {
         Decision::Relaunch(crate::decide::RelaunchCause::LostReconciling) => {
             format!("{task} is {state} from reconciliation")
         }
-        _ => format!("{task} is {state}"),
+        _ => format!("{task} is {state}{}", worst.last_message()),
     };
     format!("{why}; relaunching in place: waiting for an offer of its reservations")
 }
@@ -454,9 +475,12 @@ fn transient(
         } else if let Some(until) = delayed {
             let failures = input.backoff.failures(&name);
             let why = format!(
-                "crash-loop backoff: {failures} failure{} in a row; relaunch in {:.1} s",
+                "crash-loop backoff: {failures} failure{} in a row; relaunch in {:.1} s; last: {} is {}{}",
                 if failures == 1 { "" } else { "s" },
-                until.since(input.now).as_secs_f64()
+                until.since(input.now).as_secs_f64(),
+                worst.record.info.name,
+                worst.state(),
+                worst.last_message()
             );
             (Status::Delayed, why)
         } else if released.is_some() {

@@ -156,6 +156,7 @@ impl PodSpec {
             tasks: Vec::new(),
             pre_reserved_role: None,
             user: None,
+            rlimits: Vec::new(),
         }
     }
 }
@@ -174,6 +175,7 @@ pub struct PodSpecBuilder {
     tasks: Vec<TaskSpec>,
     pre_reserved_role: Option<String>,
     user: Option<String>,
+    rlimits: Vec<RlimitSpec>,
 }
 
 impl PodSpecBuilder {
@@ -231,6 +233,13 @@ impl PodSpecBuilder {
         self
     }
 
+    /// Adds a POSIX resource limit for every task of the pod, e.g.
+    /// `RlimitSpec::new(RlimitType::Nofile, 128_000, 128_000)`; checked by `build()`.
+    pub fn rlimit(mut self, rlimit: RlimitSpec) -> Self {
+        self.rlimits.push(rlimit);
+        self
+    }
+
     fn into_spec(self, report: &mut Report) -> PodSpec {
         // Same rule as svc.yml: an empty placement is no placement.
         let placement = self
@@ -254,6 +263,7 @@ impl PodSpecBuilder {
             tasks: self.tasks,
             pre_reserved_role: self.pre_reserved_role,
             user: self.user,
+            rlimits: self.rlimits,
         }
     }
 }
@@ -271,6 +281,7 @@ impl From<PodSpec> for PodSpecBuilder {
             tasks: pod.tasks,
             pre_reserved_role: pod.pre_reserved_role,
             user: pod.user,
+            rlimits: pod.rlimits,
         }
     }
 }

@@ -40,7 +40,6 @@
 //! | `external-volumes` | pod | here | Docker volume isolator (DVDI) and its drivers |
 //! | `transport-encryption` | task | here | certificates from the DC/OS CA |
 //! | volume `profiles` | volume | here | DC/OS Storage Service |
-//! | `rlimits` | pod | yet | an agent can apply setrlimit; not built |
 //! | `host-volumes` | pod | yet | host bind mounts without an image are plausible; not built |
 //! | `resource-limits` | task, resource set | yet | cgroup limits; not built |
 //! | `configs` | task | yet | dcos-commons renders them with its bootstrap binary inside the task; cairn will render them itself |
@@ -70,7 +69,6 @@ const EXTERNAL_VOLUMES: &str =
     "not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers";
 const TLS: &str = "not supported here: certificates are issued by the DC/OS CA";
 const PROFILES: &str = "not supported here: volume profiles come from the DC/OS Storage Service";
-const RLIMITS: &str = "not supported yet: rlimits are not applied by cairn's agents yet";
 const HOST_VOLUMES: &str = "not supported yet: host bind mounts are not built yet";
 const RESOURCE_LIMITS: &str = "not supported yet: resource limits (bursting) are not built yet";
 pub(crate) const CONFIGS: &str = "not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later";
@@ -185,7 +183,6 @@ fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
         format!("{path}.external-volumes"),
         EXTERNAL_VOLUMES,
     );
-    refuse_if(cx, &raw.rlimits, format!("{path}.rlimits"), RLIMITS);
     refuse_if(
         cx,
         &raw.host_volumes,
@@ -253,7 +250,53 @@ fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
         tasks,
         pre_reserved_role: raw.pre_reserved_role,
         user: raw.user,
+        rlimits: convert_rlimits(cx, &path, raw.rlimits),
     }
+}
+
+/// `rlimits:` by POSIX name; the values' rules (both or neither, soft <= hard) are validation's.
+fn convert_rlimits(
+    cx: &mut Ctx,
+    pod_path: &str,
+    raw: Option<OrderedMap<Option<RawRlimit>>>,
+) -> Vec<RlimitSpec> {
+    let mut rlimits = Vec::new();
+    for (name, value) in raw.unwrap_or_default().0 {
+        let path = format!("{pod_path}.rlimits.{name}");
+        let Some(resource) = cairn_proto::RlimitType::from_posix_name(&name) else {
+            let known: Vec<String> = cairn_proto::RlimitType::ALL
+                .iter()
+                .map(|t| t.posix_name())
+                .collect();
+            cx.report.push(
+                path,
+                format!(
+                    "unknown resource limit (expected one of: {})",
+                    known.join(", ")
+                ),
+            );
+            continue;
+        };
+        let value = value.unwrap_or(RawRlimit {
+            soft: None,
+            hard: None,
+        });
+        let mut limit = |key: &str, n: Option<i64>| match n {
+            Some(n) if n < 0 => {
+                cx.report.push(format!("{path}.{key}"), "must be >= 0");
+                Some(0)
+            }
+            n => n.map(|n| n.unsigned_abs()),
+        };
+        let soft = limit("soft", value.soft);
+        let hard = limit("hard", value.hard);
+        rlimits.push(RlimitSpec {
+            resource,
+            soft,
+            hard,
+        });
+    }
+    rlimits
 }
 
 fn convert_resource_set(

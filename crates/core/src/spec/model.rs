@@ -113,6 +113,44 @@ pub struct PodSpec {
     /// OS user for this pod's tasks instead of the service's.
     #[serde(default)]
     pub user: Option<String>,
+    /// POSIX resource limits every task of the pod starts with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rlimits: Vec<RlimitSpec>,
+}
+
+/// A POSIX resource limit (svc.yml `rlimits: {RLIMIT_NOFILE: {soft: …, hard: …}}`), sent to the
+/// agent in the task's `ContainerInfo.rlimit_info` as Mesos defines it: both limits, or neither
+/// for unlimited. Validation requires `soft <= hard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RlimitSpec {
+    /// Which limit; written `RLMT_NOFILE` (Mesos' name) in a stored config.
+    pub resource: cairn_proto::RlimitType,
+    /// The limit the task starts with; `None` with `hard` also `None` means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft: Option<u64>,
+    /// The most the task may raise `soft` to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard: Option<u64>,
+}
+
+impl RlimitSpec {
+    /// `resource` limited to `soft` and `hard`.
+    pub fn new(resource: cairn_proto::RlimitType, soft: u64, hard: u64) -> Self {
+        Self {
+            resource,
+            soft: Some(soft),
+            hard: Some(hard),
+        }
+    }
+
+    /// `resource` unlimited.
+    pub fn unlimited(resource: cairn_proto::RlimitType) -> Self {
+        Self {
+            resource,
+            soft: None,
+            hard: None,
+        }
+    }
 }
 
 impl PodSpec {

@@ -104,8 +104,9 @@ pub struct RawPod {
     pub tasks: Option<OrderedMap<RawTask>>,
     pub pre_reserved_role: Option<String>,
     pub user: Option<String>,
+    /// `RLIMIT_<NAME>: {soft, hard}`; a name with no value (or both unset) is unlimited.
+    pub rlimits: Option<OrderedMap<Option<RawRlimit>>>,
     // Recognised, refused (see the table in `convert`).
-    pub rlimits: Option<IgnoredAny>,
     pub host_volumes: Option<IgnoredAny>,
     pub share_pid_namespace: Option<bool>,
     pub image: Option<String>,
@@ -116,6 +117,14 @@ pub struct RawPod {
     pub ipc_mode: Option<String>,
     pub shm_size: Option<IgnoredAny>,
     pub external_volumes: Option<IgnoredAny>,
+}
+
+/// `pods.<type>.rlimits.<RLIMIT_NAME>:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRlimit {
+    pub soft: Option<i64>,
+    pub hard: Option<i64>,
 }
 
 /// `pods.<type>.tasks.<name>:`.

@@ -314,6 +314,40 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
         check_task(pod, task, r);
     }
     check_fixed_ports_in_pod(pod, r);
+    check_rlimits(pod, &path, r);
+}
+
+/// Mesos' rules for `RLimitInfo` (a type once; both limits or neither; soft <= hard), and
+/// Linux's: open files cannot be unlimited (the kernel caps them at `fs.nr_open`), so such a
+/// task could never start.
+fn check_rlimits(pod: &PodSpec, pod_path: &str, r: &mut Report) {
+    let mut seen = BTreeSet::new();
+    for limit in &pod.rlimits {
+        let name = limit.resource.posix_name();
+        let path = format!("{pod_path}.rlimits.{name}");
+        if limit.resource == cairn_proto::RlimitType::Unknown {
+            r.push(path, "unknown resource limit");
+            continue;
+        }
+        if !seen.insert(limit.resource) {
+            r.push(path.clone(), "duplicate resource limit");
+        }
+        match (limit.soft, limit.hard) {
+            (Some(soft), Some(hard)) if soft > hard => r.push(
+                path,
+                format!("soft limit {soft} is above the hard limit {hard}"),
+            ),
+            (Some(_), None) | (None, Some(_)) => r.push(
+                path,
+                "give both `soft` and `hard`, or neither for unlimited",
+            ),
+            (None, None) if limit.resource == cairn_proto::RlimitType::Nofile => r.push(
+                path,
+                "open files cannot be unlimited on Linux (the kernel caps them at fs.nr_open); give `soft` and `hard`",
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
