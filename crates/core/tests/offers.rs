@@ -260,6 +260,37 @@ fn ports_are_picked_from_the_offer_and_given_to_the_task_environment() {
 }
 
 #[test]
+fn a_task_of_a_pod_named_with_capitals_and_underscores_is_launched_under_its_name_and_published_under_a_dns_label(
+) {
+    // Goal: the names the SDK accepts reach Mesos as written, and what DNS publishes is a
+    // valid label. Method: pod `Custom_Pod-A`, task `init_x` with an advertised port.
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("Custom_Pod-A").task(
+                TaskSpec::builder("init_x")
+                    .cmd("./s")
+                    .cpus(0.5)
+                    .memory_mb(64)
+                    .port(PortSpec::new("http", 0).advertise()),
+            ),
+        )
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(spec, 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let info = sim.info("Custom_Pod-A-0-init_x");
+    assert_eq!(info.name, "Custom_Pod-A-0-init_x");
+    let env = info.command.unwrap().environment.unwrap();
+    assert_eq!(env.get("TASK_NAME"), Some("Custom_Pod-A-0-init_x"));
+    assert_eq!(env.get("POD_TYPE"), Some("Custom_Pod-A"));
+    let discovery = info.discovery.expect("an advertised port is discoverable");
+    assert_eq!(discovery.name.as_deref(), Some("custom-pod-a-0-init-x"));
+    sim.ready("Custom_Pod-A-0-init_x");
+    assert_eq!(sim.step("Custom_Pod-A-0:[init_x]").0, Status::Complete);
+}
+
+#[test]
 fn suppress_when_no_step_needs_resources_and_revive_when_one_does() {
     // Goal: SUPPRESS once, REVIVE on new work, rate-limited. Method: serial deploy of two pods.
     let mut sim = Sim::new(node_spec(2, Strategy::Serial), 2, AGENT);

@@ -623,8 +623,12 @@ fn each_validation_rule_reports_its_own_message() {
         (with_task_keys("").replace("    count: 1\n", "    count: 1\n    pre-reserved-role: '*'\n"), "pods.a.pre-reserved-role: `*` is the unreserved role; resources cannot be reserved to it"),
         (with_task_keys("").replace("name: svc", &format!("name: {}", "s".repeat(64))), "name: `ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss` is 64 characters; at most 63 (it becomes part of DNS names)"),
         (with_task_keys("").replace("name: svc", "name: My_Service"), "name: `My_Service` must contain only lowercase letters, digits and `-` (it becomes part of DNS names) (a service name is DNS labels of `[a-z0-9-]`, optionally in `/` folders)"),
-        (with_task_keys("").replace("  a:\n", "  Data:\n"), "pods.Data: pod type `Data` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"),
-        (with_task_keys("").replace("      t:\n", "      run_it:\n"), "pods.a.tasks.run_it: task name `run_it` must contain only lowercase letters, digits and `-` (it becomes part of DNS names)"),
+        (with_task_keys("").replace("  a:\n", "  a/b:\n"), "pods.a/b: pod type `a/b` must contain only letters, digits, `-` and `_` (it names API paths, files and task ids)"),
+        (with_task_keys("").replace("  a:\n", "  '..':\n"), "pods...: pod type `..` must contain only letters, digits, `-` and `_` (it names API paths, files and task ids)"),
+        (with_task_keys("").replace("  a:\n", "  -a:\n"), "pods.-a: pod type `-a` must not start with `-` (on a command line it would read as an option)"),
+        (with_task_keys("").replace("      t:\n", "      run.it:\n"), "pods.a.tasks.run.it: task name `run.it` must contain only letters, digits, `-` and `_` (it names API paths, files and task ids)"),
+        (with_task_keys("").replace("      t:\n", "      'run it':\n"), "pods.a.tasks.run it: task name `run it` must contain only letters, digits, `-` and `_` (it names API paths, files and task ids)"),
+        (with_task_keys("").replace("      t:\n", "      __:\n"), "pods.a.tasks.__: task name `__` needs a letter or a digit (it has no DNS label otherwise)"),
         (with_task_keys("").replace("      t:\n", &format!("      {}:\n", "t".repeat(60))), "pods.a.tasks.tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt: task name `a-0-tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt` is 64 characters; at most 63 fit a DNS label"),
         ("name: svc\npods:\n  a:\n    count: 1\n    tasks: {}\n".to_string(), "pods.a.tasks: a pod needs at least one task"),
         ("name: svc\n".to_string(), "pods: a service needs at least one pod type"),
@@ -708,6 +712,143 @@ pods:
     assert_eq!(
         problems(yaml),
         ["pods.b.tasks.t.discovery.prefix: prefix `node` is also used by pod `a`; pod types cannot share a discovery prefix"]
+    );
+}
+
+// Goal: specs written for the DC/OS SDK keep their names: capitals and `_` in pod types, task
+// names, plans and phases (and so in steps, which name tasks). Method: pods as the SDK's plan
+// example names them, cassandra's init task, a custom plan of capitalised phases.
+#[test]
+fn pod_task_plan_and_phase_names_with_capitals_and_underscores_are_accepted_as_written() {
+    let yaml = "\
+name: svc
+pods:
+  custom-pod-A:
+    count: 2
+    tasks:
+      init_system_keyspaces: {goal: ONCE, cmd: x, cpus: 0.1, memory: 32}
+      Server: {cmd: x, cpus: 0.1, memory: 32}
+  custom-pod-B:
+    count: 1
+    tasks:
+      server: {cmd: x, cpus: 0.1, memory: 32}
+plans:
+  deploy:
+    strategy: serial
+    phases:
+      Phase_A:
+        pod: custom-pod-A
+        steps:
+          - default: [[init_system_keyspaces], [Server]]
+      phase-B: {pod: custom-pod-B}
+  Repair_All:
+    phases:
+      Repair-A:
+        pod: custom-pod-A
+        steps:
+          - 1: [[Server]]
+";
+    let spec = parse(yaml).unwrap();
+    let pods: Vec<&str> = spec.pods.iter().map(|p| p.type_name.as_str()).collect();
+    assert_eq!(pods, ["custom-pod-A", "custom-pod-B"]);
+    let tasks: Vec<&str> = spec.pods[0].tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tasks, ["init_system_keyspaces", "Server"]);
+    let plans: Vec<&str> = spec.plans.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(plans, ["deploy", "Repair_All"]);
+    assert_eq!(spec.plans[0].phases[0].name, "Phase_A");
+    assert_eq!(spec.plans[1].phases[0].name, "Repair-A");
+    // The Mesos task name keeps the names; the DNS label is derived from it.
+    let instance = PodInstanceName::parse("custom-pod-A-1").unwrap();
+    assert_eq!(instance.pod_type(), "custom-pod-A");
+    let task = TaskName::parse("custom-pod-A-1-init_system_keyspaces", &spec).unwrap();
+    assert_eq!(task, TaskName::new(instance, "init_system_keyspaces"));
+    assert_eq!(
+        dns_label(&task.to_string()),
+        "custom-pod-a-1-init-system-keyspaces"
+    );
+}
+
+// Goal: the Rust builder takes the same names as svc.yml. Method: the names above, built.
+#[test]
+fn the_builder_accepts_the_same_names_as_svc_yml() {
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("Custom_Pod-A")
+                .task(TaskSpec::builder("init_x").cmd("x").cpus(0.1).memory_mb(32)),
+        )
+        .plan(PlanSpec::new("Deploy_All").phase(PhaseSpec::new("Phase_A", "Custom_Pod-A")))
+        .build()
+        .unwrap();
+    assert_eq!(spec.pods[0].type_name, "Custom_Pod-A");
+    assert_eq!(spec.pods[0].tasks[0].name, "init_x");
+}
+
+// Goal: two names that DNS cannot tell apart are refused, naming both places. Method: pod
+// types that differ in case, tasks of one pod that differ in `-` and `_`, in svc.yml and in
+// the builder.
+#[test]
+fn two_names_that_make_the_same_dns_label_are_refused_naming_both() {
+    let yaml = "\
+name: svc
+pods:
+  data:
+    count: 1
+    tasks:
+      init_x: {cmd: x, cpus: 0.1, memory: 32}
+      init-x: {cmd: x, cpus: 0.1, memory: 32}
+  Data:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 0.1, memory: 32}
+  _data_:
+    count: 1
+    tasks:
+      t: {cmd: x, cpus: 0.1, memory: 32}
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.data.tasks.init-x: task `init-x` makes the DNS label `init-x`, as does task `init_x` at pods.data.tasks.init_x; names that differ only in case or in `-` and `_` cannot be told apart",
+            "pods.Data: pod type `Data` makes the DNS label `data`, as does pod type `data` at pods.data; names that differ only in case or in `-` and `_` cannot be told apart",
+            "pods._data_: pod type `_data_` makes the DNS label `data`, as does pod type `data` at pods.data; names that differ only in case or in `-` and `_` cannot be told apart",
+        ]
+    );
+    let task = |name: &str| TaskSpec::builder(name).cmd("x").cpus(0.1).memory_mb(32);
+    let err = ServiceSpec::builder("svc")
+        .pod(PodSpec::builder("a").task(task("Run")).task(task("run")))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.lines(),
+        ["pods.a.tasks.run: task `run` makes the DNS label `run`, as does task `Run` at pods.a.tasks.Run; names that differ only in case or in `-` and `_` cannot be told apart"]
+    );
+}
+
+// Goal: every port of a task reaches its environment. Method: two ports whose names differ
+// only in case and `-`/`_` (both `PORT_ADMIN_UI`), and one whose env-key takes another's.
+#[test]
+fn two_ports_of_a_task_that_set_the_same_environment_variable_are_refused() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    tasks:
+      t:
+        cmd: x
+        cpus: 0.1
+        memory: 32
+        ports:
+          admin-ui: {port: 0}
+          ADMIN_UI: {port: 0}
+          web: {port: 0, env-key: PORT_ADMIN_UI}
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.tasks.t.ports.ADMIN_UI: port `ADMIN_UI` sets the environment variable `PORT_ADMIN_UI`, as does port `admin-ui` of this task",
+            "pods.a.tasks.t.ports.web: port `web` sets the environment variable `PORT_ADMIN_UI`, as does port `admin-ui` of this task",
+        ]
     );
 }
 

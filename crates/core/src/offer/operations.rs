@@ -473,10 +473,13 @@ fn discovery(
         Some(Visibility::External) => DiscoveryVisibility::External,
         Some(Visibility::Cluster) | None => DiscoveryVisibility::Cluster,
     };
+    // The name DNS publishes the task under: a label, whatever the case and `_` of the pod
+    // and task names (the Mesos task name itself keeps them).
     let name = match spec.discovery.as_ref().and_then(|d| d.prefix.as_deref()) {
         Some(prefix) => format!("{prefix}-{}", req.pod_instance.index()),
         None => format!("{}-{}", req.pod_instance, spec.name),
     };
+    let name = crate::spec::dns_label(&name);
     let ports = advertised
         .iter()
         .filter_map(|p| {

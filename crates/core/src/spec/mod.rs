@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 pub use builder::{PodSpecBuilder, ServiceSpecBuilder, TaskSpecBuilder};
 pub use error::{SpecError, SpecErrors};
 pub use model::*;
-pub use names::{NameError, PodInstanceName, TaskName};
+pub use names::{dns_label, NameError, PodInstanceName, TaskName};
 pub use placement::{Placement, PlacementError, PlacementField, PlacementRule};
 pub use validate::{validate, KILL_GRACE_PERIOD_MAX_S};
 

@@ -155,6 +155,71 @@ impl fmt::Display for TaskName {
 /// The longest DNS label. Pod, task and service names end up in Mesos-DNS names.
 pub(crate) const DNS_LABEL_MAX: usize = 63;
 
+/// The DNS label that `name` becomes wherever a label is needed: the discovery name of a task
+/// (`<pod>-<index>-<task>`, which Mesos-DNS publishes), and the test that tells two names of a
+/// spec apart.
+///
+/// ASCII letters are lowercased, `_` and `.` become `-`, any other character outside
+/// `[a-z0-9-]` is dropped, `-` is trimmed from the start, and the result is cut to 63
+/// characters and trimmed of `-` at its end. This is Mesos-DNS's own rule for task names, so
+/// the label cairn advertises is the one a lookup finds whether or not a task carries a
+/// discovery name. `Custom_Pod-A-0-init_x` becomes `custom-pod-a-0-init-x`.
+///
+/// Spec validation makes sure no pod type or task name derives an empty label and no two
+/// names of one spec derive the same one.
+pub fn dns_label(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .filter_map(|c| match c {
+            'A'..='Z' => Some(c.to_ascii_lowercase()),
+            'a'..='z' | '0'..='9' | '-' => Some(c),
+            '_' | '.' => Some('-'),
+            _ => None,
+        })
+        .collect();
+    let trimmed = mapped.trim_start_matches('-');
+    // Only ASCII is left, so any byte index is a character boundary.
+    let cut = &trimmed[..trimmed.len().min(DNS_LABEL_MAX)];
+    cut.trim_end_matches('-').to_string()
+}
+
+/// Why `name` cannot be a pod type or task name, or `None`.
+///
+/// Names are what the DC/OS SDK accepts in practice (letters of either case, digits, `-` and
+/// `_`, e.g. `custom-pod-A`, `init_system_keyspaces`), but no character that breaks an API path,
+/// a file name or a store key (`/`, `.`, whitespace, control characters...). Where a DNS label
+/// is needed one is derived ([`dns_label`]), so a name needs a letter or a digit.
+pub(crate) fn pod_or_task_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".into());
+    }
+    if name.len() > DNS_LABEL_MAX {
+        return Some(format!(
+            "`{name}` is {} characters; at most {DNS_LABEL_MAX} (its DNS label must fit in one)",
+            name.len()
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Some(format!(
+            "`{name}` must contain only letters, digits, `-` and `_` (it names API paths, files and task ids)"
+        ));
+    }
+    if name.starts_with('-') {
+        return Some(format!(
+            "`{name}` must not start with `-` (on a command line it would read as an option)"
+        ));
+    }
+    if dns_label(name).is_empty() {
+        return Some(format!(
+            "`{name}` needs a letter or a digit (it has no DNS label otherwise)"
+        ));
+    }
+    None
+}
+
 /// Why `name` is not a DNS label of `[a-z0-9-]`, or `None` when it is one.
 pub(crate) fn dns_label_problem(name: &str) -> Option<String> {
     if name.is_empty() {
@@ -271,6 +336,44 @@ mod tests {
         assert!(dns_label_problem("Data").unwrap().contains("lowercase"));
         assert!(dns_label_problem("-a").unwrap().contains("start or end"));
         assert!(dns_label_problem(&"a".repeat(64))
+            .unwrap()
+            .contains("64 characters"));
+    }
+
+    #[test]
+    fn dns_labels_are_derived_as_mesos_dns_derives_them() {
+        assert_eq!(dns_label("Custom_Pod-A-0-init_x"), "custom-pod-a-0-init-x");
+        assert_eq!(dns_label("data-0-node"), "data-0-node");
+        assert_eq!(dns_label("_a.b_"), "a-b");
+        assert_eq!(dns_label("x y/z\u{e9}"), "xyz");
+        assert_eq!(dns_label("__"), "");
+        // Cut to 63, and a `-` left at the cut is trimmed too.
+        let long = format!("{}_{}", "a".repeat(62), "b".repeat(10));
+        assert_eq!(dns_label(&long), "a".repeat(62));
+        for name in ["Data", "init_system_keyspaces", &long] {
+            assert_eq!(dns_label_problem(&dns_label(name)), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn pod_and_task_names_take_capitals_and_underscores_but_nothing_that_breaks_a_path() {
+        for good in ["custom-pod-A", "init_system_keyspaces", "_x", "x-", "A1"] {
+            assert_eq!(pod_or_task_name_problem(good), None, "{good}");
+        }
+        for (bad, says) in [
+            ("", "must not be empty"),
+            ("a/b", "only letters"),
+            ("a.b", "only letters"),
+            ("..", "only letters"),
+            ("a b", "only letters"),
+            ("a\tb", "only letters"),
+            ("-a", "must not start with `-`"),
+            ("__", "needs a letter or a digit"),
+        ] {
+            let problem = pod_or_task_name_problem(bad).unwrap_or_default();
+            assert!(problem.contains(says), "{bad:?}: {problem}");
+        }
+        assert!(pod_or_task_name_problem(&"a".repeat(64))
             .unwrap()
             .contains("64 characters"));
     }

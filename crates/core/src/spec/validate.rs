@@ -11,7 +11,8 @@ use super::error::{Report, SpecErrors};
 use super::limits::{self, Limit};
 use super::model::*;
 use super::names::{
-    dns_label_problem, env_name_problem, identifier_problem, role_problem, DNS_LABEL_MAX,
+    dns_label, dns_label_problem, env_name_problem, identifier_problem, pod_or_task_name_problem,
+    role_problem, DNS_LABEL_MAX,
 };
 
 /// The longest kill grace period, as in dcos-commons ([`limits::KILL_GRACE_SECONDS`]).
@@ -98,10 +99,17 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
     }
     at_most(r, "pods", &limits::POD_TYPES, spec.pods.len() as u64);
     let mut seen = BTreeSet::new();
+    let mut labels = Labels::default();
     for pod in &spec.pods {
         if !seen.insert(pod.type_name.as_str()) {
             r.push(format!("pods.{}", pod.type_name), "duplicate pod type");
         }
+        labels.check(
+            "pod type",
+            &pod.type_name,
+            format!("pods.{}", pod.type_name),
+            r,
+        );
         check_pod(pod, r);
     }
     // Products with the count: what the scheduler will hold once every instance runs. Not
@@ -231,7 +239,7 @@ fn user_problem(user: &str) -> Option<String> {
 
 fn check_pod(pod: &PodSpec, r: &mut Report) {
     let path = format!("pods.{}", pod.type_name);
-    if let Some(problem) = dns_label_problem(&pod.type_name) {
+    if let Some(problem) = pod_or_task_name_problem(&pod.type_name) {
         r.push(path.clone(), format!("pod type {problem}"));
     }
     at_most(
@@ -307,10 +315,13 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
         r.push(format!("{path}.tasks"), "a pod needs at least one task");
     }
     let mut task_names = BTreeSet::new();
+    let mut labels = Labels::default();
     for task in &pod.tasks {
+        let tp = format!("{path}.tasks.{}", task.name);
         if !task_names.insert(task.name.as_str()) {
-            r.push(format!("{path}.tasks.{}", task.name), "duplicate task");
+            r.push(tp.clone(), "duplicate task");
         }
+        labels.check("task", &task.name, tp, r);
         check_task(pod, task, r);
     }
     check_fixed_ports_in_pod(pod, r);
@@ -352,10 +363,11 @@ fn check_rlimits(pod: &PodSpec, pod_path: &str, r: &mut Report) {
 
 fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
     let path = format!("pods.{}.tasks.{}", pod.type_name, task.name);
-    match dns_label_problem(&task.name) {
+    match pod_or_task_name_problem(&task.name) {
         Some(problem) => r.push(path.clone(), format!("task name {problem}")),
-        None if dns_label_problem(&pod.type_name).is_none() => {
-            // The Mesos task name `<pod>-<index>-<task>` must still be one DNS label.
+        None if pod_or_task_name_problem(&pod.type_name).is_none() => {
+            // The Mesos task name `<pod>-<index>-<task>` must still make one DNS label whole:
+            // cut to 63 characters, two tasks could be published under the same name.
             let longest = format!(
                 "{}-{}-{}",
                 pod.type_name,
@@ -374,6 +386,7 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         }
         None => {}
     }
+    check_port_variables(task, &path, r);
     if task.cmd.trim().is_empty() {
         r.push(format!("{path}.cmd"), "must not be empty");
     }
@@ -506,6 +519,57 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         }
     }
     check_uris(&task.uris, &format!("{path}.uris"), r);
+}
+
+/// The DNS labels the names of one kind (pod types of a service, tasks of a pod) derive, with
+/// where each was first seen: two names that differ only in case or in `-` and `_` would be
+/// published under one DNS name (and, on a file system that ignores case, share files).
+#[derive(Default)]
+struct Labels(BTreeMap<String, (String, String)>);
+
+impl Labels {
+    /// Reports `name` at `path` when an earlier, different name derived the same label.
+    fn check(&mut self, what: &str, name: &str, path: String, r: &mut Report) {
+        // A name refused for its characters is reported there; an empty label is a refusal.
+        if pod_or_task_name_problem(name).is_some() {
+            return;
+        }
+        let label = dns_label(name);
+        match self.0.get(&label) {
+            Some((earlier, earlier_path)) if earlier != name => r.push(
+                path,
+                format!(
+                    "{what} `{name}` makes the DNS label `{label}`, as does {what} `{earlier}` at {earlier_path}; names that differ only in case or in `-` and `_` cannot be told apart"
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                self.0.insert(label, (name.to_string(), path));
+            }
+        }
+    }
+}
+
+/// Each port of a task sets one environment variable (`PORT_<NAME>`, or its `env-key`): two
+/// that set the same one would leave the task one of the two numbers.
+fn check_port_variables(task: &TaskSpec, path: &str, r: &mut Report) {
+    let mut first: BTreeMap<String, &str> = BTreeMap::new();
+    for port in &task.resources.ports {
+        let var = port.env_var();
+        match first.get(&var) {
+            Some(earlier) if *earlier != port.name => r.push(
+                format!("{path}.ports.{}", port.name),
+                format!(
+                    "port `{}` sets the environment variable `{var}`, as does port `{earlier}` of this task",
+                    port.name
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(var, &port.name);
+            }
+        }
+    }
 }
 
 fn check_cmd_and_timing(cmd: &str, interval_s: u32, timeout_s: u32, path: &str, r: &mut Report) {
