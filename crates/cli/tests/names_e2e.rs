@@ -6,6 +6,10 @@
 //!
 //! The real `cairn cluster` binary on loopback, driven over the Mesos v1 HTTP APIs; a victim
 //! directory is planted beside the work directory and must come out untouched.
+//!
+//! And the names a service author chooses: a spec whose pod type and task names have capitals
+//! and `_`, as DC/OS SDK specs do, deployed by the real `cairn scheduler`, published under a
+//! DNS label and restarted by its name.
 
 mod support;
 
@@ -836,4 +840,151 @@ async fn a_link_a_task_planted_in_its_pod_sandbox_is_not_followed_when_the_next_
         sched.reconciled(&TaskId::new("planter")).await.state,
         TaskState::Running
     );
+}
+
+/// A service whose pod type and task names are written as DC/OS SDK specs write them: capitals
+/// and `_`. Its task advertises a port, so its discovery info is in the master's state.
+const SDK_NAMES_SPEC: &str = r#"
+name: sdknames
+pods:
+  Custom_Pod-A:
+    count: 1
+    tasks:
+      serve_http:
+        goal: RUNNING
+        cmd: 'exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+        ports:
+          http: {port: 0, advertise: true}
+"#;
+
+/// `cairn scheduler` as a child process; dropping it kills it (the cluster's drop kills the
+/// pods).
+struct ServiceScheduler {
+    child: std::process::Child,
+    stdout: PathBuf,
+}
+
+impl ServiceScheduler {
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+}
+
+impl Drop for ServiceScheduler {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- scheduler stdout ---\n{}", self.output());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The framework's tasks named `name` in the master's `/master/state`, as (id, state,
+/// discovery name).
+async fn state_tasks(cluster: &ClusterProcess, name: &str) -> Vec<(String, String, String)> {
+    let state: serde_json::Value = http_client()
+        .get(format!("{}/master/state", cluster.master))
+        .send()
+        .await
+        .expect("GET /master/state")
+        .json()
+        .await
+        .expect("the state as JSON");
+    let mut out = Vec::new();
+    for framework in state["frameworks"].as_array().into_iter().flatten() {
+        for t in framework["tasks"].as_array().into_iter().flatten() {
+            if t["name"] == name {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                out.push((
+                    text(&t["id"]),
+                    text(&t["state"]),
+                    text(&t["discovery"]["name"]),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Polls `/master/state` until the one live task named `name` is RUNNING (and, with `not`,
+/// has another id than that): its id and discovery name.
+async fn running_task(
+    cluster: &ClusterProcess,
+    sched: &mut ServiceScheduler,
+    name: &str,
+    not: Option<&str>,
+) -> (String, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Ok(Some(status)) = sched.child.try_wait() {
+            panic!("the scheduler exited ({status})\n{}", sched.output());
+        }
+        let tasks = state_tasks(cluster, name).await;
+        if let [(id, state, discovery)] = tasks.as_slice() {
+            if state == "TASK_RUNNING" && Some(id.as_str()) != not {
+                return (id.clone(), discovery.clone());
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no single RUNNING task `{name}` (other than {not:?}) in /master/state: {tasks:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_named_with_capitals_and_underscores_runs_under_a_dns_label_and_restarts_by_its_name()
+{
+    let cluster = ClusterProcess::start_with(
+        "names-sdk",
+        ClusterOptions {
+            agents: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, SDK_NAMES_SPEC).unwrap();
+    let state_dir = cluster.scratch.join("state");
+    let stdout = cluster.scratch.join("scheduler.out");
+    let child = std::process::Command::new(CAIRN)
+        .arg("scheduler")
+        .arg(&spec)
+        .arg("--master")
+        .arg(&cluster.master)
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .arg("--credentials")
+        .arg(cluster.credentials_path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(cluster.scratch.join("scheduler.err")).unwrap())
+        .spawn()
+        .expect("starting cairn scheduler");
+    let mut sched = ServiceScheduler { child, stdout };
+
+    // The Mesos task keeps the names as written; what DNS publishes is a label.
+    let name = "Custom_Pod-A-0-serve_http";
+    let (first, discovery) = running_task(&cluster, &mut sched, name, None).await;
+    assert_eq!(discovery, "custom-pod-a-0-serve-http");
+
+    // The operator names the pod instance as written, capitals and `_` and all.
+    let restart = std::process::Command::new(CAIRN)
+        .args(["pod", "restart", "Custom_Pod-A-0", "--state-dir"])
+        .arg(&state_dir)
+        .output()
+        .expect("running cairn pod restart");
+    assert!(
+        restart.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&restart.stdout),
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    let (second, discovery) = running_task(&cluster, &mut sched, name, Some(&first)).await;
+    assert_ne!(second, first, "a new task");
+    assert_eq!(discovery, "custom-pod-a-0-serve-http");
 }
