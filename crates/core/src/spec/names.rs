@@ -323,6 +323,15 @@ mod tests {
     }
 
     #[test]
+    fn pod_instance_names_with_capitals_and_underscores_parse_at_the_last_dash() {
+        let n = PodInstanceName::parse("Custom_Pod-A-0").unwrap();
+        assert_eq!((n.pod_type(), n.index()), ("Custom_Pod-A", 0));
+        let n = PodInstanceName::parse("init_x-7-3").unwrap();
+        assert_eq!((n.pod_type(), n.index()), ("init_x-7", 3));
+        assert!(PodInstanceName::parse("Custom_Pod-A").is_err());
+    }
+
+    #[test]
     fn pod_instance_name_rejects_missing_or_non_canonical_indexes() {
         for bad in ["data", "data-", "-2", "data-x", "data-+2", "data-02"] {
             assert!(PodInstanceName::parse(bad).is_err(), "{bad}");
