@@ -99,7 +99,7 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
     }
     at_most(r, "pods", &limits::POD_TYPES, spec.pods.len() as u64);
     let mut seen = BTreeSet::new();
-    let mut labels = Labels::default();
+    let mut labels = DnsLabels::default();
     for pod in &spec.pods {
         if !seen.insert(pod.type_name.as_str()) {
             r.push(format!("pods.{}", pod.type_name), "duplicate pod type");
@@ -315,7 +315,7 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
         r.push(format!("{path}.tasks"), "a pod needs at least one task");
     }
     let mut task_names = BTreeSet::new();
-    let mut labels = Labels::default();
+    let mut labels = DnsLabels::default();
     for task in &pod.tasks {
         let tp = format!("{path}.tasks.{}", task.name);
         if !task_names.insert(task.name.as_str()) {
@@ -525,9 +525,9 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
 /// where each was first seen: two names that differ only in case or in `-` and `_` would be
 /// published under one DNS name (and, on a file system that ignores case, share files).
 #[derive(Default)]
-struct Labels(BTreeMap<String, (String, String)>);
+struct DnsLabels(BTreeMap<String, (String, String)>);
 
-impl Labels {
+impl DnsLabels {
     /// Reports `name` at `path` when an earlier, different name derived the same label.
     fn check(&mut self, what: &str, name: &str, path: String, r: &mut Report) {
         // A name refused for its characters is reported there; an empty label is a refusal.
