@@ -65,6 +65,11 @@ pub struct ClusterArgs {
     /// subscribe as any framework: only for trying a framework that cannot send credentials.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     authenticate_frameworks: bool,
+    /// How much each user's fetcher cache may hold on each agent (Mesos'
+    /// --fetcher_cache_size): URIs with `cache` set are downloaded once and copied from there;
+    /// past the size the least recently used are evicted. 0 fetches every URI afresh.
+    #[arg(long, default_value = "2GB", value_parser = cairn_cluster::parse_bytes, value_name = "BYTES")]
+    fetcher_cache_size: u64,
     #[command(flatten)]
     users: UserArgs,
 }
@@ -163,6 +168,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.executor_recovery_timeout = args.executor_recovery_timeout;
     cfg.offer_timeout = (!args.offer_timeout.is_zero()).then_some(args.offer_timeout);
     (cfg.allowed_users, cfg.allow_root) = args.users.policy()?;
+    cfg.fetcher_cache_size = args.fetcher_cache_size;
     cfg.framework_auth = match (args.authenticate_frameworks, &args.credentials) {
         (false, Some(_)) => bail!("--credentials and --authenticate-frameworks false contradict"),
         (false, None) => FrameworkAuth::Off,
@@ -251,7 +257,7 @@ fn agent_action(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let client = reqwest::Client::new();
+        let client = cairn_cluster::http_client::build_plain(reqwest::Client::builder)?;
         let base = master.trim_end_matches('/');
         let request = match &action {
             AgentAction::List => client.get(format!("{base}/cluster/agents")),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::ClusterConfig;
+use crate::executor::config::{FETCHER_CACHE_DIR_ENV, FETCHER_CACHE_SIZE_ENV};
 use crate::state::{self, ClusterState, Effect, Now, Outgoing, SpawnRequest};
 use crate::{process, sandbox, users};
 
@@ -353,6 +355,7 @@ impl Inner {
             }
         };
         let owner = user.as_ref().map(|u| (u.uid, u.gid));
+        let fetcher_cache = fetcher_cache_dir(&req, owner);
         let open = |name: &str| -> std::io::Result<std::fs::File> {
             use std::os::unix::fs::OpenOptionsExt;
             let path = req.sandbox.join(name);
@@ -389,6 +392,12 @@ impl Inner {
                 .stdout(open("stdout")?)
                 .stderr(open("stderr")?)
                 .kill_on_drop(false);
+            if let Some(dir) = &fetcher_cache {
+                cmd.env(FETCHER_CACHE_DIR_ENV, dir).env(
+                    FETCHER_CACHE_SIZE_ENV,
+                    self.cfg.fetcher_cache_size.to_string(),
+                );
+            }
             if let Some(user) = &user {
                 if !req.rlimit_ceilings.is_empty() {
                     let ceilings = req.rlimit_ceilings.clone();
@@ -562,4 +571,35 @@ impl Inner {
             });
         }
     }
+}
+
+/// The agent's fetcher cache for an executor's user, `<agent>/fetcher-cache/<user>`: 0700 and
+/// the user's (the executor fetches as that user), made when missing. `None` when it cannot be
+/// made (a user name that is no file name, a full disk): that executor fetches without a
+/// cache, as Mesos' fetcher does when its cache cannot serve.
+fn fetcher_cache_dir(req: &SpawnRequest, owner: Option<sandbox::Owner>) -> Option<PathBuf> {
+    let make = || -> Result<PathBuf, crate::paths::PathError> {
+        let root = crate::paths::join_inside(&req.agent_dir, &["fetcher-cache"])?;
+        crate::paths::create_dir_inside_as(
+            &req.agent_dir,
+            &root,
+            Some(sandbox::passage_mode()),
+            None,
+        )?;
+        let dir = crate::paths::join_inside(&root, &[&req.user])?;
+        crate::paths::create_dir_inside_as(&req.agent_dir, &dir, Some(0o700), owner)?;
+        if let Some((uid, gid)) = owner {
+            // Made by an earlier run that did not switch users, it may be someone else's.
+            std::os::unix::fs::lchown(&dir, Some(uid), Some(gid)).map_err(|source| {
+                crate::paths::PathError::Io {
+                    path: dir.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(dir)
+    };
+    make()
+        .inspect_err(|e| tracing::warn!("no fetcher cache for user '{}': {e}", req.user))
+        .ok()
 }

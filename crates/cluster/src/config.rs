@@ -60,6 +60,9 @@ pub struct ClusterConfig {
     pub allow_root: bool,
     /// How frameworks prove who they are to the master.
     pub framework_auth: FrameworkAuth,
+    /// How many bytes each user's fetcher cache may hold on each agent (Mesos
+    /// `--fetcher_cache_size`, 2 GB): past it, the least recently used URIs are evicted.
+    pub fetcher_cache_size: u64,
 }
 
 /// How frameworks authenticate to the master (Mesos' `--authenticate_frameworks` and
@@ -105,6 +108,7 @@ impl ClusterConfig {
             allowed_users: None,
             allow_root: false,
             framework_auth: FrameworkAuth::Generated,
+            fetcher_cache_size: DEFAULT_FETCHER_CACHE_SIZE,
         }
     }
 
@@ -150,10 +154,58 @@ pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// over; a client that stops reading costs the master at most this much.
 pub const DEFAULT_STREAM_BACKLOG: usize = 16 * 1024 * 1024;
 
+/// Mesos' `--fetcher_cache_size` default: 2 GB.
+pub const DEFAULT_FETCHER_CACHE_SIZE: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Parses a size as Mesos' flags spell one: a whole number of `B`, `KB`, `MB`, `GB` or `TB`
+/// (powers of 1024), or a bare number of bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let unit = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}` (B, KB, MB, GB or TB)")),
+    };
+    value
+        .checked_mul(unit)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 /// What an agent offers when nothing else is said.
 pub const DEFAULT_AGENT_RESOURCES: &str = "cpus:4;mem:8192;disk:40000;ports:[31000-32000]";
 
 /// Formats a duration the way Mesos' flags and environment variables spell one.
 pub(crate) fn mesos_duration(d: Duration) -> String {
     format!("{}ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_mesos_flags_spell_them() {
+        assert_eq!(parse_bytes("2GB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("512MB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("10kb"), Ok(10 << 10));
+        assert_eq!(parse_bytes("100B"), Ok(100));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert!(parse_bytes("2.5GB").unwrap_err().contains("unit"));
+        assert!(parse_bytes("GB").unwrap_err().contains("number"));
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("99999999999TB")
+            .unwrap_err()
+            .contains("too large"));
+    }
 }

@@ -17,8 +17,8 @@
 //!
 //! Without the `embedded` feature (on by default) only what the SDK's scheduler API shares with
 //! the cluster is built: credentials and tokens ([`auth`]), the hardened HTTP server
-//! ([`serve`]), and the task-user checks. A service that runs only on real Mesos has no master,
-//! agents or executor in its binary.
+//! ([`serve`]), how HTTP clients are built ([`http_client`]), and the task-user checks. A
+//! service that runs only on real Mesos has no master, agents or executor in its binary.
 
 // Without the master, parts of the shared modules (the cluster's own credential books, its
 // config's helpers) have no caller; they are not worth a cfg each.
@@ -34,6 +34,7 @@ mod config;
 pub mod executor;
 #[cfg(feature = "embedded")]
 mod http;
+pub mod http_client;
 mod paths;
 #[cfg(feature = "embedded")]
 mod process;
@@ -50,8 +51,8 @@ pub use checkpoint::CheckpointError;
 #[cfg(feature = "embedded")]
 pub use cluster::{Cluster, ClusterError};
 pub use config::{
-    ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES, DEFAULT_OFFER_TIMEOUT,
-    DEFAULT_STREAM_BACKLOG,
+    parse_bytes, ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES, DEFAULT_FETCHER_CACHE_SIZE,
+    DEFAULT_OFFER_TIMEOUT, DEFAULT_STREAM_BACKLOG,
 };
 #[cfg(feature = "embedded")]
 pub use http::{agent_routes, master_routes, Access};

@@ -588,10 +588,10 @@ impl std::fmt::Debug for ApiClient {
 impl ApiClient {
     /// A client of the API at `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str) -> Result<ApiClient, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(VERDICT_TIMEOUT + Duration::from_secs(5))
-            .build()
-            .map_err(|e| Error::Api(format!("building an HTTP client: {e}")))?;
+        let http = cairn_cluster::http_client::build_plain(|| {
+            reqwest::Client::builder().timeout(VERDICT_TIMEOUT + Duration::from_secs(5))
+        })
+        .map_err(|e| Error::Api(format!("building an HTTP client: {e}")))?;
         Ok(ApiClient {
             http,
             base: base.trim_end_matches('/').to_string(),

@@ -41,7 +41,8 @@ struct AgentList {
 /// not answer).
 pub async fn cluster_agents(master: &str) -> Option<Vec<ClusterAgent>> {
     let url = format!("{}/cluster/agents", master.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let response = cairn_cluster::http_client::build_plain(reqwest::Client::builder)
+        .ok()?
         .get(&url)
         .timeout(Duration::from_secs(5))
         .send()

@@ -170,15 +170,16 @@ impl Client {
                     "`{master}` is not a master URL (expected http://host:port)"
                 ))
             })?;
-        let calls = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|source| MesosError::Http {
-                context: "building the HTTP client".into(),
-                source,
-            })?;
+        let calls = cairn_cluster::http_client::build_plain(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(CALL_TIMEOUT)
+        })
+        .map_err(|source| MesosError::Http {
+            context: "building the HTTP client".into(),
+            source,
+        })?;
         Ok(Client {
             calls,
             shared: Arc::new(Mutex::new(Shared {
@@ -226,16 +227,17 @@ impl Client {
         // A client per subscription: the stream holds its connection for as long as it lives,
         // and nothing else may queue behind it. No overall timeout, which would cut the stream;
         // the driver's heartbeat watchdog notices a silent one.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_keepalive(Duration::from_secs(15))
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(|source| MesosError::Http {
-                context: "building the HTTP client".into(),
-                source,
-            })?;
+        let http = cairn_cluster::http_client::build_plain(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_keepalive(Duration::from_secs(15))
+                .pool_max_idle_per_host(0)
+        })
+        .map_err(|source| MesosError::Http {
+            context: "building the HTTP client".into(),
+            source,
+        })?;
         let call = Call::subscribe(framework_info);
         let response = self.post(&http, &call, None, "SUBSCRIBE").await?;
         let master = self.master();

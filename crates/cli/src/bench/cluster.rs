@@ -199,7 +199,8 @@ async fn subscribe(
     cluster: &ClusterProcess,
     args: &ClusterBenchArgs,
 ) -> anyhow::Result<Subscription> {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let http =
+        cairn_cluster::http_client::build_plain(|| reqwest::Client::builder().tcp_nodelay(true))?;
     // What cairn's own services run as by default; a cluster running as root switches each
     // executor to it, as it would theirs.
     let mut info = FrameworkInfo::new("nobody", "cairn-bench");

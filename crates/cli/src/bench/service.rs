@@ -1834,7 +1834,9 @@ fn log_tail(path: &Path) -> String {
 }
 
 fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().tcp_nodelay(true).build()?)
+    Ok(cairn_cluster::http_client::build_plain(|| {
+        reqwest::Client::builder().tcp_nodelay(true)
+    })?)
 }
 
 /// How the tasks ended, most frequent first: their last state, reason and the start of their

@@ -36,17 +36,18 @@ impl std::fmt::Debug for AgentClient {
 
 impl AgentClient {
     pub fn new(url: String, token: Option<&str>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            // The agent is on a loopback address; a proxy from the
-            // environment must not get in the way.
-            .no_proxy()
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "cannot build the agent HTTP client; using the default one");
-                reqwest::Client::new()
-            });
+        let client = crate::http_client::build_plain(|| {
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                // The agent is on a loopback address; a proxy from the
+                // environment must not get in the way.
+                .no_proxy()
+                .tcp_nodelay(true)
+        })
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot build the agent HTTP client; using the default one");
+            reqwest::Client::new()
+        });
         AgentClient {
             client,
             url,

@@ -43,7 +43,17 @@ pub struct ExecutorConfig {
     /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`: the secret the agent gave this
     /// executor, sent as `Authorization: Bearer` on every call.
     pub auth_token: Option<String>,
+    /// The agent's fetcher cache for this executor's user, when it keeps one:
+    /// `CAIRN_FETCHER_CACHE_DIR` (absolute) and `CAIRN_FETCHER_CACHE_SIZE`
+    /// (bytes). cairn's own: on Mesos the agent runs the fetcher, here the
+    /// executor does, so the agent tells it where its cache is.
+    pub fetcher_cache: Option<(PathBuf, u64)>,
 }
+
+/// Where the agent's fetcher cache is for this executor's user.
+pub const FETCHER_CACHE_DIR_ENV: &str = "CAIRN_FETCHER_CACHE_DIR";
+/// How many bytes that cache may hold.
+pub const FETCHER_CACHE_SIZE_ENV: &str = "CAIRN_FETCHER_CACHE_SIZE";
 
 impl ExecutorConfig {
     /// Reads the configuration from this process' environment, and the token
@@ -113,6 +123,28 @@ impl ExecutorConfig {
             }
         };
 
+        let fetcher_cache = match lookup(FETCHER_CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(dir) if !dir.starts_with('/') => {
+                return Err(ExecutorError::InvalidEnv {
+                    name: FETCHER_CACHE_DIR_ENV,
+                    value: dir,
+                    reason: "must be an absolute path".to_owned(),
+                })
+            }
+            Some(dir) => {
+                let size = match lookup(FETCHER_CACHE_SIZE_ENV).filter(|v| !v.is_empty()) {
+                    None => super::cache::DEFAULT_CACHE_SIZE,
+                    Some(text) => text.parse().map_err(|_| ExecutorError::InvalidEnv {
+                        name: FETCHER_CACHE_SIZE_ENV,
+                        value: text.clone(),
+                        reason: "expected a number of bytes".to_owned(),
+                    })?,
+                };
+                Some((PathBuf::from(dir), size))
+            }
+        };
+
         Ok(ExecutorConfig {
             framework_id: required("MESOS_FRAMEWORK_ID")?,
             executor_id: required("MESOS_EXECUTOR_ID")?,
@@ -133,6 +165,7 @@ impl ExecutorConfig {
                 DEFAULT_SHUTDOWN_GRACE_PERIOD,
             )?,
             auth_token: lookup(crate::auth::EXECUTOR_TOKEN_ENV).filter(|t| !t.is_empty()),
+            fetcher_cache,
         })
     }
 

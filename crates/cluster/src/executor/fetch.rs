@@ -1,9 +1,14 @@
 //! The fetcher: puts a task's `command.uris` into its sandbox before the task
 //! starts, as the Mesos fetcher does.
 //!
-//! Local paths (`file://` or absolute) are copied and `http://` URIs are
-//! downloaded. Archives are unpacked with the system's `tar`, `unzip` and
-//! `gunzip`, like Mesos, so we support exactly the formats the machine does.
+//! Local paths (`file://` or absolute) are copied; `http://` and `https://` URIs
+//! are downloaded, https verified against the system's CA roots (see
+//! [`crate::http_client`]). A URI with `cache` set is downloaded once per agent
+//! and user into the agent's fetcher cache ([`super::cache`]) and copied from
+//! there. What lands in the sandbox is written under a temporary name and
+//! renamed into place: a failed or cancelled fetch leaves nothing half-written.
+//! Archives are unpacked with the system's `tar`, `unzip` and `gunzip`, like
+//! Mesos, so we support exactly the formats the machine does.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,10 +16,11 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use super::cache::Cache;
+use crate::http_client::{error_chain, HttpClient};
 use crate::paths::{create_dir_inside, join_inside};
 
-/// One URI to fetch (the parts of Mesos' `CommandInfo.URI` we honour;
-/// `cache` is accepted by the caller and ignored).
+/// One URI to fetch (the parts of Mesos' `CommandInfo.URI` we honour).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UriSpec {
     pub value: String,
@@ -22,6 +28,9 @@ pub struct UriSpec {
     pub executable: bool,
     /// Unpack a recognised archive into the sandbox (Mesos' default: true).
     pub extract: bool,
+    /// Download once into the agent's cache and copy from there (Mesos' default: false).
+    /// Local files are always copied from where they are.
+    pub cache: bool,
     /// Name of the file in the sandbox, relative; default: the URI's basename.
     pub output_file: Option<String>,
 }
@@ -44,72 +53,98 @@ impl FetchError {
     }
 }
 
-/// Fetches every URI in order; the first failure stops the rest.
-pub async fn fetch_all(
-    client: &reqwest::Client,
-    uris: &[UriSpec],
-    sandbox: &Path,
-) -> Result<(), FetchError> {
-    for uri in uris {
-        fetch(client, uri, sandbox).await?;
-    }
-    Ok(())
+/// What fetches a task's URIs: an HTTP client and, when the agent keeps one, its cache.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    /// Why https peers cannot be verified on this machine, if they cannot.
+    no_trusted_roots: Option<String>,
+    cache: Option<Cache>,
 }
 
-/// Fetches one URI into `sandbox` and returns the path of the fetched file.
-pub async fn fetch(
-    client: &reqwest::Client,
-    uri: &UriSpec,
-    sandbox: &Path,
-) -> Result<PathBuf, FetchError> {
-    let source = Source::parse(&uri.value).map_err(|reason| FetchError::new(uri, reason))?;
-    let name = match &uri.output_file {
-        Some(name) if !name.is_empty() => name.clone(),
-        _ => source
-            .basename()
-            .ok_or_else(|| FetchError::new(uri, "the URI names no file; set output_file"))?,
-    };
-    let destination =
-        sandbox_path(sandbox, &name).map_err(|reason| FetchError::new(uri, reason))?;
-    if let Some(parent) = destination.parent() {
-        create_dir_inside(sandbox, parent)
-            .map_err(|error| FetchError::new(uri, format!("cannot create {name}: {error}")))?;
-    }
-    // A link a task left in the sandbox is not written through.
-    if std::fs::symlink_metadata(&destination).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(FetchError::new(
-            uri,
-            format!(
-                "{} is a symbolic link: the fetcher does not write through links",
-                destination.display()
-            ),
-        ));
-    }
-
-    match &source {
-        Source::Local(path) => copy_local(path, &destination).await,
-        Source::Http(url) => download(client, url, &destination).await,
-    }
-    .map_err(|reason| FetchError::new(uri, reason))?;
-
-    if uri.executable {
-        make_executable(&destination)
-            .await
-            .map_err(|reason| FetchError::new(uri, reason))?;
-    } else if uri.extract {
-        if let Some(kind) = ArchiveKind::of(&destination) {
-            extract(kind, &destination, sandbox)
-                .await
-                .map_err(|reason| FetchError::new(uri, reason))?;
+impl Fetcher {
+    pub fn new(client: HttpClient, cache: Option<Cache>) -> Self {
+        Fetcher {
+            client: client.client,
+            no_trusted_roots: client.no_trusted_roots,
+            cache,
         }
     }
-    Ok(destination)
+
+    /// Fetches every URI in order; the first failure stops the rest.
+    pub async fn fetch_all(&self, uris: &[UriSpec], sandbox: &Path) -> Result<(), FetchError> {
+        for uri in uris {
+            self.fetch(uri, sandbox).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches one URI into `sandbox` and returns the path of the fetched file.
+    pub async fn fetch(&self, uri: &UriSpec, sandbox: &Path) -> Result<PathBuf, FetchError> {
+        let source = Source::parse(&uri.value).map_err(|reason| FetchError::new(uri, reason))?;
+        let name = match &uri.output_file {
+            Some(name) if !name.is_empty() => name.clone(),
+            _ => source
+                .basename()
+                .ok_or_else(|| FetchError::new(uri, "the URI names no file; set output_file"))?,
+        };
+        let destination =
+            sandbox_path(sandbox, &name).map_err(|reason| FetchError::new(uri, reason))?;
+        if let Some(parent) = destination.parent() {
+            create_dir_inside(sandbox, parent)
+                .map_err(|error| FetchError::new(uri, format!("cannot create {name}: {error}")))?;
+        }
+        // A link a task left in the sandbox is not written through.
+        if std::fs::symlink_metadata(&destination).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(FetchError::new(
+                uri,
+                format!(
+                    "{} is a symbolic link: the fetcher does not write through links",
+                    destination.display()
+                ),
+            ));
+        }
+
+        match &source {
+            Source::Local(path) => copy_local(path, &destination).await,
+            Source::Remote(url) => {
+                if let (Some(why), true) = (&self.no_trusted_roots, source.is_https()) {
+                    Err(format!(
+                        "no CA certificate could be loaded to verify it ({why}); install the \
+                         system's CA bundle or name one with SSL_CERT_FILE"
+                    ))
+                } else {
+                    match &self.cache {
+                        Some(cache) if uri.cache => {
+                            cache.fetch(&self.client, url, &destination).await
+                        }
+                        _ => download(&self.client, url, &destination).await,
+                    }
+                }
+            }
+        }
+        .map_err(|reason| FetchError::new(uri, reason))?;
+
+        if uri.executable {
+            make_executable(&destination)
+                .await
+                .map_err(|reason| FetchError::new(uri, reason))?;
+        } else if uri.extract {
+            if let Some(kind) = ArchiveKind::of(&destination) {
+                extract(kind, &destination, sandbox)
+                    .await
+                    .map_err(|reason| FetchError::new(uri, reason))?;
+            }
+        }
+        Ok(destination)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     Local(PathBuf),
-    Http(String),
+    /// `http://` or `https://`.
+    Remote(String),
 }
 
 impl Source {
@@ -126,8 +161,8 @@ impl Source {
         if value.starts_with('/') {
             return Ok(Source::Local(PathBuf::from(value)));
         }
-        if value.starts_with("http://") {
-            return Ok(Source::Http(value.to_owned()));
+        if value.starts_with("http://") || value.starts_with("https://") {
+            return Ok(Source::Remote(value.to_owned()));
         }
         match value.split_once("://") {
             Some((scheme, _)) => Err(format!("the '{scheme}' scheme is not supported")),
@@ -135,11 +170,15 @@ impl Source {
         }
     }
 
+    fn is_https(&self) -> bool {
+        matches!(self, Source::Remote(url) if url.starts_with("https://"))
+    }
+
     fn basename(&self) -> Option<String> {
         let path = match self {
             Source::Local(path) => path.to_string_lossy().into_owned(),
-            Source::Http(url) => {
-                let without_scheme = &url["http://".len()..];
+            Source::Remote(url) => {
+                let without_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
                 let path = without_scheme
                     .split_once('/')
                     .map(|(_, path)| path)
@@ -171,53 +210,114 @@ async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
     let mut from = tokio::fs::File::open(source)
         .await
         .map_err(|error| format!("cannot read {}: {error}", source.display()))?;
-    let mut to = create_file(destination).await?;
-    tokio::io::copy(&mut from, &mut to)
+    let mut to = Partial::create(destination).await?;
+    tokio::io::copy(&mut from, to.file())
         .await
-        .map(|_| ())
         .map_err(|error| format!("cannot copy to {}: {error}", destination.display()))?;
     // Copied files keep their mode, as `cp` (and Mesos' fetcher) keep it.
-    tokio::fs::set_permissions(destination, metadata.permissions())
+    to.file()
+        .set_permissions(metadata.permissions())
         .await
-        .map_err(|error| format!("cannot chmod {}: {error}", destination.display()))
+        .map_err(|error| format!("cannot chmod {}: {error}", destination.display()))?;
+    to.commit(destination).await
 }
 
-/// Creates (or truncates) a file in the sandbox, never through a symbolic link: a task may
-/// have left one where a fetched file goes.
-async fn create_file(path: &Path) -> Result<tokio::fs::File, String> {
-    tokio::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .await
-        .map_err(|error| format!("cannot create {}: {error}", path.display()))
+/// A file being written next to where it goes, under a name of its own: renamed into place by
+/// [`Partial::commit`], removed if dropped before (a failed download, a fetch cancelled by a
+/// kill), so that a task never finds half a file in its sandbox, nor a cache half an entry.
+pub(super) struct Partial {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
 }
 
+impl Partial {
+    /// Creates the file beside `destination`: a new name, never a link a task left there.
+    pub(super) async fn create(destination: &Path) -> Result<Self, String> {
+        let dir = destination.parent().unwrap_or(Path::new("/"));
+        let path = dir.join(format!(".cairn-fetch-{}", uuid::Uuid::new_v4()));
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .await
+            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+        Ok(Partial {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub(super) fn file(&mut self) -> &mut tokio::fs::File {
+        self.file
+            .as_mut()
+            .expect("a partial file is open until committed")
+    }
+
+    /// Moves the finished file to `destination` (replacing a file there, not writing into it).
+    pub(super) async fn commit(mut self, destination: &Path) -> Result<(), String> {
+        if let Some(mut file) = self.file.take() {
+            file.flush()
+                .await
+                .map_err(|error| format!("cannot write {}: {error}", destination.display()))?;
+        }
+        tokio::fs::rename(&self.path, destination)
+            .await
+            .map_err(|error| format!("cannot create {}: {error}", destination.display()))?;
+        // Renamed: nothing left to remove.
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Downloads `url` to `destination`, all or nothing.
 async fn download(client: &reqwest::Client, url: &str, destination: &Path) -> Result<(), String> {
+    let mut partial = Partial::create(destination).await?;
+    download_into(client, url, partial.file(), destination).await?;
+    partial.commit(destination).await
+}
+
+/// Streams the body of `url` into `file` (which ends up at `destination`, named in errors) and
+/// returns its length. An error says what went wrong in words a human acts on: the status, an
+/// untrusted certificate, a refused connection, a body cut short.
+pub(super) async fn download_into(
+    client: &reqwest::Client,
+    url: &str,
+    file: &mut tokio::fs::File,
+    destination: &Path,
+) -> Result<u64, String> {
     let mut response = client
         .get(url)
         .send()
         .await
-        .map_err(|error| format!("request failed: {error}"))?;
+        .map_err(|error| format!("request failed: {}", error_chain(&error)))?;
     if !response.status().is_success() {
         return Err(format!("HTTP status {}", response.status()));
     }
-    let mut file = create_file(destination).await?;
+    let mut length = 0;
     // Chunk by chunk: artifacts can be large, and the executor is small.
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|error| format!("download interrupted: {error}"))?
+        .map_err(|error| format!("download interrupted: {}", error_chain(&error)))?
     {
         file.write_all(&chunk)
             .await
             .map_err(|error| format!("cannot write {}: {error}", destination.display()))?;
+        length += chunk.len() as u64;
     }
     file.flush()
         .await
-        .map_err(|error| format!("cannot write {}: {error}", destination.display()))
+        .map_err(|error| format!("cannot write {}: {error}", destination.display()))?;
+    Ok(length)
 }
 
 async fn make_executable(path: &Path) -> Result<(), String> {
@@ -339,8 +439,14 @@ mod tests {
             value: value.to_owned(),
             executable: false,
             extract: true,
+            cache: false,
             output_file: None,
         }
+    }
+
+    fn fetcher() -> Fetcher {
+        let client = crate::http_client::build(reqwest::Client::builder).unwrap();
+        Fetcher::new(client, None)
     }
 
     fn temp_dir() -> PathBuf {
@@ -365,9 +471,13 @@ mod tests {
         );
         assert_eq!(
             Source::parse("http://h:1/a/b.zip?x=1"),
-            Ok(Source::Http("http://h:1/a/b.zip?x=1".into()))
+            Ok(Source::Remote("http://h:1/a/b.zip?x=1".into()))
         );
-        assert!(Source::parse("https://h/a").unwrap_err().contains("https"));
+        assert_eq!(
+            Source::parse("https://h/a"),
+            Ok(Source::Remote("https://h/a".into()))
+        );
+        assert!(Source::parse("ftp://h/a").unwrap_err().contains("ftp"));
         assert!(Source::parse("relative/path").is_err());
         assert!(Source::parse("file://otherhost/x").is_err());
     }
@@ -377,6 +487,8 @@ mod tests {
         let http = Source::parse("http://h:1/dist/app-1.2.tar.gz?sig=abc#frag").unwrap();
         assert_eq!(http.basename().as_deref(), Some("app-1.2.tar.gz"));
         assert_eq!(Source::parse("http://h:1/").unwrap().basename(), None);
+        let https = Source::parse("https://h/dist/app.tgz").unwrap();
+        assert_eq!(https.basename().as_deref(), Some("app.tgz"));
         let local = Source::parse("/srv/files/config.yml").unwrap();
         assert_eq!(local.basename().as_deref(), Some("config.yml"));
     }
@@ -436,8 +548,7 @@ mod tests {
             output_file: Some("bin/start.sh".to_owned()),
             ..uri(&format!("file://{}", source.display()))
         };
-        let client = reqwest::Client::new();
-        let fetched = fetch(&client, &spec, &sandbox).await.unwrap();
+        let fetched = fetcher().fetch(&spec, &sandbox).await.unwrap();
         assert_eq!(fetched, sandbox.join("bin/start.sh"));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&fetched).unwrap().permissions().mode();
@@ -456,15 +567,14 @@ mod tests {
         // Where the file goes, and a directory on the way to where another goes.
         std::os::unix::fs::symlink(elsewhere.join("target"), sandbox.join("app.sh")).unwrap();
         std::os::unix::fs::symlink(&elsewhere, sandbox.join("bin")).unwrap();
-        let client = reqwest::Client::new();
         let source = source_dir.join("app.sh").display().to_string();
-        let error = fetch(&client, &uri(&source), &sandbox).await.unwrap_err();
+        let error = fetcher().fetch(&uri(&source), &sandbox).await.unwrap_err();
         assert!(error.reason.contains("symbolic link"), "{error}");
         let into_link = UriSpec {
             output_file: Some("bin/app.sh".to_owned()),
             ..uri(&source)
         };
-        let error = fetch(&client, &into_link, &sandbox).await.unwrap_err();
+        let error = fetcher().fetch(&into_link, &sandbox).await.unwrap_err();
         assert!(error.reason.contains("symbolic link"), "{error}");
         assert_eq!(
             std::fs::read_to_string(elsewhere.join("target")).unwrap(),
@@ -486,9 +596,8 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
-        let client = reqwest::Client::new();
         let spec = uri(&source_dir.join("data.txt.gz").display().to_string());
-        fetch(&client, &spec, &sandbox).await.unwrap();
+        fetcher().fetch(&spec, &sandbox).await.unwrap();
         assert_eq!(
             std::fs::read_to_string(sandbox.join("data.txt")).unwrap(),
             "payload\n"
@@ -506,13 +615,12 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let sandbox = temp_dir();
-        let client = reqwest::Client::new();
 
         let spec = UriSpec {
             executable: true,
             ..uri(&format!("http://{addr}/dist/tool.sh?version=2"))
         };
-        let fetched = fetch(&client, &spec, &sandbox).await.unwrap();
+        let fetched = fetcher().fetch(&spec, &sandbox).await.unwrap();
         assert_eq!(fetched, sandbox.join("tool.sh"));
         assert_eq!(
             std::fs::read_to_string(&fetched).unwrap(),
@@ -520,7 +628,7 @@ mod tests {
         );
 
         let missing = uri(&format!("http://{addr}/dist/absent.tgz"));
-        let error = fetch(&client, &missing, &sandbox).await.unwrap_err();
+        let error = fetcher().fetch(&missing, &sandbox).await.unwrap_err();
         assert!(error.to_string().contains("404"), "{error}");
         assert!(error.to_string().contains("absent.tgz"), "{error}");
         server.abort();
@@ -530,8 +638,8 @@ mod tests {
     #[tokio::test]
     async fn a_missing_file_fails_with_the_uri_in_the_message() {
         let sandbox = temp_dir();
-        let client = reqwest::Client::new();
-        let error = fetch(&client, &uri("file:///no/such/file.tgz"), &sandbox)
+        let error = fetcher()
+            .fetch(&uri("file:///no/such/file.tgz"), &sandbox)
             .await
             .unwrap_err();
         let message = error.to_string();
@@ -544,9 +652,8 @@ mod tests {
         let source_dir = temp_dir();
         let sandbox = temp_dir();
         std::fs::write(source_dir.join("broken.tar.gz"), "not a tarball").unwrap();
-        let client = reqwest::Client::new();
         let spec = uri(&source_dir.join("broken.tar.gz").display().to_string());
-        let error = fetch(&client, &spec, &sandbox).await.unwrap_err();
+        let error = fetcher().fetch(&spec, &sandbox).await.unwrap_err();
         assert!(error.reason.contains("extracting"), "{error}");
         std::fs::remove_dir_all(&source_dir).unwrap();
         std::fs::remove_dir_all(&sandbox).unwrap();

@@ -157,6 +157,7 @@ fn uri_spec(uri: &cairn_proto::CommandUri) -> UriSpec {
         value: uri.value.clone(),
         executable: uri.is_executable(),
         extract: uri.should_extract(),
+        cache: uri.cache.unwrap_or(false),
         output_file: uri.output_file.clone(),
     }
 }
@@ -555,6 +556,7 @@ mod tests {
                 value: "http://h/a.tgz".to_owned(),
                 executable: false,
                 extract: true,
+                cache: false,
                 output_file: None,
             }]
         );

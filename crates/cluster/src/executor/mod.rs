@@ -40,6 +40,7 @@
 //! signals), [`fetch`] and [`probe`].
 
 pub mod agent;
+pub mod cache;
 pub mod config;
 pub mod fetch;
 pub mod health;

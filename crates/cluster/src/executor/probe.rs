@@ -55,14 +55,15 @@ impl ProbeResult {
 /// A client for HTTP probes: redirects are a result, not something to follow
 /// (Mesos' checker does not follow them either).
 pub fn probe_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .unwrap_or_else(|error| {
-            tracing::warn!(%error, "cannot build the probe HTTP client; using the default one");
-            reqwest::Client::new()
-        })
+    crate::http_client::build_plain(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+    })
+    .unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot build the probe HTTP client; using the default one");
+        reqwest::Client::new()
+    })
 }
 
 /// Runs probes forever on `schedule`, handing each result to `report`. The

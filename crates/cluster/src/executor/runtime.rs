@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::agent::{run_poster, AgentClient};
+use super::cache::Cache;
 use super::config::ExecutorConfig;
-use super::fetch::{fetch_all, UriSpec};
+use super::fetch::{Fetcher, UriSpec};
 use super::launch::TaskContext;
 use super::layout::{self, TaskDir};
 use super::machine::{Action, ExecutorMachine, ExitReason, MachineConfig};
@@ -104,7 +105,7 @@ struct Io {
     sandbox: std::path::PathBuf,
     inputs: mpsc::UnboundedSender<Input>,
     posts: mpsc::UnboundedSender<(u64, Call)>,
-    fetch_client: reqwest::Client,
+    fetcher: Fetcher,
     probe_client: reqwest::Client,
     streams: HashMap<u64, JoinHandle<()>>,
     fetches: HashMap<TaskId, JoinHandle<()>>,
@@ -144,12 +145,7 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
         sandbox: config.sandbox.clone(),
         inputs,
         posts,
-        // Artifacts of an embedded cluster are served from this machine; a
-        // proxy from the environment would only get in the way.
-        fetch_client: reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new()),
+        fetcher: fetcher(&config),
         probe_client: probe_client(),
         streams: HashMap::new(),
         fetches: HashMap::new(),
@@ -284,7 +280,7 @@ impl Io {
     /// task, which reports the outcome as `Input::Fetched`.
     fn start_fetch(&mut self, task_id: TaskId, kind: TaskKind, uris: Vec<UriSpec>) {
         let handle = tokio::spawn(fetch_task(
-            self.fetch_client.clone(),
+            self.fetcher.clone(),
             self.sandbox.clone(),
             kind,
             task_id.clone(),
@@ -371,13 +367,47 @@ impl Io {
     }
 }
 
+/// The fetcher: its HTTP client, and the agent's cache for this executor's user when the agent
+/// keeps one (a cache directory that is not there is not used: URIs are then downloaded for
+/// each task, as Mesos does when its cache cannot serve).
+fn fetcher(config: &ExecutorConfig) -> Fetcher {
+    let client = crate::http_client::build(|| {
+        reqwest::Client::builder()
+            // Artifacts of an embedded cluster are served from this machine; a
+            // proxy from the environment would only get in the way.
+            .no_proxy()
+            .connect_timeout(FETCH_STALL_TIMEOUT)
+            // Mesos' `--fetcher_stall_timeout`: a download that stalls this long fails.
+            .read_timeout(FETCH_STALL_TIMEOUT)
+    })
+    .unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot build the fetcher's HTTP client; using the default one");
+        crate::http_client::HttpClient {
+            client: reqwest::Client::new(),
+            no_trusted_roots: None,
+        }
+    });
+    let cache = config.fetcher_cache.as_ref().and_then(|(dir, size)| {
+        if dir.is_dir() {
+            Some(Cache::new(dir, *size))
+        } else {
+            tracing::warn!(dir = %dir.display(), "the fetcher cache directory is not there; fetching without it");
+            None
+        }
+    });
+    Fetcher::new(client, cache)
+}
+
+/// Mesos' default `--fetcher_stall_timeout`.
+const FETCH_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What a probe checks and when.
 type Probe = (ProbeTarget, ProbeSchedule);
 
 /// Fetches a task's URIs into its directory below the executor's sandbox and
 /// reports the directory, or what went wrong, as `Input::Fetched`.
 async fn fetch_task(
-    client: reqwest::Client,
+    fetcher: Fetcher,
     root: std::path::PathBuf,
     kind: TaskKind,
     task_id: TaskId,
@@ -387,7 +417,8 @@ async fn fetch_task(
     // The task's directory is below the executor's sandbox (a link to read,
     // a few mkdirs at most).
     let result = match layout::prepare(&root, kind, task_id.as_str()) {
-        Ok(dir) => fetch_all(&client, &uris, &dir.path)
+        Ok(dir) => fetcher
+            .fetch_all(&uris, &dir.path)
             .await
             .map(|()| dir)
             .map_err(|error| error.to_string()),
