@@ -214,6 +214,8 @@ pub struct ClusterOptions {
     /// because their tasks write pid files and markers into the test's own directories. Tests
     /// of the user policy turn it off.
     pub allow_root: bool,
+    /// Variables added to the cluster's environment (its executors inherit them).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ClusterOptions {
@@ -222,6 +224,7 @@ impl Default for ClusterOptions {
             agents: 3,
             extra_args: Vec::new(),
             allow_root: true,
+            env: Vec::new(),
         }
     }
 }
@@ -314,6 +317,7 @@ impl ClusterProcess {
             .args(&self.options.extra_args)
             .args(self.options.allow_root.then_some("--allow-root"))
             .env("CAIRN_LOG", "warn,cairn_cluster=info,cairn_cli=info")
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
