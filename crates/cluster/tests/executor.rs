@@ -721,6 +721,41 @@ fn a_tarball_fetched_from_a_file_uri_is_unpacked_into_the_sandbox() {
 }
 
 #[test]
+fn without_ca_certificates_the_executor_still_runs_its_tasks_and_an_https_uri_fails_saying_why() {
+    // A machine without a CA bundle (or an SSL_CERT_FILE naming nothing) still runs pods: the
+    // executor talks plain HTTP to its agent; only https URIs fail, naming the missing roots.
+    let agent = FakeAgent::start(framework(false));
+    let sandbox = temp_dir("no-ca");
+    let plain = CommandInfo::shell("true");
+    let mut https = CommandInfo::shell("true");
+    https.uris = vec![CommandUri::new("https://127.0.0.1:1/dist/app.tgz")];
+    agent.launch_on_subscribe(group(vec![TaskInfo {
+        command: Some(plain),
+        ..shell_task("plain", "")
+    }]));
+    agent.launch_on_subscribe(group(vec![TaskInfo {
+        command: Some(https),
+        ..shell_task("https", "")
+    }]));
+    let mut executor = Executor::start(
+        &agent,
+        &sandbox,
+        &[("SSL_CERT_FILE", "/nonexistent/cairn/ca-bundle.pem")],
+    );
+
+    agent.wait_for_state("plain", TaskState::Finished);
+    let failed = agent.wait_for_state("https", TaskState::Failed);
+    let message = failed.message.unwrap_or_default();
+    assert!(
+        message.contains("https://127.0.0.1:1/dist/app.tgz")
+            && message.contains("no CA certificate")
+            && message.contains("SSL_CERT_FILE"),
+        "{message}"
+    );
+    assert!(executor.wait_for_exit().success(), "{}", executor.log());
+}
+
+#[test]
 fn after_an_agent_restart_the_executor_resubscribes_with_its_unacknowledged_updates_and_the_task_survives(
 ) {
     let mut agent = FakeAgent::start(framework(false));
