@@ -287,7 +287,7 @@ fn flock(file: &File, operation: libc::c_int) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -451,7 +451,7 @@ mod tests {
 
     /// A server that answers its first request with 10 of the 1000 bytes it promises, then
     /// closes the connection, and every later one in full. Returns its URL and its count.
-    async fn cut_once_server() -> (String, Arc<AtomicUsize>) {
+    pub(in crate::executor) async fn cut_once_server() -> (String, Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/app.tgz", listener.local_addr().unwrap());

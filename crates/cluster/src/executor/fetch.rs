@@ -636,6 +636,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_download_cut_short_fails_and_leaves_nothing_in_the_sandbox() {
+        let (url, _) = crate::executor::cache::tests::cut_once_server().await;
+        let sandbox = temp_dir();
+        let error = fetcher().fetch(&uri(&url), &sandbox).await.unwrap_err();
+        assert!(
+            error.to_string().contains("download interrupted"),
+            "{error}"
+        );
+        assert!(error.to_string().contains(&url), "{error}");
+        let left: Vec<_> = std::fs::read_dir(&sandbox).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&sandbox).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_missing_file_fails_with_the_uri_in_the_message() {
         let sandbox = temp_dir();
         let error = fetcher()
