@@ -148,6 +148,21 @@ fn cases() -> Vec<Case> {
                 s.pods[0].uris.push(format!("http://example.com/{i}"));
             }
         }),
+        count(limits::CONFIGS, "pods.data.tasks.node.configs", |s, n| {
+            for i in 0..n {
+                task(s)
+                    .configs
+                    .push(ConfigFileSpec::new(format!("c{i}"), format!("c{i}"), "x"));
+            }
+        }),
+        length(
+            limits::TEMPLATE_BYTES,
+            "pods.data.tasks.node.configs.c.template",
+            |s, n| {
+                let text = "x".repeat(n as usize);
+                task(s).configs.push(ConfigFileSpec::new("c", "c", text));
+            },
+        ),
         count(limits::ENV, "pods.data.tasks.node.env", |s, n| {
             for i in 0..n {
                 task(s).env.insert(format!("V{i}"), "x".into());

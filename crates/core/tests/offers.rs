@@ -5,7 +5,7 @@ mod common;
 
 use cairn_core::offer::{OfferCheck, OfferView, PlacementContext, PodRequirement};
 use cairn_core::plan::Status;
-use cairn_core::scheduler::{Overrides, SchedulerConfig};
+use cairn_core::scheduler::{ApiEndpoint, Overrides, SchedulerConfig};
 use cairn_core::spec::*;
 use cairn_proto::scheduler::CallType;
 use cairn_proto::{OperationType, TaskState};
@@ -665,4 +665,97 @@ fn a_step_no_offer_fits_says_how_many_offers_each_check_refused() {
         message.contains(": cpus: offered 0.5, need 1.05)"),
         "{message}"
     );
+}
+
+#[test]
+fn a_task_gets_the_sdk_s_environment_and_its_configs_are_fetched_and_rendered_first() {
+    // Goal: the environment table of README ("The task environment") is what a task gets,
+    // and a task with configs fetches the renderer and its templates from the scheduler's
+    // API and renders them before its command. Method: a task with a port, an env, a config
+    // and BOOTSTRAP_URI in its URIs, on an agent with a fault domain, with the API set.
+    let spec = ServiceSpec::builder("/prod/my-svc")
+        .pod(
+            PodSpec::builder("hello-world").uri(BOOTSTRAP_URI).task(
+                TaskSpec::builder("server")
+                    .cmd("exec ./serve")
+                    .cpus(0.5)
+                    .memory_mb(64)
+                    .port(PortSpec::new("http", 0))
+                    .env("OWN", "x")
+                    .config("server-conf", "etc/server.conf", "port={{PORT_HTTP}}"),
+            ),
+        )
+        .build()
+        .unwrap();
+    let cfg = SchedulerConfig {
+        api: Some(ApiEndpoint {
+            host: "10.0.0.9".into(),
+            port: 8080,
+            artifact_key: "KEY".into(),
+            bootstrap_id: "B1".into(),
+        }),
+        service_tld: "example.org".into(),
+        ..config()
+    };
+    let mut sim = Sim::with_config(spec, 1, AGENT, Overrides::default(), cfg);
+    sim.agents[0].domain = Some(cairn_proto::DomainInfo {
+        fault_domain: Some(cairn_proto::FaultDomain {
+            region: cairn_proto::DomainName { name: "eu".into() },
+            zone: cairn_proto::DomainName {
+                name: "eu-1a".into(),
+            },
+        }),
+    });
+    sim.subscribe();
+    sim.offers(&[0]);
+    let info = sim.info("hello-world-0-server");
+    let command = info.command.unwrap();
+    let env = command.environment.clone().unwrap();
+    for (name, value) in [
+        ("TASK_NAME", "hello-world-0-server"),
+        ("hello-world-0-server", "true"),
+        ("FRAMEWORK_NAME", "/prod/my-svc"),
+        ("FRAMEWORK_HOST", "prodmy-svc.example.org"),
+        ("POD_TYPE", "hello-world"),
+        ("POD_INSTANCE_INDEX", "0"),
+        ("PORT_HTTP", "31000"),
+        ("SCHEDULER_API_HOSTNAME", "10.0.0.9"),
+        ("SCHEDULER_API_PORT", "8080"),
+        ("ZONE", "eu-1a"),
+        ("REGION", "eu"),
+        (
+            "CONFIG_TEMPLATE_SERVER_CONF",
+            "config-templates/server-conf,etc/server.conf",
+        ),
+        ("OWN", "x"),
+    ] {
+        assert_eq!(env.get(name), Some(value), "{name}");
+    }
+    assert_eq!(
+        command.value.as_deref(),
+        Some("./bootstrap || exit\nexec ./serve")
+    );
+    let config_id = sim.sched.config_id().0.clone();
+    let uris: Vec<(String, bool, Option<String>)> = command
+        .uris
+        .iter()
+        .map(|u| (u.value.clone(), u.is_executable(), u.output_file.clone()))
+        .collect();
+    assert_eq!(
+        uris,
+        vec![
+            (
+                "http://10.0.0.9:8080/v1/artifacts/KEY/bootstrap/B1/bootstrap".to_string(),
+                true,
+                Some("bootstrap".to_string())
+            ),
+            (
+                format!("http://10.0.0.9:8080/v1/artifacts/KEY/template/{config_id}/hello-world/server/server-conf"),
+                false,
+                Some("config-templates/server-conf".to_string())
+            ),
+        ],
+        "BOOTSTRAP_URI is the renderer, fetched once"
+    );
+    assert_eq!(command.uris[0].cache, Some(true));
 }

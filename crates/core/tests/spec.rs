@@ -443,7 +443,6 @@ pods:
         cpus: 0.1
         memory: 32
         gpus: 1
-        configs: {c: {template: a, dest: b}}
         transport-encryption: [{name: n, type: TLS}]
         ipc-mode: SHARE_PARENT
         shm-size: 1
@@ -463,7 +462,6 @@ pods:
             "pods.a.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
             "pods.a.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers",
             "pods.a.host-volumes: not supported yet: host bind mounts are not built yet",
-            "pods.a.tasks.t.configs: not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later",
             "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA",
             "pods.a.tasks.t.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
             "pods.a.tasks.t.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator",
@@ -1207,5 +1205,145 @@ fn a_rust_spec_gets_the_same_rlimit_rules_as_svc_yml() {
             "pods.a.rlimits.RLIMIT_NOFILE: soft limit 10 is above the hard limit 5",
             "pods.a.rlimits.RLIMIT_CORE: duplicate resource limit",
         ]
+    );
+}
+
+/// Template files by path, as `cairn::load_spec` reads them beside a spec.
+struct Files(Vec<(&'static str, String)>);
+
+impl TemplateFiles for Files {
+    fn read(&self, path: &str) -> Result<String, String> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, text)| text.clone())
+            .ok_or_else(|| format!("cannot read `{path}`: No such file or directory"))
+    }
+}
+
+fn with_configs(configs: &str) -> String {
+    with_task_keys(&format!("        configs:\n{configs}"))
+}
+
+#[test]
+fn a_config_template_s_text_is_read_beside_the_spec_and_kept_in_the_config() {
+    // Goal: the template's content, not its path, is part of the stored config (so a changed
+    // file is a changed config). Method: parse with files; the model holds the text; the
+    // same spec with another text is another model.
+    let yaml = with_configs(
+        "          server-conf: {template: conf/server.mustache, dest: etc/server.conf}\n",
+    );
+    let files = |text: &str| Files(vec![("conf/server.mustache", text.to_string())]);
+    let spec = parse_yaml_with(&yaml, &env(&[]), &files("port={{PORT_HTTP}}\n")).unwrap();
+    assert_eq!(
+        spec.pods[0].tasks[0].configs,
+        vec![ConfigFileSpec::new(
+            "server-conf",
+            "etc/server.conf",
+            "port={{PORT_HTTP}}\n"
+        )]
+    );
+    let changed = parse_yaml_with(&yaml, &env(&[]), &files("port={{PORT_HTTP}} # v2\n")).unwrap();
+    assert_ne!(spec, changed);
+    // The builder makes the same model from the text.
+    let built = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("a").task(
+                TaskSpec::builder("t")
+                    .cmd("run")
+                    .cpus(0.1)
+                    .memory_mb(32)
+                    .config("server-conf", "etc/server.conf", "port={{PORT_HTTP}}\n"),
+            ),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(built, spec);
+}
+
+#[test]
+fn bad_configs_are_refused_each_at_its_key_with_the_template_s_line() {
+    // Goal: every way a config can be wrong is said at once, at its key, and nothing is
+    // built. Method: one spec with a missing file, an escaping and an absolute dest, a
+    // template syntax error, an oversized template, a bad name and two names that make one
+    // variable.
+    let yaml = with_configs(concat!(
+        "          missing: {template: nowhere.conf, dest: a.conf}\n",
+        "          up: {template: ok.conf, dest: ../a.conf}\n",
+        "          abs: {template: ok.conf, dest: /etc/passwd}\n",
+        "          broken: {template: broken.conf, dest: b.conf}\n",
+        "          big: {template: big.conf, dest: c.conf}\n",
+        "          sl/ash: {template: ok.conf, dest: d.conf}\n",
+        "          x-y: {template: ok.conf, dest: e.conf}\n",
+        "          x.y: {template: ok.conf, dest: f.conf}\n",
+        "          nodest: {template: ok.conf}\n",
+    ));
+    let files = Files(vec![
+        ("ok.conf", "fine\n".into()),
+        ("broken.conf", "a\n{{#TLS}}\nb\n".into()),
+        ("big.conf", "x".repeat(1_048_577)),
+    ]);
+    let problems = parse_yaml_with(&yaml, &env(&[]), &files)
+        .unwrap_err()
+        .lines();
+    assert_eq!(
+        problems,
+        [
+            "pods.a.tasks.t.configs.missing.template: cannot read `nowhere.conf`: No such file or directory",
+            "pods.a.tasks.t.configs.nodest.dest: is required",
+            "pods.a.tasks.t.configs.up.dest: must be a path inside the sandbox: '../a.conf' has a '..' component",
+            "pods.a.tasks.t.configs.abs.dest: must be a path inside the sandbox: '/etc/passwd' is absolute",
+            "pods.a.tasks.t.configs.broken.template: line 2: `{{#TLS}}` is never closed",
+            "pods.a.tasks.t.configs.big.template: is 1048577 bytes long, more than the limit of 1000000 bytes per config template (its text, and the file rendered from it)",
+            "pods.a.tasks.t.configs.sl/ash: a config's name is letters, digits, `.`, `_` and `-` (it names a file in the sandbox and a variable)",
+            "pods.a.tasks.t.configs.x.y: its variable CONFIG_TEMPLATE_X_Y is config `x-y`'s too: rename one",
+            "pods.a.tasks.t.configs.nodest.dest: must be a path inside the sandbox: the path is empty",
+            // The oversized template makes the stored config too big, too.
+            "spec: 1049653 is more than the limit of 1048575 bytes per spec (svc.yml before and after rendering, and the stored JSON)",
+        ]
+    );
+    // A spec given as text alone cannot read templates, and says so at the key.
+    assert_eq!(
+        problems_of(&with_configs("          c: {template: a.conf, dest: a}\n")),
+        ["pods.a.tasks.t.configs.c.template: cannot read `a.conf`: this spec was given as text, and templates are read beside a spec file"]
+    );
+}
+
+fn problems_of(yaml: &str) -> Vec<String> {
+    problems(yaml)
+}
+
+#[test]
+fn taskcfg_settings_reach_the_pods_they_name_without_their_prefix_over_the_spec_s_env() {
+    // Goal: the scheduler's TASKCFG_ALL_* reach every task, TASKCFG_<POD>_* the tasks of that
+    // pod type only (its name upper-cased, `-` as `_`), and both override the spec's env, as
+    // the SDK routes them. Method: two pod types and a spec env they override.
+    let yaml = r#"
+name: svc
+pods:
+  hello-world:
+    count: 1
+    tasks:
+      t: {cmd: run, cpus: 0.1, memory: 32, env: {LEVEL: debug, OWN: mine}}
+  web:
+    count: 1
+    tasks:
+      t: {cmd: run, cpus: 0.1, memory: 32}
+"#;
+    let e = env(&[
+        ("TASKCFG_ALL_LEVEL", "info"),
+        ("TASKCFG_ALL_CLUSTER", "c1"),
+        ("TASKCFG_HELLO_WORLD_CLUSTER", "c2"),
+        ("TASKCFG_WEB_PORT_COUNT", "3"),
+        ("UNRELATED", "x"),
+    ]);
+    let spec = parse_yaml(yaml, &e).unwrap();
+    assert_eq!(
+        spec.pods[0].tasks[0].env,
+        env(&[("CLUSTER", "c2"), ("LEVEL", "info"), ("OWN", "mine")])
+    );
+    assert_eq!(
+        spec.pods[1].tasks[0].env,
+        env(&[("CLUSTER", "c1"), ("LEVEL", "info"), ("PORT_COUNT", "3")])
     );
 }

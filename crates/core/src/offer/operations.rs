@@ -16,7 +16,10 @@ use cairn_proto::{
 
 use crate::ids::IdSource;
 use crate::labels::{self, reservation_labels, resource_id};
-use crate::spec::{PodSpec, ServiceSpec, TaskSpec, Visibility, VolumeSpec, VolumeType};
+use crate::scheduler::ApiEndpoint;
+use crate::spec::{
+    PodSpec, ServiceSpec, TaskSpec, Visibility, VolumeSpec, VolumeType, BOOTSTRAP_URI,
+};
 use crate::store::ConfigId;
 
 use super::evaluate::Match;
@@ -33,7 +36,17 @@ pub struct LaunchContext<'a> {
     pub framework_id: &'a FrameworkId,
     /// The executor's own resources.
     pub executor: ExecutorSize,
+    /// Where tasks reach the scheduler's API (its artifacts); `None`: no API.
+    pub api: Option<&'a ApiEndpoint>,
+    /// The domain of `FRAMEWORK_HOST`.
+    pub service_tld: &'a str,
 }
+
+/// What a task with config templates runs before its command: the renderer, whose failure
+/// (a template's missing value) fails the task with its exit status rather than run the
+/// command on a missing file. A line of its own, so the command is run as written (an `exec`
+/// in it still replaces the shell).
+const RENDER_FIRST: &str = "./bootstrap || exit\n";
 
 /// The operations for one pod on one offer, and the TaskInfos to store before they are sent.
 #[derive(Debug, Clone)]
@@ -247,7 +260,12 @@ fn task_info(
         .task(&t.task)
         .expect("requirements name tasks of their pod");
     let (resources, ports, set) = task_resources(t, r);
-    let env = environment(ctx.spec, spec, req, &t.name, &ports);
+    let env = environment(ctx, spec, req, &t.name, &ports, facts);
+    let cmd = if spec.configs.is_empty() {
+        spec.cmd.clone()
+    } else {
+        format!("{RENDER_FIRST}{}", spec.cmd)
+    };
     let mut task_labels = task_labels(ctx, spec, req, facts, &ports, set.as_deref());
     if matches!(t.resources, TaskResources::Reuse { .. }) {
         task_labels.insert(labels::REUSED_RESERVATIONS, "true");
@@ -258,15 +276,10 @@ fn task_info(
         agent_id: offer.agent_id.clone(),
         resources,
         command: Some(CommandInfo {
-            uris: pod
-                .uris
-                .iter()
-                .chain(&spec.uris)
-                .map(|u| CommandUri::new(u.clone()))
-                .collect(),
+            uris: task_uris(pod, spec, ctx),
             environment: Some(env.clone()),
             user: pod.user.clone(),
-            ..CommandInfo::shell(spec.cmd.clone())
+            ..CommandInfo::shell(cmd)
         }),
         health_check: spec.health_check.as_ref().map(|h| health_check(h, &env)),
         check: spec
@@ -301,6 +314,55 @@ fn container(pod: &crate::spec::PodSpec) -> Option<serde_json::Value> {
             .collect(),
     };
     Some(serde_json::json!({ "type": "MESOS", "rlimit_info": info }))
+}
+
+/// The pod's and the task's URIs, then, for a task with config templates, the renderer and
+/// each template from the scheduler's API. [`BOOTSTRAP_URI`] in the spec is the renderer, once.
+fn task_uris(pod: &PodSpec, task: &TaskSpec, ctx: &LaunchContext<'_>) -> Vec<CommandUri> {
+    let base = ctx.api.map(ApiEndpoint::artifact_base);
+    // Fetched executable and cached: the same file for every task of the scheduler.
+    let bootstrap = ctx.api.map(|api| CommandUri {
+        value: format!(
+            "{}/bootstrap/{}/bootstrap",
+            api.artifact_base(),
+            api.bootstrap_id
+        ),
+        executable: Some(true),
+        extract: Some(false),
+        cache: Some(true),
+        output_file: Some("bootstrap".into()),
+    });
+    let mut uris = Vec::new();
+    let mut has_bootstrap = false;
+    for u in pod.uris.iter().chain(&task.uris) {
+        match &bootstrap {
+            Some(b) if u == BOOTSTRAP_URI => {
+                if !has_bootstrap {
+                    uris.push(b.clone());
+                    has_bootstrap = true;
+                }
+            }
+            _ => uris.push(CommandUri::new(u.clone())),
+        }
+    }
+    if let (Some(base), Some(b), false) = (base, bootstrap, task.configs.is_empty()) {
+        if !has_bootstrap {
+            uris.push(b);
+        }
+        let pod_type = &pod.type_name;
+        for c in &task.configs {
+            uris.push(CommandUri {
+                value: format!(
+                    "{base}/template/{}/{pod_type}/{}/{}",
+                    ctx.config_id.0, task.name, c.name
+                ),
+                extract: Some(false),
+                output_file: Some(c.fetched_path()),
+                ..CommandUri::default()
+            });
+        }
+    }
+    uris
 }
 
 /// A COMMAND health check with the spec's timings; Mesos kills the task when it fails too
@@ -383,17 +445,27 @@ fn task_resources(
     }
 }
 
-/// cairn's variables, then the spec's own (which win: the author asked for them).
+/// The task's environment (README, "The task environment"): cairn's variables, then the
+/// spec's own `env` (with the scheduler's `TASKCFG_*` routed into it at parse time), which win:
+/// the author asked for them.
 fn environment(
-    service: &ServiceSpec,
+    ctx: &LaunchContext<'_>,
     task: &TaskSpec,
     req: &PodRequirement,
     task_name: &str,
     ports: &BTreeMap<String, u64>,
+    facts: &AgentFacts,
 ) -> Environment {
+    let service = ctx.spec;
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert("TASK_NAME".into(), task_name.to_string());
+    // For a template's `{{#<task name>}}`, as the SDK gives it.
+    vars.insert(task_name.to_string(), "true".into());
     vars.insert("FRAMEWORK_NAME".into(), service.name.clone());
+    vars.insert(
+        "FRAMEWORK_HOST".into(),
+        framework_host(&service.name, ctx.service_tld),
+    );
     vars.insert("POD_TYPE".into(), req.pod_instance.pod_type().to_string());
     vars.insert(
         "POD_INSTANCE_INDEX".into(),
@@ -409,8 +481,27 @@ fn environment(
             .unwrap_or_else(|| crate::spec::PortSpec::new(name.clone(), 0).env_var());
         vars.insert(var, number.to_string());
     }
+    if let Some(api) = ctx.api {
+        vars.insert("SCHEDULER_API_HOSTNAME".into(), api.host.clone());
+        vars.insert("SCHEDULER_API_PORT".into(), api.port.to_string());
+    }
+    if let Some(zone) = &facts.zone {
+        vars.insert("ZONE".into(), zone.clone());
+    }
+    if let Some(region) = &facts.region {
+        vars.insert("REGION".into(), region.clone());
+    }
+    for c in &task.configs {
+        vars.insert(c.env_var(), format!("{},{}", c.fetched_path(), c.dest));
+    }
     vars.extend(task.env.clone());
     Environment::from_pairs(vars)
+}
+
+/// `FRAMEWORK_HOST`: the service's name as a domain under `tld`, as the SDK makes it (folder
+/// slashes dropped, dots written `-`): `/prod/kafka.a` → `prodkafka-a.<tld>`.
+pub fn framework_host(service: &str, tld: &str) -> String {
+    format!("{}.{tld}", service.replace('/', "").replace('.', "-"))
 }
 
 fn task_labels(

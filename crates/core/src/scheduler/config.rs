@@ -49,6 +49,48 @@ pub struct SchedulerConfig {
     /// What the operator decided about a framework the store lost or the master tore down,
     /// for this start (see `Scheduler::handle_master_state`). Never persisted.
     pub takeover: TakeoverChoice,
+    /// Where tasks reach the scheduler's API, whose artifact routes serve the config
+    /// templates and the renderer (`bootstrap`) a task with `configs` fetches. `None`: no API,
+    /// and a task's configs cannot be served (the SDK refuses to start such a service).
+    pub api: Option<ApiEndpoint>,
+    /// The domain under which a service's tasks are named: `FRAMEWORK_HOST` is
+    /// `<service>.<service_tld>`. Default [`DEFAULT_SERVICE_TLD`].
+    pub service_tld: String,
+}
+
+/// The default of [`SchedulerConfig::service_tld`]: Mesos-DNS's domain, under which it names
+/// each task `<task>.<framework>.mesos`, so `<TASK_NAME>.<FRAMEWORK_HOST>` resolves on a
+/// cluster that runs Mesos-DNS.
+pub const DEFAULT_SERVICE_TLD: &str = "mesos";
+
+/// The scheduler's API as the agents' fetchers reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiEndpoint {
+    /// The host agents reach the API at (the API's own address on one machine; an advertised
+    /// name on a real cluster).
+    pub host: String,
+    /// The API's port.
+    pub port: u16,
+    /// The unguessable key in every artifact route's path: the fetchers carry no token.
+    pub artifact_key: String,
+    /// Names the renderer's build in its URL (`.../bootstrap/<id>/bootstrap`): fetchers cache
+    /// it by URL, so a new scheduler binary must be a new URL.
+    pub bootstrap_id: String,
+}
+
+impl ApiEndpoint {
+    /// `http://host:port/v1/artifacts/<key>`, under which artifacts are served.
+    pub fn artifact_base(&self) -> String {
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!(
+            "http://{host}:{}/v1/artifacts/{}",
+            self.port, self.artifact_key
+        )
+    }
 }
 
 /// The operator's answer to a takeover check that stopped an earlier start.
@@ -91,6 +133,8 @@ impl Default for SchedulerConfig {
             uninstall: false,
             uninstall_agent_timeout: None,
             takeover: TakeoverChoice::Check,
+            api: None,
+            service_tld: DEFAULT_SERVICE_TLD.to_string(),
         }
     }
 }

@@ -49,7 +49,9 @@ use std::sync::Arc;
 use cairn_proto::scheduler::{Call, Event};
 use cairn_proto::{CapabilityType, FrameworkId, FrameworkInfo, TaskInfo};
 
-pub use config::{SchedulerConfig, TakeoverChoice, DEFAULT_MAX_PODS_PER_OFFER};
+pub use config::{
+    ApiEndpoint, SchedulerConfig, TakeoverChoice, DEFAULT_MAX_PODS_PER_OFFER, DEFAULT_SERVICE_TLD,
+};
 // The types of the scheduler's answers, where its callers look for them.
 pub use crate::offer::{CheckOutcome, DecisionRecord, Evaluation};
 pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};

@@ -165,6 +165,8 @@ impl Scheduler {
                 config_id: &self.config_id,
                 framework_id: &fid,
                 executor: self.executor_size(),
+                api: self.cfg.api.as_ref(),
+                service_tld: &self.cfg.service_tld,
             };
             let l = launch(
                 req,

@@ -415,6 +415,20 @@ impl TaskSpecBuilder {
         self
     }
 
+    /// Adds a config file: `template` (the Mustache text itself, e.g. from `include_str!`) is
+    /// rendered with the task's environment into `dest` in its sandbox before the command runs.
+    pub fn config(
+        mut self,
+        name: impl Into<String>,
+        dest: impl Into<String>,
+        template: impl Into<String>,
+    ) -> Self {
+        self.spec
+            .configs
+            .push(ConfigFileSpec::new(name, dest, template));
+        self
+    }
+
     /// The task as built so far (validated only with its service).
     pub fn build(self) -> TaskSpec {
         self.spec

@@ -42,8 +42,13 @@
 //! | volume `profiles` | volume | here | DC/OS Storage Service |
 //! | `host-volumes` | pod | yet | host bind mounts without an image are plausible; not built |
 //! | `resource-limits` | task, resource set | yet | cgroup limits; not built |
-//! | `configs` | task | yet | dcos-commons renders them with its bootstrap binary inside the task; cairn will render them itself |
 //! | `gpus` > 0 | task, resource set | yet | (refused by validation) no GPU offers or isolation yet |
+//!
+//! `configs` are read here: each `template` is a file beside the spec (read through
+//! [`super::TemplateFiles`]), and its text goes into the model, so that a changed template is a
+//! changed config. An unreadable file is a problem at `<path>.configs.<name>.template`.
+//! `TASKCFG_*` variables of the rendering environment are routed into the tasks' `env` here
+//! ([`super::taskcfg`]).
 //!
 //! Accepted although DC/OS-flavoured: `scheduler.zookeeper` (the ZooKeeper state store is
 //! planned), `pre-reserved-role` (plain Mesos reservation refinement), port `vip` (published as
@@ -71,7 +76,6 @@ const TLS: &str = "not supported here: certificates are issued by the DC/OS CA";
 const PROFILES: &str = "not supported here: volume profiles come from the DC/OS Storage Service";
 const HOST_VOLUMES: &str = "not supported yet: host bind mounts are not built yet";
 const RESOURCE_LIMITS: &str = "not supported yet: resource limits (bursting) are not built yet";
-pub(crate) const CONFIGS: &str = "not supported yet: dcos-commons renders config templates with its bootstrap binary inside the task; cairn will render them itself later";
 pub(crate) const GPUS: &str = "not supported yet: cairn neither offers nor isolates GPUs";
 
 /// A converted spec, the problems met on the way, and how to name model places in svc.yml.
@@ -97,15 +101,24 @@ impl Converted {
     }
 }
 
-struct Ctx {
+struct Ctx<'a> {
     report: Report,
     volume_paths: Vec<(String, String)>,
+    /// The environment svc.yml was rendered with: its `TASKCFG_*` reach the tasks.
+    env: &'a BTreeMap<String, String>,
+    files: &'a dyn super::TemplateFiles,
 }
 
-pub(crate) fn convert(raw: RawServiceSpec) -> Converted {
+pub(crate) fn convert(
+    raw: RawServiceSpec,
+    env: &BTreeMap<String, String>,
+    files: &dyn super::TemplateFiles,
+) -> Converted {
     let mut cx = Ctx {
         report: Report::default(),
         volume_paths: Vec::new(),
+        env,
+        files,
     };
     let name = raw.name.unwrap_or_default();
     let scheduler = raw.scheduler.unwrap_or(RawScheduler {
@@ -150,13 +163,13 @@ pub(crate) fn convert(raw: RawServiceSpec) -> Converted {
     }
 }
 
-fn refuse_if<T>(cx: &mut Ctx, value: &Option<T>, path: String, why: &str) {
+fn refuse_if<T>(cx: &mut Ctx<'_>, value: &Option<T>, path: String, why: &str) {
     if value.is_some() {
         cx.report.push(path, why);
     }
 }
 
-fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
+fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
     let path = format!("pods.{type_name}");
     refuse_if(cx, &raw.secrets, format!("{path}.secrets"), SECRETS);
     refuse_if(cx, &raw.networks, format!("{path}.networks"), NETWORKS);
@@ -232,12 +245,13 @@ fn convert_pod(cx: &mut Ctx, type_name: String, raw: RawPod) -> PodSpec {
         .into_iter()
         .map(|(id, set)| convert_resource_set(cx, &path, id, set))
         .collect();
+    let routed = super::taskcfg::routed(&type_name, cx.env);
     let tasks = raw
         .tasks
         .unwrap_or_default()
         .0
         .into_iter()
-        .map(|(name, task)| convert_task(cx, &path, name, task))
+        .map(|(name, task)| convert_task(cx, &path, name, task, &routed))
         .collect();
     PodSpec {
         type_name,
@@ -300,7 +314,7 @@ fn convert_rlimits(
 }
 
 fn convert_resource_set(
-    cx: &mut Ctx,
+    cx: &mut Ctx<'_>,
     pod_path: &str,
     id: String,
     raw: RawResourceSet,
@@ -328,7 +342,7 @@ fn convert_resource_set(
 }
 
 fn convert_resources(
-    cx: &mut Ctx,
+    cx: &mut Ctx<'_>,
     path: &str,
     cpus: Option<f64>,
     memory: Option<i64>,
@@ -358,9 +372,14 @@ fn convert_resources(
     }
 }
 
-fn convert_task(cx: &mut Ctx, pod_path: &str, name: String, raw: RawTask) -> TaskSpec {
+fn convert_task(
+    cx: &mut Ctx<'_>,
+    pod_path: &str,
+    name: String,
+    raw: RawTask,
+    routed: &BTreeMap<String, String>,
+) -> TaskSpec {
     let path = format!("{pod_path}.tasks.{name}");
-    refuse_if(cx, &raw.configs, format!("{path}.configs"), CONFIGS);
     refuse_if(
         cx,
         &raw.transport_encryption,
@@ -420,15 +439,17 @@ fn convert_task(cx: &mut Ctx, pod_path: &str, name: String, raw: RawTask) -> Tas
         goal,
         essential: raw.essential.unwrap_or(true),
         cmd: raw.cmd.unwrap_or_default(),
-        // A null value (`FOO:`, often an empty template variable) is the empty string.
+        // A null value (`FOO:`, often an empty template variable) is the empty string. The
+        // scheduler's TASKCFG_* settings come last: they override the spec, as in the SDK.
         env: raw
             .env
             .unwrap_or_default()
             .0
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
+            .chain(routed.clone())
             .collect(),
-        configs: Vec::new(),
+        configs: convert_configs(cx, &path, raw.configs),
         resources,
         volumes,
         resource_set: raw.resource_set,
@@ -442,7 +463,38 @@ fn convert_task(cx: &mut Ctx, pod_path: &str, name: String, raw: RawTask) -> Tas
     }
 }
 
-fn convert_health_check(cx: &mut Ctx, path: &str, raw: RawHealthCheck) -> HealthCheckSpec {
+/// Reads each config's template through the context's files; a problem is said at the key.
+fn convert_configs(
+    cx: &mut Ctx<'_>,
+    task_path: &str,
+    raw: Option<OrderedMap<RawConfig>>,
+) -> Vec<ConfigFileSpec> {
+    let mut configs = Vec::new();
+    for (name, config) in raw.unwrap_or_default().0 {
+        let path = format!("{task_path}.configs.{name}");
+        if config.dest.is_none() {
+            cx.report.push(format!("{path}.dest"), "is required");
+        }
+        let template = match config.template.as_deref() {
+            None => {
+                cx.report.push(format!("{path}.template"), "is required");
+                String::new()
+            }
+            Some(file) => cx.files.read(file).unwrap_or_else(|why| {
+                cx.report.push(format!("{path}.template"), why);
+                String::new()
+            }),
+        };
+        configs.push(ConfigFileSpec {
+            dest: config.dest.unwrap_or_default(),
+            template,
+            name,
+        });
+    }
+    configs
+}
+
+fn convert_health_check(cx: &mut Ctx<'_>, path: &str, raw: RawHealthCheck) -> HealthCheckSpec {
     let d = HealthCheckSpec::new("");
     HealthCheckSpec {
         cmd: raw.cmd.unwrap_or_default(),
@@ -468,7 +520,11 @@ fn convert_health_check(cx: &mut Ctx, path: &str, raw: RawHealthCheck) -> Health
     }
 }
 
-fn convert_readiness_check(cx: &mut Ctx, path: &str, raw: RawReadinessCheck) -> ReadinessCheckSpec {
+fn convert_readiness_check(
+    cx: &mut Ctx<'_>,
+    path: &str,
+    raw: RawReadinessCheck,
+) -> ReadinessCheckSpec {
     let d = ReadinessCheckSpec::new("");
     ReadinessCheckSpec {
         cmd: raw.cmd.unwrap_or_default(),
@@ -478,7 +534,7 @@ fn convert_readiness_check(cx: &mut Ctx, path: &str, raw: RawReadinessCheck) -> 
     }
 }
 
-fn convert_discovery(cx: &mut Ctx, path: &str, raw: RawDiscovery) -> DiscoverySpec {
+fn convert_discovery(cx: &mut Ctx<'_>, path: &str, raw: RawDiscovery) -> DiscoverySpec {
     let visibility = raw.visibility.and_then(|v| match v.as_str() {
         "FRAMEWORK" => Some(Visibility::Framework),
         "CLUSTER" => Some(Visibility::Cluster),
@@ -500,7 +556,7 @@ fn convert_discovery(cx: &mut Ctx, path: &str, raw: RawDiscovery) -> DiscoverySp
 /// A count of seconds (or of failures). With `positive`, validation already says `must be > 0`
 /// for 0, so a negative value is passed on as 0 rather than reported twice.
 fn seconds(
-    cx: &mut Ctx,
+    cx: &mut Ctx<'_>,
     path: &str,
     key: &str,
     value: Option<i64>,
@@ -529,7 +585,11 @@ fn seconds(
     }
 }
 
-fn convert_labels(cx: &mut Ctx, path: &str, raw: Option<RawLabels>) -> BTreeMap<String, String> {
+fn convert_labels(
+    cx: &mut Ctx<'_>,
+    path: &str,
+    raw: Option<RawLabels>,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     match raw {
         None => {}
@@ -561,8 +621,8 @@ fn convert_labels(cx: &mut Ctx, path: &str, raw: Option<RawLabels>) -> BTreeMap<
     labels
 }
 
-fn convert_port(cx: &mut Ctx, path: &str, name: String, raw: RawPort) -> PortSpec {
-    let port_number = |cx: &mut Ctx, key: String, n: i64| {
+fn convert_port(cx: &mut Ctx<'_>, path: &str, name: String, raw: RawPort) -> PortSpec {
+    let port_number = |cx: &mut Ctx<'_>, key: String, n: i64| {
         u16::try_from(n).unwrap_or_else(|_| {
             cx.report.push(key, "must be within 0..=65535");
             0
@@ -614,7 +674,7 @@ fn convert_port(cx: &mut Ctx, path: &str, name: String, raw: RawPort) -> PortSpe
 /// `volume` then the entries of `volumes`, in order. Records how each model index is named in
 /// svc.yml, for validation messages.
 fn convert_volumes(
-    cx: &mut Ctx,
+    cx: &mut Ctx<'_>,
     model_prefix: &str,
     yaml_parent: &str,
     single: Option<RawVolume>,
@@ -656,7 +716,7 @@ fn convert_volumes(
     volumes
 }
 
-fn parse_strategy(cx: &mut Ctx, path: String, raw: Option<String>) -> Strategy {
+fn parse_strategy(cx: &mut Ctx<'_>, path: String, raw: Option<String>) -> Strategy {
     match raw.as_deref() {
         None | Some("serial") => Strategy::Serial,
         Some("parallel") => Strategy::Parallel,
@@ -672,7 +732,7 @@ fn parse_strategy(cx: &mut Ctx, path: String, raw: Option<String>) -> Strategy {
     }
 }
 
-fn convert_plan(cx: &mut Ctx, name: String, raw: RawPlan) -> PlanSpec {
+fn convert_plan(cx: &mut Ctx<'_>, name: String, raw: RawPlan) -> PlanSpec {
     let path = format!("plans.{name}");
     let strategy = parse_strategy(cx, format!("{path}.strategy"), raw.strategy);
     let phases = raw
@@ -703,7 +763,11 @@ fn convert_plan(cx: &mut Ctx, name: String, raw: RawPlan) -> PlanSpec {
     }
 }
 
-fn convert_step(cx: &mut Ctx, path: &str, entry: OrderedMap<Vec<Vec<String>>>) -> Option<StepSpec> {
+fn convert_step(
+    cx: &mut Ctx<'_>,
+    path: &str,
+    entry: OrderedMap<Vec<Vec<String>>>,
+) -> Option<StepSpec> {
     let mut entries = entry.0;
     if entries.len() != 1 {
         cx.report.push(

@@ -136,6 +136,20 @@ pub const URIS: Limit = Limit {
     why: "each is fetched into the sandbox before the task starts",
 };
 
+/// Config templates of a task.
+pub const CONFIGS: Limit = Limit {
+    max: 100,
+    what: "config templates per task",
+    why: "each is a URI fetched and a file rendered before the task starts, and an environment variable",
+};
+
+/// One config template, and its rendered text.
+pub const TEMPLATE_BYTES: Limit = Limit {
+    max: 1_000_000,
+    what: "bytes per config template (its text, and the file rendered from it)",
+    why: "a template is part of the stored config, which must fit the spec limit with the rest of the spec (the DC/OS SDK's bootstrap caps one at 1 MiB)",
+};
+
 /// Environment variables of a task.
 pub const ENV: Limit = Limit {
     max: 1_000,
@@ -262,6 +276,8 @@ pub const LIMITS: &[Limit] = &[
     PORTS,
     PORT_RANGES,
     URIS,
+    CONFIGS,
+    TEMPLATE_BYTES,
     ENV,
     LABELS,
     COMMAND_BYTES,

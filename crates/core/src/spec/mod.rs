@@ -26,6 +26,7 @@ mod names;
 mod nesting;
 mod placement;
 pub mod raw;
+mod taskcfg;
 pub mod template;
 mod validate;
 
@@ -36,18 +37,51 @@ pub use error::{SpecError, SpecErrors};
 pub use model::*;
 pub use names::{dns_label, NameError, PodInstanceName, TaskName};
 pub use placement::{Placement, PlacementError, PlacementField, PlacementRule};
+pub use taskcfg::route_task_env;
 pub use validate::{validate, KILL_GRACE_PERIOD_MAX_S};
 
 use error::Report;
 use template::Rendered;
 
+/// Where the `configs:` templates of a svc.yml are read from: the files beside it. The core
+/// reads no file itself; `cairn::load_spec` reads them relative to the spec's directory.
+pub trait TemplateFiles {
+    /// The text of the template at `path` (as svc.yml writes it), or why it cannot be had.
+    /// Reads at most [`limits::TEMPLATE_BYTES`] + 1 bytes: a longer text is refused by its
+    /// length, with the place, by validation.
+    fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// No files: a spec given as text alone, whose `configs:` cannot be read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTemplateFiles;
+
+impl TemplateFiles for NoTemplateFiles {
+    fn read(&self, path: &str) -> Result<String, String> {
+        Err(format!(
+            "cannot read `{path}`: this spec was given as text, and templates are read beside a spec file"
+        ))
+    }
+}
+
 /// Renders, parses, converts and validates a svc.yml template.
 ///
 /// `env` supplies the template variables (typically the scheduler's environment, passed in by
-/// the caller; nothing is read from the process).
+/// the caller; nothing is read from the process). Its `TASKCFG_ALL_*` and `TASKCFG_<POD>_*`
+/// variables are routed into the tasks' environments ([`route_task_env`]). A spec with
+/// `configs:` needs [`parse_yaml_with`], which can read their templates.
 pub fn parse_yaml(
     template: &str,
     env: &BTreeMap<String, String>,
+) -> Result<ServiceSpec, SpecErrors> {
+    parse_yaml_with(template, env, &NoTemplateFiles)
+}
+
+/// [`parse_yaml`], reading `configs:` templates from `files`.
+pub fn parse_yaml_with(
+    template: &str,
+    env: &BTreeMap<String, String>,
+    files: &dyn TemplateFiles,
 ) -> Result<ServiceSpec, SpecErrors> {
     let rendered = template::render_mapped(template, env)?;
     // Before the YAML parser, whose work grows with the square of the depth.
@@ -63,7 +97,7 @@ pub fn parse_yaml(
     }
     let raw: raw::RawServiceSpec =
         serde_norway::from_str(&rendered.text).map_err(|e| yaml_error(&e, &rendered))?;
-    let converted = convert::convert(raw);
+    let converted = convert::convert(raw, env, files);
     let mut checks = Report::default();
     validate::check_service(&converted.spec, &mut checks);
     checks.rewrite_paths(|p| converted.yaml_path(p));

@@ -213,7 +213,9 @@ pub struct TaskSpec {
     /// Environment variables, on top of those cairn sets (`TASK_NAME`, `PORT_<NAME>`, …).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Config file templates rendered into the sandbox. Refused by validation for now.
+    /// Config file templates rendered into the sandbox before the command runs, in spec
+    /// order; each template's text is part of the config, so a changed template is a changed
+    /// config that the update plan rolls out.
     #[serde(default)]
     pub configs: Vec<ConfigFileSpec>,
     /// The task's own resources; all zero when it uses a resource set.
@@ -449,15 +451,65 @@ pub struct DiscoverySpec {
     pub visibility: Option<Visibility>,
 }
 
-/// A config file template (svc.yml `configs`). Refused by validation for now.
+/// A config file template (svc.yml `configs`): rendered with the task's environment into
+/// `dest` in its sandbox when the task starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigFileSpec {
-    /// Name of the config.
+    /// Name of the config: letters, digits, `.`, `_`, `-`. It names the fetched template
+    /// (`config-templates/<name>`) and its variable (`CONFIG_TEMPLATE_<NAME>`).
     pub name: String,
-    /// Template path, relative to the spec file.
-    pub template: String,
-    /// Destination path in the sandbox.
+    /// Where the rendered file goes, relative to the sandbox (no `..`).
     pub dest: String,
+    /// The template's text (Mustache, rendered as strictly as svc.yml). svc.yml names a file
+    /// beside the spec; its text is read when the spec is loaded.
+    pub template: String,
+}
+
+impl ConfigFileSpec {
+    /// A config `name` rendered from `template` (the text) into `dest`.
+    pub fn new(
+        name: impl Into<String>,
+        dest: impl Into<String>,
+        template: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            dest: dest.into(),
+            template: template.into(),
+        }
+    }
+
+    /// Where the fetcher puts the template in the sandbox, as the SDK does.
+    pub fn fetched_path(&self) -> String {
+        format!("config-templates/{}", self.name)
+    }
+
+    /// The variable telling the renderer about this config: `CONFIG_TEMPLATE_<NAME>`.
+    pub fn env_var(&self) -> String {
+        format!("CONFIG_TEMPLATE_{}", env_name(&self.name))
+    }
+}
+
+/// The value svc.yml's `{{BOOTSTRAP_URI}}` renders to when the scheduler's environment does not
+/// set it: a URI the scheduler replaces, at launch, with its own `bootstrap` artifact (the
+/// renderer of config templates, fetched executable), so a spec written for the DC/OS SDK
+/// (`uris: [{{BOOTSTRAP_URI}}]`, `cmd: ./bootstrap -resolve=false && ...`) runs as it is. A
+/// stable placeholder rather than the URL itself, which holds the API's address and key:
+/// those may change between starts and must not change the config.
+pub const BOOTSTRAP_URI: &str = "cairn-artifact:bootstrap";
+
+/// A name as an environment variable's, as the SDK makes them: upper-cased, and every
+/// character other than a letter, digit or `_` written `_` (`hello-world.x` → `HELLO_WORLD_X`).
+pub fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Kind of persistent disk.

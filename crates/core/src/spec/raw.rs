@@ -148,12 +148,20 @@ pub struct RawTask {
     pub labels: Option<RawLabels>,
     pub kill_grace_period: Option<i64>,
     pub uris: Option<Vec<String>>,
+    pub configs: Option<OrderedMap<RawConfig>>,
     // Recognised, refused (see the table in `convert`).
-    pub configs: Option<IgnoredAny>,
     pub transport_encryption: Option<IgnoredAny>,
     pub ipc_mode: Option<String>,
     pub shm_size: Option<IgnoredAny>,
     pub resource_limits: Option<IgnoredAny>,
+}
+
+/// `pods.<type>.tasks.<name>.configs.<name>:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    pub template: Option<String>,
+    pub dest: Option<String>,
 }
 
 /// `pods.<type>.resource-sets.<id>:`.

@@ -27,7 +27,8 @@
 //! sections nested more than [`limits::NESTING`] deep are refused while parsing (rendering
 //! recurses into them), and rendering stops as soon as the output passes
 //! [`limits::SPEC_BYTES`] (a short template repeating a long variable would otherwise grow
-//! without bound).
+//! without bound). Config templates (`configs:`, rendered in the task's sandbox by
+//! [`render_config`]) follow the same rules under [`limits::TEMPLATE_BYTES`].
 
 use std::collections::BTreeMap;
 
@@ -62,13 +63,55 @@ pub(crate) fn render_mapped(
     template: &str,
     env: &BTreeMap<String, String>,
 ) -> Result<Rendered, SpecErrors> {
-    if limits::SPEC_BYTES.exceeded_by(template.len() as u64) {
+    render_bounded(template, env, &limits::SPEC_BYTES)
+}
+
+/// Checks a config template's syntax without rendering it: `Ok`, or each problem as
+/// `line N: ...`.
+pub fn check_syntax(template: &str) -> Result<(), SpecErrors> {
+    let lines = LineIndex::new(template);
+    parse(template, &lines).map(|_| ())
+}
+
+/// Renders the config template `name` with `env` (a task's environment), as svc.yml is
+/// rendered: the same tags and the same strictness. Every problem is one line naming the
+/// template: `template server.conf line 3: variable `PORT_HTTP` is not set`.
+pub fn render_config(
+    name: &str,
+    template: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<String, Vec<String>> {
+    render_bounded(template, env, &limits::TEMPLATE_BYTES)
+        .map(|r| r.text)
+        .map_err(|errors| {
+            errors
+                .errors()
+                .iter()
+                .map(|e| {
+                    let message = e
+                        .message
+                        .strip_prefix("template variable ")
+                        .map(|rest| format!("variable {rest}"))
+                        .unwrap_or_else(|| e.message.clone());
+                    match e.path.as_str() {
+                        "spec" => format!("template {name}: {message}"),
+                        line => format!("template {name} {line}: {message}"),
+                    }
+                })
+                .collect()
+        })
+}
+
+/// Renders `template`, refusing a template or a result longer than `limit`.
+fn render_bounded(
+    template: &str,
+    env: &BTreeMap<String, String>,
+    limit: &limits::Limit,
+) -> Result<Rendered, SpecErrors> {
+    if limit.exceeded_by(template.len() as u64) {
         return Err(SpecErrors::from(SpecError::new(
             "spec",
-            format!(
-                "the template {}",
-                limits::SPEC_BYTES.length_refusal(template.len())
-            ),
+            format!("the template {}", limit.length_refusal(template.len())),
         )));
     }
     let lines = LineIndex::new(template);
@@ -78,6 +121,7 @@ pub(crate) fn render_mapped(
         origin: Vec::new(),
         fresh_line: true,
         full: false,
+        max: limit.max,
     };
     let mut report = Report::default();
     render_nodes(&nodes, env, &lines, &mut out, &mut report);
@@ -86,8 +130,7 @@ pub(crate) fn render_mapped(
             "spec",
             format!(
                 "the rendered template is more than the limit of {} {}",
-                limits::SPEC_BYTES.max,
-                limits::SPEC_BYTES.what
+                limit.max, limit.what
             ),
         )));
     }
@@ -331,14 +374,16 @@ struct Output {
     text: String,
     origin: Vec<usize>,
     fresh_line: bool,
-    /// The text reached the spec size limit; nothing more is appended.
+    /// The text reached the size limit; nothing more is appended.
     full: bool,
+    /// The size limit, in bytes.
+    max: u64,
 }
 
 impl Output {
     /// Appends `s`; `line_at(i)` is the template line of byte `i` of `s`.
     fn push(&mut self, s: &str, line_at: impl Fn(usize) -> usize) {
-        if limits::SPEC_BYTES.exceeded_by((self.text.len() + s.len()) as u64) {
+        if (self.text.len() + s.len()) as u64 > self.max {
             self.full = true;
             return;
         }
@@ -531,6 +576,23 @@ mod tests {
         );
         let big = "x".repeat(1_048_576);
         assert!(errors(&big, &e)[0].contains("1048576 bytes long"));
+    }
+
+    #[test]
+    fn a_config_template_s_missing_value_names_the_template_line_and_variable() {
+        let e = env(&[("PORT_HTTP", "31000")]);
+        assert_eq!(
+            render_config("server.conf", "port={{PORT_HTTP}}\n", &e).unwrap(),
+            "port=31000\n"
+        );
+        assert_eq!(
+            render_config("server.conf", "a\nport={{PORT_HTTP}}\nkey={{KEY}}\n", &e).unwrap_err(),
+            vec!["template server.conf line 3: variable `KEY` is not set"]
+        );
+        assert_eq!(
+            render_config("x", "{{#A}}", &e).unwrap_err(),
+            vec!["template x line 1: `{{#A}}` is never closed"]
+        );
     }
 
     #[test]

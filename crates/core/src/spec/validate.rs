@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::convert::{CONFIGS, GPUS};
+use super::convert::GPUS;
 use super::error::{Report, SpecErrors};
 use super::limits::{self, Limit};
 use super::model::*;
@@ -416,9 +416,7 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         &limits::LAUNCH_BYTES,
         launch_bytes(pod, task),
     );
-    if !task.configs.is_empty() {
-        r.push(format!("{path}.configs"), CONFIGS);
-    }
+    check_configs(&task.configs, &path, r);
     match &task.resource_set {
         Some(id) => {
             if pod.resource_set(id).is_none() {
@@ -733,6 +731,69 @@ fn check_volumes(
                 format!("{vp}.path"),
                 format!("`{}` is used by another volume of this pod", v.path),
             );
+        }
+    }
+}
+
+/// A task's config templates: a name that can be a file name and a variable's, a destination
+/// inside the sandbox, a template of bounded size whose syntax parses.
+fn check_configs(configs: &[ConfigFileSpec], task_path: &str, r: &mut Report) {
+    at_most(
+        r,
+        format!("{task_path}.configs"),
+        &limits::CONFIGS,
+        configs.len() as u64,
+    );
+    let mut variables: BTreeMap<String, &str> = BTreeMap::new();
+    let mut dests: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in configs {
+        let path = format!("{task_path}.configs.{}", c.name);
+        let plain = c
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if c.name.is_empty() || !plain || c.name == "." || c.name == ".." {
+            r.push(
+                path.clone(),
+                "a config's name is letters, digits, `.`, `_` and `-` (it names a file in the sandbox and a variable)",
+            );
+        }
+        at_most_bytes(r, path.clone(), &limits::STRING_BYTES, &c.name);
+        // Two names the same variable would tell the renderer of one of them only.
+        match variables.get(&c.env_var()) {
+            Some(other) if *other != c.name => r.push(
+                path.clone(),
+                format!(
+                    "its variable {} is config `{other}`'s too: rename one",
+                    c.env_var()
+                ),
+            ),
+            _ => {
+                variables.insert(c.env_var(), &c.name);
+            }
+        }
+        if let Err(e) = cairn_proto::validation::validate_relative_path(&c.dest) {
+            r.push(
+                format!("{path}.dest"),
+                format!("must be a path inside the sandbox: {e}"),
+            );
+        }
+        at_most_bytes(r, format!("{path}.dest"), &limits::STRING_BYTES, &c.dest);
+        if let Some(other) = dests.insert(&c.dest, &c.name) {
+            r.push(
+                format!("{path}.dest"),
+                format!("`{}` is config `{other}`'s destination too", c.dest),
+            );
+        }
+        if limits::TEMPLATE_BYTES.exceeded_by(c.template.len() as u64) {
+            r.push(
+                format!("{path}.template"),
+                limits::TEMPLATE_BYTES.length_refusal(c.template.len()),
+            );
+        } else if let Err(errors) = super::template::check_syntax(&c.template) {
+            for e in errors.errors() {
+                r.push(format!("{path}.template"), e.to_string());
+            }
         }
     }
 }

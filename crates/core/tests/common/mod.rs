@@ -23,6 +23,8 @@ pub struct Agent {
     pub id: String,
     pub hostname: String,
     pub attributes: Vec<Attribute>,
+    /// The agent's fault domain, offered with its resources.
+    pub domain: Option<cairn_proto::DomainInfo>,
     pub free: Resources,
     /// Task id → (executor id, resources).
     pub tasks: BTreeMap<String, (String, Vec<Resource>)>,
@@ -36,6 +38,7 @@ impl Agent {
             id: format!("agent-{i}"),
             hostname: format!("10.0.0.{}", i + 1),
             attributes: Vec::new(),
+            domain: None,
             free: Resources::parse(resources).expect("agent resources"),
             tasks: BTreeMap::new(),
             executors: BTreeMap::new(),
@@ -347,6 +350,7 @@ impl Sim {
             hostname: a.hostname.clone(),
             resources: a.free.with_allocation_info(&role).to_refined_format(),
             attributes: a.attributes.clone(),
+            domain: a.domain.clone(),
             allocation_info: Some(cairn_proto::AllocationInfo::role(role)),
             ..Offer::default()
         }
