@@ -58,6 +58,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Fetched into a task's sandbox as `bootstrap`, this binary renders the task's config
+    // templates (with the SDK's flags, which clap would refuse) and does nothing else.
+    if cairn::is_bootstrap_invocation() {
+        return cairn::bootstrap_main();
+    }
     let cli = Cli::parse();
     // `run` and `scheduler` tell their story on stdout; the cluster's notices would bury it.
     init_logging(match cli.command {

@@ -54,6 +54,28 @@ pub struct RunArgs {
     max_pods_per_offer: usize,
     #[command(flatten)]
     takeover: TakeoverArgs,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
+}
+
+#[derive(Args)]
+pub struct ArtifactArgs {
+    /// The host agents reach the scheduler's API at, to fetch config templates and their
+    /// renderer [default: the API's address, or this machine's hostname when --api listens on
+    /// every address]. On a real cluster, a name or address the agents can reach.
+    #[arg(long)]
+    api_host: Option<String>,
+    /// The domain tasks are named under: FRAMEWORK_HOST is <service>.<TLD> (Mesos-DNS's
+    /// default domain is `mesos`).
+    #[arg(long, default_value = cairn::core::scheduler::DEFAULT_SERVICE_TLD)]
+    service_tld: String,
+}
+
+impl ArtifactArgs {
+    fn apply(self, options: &mut RunOptions) {
+        options.api_host = self.api_host;
+        options.scheduler.service_tld = self.service_tld;
+    }
 }
 
 /// The operator's answer when the takeover check stopped an earlier start.
@@ -113,6 +135,8 @@ pub struct SchedulerArgs {
     /// The secret of the service's principal, for a Mesos master (instead of --credentials).
     #[arg(long, conflicts_with = "credentials")]
     secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
 }
 
 #[derive(Args)]
@@ -174,6 +198,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     options.scheduler.takeover = args.takeover.choice();
     options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
+    args.artifacts.apply(&mut options);
     cairn::run_with(spec, options)?;
     Ok(())
 }
@@ -192,6 +217,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
     options.scheduler.takeover = args.takeover.choice();
     options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
+    args.artifacts.apply(&mut options);
     cairn::run_with(spec, options)?;
     Ok(())
 }

@@ -27,6 +27,16 @@
 //! that same spec, which is answered 200 like any spec that is the target already. Errors are
 //! `{"error": "..."}`.
 //!
+//! Artifacts, for the agents' fetchers (which carry no token): `GET
+//! /v1/artifacts/{key}/template/{configId}/{podType}/{task}/{config}`, the text of a config
+//! template of a stored config, and `GET /v1/artifacts/{key}/bootstrap/{id}/bootstrap`, this
+//! program's own executable (the renderer a task with `configs` runs first, see
+//! [`crate::bootstrap`]). `{key}` is the scheduler's artifact key, a secret kept beside the
+//! state (`<state-dir>/<service>.artifact-key`, 0600): without it, or for anything but a
+//! template of a config the scheduler holds, the answer is 404, whatever was wrong. The key is
+//! in the URIs of the TaskInfos, which whoever may read the master's state sees, as they see
+//! every task's command and environment: templates, like those, hold no secret.
+//!
 //! Served on loopback by default; the address goes to `<state-dir>/<service>.api`, where
 //! `cairn update` finds it. Every route needs the token the server generates at start and
 //! writes (0600) to `<state-dir>/<service>.api-token`, sent as `Authorization: Bearer`;
@@ -122,7 +132,50 @@ pub struct UpdateReply {
     pub violations: Vec<ConfigViolation>,
 }
 
+/// What the artifact routes serve: config templates of the configs the scheduler holds, and
+/// the renderer.
+#[derive(Debug)]
+pub struct Artifacts {
+    key: String,
+    configs: std::sync::RwLock<std::collections::BTreeMap<String, Arc<ServiceSpec>>>,
+    bootstrap: PathBuf,
+}
+
+impl Artifacts {
+    /// Artifacts under `key`; `bootstrap` is the executable served as the renderer.
+    pub fn new(key: impl Into<String>, bootstrap: PathBuf) -> Artifacts {
+        Artifacts {
+            key: key.into(),
+            configs: std::sync::RwLock::new(std::collections::BTreeMap::new()),
+            bootstrap,
+        }
+    }
+
+    /// Serves the templates of these configs (by config id), and no others.
+    pub fn serve_configs(&self, configs: impl IntoIterator<Item = (String, ServiceSpec)>) {
+        let map = configs
+            .into_iter()
+            .map(|(id, spec)| (id, Arc::new(spec)))
+            .collect();
+        // A poisoned lock only means a reader panicked; the map itself is whole.
+        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    fn template(&self, config: &str, pod: &str, task: &str, name: &str) -> Option<String> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        configs
+            .get(config)?
+            .pod(pod)?
+            .task(task)?
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.template.clone())
+    }
+}
+
 struct Api {
+    artifacts: Option<Arc<Artifacts>>,
     service: String,
     snapshot: watch::Receiver<Snapshot>,
     requests: mpsc::UnboundedSender<Request>,
@@ -177,9 +230,39 @@ impl ApiServer {
         requests: mpsc::UnboundedSender<Request>,
         file: Option<PathBuf>,
     ) -> Result<ApiServer, Error> {
-        let listener = tokio::net::TcpListener::bind(listen)
+        Self::start_with_artifacts(listen, service, snapshot, requests, file, None).await
+    }
+
+    /// [`ApiServer::start`], serving `artifacts` too.
+    pub async fn start_with_artifacts(
+        listen: SocketAddr,
+        service: &str,
+        snapshot: watch::Receiver<Snapshot>,
+        requests: mpsc::UnboundedSender<Request>,
+        file: Option<PathBuf>,
+        artifacts: Option<Arc<Artifacts>>,
+    ) -> Result<ApiServer, Error> {
+        let listener = Self::bind(listen).await?;
+        Self::start_on(listener, service, snapshot, requests, file, artifacts)
+    }
+
+    /// Binds the API's address, so that its port is known (the tasks' URIs name it) before
+    /// anything is served or written.
+    pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+        tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| Error::io(format!("binding the scheduler API to {listen}"), e))?;
+            .map_err(|e| Error::io(format!("binding the scheduler API to {listen}"), e))
+    }
+
+    /// Serves the API on a bound `listener` (see [`ApiServer::start_with_artifacts`]).
+    pub fn start_on(
+        listener: tokio::net::TcpListener,
+        service: &str,
+        snapshot: watch::Receiver<Snapshot>,
+        requests: mpsc::UnboundedSender<Request>,
+        file: Option<PathBuf>,
+        artifacts: Option<Arc<Artifacts>>,
+    ) -> Result<ApiServer, Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the scheduler API's address", e))?;
@@ -194,6 +277,7 @@ impl ApiServer {
         }
         let app = router(
             Api {
+                artifacts,
                 service: service.to_string(),
                 snapshot,
                 requests,
@@ -284,15 +368,99 @@ pub fn routes() -> Vec<&'static str> {
     API_ROUTES.iter().map(|r| r.path).collect()
 }
 
+/// The artifact routes: no token (fetchers send none), the artifact key in the path instead.
+const ARTIFACT_ROUTES: &[ApiRoute] = &[
+    ApiRoute {
+        path: "/v1/artifacts/{key}/template/{config}/{pod}/{task}/{name}",
+        handler: || get(template_artifact),
+    },
+    ApiRoute {
+        path: "/v1/artifacts/{key}/bootstrap/{id}/bootstrap",
+        handler: || get(bootstrap_artifact),
+    },
+];
+
+/// The routes that need the artifact key in their path rather than the token.
+pub fn artifact_routes() -> Vec<&'static str> {
+    ARTIFACT_ROUTES.iter().map(|r| r.path).collect()
+}
+
 fn router(api: Api, token: String) -> Router {
+    let api = Arc::new(api);
     let mut router = Router::new();
     for r in API_ROUTES {
         router = router.route(r.path, (r.handler)());
     }
-    router
+    let guarded = router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see /v1/status)") })
-        .with_state(Arc::new(api))
-        .layer(from_fn_with_state(Arc::new(token), require_token))
+        .with_state(api.clone())
+        .layer(from_fn_with_state(Arc::new(token), require_token));
+    let mut artifacts = Router::new();
+    for r in ARTIFACT_ROUTES {
+        artifacts = artifacts.route(r.path, (r.handler)());
+    }
+    guarded.merge(artifacts.with_state(api))
+}
+
+/// The one answer to an artifact request that is not served: it says nothing of why.
+fn no_artifact() -> Response {
+    error(StatusCode::NOT_FOUND, "no such artifact")
+}
+
+/// The artifacts, when `key` is theirs.
+fn artifacts_of<'a>(api: &'a Api, key: &str) -> Option<&'a Artifacts> {
+    api.artifacts
+        .as_deref()
+        .filter(|a| cairn_cluster::auth::secrets_match(&a.key, key))
+}
+
+async fn template_artifact(
+    State(api): State<Arc<Api>>,
+    UrlPath((key, config, pod, task, name)): UrlPath<(String, String, String, String, String)>,
+) -> Response {
+    match artifacts_of(&api, &key).and_then(|a| a.template(&config, &pod, &task, &name)) {
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        None => no_artifact(),
+    }
+}
+
+/// This program's executable, streamed: it is tens of megabytes.
+async fn bootstrap_artifact(
+    State(api): State<Arc<Api>>,
+    UrlPath((key, _id)): UrlPath<(String, String)>,
+) -> Response {
+    let Some(artifacts) = artifacts_of(&api, &key) else {
+        return no_artifact();
+    };
+    let file = match tokio::fs::File::open(&artifacts.bootstrap).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %artifacts.bootstrap.display(), "cannot serve the bootstrap artifact: {e}");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the renderer cannot be read",
+            );
+        }
+    };
+    // The file until its end or its first error (which ends the body, and so the fetch).
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut file = file?;
+        let mut buf = vec![0u8; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 /// Answers 401 to a request without the API's token; passes the others on.

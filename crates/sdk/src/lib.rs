@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bootstrap;
 pub mod driver;
 mod error;
 mod executor;
@@ -46,6 +47,7 @@ mod progress;
 mod run;
 pub mod store;
 
+pub use bootstrap::{bootstrap_main, is_bootstrap_invocation};
 pub use cairn_core as core;
 pub use cairn_core::scheduler::{Overrides, SchedulerConfig};
 pub use cairn_core::spec;

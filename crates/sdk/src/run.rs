@@ -33,7 +33,7 @@ pub const DEFAULT_AGENTS: usize = 3;
 const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
                  [--allowed-users USER,...] [--allow-root] [--credentials FILE | --secret-file FILE]
-                 [--adopt-framework ID | --force]
+                 [--adopt-framework ID | --force] [--api-host HOST] [--service-tld TLD]
 
   --master URL        a Mesos master (http://host:5050); without it, an embedded cluster is started
   --work-dir DIR      where the embedded cluster and the state live (default .cairn)
@@ -48,6 +48,9 @@ usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADD
                       principal's credential, which is added when missing (default
                       <work-dir>/cluster/credentials, the embedded cluster's)
   --secret-file FILE  the secret of the service's principal, for a Mesos master
+  --api-host HOST     the host agents reach the API at, for config templates (default: the API's
+                      address, or this machine's hostname when it listens on every address)
+  --service-tld TLD   the domain of FRAMEWORK_HOST, <service>.<TLD> (default mesos, Mesos-DNS's)
   --adopt-framework ID
                       take over this framework of the service, whose id the state store lost
   --force             start although the takeover check refused: register a new framework when
@@ -91,6 +94,10 @@ pub struct RunOptions {
     /// A file holding the secret of the service's principal, for a master whose credentials
     /// file cairn does not keep (a Mesos master). Takes precedence over `credentials`.
     pub secret_file: Option<PathBuf>,
+    /// The host the agents reach the API at (`--api-host`): its artifacts (config templates,
+    /// the renderer) are fetched from there. `None`: the API's own address, or this machine's
+    /// hostname when it listens on every address.
+    pub api_host: Option<String>,
 }
 
 /// Where the scheduler's API listens unless told otherwise: loopback, a free port.
@@ -112,6 +119,7 @@ impl Default for RunOptions {
             allow_root: false,
             credentials: None,
             secret_file: None,
+            api_host: None,
         }
     }
 }
@@ -181,6 +189,8 @@ impl RunOptions {
                 "--allow-root" if inline.is_none() => opts.allow_root = true,
                 "--credentials" => opts.credentials = Some(PathBuf::from(value()?)),
                 "--secret-file" => opts.secret_file = Some(PathBuf::from(value()?)),
+                "--api-host" => opts.api_host = Some(value()?),
+                "--service-tld" => opts.scheduler.service_tld = value()?,
                 "--agents" => {
                     let v = value()?;
                     opts.agents = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -306,6 +316,13 @@ impl Service {
     /// Runs the service as [`run`] does: executor when started as one, flags from the
     /// command line, logging to stderr.
     pub fn run(self) -> Result<(), Error> {
+        if crate::bootstrap::is_bootstrap_invocation() {
+            // The renderer of config templates, in a task's sandbox: nothing else.
+            std::process::exit(match crate::bootstrap::bootstrap_main() {
+                c if c == std::process::ExitCode::SUCCESS => 0,
+                _ => 1,
+            });
+        }
         if is_executor_invocation() {
             return executor_main();
         }
@@ -413,8 +430,33 @@ pub fn load_spec(path: &Path) -> Result<ServiceSpec, Error> {
     }
     let template = String::from_utf8(bytes)
         .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-    let env = std::env::vars().collect();
-    Ok(cairn_core::parse_yaml(&template, &env)?)
+    let mut env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    // `uris: [{{BOOTSTRAP_URI}}]` in a spec written for the SDK: cairn's own renderer, unless
+    // the environment names another.
+    env.entry("BOOTSTRAP_URI".into())
+        .or_insert_with(|| cairn_core::spec::BOOTSTRAP_URI.into());
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    Ok(cairn_core::spec::parse_yaml_with(
+        &template,
+        &env,
+        &BesideSpec(dir),
+    )?)
+}
+
+/// Reads `configs:` templates relative to the spec's directory.
+struct BesideSpec(PathBuf);
+
+impl cairn_core::spec::TemplateFiles for BesideSpec {
+    fn read(&self, path: &str) -> Result<String, String> {
+        use std::io::Read as _;
+        let limit = &cairn_core::spec::limits::TEMPLATE_BYTES;
+        let file = self.0.join(path);
+        let mut bytes = Vec::new();
+        std::fs::File::open(&file)
+            .and_then(|f| f.take(limit.max + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", file.display()))
+    }
 }
 
 async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> Result<(), Error> {
@@ -433,7 +475,43 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         check_users(&spec, &cluster_config)?;
     }
     let mut options = options;
+    // The API's port is bound first, before anything is served or written: the tasks' URIs
+    // name it (config templates, the renderer). It outlives each scheduler: an accepted update
+    // restarts the scheduler in this process, and the API (same address) then reports the new
+    // one. An address in use refuses to start with nothing started.
+    let listener = match options.api {
+        Some(listen) => Some(ApiServer::bind(listen).await?),
+        None => {
+            if needs_artifacts(&spec) {
+                return Err(Error::Usage(format!(
+                    "{}: its tasks' config templates are served by the scheduler's API, which is off",
+                    spec.name
+                )));
+            }
+            None
+        }
+    };
+    let artifacts = match &listener {
+        Some(l) => {
+            let addr = l
+                .local_addr()
+                .map_err(|e| Error::io("reading the scheduler API's address", e))?;
+            let key = artifact_key(&state_dir, &spec.name)?;
+            let (bootstrap, bootstrap_id) = own_executable()?;
+            options.scheduler.api = Some(cairn_core::scheduler::ApiEndpoint {
+                host: options.api_host.clone().unwrap_or_else(|| api_host(addr)),
+                port: addr.port(),
+                artifact_key: key.clone(),
+                bootstrap_id,
+            });
+            Some(Arc::new(crate::api::Artifacts::new(key, bootstrap)))
+        }
+        None => None,
+    };
     let started = start_scheduler(&spec, &state_dir, &options, overrides)?;
+    if let Some(a) = &artifacts {
+        a.serve_configs(started.configs.clone());
+    }
     // `--adopt-framework` / `--force` answer this start's takeover check only: a scheduler
     // restarted in process (an accepted update) checks afresh.
     options.scheduler.takeover = TakeoverChoice::Check;
@@ -454,16 +532,20 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
             .map_err(|r| Error::Usage(format!("--force-agent {agent}: {}", r.0)))?;
     }
 
-    // The API outlives each scheduler: an accepted update restarts the scheduler in this
-    // process, and the API (same address) then reports the new one. Bound before a cluster
-    // is started: an address in use refuses to start with nothing started.
     let (requests_tx, mut requests) = mpsc::unbounded_channel();
     let (api_snapshot, api_rx) = watch::channel(Snapshot::default());
     let api_snapshot = Arc::new(api_snapshot);
-    let api = match options.api {
-        Some(listen) => {
+    let api = match listener {
+        Some(listener) => {
             let file = crate::api::address_file(&state_dir, &spec.name);
-            let api = ApiServer::start(listen, &spec.name, api_rx, requests_tx, Some(file)).await?;
+            let api = ApiServer::start_on(
+                listener,
+                &spec.name,
+                api_rx,
+                requests_tx,
+                Some(file),
+                artifacts.clone(),
+            )?;
             println!("{}: API at http://{}", spec.name, api.addr());
             Some(api)
         }
@@ -518,6 +600,9 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
                 );
                 spec = *new;
                 let next = start_scheduler(&spec, &state_dir, &options, overrides)?;
+                if let Some(a) = &artifacts {
+                    a.serve_configs(next.configs.clone());
+                }
                 scheduler = next.scheduler;
                 store = next.store;
             }
@@ -548,6 +633,9 @@ struct Started {
     /// When the uninstall started (an earlier run may have started it), for telling a
     /// finished uninstall from one that gave up on silent agents.
     uninstall_since: u64,
+    /// Every config the scheduler holds, by id (the target's among them): whose templates
+    /// the artifact routes serve.
+    configs: Vec<(String, ServiceSpec)>,
 }
 
 /// Opens the service's store and builds its scheduler with `spec`; a refused config change
@@ -565,6 +653,11 @@ fn start_scheduler(
         .get(UNINSTALLING_PROPERTY)
         .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
         .unwrap_or_else(|| now().as_millis());
+    let mut configs: Vec<(String, ServiceSpec)> = stored
+        .configs
+        .iter()
+        .map(|(id, spec)| (id.0.clone(), spec.clone()))
+        .collect();
     let scheduler = Scheduler::with_overrides(
         options.scheduler.clone(),
         spec.clone(),
@@ -572,6 +665,7 @@ fn start_scheduler(
         now(),
         overrides,
     )?;
+    configs.push((scheduler.config_id().0.clone(), scheduler.spec().clone()));
     println!("{}: state in {}", spec.name, store.dir().display());
     for plan in spec.plans_not_run() {
         println!(
@@ -592,7 +686,82 @@ fn start_scheduler(
         scheduler,
         store,
         uninstall_since,
+        configs,
     })
+}
+
+/// Whether a task of `spec` fetches an artifact of the scheduler: config templates, or the
+/// renderer as `{{BOOTSTRAP_URI}}`.
+fn needs_artifacts(spec: &ServiceSpec) -> bool {
+    spec.pods.iter().any(|p| {
+        p.uris.iter().any(|u| u == cairn_core::spec::BOOTSTRAP_URI)
+            || p.tasks.iter().any(|t| {
+                !t.configs.is_empty() || t.uris.iter().any(|u| u == cairn_core::spec::BOOTSTRAP_URI)
+            })
+    })
+}
+
+/// The file beside the state that keeps the service's artifact key.
+fn artifact_key_file(state_dir: &Path, service: &str) -> PathBuf {
+    state_dir.join(format!("{}.artifact-key", service.replace('/', "__")))
+}
+
+/// The artifact key of the service: read from beside the state, or made (0600) on its first
+/// start. Kept across starts, so the URIs of tasks launched before a restart still fetch.
+fn artifact_key(state_dir: &Path, service: &str) -> Result<String, Error> {
+    let file = artifact_key_file(state_dir, service);
+    if file.exists() {
+        return cairn_cluster::auth::read_token(&file).map_err(Error::Credentials);
+    }
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|e| Error::io(format!("creating {}", state_dir.display()), e))?;
+    }
+    let key = cairn_cluster::auth::generate_secret();
+    cairn_cluster::auth::write_private(&file, format!("{key}\n").as_bytes())
+        .map_err(Error::Credentials)?;
+    Ok(key)
+}
+
+/// The program to serve as the renderer, and an id of its build for its URL: this process's
+/// executable (through `/proc/self/exe`, which still reads after the file was replaced), with
+/// its size and modification time.
+fn own_executable() -> Result<(PathBuf, String), Error> {
+    let path = PathBuf::from("/proc/self/exe");
+    let path = if path.exists() {
+        path
+    } else {
+        std::env::current_exe().map_err(|e| Error::io("finding this program's executable", e))?
+    };
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    Ok((path, format!("{:x}-{modified:x}", meta.len())))
+}
+
+/// The host the agents reach the API at, by default: its own address, unless it listens on
+/// every address (then this machine's hostname).
+fn api_host(addr: SocketAddr) -> String {
+    if !addr.ip().is_unspecified() {
+        return addr.ip().to_string();
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into the buffer we own.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
 }
 
 /// Copies one driver's snapshots to the API's channel until that driver stops.

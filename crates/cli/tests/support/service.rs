@@ -28,7 +28,21 @@ impl ServiceScheduler {
         stderr: PathBuf,
         extra: &[&str],
     ) -> ServiceScheduler {
+        Self::start_with_env(master, spec, state, credentials, stderr, extra, &[])
+    }
+
+    /// [`ServiceScheduler::start`] with `env` added to the scheduler's environment.
+    pub fn start_with_env(
+        master: &str,
+        spec: &Path,
+        state: &Path,
+        credentials: Option<&Path>,
+        stderr: PathBuf,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServiceScheduler {
         let mut cmd = Command::new(CAIRN);
+        cmd.envs(env.iter().copied());
         cmd.arg("scheduler")
             .arg(spec)
             .arg("--master")
@@ -114,8 +128,14 @@ impl Drop for ServiceScheduler {
 
 /// Runs a `cairn` command to its end (it must end within `within`).
 pub fn cairn(args: &[&str], within: Duration) -> Output {
+    cairn_with_env(args, &[], within)
+}
+
+/// [`cairn`] with `env` added to its environment.
+pub fn cairn_with_env(args: &[&str], env: &[(&str, &str)], within: Duration) -> Output {
     let mut child = Command::new(CAIRN)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
