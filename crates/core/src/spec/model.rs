@@ -210,7 +210,8 @@ pub struct TaskSpec {
     pub essential: bool,
     /// Shell command.
     pub cmd: String,
-    /// Environment variables, on top of those cairn sets (`TASK_NAME`, `PORT_<NAME>`, …).
+    /// Environment variables, on top of those cairn sets (`TASK_NAME`, `PORT_<NAME>`, …; the
+    /// table is README's "The task environment"). svc.yml's `TASKCFG_*` are routed in here.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Config file templates rendered into the sandbox before the command runs, in spec
