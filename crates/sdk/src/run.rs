@@ -713,13 +713,18 @@ fn artifact_key(state_dir: &Path, service: &str) -> Result<String, Error> {
     if file.exists() {
         return cairn_cluster::auth::read_token(&file).map_err(Error::Credentials);
     }
+    // The state dir is private (as the store makes it); its ancestors get the usual mode:
+    // they may be the work dir, which the tasks' users must be able to pass.
     {
         use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|e| Error::io(format!("creating {}", state_dir.display()), e))?;
+        let creating = |e| Error::io(format!("creating {}", state_dir.display()), e);
+        if let Some(parent) = state_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(creating)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(state_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(creating(e)),
+            _ => {}
+        }
     }
     let key = cairn_cluster::auth::generate_secret();
     cairn_cluster::auth::write_private(&file, format!("{key}\n").as_bytes())
