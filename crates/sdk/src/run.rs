@@ -615,6 +615,10 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         cluster.shutdown();
     }
     if uninstalling && result.is_ok() {
+        if seen.finished {
+            // The state is gone; the key that went with it goes too.
+            let _ = std::fs::remove_file(artifact_key_file(&state_dir, &spec.name));
+        }
         return uninstall_outcome(&spec.name, seen, uninstall_since, &options);
     }
     if result.is_ok() {
