@@ -356,7 +356,7 @@ fn a_svc_yml_count_past_the_limit_is_refused_with_its_path_however_large() {
         assert_eq!(
             errors,
             [format!(
-                "pods.data.count: {count} is more than the limit of 10000 pod instances per pod type"
+                "pods.data.count: {count} is more than the limit of 10000 pod instances per pod type (line 4)"
             )]
         );
     }
@@ -374,7 +374,7 @@ fn a_check_timing_past_the_model_range_names_the_limit() {
     );
     assert_eq!(
         parse_yaml(&yaml, &env()).unwrap_err().lines(),
-        ["pods.data.tasks.node.health-check.interval: 99999999999 is more than the limit of 86400 seconds per check interval, timeout, delay or grace period"]
+        ["pods.data.tasks.node.health-check.interval: 99999999999 is more than the limit of 86400 seconds per check interval, timeout, delay or grace period (line 12)"]
     );
 }
 
@@ -395,7 +395,7 @@ fn yaml_nested_past_the_limit_is_refused_naming_the_line_and_the_limit() {
         .lines();
     assert_eq!(
         at,
-        ["pods.data.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers"],
+        ["pods.data.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers (line 5)"],
         "32 levels are parsed"
     );
     let past = parse_yaml(&deep_refused_key(30), &env())

@@ -5,15 +5,19 @@ use std::fmt;
 /// One problem in a service spec.
 ///
 /// `path` names the place in svc.yml vocabulary (`pods.data.tasks.node.cpus`), also for specs
-/// built in Rust, so that one message reads the same whichever way the spec was written. Problems
-/// found before the YAML has a structure (template rendering, YAML syntax) use `line N` instead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
+/// built in Rust, so that one message reads the same whichever way the spec was written. `line`
+/// is the svc.yml line (of the template, before rendering) when the spec was read from YAML and
+/// the place is in it; a problem found before the YAML has a structure (a syntax error) has a
+/// line and an empty path.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    /// Where: a dotted key path such as `pods.data.tasks.node.cpus`, or `line 12`.
+    /// Where: a dotted key path such as `pods.data.tasks.node.cpus`; empty when only the line
+    /// is known.
     pub path: String,
     /// What is wrong there, e.g. `must be > 0`.
     pub message: String,
+    /// The 1-based svc.yml line of the place, when known.
+    pub line: Option<usize>,
 }
 
 impl SpecError {
@@ -22,9 +26,38 @@ impl SpecError {
         Self {
             path: path.into(),
             message: message.into(),
+            line: None,
+        }
+    }
+
+    /// A problem at svc.yml line `line`, where no key path can be named.
+    pub fn at_line(line: usize, message: impl Into<String>) -> Self {
+        Self {
+            path: String::new(),
+            message: message.into(),
+            line: Some(line),
+        }
+    }
+
+    /// The same problem, placed at svc.yml line `line`.
+    pub fn with_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+}
+
+/// `path: message (line N)`, `path: message` without a line, `line N: message` without a path.
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.path.is_empty(), self.line) {
+            (true, Some(line)) => write!(f, "line {line}: {}", self.message),
+            (false, Some(line)) => write!(f, "{}: {} (line {line})", self.path, self.message),
+            (_, None) => write!(f, "{}: {}", self.path, self.message),
         }
     }
 }
+
+impl std::error::Error for SpecError {}
 
 /// Every problem found in a spec, in the order found. Never empty when returned as an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,21 +153,35 @@ impl Report {
             .collect();
     }
 
+    /// The problems kept, in the order found, and how many more were found beyond
+    /// [`MAX_PROBLEMS`].
+    pub(crate) fn into_parts(self) -> (Vec<SpecError>, usize) {
+        (self.errors, self.more)
+    }
+
     /// `Ok(value)` when nothing was reported.
-    pub(crate) fn finish<T>(mut self, value: T) -> Result<T, SpecErrors> {
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, SpecErrors> {
         if self.errors.is_empty() {
             return Ok(value);
         }
-        if self.more > 0 {
-            self.errors.push(SpecError::new(
+        Err(SpecErrors::in_line_order(self.errors, self.more))
+    }
+}
+
+impl SpecErrors {
+    /// `errors` in the order of their lines; those without a line (rules about the whole
+    /// spec, specs built in Rust) after them, in the order found; then the count of `more`
+    /// problems not listed, if any.
+    pub(crate) fn in_line_order(mut errors: Vec<SpecError>, more: usize) -> SpecErrors {
+        // Stable: problems of one line stay in the order found.
+        errors.sort_by_key(|e| (e.line.is_none(), e.line));
+        if more > 0 {
+            errors.push(SpecError::new(
                 "spec",
-                format!(
-                    "{} more problems not listed (the first {MAX_PROBLEMS} are)",
-                    self.more
-                ),
+                format!("{more} more problems not listed (the first {MAX_PROBLEMS} are)"),
             ));
         }
-        Err(SpecErrors(self.errors))
+        SpecErrors(errors)
     }
 }
 

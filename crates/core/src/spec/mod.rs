@@ -24,8 +24,10 @@ pub mod limits;
 mod model;
 mod names;
 mod nesting;
+mod outline;
 mod placement;
 pub mod raw;
+mod shape;
 mod taskcfg;
 pub mod template;
 mod validate;
@@ -41,7 +43,6 @@ pub use taskcfg::route_task_env;
 pub use validate::{validate, KILL_GRACE_PERIOD_MAX_S};
 
 use error::Report;
-use template::Rendered;
 
 /// Where the `configs:` templates of a svc.yml are read from: the files beside it. The core
 /// reads no file itself; `cairn::load_spec` reads them relative to the spec's directory.
@@ -87,178 +88,50 @@ pub fn parse_yaml_with(
     // Before the YAML parser, whose work grows with the square of the depth.
     let nesting = &limits::NESTING;
     if let Some((line, depth)) = nesting::too_deep(&rendered.text, nesting.max as usize) {
-        return Err(SpecErrors::from(SpecError::new(
-            format!("line {}", rendered.template_line(line)),
+        return Err(SpecErrors::from(SpecError::at_line(
+            rendered.template_line(line),
             format!(
                 "nests {depth} levels deep, more than the limit of {} {}",
                 nesting.max, nesting.what
             ),
         )));
     }
-    let raw: raw::RawServiceSpec =
-        serde_norway::from_str(&rendered.text).map_err(|e| yaml_error(&e, &rendered))?;
+    let read = shape::read(&rendered);
+    let Some(raw) = read.raw else {
+        return Err(SpecErrors::in_line_order(read.problems, 0));
+    };
     let converted = convert::convert(raw, env, files);
     let mut checks = Report::default();
     validate::check_service(&converted.spec, &mut checks);
+    // Validation names model places (`volumes[1]`); the author wrote `volume` or
+    // `volumes.data`, and the line is that of what the author wrote.
     checks.rewrite_paths(|p| converted.yaml_path(p));
     let convert::Converted {
         spec, mut report, ..
     } = converted;
     report.extend(checks);
-    report.finish(spec)
-}
-
-/// Turns a YAML library error into a `path: message` problem with the template's line.
-fn yaml_error(e: &serde_norway::Error, rendered: &Rendered) -> SpecErrors {
-    let mut text = e.to_string();
-    let location = e.location().map(|l| {
-        // The library appends the position to its message; it is given separately below.
-        text = text.replacen(
-            &format!(" at line {} column {}", l.line(), l.column()),
-            "",
-            1,
-        );
-        (rendered.template_line(l.line()), l.column())
-    });
-    // The library prefixes `path: ` when it knows where it was. A path has no spaces; the
-    // library's own messages (`invalid type: ...`, YAML syntax errors) do before their colon.
-    let (mut path, mut message) = match text.split_once(": ") {
-        Some((p, m)) if !p.is_empty() && !p.contains(char::is_whitespace) => {
-            (p.to_string(), m.to_string())
-        }
-        _ => (String::new(), text.clone()),
-    };
-    // Point at the offending key itself, in words rather than serde's.
-    if let Some((key, rest)) = backticked_after(&message, "unknown field ") {
-        let expected = backticked_all(&rest);
-        path = join(&path, &key);
-        message = match closest(&key, &expected) {
-            // serde_norway applies YAML merge keys only to untyped values, and dcos-commons
-            // (Jackson) never supported them either: say so rather than list every key.
-            _ if key == "<<" => "YAML merge keys (`<<: *anchor`) are not supported; \
-                                 repeat the keys, or use an alias for a whole value"
-                .into(),
-            Some(near) => format!("unknown key (did you mean `{near}`?)"),
-            None if expected.is_empty() => "unknown key (nothing is expected here)".into(),
-            None => format!("unknown key (expected one of: {})", expected.join(", ")),
-        };
-    } else if let Some((key, _)) = backticked_after(&message, "missing field ") {
-        path = join(&path, &key);
-        message = "is required".into();
-    } else if let Some((key, _)) = backticked_after(&message, "duplicate field ")
-        .or_else(|| backticked_after(&message, "duplicate key "))
-    {
-        path = join(&path, &key);
-        message = "duplicate key".into();
-    } else {
-        message = rust_types_in_words(&message);
+    let (found, more) = report.into_parts();
+    if found.is_empty() && read.problems.is_empty() {
+        return Ok(spec);
     }
-    let error = match (path.is_empty(), location) {
-        (false, Some((line, column))) => {
-            SpecError::new(path, format!("{message} (line {line}, column {column})"))
-        }
-        (false, None) => SpecError::new(path, message),
-        (true, Some((line, column))) => SpecError::new(
-            format!("line {line}"),
-            format!("{message} (column {column})"),
-        ),
-        (true, None) => SpecError::new("spec", message),
-    };
-    SpecErrors::from(error)
+    let outline = outline::Outline::of(&read.text);
+    let mut problems = read.problems;
+    problems.extend(
+        found
+            .into_iter()
+            // A value read as neutral after its shape problem: what follows from it is that
+            // problem again (`count: many`, then `count: is required`).
+            .filter(|e| !read.mended.iter().any(|m| within(&e.path, m)))
+            .map(|e| {
+                let line = outline.line_of(&e.path).map(|l| rendered.template_line(l));
+                e.with_line(line)
+            }),
+    );
+    Err(SpecErrors::in_line_order(problems, more))
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// `unknown field `x`, expected ...` → (`x`, `, expected ...`).
-fn backticked_after(message: &str, prefix: &str) -> Option<(String, String)> {
-    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
-    let (key, rest) = rest.split_once('`')?;
-    Some((key.to_string(), rest.to_string()))
-}
-
-fn backticked_all(text: &str) -> Vec<String> {
-    text.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
-/// serde names Rust types (`expected i64`, `struct RawPod`); say what the author should write.
-fn rust_types_in_words(message: &str) -> String {
-    let mut m = message
-        .replace("expected i64", "expected a whole number")
-        .replace("expected f64", "expected a number");
-    const STRUCT: &str = "expected struct ";
-    while let Some(start) = m.find(STRUCT) {
-        let name_start = start + STRUCT.len();
-        let end = m[name_start..]
-            .find(|c: char| !c.is_alphanumeric())
-            .map_or(m.len(), |e| name_start + e);
-        m.replace_range(start..end, "expected a mapping");
-    }
-    m
-}
-
-/// The expected key nearest to a misspelt one, if it is near enough to be a typo.
-fn closest(key: &str, expected: &[String]) -> Option<String> {
-    expected
-        .iter()
-        .map(|e| (edit_distance(key, e), e))
-        .filter(|(d, e)| *d <= 2.max(e.len() / 4) && *d < e.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, e)| e.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("cpu", "cpus"), 1);
-        assert_eq!(edit_distance("placment", "placement"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "ab"), 2);
-    }
-
-    #[test]
-    fn a_typo_gets_a_suggestion_and_a_stranger_gets_the_list() {
-        let expected = vec!["cpus".to_string(), "memory".to_string()];
-        assert_eq!(closest("cpu", &expected).as_deref(), Some("cpus"));
-        assert_eq!(closest("memroy", &expected).as_deref(), Some("memory"));
-        assert_eq!(closest("image-name", &expected), None);
-    }
-
-    #[test]
-    fn rust_type_names_are_put_in_words() {
-        assert_eq!(
-            rust_types_in_words("invalid type: sequence, expected struct RawPod"),
-            "invalid type: sequence, expected a mapping"
-        );
-        assert_eq!(
-            rust_types_in_words("invalid type: string \"x\", expected i64"),
-            "invalid type: string \"x\", expected a whole number"
-        );
-    }
+/// Whether `path` is `root` or a place inside it.
+fn within(path: &str, root: &str) -> bool {
+    path.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
