@@ -690,6 +690,47 @@ pods:
     assert!(String::from_utf8_lossy(&validate.stderr).contains("4 problems"));
 }
 
+// Goal: `cairn validate` shows every problem of a svc.yml at once, each with the line to fix,
+// in the order of the file, and fails. Method: a spec with an unknown key, a negative cpus and
+// a repeated key, the first and last of which the YAML library reports one at a time.
+#[test]
+fn cairn_validate_prints_every_problem_with_its_line_and_fails() {
+    let scratch = Scratch::new("validate-lines");
+    let spec = scratch.root.join("svc.yml");
+    std::fs::write(
+        &spec,
+        "\
+name: svc
+pods:
+  data:
+    count: 1
+    placment: 'hostname:UNIQUE'
+    tasks:
+      node:
+        cmd: run
+        cpus: -1
+        memory: 32
+        memory: 64
+",
+    )
+    .unwrap();
+    let out = Command::new(CAIRN)
+        .arg("validate")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let listed = format!(
+        "{}: 3 problems in the service spec:\n  \
+         pods.data.placment: unknown key (did you mean `placement`?) (line 5)\n  \
+         pods.data.tasks.node.cpus: must be > 0 (line 9)\n  \
+         pods.data.tasks.node.memory: duplicate key (line 11)",
+        spec.display()
+    );
+    assert!(stderr.contains(&listed), "{stderr}");
+}
+
 /// `cairn validate SPEC` of a good spec: its output holds every line of `expected`.
 fn validate_prints(spec: &Path, expected: &[&str]) {
     let out = Command::new(CAIRN)

@@ -409,6 +409,15 @@ fn a_key_given_twice_is_an_error_at_its_second_line() {
         )),
         ["pods.a.tasks.t.env.A: duplicate key (line 12)"]
     );
+    assert_eq!(
+        problems(&with_task_keys(
+            "        env: {A: 1,\n              A: 2,\n              A: 3}\n"
+        )),
+        [
+            "pods.a.tasks.t.env.A: duplicate key (line 11)",
+            "pods.a.tasks.t.env.A: duplicate key (line 12)",
+        ]
+    );
 }
 
 #[test]
@@ -591,6 +600,277 @@ pods:
          pods.data.tasks.node.cpus: must be > 0 (line 8)\n  \
          pods.data.tasks.node.volume.size: must be > 0 (line 12)"
     );
+}
+
+// Goal: every problem of a svc.yml in one pass, each at its own line: an unknown key and a
+// repeated key (which the YAML library reports one at a time, the first only) together with a
+// bad value found by validation. Method: one spec with all three, listed in line order.
+#[test]
+fn an_unknown_key_a_negative_cpus_and_a_repeated_key_are_reported_together_each_at_its_line() {
+    let yaml = "\
+name: svc
+pods:
+  data:
+    count: 1
+    placment: 'hostname:UNIQUE'
+    tasks:
+      node:
+        cmd: run
+        cpus: -1
+        memory: 32
+        memory: 64
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.data.placment: unknown key (did you mean `placement`?) (line 5)",
+            "pods.data.tasks.node.cpus: must be > 0 (line 9)",
+            "pods.data.tasks.node.memory: duplicate key (line 11)",
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_in_two_pods_are_both_reported() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    tasks:
+      t: {cmd: run, cpus: 0.1, memroy: 32}
+  b:
+    count: 1
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.1
+        memory: 32
+        helth-check: {cmd: 'true'}
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.tasks.t.memroy: unknown key (did you mean `memory`?) (line 6)",
+            "pods.a.tasks.t.memory: must be > 0 (line 6)",
+            "pods.b.tasks.t.helth-check: unknown key (did you mean `health-check`?) (line 14)",
+        ]
+    );
+}
+
+#[test]
+fn a_type_error_and_a_validation_error_are_reported_together_without_its_echo() {
+    // `count: two` is read as absent to read on; `count: is required` would only say it
+    // again, so it is not listed.
+    let yaml = with_task_keys("        memory: 0\n")
+        .replace("count: 1", "count: two")
+        .replace("        memory: 32\n", "");
+    assert_eq!(
+        problems(&yaml),
+        [
+            "pods.a.count: invalid type: string \"two\", expected a whole number (line 4)",
+            "pods.a.tasks.t.memory: must be > 0 (line 9)",
+        ]
+    );
+}
+
+#[test]
+fn lines_are_the_template_s_when_a_section_before_them_renders_to_nothing() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+{{#WITH_PLACEMENT}}
+    placement: '{{PLACEMENT}}'
+{{/WITH_PLACEMENT}}
+    count: 1
+    tasks:
+      t:
+        cmd: run
+        cpus: 0
+        memory: 32
+        colour: blue
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.tasks.t.cpus: must be > 0 (line 11)",
+            "pods.a.tasks.t.colour: unknown key (expected one of: goal, essential, cmd, env, cpus, gpus, memory, ports, health-check, readiness-check, volume, volumes, resource-set, discovery, labels, kill-grace-period, uris, configs, transport-encryption, ipc-mode, shm-size, resource-limits) (line 13)",
+        ]
+    );
+}
+
+// Goal: problems in flow collections, sequences and named volumes are placed at the line of
+// what they name, also where validation's path (`volumes[1]`) differs from svc.yml's.
+#[test]
+fn problems_in_flow_style_sequences_and_volumes_are_placed_at_their_own_lines() {
+    let yaml = "\
+name: svc
+pods:
+  a:
+    count: 1
+    uris:
+      - http://example.com/ok.tgz
+      - ''
+    tasks:
+      t: {cmd: run, cpus: 0.1, memory: 32,
+          ports: {http: {port: 99999}},
+          volume: {path: v, size: 1},
+          volumes: {logs: {path: logs,
+                           size: 0}}}
+plans:
+  deploy:
+    phases:
+      p:
+        pod: a
+        steps:
+          - default: [[t]]
+          - 7: [[t]]
+";
+    assert_eq!(
+        problems(yaml),
+        [
+            "pods.a.uris[1]: must not be empty (line 7)",
+            "pods.a.tasks.t.ports.http.port: must be within 0..=65535 (line 10)",
+            "pods.a.tasks.t.volumes.logs.size: must be > 0 (line 13)",
+            "plans.deploy.phases.p.steps[1].7: pod `a` has 1 instance(s), so there is no instance 7 (line 21)",
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_stops_the_reading_and_says_so() {
+    let yaml = with_task_keys("        cpu: 1\n        env: {A: 'x}\n");
+    assert_eq!(
+        problems(&yaml),
+        ["line 12: found unexpected end of stream (column 1), while scanning a quoted scalar at line 11 column 18; the rest of the spec is not checked until this is fixed"]
+    );
+}
+
+#[test]
+fn reading_past_shape_problems_stops_after_a_bound_and_says_so() {
+    let keys: String = (0..60).map(|i| format!("        extra{i}: x\n")).collect();
+    let problems = problems(&with_task_keys(&keys));
+    assert_eq!(problems.len(), 51, "{problems:#?}");
+    assert!(problems[0].starts_with("pods.a.tasks.t.extra0: unknown key"));
+    assert!(problems[0].ends_with("(line 10)"));
+    assert!(problems[49].ends_with("(line 59)"), "{}", problems[49]);
+    assert_eq!(
+        problems[50],
+        "spec: more problems of shape may follow: reading stops after 50 of them; fix these and validate again"
+    );
+}
+
+/// A spec in every style svc.yml is written in: block and flow collections over several
+/// lines, `- key:` items, quoted, folded, literal and continued scalars, comments.
+const STYLES: &str = r#"name: svc
+web-url: http://example.com:8080/ui
+scheduler: {principal: p, user: nobody}
+pods:
+  data:
+    count: 2
+    placement: '[["hostname", "UNIQUE"]]'
+    uris:
+    - http://example.com/a.tgz
+    -   "http://example.com/b: c.tgz"   # a comment, with: a colon
+    volume: {path: data, size: 10}
+    resource-sets:
+      rs:
+        cpus: 0.5
+        memory: 64
+        ports: {admin: {port: 0, env-key: ADMIN}}
+    tasks:
+      node:
+        goal: RUNNING
+        cmd: |
+                set -e
+                echo "a: b"
+                exec ./run
+        cpus: 0.1
+        memory: 32
+        env:
+          A: "one
+            two"
+          B: plain
+            continued
+          C: >
+            folded
+        health-check: {cmd: 'true', interval: 5,
+                       grace-period: 5}
+        labels: 'a:b,c:d'
+      init:
+        goal: ONCE
+        resource-set: rs
+        cmd: >-
+          echo init
+plans:
+  deploy:
+    strategy: serial
+    phases:
+      init:
+        pod: data
+        steps:
+          - default: [[init], [node]]
+          - 1:
+            - [init]
+      more:
+        pod: data
+        steps: [{default: [[node]]}]
+"#;
+
+// Goal: reading past a problem never loses or misplaces another, whatever the style around
+// it. Method: an unknown key written as a line of its own after every line of three valid
+// specs (indented as the next line), and into every flow mapping; each is reported at its own
+// line, and nothing else is, but for the mapping holding it.
+#[test]
+fn an_extra_key_anywhere_is_reported_at_its_line_and_changes_nothing_else() {
+    let mut checked = 0;
+    for base in [
+        STYLES.to_string(),
+        example("hello-world.yml"),
+        example("my-service.yml"),
+    ] {
+        parse(&base).expect("the base spec is valid");
+        let lines: Vec<&str> = base.lines().collect();
+        let mut variants = Vec::new();
+        for i in 0..lines.len() {
+            // After `key:`, `|` or `>`, a line of its own would become that key's value.
+            let opens = lines[i].trim_end().ends_with([':', '|', '>', '-']);
+            let next = lines.get(i + 1).unwrap_or(&"");
+            let indent = next.len() - next.trim_start().len();
+            if !opens {
+                let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                v.insert(i + 1, format!("{}zzkey: 1", " ".repeat(indent)));
+                variants.push((v.join("\n"), i + 2));
+            }
+            if let Some(brace) = lines[i].find('{') {
+                let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+                v[i].insert_str(brace + 1, "zzkey: 1, ");
+                variants.push((v.join("\n"), i + 1));
+            }
+        }
+        for (text, line) in variants {
+            let Err(e) = parse(&text) else { continue };
+            // Inside a scalar the line is text, not a key: nothing to find.
+            if !e.errors().iter().any(|e| e.path.ends_with("zzkey")) {
+                continue;
+            }
+            let (zz, others): (Vec<_>, Vec<_>) =
+                e.errors().iter().partition(|e| e.path.ends_with("zzkey"));
+            assert_eq!(zz.len(), 1, "{e}\n{text}");
+            assert_eq!(zz[0].line, Some(line), "{e}\n{text}");
+            // Where any key is a name (a step entry's instance), the extra one is a value of
+            // the wrong type, and its mapping then has one key too many: said at the mapping.
+            assert!(
+                others
+                    .iter()
+                    .all(|o| zz[0].path.starts_with(&format!("{}.", o.path))),
+                "{e}\n{text}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} places checked");
 }
 
 // Goal: one test per validation rule, each with its exact message.

@@ -3,9 +3,9 @@
 //! Two ways in, one model out:
 //!
 //! * [`parse_yaml`]: render the Mustache template with the caller's environment map
-//!   ([`template`]), read the YAML into [`raw`] structs (unknown keys and repeated keys are
-//!   errors), convert to the model ([`convert`]: defaults, refused DC/OS-only keys), and
-//!   [`validate()`].
+//!   ([`template`]), read the YAML into [`raw`] structs (unknown keys, wrong types and repeated
+//!   keys are errors, all of them collected: `shape`), convert to the model ([`convert`]:
+//!   defaults, refused DC/OS-only keys), and [`validate()`].
 //! * [`ServiceSpec::builder`] ([`builder`]): collect values, then `build()` runs [`validate()`].
 //!
 //! Every number, list and string of a spec is bounded ([`limits`]: one table, also in
@@ -13,9 +13,12 @@
 //! allocated in proportion to a number before it has been checked.
 //!
 //! Problems come back as [`SpecErrors`]: all of them at once, each `path: message` with a
-//! svc.yml path such as `pods.data.tasks.node.cpus`. Two stages stop at their first problem
-//! because nothing after it can be read reliably: a template syntax error, and a YAML
-//! syntax/shape error (unknown key, wrong type, repeated key), which also carries its line.
+//! svc.yml path such as `pods.data.tasks.node.cpus`, and from svc.yml also with the template
+//! line of that path (`outline` finds it in the rendered text), listed in line order. Two
+//! things stop the reading because nothing after them can be read reliably: a template syntax
+//! error and a YAML syntax error (bad indentation, an unclosed quote); the message says that
+//! the rest is not checked. Shape problems (unknown key, wrong type, repeated key) do not stop
+//! it: `shape` reads past each, up to `shape::MAX_ROUNDS` of them.
 
 pub mod builder;
 pub mod convert;

@@ -66,9 +66,11 @@ pub(crate) fn read(rendered: &Rendered) -> Read {
         problems: Vec::new(),
         mended: Vec::new(),
     };
-    // The last problem and how often it came back: a mend that did not help is followed by a
-    // stronger one (the entry taken out), then by stopping.
-    let mut last: Option<(String, usize)> = None;
+    // Where the last problem was (path and rendered line) and how often it came back there: a
+    // mend that did not help is followed by a stronger one (the entry taken out), then by
+    // stopping. What the library says the second time may differ (`invalid type: unit value`
+    // after a `~`), but it is the same problem.
+    let mut last: Option<(String, Option<usize>, usize)> = None;
     for round in 0..=MAX_ROUNDS {
         let error = match serde_norway::from_str::<RawServiceSpec>(&text) {
             Ok(raw) => {
@@ -103,31 +105,25 @@ pub(crate) fn read(rendered: &Rendered) -> Read {
             Ok(_) => error,
         };
         let problem = describe(&error, rendered);
-        let again = last
-            .as_ref()
-            .is_some_and(|(seen, _)| *seen == error.to_string());
-        let attempt = if again {
-            last.as_ref().map_or(0, |l| l.1) + 1
-        } else {
-            0
+        // A repeated key is reported at its repeat; the library gives its mapping's start.
+        let line = match problem.kind {
+            Kind::Repeated => Outline::of(&text)
+                .at(&problem.path)
+                .nth(1)
+                .map(|(_, e)| e.line),
+            _ => problem.location.map(|(line, _)| line),
         };
-        last = Some((error.to_string(), attempt));
-        let mended = if again {
-            // Already reported; only the mend changes.
-            mend(&mut text, &problem, attempt, &mut read)
-        } else {
-            let line = match problem.kind {
-                Kind::Repeated => Outline::of(&text)
-                    .at(&problem.path)
-                    .nth(1)
-                    .map(|(_, e)| e.line),
-                _ => problem.location.map(|(line, _)| line),
-            };
-            let stops = matches!(problem.kind, Kind::Fatal);
+        let attempt = match &last {
+            Some((path, at, n)) if *path == problem.path && *at == line => n + 1,
+            _ => 0,
+        };
+        last = Some((problem.path.clone(), line, attempt));
+        let stops = matches!(problem.kind, Kind::Fatal);
+        if attempt == 0 {
             read.problems
                 .push(to_error(&problem, line, rendered, stops));
-            !stops && mend(&mut text, &problem, attempt, &mut read)
-        };
+        }
+        let mended = !stops && mend(&mut text, &problem, attempt, &mut read);
         if !mended {
             // Reading stops here: the last problem says so, unless it already does.
             if let Some(last) = read.problems.last_mut() {
@@ -149,11 +145,6 @@ const NOT_CHECKED: &str = "the rest of the spec is not checked until this is fix
 fn to_error(problem: &Problem, line: Option<usize>, rendered: &Rendered, stops: bool) -> SpecError {
     let line = line.map(|l| rendered.template_line(l));
     let mut message = problem.message.clone();
-    if problem.path.is_empty() {
-        if let Some((_, column)) = problem.location {
-            message = format!("{message} (column {column})");
-        }
-    }
     if stops {
         message = format!("{message}; {NOT_CHECKED}");
     }
@@ -262,15 +253,18 @@ fn take_out(text: &mut String, outline: &Outline, index: usize) {
 /// Reads a library error: path, message in svc.yml words, what kind of mend it needs.
 fn describe(e: &serde_norway::Error, rendered: &Rendered) -> Problem {
     let mut text = e.to_string();
-    let location = e.location().map(|l| {
-        // The library appends the position to its message; it is given separately.
+    // The library puts the position in its message; the line is given separately, and the
+    // column is only said where no path is.
+    let column = e.location().map(|l| {
+        let column = format!(" (column {})", l.column());
         text = text.replacen(
             &format!(" at line {} column {}", l.line(), l.column()),
-            "",
+            &column,
             1,
         );
-        (l.line(), l.column())
+        column
     });
+    let location = e.location().map(|l| (l.line(), l.column()));
     // Syntax errors name a second place (`while parsing a block mapping at line 1 column 1`).
     let text = template_lines_in(&text, rendered);
     // The library prefixes `path: ` when it knows where it was. A path has no spaces; the
@@ -280,6 +274,12 @@ fn describe(e: &serde_norway::Error, rendered: &Rendered) -> Problem {
             (p.to_string(), m.to_string())
         }
         _ => (String::new(), text.clone()),
+    };
+    let message = match column {
+        Some(column) if !path.is_empty() => message.replacen(&column, "", 1),
+        // Problems of the whole document come without the position in their text.
+        Some(column) if !message.contains(&column) => format!("{message}{column}"),
+        _ => message,
     };
     let problem = |path: String, message: String, kind: Kind| Problem {
         path,
