@@ -7,8 +7,8 @@ use std::fmt;
 /// `path` names the place in svc.yml vocabulary (`pods.data.tasks.node.cpus`), also for specs
 /// built in Rust, so that one message reads the same whichever way the spec was written. `line`
 /// is the svc.yml line (of the template, before rendering) when the spec was read from YAML and
-/// the place is in it; a problem found before the YAML has a structure (a syntax error) has a
-/// line and an empty path.
+/// the place, or the key holding it, is written there. A YAML syntax error has a line and an
+/// empty path; template problems, found before there is any YAML, name `line N` as their path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     /// Where: a dotted key path such as `pods.data.tasks.node.cpus`; empty when only the line

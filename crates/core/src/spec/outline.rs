@@ -12,6 +12,8 @@
 //! lines, quoted scalars, block scalars (`|`, `>`), comments, anchors, aliases and tags. A
 //! complex key (`? `) is not named, and neither is anything inside it.
 
+use std::collections::HashMap;
+
 /// One mapping entry (`key: value`) or sequence item (`- value`, or an item of `[...]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -37,6 +39,9 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Outline {
     pub(crate) entries: Vec<Entry>,
+    /// The first entry of each path: a report of 100 problems over a spec of 100,000 entries
+    /// looks each up once, not through every entry.
+    first: HashMap<String, usize>,
 }
 
 impl Outline {
@@ -48,10 +53,15 @@ impl Outline {
             entries: Vec::new(),
         };
         if let Some(first) = scan.first_content(0) {
-            scan.node(first, None, "", false);
+            scan.node(first, -1, None, "", false);
+        }
+        let mut first = HashMap::with_capacity(scan.entries.len());
+        for (i, e) in scan.entries.iter().enumerate() {
+            first.entry(e.path.clone()).or_insert(i);
         }
         Outline {
             entries: scan.entries,
+            first,
         }
     }
 
@@ -61,8 +71,8 @@ impl Outline {
     pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
         let mut path = path;
         loop {
-            if let Some(e) = self.entries.iter().find(|e| e.path == path) {
-                return Some(e.line);
+            if let Some(&i) = self.first.get(path) {
+                return Some(self.entries[i].line);
             }
             path = parent_path(path)?;
         }
@@ -282,6 +292,11 @@ impl Scan<'_> {
         }
     }
 
+    /// A key at `i`, after any properties (`&anchor`, `!tag`) of its own.
+    fn keyed_at(&self, i: usize) -> Option<(String, usize)> {
+        self.key_at(self.skip_properties(i))
+    }
+
     fn ends_key(&self, i: usize) -> bool {
         let c = self.byte(i);
         Self::is_space(c) || c == b'\n'
@@ -310,31 +325,40 @@ impl Scan<'_> {
     }
 
     /// A node whose text starts at content byte `i` (the first of its line, or after `- `):
-    /// a block collection, a flow collection or a scalar. `owner` is the entry it is the value
-    /// of. Returns the end of its text.
-    fn node(&mut self, i: usize, owner: Option<usize>, path: &str, compact_only: bool) -> usize {
+    /// a block collection, a flow collection or a scalar. `indent` is the column of the
+    /// collection holding it (-1 at the top), `owner` the entry it is the value of. Returns the
+    /// end of its text.
+    fn node(
+        &mut self,
+        i: usize,
+        indent: isize,
+        owner: Option<usize>,
+        path: &str,
+        compact_only: bool,
+    ) -> usize {
+        // Properties before a key on its line are the key's (`&a key: 1`).
+        if self.keyed_at(i).is_some() {
+            return self.block_mapping(i, owner, path);
+        }
         let i = self.skip_properties(i);
         if self.is_dash(i) {
             return self.block_sequence(i, owner, path);
         }
-        if self.key_at(i).is_some() {
-            return self.block_mapping(i, owner, path);
-        }
         if compact_only {
             return i;
         }
-        self.scalar_or_flow(i, owner, path, self.column(i).saturating_sub(1))
+        self.scalar_or_flow(i, owner, path, indent)
     }
 
     /// A value that is not a block collection: a flow collection, a quoted, block or plain
     /// scalar, or an alias. `indent` is the column of the collection holding it: continuation
-    /// lines of a scalar are indented more.
+    /// lines of a scalar are those indented more, even if less than its first line.
     fn scalar_or_flow(
         &mut self,
         i: usize,
         owner: Option<usize>,
         path: &str,
-        indent: usize,
+        indent: isize,
     ) -> usize {
         match self.byte(i) {
             b'{' | b'[' => self.flow(i, owner, path),
@@ -345,7 +369,7 @@ impl Scan<'_> {
                 while next < self.b.len() {
                     let content = self.skip_spaces(next);
                     let line_end = self.line_end(next);
-                    if content < line_end && self.column(content) <= indent {
+                    if content < line_end && self.column(content) as isize <= indent {
                         break;
                     }
                     if content < line_end {
@@ -360,7 +384,7 @@ impl Scan<'_> {
                 // A plain scalar goes on over lines indented more than its collection.
                 let mut at = end;
                 while let Some(next) = self.next_content(at) {
-                    if self.column(next) <= indent {
+                    if self.column(next) as isize <= indent {
                         break;
                     }
                     end = self.plain_line_end(next);
@@ -406,32 +430,42 @@ impl Scan<'_> {
             // The value is on the lines below: indented more, or a sequence at the key's own
             // indentation (`key:` then `- a`).
             return match self.next_content(i) {
+                // (A block scalar indicator there is a value too, to the YAML library.)
                 Some(next)
                     if self.column(next) > indent
-                        || (!item && self.column(next) == indent && self.is_dash(next)) =>
+                        || (!item
+                            && self.column(next) == indent
+                            && (self.is_dash(next) || self.keyed_at(next).is_none())) =>
                 {
-                    self.node(next, Some(owner), &path, false)
+                    self.node(next, indent as isize, Some(owner), &path, false)
                 }
-                _ => after,
+                // Nothing but properties (`key: &anchor`): they are the value's text.
+                _ => {
+                    let mut end = i;
+                    while end > after && Self::is_space(self.b[end - 1]) {
+                        end -= 1;
+                    }
+                    end
+                }
             };
         }
-        if item && (self.is_dash(i) || self.key_at(i).is_some()) {
+        if item && (self.is_dash(i) || self.keyed_at(i).is_some()) {
             // `- - a` or `- key: value`: a collection starting on the item's own line.
-            return self.node(i, Some(owner), &path, true);
+            return self.node(i, indent as isize, Some(owner), &path, true);
         }
-        self.scalar_or_flow(i, Some(owner), &path, indent)
+        self.scalar_or_flow(i, Some(owner), &path, indent as isize)
     }
 
     fn block_mapping(&mut self, first: usize, owner: Option<usize>, path: &str) -> usize {
         let indent = self.column(first);
         let mut at = first;
         let mut end = first;
-        while let Some((key, after)) = self.key_at(at) {
+        while let Some((key, after)) = self.keyed_at(at) {
             let entry = self.push(join(path, &key), at, after, owner, false, false);
             end = self.block_value(after, indent, entry, false);
             self.entries[entry].end = end;
             match self.next_content(end) {
-                Some(next) if self.column(next) == indent && self.key_at(next).is_some() => {
+                Some(next) if self.column(next) == indent && self.keyed_at(next).is_some() => {
                     at = next;
                 }
                 _ => break,
@@ -749,6 +783,17 @@ b: 1
         assert_eq!(&text[offset_of(text, 2, 8)..offset_of(text, 2, 9)], "x");
         assert_eq!(offset_of(text, 9, 1), text.len());
         assert_eq!(offset_of(text, 1, 99), 5);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_makes_the_outline_panic(text in "[-a-z:#{}\\[\\],'\" |>&*!?\n\té]{0,80}") {
+            let o = Outline::of(&text);
+            for e in &o.entries {
+                proptest::prop_assert!(e.start <= e.end && e.end <= text.len());
+                let _ = o.line_of(&e.path);
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub(crate) struct Read {
     pub(crate) text: String,
     /// Every shape problem, with its template line.
     pub(crate) problems: Vec<SpecError>,
-    /// Paths whose value was mended or taken out because of its type.
+    /// Paths whose value was mended or taken out because of its type, and mappings that lost a
+    /// merge key (`<<`): what is missing there follows from that problem.
     pub(crate) mended: Vec<String>,
 }
 
@@ -208,6 +209,39 @@ fn mend(text: &mut String, problem: &Problem, attempt: usize, read: &mut Read) -
 
 /// Replaces `text[from..to]` by `with`, keeping the line breaks it held.
 fn splice(text: &mut String, from: usize, to: usize, with: &str) {
+    // Blanks and a comment left at the end of the line, and lines of blanks after it, go too:
+    // alone, a tab among them is something YAML refuses.
+    let bytes = text.as_bytes();
+    let blank = |c: &u8| matches!(c, b' ' | b'\t' | b'\r');
+    let mut to = to;
+    loop {
+        let mut blanks = bytes[to..].iter().take_while(|c| blank(c)).count();
+        let after_blank = blanks > 0 || to == 0 || blank(&bytes[to - 1]);
+        if bytes.get(to + blanks) == Some(&b'#') && after_blank {
+            // A comment after the value.
+            blanks += bytes[to + blanks..]
+                .iter()
+                .take_while(|c| **c != b'\n')
+                .count();
+        }
+        match bytes.get(to + blanks) {
+            None => {
+                to += blanks;
+                break;
+            }
+            Some(b'\n') => {
+                let next = to + blanks + 1;
+                let line = bytes[next..].iter().take_while(|c| **c != b'\n').count();
+                to += blanks;
+                if line > 0 && bytes[next..next + line].iter().all(blank) {
+                    to = next + line;
+                } else {
+                    break;
+                }
+            }
+            Some(_) => break,
+        }
+    }
     let breaks = text[from..to].matches('\n').count();
     let mut replacement = with.to_string();
     replacement.extend(std::iter::repeat_n('\n', breaks));
