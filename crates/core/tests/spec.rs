@@ -1618,7 +1618,7 @@ fn bad_configs_are_refused_each_at_its_key_with_the_template_s_line() {
     // A spec given as text alone cannot read templates, and says so at the key.
     assert_eq!(
         problems_of(&with_configs("          c: {template: a.conf, dest: a}\n")),
-        ["pods.a.tasks.t.configs.c.template: cannot read `a.conf`: this spec was given as text, and templates are read beside a spec file"]
+        ["pods.a.tasks.t.configs.c.template: cannot read `a.conf`: this spec was given as text, and templates are read beside a spec file (line 11)"]
     );
 }
 

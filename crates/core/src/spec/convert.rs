@@ -488,7 +488,9 @@ fn convert_configs(
         configs.push(ConfigFileSpec {
             // Missing (said above): a stand-in that validation takes, so the one problem is
             // not echoed as "the path is empty".
-            dest: config.dest.unwrap_or_else(|| format!("{name}.missing-dest")),
+            dest: config
+                .dest
+                .unwrap_or_else(|| format!("{name}.missing-dest")),
             template,
             name,
         });
