@@ -265,6 +265,18 @@ pods:
         "the command did not run"
     );
     assert!(!sandbox.join("bad.conf").exists(), "nothing half-rendered");
+    // And where an operator looks first: the failure's message, which the scheduler shows
+    // while the task waits to be launched again.
+    let deadline = Instant::now() + DEADLINE;
+    while !sched.stdout().iter().any(|l| l.contains(want)) {
+        sched.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler never showed `{want}`\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     sched.stop();
 }
 

@@ -524,6 +524,24 @@ fn the_executor_sends_its_token_on_every_call_and_its_tasks_never_see_it() {
 }
 
 #[test]
+fn a_failed_task_s_message_ends_with_the_last_line_it_wrote_to_stderr() {
+    let agent = FakeAgent::start(framework(false));
+    let sandbox = temp_dir("last-words");
+    agent.launch_on_subscribe(group(vec![shell_task(
+        "complainer",
+        "echo starting; echo 'first trouble' >&2; printf 'disk full on /data\\n\\n' >&2; exit 4",
+    )]));
+    let mut executor = Executor::start(&agent, &sandbox, &[]);
+
+    let failed = agent.wait_for_state("complainer", TaskState::Failed);
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Command exited with status 4; stderr ends: disk full on /data")
+    );
+    assert!(executor.wait_for_exit().success(), "{}", executor.log());
+}
+
+#[test]
 fn a_failing_task_takes_its_sibling_down() {
     let agent = FakeAgent::start(framework(false));
     let sandbox = temp_dir("failing");
@@ -891,7 +909,7 @@ fn a_command_task_runs_in_the_executor_sandbox_and_reports_its_failure() {
     assert_eq!(failed.reason, Some(Reason::CommandExecutorFailed));
     assert_eq!(
         failed.message.as_deref(),
-        Some("Command exited with status 4")
+        Some("Command exited with status 4; stderr ends: err")
     );
     assert!(executor.wait_for_exit().success(), "{}", executor.log());
     assert_eq!(

@@ -392,8 +392,16 @@ impl ExecutorMachine {
         });
     }
 
-    pub fn handle_exited(&mut self, now: Instant, task_id: &TaskId, outcome: ExitOutcome) {
-        self.with_task(now, task_id, |task, _| task.machine.exited(outcome));
+    pub fn handle_exited(
+        &mut self,
+        now: Instant,
+        task_id: &TaskId,
+        outcome: ExitOutcome,
+        last_words: Option<&str>,
+    ) {
+        self.with_task(now, task_id, |task, _| {
+            task.machine.exited_saying(outcome, last_words)
+        });
     }
 
     pub fn handle_health(&mut self, now: Instant, task_id: &TaskId, result: ProbeResult) {

@@ -56,6 +56,8 @@ pub enum Input {
     Exited {
         task_id: TaskId,
         outcome: ExitOutcome,
+        /// The last line of its stderr, when it failed and wrote one.
+        last_words: Option<String>,
     },
     Health {
         task_id: TaskId,
@@ -205,7 +207,11 @@ fn dispatch(machine: &mut ExecutorMachine, input: Input) {
         Input::StreamClosed { generation } => machine.handle_stream_closed(now, generation),
         Input::PostFailed { generation } => machine.handle_post_failed(now, generation),
         Input::Fetched { task_id, result } => machine.handle_fetched(now, &task_id, result),
-        Input::Exited { task_id, outcome } => machine.handle_exited(now, &task_id, outcome),
+        Input::Exited {
+            task_id,
+            outcome,
+            last_words,
+        } => machine.handle_exited(now, &task_id, outcome, last_words.as_deref()),
         Input::Health { task_id, result } => machine.handle_health(now, &task_id, result),
         Input::Check { task_id, result } => machine.handle_check(now, &task_id, result),
     }
@@ -307,7 +313,13 @@ impl Io {
             .id()
             .ok_or_else(|| "the task process vanished as it started".to_owned())?;
         tracing::info!(task = %task_id, pid, "task process started");
-        tokio::spawn(report_exit(child, task_id.clone(), self.inputs.clone()));
+        let stderr = launch.output.as_ref().map(|o| o.stderr.clone());
+        tokio::spawn(report_exit(
+            child,
+            task_id.clone(),
+            stderr,
+            self.inputs.clone(),
+        ));
         Ok(pid)
     }
 
@@ -427,8 +439,14 @@ async fn fetch_task(
     let _ = inputs.send(Input::Fetched { task_id, result });
 }
 
-/// Waits for a task's process to end and reports how it ended.
-async fn report_exit(mut child: Child, task_id: TaskId, inputs: mpsc::UnboundedSender<Input>) {
+/// Waits for a task's process to end and reports how it ended, with the last line of its
+/// stderr when it failed.
+async fn report_exit(
+    mut child: Child,
+    task_id: TaskId,
+    stderr: Option<std::path::PathBuf>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
     let outcome = match child.wait().await {
         Ok(status) => ExitOutcome::from_status(status),
         Err(error) => {
@@ -436,7 +454,49 @@ async fn report_exit(mut child: Child, task_id: TaskId, inputs: mpsc::UnboundedS
             ExitOutcome::Code(-1)
         }
     };
-    let _ = inputs.send(Input::Exited { task_id, outcome });
+    let last_words = match (&stderr, outcome.succeeded()) {
+        (Some(path), false) => last_line(path),
+        _ => None,
+    };
+    let _ = inputs.send(Input::Exited {
+        task_id,
+        outcome,
+        last_words,
+    });
+}
+
+/// The last non-empty line of a task's output file, cut to a length a status message can carry;
+/// only the file's end is read, however long it is. Not through a link (the file is the task's
+/// to replace).
+fn last_line(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::OpenOptionsExt;
+    const TAIL_BYTES: u64 = 4096;
+    const MAX_CHARS: usize = 300;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let length = file.seek(SeekFrom::End(0)).ok()?;
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL_BYTES)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+    let mut cut: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_CHARS)
+        .collect();
+    if line.chars().count() > MAX_CHARS {
+        cut.push('…');
+    }
+    Some(cut)
 }
 
 /// Sends `signal` to the task's process group; a failure is only logged.

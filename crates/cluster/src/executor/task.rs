@@ -359,6 +359,17 @@ impl TaskMachine {
 
     /// The task's main process ended.
     pub fn exited(&mut self, outcome: ExitOutcome) -> Vec<TaskEffect> {
+        self.exited_saying(outcome, None)
+    }
+
+    /// The task's main process ended; `last_words` is the last line it wrote to stderr, which a
+    /// failure's message ends with: the first thing an operator needs, in the update every
+    /// scheduler shows, rather than in a file in the sandbox.
+    pub fn exited_saying(
+        &mut self,
+        outcome: ExitOutcome,
+        last_words: Option<&str>,
+    ) -> Vec<TaskEffect> {
         let pid = match self.phase {
             Phase::Running { pid } | Phase::Killing { pid, .. } => pid,
             _ => return Vec::new(),
@@ -382,7 +393,11 @@ impl TaskMachine {
                 self.fresh(TaskState::Finished).message(outcome.describe())
             }
             None => {
-                let failed = self.fresh(TaskState::Failed).message(outcome.describe());
+                let message = match last_words {
+                    Some(words) => format!("{}; stderr ends: {words}", outcome.describe()),
+                    None => outcome.describe(),
+                };
+                let failed = self.fresh(TaskState::Failed).message(message);
                 match self.kind {
                     TaskKind::Command => failed.reason(Reason::CommandExecutorFailed),
                     TaskKind::Group => failed,

@@ -147,7 +147,8 @@ impl Harness {
     }
 
     fn exit(&mut self, id: &str, outcome: ExitOutcome) {
-        self.machine.handle_exited(self.now, &id.into(), outcome);
+        self.machine
+            .handle_exited(self.now, &id.into(), outcome, None);
     }
 
     fn ack(&mut self, status: &TaskStatus) {
