@@ -260,6 +260,105 @@ fn ports_are_picked_from_the_offer_and_given_to_the_task_environment() {
 }
 
 #[test]
+fn resource_set_ports_get_their_env_key_and_are_advertised_like_task_ports() {
+    // Goal: a port declared in a resource set reaches the task exactly as one declared on the
+    // task: `env-key` names its variable, `advertise` and `vip` publish it in the discovery
+    // info, a VIP with the labels DC/OS' load balancer and DNS read and its own protocol.
+    // Method: one task using a resource set with four ports of each kind, and one task
+    // declaring the same ports itself; compare what each is launched with.
+    let ports = "          native:
+            port: 0
+            env-key: NATIVE_PORT
+            advertise: true
+          stats:
+            port: 0
+            vip:
+              prefix: stats
+              port: 8125
+              protocol: udp
+          web:
+            port: 0
+            vip:
+              prefix: web
+              port: 80
+          quiet:
+            port: 0
+";
+    let set = format!(
+        "name: svc\npods:\n  db:\n    count: 1\n    resource-sets:\n      server-resources:\n        cpus: 0.5\n        memory: 64\n        ports:\n{}    tasks:\n      server:\n        cmd: ./s\n        resource-set: server-resources\n",
+        ports
+    );
+    let own = format!(
+        "name: svc\npods:\n  db:\n    count: 1\n    tasks:\n      server:\n        cmd: ./s\n        cpus: 0.5\n        memory: 64\n        ports:\n{ports}"
+    );
+    for yaml in [set, own] {
+        let spec = parse_yaml(&yaml, &Default::default()).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let mut sim = Sim::new(spec, 1, AGENT);
+        sim.subscribe();
+        sim.offers(&[0]);
+        let info = sim.info("db-0-server");
+        let env = info.command.clone().unwrap().environment.unwrap();
+        assert_eq!(env.get("NATIVE_PORT"), Some("31000"), "{yaml}");
+        assert_eq!(env.get("PORT_NATIVE"), None, "{yaml}");
+        assert_eq!(env.get("PORT_STATS"), Some("31001"), "{yaml}");
+        assert_eq!(env.get("PORT_QUIET"), Some("31003"), "{yaml}");
+        let discovery = info.discovery.expect("advertised ports are discoverable");
+        let ports = discovery.ports.unwrap().ports;
+        let shown: Vec<_> = ports
+            .iter()
+            .map(|p| {
+                let labels: Vec<_> = p
+                    .labels
+                    .iter()
+                    .flat_map(|l| &l.labels)
+                    .map(|l| {
+                        let key = if l.key.starts_with("VIP_") {
+                            "VIP_*"
+                        } else {
+                            &l.key
+                        };
+                        format!("{key}={}", l.value.as_deref().unwrap_or(""))
+                    })
+                    .collect();
+                (
+                    p.name.clone().unwrap(),
+                    p.number,
+                    p.protocol.clone().unwrap(),
+                    labels.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("native".into(), 31000, "tcp".into(), String::new()),
+                (
+                    "stats".into(),
+                    31001,
+                    "udp".into(),
+                    "VIP_*=stats:8125,network-scope=host".into()
+                ),
+                (
+                    "web".into(),
+                    31002,
+                    "tcp".into(),
+                    "VIP_*=web:80,network-scope=host".into()
+                ),
+            ],
+            "{yaml}"
+        );
+        // Each VIP label key is its own: the load balancer keys backends by it.
+        let keys: std::collections::BTreeSet<_> = ports
+            .iter()
+            .flat_map(|p| p.labels.iter().flat_map(|l| &l.labels))
+            .filter(|l| l.key.starts_with("VIP_"))
+            .map(|l| l.key.clone())
+            .collect();
+        assert_eq!(keys.len(), 2);
+    }
+}
+
+#[test]
 fn a_task_of_a_pod_named_with_capitals_and_underscores_is_launched_under_its_name_and_published_under_a_dns_label(
 ) {
     // Goal: the names the SDK accepts reach Mesos as written, and what DNS publishes is a

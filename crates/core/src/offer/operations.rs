@@ -10,15 +10,15 @@ use std::collections::BTreeMap;
 use cairn_proto::{
     CheckCommand, CheckInfo, CheckType, CommandInfo, CommandUri, DiscoveryInfo,
     DiscoveryVisibility, Environment, ExecutorInfo, ExecutorType, FrameworkId, HealthCheck,
-    HealthCheckType, KillPolicy, Labels, Offer, OfferOperation, Port, Ports, ReservationInfo,
-    Resource, TaskGroupInfo, TaskInfo,
+    HealthCheckType, KillPolicy, Label, Labels, Offer, OfferOperation, Port, Ports,
+    ReservationInfo, Resource, TaskGroupInfo, TaskInfo,
 };
 
 use crate::ids::IdSource;
 use crate::labels::{self, reservation_labels, resource_id};
 use crate::scheduler::ApiEndpoint;
 use crate::spec::{
-    PodSpec, ServiceSpec, TaskSpec, Visibility, VolumeSpec, VolumeType, BOOTSTRAP_URI,
+    PodSpec, PortSpec, ServiceSpec, TaskSpec, Visibility, VolumeSpec, VolumeType, BOOTSTRAP_URI,
 };
 use crate::store::ConfigId;
 
@@ -260,7 +260,8 @@ fn task_info(
         .task(&t.task)
         .expect("requirements name tasks of their pod");
     let (resources, ports, set) = task_resources(t, r);
-    let env = environment(ctx, spec, req, &t.name, &ports, facts);
+    let port_specs = port_specs(pod, spec, set.as_deref());
+    let env = environment(ctx, spec, req, &t.name, &ports, port_specs, facts);
     let cmd = if spec.configs.is_empty() {
         spec.cmd.clone()
     } else {
@@ -290,7 +291,7 @@ fn task_info(
             .kill_grace_period_s
             .map(|s| KillPolicy::grace_period(std::time::Duration::from_secs(u64::from(s)))),
         labels: Some(task_labels),
-        discovery: discovery(spec, req, &ports),
+        discovery: discovery(spec, req, &ports, port_specs, r.ids),
         container: container(pod),
         ..TaskInfo::default()
     }
@@ -445,6 +446,15 @@ fn task_resources(
     }
 }
 
+/// The ports a task gets: its resource set's when it uses one, else its own. Both kinds honour
+/// `env-key`, `advertise` and `vip` alike.
+fn port_specs<'a>(pod: &'a PodSpec, task: &'a TaskSpec, set: Option<&str>) -> &'a [PortSpec] {
+    match set.and_then(|id| pod.resource_set(id)) {
+        Some(s) => &s.resources.ports,
+        None => &task.resources.ports,
+    }
+}
+
 /// The task's environment (README, "The task environment"): cairn's variables, then the
 /// spec's own `env` (with the scheduler's `TASKCFG_*` routed into it at parse time), which win:
 /// the author asked for them.
@@ -454,6 +464,7 @@ fn environment(
     req: &PodRequirement,
     task_name: &str,
     ports: &BTreeMap<String, u64>,
+    port_specs: &[PortSpec],
     facts: &AgentFacts,
 ) -> Environment {
     let service = ctx.spec;
@@ -472,13 +483,11 @@ fn environment(
         req.pod_instance.index().to_string(),
     );
     for (name, number) in ports {
-        let var = task
-            .resources
-            .ports
+        let var = port_specs
             .iter()
             .find(|p| &p.name == name)
-            .map(crate::spec::PortSpec::env_var)
-            .unwrap_or_else(|| crate::spec::PortSpec::new(name.clone(), 0).env_var());
+            .map(PortSpec::env_var)
+            .unwrap_or_else(|| PortSpec::new(name.clone(), 0).env_var());
         vars.insert(var, number.to_string());
     }
     if let Some(api) = ctx.api {
@@ -544,15 +553,19 @@ fn task_labels(
     l
 }
 
-/// Discovery info when the task asks for a name or advertises ports.
+/// Discovery info when the task asks for a name or advertises ports. A port with a `vip`
+/// carries the labels DC/OS' load balancer and DNS read, as dcos-commons writes them:
+/// `VIP_<uuid>` = `<prefix>:<vip port>` (the key only has to be unique and start with `VIP_`)
+/// and `network-scope` = `host` (tasks use the agent's network); the port's protocol is the
+/// VIP's.
 fn discovery(
     spec: &TaskSpec,
     req: &PodRequirement,
     ports: &BTreeMap<String, u64>,
+    port_specs: &[PortSpec],
+    ids: &mut IdSource,
 ) -> Option<DiscoveryInfo> {
-    let advertised: Vec<&crate::spec::PortSpec> = spec
-        .resources
-        .ports
+    let advertised: Vec<&PortSpec> = port_specs
         .iter()
         .filter(|p| p.advertise || p.vip.is_some())
         .collect();
@@ -574,12 +587,28 @@ fn discovery(
     let ports = advertised
         .iter()
         .filter_map(|p| {
-            ports.get(&p.name).map(|n| Port {
-                number: *n as u32,
+            let number = *ports.get(&p.name)?;
+            let (protocol, labels) = match &p.vip {
+                Some(vip) => (
+                    vip.protocol.as_str(),
+                    Some(Labels {
+                        labels: vec![
+                            Label::new(
+                                format!("{VIP_LABEL_PREFIX}{}", ids.uuid()),
+                                format!("{}:{}", vip.prefix, vip.port),
+                            ),
+                            Label::new(NETWORK_SCOPE_LABEL, "host"),
+                        ],
+                    }),
+                ),
+                None => ("tcp", None),
+            };
+            Some(Port {
+                number: number as u32,
                 name: Some(p.name.clone()),
-                protocol: Some("tcp".into()),
+                protocol: Some(protocol.into()),
                 visibility: Some(visibility),
-                labels: None,
+                labels,
             })
         })
         .collect();
@@ -590,3 +619,8 @@ fn discovery(
         ..DiscoveryInfo::default()
     })
 }
+
+/// Prefix of the port label naming a VIP (DC/OS' load balancer reads every label with it).
+pub const VIP_LABEL_PREFIX: &str = "VIP_";
+/// Port label saying which network a VIP's backends are on.
+pub const NETWORK_SCOPE_LABEL: &str = "network-scope";

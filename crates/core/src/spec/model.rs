@@ -357,6 +357,16 @@ pub enum VipProtocol {
     Udp,
 }
 
+impl VipProtocol {
+    /// The svc.yml spelling, also Mesos' `Port.protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
 /// A virtual address `<prefix>.<service>...:<port>` published in the task's discovery info.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VipSpec {
