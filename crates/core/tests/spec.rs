@@ -952,7 +952,7 @@ fn each_validation_rule_reports_its_own_message() {
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[t, ghost]]\n"), "plans.deploy.phases.p.steps[0].default[0]: `ghost` is not a task of pod `a` (tasks: t) (line 16)"),
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - 3: [[t]]\n"), "plans.deploy.phases.p.steps[0].3: pod `a` has 1 instance(s), so there is no instance 3 (line 16)"),
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[t]]\n          - default: [[t]]\n"), "plans.deploy.phases.p.steps[1].default: instance `default` already has steps at steps[0] (line 17)"),
-        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: []\n"), "plans.deploy.phases.p.steps[0].default: needs at least one task group, e.g. [[server]] (line 16)"),
+        (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: []\n"), "plans.deploy.phases.p.steps: gives no instance of pod `a` a step: a phase with nothing to do is a mistake (list task groups, e.g. `default: [[server]]`) (line 15)"),
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - default: [[]]\n"), "plans.deploy.phases.p.steps[0].default[0]: a task group names at least one task (line 16)"),
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - first: [[t]]\n"), "plans.deploy.phases.p.steps[0].first: a step key is an instance index or `default` (line 16)"),
         (with_task_keys("plans:\n  deploy:\n    phases:\n      p:\n        pod: a\n        steps:\n          - {}\n"), "plans.deploy.phases.p.steps[0]: a step entry has exactly one key, an instance index or `default` (found 0) (line 16)"),
@@ -960,6 +960,60 @@ fn each_validation_rule_reports_its_own_message() {
     for (yaml, want) in cases {
         assert_eq!(problems(&yaml), vec![want.to_string()], "{yaml}");
     }
+}
+
+#[test]
+fn an_empty_step_list_gives_those_instances_no_step_in_the_phase() {
+    // Goal: `default: []` (and `N: []`) reads as dcos-commons reads it: the instances it
+    // covers get no step in that phase, e.g. a one-off task on instance 0 only; a phase left
+    // with no step at all is refused. Method: a three-instance pod whose second phase runs
+    // `init` on instance 0 only, then one whose every entry is empty.
+    let yaml = "\
+name: svc
+pods:
+  node:
+    count: 3
+    tasks:
+      server: {cmd: run, cpus: 0.1, memory: 32}
+      init_keys: {goal: ONCE, cmd: init, cpus: 0.1, memory: 32}
+plans:
+  deploy:
+    phases:
+      nodes:
+        pod: node
+        steps:
+          - default: [[server]]
+      keys:
+        pod: node
+        steps:
+          - 0: [[init_keys]]
+          - default: []
+";
+    let spec = parse(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let plan = spec.plan("deploy").unwrap();
+    let steps = |phase: usize| -> Vec<String> {
+        cairn_core::plan::steps::phase_steps(&spec, &plan.phases[phase])
+            .unwrap()
+            .iter()
+            .map(|s| format!("{}:{:?}", s.pod_instance, s.tasks))
+            .collect()
+    };
+    assert_eq!(
+        steps(0),
+        vec![
+            "node-0:[\"server\"]",
+            "node-1:[\"server\"]",
+            "node-2:[\"server\"]"
+        ]
+    );
+    assert_eq!(steps(1), vec!["node-0:[\"init_keys\"]"]);
+
+    let nothing = yaml.replace("          - 0: [[init_keys]]\n", "          - 0: []\n");
+    assert_eq!(
+        problems(&nothing),
+        vec!["plans.deploy.phases.keys.steps: gives no instance of pod `node` a step: a phase \
+              with nothing to do is a mistake (list task groups, e.g. `default: [[server]]`)"]
+    );
 }
 
 #[test]

@@ -947,7 +947,34 @@ fn check_plan(spec: &ServiceSpec, plan: &PlanSpec, r: &mut Report) {
             continue;
         };
         check_steps(pod, phase, &pp, r);
+        if !phase.steps.is_empty() && phase_is_empty(pod, phase) {
+            r.push(
+                format!("{pp}.steps"),
+                format!(
+                    "gives no instance of pod `{}` a step: a phase with nothing to do is a \
+                     mistake (list task groups, e.g. `default: [[server]]`)",
+                    pod.type_name
+                ),
+            );
+        }
     }
+}
+
+/// Whether `phase`'s step entries leave every instance of `pod` without a step.
+fn phase_is_empty(pod: &PodSpec, phase: &PhaseSpec) -> bool {
+    let groups = |want: StepIndex| {
+        phase
+            .steps
+            .iter()
+            .find(|s| s.index == want)
+            .map(|s| s.task_groups.len())
+    };
+    (0..pod.count).all(|i| {
+        groups(StepIndex::Index(i))
+            .or_else(|| groups(StepIndex::Default))
+            .unwrap_or(1)
+            == 0
+    })
 }
 
 /// How many steps `plan` expands into (as `plan::steps` builds them), counted without
@@ -1008,10 +1035,9 @@ fn check_steps(pod: &PodSpec, phase: &PhaseSpec, phase_path: &str, r: &mut Repor
                 );
             }
         }
+        // An empty list (`default: []`, `2: []`) gives those instances no step in this
+        // phase, as dcos-commons reads it: e.g. a one-off task run on instance 0 only.
         let kp = format!("{sp}.{}", step.index);
-        if step.task_groups.is_empty() {
-            r.push(kp.clone(), "needs at least one task group, e.g. [[server]]");
-        }
         for (g, group) in step.task_groups.iter().enumerate() {
             if group.is_empty() {
                 r.push(format!("{kp}[{g}]"), "a task group names at least one task");
