@@ -1012,7 +1012,7 @@ plans:
     assert_eq!(
         problems(&nothing),
         vec!["plans.deploy.phases.keys.steps: gives no instance of pod `node` a step: a phase \
-              with nothing to do is a mistake (list task groups, e.g. `default: [[server]]`)"]
+              with nothing to do is a mistake (list task groups, e.g. `default: [[server]]`) (line 17)"]
     );
 }
 
