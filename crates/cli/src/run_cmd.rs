@@ -112,9 +112,10 @@ pub struct SchedulerArgs {
     /// Where the state store lives.
     #[arg(long, default_value = ".cairn/state")]
     state_dir: PathBuf,
-    /// How long a pod may stay failed before it is replaced elsewhere, with fresh volumes.
-    #[arg(long, default_value = "20m", value_parser = duration::parse)]
-    permanent_failure_timeout: Duration,
+    /// How long a pod may stay failed before it is replaced elsewhere, with fresh volumes
+    /// [default: the spec's `replacement-failure-policy`, else 20m].
+    #[arg(long, value_parser = duration::parse)]
+    permanent_failure_timeout: Option<Duration>,
     /// Where the scheduler's HTTP API listens (port 0: any free port; the address is written to
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
@@ -214,7 +215,10 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         secret_file: args.secret_file,
         ..RunOptions::default()
     };
-    options.scheduler.replacement.permanent_failure_timeout = Some(args.permanent_failure_timeout);
+    if let Some(timeout) = args.permanent_failure_timeout {
+        options.scheduler.replacement.permanent_failure_timeout = Some(timeout);
+        options.scheduler.replacement_from_operator = true;
+    }
     options.scheduler.takeover = args.takeover.choice();
     options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
     args.artifacts.apply(&mut options);

@@ -669,6 +669,35 @@ fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_re
     assert!(sim.sched.is_deployed());
 }
 
+#[test]
+fn the_spec_s_replacement_failure_policy_sets_when_a_lost_pod_is_replaced() {
+    // Goal: `replacement-failure-policy` in the spec is the timer recovery runs (it was read
+    // and ignored: always 20 minutes). Method: the FINISH-task scenario above, with a 2-minute
+    // timeout in the spec.
+    let mut spec = job_spec(Goal::Finish);
+    spec.replacement_failure_policy = Some(ReplacementFailurePolicy {
+        permanent_failure_timeout_s: 120,
+        min_replace_delay_s: 0,
+    });
+    let mut sim = Sim::new(spec, 2, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("job-0-run", TaskState::Running);
+    let old = sim.info("job-0-run");
+    sim.remove_agent(0);
+    let unreachable = from_master(&mut sim, "job-0-run", TaskState::Unreachable);
+    sim.send_status(unreachable);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+    sim.advance(MIN);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert!(sim.launched_since(mark).is_empty(), "waits for its agent");
+    sim.advance(MIN + 1);
+    let mark = sim.calls.len();
+    sim.offers(&[1]);
+    assert_eq!(sim.launched_since(mark), vec!["job-0-run"]);
+}
+
 /// A deployed data-0 whose update to `./node --v2` has just sent the kill of its task: the
 /// sim, the old TaskInfo, and the index of the agent it ran on.
 fn updating_data_0() -> (Sim, TaskInfo, usize) {

@@ -1038,6 +1038,43 @@ pods:
 }
 
 #[test]
+fn a_resource_set_of_ports_alone_is_sized_by_its_tasks_cpus_and_memory() {
+    let yaml = |second_cpus: &str| {
+        format!(
+            "\
+name: svc
+pods:
+  a:
+    count: 1
+    resource-sets:
+      ports-only:
+        ports: {{one: {{port: 0, env-key: ONE}}}}
+    tasks:
+      t:
+        cmd: run
+        cpus: 0.5
+        memory: 64
+        resource-set: ports-only
+      u:
+        cmd: run
+        cpus: {second_cpus}
+        memory: 64
+        resource-set: ports-only
+"
+        )
+    };
+    let spec = parse(&yaml("0.5")).unwrap();
+    let pod = spec.pod("a").unwrap();
+    let set = &pod.resource_sets[0].resources;
+    assert_eq!((set.cpus, set.memory_mb, set.ports.len()), (0.5, 64, 1));
+    assert!(pod.tasks.iter().all(|t| t.resources.is_empty()));
+    assert_eq!(
+        problems(&yaml("0.25")),
+        ["pods.a.tasks.u: sizes resource set `ports-only` with cpus 0.25 and memory 64, but task `t` sizes it with cpus 0.5 and memory 64: give the set its own cpus and memory (line 14)"]
+    );
+}
+
+#[test]
 fn port_names_are_unique_across_the_service_and_fixed_ports_within_a_pod() {
     let yaml = "\
 name: svc
@@ -1630,6 +1667,14 @@ fn a_config_template_s_text_is_read_beside_the_spec_and_kept_in_the_config() {
 }
 
 #[test]
+fn a_config_dest_written_with_dot_components_is_the_same_sandbox_path_without_them() {
+    let yaml = with_configs("          c: {template: c.mustache, dest: ./conf/./c.yaml}\n");
+    let files = Files(vec![("c.mustache", "x\n".to_string())]);
+    let spec = parse_yaml_with(&yaml, &env(&[]), &files).unwrap();
+    assert_eq!(spec.pods[0].tasks[0].configs[0].dest, "conf/c.yaml");
+}
+
+#[test]
 fn bad_configs_are_refused_each_at_its_key_with_the_template_s_line() {
     // Goal: every way a config can be wrong is said at once, at its key, and nothing is
     // built. Method: one spec with a missing file, an escaping and an absolute dest, a
@@ -1712,5 +1757,38 @@ pods:
     assert_eq!(
         spec.pods[1].tasks[0].env,
         env(&[("CLUSTER", "c1"), ("LEVEL", "info"), ("PORT_COUNT", "3")])
+    );
+}
+
+#[test]
+fn a_replacement_failure_policy_is_read_in_seconds_or_minutes() {
+    let spec = |policy: &str| {
+        format!(
+            "name: svc\nreplacement-failure-policy: {policy}\npods:\n  a:\n    count: 1\n    tasks:\n      t: {{cmd: run, cpus: 0.1, memory: 32}}\n"
+        )
+    };
+    let read = |policy: &str| parse(&spec(policy)).unwrap().replacement_failure_policy;
+    assert_eq!(
+        read("{permanent-failure-timeout-secs: 600, min-replace-delay-secs: 240}"),
+        Some(ReplacementFailurePolicy {
+            permanent_failure_timeout_s: 600,
+            min_replace_delay_s: 240
+        })
+    );
+    assert_eq!(
+        read("{permanent-failure-timeout-mins: 5}"),
+        Some(ReplacementFailurePolicy {
+            permanent_failure_timeout_s: 300,
+            ..ReplacementFailurePolicy::default()
+        })
+    );
+    assert_eq!(
+        problems(&spec(
+            "{permanent-failure-timeout-secs: 60, permanent-failure-timeout-mins: 1, min-replace-delay-secs: -1}"
+        )),
+        [
+            "replacement-failure-policy.permanent-failure-timeout-mins: give `permanent-failure-timeout-secs` or `permanent-failure-timeout-mins`, not both (line 2)",
+            "replacement-failure-policy.min-replace-delay-secs: must be >= 0 (line 2)",
+        ]
     );
 }

@@ -35,8 +35,13 @@ pub struct SchedulerConfig {
     pub seed: u64,
     /// Hostname the framework reports to the master.
     pub hostname: Option<String>,
-    /// When a failed pod is replaced elsewhere (the recovery policy may adjust it).
+    /// When a failed pod is replaced elsewhere (the recovery policy may adjust it). The spec's
+    /// `replacement-failure-policy`, when it has one, is used instead unless
+    /// `replacement_from_operator` says an operator chose this one.
     pub replacement: ReplacementPolicy,
+    /// `replacement` was given by the operator (`--permanent-failure-timeout`), and wins over
+    /// the spec's policy.
+    pub replacement_from_operator: bool,
     /// Crash-loop backoff of relaunches.
     pub backoff: BackoffPolicy,
     /// Start in uninstall mode (`cairn uninstall`): persists `Properties/uninstalling` first,
@@ -129,6 +134,7 @@ impl Default for SchedulerConfig {
             seed: 0,
             hostname: None,
             replacement: ReplacementPolicy::default(),
+            replacement_from_operator: false,
             backoff: BackoffPolicy::default(),
             uninstall: false,
             uninstall_agent_timeout: None,

@@ -277,7 +277,16 @@ impl Scheduler {
             .iter()
             .map(|(name, r)| (r.info.task_id.value.clone(), name.clone()))
             .collect();
-        let replacement = overrides.recovery.replacement(&cfg.replacement);
+        let configured = match &spec.replacement_failure_policy {
+            Some(policy) if !cfg.replacement_from_operator => ReplacementPolicy {
+                permanent_failure_timeout: Some(std::time::Duration::from_secs(
+                    policy.permanent_failure_timeout_s,
+                )),
+                min_replace_delay: std::time::Duration::from_secs(policy.min_replace_delay_s),
+            },
+            _ => cfg.replacement,
+        };
+        let replacement = overrides.recovery.replacement(&configured);
         let recovery_state = RecoveryState::from_properties(&stored.properties);
         let mut scheduler = Scheduler {
             cfg,

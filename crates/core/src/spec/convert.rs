@@ -32,6 +32,7 @@
 //! | key | where | answer | why |
 //! |---|---|---|---|
 //! | `secrets` | pod | here | DC/OS Enterprise secret store |
+//! | `container` | pod | here | the old form of `image` and `networks` |
 //! | `networks` | pod | here | virtual (overlay) networks are DC/OS networking; tasks use the agent's network |
 //! | `image` | pod | here | container images need the Mesos containerizer's image provisioner; tasks run on the host filesystem |
 //! | `seccomp-unconfined: true`, `seccomp-profile-name` | pod | here | DC/OS' seccomp isolator |
@@ -62,6 +63,7 @@ use super::model::*;
 use super::placement::Placement;
 use super::raw::*;
 
+const CONTAINER: &str = "not supported here: `container` (an image and virtual networks) is the old DC/OS form of `image` and `networks`: images need the Mesos containerizer's image provisioner, and virtual networks are DC/OS networking";
 const SECRETS: &str = "not supported here: secrets come from the DC/OS Enterprise secret store";
 const NETWORKS: &str = "not supported here: virtual (overlay) networks are DC/OS networking; tasks use the agent's network";
 const IMAGE: &str = "not supported here: container images need the Mesos containerizer's image provisioner; tasks run on the host filesystem in a sandbox";
@@ -154,7 +156,9 @@ pub(crate) fn convert(
         zookeeper: scheduler.zookeeper,
         pods,
         plans,
-        replacement_failure_policy: None,
+        replacement_failure_policy: raw
+            .replacement_failure_policy
+            .map(|p| convert_replacement_policy(&mut cx, p)),
     };
     Converted {
         spec,
@@ -174,6 +178,7 @@ fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
     refuse_if(cx, &raw.secrets, format!("{path}.secrets"), SECRETS);
     refuse_if(cx, &raw.networks, format!("{path}.networks"), NETWORKS);
     refuse_if(cx, &raw.image, format!("{path}.image"), IMAGE);
+    refuse_if(cx, &raw.container, format!("{path}.container"), CONTAINER);
     refuse_if(
         cx,
         &raw.seccomp_profile_name,
@@ -238,7 +243,7 @@ fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
         raw.volume,
         raw.volumes,
     );
-    let resource_sets = raw
+    let mut resource_sets: Vec<ResourceSetSpec> = raw
         .resource_sets
         .unwrap_or_default()
         .0
@@ -246,13 +251,14 @@ fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
         .map(|(id, set)| convert_resource_set(cx, &path, id, set))
         .collect();
     let routed = super::taskcfg::routed(&type_name, cx.env);
-    let tasks = raw
+    let mut tasks: Vec<TaskSpec> = raw
         .tasks
         .unwrap_or_default()
         .0
         .into_iter()
         .map(|(name, task)| convert_task(cx, &path, name, task, &routed))
         .collect();
+    fold_task_sizes_into_sets(cx, &path, &mut tasks, &mut resource_sets);
     PodSpec {
         type_name,
         count,
@@ -488,9 +494,12 @@ fn convert_configs(
         configs.push(ConfigFileSpec {
             // Missing (said above): a stand-in that validation takes, so the one problem is
             // not echoed as "the path is empty".
-            dest: config
-                .dest
-                .unwrap_or_else(|| format!("{name}.missing-dest")),
+            // `./conf/x.yaml` is how SDK specs often write a sandbox path, and the SDK takes it:
+            // the `.` components say nothing, so they are dropped.
+            dest: config.dest.map_or_else(
+                || format!("{name}.missing-dest"),
+                |dest| without_dot_components(&dest),
+            ),
             template,
             name,
         });
@@ -799,4 +808,107 @@ fn convert_step(
         }
     };
     Some(StepSpec { index, task_groups })
+}
+
+/// `dest` without its `.` components (`./a/./b` is `a/b`); anything else is left for validation.
+fn without_dot_components(dest: &str) -> String {
+    if !dest.split('/').any(|c| c == ".") {
+        return dest.to_string();
+    }
+    let kept: Vec<&str> = dest.split('/').filter(|c| *c != ".").collect();
+    kept.join("/")
+}
+
+/// A resource set of ports alone, whose task gives the cpus and memory (`resource-set:` beside
+/// `cpus:` and `memory:`, as the SDK's multiport example writes it): the set is sized by its
+/// task. dcos-commons silently ignored the task's numbers and ran it with none; cairn takes
+/// them as the set's, which is what the author wrote. Two tasks sizing one set differently are
+/// refused, and a set that has a size of its own keeps it (validation then refuses the task's
+/// numbers as a task with both).
+fn fold_task_sizes_into_sets(
+    cx: &mut Ctx<'_>,
+    pod_path: &str,
+    tasks: &mut [TaskSpec],
+    sets: &mut [ResourceSetSpec],
+) {
+    let mut sized_by: BTreeMap<String, (String, f64, u64)> = BTreeMap::new();
+    for task in tasks.iter_mut() {
+        let Some(set) = task
+            .resource_set
+            .as_deref()
+            .and_then(|id| sets.iter_mut().find(|s| s.id == id))
+        else {
+            continue;
+        };
+        let own = &task.resources;
+        if !own.ports.is_empty() || own.gpus > 0 || (own.cpus == 0.0 && own.memory_mb == 0) {
+            continue;
+        }
+        let size = (own.cpus, own.memory_mb);
+        match sized_by.get(&set.id) {
+            Some((other, cpus, memory)) if (*cpus, *memory) != size => {
+                cx.report.push(
+                    format!("{pod_path}.tasks.{}", task.name),
+                    format!(
+                        "sizes resource set `{}` with cpus {} and memory {}, but task `{other}` sizes it with cpus {cpus} and memory {memory}: give the set its own cpus and memory",
+                        set.id, size.0, size.1
+                    ),
+                );
+            }
+            Some(_) => {}
+            None if set.resources.cpus == 0.0 && set.resources.memory_mb == 0 => {
+                set.resources.cpus = size.0;
+                set.resources.memory_mb = size.1;
+                sized_by.insert(set.id.clone(), (task.name.clone(), size.0, size.1));
+            }
+            // The set has a size of its own: the task's numbers are a mistake validation names.
+            None => continue,
+        }
+        task.resources.cpus = 0.0;
+        task.resources.memory_mb = 0;
+    }
+}
+
+/// `replacement-failure-policy`: each value in seconds or minutes (not both); what is missing
+/// takes the default.
+fn convert_replacement_policy(
+    cx: &mut Ctx<'_>,
+    raw: RawReplacementFailurePolicy,
+) -> ReplacementFailurePolicy {
+    const PATH: &str = "replacement-failure-policy";
+    let default = ReplacementFailurePolicy::default();
+    let mut seconds = |name: &str, secs: Option<i64>, mins: Option<i64>, otherwise: u64| {
+        let value = match (secs, mins) {
+            (Some(_), Some(_)) => {
+                cx.report.push(
+                    format!("{PATH}.{name}-mins"),
+                    format!("give `{name}-secs` or `{name}-mins`, not both"),
+                );
+                return otherwise;
+            }
+            (Some(s), None) => s,
+            (None, Some(m)) => m.saturating_mul(60),
+            (None, None) => return otherwise,
+        };
+        let key = if secs.is_some() { "secs" } else { "mins" };
+        u64::try_from(value).unwrap_or_else(|_| {
+            cx.report
+                .push(format!("{PATH}.{name}-{key}"), "must be >= 0");
+            otherwise
+        })
+    };
+    ReplacementFailurePolicy {
+        permanent_failure_timeout_s: seconds(
+            "permanent-failure-timeout",
+            raw.permanent_failure_timeout_secs,
+            raw.permanent_failure_timeout_mins,
+            default.permanent_failure_timeout_s,
+        ),
+        min_replace_delay_s: seconds(
+            "min-replace-delay",
+            raw.min_replace_delay_secs,
+            raw.min_replace_delay_mins,
+            default.min_replace_delay_s,
+        ),
+    }
 }

@@ -79,6 +79,17 @@ pub struct RawServiceSpec {
     pub scheduler: Option<RawScheduler>,
     pub pods: Option<OrderedMap<RawPod>>,
     pub plans: Option<OrderedMap<RawPlan>>,
+    pub replacement_failure_policy: Option<RawReplacementFailurePolicy>,
+}
+
+/// `replacement-failure-policy:`, in seconds or (older specs) minutes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawReplacementFailurePolicy {
+    pub permanent_failure_timeout_secs: Option<i64>,
+    pub permanent_failure_timeout_mins: Option<i64>,
+    pub min_replace_delay_secs: Option<i64>,
+    pub min_replace_delay_mins: Option<i64>,
 }
 
 /// `scheduler:`.
@@ -107,6 +118,7 @@ pub struct RawPod {
     /// `RLIMIT_<NAME>: {soft, hard}`; a name with no value (or both unset) is unlimited.
     pub rlimits: Option<OrderedMap<Option<RawRlimit>>>,
     // Recognised, refused (see the table in `convert`).
+    pub container: Option<IgnoredAny>,
     pub host_volumes: Option<IgnoredAny>,
     pub share_pid_namespace: Option<bool>,
     pub image: Option<String>,
