@@ -109,6 +109,9 @@ fn cases() -> Vec<Case> {
         count(limits::CPUS, "pods.data.tasks.node.cpus", |s, n| {
             task(s).resources.cpus = n as f64;
         }),
+        count(limits::GPUS, "pods.data.tasks.node.gpus", |s, n| {
+            task(s).resources.gpus = n as u32;
+        }),
         count(limits::MEMORY_MB, "pods.data.tasks.node.memory", |s, n| {
             task(s).resources.memory_mb = n;
         }),

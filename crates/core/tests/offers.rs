@@ -531,7 +531,7 @@ fn an_authors_check_runs_after_the_built_in_ones_and_explains_itself() {
         .find(|d| d.agent_id == "agent-0")
         .unwrap();
     let eval = &refused.evaluations[0];
-    assert_eq!(eval.checks.len(), 9, "8 built-ins, then the author's");
+    assert_eq!(eval.checks.len(), 10, "9 built-ins, then the author's");
     assert_eq!(
         eval.failure().unwrap(),
         "not-agent-0: agent-0 is being drained"

@@ -456,7 +456,6 @@ pods:
         cmd: run
         cpus: 0.1
         memory: 32
-        gpus: 1
         transport-encryption: [{name: n, type: TLS}]
         ipc-mode: SHARE_PARENT
         shm-size: 1
@@ -476,12 +475,11 @@ pods:
             "pods.a.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 13)",
             "pods.a.external-volumes: not supported here: external volumes need the Docker volume isolator (DVDI) and its drivers (line 14)",
             "pods.a.host-volumes: not supported yet: host bind mounts are not built yet (line 15)",
-            "pods.a.tasks.t.gpus: not supported yet: cairn neither offers nor isolates GPUs (line 21)",
-            "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA (line 22)",
-            "pods.a.tasks.t.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 23)",
-            "pods.a.tasks.t.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 24)",
-            "pods.a.tasks.t.resource-limits: not supported yet: resource limits (bursting) are not built yet (line 25)",
-            "pods.a.tasks.t.volume.profiles: not supported here: volume profiles come from the DC/OS Storage Service (line 26)",
+            "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA (line 21)",
+            "pods.a.tasks.t.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 22)",
+            "pods.a.tasks.t.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 23)",
+            "pods.a.tasks.t.resource-limits: not supported yet: resource limits (bursting) are not built yet (line 24)",
+            "pods.a.tasks.t.volume.profiles: not supported here: volume profiles come from the DC/OS Storage Service (line 25)",
         ]
     );
 }
@@ -1320,14 +1318,59 @@ fn builder_refuses_what_svc_yml_refuses() {
                     .cmd("run")
                     .cpus(0.1)
                     .memory_mb(32)
-                    .gpus(1),
+                    .gpus(65),
             ),
         )
         .build()
         .unwrap_err();
     assert_eq!(
         err.lines(),
-        ["pods.a.tasks.t.gpus: not supported yet: cairn neither offers nor isolates GPUs"]
+        ["pods.a.tasks.t.gpus: 65 is more than the limit of 64 GPUs per task or resource set"]
+    );
+}
+
+#[test]
+fn gpus_written_as_a_whole_number_are_read_and_a_fraction_is_refused_naming_the_key() {
+    // Goal: SDK specs write `gpus: 1` or `gpus: 1.0`; Mesos refuses fractional GPUs, so
+    // `1.5` is an error at its key, not a rounded or silently dropped value.
+    for text in ["1", "1.0"] {
+        let spec = parse(&with_task_keys(&format!("        gpus: {text}\n"))).unwrap();
+        assert_eq!(spec.pods[0].tasks[0].resources.gpus, 1, "gpus: {text}");
+        assert!(spec.uses_gpus());
+    }
+    assert_eq!(
+        problems(&with_task_keys("        gpus: 1.5\n")),
+        ["pods.a.tasks.t.gpus: 1.5 is not a whole number (GPUs are whole devices; Mesos refuses fractions)"]
+    );
+    assert_eq!(
+        problems(&with_task_keys("        gpus: -1\n")),
+        ["pods.a.tasks.t.gpus: must be >= 0"]
+    );
+    assert!(!parse(&with_task_keys("        gpus: 0\n"))
+        .unwrap()
+        .uses_gpus());
+}
+
+#[test]
+fn a_pre_reserved_role_of_star_means_none_as_in_sdk_specs() {
+    // Goal: SDK packages default a pod's pre-reserved role to `*` ("any"): that is no
+    // pre-reservation, not a role to refine. Method: `*` and `slave_public`, and the roles the
+    // framework subscribes with for each.
+    let star = parse(&with_task_keys("").replace(
+        "    count: 1\n",
+        "    count: 1\n    pre-reserved-role: \"*\"\n",
+    ))
+    .unwrap();
+    assert_eq!(star.pods[0].pre_reserved_role, None);
+    assert_eq!(star.roles(), [star.role.clone()]);
+    let public = parse(&with_task_keys("").replace(
+        "    count: 1\n",
+        "    count: 1\n    pre-reserved-role: slave_public\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        public.roles(),
+        [public.role.clone(), format!("slave_public/{}", public.role)]
     );
 }
 

@@ -556,6 +556,22 @@ impl Resource {
         self.reservation_role() == Some(role)
     }
 
+    /// Whether a Mesos master may offer this resource to a framework under `role`: it is
+    /// unreserved, or reserved to `role` or to one of `role`'s ancestors (what is reserved to
+    /// `a` may go to `a/b`, which is how a static reservation reaches the sub-role that
+    /// refines it).
+    pub fn is_allocatable_to(&self, role: &str) -> bool {
+        match self.reservation_role() {
+            None => true,
+            Some(reserved) => {
+                role == reserved
+                    || role
+                        .strip_prefix(reserved)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        }
+    }
+
     /// Whether the effective reservation is dynamic (made by RESERVE).
     pub fn is_dynamically_reserved(&self) -> bool {
         match self.reservations.last() {

@@ -26,6 +26,7 @@ pub fn builtin_checks(role: &str) -> Vec<Box<dyn OfferCheck>> {
         Box::new(PlacementCheck),
         Box::new(ScalarCheck::Cpus),
         Box::new(ScalarCheck::Mem),
+        Box::new(ScalarCheck::Gpus),
         Box::new(ScalarCheck::Disk),
         Box::new(PortsCheck),
         // MOUNT volumes last: whole-disk matching is the most specific need.
@@ -33,8 +34,8 @@ pub fn builtin_checks(role: &str) -> Vec<Box<dyn OfferCheck>> {
     ]
 }
 
-/// `role`: the offer is for the service's role, and holds resources that are unreserved or
-/// reserved to it.
+/// `role`: the offer is for the role the pod reserves to (the service's, or its pre-reserved
+/// role refined, `<R>/<service role>`), and holds something the pod could take.
 #[derive(Debug, Clone)]
 pub struct RoleCheck {
     /// The service's role.
@@ -48,19 +49,29 @@ impl OfferCheck for RoleCheck {
 
     fn check(
         &self,
-        _: &PodRequirement,
+        req: &PodRequirement,
         offer: &OfferView,
         _: &PlacementContext,
     ) -> Result<(), String> {
         match offer.role.as_deref() {
-            Some(r) if r != self.role => Err(format!(
-                "offered to role `{r}`, the service's role is `{}`",
-                self.role
-            )),
-            _ if offer.foreign > 0 && is_empty(offer) => Err(format!(
-                "every resource is reserved to a role other than `{}`",
-                self.role
-            )),
+            Some(r) if r != req.role => Err(match &req.pre_reserved {
+                Some(pre) => format!(
+                    "offered to role `{r}`; {} takes only resources statically reserved to \
+                     `{pre}`, offered to role `{}`",
+                    req.pod_instance, req.role
+                ),
+                None => format!(
+                    "offered to role `{r}`, {} reserves to the service's role `{}`",
+                    req.pod_instance, req.role
+                ),
+            }),
+            _ if offer.foreign > 0 && is_empty(offer) => Err(match &req.pre_reserved {
+                Some(pre) => format!("nothing in it is statically reserved to `{pre}`"),
+                None => format!(
+                    "every resource is reserved to a role other than `{}`",
+                    self.role
+                ),
+            }),
             _ => Ok(()),
         }
     }
@@ -70,6 +81,7 @@ fn is_empty(o: &OfferView) -> bool {
     o.cpus == 0
         && o.mem == 0
         && o.disk == 0
+        && o.gpus == 0
         && o.ports.is_empty()
         && o.mounts.is_empty()
         && o.reserved.is_empty()
@@ -149,13 +161,16 @@ impl OfferCheck for PlacementCheck {
     }
 }
 
-/// `cpus`, `mem`, `disk`: enough of the unreserved scalar for what is reserved afresh.
+/// `cpus`, `mem`, `gpus`, `disk`: enough of the fresh scalar (unreserved, or statically
+/// reserved to the pod's pre-reserved role) for what is reserved afresh.
 #[derive(Debug, Clone, Copy)]
 pub enum ScalarCheck {
     /// CPUs (tasks and executor).
     Cpus,
     /// Memory (tasks and executor).
     Mem,
+    /// GPUs (tasks).
+    Gpus,
     /// ROOT disk for volumes.
     Disk,
 }
@@ -165,6 +180,7 @@ impl OfferCheck for ScalarCheck {
         match self {
             ScalarCheck::Cpus => "cpus",
             ScalarCheck::Mem => "mem",
+            ScalarCheck::Gpus => "gpus",
             ScalarCheck::Disk => "disk",
         }
     }
@@ -178,10 +194,17 @@ impl OfferCheck for ScalarCheck {
         let (need, offered): (Milli, Milli) = match self {
             ScalarCheck::Cpus => (req.cpus, offer.cpus),
             ScalarCheck::Mem => (req.mem, offer.mem),
+            ScalarCheck::Gpus => (req.gpus, offer.gpus),
             ScalarCheck::Disk => (req.disk, offer.disk),
         };
         if need <= offered {
             Ok(())
+        } else if let ScalarCheck::Gpus = self {
+            // Said in whole devices: "need 2.0" of something never fractional reads oddly.
+            Err(match offer.gpus {
+                0 => format!("offers no GPUs, need {}", unmilli(need)),
+                n => format!("offered {} GPUs, need {}", unmilli(n), unmilli(need)),
+            })
         } else {
             Err(format!(
                 "offered {:?}, need {:?}",

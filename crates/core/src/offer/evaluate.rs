@@ -246,6 +246,7 @@ fn take(
     offer.take_ports(&ports);
     offer.cpus -= req.cpus;
     offer.mem -= req.mem;
+    offer.gpus -= req.gpus;
     offer.disk -= req.disk;
     let mut reused = HashMap::new();
     for id in &req.resource_ids {

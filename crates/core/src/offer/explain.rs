@@ -53,7 +53,7 @@ impl Evaluation {
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckOutcome {
-    /// `role`, `reservation`, `placement`, `cpus`, `mem`, `disk`, `ports`, `volumes`, or an
+    /// `role`, `reservation`, `placement`, `cpus`, `mem`, `gpus`, `disk`, `ports`, `volumes`, or an
     /// author's check name.
     pub check: String,
     /// Whether it passed.

@@ -1,8 +1,9 @@
 //! The operations of one accepted placement: RESERVE, CREATE, LAUNCH_GROUP.
 //!
-//! Every fresh resource is reserved dynamically to the service's role and principal with two
-//! labels, a unique `resource_id` and the `pod_instance`; volumes are created with a unique
-//! persistence id at the spec's path. A relaunch on existing reservations sends only
+//! Every fresh resource is reserved dynamically to the pod's role (the service's, or for a pod
+//! with a pre-reserved role `R`, `R/<service role>` pushed on top of the static reservation to
+//! `R`: a refinement) and the service's principal, with two labels, a unique `resource_id` and
+//! the `pod_instance`; volumes are created with a unique persistence id at the spec's path. A relaunch on existing reservations sends only
 //! LAUNCH_GROUP, on the very resources the offer carries under the pod's resource ids.
 
 use std::collections::BTreeMap;
@@ -75,10 +76,17 @@ pub fn launch(
         .allocation_info
         .as_ref()
         .and_then(|a| a.role.clone())
-        .unwrap_or_else(|| ctx.spec.role.clone());
+        .unwrap_or_else(|| req.role.clone());
     let mut r = Reserver {
         role,
-        spec_role: ctx.spec.role.clone(),
+        reservation_role: req.role.clone(),
+        // What a fresh resource of the pod's pool carries already: nothing (unreserved), or
+        // the operator's static reservation to the pre-reserved role, refined on top.
+        base: req
+            .pre_reserved
+            .iter()
+            .map(|pre| ReservationInfo::static_(pre.clone()))
+            .collect(),
         principal: ctx.spec.principal.clone(),
         pod_instance: req.pod_instance.to_string(),
         reserve: Vec::new(),
@@ -122,8 +130,12 @@ pub fn launch(
 
 /// Collects RESERVE and CREATE while handing out reserved resources.
 struct Reserver<'a, 'm> {
+    /// The role the offer was allocated to (which Mesos requires the reservation's to be).
     role: String,
-    spec_role: String,
+    /// The role reserved to.
+    reservation_role: String,
+    /// The reservations a fresh resource of the offer carries.
+    base: Vec<ReservationInfo>,
     principal: String,
     pod_instance: String,
     reserve: Vec<Resource>,
@@ -137,12 +149,12 @@ struct Reserver<'a, 'm> {
 impl Reserver<'_, '_> {
     fn reservation(&mut self) -> ReservationInfo {
         let id = self.ids.uuid();
-        ReservationInfo::dynamic(self.spec_role.clone())
+        ReservationInfo::dynamic(self.reservation_role.clone())
             .with_principal(self.principal.clone())
             .with_labels(reservation_labels(&id, &self.pod_instance))
     }
 
-    /// Reserves `resource` (unreserved, from the offer) and returns it reserved.
+    /// Reserves `resource` (fresh, from the offer's pool) and returns it reserved.
     fn reserve(&mut self, resource: Resource) -> Resource {
         let reservation = self.reservation();
         let reserved = resource
@@ -152,19 +164,28 @@ impl Reserver<'_, '_> {
         reserved
     }
 
+    /// A resource of the offer's pool, as the offer carries it: with the pool's reservations.
+    fn fresh(&self, mut resource: Resource) -> Resource {
+        resource.reservations = self.base.clone();
+        resource
+    }
+
     fn scalar(&mut self, name: &str, value: f64) -> Resource {
-        self.reserve(Resource::scalar(name, value))
+        let fresh = self.fresh(Resource::scalar(name, value));
+        self.reserve(fresh)
     }
 
     fn port(&mut self) -> (u64, Resource) {
         let p = self.ports.next().copied().unwrap_or(0);
-        (p, self.reserve(Resource::ranges("ports", &[(p, p)])))
+        let fresh = self.fresh(Resource::ranges("ports", &[(p, p)]));
+        (p, self.reserve(fresh))
     }
 
     /// Reserves the disk of a fresh volume and creates the volume on it.
     fn volume(&mut self, v: &VolumeSpec) -> Resource {
         let disk = match v.type_ {
-            VolumeType::Root => Resource::scalar("disk", v.size_mb as f64),
+            VolumeType::Root => self.fresh(Resource::scalar("disk", v.size_mb as f64)),
+            // The whole disk as offered, its reservations (if any) included.
             VolumeType::Mount => {
                 let mut whole = self.mounts.next().cloned().unwrap_or_default();
                 whole.allocation_info = None;
@@ -414,6 +435,7 @@ fn task_resources(
             ports,
             extra_cpus,
             extra_mem_mb,
+            extra_gpus,
         } => {
             let mut held: Vec<Resource> = resources.iter().map(|s| r.reuse(s)).collect();
             // A grown spec: the difference is reserved on the same agent with the pod's
@@ -424,16 +446,23 @@ fn task_resources(
             if *extra_mem_mb > 0.0 {
                 held.push(r.scalar("mem", *extra_mem_mb));
             }
+            if *extra_gpus > 0.0 {
+                held.push(r.scalar("gpus", *extra_gpus));
+            }
             (held, ports.clone(), resource_set.clone())
         }
         TaskResources::Fresh {
             cpus,
             mem_mb,
+            gpus,
             ports,
             volumes,
             resource_set,
         } => {
             let mut resources = vec![r.scalar("cpus", *cpus), r.scalar("mem", *mem_mb)];
+            if *gpus > 0 {
+                resources.push(r.scalar("gpus", f64::from(*gpus)));
+            }
             let mut numbers = BTreeMap::new();
             for p in ports {
                 let (n, res) = r.port();

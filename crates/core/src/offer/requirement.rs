@@ -35,10 +35,17 @@ pub struct PodRequirement {
     pub pinned: Option<Pinned>,
     /// Placement rules (only for a pod that is not pinned: a placed pod stays put).
     pub placement: Arc<[CompiledRule]>,
+    /// The role the pod reserves to, and so the role of the offers it can take: the service's,
+    /// or `<pre-reserved role>/<service role>` ([`ServiceSpec::reservation_role`]).
+    pub role: String,
+    /// The pod's pre-reserved role: it takes only resources statically reserved to it.
+    pub pre_reserved: Option<String>,
     /// Fresh cpus, in thousandths, executor included.
     pub cpus: Milli,
     /// Fresh memory (MB), in thousandths.
     pub mem: Milli,
+    /// Fresh GPUs, in thousandths.
+    pub gpus: Milli,
     /// Fresh ROOT disk (MB) for volumes, in thousandths.
     pub disk: Milli,
     /// Sizes (MB) of fresh MOUNT volumes, in the order operations create them.
@@ -78,6 +85,8 @@ pub enum TaskResources {
         cpus: f64,
         /// Memory in MB.
         mem_mb: f64,
+        /// Whole GPUs (0: none).
+        gpus: u32,
         /// Ports to reserve (0: pick one).
         ports: Vec<PortSpec>,
         /// Volumes to reserve and create.
@@ -98,6 +107,8 @@ pub enum TaskResources {
         extra_cpus: f64,
         /// Memory (MB) beyond what is reserved, likewise.
         extra_mem_mb: f64,
+        /// GPUs beyond what is reserved, likewise.
+        extra_gpus: f64,
     },
 }
 
@@ -153,9 +164,12 @@ pub fn requirement(
         executor: executor_need(pod, &records),
         pinned: pinned(&records),
         placement,
+        role: spec.reservation_role(pod),
+        pre_reserved: pod.pre_reserved_role.clone(),
         tasks: launches,
         cpus: 0,
         mem: 0,
+        gpus: 0,
         disk: 0,
         mounts: Vec::new(),
         resource_ids: Vec::new(),
@@ -290,6 +304,7 @@ fn task_launch(
             TaskResources::Reuse {
                 extra_cpus: extra(wanted.0, reserved_scalar(&r.info.resources, "cpus")),
                 extra_mem_mb: extra(wanted.1, reserved_scalar(&r.info.resources, "mem")),
+                extra_gpus: extra(wanted.2, reserved_scalar(&r.info.resources, "gpus")),
                 resources: r.info.resources.clone(),
                 resource_set: set,
                 ports: stored_ports(&r.info),
@@ -304,13 +319,17 @@ fn task_launch(
     })
 }
 
-/// The cpus and memory (MB) the spec asks for the task (or its resource set).
-fn wanted_scalars(pod: &PodSpec, spec: &crate::spec::TaskSpec, set: Option<&str>) -> (f64, f64) {
+/// The cpus, memory (MB) and GPUs the spec asks for the task (or its resource set).
+fn wanted_scalars(
+    pod: &PodSpec,
+    spec: &crate::spec::TaskSpec,
+    set: Option<&str>,
+) -> (f64, f64, f64) {
     let res = match set.and_then(|id| pod.resource_set(id)) {
         Some(s) => &s.resources,
         None => &spec.resources,
     };
-    (res.cpus, res.memory_mb as f64)
+    (res.cpus, res.memory_mb as f64, f64::from(res.gpus))
 }
 
 /// The amount of scalar `name` among reserved resources.
@@ -346,6 +365,7 @@ fn fresh_resources(
     TaskResources::Fresh {
         cpus: res.cpus,
         mem_mb: res.memory_mb as f64,
+        gpus: res.gpus,
         ports: res.ports.clone(),
         volumes,
         resource_set: set,
@@ -403,21 +423,25 @@ fn totals(req: &mut PodRequirement, executor: ExecutorSize) {
             TaskResources::Fresh {
                 cpus,
                 mem_mb,
+                gpus,
                 volumes,
                 ..
             } => {
                 req.cpus += milli(*cpus);
                 req.mem += milli(*mem_mb);
+                req.gpus += milli(f64::from(*gpus));
                 fresh_volumes.extend(volumes);
             }
             TaskResources::Reuse {
                 resources,
                 extra_cpus,
                 extra_mem_mb,
+                extra_gpus,
                 ..
             } => {
                 req.cpus += milli(*extra_cpus);
                 req.mem += milli(*extra_mem_mb);
+                req.gpus += milli(*extra_gpus);
                 reused.extend(resources);
             }
         }

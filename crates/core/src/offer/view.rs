@@ -48,38 +48,59 @@ pub struct OfferView {
     pub facts: AgentFacts,
     /// The role the offer was allocated to.
     pub role: Option<String>,
-    /// Unreserved cpus left.
+    /// The pre-reserved role whose static reservations the pools hold, when the offer was
+    /// allocated to `<pre-reserved role>/<service role>`; `None`: the pools hold unreserved
+    /// resources (an offer to the service's own role).
+    pub pre_reserved: Option<String>,
+    /// Fresh cpus left (unreserved, or statically reserved to `pre_reserved`).
     pub cpus: Milli,
-    /// Unreserved memory (MB) left.
+    /// Fresh memory (MB) left.
     pub mem: Milli,
-    /// Unreserved ROOT disk (MB) left.
+    /// Fresh ROOT disk (MB) left.
     pub disk: Milli,
-    /// Unreserved port ranges left.
+    /// Fresh GPUs left, in thousandths like every scalar (Mesos offers whole ones).
+    pub gpus: Milli,
+    /// Fresh port ranges left.
     pub ports: Vec<Range>,
-    /// Unreserved MOUNT disks left, whole.
+    /// Fresh MOUNT disks left, whole.
     pub mounts: Vec<Resource>,
     /// Resources reserved to the role with a `resource_id`, by id (not volumes).
     pub reserved: HashMap<String, Resource>,
     /// Persistent volumes of the role, by persistence id.
     pub volumes: HashMap<String, Resource>,
-    /// Resources reserved to other roles (ignored, counted for explanations).
+    /// Resources no pod of the service can take from this offer: reserved to other roles, or
+    /// unreserved in an offer to a pre-reserved role (counted for explanations).
     pub foreign: usize,
     /// Pod instances placed on this offer in this cycle.
     pub pods: usize,
 }
 
 impl OfferView {
-    /// Parses `offer` for a service using `role`.
+    /// Parses `offer` for a service whose own role is `role`. What its pools hold depends on
+    /// the role the offer was allocated to: for `role` itself, the unreserved resources; for
+    /// `<R>/<role>` (a pod's pre-reserved role `R`, refined as the SDK does), only what is
+    /// statically reserved to `R` — a pre-reserved pod takes nothing else, and no other pod
+    /// may reserve under that role.
     pub fn new(index: usize, offer: &Offer, role: &str) -> OfferView {
+        let allocated = offer.allocation_info.as_ref().and_then(|a| a.role.clone());
+        let pre_reserved = allocated
+            .as_deref()
+            .and_then(|a| a.strip_suffix(role))
+            .and_then(|a| a.strip_suffix('/'))
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
         let mut view = OfferView {
             index,
             offer_id: offer.id.value.clone(),
             agent_id: offer.agent_id.clone(),
             facts: facts(offer),
-            role: offer.allocation_info.as_ref().and_then(|a| a.role.clone()),
+            // Without allocation info (a master before MULTI_ROLE) the offer is the role's.
+            role: allocated.clone(),
+            pre_reserved,
             cpus: 0,
             mem: 0,
             disk: 0,
+            gpus: 0,
             ports: Vec::new(),
             mounts: Vec::new(),
             reserved: HashMap::new(),
@@ -87,15 +108,26 @@ impl OfferView {
             foreign: 0,
             pods: 0,
         };
+        let own = allocated.unwrap_or_else(|| role.to_string());
         for r in &offer.resources {
-            view.add(r.to_refined_format(), role);
+            view.add(r.to_refined_format(), &own);
         }
         view.ports = ranges::normalize(&view.ports);
         view
     }
 
+    /// Sorts one resource of an offer allocated to `role` (the service's or a pod's refined
+    /// pre-reserved role).
     fn add(&mut self, r: Resource, role: &str) {
-        if r.is_reserved() && !r.is_reserved_to(role) {
+        let fresh = match &self.pre_reserved {
+            None => r.is_unreserved(),
+            Some(pre) => is_static_to(&r, pre),
+        };
+        if fresh {
+            self.add_fresh(r);
+            return;
+        }
+        if !r.is_reserved_to(role) {
             self.foreign += 1;
             return;
         }
@@ -109,12 +141,10 @@ impl OfferView {
             if let Some(id) = resource_id(&r) {
                 self.reserved.insert(id.to_string(), r);
             }
-            return;
         }
-        self.add_unreserved(r);
     }
 
-    fn add_unreserved(&mut self, r: Resource) {
+    fn add_fresh(&mut self, r: Resource) {
         let mount = r
             .disk
             .as_ref()
@@ -127,6 +157,7 @@ impl OfferView {
             ("disk", ValueType::Scalar, None) => self.disk += milli(r.scalar_value()),
             ("cpus", ValueType::Scalar, _) => self.cpus += milli(r.scalar_value()),
             ("mem", ValueType::Scalar, _) => self.mem += milli(r.scalar_value()),
+            ("gpus", ValueType::Scalar, _) => self.gpus += milli(r.scalar_value()),
             ("ports", ValueType::Ranges, _) => self.ports.extend_from_slice(r.range_values()),
             _ => {}
         }
@@ -136,6 +167,15 @@ impl OfferView {
     pub fn take_ports(&mut self, ports: &[u64]) {
         let taken: Vec<Range> = ports.iter().map(|p| Range::new(*p, *p)).collect();
         self.ports = ranges::subtract(&self.ports, &taken);
+    }
+}
+
+/// Whether `r` is reserved statically to `role` and to nothing on top: what an operator set
+/// aside for `role` with the agent's `--resources`, and a pre-reserved pod may refine.
+fn is_static_to(r: &Resource, role: &str) -> bool {
+    match r.reservations.as_slice() {
+        [only] => !only.is_dynamic() && only.role.as_deref() == Some(role),
+        _ => false,
     }
 }
 

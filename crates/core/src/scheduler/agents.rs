@@ -55,24 +55,28 @@ pub(super) struct Agents {
 const ASK_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `resource_id` → nothing: the resource ids of the role's reservations on one agent.
-fn held_ids(agent: &cairn_proto::master::Agent, role: &str) -> BTreeSet<String> {
+fn held_ids(agent: &cairn_proto::master::Agent, roles: &[String]) -> BTreeSet<String> {
     agent
         .total_resources
         .iter()
-        .filter(|r| r.reservation_role() == Some(role))
+        .filter(|r| {
+            r.reservation_role()
+                .is_some_and(|x| roles.iter().any(|o| o == x))
+        })
         .filter_map(|r| resource_id(r).map(str::to_string))
         .collect()
 }
 
-/// The registered agents of an answer, with the role's reservation ids each holds.
+/// The registered agents of an answer, with the reservation ids each holds for the service's
+/// roles (its own and its pods' refined pre-reserved roles).
 pub(super) fn registered_agents(
     answer: &GetAgents,
-    role: &str,
+    roles: &[String],
 ) -> BTreeMap<String, BTreeSet<String>> {
     answer
         .agents
         .iter()
-        .filter_map(|a| Some((a.agent_info.id.as_ref()?.value.clone(), held_ids(a, role))))
+        .filter_map(|a| Some((a.agent_info.id.as_ref()?.value.clone(), held_ids(a, roles))))
         .collect()
 }
 
@@ -111,7 +115,7 @@ impl Scheduler {
             return;
         }
         self.last_now = self.last_now.max(now);
-        self.set_registered(registered_agents(answer, &self.spec.role));
+        self.set_registered(registered_agents(answer, &self.spec.roles()));
         // A question that came while this read was out may be about a change the answer does
         // not show yet: those wait for the next answer.
         if !again {
@@ -326,7 +330,7 @@ mod tests {
             ],
             ..GetAgents::default()
         };
-        let got = registered_agents(&answer, "svc-role");
+        let got = registered_agents(&answer, &["svc-role".to_string()]);
         assert_eq!(got.len(), 1);
         assert_eq!(
             got["a1"].iter().collect::<Vec<_>>(),

@@ -359,7 +359,7 @@ impl Scheduler {
         let Some(fid) = self.framework_id.clone() else {
             return;
         };
-        let roles = vec![self.spec.role.clone()];
+        let roles = self.spec.roles();
         self.send(match c {
             DemandCall::Suppress => Call::suppress(fid, roles),
             DemandCall::Revive => Call::revive(fid, roles),

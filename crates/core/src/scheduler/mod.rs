@@ -330,13 +330,19 @@ impl Scheduler {
         Ok(scheduler)
     }
 
-    /// What to SUBSCRIBE with.
+    /// What to SUBSCRIBE with: the service's role and its pods' refined pre-reserved roles
+    /// (MULTI_ROLE), and GPU_RESOURCES only when the spec asks for GPUs
+    /// ([`ServiceSpec::uses_gpus`]).
     pub fn framework_info(&self) -> FrameworkInfo {
+        let gpus = self
+            .spec
+            .uses_gpus()
+            .then_some(CapabilityType::GpuResources);
         FrameworkInfo {
             id: self.framework_id.clone(),
             failover_timeout: Some(self.cfg.failover_timeout_secs),
             checkpoint: Some(true),
-            roles: vec![self.spec.role.clone()],
+            roles: self.spec.roles(),
             principal: Some(self.spec.principal.clone()),
             hostname: self.cfg.hostname.clone(),
             webui_url: self.spec.web_url.clone(),
@@ -347,6 +353,7 @@ impl Scheduler {
                 CapabilityType::TaskKillingState,
             ]
             .into_iter()
+            .chain(gpus)
             .map(Into::into)
             .collect(),
             ..FrameworkInfo::new(self.spec.user.clone(), self.spec.name.clone())

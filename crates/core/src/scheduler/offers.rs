@@ -302,12 +302,20 @@ impl Refuse {
 }
 
 /// Short when a waiting requirement could use the offer's agent soon (another step may fit, a
-/// pinned pod's resources may be freed); long otherwise: nothing waiting can use it, and a
-/// REVIVE brings it back when that changes.
+/// pinned pod's resources may be freed); long otherwise: nothing waiting can use it (it is on
+/// another agent, or allocated to a role the pod does not reserve to), and a REVIVE brings it
+/// back when that changes.
 fn refuse_for(waiting: &[&PodRequirement], offer: &Offer) -> Refuse {
-    let usable = waiting.iter().any(|r| match &r.pinned {
-        Some(pin) => pin.agent_id == offer.agent_id,
-        None => true,
+    let role = offer
+        .allocation_info
+        .as_ref()
+        .and_then(|a| a.role.as_deref());
+    let usable = waiting.iter().any(|r| {
+        let here = match &r.pinned {
+            Some(pin) => pin.agent_id == offer.agent_id,
+            None => true,
+        };
+        here && role.is_none_or(|role| role == r.role)
     });
     if usable {
         Refuse::Short

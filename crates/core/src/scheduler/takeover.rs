@@ -276,7 +276,7 @@ impl Scheduler {
         }
         self.outbox.persist(writes);
         let agents = state.get_agents.clone().unwrap_or_default();
-        self.learn_agents(registered_agents(&agents, &self.spec.role));
+        self.learn_agents(registered_agents(&agents, &self.spec.roles()));
         // The operator's answer was for this start: a later check (a reconnection) judges
         // afresh, so a framework torn down meanwhile stops the scheduler again.
         self.cfg.takeover = TakeoverChoice::Check;
@@ -544,12 +544,17 @@ impl Scheduler {
             .map(|i| i.to_string())
             .collect();
         let mut out = Vec::new();
+        let roles = self.spec.roles();
+        let ours = |r: &Resource| {
+            r.reservation_role()
+                .is_some_and(|x| roles.iter().any(|o| o == x))
+        };
         for agent in &agents.agents {
             let Some(agent_id) = &agent.agent_info.id else {
                 continue;
             };
             for r in &agent.total_resources {
-                if r.reservation_role() != Some(self.spec.role.as_str()) {
+                if !ours(r) {
                     continue;
                 }
                 let (Some(id), Some(pod)) = (resource_id(r), resource_pod_instance(r)) else {
@@ -576,12 +581,14 @@ impl Scheduler {
 
     /// How many cairn reservations the role holds on registered agents.
     fn role_reservations(&self, state: &GetState) -> usize {
+        let roles = self.spec.roles();
         state.get_agents.as_ref().map_or(0, |a| {
             a.agents
                 .iter()
                 .flat_map(|a| &a.total_resources)
                 .filter(|r| {
-                    r.reservation_role() == Some(self.spec.role.as_str())
+                    r.reservation_role()
+                        .is_some_and(|x| roles.iter().any(|o| o == x))
                         && resource_id(r).is_some()
                 })
                 .count()

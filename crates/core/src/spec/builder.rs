@@ -355,7 +355,7 @@ impl TaskSpecBuilder {
         self
     }
 
-    /// Whole GPUs (only 0 is accepted for now).
+    /// Whole GPUs.
     pub fn gpus(mut self, gpus: u32) -> Self {
         self.spec.resources.gpus = gpus;
         self

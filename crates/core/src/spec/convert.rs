@@ -43,7 +43,6 @@
 //! | volume `profiles` | volume | here | DC/OS Storage Service |
 //! | `host-volumes` | pod | yet | host bind mounts without an image are plausible; not built |
 //! | `resource-limits` | task, resource set | yet | cgroup limits; not built |
-//! | `gpus` > 0 | task, resource set | yet | (refused by validation) no GPU offers or isolation yet |
 //!
 //! `configs` are read here: each `template` is a file beside the spec (read through
 //! [`super::TemplateFiles`]), and its text goes into the model, so that a changed template is a
@@ -78,7 +77,6 @@ const TLS: &str = "not supported here: certificates are issued by the DC/OS CA";
 const PROFILES: &str = "not supported here: volume profiles come from the DC/OS Storage Service";
 const HOST_VOLUMES: &str = "not supported yet: host bind mounts are not built yet";
 const RESOURCE_LIMITS: &str = "not supported yet: resource limits (bursting) are not built yet";
-pub(crate) const GPUS: &str = "not supported yet: cairn neither offers nor isolates GPUs";
 
 /// A converted spec, the problems met on the way, and how to name model places in svc.yml.
 pub(crate) struct Converted {
@@ -268,7 +266,8 @@ fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
         volumes,
         resource_sets,
         tasks,
-        pre_reserved_role: raw.pre_reserved_role,
+        // `*` is how SDK specs (and their packages' default options) say "none".
+        pre_reserved_role: raw.pre_reserved_role.filter(|r| r != "*"),
         user: raw.user,
         rlimits: convert_rlimits(cx, &path, raw.rlimits),
     }
@@ -352,17 +351,29 @@ fn convert_resources(
     path: &str,
     cpus: Option<f64>,
     memory: Option<i64>,
-    gpus: Option<i64>,
+    gpus: Option<f64>,
     ports: Option<OrderedMap<RawPort>>,
 ) -> ResourceSpec {
+    let key = format!("{path}.gpus");
     let gpus = match gpus {
-        Some(n) if n < 0 => {
-            cx.report.push(format!("{path}.gpus"), "must be >= 0");
+        None => 0,
+        // `!(n >= 0)`: NaN too.
+        Some(n) if !(n >= 0.0) => {
+            cx.report.push(key, "must be >= 0");
             0
         }
-        // Anything above 0 is refused by validation, so the exact large value does not matter.
-        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
-        None => 0,
+        // Mesos refuses fractional GPUs: a task gets whole devices or none.
+        Some(n) if n.fract() != 0.0 => {
+            cx.report.push(
+                key,
+                format!(
+                    "{n} is not a whole number (GPUs are whole devices; Mesos refuses fractions)"
+                ),
+            );
+            0
+        }
+        // Above the limit, validation refuses it; the exact large value does not matter.
+        Some(n) => u32::try_from(n as u64).unwrap_or(u32::MAX),
     };
     ResourceSpec {
         cpus: cpus.unwrap_or(0.0),

@@ -94,6 +94,13 @@ pub const CPUS: Limit = Limit {
     why: "a task runs on one agent, and the largest machines have under 2,000 hardware threads",
 };
 
+/// `gpus` of a task or resource set: whole devices.
+pub const GPUS: Limit = Limit {
+    max: 64,
+    what: "GPUs per task or resource set",
+    why: "a task runs on one agent, and the largest machines hold 16 GPUs",
+};
+
 /// `memory` of a task or resource set, in MB.
 pub const MEMORY_MB: Limit = Limit {
     max: 67_108_864,
@@ -270,6 +277,7 @@ pub const LIMITS: &[Limit] = &[
     TASKS_PER_POD,
     RESOURCE_SETS,
     CPUS,
+    GPUS,
     MEMORY_MB,
     VOLUME_MB,
     VOLUMES,

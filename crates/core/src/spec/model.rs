@@ -68,6 +68,43 @@ impl ServiceSpec {
         self.plans.iter().find(|p| p.name == name)
     }
 
+    /// The role pod type `pod`'s reservations are made to: the service's role, or, for a pod
+    /// with a pre-reserved role `R`, `R/<service role>` — the SDK's refinement: a dynamic
+    /// reservation pushed on top of the static one to `R`, which Mesos accepts only for a
+    /// sub-role of `R`, and which the framework must also subscribe with (Mesos offers what is
+    /// reserved to `R` to that sub-role and lets a framework reserve only to the role an offer
+    /// was allocated to).
+    pub fn reservation_role(&self, pod: &PodSpec) -> String {
+        match &pod.pre_reserved_role {
+            Some(pre) => format!("{pre}/{}", self.role),
+            None => self.role.clone(),
+        }
+    }
+
+    /// Every role the framework subscribes with: the service's role first, then each pod's
+    /// [`Self::reservation_role`] that differs from it, once.
+    pub fn roles(&self) -> Vec<String> {
+        let mut roles = vec![self.role.clone()];
+        for pod in &self.pods {
+            let role = self.reservation_role(pod);
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        roles
+    }
+
+    /// Whether any task or resource set asks for GPUs: only then does the framework say
+    /// GPU_RESOURCES, so a service without them is never offered a GPU agent's resources on a
+    /// cluster that keeps GPU agents for GPU work (Mesos' `--filter_gpu_resources`, its
+    /// default), as the SDK decides.
+    pub fn uses_gpus(&self) -> bool {
+        self.pods.iter().any(|p| {
+            p.tasks.iter().any(|t| t.resources.gpus > 0)
+                || p.resource_sets.iter().any(|s| s.resources.gpus > 0)
+        })
+    }
+
     /// The plans of the spec that nothing runs: every plan but `deploy` and `update` (a
     /// sidecar plan such as a backup or a repair), which cairn cannot start yet. Said out loud
     /// by `validate` and at start, rather than dropped in silence.
@@ -257,7 +294,7 @@ pub struct ResourceSpec {
     /// Named ports.
     #[serde(default)]
     pub ports: Vec<PortSpec>,
-    /// Whole GPUs. Only 0 is accepted for now.
+    /// Whole GPUs (the `gpus` scalar; the framework then has GPU_RESOURCES).
     #[serde(default)]
     pub gpus: u32,
 }

@@ -148,7 +148,8 @@ pub struct RawTask {
     pub cmd: Option<String>,
     pub env: Option<OrderedMap<Option<String>>>,
     pub cpus: Option<f64>,
-    pub gpus: Option<i64>,
+    // A number as the SDK reads it (`1` or `1.0`); conversion refuses a fraction.
+    pub gpus: Option<f64>,
     pub memory: Option<i64>,
     pub ports: Option<OrderedMap<RawPort>>,
     pub health_check: Option<RawHealthCheck>,
@@ -181,7 +182,8 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawResourceSet {
     pub cpus: Option<f64>,
-    pub gpus: Option<i64>,
+    // A number as the SDK reads it (`1` or `1.0`); conversion refuses a fraction.
+    pub gpus: Option<f64>,
     pub memory: Option<i64>,
     pub ports: Option<OrderedMap<RawPort>>,
     pub volume: Option<RawVolume>,

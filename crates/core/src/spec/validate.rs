@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::convert::GPUS;
 use super::error::{Report, SpecErrors};
 use super::limits::{self, Limit};
 use super::model::*;
@@ -625,9 +624,12 @@ fn check_own_resources(res: &ResourceSpec, path: &str, r: &mut Report) {
         &limits::MEMORY_MB,
         res.memory_mb,
     );
-    if res.gpus > 0 {
-        r.push(format!("{path}.gpus"), GPUS);
-    }
+    at_most(
+        r,
+        format!("{path}.gpus"),
+        &limits::GPUS,
+        u64::from(res.gpus),
+    );
     at_most(
         r,
         format!("{path}.ports"),

@@ -356,6 +356,25 @@ impl Sim {
         }
     }
 
+    /// An offer of what agent `i` has free for `role`, allocated to it, as a Mesos master
+    /// makes one for a MULTI_ROLE framework: unreserved resources and those reserved to
+    /// `role` or one of its ancestors.
+    pub fn offer_to(&mut self, i: usize, role: &str) -> Offer {
+        self.offers += 1;
+        let a = &self.agents[i];
+        let free = a.free.filter(|r| r.is_allocatable_to(role));
+        Offer {
+            id: OfferId::new(format!("O{}-{i}", self.offers)),
+            framework_id: FrameworkId::new(FRAMEWORK),
+            agent_id: AgentId::new(a.id.clone()),
+            hostname: a.hostname.clone(),
+            resources: free.with_allocation_info(role).to_refined_format(),
+            attributes: a.attributes.clone(),
+            allocation_info: Some(cairn_proto::AllocationInfo::role(role.to_string())),
+            ..Offer::default()
+        }
+    }
+
     /// Sends one OFFERS event with an offer from each of `agents`.
     pub fn offers(&mut self, agents: &[usize]) -> Vec<Offer> {
         let offers: Vec<Offer> = agents.iter().map(|i| self.offer(*i)).collect();
