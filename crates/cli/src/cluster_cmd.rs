@@ -28,6 +28,10 @@ pub struct ClusterArgs {
     /// What each agent offers, in Mesos' resource syntax.
     #[arg(long, default_value = DEFAULT_AGENT_RESOURCES)]
     agent_resources: String,
+    /// What one agent offers besides --agent-resources, as INDEX=RESOURCES (`1=gpus:2`,
+    /// `0=cpus(slave_public):1;mem(slave_public):512`); repeat for more agents.
+    #[arg(long, value_name = "INDEX=RESOURCES")]
+    agent_extra_resources: Vec<String>,
     /// Attributes of each agent, `name:value;...` (`{i}` is the agent's index).
     #[arg(long, default_value = "")]
     agent_attributes: String,
@@ -138,6 +142,46 @@ enum AgentAction {
     Add,
 }
 
+/// `--agent-extra-resources INDEX=RESOURCES`, each checked: an index of an agent the cluster
+/// has, resources in Mesos' syntax, whole GPUs, one entry per agent.
+pub fn agent_extra_resources(
+    entries: &[String],
+    agents: usize,
+) -> anyhow::Result<std::collections::BTreeMap<usize, Resources>> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in entries {
+        let flag = format!("--agent-extra-resources '{entry}'");
+        let (index, text) = entry
+            .split_once('=')
+            .with_context(|| format!("{flag}: expected INDEX=RESOURCES"))?;
+        let index: usize = index
+            .trim()
+            .parse()
+            .with_context(|| format!("{flag}: `{index}` is not an agent index"))?;
+        if index >= agents {
+            bail!(
+                "{flag}: there is no agent {index} (agents are 0 to {})",
+                agents.saturating_sub(1)
+            );
+        }
+        let resources = Resources::parse(text).with_context(|| flag.clone())?;
+        agent_gpus_whole(&resources, &flag)?;
+        if out.insert(index, resources).is_some() {
+            bail!("{flag}: agent {index} is given extra resources twice");
+        }
+    }
+    Ok(out)
+}
+
+/// Mesos counts GPUs as devices: an agent offering half of one is a mistake in the flag.
+fn agent_gpus_whole(resources: &Resources, flag: &str) -> anyhow::Result<()> {
+    let gpus = resources.scalar("gpus");
+    if gpus.fract() != 0.0 {
+        bail!("{flag}: gpus:{gpus} is not a whole number of GPUs");
+    }
+    Ok(())
+}
+
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     if let Some(AgentCommand::Agent {
         action,
@@ -152,6 +196,8 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.agents = args.agents;
     cfg.agent_resources = Resources::parse(&args.agent_resources)
         .with_context(|| format!("--agent-resources '{}'", args.agent_resources))?;
+    cfg.agent_extra_resources = agent_extra_resources(&args.agent_extra_resources, args.agents)?;
+    agent_gpus_whole(&cfg.agent_resources, "--agent-resources")?;
     cfg.agent_attributes = args.agent_attributes;
     if let Some(disks) = &args.agent_mount_disks {
         let (n, size) = disks

@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// How many agents a new embedded cluster gets.
     #[arg(long, default_value_t = cairn::DEFAULT_AGENTS)]
     agents: usize,
+    /// What one agent of a new embedded cluster offers besides the default resources, as
+    /// INDEX=RESOURCES (`1=gpus:2`); repeat for more agents (as `cairn cluster`).
+    #[arg(long, value_name = "INDEX=RESOURCES")]
+    agent_extra_resources: Vec<String>,
     /// Where the scheduler's HTTP API listens (port 0: any free port; the address is written to
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
@@ -184,12 +188,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
     let (allowed_users, allow_root) = args.users.policy()?;
+    let agent_extra_resources =
+        crate::cluster_cmd::agent_extra_resources(&args.agent_extra_resources, args.agents)?;
     let mut options = RunOptions {
         master: args.master,
         work_dir: args.work_dir,
         state_dir: args.state_dir,
         listen: args.listen,
         agents: args.agents,
+        agent_extra_resources,
         api: Some(args.api),
         allowed_users,
         allow_root,

@@ -19,6 +19,10 @@ pub struct ClusterConfig {
     pub work_dir: PathBuf,
     /// What each agent offers, in Mesos' flag syntax (`cpus:4;mem:8192;...`).
     pub agent_resources: Resources,
+    /// What some agents offer besides `agent_resources`, by agent index: GPUs on one agent,
+    /// or resources statically reserved to a role (`cpus(slave_public):1;...`). Like
+    /// `agent_resources`, read when an agent is made; a recovered agent keeps what it had.
+    pub agent_extra_resources: std::collections::BTreeMap<usize, Resources>,
     /// Attributes for each agent (`rack:r{i}` gets the agent's index for `{i}`).
     pub agent_attributes: String,
     /// MOUNT disks per agent: (count, size in MB each).
@@ -90,6 +94,7 @@ impl ClusterConfig {
             work_dir: work_dir.into(),
             agent_resources: Resources::parse(DEFAULT_AGENT_RESOURCES)
                 .expect("the default agent resources parse"),
+            agent_extra_resources: Default::default(),
             agent_attributes: String::new(),
             agent_mount_disks: (0, 0),
             agent_ip_start: Ipv4Addr::new(127, 0, 0, 2),

@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub listen: Option<SocketAddr>,
     /// How many agents a new embedded cluster gets (a recovered one keeps its own).
     pub agents: usize,
+    /// What some agents of a new embedded cluster offer besides the default resources, by
+    /// agent index (GPUs, static reservations to a role): `cairn run --agent-extra-resources`.
+    pub agent_extra_resources: std::collections::BTreeMap<usize, cairn_proto::Resources>,
     /// The scheduler's tunables.
     pub scheduler: SchedulerConfig,
     /// The driver's timing.
@@ -111,6 +114,7 @@ impl Default for RunOptions {
             state_dir: None,
             listen: None,
             agents: DEFAULT_AGENTS,
+            agent_extra_resources: Default::default(),
             scheduler: SchedulerConfig::default(),
             driver: DriverOptions::default(),
             force_agents: Vec::new(),
@@ -878,6 +882,7 @@ fn uninstall_outcome(
 fn embedded_config(work_dir: &Path, options: &RunOptions) -> Result<ClusterConfig, Error> {
     let mut cfg = ClusterConfig::new(work_dir);
     cfg.agents = options.agents;
+    cfg.agent_extra_resources = options.agent_extra_resources.clone();
     if let Some(file) = &options.credentials {
         cfg.framework_auth = FrameworkAuth::File(absolute(file)?);
     }

@@ -84,6 +84,14 @@ impl MesosCluster {
         agents: usize,
         resources: &str,
     ) -> MesosCluster {
+        Self::start_each(home, name, &vec![resources; agents]).await
+    }
+
+    /// Starts a master and one agent per entry of `resources`, each with its own `--resources`
+    /// (static reservations such as `cpus(slave_public):1` on one agent only); waits until
+    /// every agent is registered.
+    pub async fn start_each(home: &Path, name: &str, resources: &[&str]) -> MesosCluster {
+        let agents = resources.len();
         let n = NEXT_CLUSTER.fetch_add(1, Ordering::SeqCst);
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("mesos-e2e/{name}-{}-{n}", std::process::id()));
@@ -102,7 +110,7 @@ impl MesosCluster {
             agents: Vec::new(),
         };
         cluster.start_master();
-        for i in 0..agents {
+        for (i, resources) in resources.iter().enumerate() {
             let ip = format!("127.{block}.{subnet}.{}", i + 2);
             cluster.start_agent(ip, resources);
         }

@@ -209,6 +209,9 @@ pub async fn read_pid(path: &Path) -> u32 {
 #[derive(Clone)]
 pub struct ClusterOptions {
     pub agents: usize,
+    /// What single agents offer besides the default resources: `(index, resources)`, passed
+    /// as `--agent-extra-resources INDEX=RESOURCES` (GPUs, static reservations to a role).
+    pub agent_extra_resources: Vec<(usize, String)>,
     pub extra_args: Vec<String>,
     /// `--allow-root`. On by default: the frameworks of these tests ([`framework`]) name root,
     /// because their tasks write pid files and markers into the test's own directories. Tests
@@ -222,6 +225,7 @@ impl Default for ClusterOptions {
     fn default() -> Self {
         ClusterOptions {
             agents: 3,
+            agent_extra_resources: Vec::new(),
             extra_args: Vec::new(),
             allow_root: true,
             env: Vec::new(),
@@ -314,6 +318,12 @@ impl ClusterProcess {
             .arg(format!("{}ms", PING_TIMEOUT.as_millis()))
             .arg("--status-update-retry")
             .arg(format!("{}ms", UPDATE_RETRY.as_millis()))
+            .args(
+                self.options
+                    .agent_extra_resources
+                    .iter()
+                    .flat_map(|(i, r)| ["--agent-extra-resources".to_string(), format!("{i}={r}")]),
+            )
             .args(&self.options.extra_args)
             .args(self.options.allow_root.then_some("--allow-root"))
             .env("CAIRN_LOG", "warn,cairn_cluster=info,cairn_cli=info")

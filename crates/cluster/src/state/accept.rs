@@ -152,7 +152,7 @@ impl ClusterState {
                 (Ok(()), None) => {}
             }
         }
-        self.filter_resources(now, fid, agent, pool, refuse);
+        self.filter_resources(now, fid, agent, &role, pool, refuse);
     }
 
     /// Applies one operation of an ACCEPT.
@@ -192,13 +192,11 @@ impl ClusterState {
                         .reservations
                         .last()
                         .ok_or("Invalid RESERVE Operation: resource is not reserved")?;
-                    if top.role.as_deref() != Some(role)
-                        && !top
-                            .role
-                            .as_deref()
-                            .is_some_and(|t| t.starts_with(&format!("{role}/")))
-                    {
-                        return Err(format!("Invalid RESERVE Operation: role '{}' does not match the allocation role '{role}'", top.role.as_deref().unwrap_or("")));
+                    // As Mesos: a framework reserves only to the role the offer was allocated
+                    // to (a refinement of a parent's reservation is offered to the child role,
+                    // which is then the allocation role).
+                    if top.role.as_deref() != Some(role) {
+                        return Err(format!("Invalid RESERVE Operation: A reserve operation was attempted for a resource with role '{}', but the resource was allocated to role '{role}'", top.role.as_deref().unwrap_or("")));
                     }
                     if let (Some(p), Some(rp)) = (principal, top.principal.as_deref()) {
                         if p != rp {
@@ -425,6 +423,16 @@ impl ClusterState {
         }
         for r in &task.resources {
             validate_names(r).map_err(|e| format!("Task uses invalid resources: {e}"))?;
+        }
+        // A GPU is a device: a task gets whole ones (Mesos' words; its agent refuses the rest).
+        let gpus: f64 = task
+            .resources
+            .iter()
+            .filter(|r| r.name == "gpus")
+            .map(|r| r.scalar_value())
+            .sum();
+        if (gpus * 1000.0).round() as i64 % 1000 != 0 {
+            return Err("The 'gpus' resource must be an unsigned integer".to_string());
         }
         if let Some(command) = &task.command {
             validate_uris(command)?;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use cairn_proto::{scheduler, AllocationInfo, FrameworkId, Offer, OfferId, Resources};
+use cairn_proto::{
+    scheduler, AllocationInfo, CapabilityType, FrameworkId, Offer, OfferId, Resources,
+};
 
 use super::{AgentSlot, AgentStatus, ClusterState, Now, OfferFilter, OutstandingOffer, Stopwatch};
 
@@ -29,6 +31,16 @@ pub(crate) const AGENT_PATH: &str = "/slave(1)";
 const DEFAULT_REFUSE: f64 = 5.0;
 /// Mesos caps `refuse_seconds` at a year.
 const MAX_REFUSE: f64 = 365.0 * 24.0 * 3600.0;
+
+/// What a framework can be offered beyond plain resources.
+#[derive(Debug, Clone, Copy)]
+struct Capable {
+    /// GPU_RESOURCES: an agent with GPUs.
+    gpus: bool,
+    /// RESERVATION_REFINEMENT: a resource with a refined reservation (a reservation stack of
+    /// more than one), which the legacy format cannot say.
+    refined: bool,
+}
 
 impl ClusterState {
     /// Resources an agent's tasks and executors hold.
@@ -98,14 +110,20 @@ impl ClusterState {
 
     /// What one allocation pass offers.
     fn allocation_pass(&mut self, now: Now) {
-        let mut clients: Vec<(FrameworkId, String)> = Vec::new();
+        let mut clients: Vec<(FrameworkId, String, Capable)> = Vec::new();
         for fw in self.master.frameworks.values() {
             if fw.stream.is_none() {
                 continue;
             }
+            let capable = Capable {
+                gpus: fw.info.has_capability(CapabilityType::GpuResources),
+                refined: fw
+                    .info
+                    .has_capability(CapabilityType::ReservationRefinement),
+            };
             for role in fw.info.effective_roles() {
                 if !fw.suppressed.contains(&role) {
-                    clients.push((fw.id.clone(), role));
+                    clients.push((fw.id.clone(), role, capable));
                 }
             }
         }
@@ -128,17 +146,28 @@ impl ClusterState {
                 continue;
             }
             let mut free = self.available(agent);
-            for (fid, role) in &clients {
+            // Mesos' `--filter_gpu_resources` (on by default): an agent with GPUs is offered
+            // only to frameworks that can use them, so GPU machines are kept for GPU work.
+            let has_gpus = self.agents[agent].total.scalar("gpus") > 0.0;
+            for (fid, role, capable) in &clients {
                 if free.is_empty() {
                     break;
                 }
-                let offerable = free.filter(|r| r.is_unreserved() || r.is_reserved_to(role));
+                if has_gpus && !capable.gpus {
+                    continue;
+                }
+                // What Mesos may offer to `role`: unreserved, or reserved to it or to an
+                // ancestor; a refined reservation only to a framework that can read one.
+                let offerable = free.filter(|r| {
+                    r.is_allocatable_to(role) && (capable.refined || r.reservations.len() < 2)
+                });
                 if offerable.is_empty() {
                     continue;
                 }
                 let filtered = self.master.frameworks.get(fid).is_some_and(|fw| {
                     fw.filters.iter().any(|f| {
                         f.agent == agent
+                            && &f.role == role
                             && f.until > now.instant
                             && f.resources.contains(&offerable)
                     })
@@ -203,12 +232,13 @@ impl ClusterState {
         }
     }
 
-    /// Adds a decline filter for the resources of an offer being given back.
+    /// Adds a decline filter for the resources of an offer (to `role`) being given back.
     pub(crate) fn filter_resources(
         &mut self,
         now: Now,
         fid: &FrameworkId,
         agent: usize,
+        role: &str,
         resources: Resources,
         refuse_seconds: Option<f64>,
     ) {
@@ -220,6 +250,7 @@ impl ClusterState {
         if let Some(fw) = self.master.frameworks.get_mut(fid) {
             fw.filters.push(OfferFilter {
                 agent,
+                role: role.to_string(),
                 resources: resources.without_allocation_info(),
                 until,
             });
@@ -242,7 +273,14 @@ impl ClusterState {
         }
         let offer = self.master.offers.remove(id).expect("checked above");
         self.master.metrics.offers_answered(fid, false, 1);
-        self.filter_resources(now, fid, offer.agent, offer.resources, refuse_seconds);
+        self.filter_resources(
+            now,
+            fid,
+            offer.agent,
+            &offer.role,
+            offer.resources,
+            refuse_seconds,
+        );
     }
 
     /// Withdraws a framework's offers; with `rescind`, tells it.

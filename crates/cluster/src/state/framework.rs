@@ -384,9 +384,7 @@ impl ClusterState {
                 for r in &roles {
                     fw.suppressed.remove(r);
                 }
-                // Filters are kept per agent, not per role; a revive of any role clears
-                // them, which errs on the side of offering more.
-                fw.filters.clear();
+                fw.filters.retain(|f| !roles.contains(&f.role));
             }
         }
         self.master.next_allocation = now.instant;

@@ -707,8 +707,7 @@ impl ClusterState {
                     .master
                     .frameworks
                     .values()
-                    .filter(|f| f.info.effective_roles().contains(&role))
-                    .map(|f| f.filters.len())
+                    .map(|f| f.filters.iter().filter(|x| x.role == role).count())
                     .sum::<usize>();
                 out.insert(
                     format!("allocator/mesos/offer_filters/roles/{role}/active"),

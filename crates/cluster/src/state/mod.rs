@@ -117,9 +117,12 @@ pub(crate) struct StreamHandle {
     pub tx: EventSender,
 }
 
-/// Declined resources a framework does not want to see again for a while.
+/// Declined resources a framework does not want to see again for a while, under one of its
+/// roles (Mesos keeps offer filters per role: what a MULTI_ROLE framework declined under one
+/// role may still be offered to it under another).
 pub(crate) struct OfferFilter {
     pub agent: usize,
+    pub role: String,
     pub resources: Resources,
     pub until: Instant,
 }

@@ -435,6 +435,9 @@ fn fresh_agent(
     let cfg = &state.cfg;
     let ip = Ipv4Addr::from(u32::from(cfg.agent_ip_start).wrapping_add(index as u32));
     let mut total = cfg.agent_resources.clone();
+    if let Some(extra) = cfg.agent_extra_resources.get(&index) {
+        total.add_all(extra.iter());
+    }
     let (disks, size) = cfg.agent_mount_disks;
     for d in 0..disks {
         let root = dir.join("mounts").join(format!("disk{d}"));

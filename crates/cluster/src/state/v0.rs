@@ -823,8 +823,8 @@ impl ClusterState {
             ("authenticate_http_readwrite", "true".to_string()),
             ("http_authenticators", "basic,bearer".to_string()),
             ("authorizers", "cairn".to_string()),
-            // cairn offers any kind an agent has to any framework, GPUs included.
-            ("filter_gpu_resources", "false".to_string()),
+            // An agent with GPUs is offered only to frameworks with GPU_RESOURCES.
+            ("filter_gpu_resources", "true".to_string()),
             ("help", "false".to_string()),
             ("version", "false".to_string()),
             ("quiet", "false".to_string()),
