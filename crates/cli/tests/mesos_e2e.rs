@@ -393,3 +393,165 @@ fn launches_by_now(name: &str, victim: &str) -> usize {
         2
     }
 }
+
+/// A pod with a pre-reserved role, beside one without.
+const PRE_RESERVED_SPEC: &str = r#"
+name: edge-svc
+pods:
+  plain:
+    count: 1
+    tasks:
+      serve:
+        cmd: 'exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+  edge:
+    count: 1
+    pre-reserved-role: slave_public
+    volume: {path: state, type: ROOT, size: 10}
+    tasks:
+      proxy:
+        cmd: 'echo here > state/mark && exec sleep 100000'
+        cpus: 0.2
+        memory: 64
+        ports:
+          http: {port: 0}
+"#;
+
+/// The reservation stacks (type, role) of every resource of `agent` whose first reservation
+/// is to `slave_public`, with the resource's name and amount, as GET_AGENTS reports them.
+async fn public_resources(mesos: &MesosCluster, ip: &str) -> Vec<(String, f64, Vec<String>)> {
+    let (_, body) = mesos.operator_raw(&json!({"type": "GET_AGENTS"})).await;
+    let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for agent in doc["get_agents"]["agents"].as_array().into_iter().flatten() {
+        if agent["agent_info"]["hostname"] != ip {
+            continue;
+        }
+        for r in agent["total_resources"].as_array().into_iter().flatten() {
+            let stack: Vec<String> = r["reservations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    format!(
+                        "{} {}",
+                        x["type"].as_str().unwrap_or(""),
+                        x["role"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            if stack.first().is_some_and(|s| s == "STATIC slave_public") {
+                let amount = r["scalar"]["value"].as_f64().unwrap_or(0.0);
+                out.push((r["name"].as_str().unwrap_or("").to_string(), amount, stack));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_reserved_pod_runs_on_the_refined_static_reservation_on_real_mesos() {
+    // Goal: pre-reserved-role against a real master: an agent started with resources
+    // statically reserved to `slave_public` is offered them under the framework's refined
+    // role, the pod's RESERVE refines them (Mesos validates the refinement), the pod runs
+    // there, and the uninstall gives back only the refinement.
+    let Some(home) = mesos::installation("a pre-reserved pod on real Mesos") else {
+        return;
+    };
+    let public = format!(
+        "{};cpus(slave_public):1;mem(slave_public):512;disk(slave_public):200;\
+         ports(slave_public):[33000-33010]",
+        mesos::AGENT_RESOURCES
+    );
+    let mesos =
+        MesosCluster::start_each(&home, "pre-reserved", &[mesos::AGENT_RESOURCES, &public]).await;
+    let public_ip = mesos.agents()[1].ip.clone();
+    let before = public_resources(&mesos, &public_ip).await;
+    assert!(!before.is_empty(), "the agent's static reservation");
+    let root = mesos.root.clone();
+    let state = root.join("state");
+    let spec = write(&root, "edge.yml", PRE_RESERVED_SPEC);
+    let mut sched = ServiceScheduler::start(
+        &mesos.master,
+        &spec,
+        &state,
+        None,
+        root.join("scheduler.err"),
+        &[],
+    );
+    let refined = "slave_public/edge-svc-role";
+    let deadline = Instant::now() + ROLLOUT;
+    let task = loop {
+        sched.assert_alive();
+        let (_, body) = mesos.operator_raw(&json!({"type": "GET_TASKS"})).await;
+        let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let found = doc["get_tasks"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == "edge-0-proxy" && t["state"] == "TASK_RUNNING")
+            .cloned();
+        if let Some(t) = found {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "edge-0-proxy is not running: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for r in task["resources"].as_array().unwrap() {
+        let stack: Vec<String> = r["reservations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {}",
+                    x["type"].as_str().unwrap(),
+                    x["role"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            stack,
+            [
+                "STATIC slave_public".to_string(),
+                format!("DYNAMIC {refined}")
+            ],
+            "{r:#}"
+        );
+    }
+    let holds = public_resources(&mesos, &public_ip).await;
+    assert!(
+        holds.iter().any(|(_, _, stack)| stack.len() == 2),
+        "the master holds the refinement: {holds:?}"
+    );
+
+    sched.stop();
+    let uninstall = cairn(
+        &[
+            "uninstall",
+            "--master",
+            &mesos.master,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+        ROLLOUT,
+    );
+    assert!(uninstall.status.success(), "{}", output_text(&uninstall));
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = public_resources(&mesos, &public_ip).await;
+        if now == before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the static reservation is not whole again:\n{now:?}\nbefore:\n{before:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
