@@ -1362,7 +1362,7 @@ fn a_pre_reserved_role_of_star_means_none_as_in_sdk_specs() {
     ))
     .unwrap();
     assert_eq!(star.pods[0].pre_reserved_role, None);
-    assert_eq!(star.roles(), [star.role.clone()]);
+    assert_eq!(star.roles(), vec![star.role.clone()]);
     let public = parse(&with_task_keys("").replace(
         "    count: 1\n",
         "    count: 1\n    pre-reserved-role: slave_public\n",

@@ -357,8 +357,8 @@ fn convert_resources(
     let key = format!("{path}.gpus");
     let gpus = match gpus {
         None => 0,
-        // `!(n >= 0)`: NaN too.
-        Some(n) if !(n >= 0.0) => {
+        // NaN too.
+        Some(n) if n.is_nan() || n < 0.0 => {
             cx.report.push(key, "must be >= 0");
             0
         }
