@@ -702,20 +702,22 @@ async fn a_volume_of_a_role_whose_directory_a_volume_of_another_role_already_has
     )
     .await;
     let flat = format!("{ROLE}__web");
+    let nested = format!("{ROLE}/web");
+    // A framework reserves only to the role an offer was allocated to (as Mesos): it takes
+    // both roles.
     let mut info = modern_framework("two-roles", ROLE);
-    info.roles = vec![ROLE.to_string(), flat.clone()];
+    info.roles = vec![nested.clone(), flat.clone()];
     let principal = info.principal.clone().unwrap();
     let mut sched = Scheduler::subscribe(&cluster.master, info).await;
 
-    let offer = offer_to(&mut sched, ROLE).await;
-    let nested = format!("{ROLE}/web");
+    let offer = offer_to(&mut sched, &nested).await;
     let disk = reserved(
         Resource::scalar("disk", 1.0),
         &nested,
         &principal,
         &Labels::new(),
     )
-    .with_allocation_role(ROLE);
+    .with_allocation_role(&nested);
     let volume = disk
         .clone()
         .with_persistence("shared-id", Some(&principal), "data");
