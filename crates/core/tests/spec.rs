@@ -1339,11 +1339,11 @@ fn gpus_written_as_a_whole_number_are_read_and_a_fraction_is_refused_naming_the_
     }
     assert_eq!(
         problems(&with_task_keys("        gpus: 1.5\n")),
-        ["pods.a.tasks.t.gpus: 1.5 is not a whole number (GPUs are whole devices; Mesos refuses fractions)"]
+        ["pods.a.tasks.t.gpus: 1.5 is not a whole number (GPUs are whole devices; Mesos refuses fractions) (line 10)"]
     );
     assert_eq!(
         problems(&with_task_keys("        gpus: -1\n")),
-        ["pods.a.tasks.t.gpus: must be >= 0"]
+        ["pods.a.tasks.t.gpus: must be >= 0 (line 10)"]
     );
     assert!(!parse(&with_task_keys("        gpus: 0\n"))
         .unwrap()
