@@ -858,3 +858,54 @@ fn a_task_gets_the_sdk_s_environment_and_its_configs_are_fetched_and_rendered_fi
     );
     assert_eq!(command.uris[0].cache, Some(true));
 }
+
+#[test]
+fn a_task_s_resource_limits_and_its_pod_s_rlimits_reach_its_task_info_as_mesos_reads_them() {
+    // Goal: `resource-limits` become `TaskInfo.limits` (Value.Scalar, Infinity for unlimited)
+    // and `rlimits` the task's `ContainerInfo.rlimit_info`, for the task's own resources and
+    // for a resource set's alike.
+    let mut set = ResourceSetSpec::new("shared").cpus(0.5).memory_mb(64);
+    set.resource_limits = ResourceLimits {
+        cpus: Some(ResourceLimit::Unlimited),
+        memory_mb: None,
+    };
+    let mut own = TaskSpec::builder("own")
+        .cmd("run")
+        .cpus(0.5)
+        .memory_mb(64)
+        .build();
+    own.resource_limits = ResourceLimits {
+        cpus: Some(ResourceLimit::At(2.0)),
+        memory_mb: Some(ResourceLimit::At(128.0)),
+    };
+    let spec = ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("app")
+                .rlimit(RlimitSpec::new(cairn_proto::RlimitType::Nofile, 1000, 2000))
+                .resource_set(set)
+                .task(own)
+                .task(
+                    TaskSpec::builder("shared")
+                        .cmd("run")
+                        .resource_set("shared"),
+                ),
+        )
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(spec, 1, AGENT);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let limits = |task: &str| serde_json::to_value(sim.info(task).limits).unwrap();
+    assert_eq!(
+        limits("app-0-own"),
+        serde_json::json!({"cpus": {"value": 2.0}, "mem": {"value": 128.0}})
+    );
+    assert_eq!(
+        limits("app-0-shared"),
+        serde_json::json!({"cpus": {"value": "Infinity"}})
+    );
+    assert_eq!(
+        sim.info("app-0-own").container.unwrap()["rlimit_info"],
+        serde_json::json!({"rlimits": [{"type": "RLMT_NOFILE", "soft": 1000, "hard": 2000}]})
+    );
+}

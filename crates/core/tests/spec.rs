@@ -72,6 +72,7 @@ pods:
         cpus: 0.5
         gpus: 0
         memory: 128
+        resource-limits: {cpus: unlimited, memory: "512"}
         ports:
           admin:
             port: 9000
@@ -91,6 +92,9 @@ pods:
         cpus: 1.5
         gpus: 0
         memory: 256
+        resource-limits:
+          cpus: 3
+          memory: Infinity
         ports:
           http:
             port: 8080
@@ -173,6 +177,7 @@ plans:
         labels: BTreeMap::new(),
         discovery: None,
         uris: vec![],
+        resource_limits: ResourceLimits::default(),
     };
     let want = ServiceSpec {
         name: "full".into(),
@@ -200,6 +205,10 @@ plans:
                     gpus: 0,
                 },
                 volumes: vec![VolumeSpec::root("sidecar-data", 20)],
+                resource_limits: ResourceLimits {
+                    cpus: Some(ResourceLimit::Unlimited),
+                    memory_mb: Some(ResourceLimit::At(512.0)),
+                },
             }],
             tasks: vec![
                 TaskSpec {
@@ -248,6 +257,10 @@ plans:
                         visibility: Some(Visibility::Cluster),
                     }),
                     uris: vec!["http://example.com/task.tgz".into()],
+                    resource_limits: ResourceLimits {
+                        cpus: Some(ResourceLimit::At(3.0)),
+                        memory_mb: Some(ResourceLimit::Unlimited),
+                    },
                 },
                 TaskSpec {
                     labels: env(&[("a", "b")]),
@@ -478,7 +491,6 @@ pods:
             "pods.a.tasks.t.transport-encryption: not supported here: certificates are issued by the DC/OS CA (line 21)",
             "pods.a.tasks.t.ipc-mode: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 22)",
             "pods.a.tasks.t.shm-size: not supported here: IPC namespaces and /dev/shm sizing need the namespaces/ipc isolator (line 23)",
-            "pods.a.tasks.t.resource-limits: not supported yet: resource limits (bursting) are not built yet (line 24)",
             "pods.a.tasks.t.volume.profiles: not supported here: volume profiles come from the DC/OS Storage Service (line 25)",
         ]
     );
@@ -693,7 +705,7 @@ pods:
         problems(yaml),
         [
             "pods.a.tasks.t.cpus: must be > 0 (line 11)",
-            "pods.a.tasks.t.colour: unknown key (expected one of: goal, essential, cmd, env, cpus, gpus, memory, ports, health-check, readiness-check, volume, volumes, resource-set, discovery, labels, kill-grace-period, uris, configs, transport-encryption, ipc-mode, shm-size, resource-limits) (line 13)",
+            "pods.a.tasks.t.colour: unknown key (expected one of: goal, essential, cmd, env, cpus, gpus, memory, ports, health-check, readiness-check, volume, volumes, resource-set, discovery, labels, kill-grace-period, uris, configs, resource-limits, transport-encryption, ipc-mode, shm-size) (line 13)",
         ]
     );
 }
@@ -1831,6 +1843,34 @@ fn a_replacement_failure_policy_is_read_in_seconds_or_minutes() {
         [
             "replacement-failure-policy.permanent-failure-timeout-mins: give `permanent-failure-timeout-secs` or `permanent-failure-timeout-mins`, not both (line 2)",
             "replacement-failure-policy.min-replace-delay-secs: must be >= 0 (line 2)",
+        ]
+    );
+}
+
+#[test]
+fn resource_limits_are_numbers_or_unlimited_and_never_below_the_request() {
+    let spec = |limits: &str| {
+        format!(
+            "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t:\n        cmd: run\n        cpus: 1\n        memory: 256\n        resource-limits: {limits}\n"
+        )
+    };
+    let task = parse(&spec("{cpus: unlimited, memory: \"1024\"}"))
+        .unwrap()
+        .pods[0]
+        .tasks[0]
+        .clone();
+    assert_eq!(
+        task.resource_limits,
+        ResourceLimits {
+            cpus: Some(ResourceLimit::Unlimited),
+            memory_mb: Some(ResourceLimit::At(1024.0)),
+        }
+    );
+    assert_eq!(
+        problems(&spec("{cpus: 0.5, memory: lots}")),
+        [
+            "pods.a.tasks.t.resource-limits.memory: `lots` is not a number or `unlimited` (line 10)",
+            "pods.a.tasks.t.resource-limits.cpus: 0.5 is below the 1 cpus the task reserves (line 10)",
         ]
     );
 }

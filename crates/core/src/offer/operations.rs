@@ -314,8 +314,34 @@ fn task_info(
         labels: Some(task_labels),
         discovery: discovery(spec, req, &ports, port_specs, r.ids),
         container: container(pod),
+        limits: task_limits(pod, spec),
         ..TaskInfo::default()
     }
+}
+
+/// `TaskInfo.limits` (Mesos 1.9+): the task's `resource-limits`, or its resource set's. Each a
+/// `Value.Scalar`, `Infinity` for unlimited.
+fn task_limits(
+    pod: &crate::spec::PodSpec,
+    spec: &TaskSpec,
+) -> Option<BTreeMap<String, serde_json::Value>> {
+    use crate::spec::ResourceLimit;
+    let limits = match &spec.resource_set {
+        Some(id) => pod.resource_set(id).map(|s| s.resource_limits)?,
+        None => spec.resource_limits,
+    };
+    let scalar = |limit: ResourceLimit| match limit {
+        ResourceLimit::Unlimited => serde_json::json!({ "value": "Infinity" }),
+        ResourceLimit::At(value) => serde_json::json!({ "value": value }),
+    };
+    let mut out = BTreeMap::new();
+    if let Some(cpus) = limits.cpus {
+        out.insert("cpus".to_string(), scalar(cpus));
+    }
+    if let Some(memory) = limits.memory_mb {
+        out.insert("mem".to_string(), scalar(memory));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The task's `ContainerInfo`, only when the pod has something for it: its rlimits, which a

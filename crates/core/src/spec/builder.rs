@@ -306,6 +306,7 @@ impl TaskSpec {
                 labels: BTreeMap::new(),
                 discovery: None,
                 uris: Vec::new(),
+                resource_limits: ResourceLimits::default(),
             },
         }
     }
@@ -319,6 +320,12 @@ pub struct TaskSpecBuilder {
 }
 
 impl TaskSpecBuilder {
+    /// How far the task may use more cpus and memory than it reserves; checked by `build()`.
+    pub fn resource_limits(mut self, limits: ResourceLimits) -> Self {
+        self.spec.resource_limits = limits;
+        self
+    }
+
     /// What the task must reach.
     pub fn goal(mut self, goal: Goal) -> Self {
         self.spec.goal = goal;
@@ -448,6 +455,7 @@ impl ResourceSetSpec {
             id: id.into(),
             resources: ResourceSpec::default(),
             volumes: Vec::new(),
+            resource_limits: ResourceLimits::default(),
         }
     }
 

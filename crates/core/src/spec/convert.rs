@@ -42,7 +42,6 @@
 //! | `transport-encryption` | task | here | certificates from the DC/OS CA |
 //! | volume `profiles` | volume | here | DC/OS Storage Service |
 //! | `host-volumes` | pod | yet | host bind mounts without an image are plausible; not built |
-//! | `resource-limits` | task, resource set | yet | cgroup limits; not built |
 //!
 //! `configs` are read here: each `template` is a file beside the spec (read through
 //! [`super::TemplateFiles`]), and its text goes into the model, so that a changed template is a
@@ -76,7 +75,6 @@ const EXTERNAL_VOLUMES: &str =
 const TLS: &str = "not supported here: certificates are issued by the DC/OS CA";
 const PROFILES: &str = "not supported here: volume profiles come from the DC/OS Storage Service";
 const HOST_VOLUMES: &str = "not supported yet: host bind mounts are not built yet";
-const RESOURCE_LIMITS: &str = "not supported yet: resource limits (bursting) are not built yet";
 
 /// A converted spec, the problems met on the way, and how to name model places in svc.yml.
 pub(crate) struct Converted {
@@ -325,12 +323,6 @@ fn convert_resource_set(
     raw: RawResourceSet,
 ) -> ResourceSetSpec {
     let path = format!("{pod_path}.resource-sets.{id}");
-    refuse_if(
-        cx,
-        &raw.resource_limits,
-        format!("{path}.resource-limits"),
-        RESOURCE_LIMITS,
-    );
     let resources = convert_resources(cx, &path, raw.cpus, raw.memory, raw.gpus, raw.ports);
     let volumes = convert_volumes(
         cx,
@@ -343,6 +335,7 @@ fn convert_resource_set(
         id,
         resources,
         volumes,
+        resource_limits: convert_limits(cx, &path, raw.resource_limits),
     }
 }
 
@@ -405,13 +398,6 @@ fn convert_task(
     );
     refuse_if(cx, &raw.ipc_mode, format!("{path}.ipc-mode"), IPC);
     refuse_if(cx, &raw.shm_size, format!("{path}.shm-size"), IPC);
-    refuse_if(
-        cx,
-        &raw.resource_limits,
-        format!("{path}.resource-limits"),
-        RESOURCE_LIMITS,
-    );
-
     let goal = match raw.goal.as_deref() {
         None | Some("RUNNING") => Goal::Running,
         Some("FINISH") => Goal::Finish,
@@ -476,7 +462,49 @@ fn convert_task(
         labels: convert_labels(cx, &format!("{path}.labels"), raw.labels),
         discovery,
         uris: raw.uris.unwrap_or_default(),
+        resource_limits: convert_limits(cx, &path, raw.resource_limits),
         name,
+    }
+}
+
+/// `resource-limits: {cpus, memory}`: each a number or `unlimited` (also `Infinity`, and
+/// numbers in quotes, as SDK specs write them). Whether they are at least the request is
+/// validation's.
+fn convert_limits(
+    cx: &mut Ctx<'_>,
+    owner_path: &str,
+    raw: Option<RawResourceLimits>,
+) -> ResourceLimits {
+    let Some(raw) = raw else {
+        return ResourceLimits::default();
+    };
+    let mut read = |key: &str, value: Option<RawLimit>| {
+        let path = format!("{owner_path}.resource-limits.{key}");
+        let number = match value? {
+            RawLimit::Text(t)
+                if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinity") =>
+            {
+                return Some(ResourceLimit::Unlimited)
+            }
+            RawLimit::Text(t) => match t.trim().parse::<f64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    cx.report
+                        .push(path, format!("`{t}` is not a number or `unlimited`"));
+                    return None;
+                }
+            },
+            RawLimit::Number(n) => n,
+        };
+        if !number.is_finite() || number <= 0.0 {
+            cx.report.push(path, "must be a number > 0, or `unlimited`");
+            return None;
+        }
+        Some(ResourceLimit::At(number))
+    };
+    ResourceLimits {
+        cpus: read("cpus", raw.cpus),
+        memory_mb: read("memory", raw.memory),
     }
 }
 

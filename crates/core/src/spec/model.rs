@@ -217,6 +217,40 @@ pub struct ResourceSetSpec {
     /// Persistent volumes of the set.
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
+    /// How far the task using the set may use more than the set reserves.
+    #[serde(default, skip_serializing_if = "ResourceLimits::is_empty")]
+    pub resource_limits: ResourceLimits,
+}
+
+/// Limits above a task's reserved cpus and memory (svc.yml `resource-limits`), sent as Mesos
+/// 1.9+ sends them (`TaskInfo.limits`): where the cluster enforces them, the task may burst up
+/// to them when the machine has room. cairn's own agents record them (they show in the
+/// master's task state) and enforce neither limits nor requests: they have no cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResourceLimits {
+    /// CPUs the task may use, at least its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<ResourceLimit>,
+    /// Memory in MB the task may use, at least its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<ResourceLimit>,
+}
+
+impl ResourceLimits {
+    /// No limit given.
+    pub fn is_empty(&self) -> bool {
+        self.cpus.is_none() && self.memory_mb.is_none()
+    }
+}
+
+/// One resource limit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceLimit {
+    /// As much as the machine has.
+    Unlimited,
+    /// Up to this much.
+    At(f64),
 }
 
 /// What a task must reach and whether it is run again.
@@ -282,6 +316,9 @@ pub struct TaskSpec {
     /// Artifacts fetched into this task's sandbox (after the pod's).
     #[serde(default)]
     pub uris: Vec<String>,
+    /// How far the task may use more than it reserves (Mesos' `TaskInfo.limits`).
+    #[serde(default, skip_serializing_if = "ResourceLimits::is_empty")]
+    pub resource_limits: ResourceLimits,
 }
 
 /// Scalar and port resources of a task or resource set.

@@ -162,11 +162,27 @@ pub struct RawTask {
     pub kill_grace_period: Option<i64>,
     pub uris: Option<Vec<String>>,
     pub configs: Option<OrderedMap<RawConfig>>,
+    pub resource_limits: Option<RawResourceLimits>,
     // Recognised, refused (see the table in `convert`).
     pub transport_encryption: Option<IgnoredAny>,
     pub ipc_mode: Option<String>,
     pub shm_size: Option<IgnoredAny>,
-    pub resource_limits: Option<IgnoredAny>,
+}
+
+/// `resource-limits:` of a task or resource set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceLimits {
+    pub cpus: Option<RawLimit>,
+    pub memory: Option<RawLimit>,
+}
+
+/// A limit: a number, or `unlimited` (SDK specs also quote numbers).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawLimit {
+    Number(f64),
+    Text(String),
 }
 
 /// `pods.<type>.tasks.<name>.configs.<name>:`.
@@ -188,8 +204,7 @@ pub struct RawResourceSet {
     pub ports: Option<OrderedMap<RawPort>>,
     pub volume: Option<RawVolume>,
     pub volumes: Option<OrderedMap<RawVolume>>,
-    // Recognised, refused.
-    pub resource_limits: Option<IgnoredAny>,
+    pub resource_limits: Option<RawResourceLimits>,
 }
 
 /// `ports.<name>:`.

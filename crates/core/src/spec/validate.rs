@@ -307,6 +307,7 @@ fn check_pod(pod: &PodSpec, r: &mut Report) {
             r.push(sp.clone(), format!("resource set name {problem}"));
         }
         check_own_resources(&set.resources, &sp, r);
+        check_limits(&set.resource_limits, &set.resources, &sp, r);
         check_volumes(pod, &set.volumes, &format!("{sp}.volumes"), &pod.volumes, r);
     }
 
@@ -435,8 +436,17 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
                     "a task has either its own resources (cpus, memory, gpus, ports, volumes) or a resource-set, not both",
                 );
             }
+            if !task.resource_limits.is_empty() {
+                r.push(
+                    format!("{path}.resource-limits"),
+                    format!("a task using resource set `{id}` takes the set's resource-limits: give them there"),
+                );
+            }
         }
-        None => check_own_resources(&task.resources, &path, r),
+        None => {
+            check_own_resources(&task.resources, &path, r);
+            check_limits(&task.resource_limits, &task.resources, &path, r);
+        }
     }
     check_volumes(
         pod,
@@ -595,6 +605,30 @@ fn check_cmd_and_timing(cmd: &str, interval_s: u32, timeout_s: u32, path: &str, 
 }
 
 /// cpus, memory, gpus and ports of a task without a resource set, or of a resource set.
+/// A limit is at least the request, as Mesos requires (a task is never limited below what it
+/// reserved).
+fn check_limits(limits: &ResourceLimits, res: &ResourceSpec, path: &str, r: &mut Report) {
+    if let Some(ResourceLimit::At(cpus)) = limits.cpus {
+        if cpus < res.cpus {
+            r.push(
+                format!("{path}.resource-limits.cpus"),
+                format!("{cpus} is below the {} cpus the task reserves", res.cpus),
+            );
+        }
+    }
+    if let Some(ResourceLimit::At(memory)) = limits.memory_mb {
+        if memory < res.memory_mb as f64 {
+            r.push(
+                format!("{path}.resource-limits.memory"),
+                format!(
+                    "{memory} is below the {} MB the task reserves",
+                    res.memory_mb
+                ),
+            );
+        }
+    }
+}
+
 fn check_own_resources(res: &ResourceSpec, path: &str, r: &mut Report) {
     // `!(x > 0)` rather than `x <= 0`: NaN must fail too.
     if !(res.cpus > 0.0 && res.cpus.is_finite()) {
