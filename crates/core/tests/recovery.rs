@@ -635,6 +635,19 @@ fn job_spec(goal: Goal) -> ServiceSpec {
         .unwrap()
 }
 
+/// job-0 launched on agent 0 and RUNNING; then agent 0 is gone from the master's list and its
+/// task UNREACHABLE.
+fn lose_the_agent_of_running_job_0(sim: &mut Sim) {
+    sim.subscribe();
+    sim.offers(&[0]);
+    sim.status("job-0-run", TaskState::Running);
+    let old = sim.info("job-0-run");
+    sim.remove_agent(0);
+    let unreachable = from_master(sim, "job-0-run", TaskState::Unreachable);
+    sim.send_status(unreachable);
+    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+}
+
 #[test]
 fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_replaced() {
     // Goal: every goal has a failure timer (DESIGN.md, row 24). A RUNNING task on an agent
@@ -643,14 +656,7 @@ fn a_finish_task_unreachable_for_longer_than_the_permanent_failure_timeout_is_re
     // goes UNREACHABLE and its agent leaves the master's list; before the timeout nothing
     // moves, after it the pod is launched on the other agent.
     let mut sim = Sim::new(job_spec(Goal::Finish), 2, AGENT);
-    sim.subscribe();
-    sim.offers(&[0]);
-    sim.status("job-0-run", TaskState::Running);
-    let old = sim.info("job-0-run");
-    sim.remove_agent(0);
-    let unreachable = from_master(&mut sim, "job-0-run", TaskState::Unreachable);
-    sim.send_status(unreachable);
-    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+    lose_the_agent_of_running_job_0(&mut sim);
 
     let (status, message) = sim.recovery_step("job-0:[run]").unwrap();
     assert_eq!(status, Status::Waiting, "{message}");
@@ -680,14 +686,7 @@ fn the_spec_s_replacement_failure_policy_sets_when_a_lost_pod_is_replaced() {
         min_replace_delay_s: 0,
     });
     let mut sim = Sim::new(spec, 2, AGENT);
-    sim.subscribe();
-    sim.offers(&[0]);
-    sim.status("job-0-run", TaskState::Running);
-    let old = sim.info("job-0-run");
-    sim.remove_agent(0);
-    let unreachable = from_master(&mut sim, "job-0-run", TaskState::Unreachable);
-    sim.send_status(unreachable);
-    sim.event(Event::failure(Some(old.agent_id.clone()), None, None));
+    lose_the_agent_of_running_job_0(&mut sim);
     sim.advance(MIN);
     let mark = sim.calls.len();
     sim.offers(&[1]);
