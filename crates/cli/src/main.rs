@@ -37,7 +37,8 @@ enum Command {
     /// Restart or replace a pod of a running service.
     #[command(subcommand)]
     Pod(ops_cmd::PodCommand),
-    /// Continue or interrupt a plan of a running service.
+    /// Act on a plan of a running service: continue, interrupt, start (with parameters), stop,
+    /// force-complete, restart.
     #[command(subcommand)]
     Plan(ops_cmd::PlanCommand),
     /// Remove a service: its tasks, reservations, volumes, framework and state.

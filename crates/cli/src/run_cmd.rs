@@ -281,9 +281,10 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     }
     for plan in spec.plans_not_run() {
         println!(
-            "plan {} ({}): not run: cairn starts only the deploy and update plans",
+            "plan {} ({}): idle until started: cairn plan start {} [-p KEY=VALUE]...",
             plan.name,
-            plan.strategy.as_str()
+            plan.strategy.as_str(),
+            plan.name
         );
         let expanded = cairn::core::plan::ExpandedPlan::new(&spec, plan.clone());
         for phase in expanded.phases {

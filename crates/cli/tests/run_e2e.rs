@@ -800,7 +800,7 @@ plans:
         &spec,
         &[
             "plan deploy (serial)",
-            "plan backup (serial): not run: cairn starts only the deploy and update plans",
+            "plan backup (serial): idle until started: cairn plan start backup [-p KEY=VALUE]...",
             "    step data-1:[backup]",
         ],
     );

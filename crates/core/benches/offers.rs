@@ -86,6 +86,7 @@ fn pipeline_alone() {
     let derived = derive(
         &ExpandedPlan::new(&spec, deploy_plan_spec(&spec)),
         &PlanInput {
+            run: None,
             spec: &spec,
             context: Context::new(&config, &InPlaceRecovery),
             tasks: &tasks,

@@ -35,6 +35,10 @@ pub const RESOURCE_SET: &str = "resource_set";
 /// place). Such reservations exist even if this launch never reached the agent.
 pub const REUSED_RESERVATIONS: &str = "reused_reservations";
 
+/// TaskInfo: for a task a started plan (a backup, a repair) launched, `<plan>:<run>`: which
+/// start of which plan it ran for (see `plan::runs`).
+pub const PLAN_RUN: &str = "plan_run";
+
 /// TaskInfo: its ports as reserved, `name:number,...` (a relaunch sets the same environment).
 pub const PORTS: &str = "ports";
 

@@ -77,6 +77,7 @@ proptest! {
         let mut overrides = PlanOverrides::default();
         overrides.continues.insert("deploy/data".into(), continues);
         let plan = derive(&ExpandedPlan::new(&spec, deploy_plan_spec(&spec)), &PlanInput {
+            run: None,
             spec: &spec,
             context: Context::new(&target, &InPlaceRecovery),
             tasks: &tasks,

@@ -10,9 +10,13 @@
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
 //! | `POST /v1/plans/{plan}/continue`, `.../interrupt` | resume or pause a plan (`?phase=` for one phase) |
+//! | `POST /v1/plans/{plan}/start` | start a plan beyond deploy and update; the body, if any, is its parameters (`{"KEY": "VALUE"}`) |
+//! | `POST /v1/plans/{plan}/stop` | back to idle, every step to run again at the next start |
+//! | `POST /v1/plans/{plan}/force-complete`, `.../restart` | a plan, `?phase=`, or `?phase=&step=` taken as complete, or run again (`forceComplete` too, the SDK's name) |
 //!
 //! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
-//! changed then).
+//! changed then). A plan command naming no plan of the service is a 404 naming the plans there
+//! are; a body that is not a JSON object of strings is a 400.
 //!
 //! Answers stay small whatever the service's size ([`crate::pages`]): a page holds 100 entries
 //! unless `limit` says otherwise (at most 1,000); a bad `offset` or `limit` is a 400.
@@ -564,10 +568,11 @@ async fn pods(State(api): State<Arc<Api>>, Query(query): Query<PageQuery>) -> Re
     Json(PodPage::of(&api.snapshot.borrow().pods, range)).into_response()
 }
 
-/// `?phase=` of a plan command.
+/// `?phase=&step=` of a plan command.
 #[derive(Debug, Deserialize)]
 struct PhaseQuery {
     phase: Option<String>,
+    step: Option<String>,
 }
 
 async fn pod_command(
@@ -591,19 +596,89 @@ async fn plan_command(
     State(api): State<Arc<Api>>,
     UrlPath((plan, action)): UrlPath<(String, String)>,
     Query(query): Query<PhaseQuery>,
+    body: Bytes,
 ) -> Response {
-    let phase = query.phase;
+    let PhaseQuery { phase, step } = query;
+    if step.is_some()
+        && !matches!(
+            action.as_str(),
+            "force-complete" | "forceComplete" | "restart"
+        )
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{action}` takes no step (only force-complete and restart do)"),
+        );
+    }
+    if !body.is_empty() && action != "start" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`{action}` takes no body (only start does: its parameters)"),
+        );
+    }
     let command = match action.as_str() {
         "continue" => Command::Continue { plan, phase },
         "interrupt" => Command::Interrupt { plan, phase },
+        "start" | "stop" if phase.is_some() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`{action}` is for a whole plan: it takes no phase"),
+            )
+        }
+        "start" => match parameters(&body) {
+            Ok(parameters) => Command::Start { plan, parameters },
+            Err(why) => return error(StatusCode::BAD_REQUEST, why),
+        },
+        "stop" => Command::Stop { plan },
+        "force-complete" | "forceComplete" => Command::ForceComplete { plan, phase, step },
+        "restart" => Command::RestartPlan { plan, phase, step },
         other => {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("no plan command `{other}` (continue, interrupt)"),
+                format!(
+                    "no plan command `{other}` \
+                     (continue, interrupt, start, stop, force-complete, restart)"
+                ),
             )
         }
     };
+    if let Some(refusal) = unknown_plan(&api, &command) {
+        return refusal;
+    }
     run_command(&api, command).await
+}
+
+/// A 404 naming the plans there are, for a command naming none of them.
+fn unknown_plan(api: &Api, command: &Command) -> Option<Response> {
+    let name = match command {
+        Command::Continue { plan, .. }
+        | Command::Interrupt { plan, .. }
+        | Command::Start { plan, .. }
+        | Command::Stop { plan }
+        | Command::ForceComplete { plan, .. }
+        | Command::RestartPlan { plan, .. } => plan,
+        _ => return None,
+    };
+    let snap = api.snapshot.borrow();
+    // Before the first snapshot the scheduler itself answers.
+    if snap.plans.is_empty() || snap.plans.iter().any(|p| &p.name == name) {
+        return None;
+    }
+    let names: Vec<&str> = snap.plans.iter().map(|p| p.name.as_str()).collect();
+    Some(error(
+        StatusCode::NOT_FOUND,
+        format!("no plan `{name}` (plans: {})", names.join(", ")),
+    ))
+}
+
+/// A start's parameters: an empty body, or a JSON object of strings.
+fn parameters(body: &[u8]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Default::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        format!("the parameters must be a JSON object of strings ({{\"KEY\": \"VALUE\"}}): {e}")
+    })
 }
 
 /// Hands `command` to the driver and says what came of it.
@@ -869,9 +944,32 @@ impl ApiClient {
         Err(Error::Api(error_text(&body)))
     }
 
+    /// `POST /v1/plans/{plan}/start` with `parameters`: `Ok` once started, the scheduler's
+    /// reason when it refused.
+    pub async fn start_plan(
+        &self,
+        plan: &str,
+        parameters: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let body =
+            serde_json::to_value(parameters).map_err(|e| Error::Api(format!("parameters: {e}")))?;
+        let (code, body) = self
+            .send(
+                Method::POST,
+                &format!("/v1/plans/{plan}/start"),
+                Some(&body),
+            )
+            .await?;
+        if code.is_success() {
+            return Ok(());
+        }
+        Err(Error::Api(error_text(&body)))
+    }
+
     /// `POST /v1/update` with `spec`.
     pub async fn update(&self, spec: &ServiceSpec) -> Result<UpdateAnswer, Error> {
-        let (code, body) = self.send(Method::POST, "/v1/update", Some(spec)).await?;
+        let spec = serde_json::to_value(spec).map_err(|e| Error::Api(format!("the spec: {e}")))?;
+        let (code, body) = self.send(Method::POST, "/v1/update", Some(&spec)).await?;
         let url = format!("{}/v1/update", self.base);
         match code {
             StatusCode::ACCEPTED => Ok(UpdateAnswer::Accepted),
@@ -906,7 +1004,7 @@ impl ApiClient {
         &self,
         method: Method,
         path: &str,
-        json: Option<&ServiceSpec>,
+        json: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, Bytes), Error> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url);

@@ -677,8 +677,10 @@ fn start_scheduler(
     println!("{}: state in {}", spec.name, store.dir().display());
     for plan in spec.plans_not_run() {
         println!(
-            "{}: plan {} is in the spec but is not run: cairn starts only the deploy and update plans",
-            spec.name, plan.name
+            "{}: plan {}: {}",
+            spec.name,
+            plan.name,
+            scheduler.plan_state(&plan.name)
         );
     }
     for violation in scheduler.config_errors() {

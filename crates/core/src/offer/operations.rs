@@ -292,6 +292,9 @@ fn task_info(
     if matches!(t.resources, TaskResources::Reuse { .. }) {
         task_labels.insert(labels::REUSED_RESERVATIONS, "true");
     }
+    if let Some(run) = &req.run {
+        task_labels.insert(labels::PLAN_RUN, run.label.clone());
+    }
     TaskInfo {
         name: t.name.clone(),
         task_id: format!("{}__{}", t.name, r.ids.uuid()).into(),
@@ -512,7 +515,9 @@ fn port_specs<'a>(pod: &'a PodSpec, task: &'a TaskSpec, set: Option<&str>) -> &'
 
 /// The task's environment (README, "The task environment"): cairn's variables, then the
 /// spec's own `env` (with the scheduler's `TASKCFG_*` routed into it at parse time), which win:
-/// the author asked for them.
+/// the author asked for them; then a started plan's parameters, which win over both: the
+/// operator asked for them for this run, as the SDK's plan parameters override a task's
+/// environment.
 fn environment(
     ctx: &LaunchContext<'_>,
     task: &TaskSpec,
@@ -559,6 +564,9 @@ fn environment(
         vars.insert(c.env_var(), format!("{},{}", c.fetched_path(), c.dest));
     }
     vars.extend(task.env.clone());
+    if let Some(run) = &req.run {
+        vars.extend(run.parameters.clone());
+    }
     Environment::from_pairs(vars)
 }
 

@@ -54,6 +54,8 @@ pub struct PodRequirement {
     pub resource_ids: Vec<String>,
     /// Persistence ids of volumes the offer must hold.
     pub persistence_ids: Vec<String>,
+    /// For a step of a started plan: the run's label and parameters its launches carry.
+    pub run: Option<std::sync::Arc<crate::plan::RunTag>>,
 }
 
 /// Where a pod's reservations live.
@@ -174,6 +176,7 @@ pub fn requirement(
         mounts: Vec::new(),
         resource_ids: Vec::new(),
         persistence_ids: Vec::new(),
+        run: step.run.clone(),
     };
     totals(&mut req, executor_size);
     Ok(req)

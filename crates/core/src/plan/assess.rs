@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use cairn_proto::{AgentId, TaskId, TaskState};
 
 use crate::decide::{decide, Condition, ConfigAge, Context, Decision, TaskFacts};
+use crate::labels;
 use crate::spec::{Goal, PodInstanceName, ServiceSpec, TaskSpec};
 use crate::store::TaskRecord;
 
+use super::runs::parse_label;
 use super::status::Status;
 use super::steps::ExpandedStep;
 
@@ -83,12 +85,33 @@ pub fn task_name(pod_instance: &PodInstanceName, task: &str) -> String {
     format!("{pod_instance}-{task}")
 }
 
-/// Assesses `step` from the stored tasks, read against `ctx`.
+/// A step of a plan an operator starts: only launches of `plan` from run `needs` or later
+/// count for it (see [`crate::plan::runs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RunScope<'a> {
+    /// The plan.
+    pub plan: &'a str,
+    /// The earliest run whose launches count.
+    pub needs: u64,
+}
+
+impl RunScope<'_> {
+    /// Whether the stored launch `record` counts for this step.
+    fn counts(&self, record: &TaskRecord) -> bool {
+        labels::task_label(&record.info, labels::PLAN_RUN)
+            .and_then(parse_label)
+            .is_some_and(|(plan, run)| plan == self.plan && run >= self.needs)
+    }
+}
+
+/// Assesses `step` from the stored tasks, read against `ctx`; `scope` for a step of a plan an
+/// operator starts.
 pub fn assess_step(
     step: &ExpandedStep,
     spec: &ServiceSpec,
     ctx: &Context<'_>,
     tasks: &BTreeMap<String, TaskRecord>,
+    scope: Option<RunScope<'_>>,
 ) -> StepState {
     let pod_type = step.def.pod_instance.pod_type();
     let Some(pod) = spec.pod(pod_type) else {
@@ -103,12 +126,11 @@ pub fn assess_step(
         .map(|(t, name)| match pod.task(t) {
             Some(task_spec) => {
                 let record = tasks.get(name);
-                task_need(
-                    name,
-                    task_spec,
-                    record,
-                    &ctx.facts(task_spec, record, marked),
-                )
+                let facts = ctx.facts(task_spec, record, marked);
+                match (scope, record) {
+                    (Some(scope), Some(r)) => scoped_need(name, task_spec, r, &facts, scope),
+                    _ => task_need(name, task_spec, record, &facts),
+                }
             }
             None => TaskNeed::Fatal(format!("pod `{pod_type}` has no task `{t}`")),
         });
@@ -151,6 +173,36 @@ fn combine(tasks: &[String], needs: impl Iterator<Item = TaskNeed>) -> StepState
         Some((s, note)) => StepState::InFlight(s, note),
         None => StepState::Complete,
     }
+}
+
+/// What a step of a started plan makes of its task: a launch from an earlier run (or by
+/// another plan) is not this run's, so the task runs again, after a kill if it still runs; a
+/// launch of this run that finished is done even if the config changed since (a backup is not
+/// run again for a new config); the rest is read as the deploy plan reads it.
+fn scoped_need(
+    name: &str,
+    spec: &TaskSpec,
+    record: &TaskRecord,
+    facts: &TaskFacts,
+    scope: RunScope<'_>,
+) -> TaskNeed {
+    // A pod being replaced is recovery's whatever the run.
+    if facts.marked {
+        return task_need(name, spec, Some(record), facts);
+    }
+    if !scope.counts(record) {
+        return match facts.condition {
+            Condition::Unreachable => active_need(spec, record),
+            c if c.is_active() => {
+                TaskNeed::KillFirst(record.info.task_id.clone(), record.info.agent_id.clone())
+            }
+            _ => TaskNeed::Launch,
+        };
+    }
+    if facts.condition == Condition::Finished {
+        return TaskNeed::Done;
+    }
+    task_need(name, spec, Some(record), facts)
 }
 
 /// What the deploy (or update) plan makes of a task's decision.

@@ -6,6 +6,7 @@
 //! ([`derive()`]); the scheduler's own use ([`derive_work`]) allocates little beyond its answer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cairn_proto::{AgentId, TaskId};
 
@@ -13,8 +14,9 @@ use crate::decide::Context;
 use crate::spec::{PodInstanceName, ServiceSpec, Strategy};
 use crate::store::TaskRecord;
 
-use super::assess::{assess_step, StepState};
+use super::assess::{assess_step, RunScope, StepState};
 use super::overrides::PlanOverrides;
+use super::runs::PlanRun;
 use super::status::{PhaseStatus, PlanStatus, Status, StepStatus};
 use super::steps::{ExpandedPhase, ExpandedPlan, ExpandedStep};
 use super::strategy::{release, PhaseGate, Release};
@@ -29,6 +31,18 @@ pub struct PlanInput<'a> {
     pub tasks: &'a BTreeMap<String, TaskRecord>,
     /// Operator overrides.
     pub overrides: &'a PlanOverrides,
+    /// For a plan an operator starts (every plan but deploy and update): its state. `None`
+    /// for the rollout plan, which runs by itself.
+    pub run: Option<&'a PlanRun>,
+}
+
+/// What a launch by a started plan carries: the run's label and the start's parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTag {
+    /// The [`crate::labels::PLAN_RUN`] label, `<plan>:<run>`.
+    pub label: String,
+    /// The start's parameters, added to each task's environment.
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// A step that may run now and needs something done.
@@ -42,6 +56,8 @@ pub struct ReleasedStep {
     pub launch: Vec<String>,
     /// Old tasks to kill before the launch (their resources are needed).
     pub kills: Vec<(TaskId, AgentId)>,
+    /// Set for a step of a started plan: what its launches carry.
+    pub run: Option<Arc<RunTag>>,
 }
 
 /// The work a plan releases, without the words: what the scheduler needs after every event.
@@ -72,6 +88,11 @@ struct Walked<'p> {
     releases: Vec<Release>,
 }
 
+/// Why the steps of an idle plan wait.
+pub fn idle_message(plan: &str) -> String {
+    format!("the plan is idle: `cairn plan start {plan}` starts it")
+}
+
 /// Assesses every step and applies the strategies, phase by phase.
 fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
     let mut out = Vec::with_capacity(plan.phases.len());
@@ -82,7 +103,17 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
         };
         let states: Vec<StepState> = steps
             .iter()
-            .map(|s| assess_step(s, input.spec, &input.context, input.tasks))
+            .map(|s| match input.run {
+                Some(run) if run.is_forced(&phase.spec.name, &s.name) => StepState::Complete,
+                Some(run) => {
+                    let scope = RunScope {
+                        plan: &plan.spec.name,
+                        needs: run.needs(&phase.spec.name, &s.name),
+                    };
+                    assess_step(s, input.spec, &input.context, input.tasks, Some(scope))
+                }
+                None => assess_step(s, input.spec, &input.context, input.tasks, None),
+            })
             .collect();
         let gate = PhaseGate {
             strategy: phase.spec.strategy,
@@ -93,7 +124,14 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
             blocked: earlier_incomplete && plan.spec.strategy == Strategy::Serial,
         };
         let pods: Vec<&PodInstanceName> = steps.iter().map(|s| &s.def.pod_instance).collect();
-        let releases = release(&pods, &states, gate);
+        let mut releases = release(&pods, &states, gate);
+        if input.run.is_some_and(|r| !r.started) {
+            let why = idle_message(&plan.spec.name);
+            releases
+                .iter_mut()
+                .filter(|r| **r == Release::Released)
+                .for_each(|r| *r = Release::Waiting(why.clone()));
+        }
         earlier_incomplete |= states.iter().any(|s| *s != StepState::Complete);
         out.push(Walked {
             phase,
@@ -108,10 +146,20 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
 /// The released work and statuses, without words.
 pub fn derive_work(plan: &ExpandedPlan, input: &PlanInput<'_>) -> Work {
     let walked = walk(plan, input);
-    work(&walked)
+    work(&walked, run_tag(plan, input))
 }
 
-fn work(walked: &[Walked<'_>]) -> Work {
+/// What the launches of a started plan carry.
+fn run_tag(plan: &ExpandedPlan, input: &PlanInput<'_>) -> Option<Arc<RunTag>> {
+    input.run.map(|r| {
+        Arc::new(RunTag {
+            label: r.label(&plan.spec.name),
+            parameters: r.parameters.clone(),
+        })
+    })
+}
+
+fn work(walked: &[Walked<'_>], run: Option<Arc<RunTag>>) -> Work {
     let mut out = Work {
         status: Status::Complete,
         released: Vec::new(),
@@ -126,6 +174,7 @@ fn work(walked: &[Walked<'_>]) -> Work {
                     pod_instance: step.def.pod_instance.clone(),
                     launch: launch.clone(),
                     kills: kills.clone(),
+                    run: run.clone(),
                 });
             }
         }
@@ -149,7 +198,7 @@ fn work(walked: &[Walked<'_>]) -> Work {
 /// The plan with every status and message, and its work.
 pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
     let walked = walk(plan, input);
-    let work = work(&walked);
+    let work = work(&walked, run_tag(plan, input));
     let mut errors = Vec::new();
     for phase in &plan.phases {
         if phase.steps.is_none() {

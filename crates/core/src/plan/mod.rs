@@ -11,12 +11,14 @@
 pub mod assess;
 pub mod deploy;
 pub mod overrides;
+pub mod runs;
 pub mod status;
 pub mod steps;
 pub mod strategy;
 
-pub use deploy::{derive, derive_work, DerivedPlan, PlanInput, ReleasedStep, Work};
+pub use deploy::{derive, derive_work, DerivedPlan, PlanInput, ReleasedStep, RunTag, Work};
 pub use overrides::{Command, CommandRefusal, PlanOverrides};
+pub use runs::{PlanRun, PlanRuns};
 pub use status::{PhaseStatus, PlanStatus, Status, StepStatus};
 pub use steps::{deploy_plan_spec, ExpandedPlan, StepDef};
 

@@ -40,6 +40,42 @@ pub enum Command {
         /// The pod instance, e.g. `data-2`.
         pod: String,
     },
+    /// Start a plan of the spec beyond deploy and update (a backup, a repair): idle until
+    /// started. A complete or idle plan starts afresh, every step to run again; each task it
+    /// launches gets `parameters` as environment variables.
+    Start {
+        /// The plan, e.g. `backup`.
+        plan: String,
+        /// `KEY` → `VALUE`, environment variable names.
+        parameters: std::collections::BTreeMap<String, String>,
+    },
+    /// Back to idle: nothing new starts (what is in flight carries on), and every step is to
+    /// run again at the next start.
+    Stop {
+        /// The plan.
+        plan: String,
+    },
+    /// Take a plan, one phase or one step as complete, whatever its tasks do (a step whose task
+    /// fails for good, that an operator gave up on).
+    ForceComplete {
+        /// The plan.
+        plan: String,
+        /// One phase, or the whole plan.
+        phase: Option<String>,
+        /// One step of that phase, or the whole phase.
+        step: Option<String>,
+    },
+    /// Run a plan, one phase or one step again: its tasks are launched again (after a kill if
+    /// they still run), and force-completes there are undone. Restarting a whole plan starts
+    /// it (with its last parameters).
+    RestartPlan {
+        /// The plan.
+        plan: String,
+        /// One phase, or the whole plan.
+        phase: Option<String>,
+        /// One step of that phase, or the whole phase.
+        step: Option<String>,
+    },
     /// Uninstall the service: kill every task, release every reservation and volume, tear
     /// the framework down and delete the stored state. Cannot be undone once accepted.
     Uninstall,

@@ -498,6 +498,7 @@ fn transient(
                 pod_instance: instance.clone(),
                 launch,
                 kills: r.kills.clone(),
+                run: None,
             });
             (Status::Prepared, message)
         };

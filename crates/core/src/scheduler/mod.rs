@@ -37,6 +37,7 @@ mod kills;
 mod offers;
 mod outbox;
 mod overrides;
+mod plans;
 mod recovery;
 mod status;
 mod takeover;
@@ -92,6 +93,10 @@ pub struct Scheduler {
     config_id: ConfigId,
     /// The deploy plan, customized and expanded into steps once at start.
     deploy: ExpandedPlan,
+    /// The spec's plans beyond deploy and update, expanded once: idle until started.
+    others: Vec<ExpandedPlan>,
+    /// What operators did to those plans (`Properties/plan-runs`).
+    plan_runs: crate::plan::PlanRuns,
     /// Built-in checks, then the author's.
     checks: Vec<Box<dyn OfferCheck>>,
     /// How many of `checks` are built in.
@@ -268,6 +273,16 @@ impl Scheduler {
                 None => plan_spec,
             },
         );
+        let others = spec
+            .plans_not_run()
+            .map(|p| ExpandedPlan::new(&spec, p.clone()))
+            .collect();
+        let plan_runs = crate::plan::PlanRuns::from_stored(
+            stored
+                .properties
+                .get(crate::plan::runs::PLAN_RUNS_PROPERTY)
+                .map(Vec::as_slice),
+        );
         let mut checks = builtin_checks(&spec.role);
         let builtin_checks = checks.len();
         checks.extend(overrides.checks);
@@ -293,6 +308,8 @@ impl Scheduler {
             spec,
             config_id,
             deploy,
+            others,
+            plan_runs,
             checks,
             builtin_checks,
             plan_customizer: overrides.plan_customizer,
@@ -469,6 +486,17 @@ impl Scheduler {
                 (plan.clone(), phase.clone())
             }
             Command::Restart { pod } => return self.restart_pod(now, pod),
+            Command::Start { .. }
+            | Command::Stop { .. }
+            | Command::ForceComplete { .. }
+            | Command::RestartPlan { .. } => {
+                if self.is_uninstalling() {
+                    return Err(CommandRefusal(
+                        "the service is uninstalling; its plans cannot be changed".into(),
+                    ));
+                }
+                return self.run_plan_command(now, command);
+            }
             Command::Replace { pod } => return self.replace_command(now, pod),
             Command::Uninstall => return self.uninstall_command(now),
             Command::ForceCompleteUninstall { agent } => return self.force_agent(now, agent),
@@ -478,27 +506,14 @@ impl Scheduler {
                 "the service is uninstalling; its plans cannot be changed".into(),
             ));
         }
-        if plan != self.deploy.spec.name {
-            return Err(CommandRefusal(format!(
-                "no plan `{plan}` (plans: {})",
-                self.deploy.spec.name
-            )));
-        }
-        if let Some(p) = &phase {
-            if !self.deploy.phases.iter().any(|ph| &ph.spec.name == p) {
-                return Err(CommandRefusal(format!("plan `{plan}` has no phase `{p}`")));
-            }
-        }
+        self.check_phase(&plan, phase.as_deref())?;
         match command {
             Command::Continue { .. } => {
-                let held = self.deploy_work().held_phases;
+                let held = self.held_phases(&plan);
                 self.plan_overrides.resume(&plan, phase.as_deref(), &held);
             }
             Command::Interrupt { .. } => self.plan_overrides.interrupt(&plan, phase.as_deref()),
-            Command::Restart { .. }
-            | Command::Replace { .. }
-            | Command::Uninstall
-            | Command::ForceCompleteUninstall { .. } => {}
+            _ => {}
         }
         self.outbox.persist(vec![WriteOp::Put {
             key: property_key(PLAN_OVERRIDES_PROPERTY),
@@ -565,7 +580,9 @@ impl Scheduler {
         }
         plan.errors
             .extend(self.config_errors.iter().map(|v| format!("config: {v}")));
-        vec![plan, self.recovery_plan().status, self.decommission_plan()]
+        let mut plans = vec![plan, self.recovery_plan().status, self.decommission_plan()];
+        plans.extend(self.other_plans());
+        plans
     }
 
     /// Whether the deploy (or update) plan is COMPLETE. Never while uninstalling.
@@ -600,6 +617,7 @@ impl Scheduler {
             context: self.decide_context(),
             tasks: &self.tasks,
             overrides: &self.plan_overrides,
+            run: None,
         }
     }
 
@@ -625,7 +643,8 @@ impl Scheduler {
         derive_work(&self.deploy, &self.plan_input())
     }
 
-    /// Everything released now: the deploy plan's steps, then the recovery plan's.
+    /// Everything released now: the deploy plan's steps, then the recovery plan's, then the
+    /// started plans'.
     fn work(&self) -> Work {
         self.work_with(self.recovery_plan())
     }
@@ -634,6 +653,7 @@ impl Scheduler {
     fn work_with(&self, recovery: RecoveryPlan) -> Work {
         let mut work = self.deploy_work();
         work.released.extend(recovery.released);
+        work.released.extend(self.started_plans_work());
         work
     }
 

@@ -105,9 +105,9 @@ impl ServiceSpec {
         })
     }
 
-    /// The plans of the spec that nothing runs: every plan but `deploy` and `update` (a
-    /// sidecar plan such as a backup or a repair), which cairn cannot start yet. Said out loud
-    /// by `validate` and at start, rather than dropped in silence.
+    /// The plans of the spec that do not run by themselves: every plan but `deploy` and
+    /// `update` (a sidecar plan such as a backup or a repair), idle until an operator starts
+    /// them (`cairn plan start`).
     pub fn plans_not_run(&self) -> impl Iterator<Item = &PlanSpec> {
         self.plans
             .iter()
