@@ -1,0 +1,318 @@
+//! Plans beyond deploy and update with real processes: `cairn cluster`, `cairn scheduler` and
+//! `cairn plan start|stop|force-complete`: a sidecar plan started with a parameter runs its
+//! FINISH task beside each pod's volume, completes, runs again on the next start, resumes with
+//! its parameter after the scheduler is killed with -9; a step that fails for good is
+//! force-completed; bad commands change nothing.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use cairn::api::ApiClient;
+use cairn::core::plan::Status;
+use support::service::{cairn, output_text, ServiceScheduler};
+use support::ClusterProcess;
+
+/// How long a deploy or a plan may take. Generous: the machine is shared.
+const DEADLINE: Duration = Duration::from_secs(120);
+const SERVICE: &str = "psvc";
+const ROLE: &str = "psvc-role";
+
+/// Two `hello` pods, one per agent, sharing a pod volume `data` between their tasks. The deploy
+/// plan runs `server`; plan `sidecar` runs `sidecar` (it appends `$PLAN_PARAM` to the volume's
+/// `runs`, then waits for the test's `go-$PLAN_PARAM` there), one pod after the other; plan
+/// `stuck` runs `fail`, which fails for good on hello-0 and succeeds on hello-1.
+const SPEC: &str = r#"
+name: psvc
+pods:
+  hello:
+    count: 2
+    placement: '[["hostname", "UNIQUE"]]'
+    volume: {path: data, type: ROOT, size: 10}
+    tasks:
+      server:
+        goal: RUNNING
+        cmd: 'echo $POD_INSTANCE_INDEX > data/pod && exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+      sidecar:
+        goal: FINISH
+        cmd: 'echo "$PLAN_PARAM" >> data/runs && until [ -e "data/go-$PLAN_PARAM" ]; do sleep 0.2; done'
+        cpus: 0.1
+        memory: 32
+      fail:
+        goal: FINISH
+        cmd: 'echo tried >> data/tries; [ "$POD_INSTANCE_INDEX" != 0 ]'
+        cpus: 0.1
+        memory: 32
+plans:
+  deploy:
+    phases:
+      hello:
+        pod: hello
+        steps: [{default: [[server]]}]
+  sidecar:
+    phases:
+      run:
+        pod: hello
+        strategy: serial
+        steps: [{default: [[sidecar]]}]
+  stuck:
+    phases:
+      try:
+        pod: hello
+        strategy: serial
+        steps: [{default: [[fail]]}]
+"#;
+
+fn start_scheduler(cluster: &ClusterProcess, spec: &Path, n: usize) -> ServiceScheduler {
+    ServiceScheduler::start(
+        &cluster.master,
+        spec,
+        &state(cluster),
+        Some(&cluster.credentials_path()),
+        cluster.scratch.join(format!("scheduler-{n}.err")),
+        &[],
+    )
+}
+
+fn state(cluster: &ClusterProcess) -> PathBuf {
+    cluster.scratch.join("state")
+}
+
+/// `cairn plan ARGS --state-dir STATE`.
+fn plan(cluster: &ClusterProcess, args: &[&str]) -> Output {
+    let state = state(cluster);
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
+    cairn(&all, Duration::from_secs(60))
+}
+
+fn plan_ok(cluster: &ClusterProcess, args: &[&str]) -> String {
+    let out = plan(cluster, args);
+    assert!(
+        out.status.success(),
+        "cairn plan {args:?}\n{}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The plans' statuses and every step's, by plan name (none before the scheduler wrote its
+/// API's address).
+async fn plans(cluster: &ClusterProcess) -> BTreeMap<String, (Status, Vec<(String, Status)>)> {
+    let mut out = BTreeMap::new();
+    let Ok(Some(client)) = ApiClient::find(&state(cluster), SERVICE) else {
+        return out;
+    };
+    let Ok(summaries) = client.plans().await else {
+        return out;
+    };
+    for s in summaries {
+        let Ok((summary, steps)) = client.plan_steps(&s.name).await else {
+            return BTreeMap::new();
+        };
+        out.insert(
+            s.name.clone(),
+            (
+                summary.status,
+                steps.into_iter().map(|e| (e.name, e.status)).collect(),
+            ),
+        );
+    }
+    out
+}
+
+/// Waits until `cond` holds of the plans.
+async fn plans_until(
+    cluster: &ClusterProcess,
+    sched: &mut ServiceScheduler,
+    what: &str,
+    cond: impl Fn(&BTreeMap<String, (Status, Vec<(String, Status)>)>) -> bool,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        sched.assert_alive();
+        let now = plans(cluster).await;
+        if cond(&now) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {DEADLINE:?}: {now:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn status_of(
+    plans: &BTreeMap<String, (Status, Vec<(String, Status)>)>,
+    plan: &str,
+) -> Option<Status> {
+    plans.get(plan).map(|p| p.0)
+}
+
+/// Each pod's volume directory, by pod index (the server writes its index there).
+fn volumes(cluster: &ClusterProcess) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for agent in 0..3 {
+        let roles = cluster.agent_dir(agent).join("volumes/roles").join(ROLE);
+        let Ok(listing) = std::fs::read_dir(&roles) else {
+            continue;
+        };
+        for volume in listing.flatten() {
+            if let Ok(index) = std::fs::read_to_string(volume.path().join("pod")) {
+                out.insert(index.trim().to_string(), volume.path());
+            }
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+async fn file_says(sched: &mut ServiceScheduler, path: &Path, want: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    while read(path) != want {
+        sched.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "{} says {:?}, not {want:?}\n{}",
+            path.display(),
+            read(path),
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_plan_runs_beside_the_pods_volumes_with_its_parameter_again_on_the_next_start_and_across_a_kill_9(
+) {
+    let cluster = ClusterProcess::start("plans-sidecar").await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let mut sched = start_scheduler(&cluster, &spec, 1);
+    plans_until(&cluster, &mut sched, "deployed, sidecar idle", |p| {
+        status_of(p, "deploy") == Some(Status::Complete)
+            && status_of(p, "sidecar") == Some(Status::Waiting)
+    })
+    .await;
+    let vols = volumes(&cluster);
+    assert_eq!(vols.len(), 2, "one volume per pod: {vols:?}");
+    let (v0, v1) = (vols["0"].clone(), vols["1"].clone());
+
+    // Bad input changes nothing.
+    let before = plans(&cluster).await;
+    let unknown = plan(&cluster, &["start", "nightly"]);
+    assert!(!unknown.status.success());
+    assert!(
+        output_text(&unknown)
+            .contains("no plan `nightly` (plans: deploy, recovery, decommission, sidecar, stuck)"),
+        "{}",
+        output_text(&unknown)
+    );
+    let nokey = plan(&cluster, &["start", "sidecar", "-p", "NOKEY"]);
+    assert!(!nokey.status.success());
+    assert!(
+        output_text(&nokey).contains("`NOKEY` is not KEY=VALUE"),
+        "{}",
+        output_text(&nokey)
+    );
+    assert_eq!(plans(&cluster).await, before, "nothing changed");
+    assert_eq!(read(&v0.join("runs")), "", "nothing started");
+
+    // A first start: each pod's sidecar writes the parameter into the pod's own volume.
+    let said = plan_ok(&cluster, &["start", "sidecar", "-p", "PLAN_PARAM=first"]);
+    assert!(
+        said.contains("sidecar: started with PLAN_PARAM=first"),
+        "{said}"
+    );
+    file_says(&mut sched, &v0.join("runs"), "first\n").await;
+    std::fs::write(v0.join("go-first"), "").unwrap();
+    file_says(&mut sched, &v1.join("runs"), "first\n").await;
+    std::fs::write(v1.join("go-first"), "").unwrap();
+    plans_until(&cluster, &mut sched, "sidecar complete", |p| {
+        status_of(p, "sidecar") == Some(Status::Complete)
+    })
+    .await;
+
+    // Started again with another parameter, it runs again; the scheduler is killed with -9
+    // while hello-0's task runs, and the next one carries on with the same parameter.
+    plan_ok(&cluster, &["start", "sidecar", "-p", "PLAN_PARAM=second"]);
+    file_says(&mut sched, &v0.join("runs"), "first\nsecond\n").await;
+    sched.kill9();
+    let mut sched = start_scheduler(&cluster, &spec, 2);
+    std::fs::write(v0.join("go-second"), "").unwrap();
+    file_says(&mut sched, &v1.join("runs"), "first\nsecond\n").await;
+    std::fs::write(v1.join("go-second"), "").unwrap();
+    plans_until(&cluster, &mut sched, "sidecar complete again", |p| {
+        status_of(p, "sidecar") == Some(Status::Complete)
+    })
+    .await;
+    assert_eq!(
+        read(&v0.join("runs")),
+        "first\nsecond\n",
+        "the restarted scheduler resumed the run, it did not run hello-0 again"
+    );
+    sched.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_fails_for_good_is_force_completed_and_its_plan_completes() {
+    let cluster = ClusterProcess::start("plans-stuck").await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let mut sched = start_scheduler(&cluster, &spec, 1);
+    plans_until(&cluster, &mut sched, "deployed", |p| {
+        status_of(p, "deploy") == Some(Status::Complete)
+    })
+    .await;
+    let vols = volumes(&cluster);
+    plan_ok(&cluster, &["start", "stuck"]);
+    // hello-0's task fails, is launched again, fails again: the plan cannot get past it.
+    let tries = vols["0"].join("tries");
+    let deadline = Instant::now() + DEADLINE;
+    while read(&tries).lines().count() < 2 {
+        sched.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "no second try\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let now = plans(&cluster).await;
+    assert_eq!(
+        status_of(&now, "stuck"),
+        Some(Status::InProgress),
+        "{now:#?}"
+    );
+    assert_eq!(read(&vols["1"].join("tries")), "", "hello-1 waits its turn");
+
+    let said = plan_ok(
+        &cluster,
+        &["force-complete", "stuck", "try", "hello-0:[fail]"],
+    );
+    assert!(
+        said.contains("step hello-0:[fail] of phase try of plan stuck: force-complete done"),
+        "{said}"
+    );
+    plans_until(&cluster, &mut sched, "stuck complete", |p| {
+        status_of(p, "stuck") == Some(Status::Complete)
+    })
+    .await;
+    assert_eq!(
+        read(&vols["1"].join("tries")),
+        "tried\n",
+        "hello-1 ran once"
+    );
+    sched.stop();
+}
