@@ -389,3 +389,53 @@ fn a_restarted_scheduler_keeps_a_started_plan_its_parameters_and_force_completes
         Some("kept")
     );
 }
+
+#[test]
+fn a_stuck_deploy_step_is_force_completed_kept_across_a_restart_and_undone_by_a_plan_restart() {
+    let mut sim = Sim::new(node_spec(2, Strategy::Parallel), 2, AGENT);
+    sim.subscribe();
+    let launched = offer_all(&mut sim);
+    assert_eq!(launched.len(), 2);
+    sim.ready("data-1-node");
+    sim.status("data-0-node", TaskState::Error);
+    assert_eq!(sim.step("data-0:[node]").0, Status::Error);
+    assert!(!sim.sched.is_deployed());
+
+    let refused = command(
+        &mut sim,
+        Command::RestartPlan {
+            plan: "deploy".into(),
+            phase: Some("data".into()),
+            step: Some("data-0:[node]".into()),
+        },
+    )
+    .unwrap_err();
+    assert!(refused.contains("cairn pod restart"), "{refused}");
+
+    command(
+        &mut sim,
+        Command::ForceComplete {
+            plan: "deploy".into(),
+            phase: Some("data".into()),
+            step: Some("data-0:[node]".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(sim.step("data-0:[node]").0, Status::Complete);
+    assert!(sim.sched.is_deployed());
+
+    // Kept across a restart with the same config.
+    sim.restart(node_spec(2, Strategy::Parallel));
+    assert_eq!(sim.step("data-0:[node]").0, Status::Complete);
+
+    command(
+        &mut sim,
+        Command::RestartPlan {
+            plan: "deploy".into(),
+            phase: None,
+            step: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(sim.step("data-0:[node]").0, Status::Error);
+}

@@ -7,6 +7,10 @@
 //! the same inputs: a RUNNING task of the target config that stopped is its business (the
 //! deploy step shows it STARTING, "see the recovery plan"), while FINISH/ONCE retries and
 //! config rollouts stay with the deploy plan.
+//!
+//! The spec's other plans (a backup, a repair) are derived the same way, with what an operator
+//! did to them ([`runs`]: started or idle, parameters, force-completed steps), which is the
+//! one thing of a plan that is stored.
 
 pub mod assess;
 pub mod deploy;

@@ -102,6 +102,10 @@ pub struct PlanOverrides {
     pub continues: BTreeMap<String, u32>,
     /// Interrupted `plan` and `plan/phase` names.
     pub interrupted: BTreeSet<String>,
+    /// Force-completed steps of the rollout plan, `plan/phase/step`: complete for this config,
+    /// whatever their tasks do.
+    #[serde(default)]
+    pub forced: BTreeSet<String>,
 }
 
 impl PlanOverrides {
@@ -144,6 +148,11 @@ impl PlanOverrides {
         if let Some(p) = phase {
             self.interrupted.remove(&format!("{plan}/{p}"));
         }
+    }
+
+    /// Whether an operator force-completed the step.
+    pub fn is_forced(&self, plan: &str, phase: &str, step: &str) -> bool {
+        !self.forced.is_empty() && self.forced.contains(&format!("{plan}/{phase}/{step}"))
     }
 
     /// Interrupts the plan or one phase.

@@ -2,6 +2,7 @@
 //! deploy plan once started (see [`crate::plan::runs`] for what is kept of them), and the
 //! operator's commands on them and on the rollout plan.
 
+use crate::plan::overrides::PLAN_OVERRIDES_PROPERTY;
 use crate::plan::runs::{check_parameters, step_key, PLAN_RUNS_PROPERTY};
 use crate::plan::{
     derive, derive_work, Command, CommandRefusal, ExpandedPlan, PlanInput, PlanRun, PlanStatus,
@@ -173,6 +174,12 @@ impl Scheduler {
                 (plan.clone(), run)
             }
             Command::ForceComplete { plan, phase, step }
+            | Command::RestartPlan { plan, phase, step }
+                if plan == &self.deploy.spec.name =>
+            {
+                return self.rollout_command(now, &command, phase.as_deref(), step.as_deref());
+            }
+            Command::ForceComplete { plan, phase, step }
             | Command::RestartPlan { plan, phase, step } => {
                 let verb = if matches!(command, Command::ForceComplete { .. }) {
                     "force-complete"
@@ -201,6 +208,45 @@ impl Scheduler {
         self.outbox.persist(vec![WriteOp::Put {
             key: property_key(PLAN_RUNS_PROPERTY),
             value: self.plan_runs.to_bytes(),
+        }]);
+        self.refresh(now);
+        Ok(())
+    }
+
+    /// `force-complete` and `restart` of the rollout plan: its force-completes are operator
+    /// overrides of the target config (a new config's rollout starts without them). A restart
+    /// only undoes force-completes: a deploy step runs again by itself whenever its tasks need
+    /// it, and relaunching healthy tasks is `cairn pod restart`.
+    fn rollout_command(
+        &mut self,
+        now: Time,
+        command: &Command,
+        phase: Option<&str>,
+        step: Option<&str>,
+    ) -> Result<(), CommandRefusal> {
+        let name = self.deploy.spec.name.clone();
+        let keys: Vec<String> = target(&self.deploy, phase, step)?
+            .into_iter()
+            .map(|k| format!("{name}/{k}"))
+            .collect();
+        if matches!(command, Command::ForceComplete { .. }) {
+            self.plan_overrides.forced.extend(keys);
+        } else {
+            let before = self.plan_overrides.forced.len();
+            for k in &keys {
+                self.plan_overrides.forced.remove(k);
+            }
+            if self.plan_overrides.forced.len() == before {
+                return Err(CommandRefusal(format!(
+                    "nothing of plan `{name}` named here is force-completed; its steps run again \
+                     by themselves when their tasks need it (to relaunch a pod's tasks: \
+                     `cairn pod restart POD`)"
+                )));
+            }
+        }
+        self.outbox.persist(vec![WriteOp::Put {
+            key: property_key(PLAN_OVERRIDES_PROPERTY),
+            value: self.plan_overrides.to_bytes(),
         }]);
         self.refresh(now);
         Ok(())
