@@ -102,6 +102,23 @@ fn plan_ok(cluster: &ClusterProcess, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// POST `path` with `body` to the scheduler's API, with its token: the status and the body.
+async fn post_api(cluster: &ClusterProcess, path: &str, body: &str) -> (u16, String) {
+    let state = state(cluster);
+    let client = ApiClient::find(&state, SERVICE)
+        .unwrap()
+        .expect("the scheduler wrote its API address");
+    let token = read(&cairn::api::token_file(&state, SERVICE));
+    let r = support::http_client()
+        .post(format!("{}{path}", client.base()))
+        .header("authorization", format!("Bearer {}", token.trim()))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the API answers");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
 /// The plans' statuses and every step's, by plan name (none before the scheduler wrote its
 /// API's address).
 async fn plans(cluster: &ClusterProcess) -> BTreeMap<String, (Status, Vec<(String, Status)>)> {
@@ -226,6 +243,39 @@ async fn a_sidecar_plan_runs_beside_the_pods_volumes_with_its_parameter_again_on
         "{}",
         output_text(&nokey)
     );
+    for (path, body, code, says) in [
+        ("/v1/plans/nightly/start", "", 404, "no plan `nightly`"),
+        (
+            "/v1/plans/sidecar/start",
+            "[1]",
+            400,
+            "a JSON object of strings",
+        ),
+        (
+            "/v1/plans/sidecar/start",
+            r#"{"1X": "y"}"#,
+            400,
+            "`1X` is not an environment variable name",
+        ),
+        (
+            "/v1/plans/deploy/start",
+            "",
+            409,
+            "the `deploy` plan runs by itself",
+        ),
+        (
+            "/v1/plans/sidecar/restart?phase=run&step=hello-9:[sidecar]",
+            "",
+            409,
+            "has no step `hello-9:[sidecar]`",
+        ),
+    ] {
+        let (got, answer) = post_api(&cluster, path, body).await;
+        assert!(
+            got == code && answer.contains(says),
+            "POST {path} {body}: {got} {answer}"
+        );
+    }
     assert_eq!(plans(&cluster).await, before, "nothing changed");
     assert_eq!(read(&v0.join("runs")), "", "nothing started");
 

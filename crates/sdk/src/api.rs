@@ -16,7 +16,8 @@
 //!
 //! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
 //! changed then). A plan command naming no plan of the service is a 404 naming the plans there
-//! are; a body that is not a JSON object of strings is a 400.
+//! are; a start whose body is not a JSON object of strings, or names a parameter that is no
+//! environment variable name, is a 400.
 //!
 //! Answers stay small whatever the service's size ([`crate::pages`]): a page holds 100 entries
 //! unless `limit` says otherwise (at most 1,000); a bad `offset` or `limit` is a 400.
@@ -676,9 +677,11 @@ fn parameters(body: &[u8]) -> Result<std::collections::BTreeMap<String, String>,
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Default::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let parameters = serde_json::from_slice(body).map_err(|e| {
         format!("the parameters must be a JSON object of strings ({{\"KEY\": \"VALUE\"}}): {e}")
-    })
+    })?;
+    cairn_core::plan::runs::check_parameters(&parameters).map_err(|e| e.0)?;
+    Ok(parameters)
 }
 
 /// Hands `command` to the driver and says what came of it.
