@@ -309,8 +309,9 @@ async fn the_api_reports_plans_and_pods_refuses_bad_specs_untouched_and_rolls_ou
     );
     let (code, body) = post(&base, "/v1/pods/node-0/explode").await;
     assert_eq!(code, 404, "{body}");
+    // An unknown plan is a 404, as `GET /v1/plans/nope` (and the SDK's plan commands) answer.
     let (code, body) = post(&base, "/v1/plans/nope/continue").await;
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 404, "{body}");
     assert!(
         body["error"].as_str().unwrap_or_default().contains("nope"),
         "{body}"
