@@ -228,6 +228,7 @@ fn with_steps(summary: &PlanSummary, steps: Vec<StepEntry>) -> PlanStatus {
         strategy: summary.strategy.clone(),
         phases,
         errors: summary.errors.clone(),
+        parameters: summary.parameters.clone(),
     }
 }
 
@@ -391,6 +392,14 @@ fn describe_plan(summary: &PlanSummary, steps: &[StepEntry]) -> String {
         "plan {} ({}): {}\n",
         summary.name, summary.strategy, summary.status
     );
+    if !summary.parameters.is_empty() {
+        let pairs: Vec<String> = summary
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "  parameters: {}", pairs.join(" "));
+    }
     for e in &summary.errors {
         let _ = writeln!(out, "  error: {e}");
     }
@@ -484,6 +493,7 @@ mod tests {
             status: Status::InProgress,
             strategy: "serial".into(),
             errors: Vec::new(),
+            parameters: Default::default(),
             phases_total: 1,
             phases: vec![cairn::pages::PhaseSummary {
                 name: "data".into(),

@@ -298,6 +298,21 @@ async fn a_sidecar_plan_runs_beside_the_pods_volumes_with_its_parameter_again_on
     // while hello-0's task runs, and the next one carries on with the same parameter.
     plan_ok(&cluster, &["start", "sidecar", "-p", "PLAN_PARAM=second"]);
     file_says(&mut sched, &v0.join("runs"), "first\nsecond\n").await;
+    let status = cairn(
+        &[
+            "update",
+            "status",
+            "--state-dir",
+            state(&cluster).to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let shown = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        shown.contains("plan sidecar (serial): IN_PROGRESS\n  parameters: PLAN_PARAM=second\n"),
+        "{}",
+        output_text(&status)
+    );
     sched.kill9();
     let mut sched = start_scheduler(&cluster, &spec, 2);
     std::fs::write(v0.join("go-second"), "").unwrap();

@@ -1084,6 +1084,7 @@ mod tests {
                 }],
             }],
             errors: Vec::new(),
+            parameters: Default::default(),
         }
     }
 

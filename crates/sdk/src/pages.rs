@@ -100,6 +100,9 @@ pub struct PlanSummary {
     pub strategy: String,
     /// Problems that keep the plan from progressing.
     pub errors: Vec<String>,
+    /// For a started plan beyond deploy and update: the parameters of its start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
     /// Every step of the plan, counted.
     pub steps: StepCounts,
     /// How many phases the plan has.
@@ -135,6 +138,7 @@ impl PlanSummary {
             status: plan.status,
             strategy: plan.strategy.clone(),
             errors: plan.errors.clone(),
+            parameters: plan.parameters.clone(),
             steps,
             phases_total: plan.phases.len(),
             phases,
@@ -289,6 +293,7 @@ mod tests {
                 })
                 .collect(),
             errors: Vec::new(),
+            parameters: Default::default(),
         }
     }
 

@@ -240,6 +240,7 @@ mod tests {
                         .collect(),
                 }],
                 errors: vec![],
+                parameters: Default::default(),
             }],
             ..Snapshot::default()
         }

@@ -222,6 +222,11 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
             strategy: plan.spec.strategy.as_str().to_string(),
             phases,
             errors,
+            parameters: input
+                .run
+                .filter(|r| r.started)
+                .map(|r| r.parameters.clone())
+                .unwrap_or_default(),
         },
         work,
     }

@@ -84,6 +84,9 @@ pub struct PlanStatus {
     pub phases: Vec<PhaseStatus>,
     /// Problems that keep the plan from progressing.
     pub errors: Vec<String>,
+    /// For a started plan beyond deploy and update: the parameters of its start.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 /// A phase with derived statuses.

@@ -196,6 +196,7 @@ pub fn derive(input: &RecoveryInput<'_>) -> RecoveryPlan {
             strategy: "parallel".into(),
             phases,
             errors: Vec::new(),
+            parameters: Default::default(),
         },
         released,
         pods,

@@ -554,5 +554,6 @@ fn plan_status(
         strategy: strategy.into(),
         phases,
         errors,
+        parameters: Default::default(),
     }
 }
