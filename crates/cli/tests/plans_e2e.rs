@@ -102,6 +102,9 @@ fn plan_ok(cluster: &ClusterProcess, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Each plan's status and its steps' (name, status), by plan name.
+type Plans = BTreeMap<String, (Status, Vec<(String, Status)>)>;
+
 /// POST `path` with `body` to the scheduler's API, with its token: the status and the body.
 async fn post_api(cluster: &ClusterProcess, path: &str, body: &str) -> (u16, String) {
     let state = state(cluster);
@@ -121,7 +124,7 @@ async fn post_api(cluster: &ClusterProcess, path: &str, body: &str) -> (u16, Str
 
 /// The plans' statuses and every step's, by plan name (none before the scheduler wrote its
 /// API's address).
-async fn plans(cluster: &ClusterProcess) -> BTreeMap<String, (Status, Vec<(String, Status)>)> {
+async fn plans(cluster: &ClusterProcess) -> Plans {
     let mut out = BTreeMap::new();
     let Ok(Some(client)) = ApiClient::find(&state(cluster), SERVICE) else {
         return out;
@@ -149,7 +152,7 @@ async fn plans_until(
     cluster: &ClusterProcess,
     sched: &mut ServiceScheduler,
     what: &str,
-    cond: impl Fn(&BTreeMap<String, (Status, Vec<(String, Status)>)>) -> bool,
+    cond: impl Fn(&Plans) -> bool,
 ) {
     let deadline = Instant::now() + DEADLINE;
     loop {
@@ -167,10 +170,7 @@ async fn plans_until(
     }
 }
 
-fn status_of(
-    plans: &BTreeMap<String, (Status, Vec<(String, Status)>)>,
-    plan: &str,
-) -> Option<Status> {
+fn status_of(plans: &Plans, plan: &str) -> Option<Status> {
     plans.get(plan).map(|p| p.0)
 }
 
