@@ -239,6 +239,13 @@ fn bad_plan_commands_are_refused_naming_what_and_change_nothing() {
             "the `deploy` plan runs by itself",
         ),
         (
+            Command::Continue {
+                plan: "sidecar".into(),
+                phase: None,
+            },
+            "plan `sidecar` is idle: `cairn plan start sidecar [-p KEY=VALUE]...` starts it",
+        ),
+        (
             Command::Stop {
                 plan: "recovery".into(),
             },

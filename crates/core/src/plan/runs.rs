@@ -97,6 +97,10 @@ pub fn step_key(phase: &str, step: &str) -> String {
 impl PlanRun {
     /// The run a launch must be from (at least) to count for `phase`/`step`.
     pub fn needs(&self, phase: &str, step: &str) -> u64 {
+        // Derived for every step after every event: no key is built when no step has its own.
+        if self.step_since.is_empty() {
+            return self.since;
+        }
         self.step_since
             .get(&step_key(phase, step))
             .copied()
@@ -106,7 +110,7 @@ impl PlanRun {
 
     /// Whether an operator force-completed the step.
     pub fn is_forced(&self, phase: &str, step: &str) -> bool {
-        self.forced.contains(&step_key(phase, step))
+        !self.forced.is_empty() && self.forced.contains(&step_key(phase, step))
     }
 
     /// Starts the plan afresh with `parameters`: every step runs again.

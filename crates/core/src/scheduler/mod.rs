@@ -506,7 +506,11 @@ impl Scheduler {
                 "the service is uninstalling; its plans cannot be changed".into(),
             ));
         }
-        self.check_phase(&plan, phase.as_deref())?;
+        self.check_phase(
+            &plan,
+            phase.as_deref(),
+            matches!(command, Command::Continue { .. }),
+        )?;
         match command {
             Command::Continue { .. } => {
                 let held = self.held_phases(&plan);

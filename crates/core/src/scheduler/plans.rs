@@ -122,13 +122,21 @@ impl Scheduler {
             .unwrap_or_default()
     }
 
-    /// Refuses a `continue` or `interrupt` naming no plan or phase of the spec.
+    /// Refuses a `continue` or `interrupt` naming no plan or phase of the spec, and a
+    /// `continue` of an idle plan (which the SDK took as a start without parameters: cairn
+    /// says what starts it instead).
     pub(super) fn check_phase(
         &self,
         plan: &str,
         phase: Option<&str>,
+        continues: bool,
     ) -> Result<(), CommandRefusal> {
         let p = self.named_plan(plan)?;
+        if continues && p.spec.name != self.deploy.spec.name && !self.plan_run(plan).started {
+            return Err(CommandRefusal(format!(
+                "plan `{plan}` is idle: `cairn plan start {plan} [-p KEY=VALUE]...` starts it"
+            )));
+        }
         if let Some(phase) = phase {
             if !p.phases.iter().any(|ph| ph.spec.name == phase) {
                 return Err(no_phase(p, phase));
@@ -144,7 +152,7 @@ impl Scheduler {
         now: Time,
         command: Command,
     ) -> Result<(), CommandRefusal> {
-        let (name, mut run) = match &command {
+        let (name, run) = match &command {
             Command::Start { plan, parameters } => {
                 let p = self.startable(plan, "start")?;
                 check_parameters(parameters).map_err(|e| CommandRefusal(e.0))?;
@@ -202,8 +210,6 @@ impl Scheduler {
             }
             _ => return Err(CommandRefusal("not a plan command".into())),
         };
-        // A plan's run only moves forward, even across a stop.
-        run.run = run.run.max(self.plan_run(&name).run);
         self.plan_runs.plans.insert(name, run);
         self.outbox.persist(vec![WriteOp::Put {
             key: property_key(PLAN_RUNS_PROPERTY),
