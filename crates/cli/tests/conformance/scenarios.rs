@@ -556,22 +556,57 @@ async fn task_group(b: &Backend, r: &mut Record) {
     );
     r.fact("pods.kill.sigterm_first", dir.join("term").exists());
 
-    // Leave the agent as it was.
+    // Leave the agent as it was. The volume comes back with the task's share; the executor's
+    // share comes back when the executor has gone, which can be a later offer: each share is
+    // released from the offer that holds it.
+    let resource_id = |r: &Value| {
+        r["reservations"][0]["labels"]["labels"][0]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let offered_ids = |o: &Offer| -> Vec<String> {
+        o.resources
+            .iter()
+            .filter_map(|x| x.reservations.last()?.labels.as_ref()?.get("resource_id"))
+            .map(str::to_string)
+            .collect()
+    };
     let offer = s
         .offer("with the pod's volume back", |o| {
             o.agent_id == agent && o.resources.iter().any(|x| x.is_persistent_volume())
         })
         .await;
+    let here = offered_ids(&offer);
+    let (now, later): (Vec<Value>, Vec<Value>) = to_reserve
+        .into_iter()
+        .partition(|r| here.contains(&resource_id(r)));
     accept(
         &s,
         &offer,
         vec![
             op("DESTROY", "pod-destroy", vec![vol]),
-            op("UNRESERVE", "pod-unreserve", to_reserve),
+            op("UNRESERVE", "pod-unreserve", now),
         ],
     )
     .await;
     operation_status(&s, "pod-unreserve").await;
+    if !later.is_empty() {
+        let ids: Vec<String> = later.iter().map(resource_id).collect();
+        let offer = s
+            .offer("with the executor's reservations back", |o| {
+                let offered = offered_ids(o);
+                o.agent_id == agent && ids.iter().all(|id| offered.contains(id))
+            })
+            .await;
+        accept(
+            &s,
+            &offer,
+            vec![op("UNRESERVE", "pod-unreserve-executor", later)],
+        )
+        .await;
+        operation_status(&s, "pod-unreserve-executor").await;
+    }
     teardown(&s).await;
 }
 
