@@ -43,15 +43,7 @@ pods:
 const TEMPLATE: &str = "port={{PORT_HTTP}}\nindex={{POD_INSTANCE_INDEX}}\nsandbox={{MESOS_SANDBOX}}\nlevel={{LEVEL}}\nversion=";
 
 fn start_scheduler(cluster: &ClusterProcess, spec_file: &Path, n: usize) -> ServiceScheduler {
-    ServiceScheduler::start_with_env(
-        &cluster.master,
-        spec_file,
-        &cluster.scratch.join("state"),
-        Some(&cluster.credentials_path()),
-        cluster.scratch.join(format!("scheduler-{n}.err")),
-        &[],
-        TASKCFG,
-    )
+    ServiceScheduler::on_cluster(cluster, spec_file, n, TASKCFG)
 }
 
 /// The scheduler's environment, and the updater's: `cairn update` renders the spec (and

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::mesos::{self, MesosCluster};
 use support::service::{cairn, output_text, ServiceScheduler};
-use support::{eventually, DEADLINE};
+use support::{eventually, DEADLINE, PRE_RESERVED_SPEC};
 
 const ROLE: &str = "my-service-role";
 
@@ -393,30 +393,6 @@ fn launches_by_now(name: &str, victim: &str) -> usize {
         2
     }
 }
-
-/// A pod with a pre-reserved role, beside one without.
-const PRE_RESERVED_SPEC: &str = r#"
-name: edge-svc
-pods:
-  plain:
-    count: 1
-    tasks:
-      serve:
-        cmd: 'exec sleep 100000'
-        cpus: 0.1
-        memory: 32
-  edge:
-    count: 1
-    pre-reserved-role: slave_public
-    volume: {path: state, type: ROOT, size: 10}
-    tasks:
-      proxy:
-        cmd: 'echo here > state/mark && exec sleep 100000'
-        cpus: 0.2
-        memory: 64
-        ports:
-          http: {port: 0}
-"#;
 
 /// The reservation stacks (type, role) of every resource of `agent` whose first reservation
 /// is to `slave_public`, with the resource's name and amount, as GET_AGENTS reports them.

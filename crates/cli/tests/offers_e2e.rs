@@ -174,29 +174,6 @@ async fn a_pod_needing_more_gpus_than_any_agent_has_waits_saying_so() {
 const PUBLIC: &str = "cpus(slave_public):1;mem(slave_public):512;disk(slave_public):200;\
                       ports(slave_public):[33000-33010]";
 
-const PRE_RESERVED_SPEC: &str = r#"
-name: edge-svc
-pods:
-  plain:
-    count: 1
-    tasks:
-      serve:
-        cmd: 'exec sleep 100000'
-        cpus: 0.1
-        memory: 32
-  edge:
-    count: 1
-    pre-reserved-role: slave_public
-    volume: {path: state, type: ROOT, size: 10}
-    tasks:
-      proxy:
-        cmd: 'echo here > state/mark && exec sleep 100000'
-        cpus: 0.2
-        memory: 64
-        ports:
-          http: {port: 0}
-"#;
-
 /// An agent's resources of `role` with exactly `depth` reservations, from GET_AGENTS.
 async fn agent_reserved(
     cluster: &ClusterProcess,

@@ -69,14 +69,7 @@ plans:
 "#;
 
 fn start_scheduler(cluster: &ClusterProcess, spec: &Path, n: usize) -> ServiceScheduler {
-    ServiceScheduler::start(
-        &cluster.master,
-        spec,
-        &state(cluster),
-        Some(&cluster.credentials_path()),
-        cluster.scratch.join(format!("scheduler-{n}.err")),
-        &[],
-    )
+    ServiceScheduler::on_cluster(cluster, spec, n, &[])
 }
 
 fn state(cluster: &ClusterProcess) -> PathBuf {

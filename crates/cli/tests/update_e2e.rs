@@ -42,14 +42,7 @@ pods:
 /// `cairn scheduler` of the spec in `spec_file` against the test's cluster, with its state in
 /// the scratch dir; `n` numbers its stderr file.
 fn start_scheduler(cluster: &ClusterProcess, spec_file: &Path, n: usize) -> ServiceScheduler {
-    ServiceScheduler::start(
-        &cluster.master,
-        spec_file,
-        &cluster.scratch.join("state"),
-        Some(&cluster.credentials_path()),
-        cluster.scratch.join(format!("scheduler-{n}.err")),
-        &[],
-    )
+    ServiceScheduler::on_cluster(cluster, spec_file, n, &[])
 }
 
 async fn operator(cluster: &ClusterProcess, call: &str) -> Value {

@@ -1486,3 +1486,28 @@ pub fn offer_role(offer: &Offer) -> String {
         .and_then(|a| a.role.clone())
         .expect("an offer with an allocation role")
 }
+
+/// A pod with a pre-reserved role (`slave_public`) and a volume, beside one without: the spec
+/// the pre-reserved tests run on `cairn cluster` and on real Mesos.
+pub const PRE_RESERVED_SPEC: &str = r#"
+name: edge-svc
+pods:
+  plain:
+    count: 1
+    tasks:
+      serve:
+        cmd: 'exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+  edge:
+    count: 1
+    pre-reserved-role: slave_public
+    volume: {path: state, type: ROOT, size: 10}
+    tasks:
+      proxy:
+        cmd: 'echo here > state/mark && exec sleep 100000'
+        cpus: 0.2
+        memory: 64
+        ports:
+          http: {port: 0}
+"#;

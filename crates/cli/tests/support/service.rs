@@ -31,6 +31,26 @@ impl ServiceScheduler {
         Self::start_with_env(master, spec, state, credentials, stderr, extra, &[])
     }
 
+    /// `cairn scheduler` of `spec` against a test's `cairn cluster`: its state in
+    /// `<scratch>/state`, its stderr in `<scratch>/scheduler-<n>.err`, `env` added to its
+    /// environment.
+    pub fn on_cluster(
+        cluster: &super::ClusterProcess,
+        spec: &Path,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> ServiceScheduler {
+        Self::start_with_env(
+            &cluster.master,
+            spec,
+            &cluster.scratch.join("state"),
+            Some(&cluster.credentials_path()),
+            cluster.scratch.join(format!("scheduler-{n}.err")),
+            &[],
+            env,
+        )
+    }
+
     /// [`ServiceScheduler::start`] with `env` added to the scheduler's environment.
     pub fn start_with_env(
         master: &str,
