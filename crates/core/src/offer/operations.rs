@@ -3,8 +3,9 @@
 //! Every fresh resource is reserved dynamically to the pod's role (the service's, or for a pod
 //! with a pre-reserved role `R`, `R/<service role>` pushed on top of the static reservation to
 //! `R`: a refinement) and the service's principal, with two labels, a unique `resource_id` and
-//! the `pod_instance`; volumes are created with a unique persistence id at the spec's path. A relaunch on existing reservations sends only
-//! LAUNCH_GROUP, on the very resources the offer carries under the pod's resource ids.
+//! the `pod_instance`; volumes are created with a unique persistence id at the spec's path. A
+//! relaunch on existing reservations sends only LAUNCH_GROUP, on the very resources the offer
+//! carries under the pod's resource ids.
 
 use std::collections::BTreeMap;
 
