@@ -1236,6 +1236,39 @@ pods:
     );
 }
 
+// Goal: a spec plan cannot take the name of a plan the scheduler makes itself. Method: plans
+// named `recovery`, `decommission` and `uninstall` beside a good one; each is refused at its
+// own line, and the good one alone passes.
+#[test]
+fn a_spec_plan_named_like_one_of_cairn_s_own_plans_is_refused_at_its_line() {
+    let plan = |name: &str| {
+        format!("  {name}:\n    phases:\n      p:\n        pod: a\n        steps: [{{default: [[t]]}}]\n")
+    };
+    let yaml = format!(
+        "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t: {{cmd: x, cpus: 0.1, memory: 32}}\nplans:\n{}{}{}{}",
+        plan("backup"),
+        plan("recovery"),
+        plan("decommission"),
+        plan("uninstall")
+    );
+    let own = "recovery, decommission, uninstall";
+    assert_eq!(
+        problems(&yaml),
+        ["recovery", "decommission", "uninstall"]
+            .iter()
+            .zip([13, 18, 23])
+            .map(|(name, line)| format!(
+                "plans.{name}: `{name}` is the name of one of cairn's own plans ({own}): the API, `cairn plan` and the store could not tell the two apart; give this plan another name (line {line})"
+            ))
+            .collect::<Vec<_>>()
+    );
+    let good = format!(
+        "name: svc\npods:\n  a:\n    count: 1\n    tasks:\n      t: {{cmd: x, cpus: 0.1, memory: 32}}\nplans:\n{}",
+        plan("backup")
+    );
+    assert!(parse(&good).is_ok());
+}
+
 // Goal: every port of a task reaches its environment. Method: two ports whose names differ
 // only in case and `-`/`_` (both `PORT_ADMIN_UI`), and one whose env-key takes another's.
 #[test]

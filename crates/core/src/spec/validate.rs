@@ -930,10 +930,30 @@ fn check_unique_discovery_prefixes(spec: &ServiceSpec, r: &mut Report) {
     }
 }
 
+/// The plans the scheduler makes itself, listed beside the spec's. The DC/OS SDK names its
+/// recovery and decommission plans the same and tells plans apart by name, so a spec plan of
+/// that name is taken for its own in places and shadowed in others; cairn refuses it.
+const CAIRNS_PLANS: [&str; 3] = [
+    crate::recovery::plan::RECOVERY_PLAN,
+    crate::scheduler::DECOMMISSION_PLAN,
+    crate::scheduler::UNINSTALL_PLAN,
+];
+
 fn check_plan(spec: &ServiceSpec, plan: &PlanSpec, r: &mut Report) {
     let path = format!("plans.{}", plan.name);
     if let Some(problem) = identifier_problem(&plan.name) {
         r.push(path.clone(), format!("plan name {problem}"));
+    }
+    if CAIRNS_PLANS.contains(&plan.name.as_str()) {
+        r.push(
+            path.clone(),
+            format!(
+                "`{}` is the name of one of cairn's own plans ({}): the API, `cairn plan` and \
+                 the store could not tell the two apart; give this plan another name",
+                plan.name,
+                CAIRNS_PLANS.join(", ")
+            ),
+        );
     }
     if !matches!(plan.strategy, Strategy::Serial | Strategy::Parallel) {
         r.push(
