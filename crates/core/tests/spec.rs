@@ -1236,6 +1236,57 @@ pods:
     );
 }
 
+// Goal: two pod types whose tasks end up with one Mesos task name, exactly or but for case
+// and `-`/`_`, are refused at validation naming both (not found ambiguous later, when a
+// command names them). Method: pod `a` with task `1-x` and pod `a-1` with task `x` (both make
+// `a-1-1-x`), and pod `B` with task `0-Y` against pod `b-0` with task `y`; one instance
+// fewer leaves nothing to collide, and the builder is held to the same rule.
+#[test]
+fn two_pods_whose_task_names_coincide_ignoring_case_are_refused_naming_both() {
+    let yaml = |count: u32| {
+        format!(
+            "name: svc
+pods:
+  a:
+    count: {count}
+    tasks:
+      1-x: {{cmd: x, cpus: 0.1, memory: 32}}
+  a-1:
+    count: 2
+    tasks:
+      x: {{cmd: x, cpus: 0.1, memory: 32}}
+  B:
+    count: 1
+    tasks:
+      0-Y: {{cmd: x, cpus: 0.1, memory: 32}}
+  b-0:
+    count: 1
+    tasks:
+      y: {{cmd: x, cpus: 0.1, memory: 32}}
+"
+        )
+    };
+    assert_eq!(
+        problems(&yaml(2)),
+        [
+            "pods.a-1.tasks.x: task `x` of pod type `a-1` is named `a-1-1-x` in Mesos, as task `1-x` of pod type `a` at pods.a.tasks.1-x is named `a-1-1-x`: task names that differ only in case or in `-` and `_` cannot be told apart (line 10)",
+            "pods.b-0.tasks.y: task `y` of pod type `b-0` is named `b-0-0-y` in Mesos, as task `0-Y` of pod type `B` at pods.B.tasks.0-Y is named `B-0-0-Y`: task names that differ only in case or in `-` and `_` cannot be told apart (line 18)",
+        ]
+    );
+    // With one instance of `a` there is no `a-1-1-x`: only the second pair is refused.
+    assert_eq!(problems(&yaml(1)).len(), 1);
+    let task = |name: &str| TaskSpec::builder(name).cmd("x").cpus(0.1).memory_mb(32);
+    let err = ServiceSpec::builder("svc")
+        .pod(PodSpec::builder("Web").task(task("0-Ui")))
+        .pod(PodSpec::builder("web-0").task(task("ui")))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.lines(),
+        ["pods.web-0.tasks.ui: task `ui` of pod type `web-0` is named `web-0-0-ui` in Mesos, as task `0-Ui` of pod type `Web` at pods.Web.tasks.0-Ui is named `Web-0-0-Ui`: task names that differ only in case or in `-` and `_` cannot be told apart"]
+    );
+}
+
 // Goal: a spec plan cannot take the name of a plan the scheduler makes itself. Method: plans
 // named `recovery`, `decommission` and `uninstall` beside a good one; each is refused at its
 // own line, and the good one alone passes.

@@ -139,6 +139,7 @@ pub(crate) fn check_service(spec: &ServiceSpec, r: &mut Report) {
         .fold(0u64, u64::saturating_add);
     if pods_within {
         at_most(r, "pods", &limits::SERVICE_LAUNCH_BYTES, launch);
+        check_task_names_across_pods(spec, r);
     }
     check_unique_port_names(spec, r);
     check_unique_discovery_prefixes(spec, r);
@@ -526,6 +527,56 @@ fn check_task(pod: &PodSpec, task: &TaskSpec, r: &mut Report) {
         }
     }
     check_uris(&task.uris, &format!("{path}.uris"), r);
+}
+
+/// Two tasks of different pod types whose Mesos task names (`<pod>-<index>-<task>`) coincide, or
+/// differ only in case or in `-` and `_`: pod type `a` with task `1-x` and pod type `A-1` with
+/// task `x` both make `a-1-1-x` once each has two instances. Their records would share a store
+/// key, a command naming one could mean either, and DNS would publish them under one name. Each
+/// pair is said once, at the later task, naming the earlier. Run only within the task-instance
+/// limit, so it walks at most that many names.
+fn check_task_names_across_pods(spec: &ServiceSpec, r: &mut Report) {
+    // Label → (pod type, task, the Mesos task name that made it).
+    let mut first: std::collections::HashMap<String, (&str, &str, String)> =
+        std::collections::HashMap::new();
+    let mut said = BTreeSet::new();
+    for pod in &spec.pods {
+        if pod_or_task_name_problem(&pod.type_name).is_some() {
+            continue;
+        }
+        for task in &pod.tasks {
+            if pod_or_task_name_problem(&task.name).is_some() {
+                continue;
+            }
+            for index in 0..pod.count {
+                let name = format!("{}-{index}-{}", pod.type_name, task.name);
+                let label = dns_label(&name);
+                match first.get(&label) {
+                    Some((other_pod, other_task, other_name)) if *other_pod != pod.type_name => {
+                        let pair = (
+                            *other_pod,
+                            *other_task,
+                            pod.type_name.as_str(),
+                            task.name.as_str(),
+                        );
+                        if said.insert(pair) {
+                            r.push(
+                                format!("pods.{}.tasks.{}", pod.type_name, task.name),
+                                format!(
+                                    "task `{}` of pod type `{}` is named `{name}` in Mesos, as task `{other_task}` of pod type `{other_pod}` at pods.{other_pod}.tasks.{other_task} is named `{other_name}`: task names that differ only in case or in `-` and `_` cannot be told apart",
+                                    task.name, pod.type_name
+                                ),
+                            );
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        first.insert(label, (&pod.type_name, &task.name, name));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The DNS labels the names of one kind (pod types of a service, tasks of a pod) derive, with
