@@ -446,3 +446,47 @@ fn a_stuck_deploy_step_is_force_completed_kept_across_a_restart_and_undone_by_a_
     .unwrap();
     assert_eq!(sim.step("data-0:[node]").0, Status::Error);
 }
+
+// Goal: an update that removes a plan drops its state with the new target, so a later spec
+// bringing back a plan of that name finds it idle, not started with the old run's parameters.
+// Method: start `sidecar`, restart with a spec without it (a new target), look at the batch
+// that moves the target and at the stored plan states; bring the plan back: idle, nothing
+// launched.
+#[test]
+fn a_plan_removed_by_an_update_loses_its_state_with_the_new_target_and_comes_back_idle() {
+    let mut sim = deployed();
+    start(&mut sim, &[("PLAN_PARAM", "old")]);
+    let mut without = spec();
+    without.plans.retain(|p| p.name != "sidecar");
+    let mark = sim.batches.len();
+    sim.restart(without);
+    let target = cairn_core::store::CONFIG_TARGET;
+    let plan_runs = cairn_core::store::property_key(cairn_core::plan::runs::PLAN_RUNS_PROPERTY);
+    let put = |batch: &cairn_core::store::WriteBatch, key: &str| {
+        batch.ops.iter().find_map(|op| match op {
+            cairn_core::store::WriteOp::Put { key: k, value } if k == key => Some(value.clone()),
+            _ => None,
+        })
+    };
+    let moved = sim.batches[mark..]
+        .iter()
+        .find(|b| put(b, target).is_some())
+        .expect("the new target is written");
+    let runs = put(moved, &plan_runs).expect("the plans' states go in the target's batch");
+    let runs = cairn_core::plan::PlanRuns::from_stored(Some(&runs));
+    assert!(!runs.plans.contains_key("sidecar"), "{runs:?}");
+    let stored = cairn_core::store::Store::load(&sim.store).unwrap();
+    let stored = cairn_core::store::StoredState::from_entries(&stored).unwrap();
+    let kept = cairn_core::plan::PlanRuns::from_stored(
+        stored
+            .properties
+            .get(cairn_core::plan::runs::PLAN_RUNS_PROPERTY)
+            .map(Vec::as_slice),
+    );
+    assert!(kept.plans.is_empty(), "{kept:?}");
+
+    sim.restart(spec());
+    let (status, steps) = sidecar(&sim);
+    assert_eq!(status, Status::Waiting, "{steps:?}");
+    assert_eq!(offer_all(&mut sim), Vec::<String>::new(), "nothing started");
+}

@@ -179,6 +179,22 @@ impl PlanRuns {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
+
+    /// The write that stores this state.
+    pub fn write(&self) -> crate::store::WriteOp {
+        crate::store::WriteOp::Put {
+            key: crate::store::property_key(PLAN_RUNS_PROPERTY),
+            value: self.to_bytes(),
+        }
+    }
+
+    /// Forgets every plan not in `plans`; whether any was forgotten.
+    pub fn keep_only<'a>(&mut self, plans: impl Iterator<Item = &'a str>) -> bool {
+        let keep: BTreeSet<&str> = plans.collect();
+        let before = self.plans.len();
+        self.plans.retain(|name, _| keep.contains(name.as_str()));
+        self.plans.len() != before
+    }
 }
 
 /// Reads a [`crate::labels::PLAN_RUN`] label: the plan and the run.

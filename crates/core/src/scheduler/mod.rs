@@ -241,6 +241,12 @@ impl Scheduler {
             _ => (spec, Vec::new()),
         };
         let config_id = choice.id().clone();
+        let mut plan_runs = crate::plan::PlanRuns::from_stored(
+            stored
+                .properties
+                .get(crate::plan::runs::PLAN_RUNS_PROPERTY)
+                .map(Vec::as_slice),
+        );
         if !uninstalling {
             // The relabels go in the target's batch: a restart in between would otherwise see
             // the same spec (no change) and relaunch pods that did not need it.
@@ -254,6 +260,12 @@ impl Scheduler {
                 &config_id,
                 &spec,
             ));
+            // A plan the target no longer has takes its state with it, in the target's batch:
+            // were it kept, a later spec bringing back a plan of that name would find it
+            // started, with another plan's run and parameters.
+            if plan_runs.keep_only(spec.plans_not_run().map(|p| p.name.as_str())) {
+                writes.push(plan_runs.write());
+            }
             outbox.persist(writes);
             outbox.persist(teardown::unused_configs(&stored, &config_id));
         }
@@ -277,12 +289,6 @@ impl Scheduler {
             .plans_not_run()
             .map(|p| ExpandedPlan::new(&spec, p.clone()))
             .collect();
-        let plan_runs = crate::plan::PlanRuns::from_stored(
-            stored
-                .properties
-                .get(crate::plan::runs::PLAN_RUNS_PROPERTY)
-                .map(Vec::as_slice),
-        );
         let mut checks = builtin_checks(&spec.role);
         let builtin_checks = checks.len();
         checks.extend(overrides.checks);

@@ -3,7 +3,7 @@
 //! operator's commands on them and on the rollout plan.
 
 use crate::plan::overrides::PLAN_OVERRIDES_PROPERTY;
-use crate::plan::runs::{check_parameters, step_key, PLAN_RUNS_PROPERTY};
+use crate::plan::runs::{check_parameters, step_key};
 use crate::plan::{
     derive, derive_work, Command, CommandRefusal, ExpandedPlan, PlanInput, PlanRun, PlanStatus,
     ReleasedStep, Status,
@@ -211,10 +211,7 @@ impl Scheduler {
             _ => return Err(CommandRefusal("not a plan command".into())),
         };
         self.plan_runs.plans.insert(name, run);
-        self.outbox.persist(vec![WriteOp::Put {
-            key: property_key(PLAN_RUNS_PROPERTY),
-            value: self.plan_runs.to_bytes(),
-        }]);
+        self.outbox.persist(vec![self.plan_runs.write()]);
         self.refresh(now);
         Ok(())
     }
