@@ -2,7 +2,8 @@
 //! `cairn plan start|stop|force-complete`: a sidecar plan started with a parameter runs its
 //! FINISH task beside each pod's volume, completes, runs again on the next start, resumes with
 //! its parameter after the scheduler is killed with -9; a step that fails for good is
-//! force-completed; bad commands change nothing.
+//! force-completed; a plan's RUNNING task killed with -9 comes back with its run and parameter;
+//! bad commands change nothing.
 
 mod support;
 
@@ -24,7 +25,9 @@ const ROLE: &str = "psvc-role";
 /// Two `hello` pods, one per agent, sharing a pod volume `data` between their tasks. The deploy
 /// plan runs `server`; plan `sidecar` runs `sidecar` (it appends `$PLAN_PARAM` to the volume's
 /// `runs`, then waits for the test's `go-$PLAN_PARAM` there), one pod after the other; plan
-/// `stuck` runs `fail`, which fails for good on hello-0 and succeeds on hello-1.
+/// `stuck` runs `fail`, which fails for good on hello-0 and succeeds on hello-1; plan `watch`
+/// runs `watcher`, a RUNNING task that appends `$PLAN_PARAM` to the volume's `watcher` at each
+/// start and then runs for good.
 const SPEC: &str = r#"
 name: psvc
 pods:
@@ -48,6 +51,12 @@ pods:
         cmd: 'echo tried >> data/tries; [ "$POD_INSTANCE_INDEX" != 0 ]'
         cpus: 0.1
         memory: 32
+      watcher:
+        goal: RUNNING
+        essential: false
+        cmd: 'echo "$PLAN_PARAM" >> data/watcher && echo $$ > data/watcher.pid && exec sleep 100000'
+        cpus: 0.1
+        memory: 32
 plans:
   deploy:
     phases:
@@ -66,6 +75,11 @@ plans:
         pod: hello
         strategy: serial
         steps: [{default: [[fail]]}]
+  watch:
+    phases:
+      run:
+        pod: hello
+        steps: [{default: [[watcher]]}]
 "#;
 
 fn start_scheduler(cluster: &ClusterProcess, spec: &Path, n: usize) -> ServiceScheduler {
@@ -224,8 +238,9 @@ async fn a_sidecar_plan_runs_beside_the_pods_volumes_with_its_parameter_again_on
     let unknown = plan(&cluster, &["start", "nightly"]);
     assert!(!unknown.status.success());
     assert!(
-        output_text(&unknown)
-            .contains("no plan `nightly` (plans: deploy, recovery, decommission, sidecar, stuck)"),
+        output_text(&unknown).contains(
+            "no plan `nightly` (plans: deploy, recovery, decommission, sidecar, stuck, watch)"
+        ),
         "{}",
         output_text(&unknown)
     );
@@ -372,5 +387,84 @@ async fn a_step_that_fails_for_good_is_force_completed_and_its_plan_completes() 
         "tried\n",
         "hello-1 ran once"
     );
+    sched.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_s_running_task_killed_with_9_is_relaunched_in_place_with_its_run_and_parameter() {
+    let cluster = ClusterProcess::start("plans-watch").await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let mut sched = start_scheduler(&cluster, &spec, 1);
+    plans_until(&cluster, &mut sched, "deployed", |p| {
+        status_of(p, "deploy") == Some(Status::Complete)
+    })
+    .await;
+    let v0 = volumes(&cluster)["0"].clone();
+    plan_ok(&cluster, &["start", "watch", "-p", "PLAN_PARAM=kept"]);
+    plans_until(&cluster, &mut sched, "watch complete", |p| {
+        status_of(p, "watch") == Some(Status::Complete)
+    })
+    .await;
+    file_says(&mut sched, &v0.join("watcher"), "kept\n").await;
+    let labels_of_running = |tasks: &cairn_proto::master::GetTasks| {
+        tasks
+            .tasks
+            .iter()
+            .find(|t| t.name == "hello-0-watcher" && t.state == cairn_proto::TaskState::Running)
+            .map(|t| {
+                (
+                    t.task_id.value.clone(),
+                    t.labels.clone().unwrap_or_default(),
+                )
+            })
+    };
+    let (first_id, first_labels) =
+        labels_of_running(&cluster.get_tasks().await).expect("hello-0-watcher runs");
+    let run = first_labels.get("plan_run").map(str::to_string);
+    assert!(run.is_some(), "{first_labels:?}");
+
+    let pid = support::read_pid(&v0.join("watcher.pid")).await;
+    support::signal(pid, libc::SIGKILL);
+    // Recovery relaunches it in place with the parameter it was started with (the file's next
+    // line), and the plan takes the relaunch for its own run: it stays complete and launches
+    // nothing more.
+    file_says(&mut sched, &v0.join("watcher"), "kept\nkept\n").await;
+    let deadline = Instant::now() + DEADLINE;
+    let (second_id, second_labels) = loop {
+        sched.assert_alive();
+        if let Some((id, labels)) = labels_of_running(&cluster.get_tasks().await) {
+            if id != first_id {
+                break (id, labels);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no relaunched hello-0-watcher runs\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        second_labels.get("plan_run").map(str::to_string),
+        run,
+        "{second_id}: {second_labels:?}"
+    );
+    plans_until(
+        &cluster,
+        &mut sched,
+        "recovered, watch still complete",
+        |p| {
+            status_of(p, "watch") == Some(Status::Complete)
+                && p.get("recovery").is_some_and(|(_, steps)| steps.is_empty())
+        },
+    )
+    .await;
+    assert_eq!(
+        labels_of_running(&cluster.get_tasks().await).map(|(id, _)| id),
+        Some(second_id),
+        "the relaunch still runs: the plan did not replace it"
+    );
+    assert_eq!(read(&v0.join("watcher")), "kept\nkept\n");
     sched.stop();
 }

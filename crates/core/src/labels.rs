@@ -39,6 +39,11 @@ pub const REUSED_RESERVATIONS: &str = "reused_reservations";
 /// start of which plan it ran for (see `plan::runs`).
 pub const PLAN_RUN: &str = "plan_run";
 
+/// TaskInfo: for a task launched with a plan's start parameters, their names, `A,B`: which of
+/// its environment variables are the parameters (their values are there), so that a relaunch
+/// in place gives it the same ones.
+pub const PLAN_PARAMETERS: &str = "plan_parameters";
+
 /// TaskInfo: its ports as reserved, `name:number,...` (a relaunch sets the same environment).
 pub const PORTS: &str = "ports";
 
@@ -50,6 +55,24 @@ pub const POD_INSTANCE: &str = "pod_instance";
 /// The value of label `key` on a TaskInfo.
 pub fn task_label<'a>(info: &'a TaskInfo, key: &str) -> Option<&'a str> {
     info.labels.as_ref().and_then(|l| l.get(key))
+}
+
+/// The plan run a stored TaskInfo was launched for ([`PLAN_RUN`]) and the start parameters it
+/// was given ([`PLAN_PARAMETERS`], their values read from its environment); `None` for a task
+/// no started plan launched.
+pub fn task_plan_run(info: &TaskInfo) -> Option<(String, BTreeMap<String, String>)> {
+    let run = task_label(info, PLAN_RUN)?;
+    let env = info.command.as_ref().and_then(|c| c.environment.as_ref());
+    let parameters = task_label(info, PLAN_PARAMETERS)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .filter_map(|name| {
+            let var = env?.variables.iter().find(|v| v.name == name)?;
+            Some((name.to_string(), var.value.clone().unwrap_or_default()))
+        })
+        .collect();
+    Some((run.to_string(), parameters))
 }
 
 /// The pod instance a stored TaskInfo belongs to, from its [`TASK_TYPE`] and [`INDEX`] labels.

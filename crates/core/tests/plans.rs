@@ -490,3 +490,103 @@ fn a_plan_removed_by_an_update_loses_its_state_with_the_new_target_and_comes_bac
     assert_eq!(status, Status::Waiting, "{steps:?}");
     assert_eq!(offer_all(&mut sim), Vec::<String>::new(), "nothing started");
 }
+
+/// Pod `hello` x1: the deploy plan runs `server`; plan `watch` runs `agent`, a RUNNING task
+/// (essential, as tasks are by default: its failure takes the pod down).
+fn watch_spec() -> ServiceSpec {
+    let task = |n: &str| {
+        TaskSpec::builder(n)
+            .cpus(0.1)
+            .memory_mb(32)
+            .cmd("sleep 1000")
+    };
+    ServiceSpec::builder("svc")
+        .pod(
+            PodSpec::builder("hello")
+                .count(1)
+                .task(task("server"))
+                .task(task("agent").env("LEVEL", "from-the-spec")),
+        )
+        .plan(
+            PlanSpec::new("deploy")
+                .phase(PhaseSpec::new("hello", "hello").step(StepSpec::default_for([["server"]]))),
+        )
+        .plan(
+            PlanSpec::new("watch")
+                .phase(PhaseSpec::new("run", "hello").step(StepSpec::default_for([["agent"]]))),
+        )
+        .build()
+        .unwrap()
+}
+
+// Goal: a RUNNING task a started plan launched, relaunched in place by recovery after it
+// failed, comes back with its run label and its parameters: the plan does not take it for an
+// older run's (no kill, no launch of its own), and the task keeps what it was started with.
+// Method: start `watch` with LEVEL=debug, fail its task (essential: the pod's server is killed
+// and relaunched with it), let recovery relaunch both; compare labels and environments.
+#[test]
+fn a_plan_s_running_task_relaunched_by_recovery_keeps_its_run_and_parameters() {
+    let mut sim = Sim::new(watch_spec(), 1, AGENT);
+    sim.subscribe();
+    sim.deploy_all();
+    command(
+        &mut sim,
+        Command::Start {
+            plan: "watch".into(),
+            parameters: params(&[("LEVEL", "debug"), ("ZONE_HINT", "a")]),
+        },
+    )
+    .unwrap();
+    assert_eq!(offer_all(&mut sim), ["hello-0-agent"]);
+    sim.ready("hello-0-agent");
+    let label = |sim: &Sim, task: &str, key: &str| {
+        cairn_core::labels::task_label(&sim.info(task), key).map(str::to_string)
+    };
+    let started = label(&sim, "hello-0-agent", cairn_core::labels::PLAN_RUN);
+    assert!(started.is_some());
+
+    sim.status("hello-0-agent", TaskState::Failed);
+    sim.status("hello-0-server", TaskState::Killed);
+    sim.advance(3);
+    let mark = sim.calls.len();
+    let mut relaunched = offer_all(&mut sim);
+    relaunched.sort();
+    assert_eq!(relaunched, ["hello-0-agent", "hello-0-server"]);
+    assert_eq!(
+        label(&sim, "hello-0-agent", cairn_core::labels::PLAN_RUN),
+        started,
+        "the relaunch carries the run it was started in"
+    );
+    assert_eq!(
+        env(&sim, "hello-0-agent", "LEVEL").as_deref(),
+        Some("debug"),
+        "and its parameters, over the spec's value"
+    );
+    assert_eq!(
+        env(&sim, "hello-0-agent", "ZONE_HINT").as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        label(&sim, "hello-0-server", cairn_core::labels::PLAN_RUN),
+        None,
+        "the deploy plan's task carries none"
+    );
+    assert_eq!(env(&sim, "hello-0-server", "LEVEL"), None);
+
+    sim.ready("hello-0-agent");
+    sim.ready("hello-0-server");
+    let plans = sim.sched.plans();
+    let watch = plans.iter().find(|p| p.name == "watch").unwrap();
+    assert_eq!(watch.status, Status::Complete, "{watch:?}");
+    assert_eq!(
+        offer_all(&mut sim),
+        Vec::<String>::new(),
+        "nothing launched again"
+    );
+    let kills = sim
+        .calls_since(mark)
+        .iter()
+        .filter(|c| c.kill.is_some())
+        .count();
+    assert_eq!(kills, 0, "the plan killed nothing");
+}

@@ -283,7 +283,7 @@ fn task_info(
         .expect("requirements name tasks of their pod");
     let (resources, ports, set) = task_resources(t, r);
     let port_specs = port_specs(pod, spec, set.as_deref());
-    let env = environment(ctx, spec, req, &t.name, &ports, port_specs, facts);
+    let env = environment(ctx, spec, req, t, &ports, port_specs, facts);
     let cmd = if spec.configs.is_empty() {
         spec.cmd.clone()
     } else {
@@ -293,8 +293,12 @@ fn task_info(
     if matches!(t.resources, TaskResources::Reuse { .. }) {
         task_labels.insert(labels::REUSED_RESERVATIONS, "true");
     }
-    if let Some(run) = &req.run {
+    if let Some(run) = &t.run {
         task_labels.insert(labels::PLAN_RUN, run.label.clone());
+        if !run.parameters.is_empty() {
+            let names: Vec<&str> = run.parameters.keys().map(String::as_str).collect();
+            task_labels.insert(labels::PLAN_PARAMETERS, names.join(","));
+        }
     }
     TaskInfo {
         name: t.name.clone(),
@@ -523,12 +527,13 @@ fn environment(
     ctx: &LaunchContext<'_>,
     task: &TaskSpec,
     req: &PodRequirement,
-    task_name: &str,
+    launch: &TaskLaunch,
     ports: &BTreeMap<String, u64>,
     port_specs: &[PortSpec],
     facts: &AgentFacts,
 ) -> Environment {
     let service = ctx.spec;
+    let task_name = launch.name.as_str();
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert("TASK_NAME".into(), task_name.to_string());
     // For a template's `{{#<task name>}}`, as the SDK gives it.
@@ -565,7 +570,7 @@ fn environment(
         vars.insert(c.env_var(), format!("{},{}", c.fetched_path(), c.dest));
     }
     vars.extend(task.env.clone());
-    if let Some(run) = &req.run {
+    if let Some(run) = &launch.run {
         vars.extend(run.parameters.clone());
     }
     Environment::from_pairs(vars)

@@ -54,8 +54,6 @@ pub struct PodRequirement {
     pub resource_ids: Vec<String>,
     /// Persistence ids of volumes the offer must hold.
     pub persistence_ids: Vec<String>,
-    /// For a step of a started plan: the run's label and parameters its launches carry.
-    pub run: Option<std::sync::Arc<crate::plan::RunTag>>,
 }
 
 /// Where a pod's reservations live.
@@ -76,6 +74,9 @@ pub struct TaskLaunch {
     pub name: String,
     /// Where its resources come from.
     pub resources: TaskResources,
+    /// The plan run (label and parameters) the launch carries: a started plan's step's, or,
+    /// relaunched in place, the one its stored launch carried.
+    pub run: Option<Arc<crate::plan::RunTag>>,
 }
 
 /// A task's resources: reserved afresh, or the ones it (or its resource set) holds already.
@@ -158,6 +159,16 @@ pub fn requirement(
         .launch
         .iter()
         .map(|t| task_launch(pod, &step.pod_instance, t, &records))
+        .map(|launch| {
+            launch.map(|mut l| {
+                l.run = match &step.run {
+                    Some(run) => Some(run.clone()),
+                    None if step.keeps_runs => tasks.get(&l.name).and_then(kept_run),
+                    None => None,
+                };
+                l
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     check_shared_sets(&launches)?;
     let mut req = PodRequirement {
@@ -176,7 +187,6 @@ pub fn requirement(
         mounts: Vec::new(),
         resource_ids: Vec::new(),
         persistence_ids: Vec::new(),
-        run: step.run.clone(),
     };
     totals(&mut req, executor_size);
     Ok(req)
@@ -319,7 +329,14 @@ fn task_launch(
         task: task.to_string(),
         name: task_name(instance, task),
         resources,
+        run: None,
     })
+}
+
+/// The plan run a stored launch carried, to carry again.
+fn kept_run(record: &TaskRecord) -> Option<Arc<crate::plan::RunTag>> {
+    let (label, parameters) = crate::labels::task_plan_run(&record.info)?;
+    Some(Arc::new(crate::plan::RunTag { label, parameters }))
 }
 
 /// The cpus, memory (MB) and GPUs the spec asks for the task (or its resource set).

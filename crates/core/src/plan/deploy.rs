@@ -58,6 +58,9 @@ pub struct ReleasedStep {
     pub kills: Vec<(TaskId, AgentId)>,
     /// Set for a step of a started plan: what its launches carry.
     pub run: Option<Arc<RunTag>>,
+    /// A relaunch in place (the recovery plan's): each task launched again carries the plan
+    /// run and parameters of its stored launch, so that it comes back as it was started.
+    pub keeps_runs: bool,
 }
 
 /// The work a plan releases, without the words: what the scheduler needs after every event.
@@ -181,6 +184,7 @@ fn work(walked: &[Walked<'_>], run: Option<Arc<RunTag>>) -> Work {
                     launch: launch.clone(),
                     kills: kills.clone(),
                     run: run.clone(),
+                    keeps_runs: false,
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! The `recovery` plan, derived from the state like the deploy plan: one phase per pod
 //! instance in recovery (failed, or relaunched and not yet ready again), one step per task
-//! group (the deploy plan's groups for that pod). Phases run in parallel, steps of a phase one
+//! group (the deploy plan's groups for that pod, the last with the pod's tasks no deploy step
+//! launches, such as a sidecar plan's RUNNING task). Phases run in parallel, steps of a phase one
 //! after the other.
 //!
 //! A pod is in recovery when a task's [`decide`] decision runs the failure timer; the plan
@@ -226,13 +227,16 @@ fn seen_tasks<'a>(
         .collect()
 }
 
-/// The task groups of a pod instance: the deploy plan's steps for it, else all its tasks.
+/// The task groups of a pod instance: the deploy plan's steps for it, the last of them with the
+/// tasks no such step launches (a task only another plan launches, such as a sidecar plan's
+/// RUNNING task, is recovered too, and with the rest of its pod when an essential task failed),
+/// else all its tasks.
 fn groups(
     input: &RecoveryInput<'_>,
     pod_spec: &PodSpec,
     instance: &PodInstanceName,
 ) -> Vec<(String, Vec<String>)> {
-    let from_deploy: Vec<(String, Vec<String>)> = input
+    let mut groups: Vec<(String, Vec<String>)> = input
         .deploy
         .phases
         .iter()
@@ -241,11 +245,21 @@ fn groups(
         .filter(|s| &s.def.pod_instance == instance)
         .map(|s| (s.name.clone(), s.def.tasks.clone()))
         .collect();
-    if !from_deploy.is_empty() {
-        return from_deploy;
+    let rest: Vec<String> = pod_spec
+        .tasks
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|t| !groups.iter().any(|(_, tasks)| tasks.contains(t)))
+        .collect();
+    match groups.last_mut() {
+        _ if rest.is_empty() => {}
+        Some((name, tasks)) => {
+            tasks.extend(rest);
+            *name = format!("{instance}:[{}]", tasks.join(","));
+        }
+        None => groups.push((format!("{instance}:[{}]", rest.join(",")), rest)),
     }
-    let all: Vec<String> = pod_spec.tasks.iter().map(|t| t.name.clone()).collect();
-    vec![(format!("{instance}:[{}]", all.join(",")), all)]
+    groups
 }
 
 fn pod_recovery(
@@ -500,6 +514,10 @@ fn transient(
                 launch,
                 kills: r.kills.clone(),
                 run: None,
+                // A RUNNING task a started plan launched comes back with that plan's run and
+                // parameters: the plan must not take it for an older run's and launch it again,
+                // and the task keeps what it was started with.
+                keeps_runs: true,
             });
             (Status::Prepared, message)
         };
