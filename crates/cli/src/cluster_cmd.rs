@@ -142,44 +142,13 @@ enum AgentAction {
     Add,
 }
 
-/// `--agent-extra-resources INDEX=RESOURCES`, each checked: an index of an agent the cluster
-/// has, resources in Mesos' syntax, whole GPUs, one entry per agent.
+/// `--agent-extra-resources INDEX=RESOURCES`, each checked (the embedded cluster's own
+/// reading, shared with a service's `cairn::run`).
 pub fn agent_extra_resources(
     entries: &[String],
     agents: usize,
 ) -> anyhow::Result<std::collections::BTreeMap<usize, Resources>> {
-    let mut out = std::collections::BTreeMap::new();
-    for entry in entries {
-        let flag = format!("--agent-extra-resources '{entry}'");
-        let (index, text) = entry
-            .split_once('=')
-            .with_context(|| format!("{flag}: expected INDEX=RESOURCES"))?;
-        let index: usize = index
-            .trim()
-            .parse()
-            .with_context(|| format!("{flag}: `{index}` is not an agent index"))?;
-        if index >= agents {
-            bail!(
-                "{flag}: there is no agent {index} (agents are 0 to {})",
-                agents.saturating_sub(1)
-            );
-        }
-        let resources = Resources::parse(text).with_context(|| flag.clone())?;
-        agent_gpus_whole(&resources, &flag)?;
-        if out.insert(index, resources).is_some() {
-            bail!("{flag}: agent {index} is given extra resources twice");
-        }
-    }
-    Ok(out)
-}
-
-/// Mesos counts GPUs as devices: an agent offering half of one is a mistake in the flag.
-fn agent_gpus_whole(resources: &Resources, flag: &str) -> anyhow::Result<()> {
-    let gpus = resources.scalar("gpus");
-    if gpus.fract() != 0.0 {
-        bail!("{flag}: gpus:{gpus} is not a whole number of GPUs");
-    }
-    Ok(())
+    cairn_cluster::parse_agent_extra_resources(entries, agents).map_err(anyhow::Error::msg)
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
@@ -197,7 +166,8 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.agent_resources = Resources::parse(&args.agent_resources)
         .with_context(|| format!("--agent-resources '{}'", args.agent_resources))?;
     cfg.agent_extra_resources = agent_extra_resources(&args.agent_extra_resources, args.agents)?;
-    agent_gpus_whole(&cfg.agent_resources, "--agent-resources")?;
+    cairn_cluster::check_whole_gpus(&cfg.agent_resources, "--agent-resources")
+        .map_err(anyhow::Error::msg)?;
     cfg.agent_attributes = args.agent_attributes;
     if let Some(disks) = &args.agent_mount_disks {
         let (n, size) = disks

@@ -186,6 +186,52 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// Reads `--agent-extra-resources INDEX=RESOURCES` entries (`1=gpus:2`,
+/// `0=cpus(slave_public):1;mem(slave_public):512`) for a cluster of `agents` agents, each
+/// checked: an index of an agent the cluster has, resources in Mesos' syntax
+/// ([`Resources::parse`]) with whole GPUs, one entry per agent. Shared by every command that
+/// starts an embedded cluster (`cairn cluster`, `cairn run`, a service's `cairn::run`). The
+/// error names the entry.
+pub fn parse_agent_extra_resources(
+    entries: &[String],
+    agents: usize,
+) -> Result<std::collections::BTreeMap<usize, Resources>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in entries {
+        let flag = format!("--agent-extra-resources '{entry}'");
+        let (index, text) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("{flag}: expected INDEX=RESOURCES"))?;
+        let index: usize = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("{flag}: `{index}` is not an agent index"))?;
+        if index >= agents {
+            return Err(format!(
+                "{flag}: there is no agent {index} (agents are 0 to {})",
+                agents.saturating_sub(1)
+            ));
+        }
+        let resources = Resources::parse(text).map_err(|e| format!("{flag}: {e}"))?;
+        check_whole_gpus(&resources, &flag)?;
+        if out.insert(index, resources).is_some() {
+            return Err(format!(
+                "{flag}: agent {index} is given extra resources twice"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Mesos counts GPUs as devices: an agent offering part of one is a mistake in `flag`.
+pub fn check_whole_gpus(resources: &Resources, flag: &str) -> Result<(), String> {
+    let gpus = resources.scalar("gpus");
+    if gpus.fract() != 0.0 {
+        return Err(format!("{flag}: gpus:{gpus} is not a whole number of GPUs"));
+    }
+    Ok(())
+}
+
 /// What an agent offers when nothing else is said.
 pub const DEFAULT_AGENT_RESOURCES: &str = "cpus:4;mem:8192;disk:40000;ports:[31000-32000]";
 

@@ -51,8 +51,9 @@ pub use checkpoint::CheckpointError;
 #[cfg(feature = "embedded")]
 pub use cluster::{Cluster, ClusterError};
 pub use config::{
-    parse_bytes, ClusterConfig, FrameworkAuth, DEFAULT_AGENT_RESOURCES, DEFAULT_FETCHER_CACHE_SIZE,
-    DEFAULT_OFFER_TIMEOUT, DEFAULT_STREAM_BACKLOG,
+    check_whole_gpus, parse_agent_extra_resources, parse_bytes, ClusterConfig, FrameworkAuth,
+    DEFAULT_AGENT_RESOURCES, DEFAULT_FETCHER_CACHE_SIZE, DEFAULT_OFFER_TIMEOUT,
+    DEFAULT_STREAM_BACKLOG,
 };
 #[cfg(feature = "embedded")]
 pub use http::{agent_routes, master_routes, Access};

@@ -34,12 +34,17 @@ const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
                  [--allowed-users USER,...] [--allow-root] [--credentials FILE | --secret-file FILE]
                  [--adopt-framework ID | --force] [--api-host HOST] [--service-tld TLD]
+                 [--agent-extra-resources INDEX=RESOURCES]...
 
   --master URL        a Mesos master (http://host:5050); without it, an embedded cluster is started
   --work-dir DIR      where the embedded cluster and the state live (default .cairn)
   --state-dir DIR     where the state store lives (default <work-dir>/state)
   --listen ADDR       where the embedded master listens (default 127.0.0.1:5050; taken -> another port)
   --agents N          agents of a new embedded cluster (default 3)
+  --agent-extra-resources INDEX=RESOURCES
+                      what one agent of a new embedded cluster offers besides the default
+                      resources (`1=gpus:2`, `0=cpus(slave_public):1;mem(slave_public):512`);
+                      repeat for more agents (as `cairn run` and `cairn cluster`)
   --api ADDR          where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
                       written to <state-dir>/<service>.api, its token to <service>.api-token)
   --allowed-users USER,...  the only users the embedded cluster runs tasks as (default: any but root)
@@ -74,7 +79,9 @@ pub struct RunOptions {
     /// What some agents of a new embedded cluster offer besides the default resources, by
     /// agent index (GPUs, static reservations to a role): `cairn run --agent-extra-resources`.
     pub agent_extra_resources: std::collections::BTreeMap<usize, cairn_proto::Resources>,
-    /// The scheduler's tunables.
+    /// The scheduler's tunables. [`RunOptions::default`] gives it the process environment's
+    /// `TASKCFG_*` settings ([`SchedulerConfig::taskcfg`]), as `cairn scheduler` and `cairn run`
+    /// have them: the scheduler routes them into every spec it takes.
     pub scheduler: SchedulerConfig,
     /// The driver's timing.
     pub driver: DriverOptions,
@@ -115,7 +122,10 @@ impl Default for RunOptions {
             listen: None,
             agents: DEFAULT_AGENTS,
             agent_extra_resources: Default::default(),
-            scheduler: SchedulerConfig::default(),
+            scheduler: SchedulerConfig {
+                taskcfg: cairn_core::spec::taskcfg_settings(std::env::vars()),
+                ..SchedulerConfig::default()
+            },
             driver: DriverOptions::default(),
             force_agents: Vec::new(),
             api: Some(DEFAULT_API.parse().expect("a socket address")),
@@ -133,6 +143,8 @@ impl RunOptions {
     /// `Ok(None)` for `--help`, after printing the usage.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Option<RunOptions>, Error> {
         let mut opts = RunOptions::default();
+        // Read once every flag is: their agents are checked against `--agents`.
+        let mut extra_resources = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -201,9 +213,13 @@ impl RunOptions {
                         Error::Usage(format!("--agents {v}: expected a number > 0"))
                     })?;
                 }
+                "--agent-extra-resources" => extra_resources.push(value()?),
                 _ => return Err(Error::Usage(format!("unknown argument `{arg}`\n{USAGE}"))),
             }
         }
+        opts.agent_extra_resources =
+            cairn_cluster::parse_agent_extra_resources(&extra_resources, opts.agents)
+                .map_err(Error::Usage)?;
         Ok(Some(opts))
     }
 

@@ -61,6 +61,11 @@ pub struct SchedulerConfig {
     /// The domain under which a service's tasks are named: `FRAMEWORK_HOST` is
     /// `<service>.<service_tld>`. Default [`DEFAULT_SERVICE_TLD`].
     pub service_tld: String,
+    /// The scheduler's own `TASKCFG_ALL_*` and `TASKCFG_<POD>_*` settings (the SDK reads them
+    /// from the scheduler's environment), routed into the tasks of every spec the scheduler
+    /// takes: the one it starts with and each one an update hands it
+    /// ([`crate::spec::route_task_env`]). Other variables are ignored. Default: none.
+    pub taskcfg: std::collections::BTreeMap<String, String>,
 }
 
 /// The default of [`SchedulerConfig::service_tld`]: Mesos-DNS's domain, under which it names
@@ -141,6 +146,7 @@ impl Default for SchedulerConfig {
             takeover: TakeoverChoice::Check,
             api: None,
             service_tld: DEFAULT_SERVICE_TLD.to_string(),
+            taskcfg: Default::default(),
         }
     }
 }

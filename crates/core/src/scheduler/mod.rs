@@ -204,6 +204,7 @@ impl Scheduler {
         now: Time,
         overrides: Overrides,
     ) -> Result<Scheduler, SchedulerError> {
+        let spec = with_taskcfg(spec, &cfg.taskcfg);
         validate(&spec).map_err(SchedulerError::Spec)?;
         check_target_present(&stored)?;
         let mut ids = IdSource::new(cfg.seed, &id_inputs(&spec, &stored, now));
@@ -718,6 +719,17 @@ fn check_target_present(stored: &StoredState) -> Result<(), SchedulerError> {
 }
 
 /// The writes that make `spec` the target under `id`.
+/// `spec` with the scheduler's `TASKCFG_*` settings routed into its tasks: every spec the
+/// scheduler takes goes through here, so that a setting of its environment reaches the tasks
+/// whoever wrote or rendered the spec (`cairn update` renders it with the operator's).
+pub(crate) fn with_taskcfg(
+    mut spec: ServiceSpec,
+    taskcfg: &std::collections::BTreeMap<String, String>,
+) -> ServiceSpec {
+    crate::spec::route_task_env(&mut spec, taskcfg);
+    spec
+}
+
 fn target_writes(spec: &ServiceSpec, id: &ConfigId) -> Vec<WriteOp> {
     vec![
         WriteOp::Put {

@@ -29,9 +29,18 @@ impl Scheduler {
                 "the service is uninstalling; it takes no new spec".into(),
             ));
         }
+        // Judged as the next scheduler will run it: with this scheduler's TASKCFG_* settings.
+        let new = &super::with_taskcfg(new.clone(), &self.cfg.taskcfg);
         if new == &self.spec {
             return Ok(UpdateCheck::Unchanged);
         }
+        // The settings may give a new pod type's tasks variables the spec's rules refuse (a
+        // name that is no variable name, too many): the next scheduler would not start.
+        crate::spec::validate(new).map_err(|e| {
+            CommandRefusal(format!(
+                "with this scheduler's TASKCFG_* settings routed in, the spec is invalid: {e}"
+            ))
+        })?;
         let violations = violations_of(Some(&self.spec), new, &self.config_validators);
         Ok(if violations.is_empty() {
             UpdateCheck::Accepted

@@ -42,7 +42,7 @@ pub use error::{SpecError, SpecErrors};
 pub use model::*;
 pub use names::{dns_label, NameError, PodInstanceName, TaskName};
 pub use placement::{Placement, PlacementError, PlacementField, PlacementRule};
-pub use taskcfg::route_task_env;
+pub use taskcfg::{route_task_env, taskcfg_settings};
 pub use validate::{validate, KILL_GRACE_PERIOD_MAX_S};
 
 use error::Report;

@@ -17,6 +17,15 @@ use super::model::{env_name, ServiceSpec};
 const PREFIX: &str = "TASKCFG_";
 const ALL: &str = "TASKCFG_ALL_";
 
+/// The `TASKCFG_*` settings among `vars` (a process environment): what a scheduler routes.
+pub fn taskcfg_settings(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    vars.into_iter()
+        .filter(|(key, _)| key.starts_with(PREFIX))
+        .collect()
+}
+
 /// The variables `env` routes to the tasks of `pod_type`, prefixes stripped.
 pub(crate) fn routed(pod_type: &str, env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let pod_prefix = format!("{PREFIX}{}_", env_name(pod_type));
