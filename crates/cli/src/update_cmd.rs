@@ -6,6 +6,11 @@
 //! it and rolls it out; this command follows the rollout plan until it completes. Without one,
 //! the same validators run offline against the stored target, and an accepted spec is rolled
 //! out by starting the scheduler with it. Either way a refused spec changes nothing.
+//!
+//! The spec is rendered with this command's environment, but its `TASKCFG_*` settings are the
+//! scheduler's: a running scheduler routes its own into the spec it is handed, and this
+//! environment's are not sent (a note says so when there are any). Offline, they are routed
+//! as a scheduler started from this environment would.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,6 +155,19 @@ async fn update(
     let Some((client, before)) = running else {
         return offline(args, path, &spec);
     };
+    let own = operator_taskcfg();
+    if !own.is_empty() {
+        // The spec goes without them: the scheduler routes its own, which its tasks have had
+        // since it started; these would silently win here and be lost at its next restart.
+        println!(
+            "{}: note: {} of this environment {} not used: the tasks get the running \
+             scheduler's own TASKCFG_* settings (its environment's); to change them, restart \
+             the scheduler with the new values",
+            spec.name,
+            own.keys().cloned().collect::<Vec<_>>().join(", "),
+            if own.len() == 1 { "is" } else { "are" }
+        );
+    }
     match client.update(&spec).await? {
         UpdateAnswer::Unchanged => {
             println!(
@@ -300,7 +318,16 @@ async fn follow(client: &ApiClient, old_config: &str, timeout: Duration) -> anyh
 }
 
 /// No scheduler running: the validators against the stored target, offline.
+/// The `TASKCFG_*` settings of this command's environment.
+fn operator_taskcfg() -> std::collections::BTreeMap<String, String> {
+    cairn::spec::taskcfg_settings(std::env::vars())
+}
+
 fn offline(args: &UpdateArgs, path: &std::path::Path, new: &ServiceSpec) -> anyhow::Result<()> {
+    // Judged as a scheduler started from this environment would run it: with its TASKCFG_*.
+    let mut new = new.clone();
+    cairn::spec::route_task_env(&mut new, &operator_taskcfg());
+    let new = &new;
     let old = cairn::stored_target(&args.state_dir, &new.name)?;
     if old.is_none() {
         println!(

@@ -46,9 +46,12 @@ fn start_scheduler(cluster: &ClusterProcess, spec_file: &Path, n: usize) -> Serv
     ServiceScheduler::on_cluster(cluster, spec_file, n, TASKCFG)
 }
 
-/// The scheduler's environment, and the updater's: `cairn update` renders the spec (and
-/// routes TASKCFG_*) with its own environment, as the scheduler does at its start.
+/// The scheduler's environment: it routes its TASKCFG_* into every spec it takes.
 const TASKCFG: &[(&str, &str)] = &[("TASKCFG_ALL_LEVEL", "debug")];
+
+/// The operator's environment for `cairn update`, with another value: the spec is rendered
+/// with it, but TASKCFG_* are the scheduler's.
+const OPERATOR_TASKCFG: &[(&str, &str)] = &[("TASKCFG_ALL_LEVEL", "info")];
 
 /// A running task of the service: its id, agent, port and volume.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,12 +149,14 @@ async fn rendered_with(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_config_template_is_rendered_in_the_sandbox_with_the_task_s_port_index_sandbox_and_taskcfg_values_and_a_changed_template_rolls_out(
+async fn a_config_template_is_rendered_in_the_sandbox_with_the_task_s_port_index_sandbox_and_taskcfg_values_and_a_changed_template_rolls_out_keeping_the_scheduler_s_taskcfg(
 ) {
     // Goal: the scheduler serves a task's template and the renderer, and the task renders it
     // with its own runtime environment before its command runs; a changed template file is a
-    // changed config that `cairn update` rolls out. Method: two pods that copy their rendered
-    // config into their volume; read it there; change the template, update, read again.
+    // changed config that `cairn update` rolls out, with the scheduler's TASKCFG_* values
+    // whatever the operator's environment holds (it says it does not use its own). Method:
+    // two pods that copy their rendered config into their volume; read it there; change the
+    // template, update from an environment with another TASKCFG value, read again.
     let cluster = ClusterProcess::start("configs").await;
     let conf = cluster.scratch.join("conf");
     std::fs::create_dir_all(&conf).unwrap();
@@ -190,12 +195,29 @@ async fn a_config_template_is_rendered_in_the_sandbox_with_the_task_s_port_index
         cluster.scratch.join("state").to_str().unwrap().to_string(),
     );
     let out = tokio::task::spawn_blocking(move || {
-        cairn_with_env(&["update", &path, "--state-dir", &state], TASKCFG, DEADLINE)
+        cairn_with_env(
+            &["update", &path, "--state-dir", &state],
+            OPERATOR_TASKCFG,
+            DEADLINE,
+        )
     })
     .await
     .unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
-    let (second, _) = rendered_with(&cluster, &mut sched, "2").await;
+    assert!(
+        output_text(&out).contains(
+            "note: TASKCFG_ALL_LEVEL of this environment is not used: the tasks get the running scheduler's own TASKCFG_* settings"
+        ),
+        "{}",
+        output_text(&out)
+    );
+    let (second, files) = rendered_with(&cluster, &mut sched, "2").await;
+    for (name, text) in &files {
+        assert!(
+            text.contains("\nlevel=debug\n"),
+            "{name} kept the scheduler's TASKCFG value: {text}"
+        );
+    }
     for (name, t) in &second {
         assert_ne!(t.task_id, first[name].task_id, "{name} was relaunched");
         assert_eq!(t.volume, first[name].volume, "{name} kept its volume");

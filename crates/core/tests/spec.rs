@@ -1867,7 +1867,9 @@ fn problems_of(yaml: &str) -> Vec<String> {
 fn taskcfg_settings_reach_the_pods_they_name_without_their_prefix_over_the_spec_s_env() {
     // Goal: the scheduler's TASKCFG_ALL_* reach every task, TASKCFG_<POD>_* the tasks of that
     // pod type only (its name upper-cased, `-` as `_`), and both override the spec's env, as
-    // the SDK routes them. Method: two pod types and a spec env they override.
+    // the SDK routes them; rendering svc.yml routes none (whoever renders it, the scheduler
+    // that runs it routes its own). Method: two pod types and a spec env they override; the
+    // scheduler's settings among the process environment's.
     let yaml = r#"
 name: svc
 pods:
@@ -1887,7 +1889,15 @@ pods:
         ("TASKCFG_WEB_PORT_COUNT", "3"),
         ("UNRELATED", "x"),
     ]);
-    let spec = parse_yaml(yaml, &e).unwrap();
+    let mut spec = parse_yaml(yaml, &e).unwrap();
+    assert_eq!(
+        spec.pods[0].tasks[0].env,
+        env(&[("LEVEL", "debug"), ("OWN", "mine")]),
+        "rendering routes nothing"
+    );
+    let settings = taskcfg_settings(e.clone());
+    assert!(!settings.contains_key("UNRELATED"));
+    route_task_env(&mut spec, &settings);
     assert_eq!(
         spec.pods[0].tasks[0].env,
         env(&[("CLUSTER", "c2"), ("LEVEL", "info"), ("OWN", "mine")])

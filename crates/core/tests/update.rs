@@ -460,3 +460,57 @@ fn configs_no_task_refers_to_are_deleted_at_start() {
     assert!(!entries.contains_key(&key(&first)), "unreferenced: deleted");
     assert!(entries.contains_key(&key(&second)), "the target stays");
 }
+
+// Goal: a spec handed to a running scheduler is judged with the scheduler's own TASKCFG_*
+// settings routed in, as the next scheduler will run it: a spec that differs from the target
+// only by lacking them is the target already, one whose new pod type gets a variable the
+// rules refuse is refused before anything restarts, and a spec's own value is overridden.
+// Method: a scheduler configured with settings; three specs handed to `check_update`.
+#[test]
+fn an_update_is_judged_with_the_scheduler_s_own_taskcfg_settings() {
+    let taskcfg: BTreeMap<String, String> =
+        [("TASKCFG_ALL_LEVEL", "debug"), ("TASKCFG_EXTRA_1X", "bad")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let spec = node_spec(1, Strategy::Serial);
+    let sim = Sim::with_config(
+        spec.clone(),
+        1,
+        AGENT,
+        Default::default(),
+        cairn_core::SchedulerConfig {
+            taskcfg,
+            ..config()
+        },
+    );
+    assert_eq!(
+        sim.sched.spec().pods[0].tasks[0]
+            .env
+            .get("LEVEL")
+            .map(String::as_str),
+        Some("debug")
+    );
+    assert_eq!(sim.sched.check_update(&spec), Ok(UpdateCheck::Unchanged));
+
+    let mut own_value = spec.clone();
+    own_value.pods[0].tasks[0]
+        .env
+        .insert("LEVEL".into(), "info".into());
+    assert_eq!(
+        sim.sched.check_update(&own_value),
+        Ok(UpdateCheck::Unchanged)
+    );
+
+    let mut extra = spec.clone();
+    let mut pod = extra.pods[0].clone();
+    pod.type_name = "extra".into();
+    extra.pods.push(pod);
+    let refusal = sim.sched.check_update(&extra).unwrap_err();
+    assert!(
+        refusal.0.contains("TASKCFG_* settings routed in")
+            && refusal.0.contains("pods.extra.tasks.node.env.1X"),
+        "{}",
+        refusal.0
+    );
+}

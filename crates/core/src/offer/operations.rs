@@ -519,8 +519,8 @@ fn port_specs<'a>(pod: &'a PodSpec, task: &'a TaskSpec, set: Option<&str>) -> &'
 }
 
 /// The task's environment (README, "The task environment"): cairn's variables, then the
-/// spec's own `env` (with the scheduler's `TASKCFG_*` routed into it at parse time), which win:
-/// the author asked for them; then a started plan's parameters, which win over both: the
+/// spec's own `env` (with the scheduler's `TASKCFG_*` routed into it when it took the spec),
+/// which win: the author asked for them; then a started plan's parameters, which win over both: the
 /// operator asked for them for this run, as the SDK's plan parameters override a task's
 /// environment.
 fn environment(

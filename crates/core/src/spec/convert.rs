@@ -46,8 +46,8 @@
 //! `configs` are read here: each `template` is a file beside the spec (read through
 //! [`super::TemplateFiles`]), and its text goes into the model, so that a changed template is a
 //! changed config. An unreadable file is a problem at `<path>.configs.<name>.template`.
-//! `TASKCFG_*` variables of the rendering environment are routed into the tasks' `env` here
-//! ([`super::taskcfg`]).
+//! `TASKCFG_*` variables are not routed here: they are the scheduler's settings, routed into
+//! every spec it takes ([`super::taskcfg`], `SchedulerConfig::taskcfg`).
 //!
 //! Accepted although DC/OS-flavoured: `scheduler.zookeeper` (the ZooKeeper state store is
 //! planned), `pre-reserved-role` (plain Mesos reservation refinement), port `vip` (published as
@@ -102,20 +102,13 @@ impl Converted {
 struct Ctx<'a> {
     report: Report,
     volume_paths: Vec<(String, String)>,
-    /// The environment svc.yml was rendered with: its `TASKCFG_*` reach the tasks.
-    env: &'a BTreeMap<String, String>,
     files: &'a dyn super::TemplateFiles,
 }
 
-pub(crate) fn convert(
-    raw: RawServiceSpec,
-    env: &BTreeMap<String, String>,
-    files: &dyn super::TemplateFiles,
-) -> Converted {
+pub(crate) fn convert(raw: RawServiceSpec, files: &dyn super::TemplateFiles) -> Converted {
     let mut cx = Ctx {
         report: Report::default(),
         volume_paths: Vec::new(),
-        env,
         files,
     };
     let name = raw.name.unwrap_or_default();
@@ -246,13 +239,12 @@ fn convert_pod(cx: &mut Ctx<'_>, type_name: String, raw: RawPod) -> PodSpec {
         .into_iter()
         .map(|(id, set)| convert_resource_set(cx, &path, id, set))
         .collect();
-    let routed = super::taskcfg::routed(&type_name, cx.env);
     let mut tasks: Vec<TaskSpec> = raw
         .tasks
         .unwrap_or_default()
         .0
         .into_iter()
-        .map(|(name, task)| convert_task(cx, &path, name, task, &routed))
+        .map(|(name, task)| convert_task(cx, &path, name, task))
         .collect();
     fold_task_sizes_into_sets(cx, &path, &mut tasks, &mut resource_sets);
     PodSpec {
@@ -382,13 +374,7 @@ fn convert_resources(
     }
 }
 
-fn convert_task(
-    cx: &mut Ctx<'_>,
-    pod_path: &str,
-    name: String,
-    raw: RawTask,
-    routed: &BTreeMap<String, String>,
-) -> TaskSpec {
+fn convert_task(cx: &mut Ctx<'_>, pod_path: &str, name: String, raw: RawTask) -> TaskSpec {
     let path = format!("{pod_path}.tasks.{name}");
     refuse_if(
         cx,
@@ -442,15 +428,13 @@ fn convert_task(
         goal,
         essential: raw.essential.unwrap_or(true),
         cmd: raw.cmd.unwrap_or_default(),
-        // A null value (`FOO:`, often an empty template variable) is the empty string. The
-        // scheduler's TASKCFG_* settings come last: they override the spec, as in the SDK.
+        // A null value (`FOO:`, often an empty template variable) is the empty string.
         env: raw
             .env
             .unwrap_or_default()
             .0
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
-            .chain(routed.clone())
             .collect(),
         configs: convert_configs(cx, &path, raw.configs),
         resources,

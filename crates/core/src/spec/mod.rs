@@ -72,8 +72,10 @@ impl TemplateFiles for NoTemplateFiles {
 ///
 /// `env` supplies the template variables (typically the scheduler's environment, passed in by
 /// the caller; nothing is read from the process). Its `TASKCFG_ALL_*` and `TASKCFG_<POD>_*`
-/// variables are routed into the tasks' environments ([`route_task_env`]). A spec with
-/// `configs:` needs [`parse_yaml_with`], which can read their templates.
+/// variables are not routed into the tasks here: they are the settings of the scheduler that
+/// runs the spec, which routes its own into every spec it takes (`SchedulerConfig::taskcfg`,
+/// [`route_task_env`]), whoever rendered it. A spec with `configs:` needs [`parse_yaml_with`],
+/// which can read their templates.
 pub fn parse_yaml(
     template: &str,
     env: &BTreeMap<String, String>,
@@ -103,7 +105,7 @@ pub fn parse_yaml_with(
     let Some(raw) = read.raw else {
         return Err(SpecErrors::in_line_order(read.problems, 0));
     };
-    let converted = convert::convert(raw, env, files);
+    let converted = convert::convert(raw, files);
     let mut checks = Report::default();
     validate::check_service(&converted.spec, &mut checks);
     // Validation names model places (`volumes[1]`); the author wrote `volume` or

@@ -282,7 +282,8 @@ pub struct TaskSpec {
     /// Shell command.
     pub cmd: String,
     /// Environment variables, on top of those cairn sets (`TASK_NAME`, `PORT_<NAME>`, …; the
-    /// table is README's "The task environment"). svc.yml's `TASKCFG_*` are routed in here.
+    /// table is README's "The task environment"). The scheduler's `TASKCFG_*` settings are
+    /// routed in here when it takes the spec.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Config file templates rendered into the sandbox before the command runs, in spec

@@ -7,8 +7,10 @@
 //! characters than letters, digits and `_` written `_`), is `<POD>` — `TASKCFG_HELLO_WORLD_X`
 //! for pod type `hello-world`. A pod's own setting wins over an `ALL` one. Both win over the
 //! spec's `env`, as in the SDK: they are the operator's override of what the author wrote.
-//! Routed at parse time, they are part of the stored config, so a changed value is a changed
-//! config that the update plan rolls out.
+//! The scheduler routes its own settings into every spec it takes (`SchedulerConfig::taskcfg`):
+//! the one it starts with and each one `cairn update` hands it, which the operator renders
+//! with another environment. Routed into the stored config, a changed value (a scheduler
+//! restarted with another) is a changed config that the update plan rolls out.
 
 use std::collections::BTreeMap;
 
