@@ -74,6 +74,11 @@ pub struct ClusterArgs {
     /// past the size the least recently used are evicted. 0 fetches every URI afresh.
     #[arg(long, default_value = "2GB", value_parser = cairn_cluster::parse_bytes, value_name = "BYTES")]
     fetcher_cache_size: u64,
+    /// The domain tasks are named under, <task>.<framework>.<DOMAIN>, as Mesos-DNS names them:
+    /// the cluster resolves these names for its tasks. It must match the schedulers'
+    /// (`cairn scheduler --service-tld`).
+    #[arg(long, default_value = cairn_cluster::DEFAULT_DNS_DOMAIN, value_name = "DOMAIN")]
+    dns_domain: String,
     #[command(flatten)]
     users: UserArgs,
 }
@@ -185,6 +190,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     cfg.offer_timeout = (!args.offer_timeout.is_zero()).then_some(args.offer_timeout);
     (cfg.allowed_users, cfg.allow_root) = args.users.policy()?;
     cfg.fetcher_cache_size = args.fetcher_cache_size;
+    cfg.dns_domain = dns_domain(&args.dns_domain)?;
     cfg.framework_auth = match (args.authenticate_frameworks, &args.credentials) {
         (false, Some(_)) => bail!("--credentials and --authenticate-frameworks false contradict"),
         (false, None) => FrameworkAuth::Off,
@@ -328,4 +334,23 @@ fn agent_action(
         }
         Ok(())
     })
+}
+
+/// `--dns-domain`: DNS labels separated by dots, as a domain is written.
+pub(crate) fn dns_domain(domain: &str) -> anyhow::Result<String> {
+    let labels_ok = domain.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if domain.len() > 200 || !labels_ok {
+        bail!(
+            "--dns-domain '{domain}': expected a domain of lowercase DNS labels separated by \
+             dots (`mesos`, `cluster.example.org`)"
+        );
+    }
+    Ok(domain.to_string())
 }

@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// INDEX=RESOURCES (`1=gpus:2`); repeat for more agents (as `cairn cluster`).
     #[arg(long, value_name = "INDEX=RESOURCES")]
     agent_extra_resources: Vec<String>,
+    /// The domain the embedded cluster resolves task names under, <task>.<service>.<DOMAIN>
+    /// (as `cairn cluster --dns-domain`) [default: --service-tld, which names the tasks under
+    /// it; the two must be the same].
+    #[arg(long, value_name = "DOMAIN")]
+    dns_domain: Option<String>,
     /// Where the scheduler's HTTP API listens (port 0: any free port; the address is written to
     /// <state-dir>/<service>.api, where `cairn update` finds it).
     #[arg(long, default_value = cairn::DEFAULT_API)]
@@ -207,6 +212,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     options.scheduler.takeover = args.takeover.choice();
     options.scheduler.max_pods_per_offer = args.max_pods_per_offer;
     args.artifacts.apply(&mut options);
+    if let Some(domain) = &args.dns_domain {
+        let domain = crate::cluster_cmd::dns_domain(domain)?;
+        anyhow::ensure!(
+            domain == options.scheduler.service_tld,
+            "--dns-domain {domain} and --service-tld {} differ: the tasks would be named under \
+             one and resolved under the other: give both the same domain",
+            options.scheduler.service_tld
+        );
+    }
     cairn::run_with(spec, options)?;
     Ok(())
 }

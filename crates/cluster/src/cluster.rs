@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::config::ClusterConfig;
 use crate::executor::config::{FETCHER_CACHE_DIR_ENV, FETCHER_CACHE_SIZE_ENV};
 use crate::state::{self, ClusterState, Effect, Now, Outgoing, SpawnRequest};
-use crate::{process, sandbox, users};
+use crate::{hosts, process, sandbox, users};
 
 /// Starting the cluster failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,16 @@ pub(crate) struct Inner {
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     /// What callers are checked against.
     pub(crate) auth: crate::auth::ClusterAuth,
+    /// Told when a change may have changed the hosts file's names (see `keep_hosts`).
+    hosts_changed: tokio::sync::Notify,
+    /// The mount namespace each executor gets, its own `/etc/hosts`; `None` when this process
+    /// may not make one (not root), and tasks run without it.
+    namespace: Option<hosts::Namespace>,
 }
+
+/// The least time between two writes of the hosts file: a burst of launches (an ACCEPT of 32
+/// pods, a deploy of thousands) is one write per interval, not one per task.
+const HOSTS_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Cluster {
     /// Recovers the cluster from its work directory (or creates it), starts every running
@@ -119,6 +128,28 @@ impl Cluster {
                 source,
             }
         })?;
+        let hosts_file =
+            hosts::HostsFile::open(&cfg.work_dir).map_err(|source| ClusterError::Recover {
+                work_dir: cfg.work_dir.clone(),
+                source: crate::checkpoint::CheckpointError::Io {
+                    path: cfg.work_dir.join(hosts::FILE_NAME),
+                    source,
+                },
+            })?;
+        let namespace =
+            match hosts::Namespace::new(hosts_file.path()).and_then(|ns| ns.check().map(|()| ns)) {
+                Ok(ns) => Some(ns),
+                Err(e) => {
+                    tracing::warn!(
+                    "tasks cannot resolve their stable names (<task>.<framework>.{}): giving each \
+                     executor its own /etc/hosts takes a mount namespace, which needs root \
+                     (CAP_SYS_ADMIN): {e}. Tasks run without it; a real DNS (Mesos-DNS) still \
+                     finds them by the names their schedulers give them",
+                    cfg.dns_domain
+                );
+                    None
+                }
+            };
         let running: Vec<usize> = state
             .agents
             .iter()
@@ -135,7 +166,13 @@ impl Cluster {
             master_addr,
             shutdown: Mutex::new(Some(tx)),
             auth,
+            hosts_changed: tokio::sync::Notify::new(),
+            namespace,
         });
+        // The first write lists what the checkpoints recovered, in the file running executors
+        // already hold.
+        inner.hosts_changed.notify_one();
+        tokio::spawn(inner.clone().keep_hosts(hosts_file));
         for agent in running {
             inner.clone().start_agent_server(agent).await?;
         }
@@ -251,6 +288,9 @@ impl Inner {
             waiting.fetch_sub(1, Ordering::Relaxed);
             let result = f(&mut state);
             let finished = state.finish(Instant::now);
+            if finished.hosts_may_change {
+                self.hosts_changed.notify_one();
+            }
             for out in finished.outbox {
                 match out {
                     Outgoing::Framework(tx, bytes)
@@ -266,6 +306,51 @@ impl Inner {
             self.clone().run_effect(e);
         }
         result
+    }
+
+    /// Keeps the hosts file true: rewritten when a change may have changed its names (never on
+    /// a timer), at most once per [`HOSTS_WRITE_INTERVAL`], and only when its text changed. The
+    /// names are read under the lock; the text is made and written outside it.
+    async fn keep_hosts(self: Arc<Self>, file: hosts::HostsFile) {
+        let mut file = Some(file);
+        let mut written: Option<String> = None;
+        let mut last_write: Option<Instant> = None;
+        loop {
+            self.hosts_changed.notified().await;
+            if let Some(at) = last_write {
+                // Changes meanwhile leave their notice, taken by the next round.
+                tokio::time::sleep_until((at + HOSTS_WRITE_INTERVAL).into()).await;
+            }
+            let entries = self.lock().host_entries();
+            let Some(mut f) = file.take() else { return };
+            let previous = written.take();
+            let result = tokio::task::spawn_blocking(move || {
+                // Read each time: the machine's names may change while the cluster runs.
+                let machine = std::fs::read_to_string(hosts::MACHINE_HOSTS).unwrap_or_default();
+                let text = hosts::render(&machine, &entries);
+                let outcome = if previous.as_deref() == Some(text.as_str()) {
+                    Ok(false)
+                } else {
+                    f.write(&text).map(|()| true)
+                };
+                (f, text, outcome)
+            })
+            .await;
+            let Ok((f, text, outcome)) = result else {
+                tracing::error!("the hosts file's writer failed; task names stay as they were");
+                return;
+            };
+            match outcome {
+                Ok(true) => {
+                    written = Some(text);
+                    last_write = Some(Instant::now());
+                }
+                Ok(false) => written = Some(text),
+                // Tried again at the next change; what the file says meanwhile is older.
+                Err(e) => tracing::error!("writing {}: {e}", f.path().display()),
+            }
+            file = Some(f);
+        }
     }
 
     /// The changes waiting for the state's lock now (the master's event queue).
@@ -397,6 +482,15 @@ impl Inner {
                     FETCHER_CACHE_SIZE_ENV,
                     self.cfg.fetcher_cache_size.to_string(),
                 );
+            }
+            if let Some(ns) = self.namespace.clone() {
+                // SAFETY: runs between fork and exec, before the switch to the user below
+                // (closures run in the order added; unshare and mount need root); `enter`
+                // makes only system calls on a path made before the fork.
+                #[allow(unsafe_code)]
+                unsafe {
+                    cmd.pre_exec(move || ns.enter());
+                }
             }
             if let Some(user) = &user {
                 if !req.rlimit_ceilings.is_empty() {

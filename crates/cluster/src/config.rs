@@ -67,6 +67,10 @@ pub struct ClusterConfig {
     /// How many bytes each user's fetcher cache may hold on each agent (Mesos
     /// `--fetcher_cache_size`, 2 GB): past it, the least recently used URIs are evicted.
     pub fetcher_cache_size: u64,
+    /// The domain tasks are named under, `<task>.<framework>.<domain>` (`--dns-domain`, Mesos-DNS'
+    /// `mesos` by default): the master's hosts file lists every placed task under it. It must be
+    /// the domain the schedulers name their tasks under (cairn's `--service-tld`).
+    pub dns_domain: String,
 }
 
 /// How frameworks authenticate to the master (Mesos' `--authenticate_frameworks` and
@@ -114,6 +118,7 @@ impl ClusterConfig {
             allow_root: false,
             framework_auth: FrameworkAuth::Generated,
             fetcher_cache_size: DEFAULT_FETCHER_CACHE_SIZE,
+            dns_domain: DEFAULT_DNS_DOMAIN.to_string(),
         }
     }
 
@@ -158,6 +163,9 @@ pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Unread events one stream may hold. A thousand-pod deploy's status updates fit many times
 /// over; a client that stops reading costs the master at most this much.
 pub const DEFAULT_STREAM_BACKLOG: usize = 16 * 1024 * 1024;
+
+/// Mesos-DNS's default domain.
+pub const DEFAULT_DNS_DOMAIN: &str = "mesos";
 
 /// Mesos' `--fetcher_cache_size` default: 2 GB.
 pub const DEFAULT_FETCHER_CACHE_SIZE: u64 = 2 * 1024 * 1024 * 1024;

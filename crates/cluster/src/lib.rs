@@ -33,6 +33,8 @@ mod config;
 #[cfg(feature = "embedded")]
 pub mod executor;
 #[cfg(feature = "embedded")]
+mod hosts;
+#[cfg(feature = "embedded")]
 mod http;
 pub mod http_client;
 mod paths;
@@ -52,7 +54,7 @@ pub use checkpoint::CheckpointError;
 pub use cluster::{Cluster, ClusterError};
 pub use config::{
     check_whole_gpus, parse_agent_extra_resources, parse_bytes, ClusterConfig, FrameworkAuth,
-    DEFAULT_AGENT_RESOURCES, DEFAULT_FETCHER_CACHE_SIZE, DEFAULT_OFFER_TIMEOUT,
+    DEFAULT_AGENT_RESOURCES, DEFAULT_DNS_DOMAIN, DEFAULT_FETCHER_CACHE_SIZE, DEFAULT_OFFER_TIMEOUT,
     DEFAULT_STREAM_BACKLOG,
 };
 #[cfg(feature = "embedded")]

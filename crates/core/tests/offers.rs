@@ -860,6 +860,58 @@ fn a_task_gets_the_sdk_s_environment_and_its_configs_are_fetched_and_rendered_fi
 }
 
 #[test]
+fn every_task_is_published_under_its_stable_name_even_without_advertised_ports() {
+    // Goal: Mesos-DNS names every task from its DiscoveryInfo, so every task carries one (not
+    // only those that advertise ports), and its stable name is that label under the service's
+    // FRAMEWORK_HOST. Method: a service in a folder whose pod type has capitals and `_`, with
+    // a task that has no port and one with a discovery prefix.
+    let spec = ServiceSpec::builder("/prod/my-svc")
+        .pod(
+            PodSpec::builder("Zoo_Keeper")
+                .task(TaskSpec::builder("server").cmd("x").cpus(0.1).memory_mb(32))
+                .task(
+                    TaskSpec::builder("side")
+                        .cmd("x")
+                        .cpus(0.1)
+                        .memory_mb(32)
+                        .discovery(DiscoverySpec {
+                            prefix: Some("zk".into()),
+                            visibility: None,
+                        }),
+                ),
+        )
+        .build()
+        .unwrap();
+    let cfg = SchedulerConfig {
+        service_tld: "example.org".into(),
+        ..config()
+    };
+    let mut sim = Sim::with_config(spec.clone(), 1, AGENT, Overrides::default(), cfg);
+    sim.subscribe();
+    sim.offers(&[0]);
+    let pod = PodInstanceName::parse("Zoo_Keeper-0").unwrap();
+    for (task, label) in [("server", "zoo-keeper-0-server"), ("side", "zk-0")] {
+        let info = sim.info(&format!("Zoo_Keeper-0-{task}"));
+        let discovery = info.discovery.expect("every task is discoverable");
+        assert_eq!(discovery.name.as_deref(), Some(label), "{task}");
+        assert_eq!(
+            discovery.visibility,
+            cairn_proto::DiscoveryVisibility::Cluster
+        );
+        let env = info.command.unwrap().environment.unwrap();
+        let host = format!("{label}.{}", env.get("FRAMEWORK_HOST").unwrap());
+        assert_eq!(host, format!("{label}.prodmy-svc.example.org"));
+        let spec_task = spec.pod("Zoo_Keeper").unwrap().task(task).unwrap();
+        assert_eq!(task_host(&spec.name, "example.org", &pod, spec_task), host);
+        // The cluster's resolver derives the same name from the TaskInfo alone.
+        assert_eq!(
+            cairn_proto::dns::task_host(label, &spec.name, "example.org"),
+            host
+        );
+    }
+}
+
+#[test]
 fn a_task_s_resource_limits_and_its_pod_s_rlimits_reach_its_task_info_as_mesos_reads_them() {
     // Goal: `resource-limits` become `TaskInfo.limits` (Value.Scalar, Infinity for unlimited)
     // and `rlimits` the task's `ContainerInfo.rlimit_info`, for the task's own resources and

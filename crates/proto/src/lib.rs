@@ -19,6 +19,7 @@
 mod macros;
 
 pub mod common;
+pub mod dns;
 pub mod executor;
 pub mod ids;
 pub mod master;

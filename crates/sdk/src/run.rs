@@ -55,7 +55,8 @@ usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADD
   --secret-file FILE  the secret of the service's principal, for a Mesos master
   --api-host HOST     the host agents reach the API at, for config templates (default: the API's
                       address, or this machine's hostname when it listens on every address)
-  --service-tld TLD   the domain of FRAMEWORK_HOST, <service>.<TLD> (default mesos, Mesos-DNS's)
+  --service-tld TLD   the domain of FRAMEWORK_HOST, <service>.<TLD> (default mesos, Mesos-DNS's),
+                      under which the embedded cluster resolves the tasks' names
   --adopt-framework ID
                       take over this framework of the service, whose id the state store lost
   --force             start although the takeover check refused: register a new framework when
@@ -908,6 +909,8 @@ fn embedded_config(work_dir: &Path, options: &RunOptions) -> Result<ClusterConfi
     cfg.listen = options.listen.unwrap_or(default_listen);
     cfg.allowed_users = options.allowed_users.clone();
     cfg.allow_root = options.allow_root;
+    // One process names the tasks and resolves them: under one domain.
+    cfg.dns_domain = options.scheduler.service_tld.clone();
     Ok(cfg)
 }
 

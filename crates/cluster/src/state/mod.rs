@@ -293,6 +293,9 @@ pub(crate) enum Dirty {
 pub(crate) struct Finished {
     pub outbox: Vec<Outgoing>,
     pub effects: Vec<Effect>,
+    /// Whether the change touched what the hosts file is made from: every change to a task, an
+    /// agent or a framework is checkpointed, so a change that wrote nothing changed no name.
+    pub hosts_may_change: bool,
 }
 
 impl ClusterState {
@@ -310,6 +313,7 @@ impl ClusterState {
 
     /// Writes the dirty checkpoints, then releases the messages and effects of this change.
     pub(crate) fn finish(&mut self, stopwatch: Stopwatch) -> Finished {
+        let hosts_may_change = !self.dirty.is_empty();
         for d in std::mem::take(&mut self.dirty) {
             let started = stopwatch();
             match self.write_checkpoint(&d) {
@@ -330,7 +334,50 @@ impl ClusterState {
         Finished {
             outbox: std::mem::take(&mut self.outbox),
             effects: std::mem::take(&mut self.effects),
+            hosts_may_change,
         }
+    }
+
+    /// The name of every task that is placed and not terminal, with its agent's address (what
+    /// the hosts file lists): `<label of its discovery name, else of its name>.<framework
+    /// label>.<domain>`, as Mesos-DNS names a task. A lost agent's tasks are gone; a stopped
+    /// one's still run, and keep their names.
+    pub(crate) fn host_entries(&self) -> Vec<crate::hosts::HostEntry> {
+        let domain = &self.cfg.dns_domain;
+        let mut entries = Vec::new();
+        for fw in self.master.frameworks.values() {
+            if cairn_proto::dns::framework_label(&fw.info.name).is_empty() {
+                continue;
+            }
+            for t in fw.tasks.values() {
+                if t.state.is_terminal() {
+                    continue;
+                }
+                let Some(agent) = self.agents.get(t.agent) else {
+                    continue;
+                };
+                if agent.status == AgentStatus::Gone {
+                    continue;
+                }
+                let task = t
+                    .info
+                    .discovery
+                    .as_ref()
+                    .and_then(|d| d.name.as_deref())
+                    .filter(|n| !cairn_proto::dns::label(n).is_empty())
+                    .unwrap_or(&t.info.name);
+                if cairn_proto::dns::label(task).is_empty() {
+                    continue;
+                }
+                entries.push(crate::hosts::HostEntry {
+                    name: cairn_proto::dns::task_host(task, &fw.info.name, domain),
+                    ip: agent.ip,
+                    reachable: agent.status == AgentStatus::Running && !agent.unreachable,
+                    since: t.statuses.last().and_then(|s| s.timestamp).unwrap_or(0.0),
+                });
+            }
+        }
+        entries
     }
 
     fn write_checkpoint(&self, d: &Dirty) -> Result<(), CheckpointError> {

@@ -320,7 +320,7 @@ fn task_info(
             .kill_grace_period_s
             .map(|s| KillPolicy::grace_period(std::time::Duration::from_secs(u64::from(s)))),
         labels: Some(task_labels),
-        discovery: discovery(spec, req, &ports, port_specs, r.ids),
+        discovery: Some(discovery(spec, req, &ports, port_specs, r.ids)),
         container: container(pod),
         limits: task_limits(pod, spec),
         ..TaskInfo::default()
@@ -576,11 +576,8 @@ fn environment(
     Environment::from_pairs(vars)
 }
 
-/// `FRAMEWORK_HOST`: the service's name as a domain under `tld`, as the SDK makes it (folder
-/// slashes dropped, dots written `-`): `/prod/kafka.a` → `prodkafka-a.<tld>`.
-pub fn framework_host(service: &str, tld: &str) -> String {
-    format!("{}.{tld}", service.replace('/', "").replace('.', "-"))
-}
+/// Kept here too, where the task environment is made, for callers that found it here.
+pub use crate::spec::framework_host;
 
 fn task_labels(
     ctx: &LaunchContext<'_>,
@@ -622,7 +619,9 @@ fn task_labels(
     l
 }
 
-/// Discovery info when the task asks for a name or advertises ports. A port with a `vip`
+/// Discovery info, on every task: the name DNS publishes it under (Mesos-DNS reads
+/// `DiscoveryInfo.name`, so every task has its stable name, not only those that advertise
+/// ports) and its advertised ports. A port with a `vip`
 /// carries the labels DC/OS' load balancer and DNS read, as dcos-commons writes them:
 /// `VIP_<uuid>` = `<prefix>:<vip port>` (the key only has to be unique and start with `VIP_`)
 /// and `network-scope` = `host` (tasks use the agent's network); the port's protocol is the
@@ -633,26 +632,19 @@ fn discovery(
     ports: &BTreeMap<String, u64>,
     port_specs: &[PortSpec],
     ids: &mut IdSource,
-) -> Option<DiscoveryInfo> {
+) -> DiscoveryInfo {
     let advertised: Vec<&PortSpec> = port_specs
         .iter()
         .filter(|p| p.advertise || p.vip.is_some())
         .collect();
-    if spec.discovery.is_none() && advertised.is_empty() {
-        return None;
-    }
     let visibility = match spec.discovery.as_ref().and_then(|d| d.visibility) {
         Some(Visibility::Framework) => DiscoveryVisibility::Framework,
         Some(Visibility::External) => DiscoveryVisibility::External,
         Some(Visibility::Cluster) | None => DiscoveryVisibility::Cluster,
     };
-    // The name DNS publishes the task under: a label, whatever the case and `_` of the pod
-    // and task names (the Mesos task name itself keeps them).
-    let name = match spec.discovery.as_ref().and_then(|d| d.prefix.as_deref()) {
-        Some(prefix) => format!("{prefix}-{}", req.pod_instance.index()),
-        None => format!("{}-{}", req.pod_instance, spec.name),
-    };
-    let name = crate::spec::dns_label(&name);
+    // A label, whatever the case and `_` of the pod and task names (the Mesos task name
+    // itself keeps them).
+    let name = crate::spec::discovery_name(&req.pod_instance, spec);
     let ports = advertised
         .iter()
         .filter_map(|p| {
@@ -681,12 +673,12 @@ fn discovery(
             })
         })
         .collect();
-    Some(DiscoveryInfo {
+    DiscoveryInfo {
         visibility,
         name: Some(name),
         ports: Some(Ports { ports }),
         ..DiscoveryInfo::default()
-    })
+    }
 }
 
 /// Prefix of the port label naming a VIP (DC/OS' load balancer reads every label with it).

@@ -40,7 +40,9 @@ use std::collections::BTreeMap;
 pub use builder::{PodSpecBuilder, ServiceSpecBuilder, TaskSpecBuilder};
 pub use error::{SpecError, SpecErrors};
 pub use model::*;
-pub use names::{dns_label, NameError, PodInstanceName, TaskName};
+pub use names::{
+    discovery_name, dns_label, framework_host, task_host, NameError, PodInstanceName, TaskName,
+};
 pub use placement::{Placement, PlacementError, PlacementField, PlacementRule};
 pub use taskcfg::{route_task_env, taskcfg_settings};
 pub use validate::{validate, KILL_GRACE_PERIOD_MAX_S};

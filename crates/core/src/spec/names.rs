@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::model::ServiceSpec;
+use super::model::{ServiceSpec, TaskSpec};
 
 /// A name that could not be parsed or resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,7 +153,7 @@ impl fmt::Display for TaskName {
 }
 
 /// The longest DNS label. Pod, task and service names end up in Mesos-DNS names.
-pub(crate) const DNS_LABEL_MAX: usize = 63;
+pub(crate) const DNS_LABEL_MAX: usize = cairn_proto::dns::LABEL_MAX;
 
 /// The DNS label that `name` becomes wherever a label is needed: the discovery name of a task
 /// (`<pod>-<index>-<task>`, which Mesos-DNS publishes), and the test that tells two names of a
@@ -168,19 +168,39 @@ pub(crate) const DNS_LABEL_MAX: usize = 63;
 /// Spec validation makes sure no pod type or task name derives an empty label and no two
 /// names of one spec derive the same one.
 pub fn dns_label(name: &str) -> String {
-    let mapped: String = name
-        .chars()
-        .filter_map(|c| match c {
-            'A'..='Z' => Some(c.to_ascii_lowercase()),
-            'a'..='z' | '0'..='9' | '-' => Some(c),
-            '_' | '.' => Some('-'),
-            _ => None,
-        })
-        .collect();
-    let trimmed = mapped.trim_start_matches('-');
-    // Only ASCII is left, so any byte index is a character boundary.
-    let cut = &trimmed[..trimmed.len().min(DNS_LABEL_MAX)];
-    cut.trim_end_matches('-').to_string()
+    cairn_proto::dns::label(name)
+}
+
+/// `FRAMEWORK_HOST`: the domain a service's tasks are named under, `<service>.<tld>`, the
+/// service's name written as the SDK writes it (folder slashes dropped, dots as `-`):
+/// `/prod/kafka.a` under `mesos` is `prodkafka-a.mesos`.
+pub fn framework_host(service: &str, tld: &str) -> String {
+    cairn_proto::dns::framework_host(service, tld)
+}
+
+/// The name a task is published under in DNS (its `DiscoveryInfo.name`): the label of
+/// `<pod>-<index>-<task>`, or of `<prefix>-<index>` when the task's `discovery` gives a prefix.
+pub fn discovery_name(pod_instance: &PodInstanceName, task: &TaskSpec) -> String {
+    match task.discovery.as_ref().and_then(|d| d.prefix.as_deref()) {
+        Some(prefix) => dns_label(&format!("{prefix}-{}", pod_instance.index())),
+        None => dns_label(&format!("{pod_instance}-{}", task.name)),
+    }
+}
+
+/// A task's stable name, `<discovery name>.<service>.<tld>` (`data-0-node.my-service.mesos`):
+/// the same wherever and however often the task is launched, resolved by Mesos-DNS on a real
+/// cluster and by the embedded cluster's hosts file on one machine.
+pub fn task_host(
+    service: &str,
+    tld: &str,
+    pod_instance: &PodInstanceName,
+    task: &TaskSpec,
+) -> String {
+    format!(
+        "{}.{}",
+        discovery_name(pod_instance, task),
+        framework_host(service, tld)
+    )
 }
 
 /// Why `name` cannot be a pod type or task name, or `None`.
