@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::service::{cairn, output_text, ServiceScheduler};
-use support::ClusterProcess;
+use support::{ClusterOptions, ClusterProcess};
 
 /// How long a deploy, or a change to show in a task's lookups, may take. Generous: the
 /// machine is shared.
@@ -165,7 +165,14 @@ async fn resolves(
 
 /// Deploys the spec on a fresh 3-agent cluster and waits for both members to run.
 async fn deployed(name: &str) -> (ClusterProcess, ServiceScheduler, BTreeMap<String, Member>) {
-    let cluster = ClusterProcess::start(name).await;
+    deployed_with(name, ClusterOptions::default()).await
+}
+
+async fn deployed_with(
+    name: &str,
+    options: ClusterOptions,
+) -> (ClusterProcess, ServiceScheduler, BTreeMap<String, Member>) {
+    let cluster = ClusterProcess::start_with(name, options).await;
     let spec_file = cluster.scratch.join("svc.yml");
     std::fs::write(&spec_file, spec()).unwrap();
     let mut sched = ServiceScheduler::on_cluster(&cluster, &spec_file, 1, &[]);
@@ -285,6 +292,52 @@ async fn after_a_cluster_restart_and_a_pod_replace_a_running_task_resolves_the_r
         members(&cluster).await["member-0"].task_id,
         m0.task_id,
         "the lookups came from the task started before the restart"
+    );
+    assert_eq!(std::fs::read("/etc/hosts").unwrap(), machine_hosts);
+    sched.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_that_may_not_make_mount_namespaces_says_so_once_and_runs_the_tasks_without_them()
+{
+    // Goal: without the privilege (CAP_SYS_ADMIN) the namespaces need, the cluster says once,
+    // when it starts, what does not work, and runs tasks all the same; nothing it does touches
+    // the machine's /etc/hosts. Method: the cluster started through `setpriv` with
+    // CAP_SYS_ADMIN out of its bounding set; the members run and find no member's name.
+    let machine_hosts = std::fs::read("/etc/hosts").unwrap();
+    let options = ClusterOptions {
+        wrapper: [
+            "setpriv",
+            "--bounding-set",
+            "-sys_admin",
+            "--inh-caps",
+            "-sys_admin",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..ClusterOptions::default()
+    };
+    let (cluster, mut sched, m) = deployed_with("stable-names-unprivileged", options).await;
+    for member in m.values() {
+        resolves(
+            "unprivileged",
+            &cluster,
+            &mut sched,
+            member,
+            ["none", "none"],
+        )
+        .await;
+    }
+    let log = cluster.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("tasks cannot resolve their stable names"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning at start:\n{log}");
+    assert!(
+        warnings[0].contains("mount namespace") && warnings[0].contains("CAP_SYS_ADMIN"),
+        "{}",
+        warnings[0]
     );
     assert_eq!(std::fs::read("/etc/hosts").unwrap(), machine_hosts);
     sched.stop();

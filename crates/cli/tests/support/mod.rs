@@ -219,6 +219,9 @@ pub struct ClusterOptions {
     pub allow_root: bool,
     /// Variables added to the cluster's environment (its executors inherit them).
     pub env: Vec<(String, String)>,
+    /// A command the cluster is started through (`setpriv ...` to take a capability away):
+    /// the cluster's command line follows it. Empty: the cluster is started directly.
+    pub wrapper: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -229,6 +232,7 @@ impl Default for ClusterOptions {
             extra_args: Vec::new(),
             allow_root: true,
             env: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 }
@@ -304,7 +308,14 @@ impl ClusterProcess {
             .append(true)
             .open(&self.log)
             .expect("opening the cluster log");
-        let mut cmd = Command::new(cairn_binary());
+        let mut cmd = match self.options.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(cairn_binary());
+                cmd
+            }
+            None => Command::new(cairn_binary()),
+        };
         cmd.arg("cluster")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", port.unwrap_or(0)))
