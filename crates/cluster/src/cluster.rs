@@ -137,19 +137,20 @@ impl Cluster {
                 },
             })?;
         let namespace =
-            match hosts::Namespace::new(hosts_file.path()).and_then(|ns| ns.check().map(|()| ns)) {
-                Ok(ns) => Some(ns),
-                Err(e) => {
-                    tracing::warn!(
+            hosts::Namespace::new(hosts_file.path()).and_then(|ns| ns.check().map(|()| ns));
+        let namespace = match namespace {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                tracing::warn!(
                     "tasks cannot resolve their stable names (<task>.<framework>.{}): giving each \
                      executor its own /etc/hosts takes a mount namespace, which needs root \
                      (CAP_SYS_ADMIN): {e}. Tasks run without it; a real DNS (Mesos-DNS) still \
                      finds them by the names their schedulers give them",
                     cfg.dns_domain
                 );
-                    None
-                }
-            };
+                None
+            }
+        };
         let running: Vec<usize> = state
             .agents
             .iter()
