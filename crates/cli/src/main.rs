@@ -3,6 +3,7 @@
 mod bench;
 mod cluster_cmd;
 mod duration;
+mod endpoints_cmd;
 mod mesos_client;
 mod ops_cmd;
 mod run_cmd;
@@ -34,6 +35,10 @@ enum Command {
     /// then rolled out while this command prints the progress. Without a running scheduler
     /// the check is offline, and starting the scheduler with the spec rolls it out.
     Update(update_cmd::UpdateArgs),
+    /// How clients reach a running service: every advertised port of its running tasks, as
+    /// `<agent>:<port>` and `<task>.<FRAMEWORK_HOST>:<port>`; for one endpoint also the
+    /// connect string (`a:p,b:p,c:p`).
+    Endpoints(endpoints_cmd::EndpointsArgs),
     /// Restart or replace a pod of a running service.
     #[command(subcommand)]
     Pod(ops_cmd::PodCommand),
@@ -76,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => run_cmd::validate(args),
         Command::Update(args) => update_cmd::run(args),
         Command::Uninstall(args) => run_cmd::uninstall(args),
+        Command::Endpoints(args) => endpoints_cmd::run(args),
         Command::Pod(c) => ops_cmd::pod(c),
         Command::Plan(c) => ops_cmd::plan(c),
         Command::Cluster(args) => cluster_cmd::run(*args),

@@ -6,6 +6,8 @@
 //! | `GET /v1/plans` | every plan summarised: steps counted by status, phases with their counts (the rollout plan first) |
 //! | `GET /v1/plans/{plan}` | one plan summarised, and with `?offset=&limit=` a page of its steps; 404 naming the plans there are |
 //! | `GET /v1/pods` | a page of pod instances and their tasks (`?offset=&limit=`) |
+//! | `GET /v1/endpoints` | the names of the service's endpoints (its advertised ports), sorted |
+//! | `GET /v1/endpoints/{name}` | one endpoint: `{"address": ["<agent>:<port>", ...], "dns": ["<task>.<FRAMEWORK_HOST>:<port>", ...], "vip": "..."}`, the running tasks in pod-index order; 404 naming the endpoints there are |
 //! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
@@ -62,7 +64,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use cairn_core::config::ConfigViolation;
 use cairn_core::plan::Command;
-use cairn_core::scheduler::UpdateCheck;
+use cairn_core::scheduler::{Endpoint, UpdateCheck};
 use cairn_core::spec::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -355,6 +357,14 @@ const API_ROUTES: &[ApiRoute] = &[
         handler: || get(pods),
     },
     ApiRoute {
+        path: "/v1/endpoints",
+        handler: || get(endpoints),
+    },
+    ApiRoute {
+        path: "/v1/endpoints/{name}",
+        handler: || get(endpoint),
+    },
+    ApiRoute {
         path: "/v1/update",
         handler: || post(update),
     },
@@ -506,6 +516,31 @@ async fn status(State(api): State<Arc<Api>>) -> Json<ServiceStatus> {
         deployed: snap.deployed,
         config_id: snap.config_id.clone(),
     })
+}
+
+async fn endpoints(State(api): State<Arc<Api>>) -> Json<Vec<String>> {
+    Json(api.snapshot.borrow().endpoints.keys().cloned().collect())
+}
+
+async fn endpoint(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Response {
+    let snap = api.snapshot.borrow();
+    match snap.endpoints.get(&name) {
+        Some(e) => Json(e.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            unknown_endpoint(&name, snap.endpoints.keys().map(String::as_str)),
+        ),
+    }
+}
+
+/// What is said of an endpoint the service does not have: the ones it has.
+pub fn unknown_endpoint<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        format!("no endpoint `{name}`: the service has none (no running task advertises a port)")
+    } else {
+        format!("no endpoint `{name}` (endpoints: {})", names.join(", "))
+    }
 }
 
 async fn plans(State(api): State<Arc<Api>>) -> Response {
@@ -934,6 +969,25 @@ impl ApiClient {
             range.offset, range.limit
         ))
         .await
+    }
+
+    /// `GET /v1/endpoints`: the names of the service's endpoints.
+    pub async fn endpoints(&self) -> Result<Vec<String>, Error> {
+        self.get("/v1/endpoints").await
+    }
+
+    /// `GET /v1/endpoints/{name}`; `None` when the service has no such endpoint.
+    pub async fn endpoint(&self, name: &str) -> Result<Option<Endpoint>, Error> {
+        let path = format!("/v1/endpoints/{name}");
+        let (code, body) = self.send(Method::GET, &path, None).await?;
+        let url = format!("{}{path}", self.base);
+        match code {
+            StatusCode::NOT_FOUND => Ok(None),
+            c if c.is_success() => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| Error::Api(format!("GET {url}: {e}"))),
+            c => Err(Error::Api(format!("GET {url}: {c}: {}", error_text(&body)))),
+        }
     }
 
     /// `POST /v1/pods/{pod}/{action}` (`restart`, `replace`) or

@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cairn_core::offer::DecisionRecord;
 use cairn_core::plan::PlanStatus;
 use cairn_core::plan::{Command, CommandRefusal};
-use cairn_core::scheduler::{Action, Overrides, PodStatus, Scheduler, UpdateCheck};
+use cairn_core::scheduler::{Action, Endpoint, Overrides, PodStatus, Scheduler, UpdateCheck};
 use cairn_core::spec::ServiceSpec;
 use cairn_core::store::{Store, WriteBatch};
 use cairn_core::time::Time;
@@ -107,6 +107,8 @@ pub struct Snapshot {
     pub plans: Vec<PlanStatus>,
     /// Every pod instance and its tasks.
     pub pods: Vec<PodStatus>,
+    /// The service's endpoints by name (every advertised port of the running tasks).
+    pub endpoints: std::collections::BTreeMap<String, Endpoint>,
     /// Recent offer decisions, newest last.
     pub decisions: Vec<DecisionRecord>,
 }
@@ -618,6 +620,7 @@ impl Driver {
             config_id: s.config_id().to_string(),
             plans: s.plans(),
             pods: s.pods(),
+            endpoints: s.endpoints(),
             decisions: s.decisions(),
         };
         self.snapshot.send_replace(snapshot);

@@ -31,6 +31,7 @@
 mod agents;
 mod config;
 mod demand;
+mod endpoints;
 mod error;
 mod events;
 mod kills;
@@ -56,6 +57,7 @@ pub use config::{
 // The types of the scheduler's answers, where its callers look for them.
 pub use crate::offer::{CheckOutcome, DecisionRecord, Evaluation};
 pub use crate::plan::{Command, CommandRefusal, PhaseStatus, PlanStatus, Status, StepStatus};
+pub use endpoints::{Endpoint, VIP_DOMAIN};
 pub use error::SchedulerError;
 pub use outbox::Action;
 pub use overrides::Overrides;
@@ -610,6 +612,12 @@ impl Scheduler {
     /// Pod instances with their tasks.
     pub fn pods(&self) -> Vec<PodStatus> {
         status::pods(&self.spec, &self.tasks)
+    }
+
+    /// The service's endpoints by name: every advertised port of every running task.
+    pub fn endpoints(&self) -> BTreeMap<String, Endpoint> {
+        let host = crate::offer::operations::framework_host(&self.spec.name, &self.cfg.service_tld);
+        endpoints::endpoints(&self.spec, &self.spec.name, &host, &self.tasks)
     }
 
     /// The most recent offer decisions, oldest first (bounded by `decision_history`).
