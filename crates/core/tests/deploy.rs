@@ -536,3 +536,35 @@ fn tasks_sharing_a_resource_set_reuse_its_reservations_one_after_the_other() {
     assert_eq!(sim.operations_since(mark), vec![OperationType::LaunchGroup]);
     assert_eq!(ids(sim.info("db-0-server")), init_ids);
 }
+
+#[test]
+fn a_failing_readiness_check_holds_the_serial_deploy_showing_the_checks_last_output() {
+    // Goal: a step is held at a failing readiness check and says why, in the check's words,
+    // also after a restart from the store. Method: RUNNING with a failed check and a message,
+    // offers, restart, offers again.
+    let spec = node_spec(3, Strategy::Serial);
+    let mut sim = Sim::new(spec.clone(), 3, AGENT);
+    sim.subscribe();
+    sim.offers(&[0, 1, 2]);
+    let mut failed = sim.status_of("data-0-node", TaskState::Running);
+    failed.check_status = Some(cairn_proto::CheckStatusInfo {
+        type_: Some(cairn_proto::CheckType::Command),
+        command: Some(cairn_proto::CheckStatusCommand { exit_code: Some(1) }),
+        ..Default::default()
+    });
+    failed.message = Some("exit 1: Mode: looking".into());
+    sim.send_status(failed);
+    let held = (
+        Status::Started,
+        "data-0-node is TASK_RUNNING, not ready: exit 1: Mode: looking".to_string(),
+    );
+    assert_eq!(sim.step("data-0:[node]"), held);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0, 1, 2]);
+    assert!(sim.launched_since(mark).is_empty(), "data-1 waits");
+
+    sim.restart(spec);
+    sim.subscribe();
+    assert_eq!(sim.step("data-0:[node]"), held, "the output is stored");
+}

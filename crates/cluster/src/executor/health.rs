@@ -3,7 +3,11 @@
 //! A health check decides whether the task lives (Mesos kills a task after
 //! too many failures in a row); a check only reports (the scheduler reads it,
 //! for example as a readiness check). Both only tell the scheduler about
-//! *changes*, so a steady task does not flood the status update stream.
+//! *changes*, so a steady task does not flood the status update stream. A
+//! check also tells what it said (a command's exit code and the tail of its
+//! output): a change of result is sent at once with its words, a change of
+//! the words alone at most once per [`OUTPUT_ONLY_INTERVAL`], so a check that
+//! prints a counter or a time does not make an update per probe.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +15,7 @@ use cairn_proto::{
     CheckStatusCommand, CheckStatusHttp, CheckStatusInfo, CheckStatusTcp, CheckType,
 };
 
-use super::probe::ProbeResult;
+use super::probe::{ProbeReport, ProbeResult};
 
 /// The parts of a `HealthCheck` that judge results.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,16 +113,30 @@ impl HealthTracker {
     }
 }
 
+/// How often a check's words alone (the same result, other output) may make a status update.
+pub const OUTPUT_ONLY_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Tracks one task's check results and turns changes into `CheckStatusInfo`.
 #[derive(Debug, Clone)]
 pub struct CheckTracker {
     kind: CheckType,
     last: Option<ProbeResult>,
+    /// What the last reported result said, and when it was reported.
+    said: Option<(String, Instant)>,
 }
 
 impl CheckTracker {
     pub fn new(kind: CheckType) -> Self {
-        CheckTracker { kind, last: None }
+        CheckTracker {
+            kind,
+            last: None,
+            said: None,
+        }
+    }
+
+    /// What the check said with its last reported result.
+    pub fn said(&self) -> Option<&str> {
+        self.said.as_ref().map(|(words, _)| words.as_str())
     }
 
     /// The check's type with an empty result, as Mesos puts in every status it makes from
@@ -135,13 +153,18 @@ impl CheckTracker {
         }
     }
 
-    /// Records a result; returns the new status if it differs from the last.
-    pub fn observe(&mut self, result: ProbeResult) -> Option<CheckStatusInfo> {
-        if self.last == Some(result) {
-            return None;
+    /// Records a result; returns the new status to report: when the result differs from the
+    /// last, or only what it said does and the last report is [`OUTPUT_ONLY_INTERVAL`] old.
+    pub fn observe(&mut self, now: Instant, report: ProbeReport) -> Option<CheckStatusInfo> {
+        if self.last == Some(report.result) {
+            let (words, at) = self.said.as_ref()?;
+            if *words == report.said || now.saturating_duration_since(*at) < OUTPUT_ONLY_INTERVAL {
+                return None;
+            }
         }
-        self.last = Some(result);
-        Some(check_status(result))
+        self.last = Some(report.result);
+        self.said = Some((report.said, now));
+        Some(check_status(report.result))
     }
 }
 
@@ -279,8 +302,16 @@ mod tests {
         assert_eq!(health.observe(start, ok).kill_after_failures, Some(1));
     }
 
+    fn said(result: ProbeResult, words: &str) -> ProbeReport {
+        ProbeReport {
+            result,
+            said: words.to_owned(),
+        }
+    }
+
     #[test]
     fn a_check_starts_empty_and_reports_only_changes() {
+        let now = Instant::now();
         let mut check = CheckTracker::new(CheckType::Command);
         assert_eq!(
             check.current(),
@@ -290,26 +321,58 @@ mod tests {
                 ..Default::default()
             }
         );
-        let first = check.observe(FAIL).unwrap();
+        assert_eq!(check.said(), None);
+        let first = check.observe(now, said(FAIL, "exit 1")).unwrap();
         assert_eq!(first.command.unwrap().exit_code, Some(1));
-        assert_eq!(check.observe(FAIL), None);
-        let passed = check.observe(PASS).unwrap();
+        assert_eq!(check.said(), Some("exit 1"));
+        assert_eq!(check.observe(now, said(FAIL, "exit 1")), None);
+        let passed = check.observe(now, said(PASS, "exit 0")).unwrap();
         assert_eq!(passed.command.unwrap().exit_code, Some(0));
         assert_eq!(check.current().command.unwrap().exit_code, Some(0));
     }
 
     #[test]
+    fn a_check_whose_output_alone_changes_is_reported_at_most_once_per_interval() {
+        let start = Instant::now();
+        let mut check = CheckTracker::new(CheckType::Command);
+        assert!(check
+            .observe(start, said(FAIL, "exit 1: Mode: looking"))
+            .is_some());
+        // A chatty check: new words on every probe, the same result.
+        let soon = start + OUTPUT_ONLY_INTERVAL / 2;
+        assert_eq!(check.observe(soon, said(FAIL, "exit 1: tick 1")), None);
+        assert_eq!(check.said(), Some("exit 1: Mode: looking"));
+        let later = start + OUTPUT_ONLY_INTERVAL;
+        assert!(check.observe(later, said(FAIL, "exit 1: tick 2")).is_some());
+        assert_eq!(check.said(), Some("exit 1: tick 2"));
+        // A new result is reported at once, whatever the interval.
+        assert!(check
+            .observe(later, said(PASS, "exit 0: Mode: follower"))
+            .is_some());
+        assert_eq!(check.said(), Some("exit 0: Mode: follower"));
+    }
+
+    #[test]
     fn http_and_tcp_check_results_fill_their_own_fields() {
+        let now = Instant::now();
         let mut http = CheckTracker::new(CheckType::Http);
         let status = http
-            .observe(ProbeResult::Http {
-                status_code: Some(503),
-            })
+            .observe(
+                now,
+                said(
+                    ProbeResult::Http {
+                        status_code: Some(503),
+                    },
+                    "HTTP 503",
+                ),
+            )
             .unwrap();
         assert_eq!(status.http.unwrap().status_code, Some(503));
         let mut tcp = CheckTracker::new(CheckType::Tcp);
         assert_eq!(tcp.current().tcp, Some(CheckStatusTcp { succeeded: None }));
-        let status = tcp.observe(ProbeResult::Tcp { succeeded: true }).unwrap();
+        let status = tcp
+            .observe(now, said(ProbeResult::Tcp { succeeded: true }, "connected"))
+            .unwrap();
         assert_eq!(status.tcp.unwrap().succeeded, Some(true));
     }
 }

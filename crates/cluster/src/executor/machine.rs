@@ -21,7 +21,7 @@ use super::launch::{
     kill_grace, plan_task, plan_task_in, TaskContext, TaskPlan, DEFAULT_KILL_GRACE,
 };
 use super::layout::TaskDir;
-use super::probe::{ProbeResult, ProbeSchedule, ProbeTarget};
+use super::probe::{ProbeReport, ProbeResult, ProbeSchedule, ProbeTarget};
 use super::process::{ExitOutcome, GroupSignal, LaunchSpec};
 use super::task::{KillCause, StatusDraft, TaskEffect, TaskKind, TaskMachine};
 
@@ -412,8 +412,10 @@ impl ExecutorMachine {
         });
     }
 
-    pub fn handle_check(&mut self, now: Instant, task_id: &TaskId, result: ProbeResult) {
-        self.with_task(now, task_id, |task, _| task.machine.check_result(result));
+    pub fn handle_check(&mut self, now: Instant, task_id: &TaskId, report: ProbeReport) {
+        self.with_task(now, task_id, |task, now| {
+            task.machine.check_result(now, report)
+        });
     }
 
     /// The executor process was asked to stop: behave as on SHUTDOWN.

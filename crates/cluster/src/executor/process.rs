@@ -152,6 +152,31 @@ pub fn set_var(env: &mut Vec<(String, String)>, name: &str, value: String) {
 /// `kill_on_drop` is off: a task must outlive anything in the executor that
 /// holds its handle; it ends only when we signal its group.
 pub fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
+    let mut command = command(spec)?;
+    match &spec.output {
+        Some(files) => {
+            command
+                .stdout(append(&files.stdout)?)
+                .stderr(append(&files.stderr)?);
+        }
+        None => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    command.spawn()
+}
+
+/// [`spawn`], with stdout and stderr both written to `output` whatever `spec.output` says (a
+/// check's output is read, not kept; one pipe keeps the two in the order they were written).
+pub fn spawn_into(spec: &LaunchSpec, output: std::os::fd::OwnedFd) -> io::Result<Child> {
+    command(spec)?
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .spawn()
+}
+
+/// The command of `spec`, all but its output.
+fn command(spec: &LaunchSpec) -> io::Result<Command> {
     let mut command = match &spec.program {
         Program::Shell(line) => {
             let mut command = Command::new("sh");
@@ -183,17 +208,7 @@ pub fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
             command.pre_exec(move || rlimits::apply(&limits));
         }
     }
-    match &spec.output {
-        Some(files) => {
-            command
-                .stdout(append(&files.stdout)?)
-                .stderr(append(&files.stderr)?);
-        }
-        None => {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        }
-    }
-    command.spawn()
+    Ok(command)
 }
 
 /// Opens a task's output file for appending. Not through a symbolic link: the sandbox is the

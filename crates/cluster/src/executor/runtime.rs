@@ -20,7 +20,9 @@ use super::fetch::{Fetcher, UriSpec};
 use super::launch::TaskContext;
 use super::layout::{self, TaskDir};
 use super::machine::{Action, ExecutorMachine, ExitReason, MachineConfig};
-use super::probe::{probe_client, run_probes, ProbeResult, ProbeSchedule, ProbeTarget};
+use super::probe::{
+    probe_client, run_probes, ProbeReport, ProbeResult, ProbeSchedule, ProbeTarget,
+};
 use super::process::{self, ExitOutcome, GroupSignal, LaunchSpec};
 use super::task::TaskKind;
 use super::ExecutorError;
@@ -65,7 +67,7 @@ pub enum Input {
     },
     Check {
         task_id: TaskId,
-        result: ProbeResult,
+        report: ProbeReport,
     },
 }
 
@@ -213,7 +215,7 @@ fn dispatch(machine: &mut ExecutorMachine, input: Input) {
             last_words,
         } => machine.handle_exited(now, &task_id, outcome, last_words.as_deref()),
         Input::Health { task_id, result } => machine.handle_health(now, &task_id, result),
-        Input::Check { task_id, result } => machine.handle_check(now, &task_id, result),
+        Input::Check { task_id, report } => machine.handle_check(now, &task_id, report),
     }
 }
 
@@ -334,17 +336,17 @@ impl Io {
         let mut handles = Vec::new();
         if let Some(probe) = health {
             handles.push(
-                self.spawn_probe(*probe, task_id.clone(), |task_id, result| Input::Health {
+                self.spawn_probe(*probe, task_id.clone(), |task_id, report| Input::Health {
                     task_id,
-                    result,
+                    result: report.result,
                 }),
             );
         }
         if let Some(probe) = check {
             handles.push(
-                self.spawn_probe(*probe, task_id.clone(), |task_id, result| Input::Check {
+                self.spawn_probe(*probe, task_id.clone(), |task_id, report| Input::Check {
                     task_id,
-                    result,
+                    report,
                 }),
             );
         }
@@ -357,7 +359,7 @@ impl Io {
         &self,
         (target, schedule): Probe,
         task_id: TaskId,
-        report: fn(TaskId, ProbeResult) -> Input,
+        report: fn(TaskId, ProbeReport) -> Input,
     ) -> JoinHandle<()> {
         let inputs = self.inputs.clone();
         tokio::spawn(run_probes(

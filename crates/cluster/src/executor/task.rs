@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use cairn_proto::{CheckStatusInfo, CheckType, Reason, TaskState};
 
 use super::health::{CheckTracker, HealthPolicy, HealthTracker};
-use super::probe::ProbeResult;
+use super::probe::{ProbeReport, ProbeResult};
 use super::process::{ExitOutcome, GroupSignal};
 
 /// Whether the task came in a LAUNCH (the command executor) or a
@@ -454,14 +454,14 @@ impl TaskMachine {
     }
 
     /// A check result arrived.
-    pub fn check_result(&mut self, result: ProbeResult) -> Vec<TaskEffect> {
+    pub fn check_result(&mut self, now: Instant, report: ProbeReport) -> Vec<TaskEffect> {
         if !matches!(self.phase, Phase::Running { .. }) {
             return Vec::new();
         }
         let Some(check) = self.check.as_mut() else {
             return Vec::new();
         };
-        if check.observe(result).is_none() {
+        if check.observe(now, report).is_none() {
             return Vec::new();
         }
         vec![TaskEffect::Send(
@@ -470,11 +470,16 @@ impl TaskMachine {
     }
 
     /// TASK_RUNNING with the latest health and check status, so that no
-    /// update erases what an earlier one said (Mesos does the same).
+    /// update erases what an earlier one said (Mesos does the same), and the
+    /// check's words for its result as the message (Mesos sends none).
     fn running_update(&self) -> StatusDraft {
         StatusDraft {
             healthy: self.health.as_ref().and_then(HealthTracker::reported),
             check_status: self.check.as_ref().map(CheckTracker::current),
+            message: self
+                .check
+                .as_ref()
+                .and_then(|c| c.said().map(str::to_owned)),
             ..StatusDraft::new(TaskState::Running)
         }
     }
@@ -749,20 +754,45 @@ mod tests {
         assert_eq!(status.command.unwrap().exit_code, None);
     }
 
+    fn report(result: ProbeResult, said: &str) -> ProbeReport {
+        ProbeReport {
+            result,
+            said: said.to_owned(),
+        }
+    }
+
     #[test]
     fn check_results_are_reported_only_when_they_change() {
-        let (mut task, _) = running(TaskKind::Group, None, Some(CheckType::Command));
-        let update = only_update(&task.check_result(FAIL)).clone();
+        let (mut task, now) = running(TaskKind::Group, None, Some(CheckType::Command));
+        let update = only_update(&task.check_result(now, report(FAIL, "exit 1"))).clone();
         assert_eq!(update.reason, Some(Reason::TaskCheckStatusUpdated));
         assert_eq!(
             update.check_status.unwrap().command.unwrap().exit_code,
             Some(1)
         );
-        assert!(task.check_result(FAIL).is_empty());
-        let update = only_update(&task.check_result(PASS)).clone();
+        assert!(task.check_result(now, report(FAIL, "exit 1")).is_empty());
+        let update = only_update(&task.check_result(now, report(PASS, "exit 0"))).clone();
         assert_eq!(
             update.check_status.unwrap().command.unwrap().exit_code,
             Some(0)
+        );
+    }
+
+    #[test]
+    fn a_check_update_carries_what_the_check_said_and_so_does_a_later_health_update() {
+        let (mut task, now) = running(
+            TaskKind::Group,
+            Some(health_policy(3)),
+            Some(CheckType::Command),
+        );
+        let effects = task.check_result(now, report(FAIL, "exit 1: Mode: looking"));
+        let update = only_update(&effects).clone();
+        assert_eq!(update.message.as_deref(), Some("exit 1: Mode: looking"));
+        let health = task.health_result(now, PASS, GRACE, false);
+        assert_eq!(
+            only_update(&health).message.as_deref(),
+            Some("exit 1: Mode: looking"),
+            "a health update does not erase why the task is not ready"
         );
     }
 
@@ -774,7 +804,7 @@ mod tests {
             Some(CheckType::Command),
         );
         task.health_result(now, PASS, GRACE, false);
-        let update = only_update(&task.check_result(PASS)).clone();
+        let update = only_update(&task.check_result(now, report(PASS, "exit 0"))).clone();
         assert_eq!(update.healthy, Some(true));
     }
 
@@ -786,7 +816,7 @@ mod tests {
             Some(CheckType::Command),
         );
         task.health_result(now, PASS, GRACE, true);
-        task.check_result(PASS);
+        task.check_result(now, report(PASS, "exit 0"));
         let effects = task.kill(now, KillCause::Requested, GRACE, true);
         let killing = only_update(&effects).clone();
         assert_eq!(killing.state, TaskState::Killing);

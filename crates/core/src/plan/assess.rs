@@ -57,13 +57,19 @@ pub enum Doing {
 }
 
 impl Note {
-    /// The note in words, for a step whose tasks are `task_names`.
-    pub fn message(&self, task_names: &[String]) -> String {
+    /// The note in words, for a step whose tasks are `task_names`, stored in `tasks`.
+    pub fn message(&self, task_names: &[String], tasks: &BTreeMap<String, TaskRecord>) -> String {
         let name = task_names.get(self.task).map_or("", String::as_str);
         match self.what {
             Doing::Launched => format!("{name} launched"),
             Doing::State(s) => format!("{name} is {s}"),
-            Doing::NotReady => format!("{name} is TASK_RUNNING, readiness check not passed"),
+            // Why it is not ready, in the check's own words when the executor sent them (the
+            // embedded cluster's does: exit code and the tail of the output); Mesos' executors
+            // send none.
+            Doing::NotReady => match tasks.get(name).and_then(check_message) {
+                Some(why) => format!("{name} is TASK_RUNNING, not ready: {why}"),
+                None => format!("{name} is TASK_RUNNING, readiness check not passed"),
+            },
             Doing::Recovering(s) => format!("{name} is {s}; see the recovery plan"),
         }
     }
@@ -294,6 +300,15 @@ pub fn is_ready(spec: &TaskSpec, record: &TaskRecord) -> bool {
         return false;
     }
     spec.readiness_check.is_none() || readiness_passed(status)
+}
+
+/// What the task's last check said: the message of its latest status when that is a RUNNING
+/// status of a checked task (cairn's executor puts the check's exit code and the tail of its
+/// output there; Mesos' executors leave it empty).
+pub fn check_message(record: &TaskRecord) -> Option<&str> {
+    let status = record.status.as_ref()?;
+    let message = status.message.as_deref().filter(|m| !m.trim().is_empty())?;
+    (status.state == TaskState::Running && status.check_status.is_some()).then_some(message)
 }
 
 /// Whether `status` carries a passed COMMAND check.

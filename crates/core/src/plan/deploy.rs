@@ -218,7 +218,10 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
             ));
         }
     }
-    let phases: Vec<PhaseStatus> = walked.iter().map(phase_status).collect();
+    let phases: Vec<PhaseStatus> = walked
+        .iter()
+        .map(|w| phase_status(w, input.tasks))
+        .collect();
     DerivedPlan {
         status: PlanStatus {
             name: plan.spec.name.clone(),
@@ -236,7 +239,7 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
     }
 }
 
-fn phase_status(w: &Walked<'_>) -> PhaseStatus {
+fn phase_status(w: &Walked<'_>, tasks: &BTreeMap<String, TaskRecord>) -> PhaseStatus {
     let steps: Vec<StepStatus> = w
         .steps
         .iter()
@@ -245,7 +248,7 @@ fn phase_status(w: &Walked<'_>) -> PhaseStatus {
         .map(|((step, state), rel)| StepStatus {
             name: step.name.clone(),
             status: step_status(state, rel),
-            message: step_message(step, state, rel),
+            message: step_message(step, state, rel, tasks),
         })
         .collect();
     PhaseStatus {
@@ -268,13 +271,18 @@ fn step_status(state: &StepState, rel: &Release) -> Status {
     }
 }
 
-fn step_message(step: &ExpandedStep, state: &StepState, rel: &Release) -> String {
+fn step_message(
+    step: &ExpandedStep,
+    state: &StepState,
+    rel: &Release,
+    tasks: &BTreeMap<String, TaskRecord>,
+) -> String {
     match (state, rel) {
         (StepState::Complete, _) | (StepState::NeedsLaunch { .. }, Release::Pending) => {
             String::new()
         }
         (StepState::Error(m), _) | (StepState::Held(m), _) => m.clone(),
-        (StepState::InFlight(_, note), _) => note.message(&step.task_names),
+        (StepState::InFlight(_, note), _) => note.message(&step.task_names, tasks),
         (StepState::NeedsLaunch { kills, .. }, Release::Released) if !kills.is_empty() => {
             let names: Vec<&str> = kills.iter().map(|(t, _)| t.as_str()).collect();
             format!("killing {} (older config) first", names.join(", "))

@@ -345,10 +345,15 @@ fn in_flight_step(step: &str, tasks: &[String], seen: &[Seen<'_>]) -> StepStatus
             match state {
                 Some(cairn_proto::TaskState::Running) => (
                     Status::Started,
-                    format!(
-                        "{} is TASK_RUNNING, readiness check not passed",
-                        s.record.info.name
-                    ),
+                    match crate::plan::assess::check_message(s.record) {
+                        Some(why) => {
+                            format!("{} is TASK_RUNNING, not ready: {why}", s.record.info.name)
+                        }
+                        None => format!(
+                            "{} is TASK_RUNNING, readiness check not passed",
+                            s.record.info.name
+                        ),
+                    },
                 ),
                 Some(st) => (Status::Starting, format!("{} is {st}", s.record.info.name)),
                 None => (Status::Starting, format!("{} launched", s.record.info.name)),
