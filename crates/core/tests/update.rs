@@ -514,3 +514,65 @@ fn an_update_is_judged_with_the_scheduler_s_own_taskcfg_settings() {
         refusal.0
     );
 }
+
+#[test]
+fn a_pod_restarted_during_a_serial_rollout_is_rolled_next_and_no_other_pod_is_killed_while_it_is_down(
+) {
+    // Goal: an operator's restart of a member during a serial rollout does not let the
+    // rollout take down a second member. Method: roll a cpu change; while data-0 is rolled,
+    // restart data-2; answer every kill and launch, and check that whenever the rollout kills
+    // a pod, no other pod is down.
+    let mut sim = deployed(3, Strategy::Serial, 3);
+    sim.restart(with_cpus(3, 1.5));
+    let first = resubscribe(&mut sim, 3);
+    assert_eq!(first, ["data-0-node"]);
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(
+            sim.now,
+            cairn_core::plan::Command::Restart {
+                pod: "data-2".into(),
+            },
+        )
+        .unwrap();
+    sim.drain();
+    let mut down = answer_kills(&mut sim, mark, 3);
+    assert_eq!(down, ["data-2-node"]);
+    down.push("data-0-node".into());
+    let mut killed_by_rollout = Vec::new();
+    for _ in 0..40 {
+        if sim.sched.is_deployed() {
+            break;
+        }
+        let mark = sim.calls.len();
+        let all: Vec<usize> = (0..sim.agents.len()).collect();
+        sim.offers(&all);
+        for n in sim.launched_since(mark) {
+            sim.ready(&n);
+            down.retain(|d| *d != n);
+        }
+        for n in answer_kills(&mut sim, mark, 3) {
+            assert!(
+                down.is_empty(),
+                "{n} was killed while {down:?} was down\n{:#?}",
+                sim.sched.plans()
+            );
+            killed_by_rollout.push(n.clone());
+            down.push(n);
+        }
+        sim.advance(6);
+    }
+    assert!(sim.sched.is_deployed(), "{:#?}", sim.sched.plans());
+    assert_eq!(
+        killed_by_rollout,
+        ["data-1-node"],
+        "data-2 was down already"
+    );
+    let target = sim.sched.config_id().clone();
+    for n in names(3) {
+        assert!(
+            cairn_core::labels::launched_under(&sim.info(&n), &target),
+            "{n} runs the new config"
+        );
+    }
+}

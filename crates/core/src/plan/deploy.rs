@@ -133,7 +133,16 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
             blocked: earlier_incomplete && plan.spec.strategy == Strategy::Serial,
         };
         let pods: Vec<&PodInstanceName> = steps.iter().map(|s| &s.def.pod_instance).collect();
-        let mut releases = release(&pods, &states, gate);
+        // Only the rollout takes members down; a plan an operator starts runs beside them.
+        let down: Vec<bool> = match (input.run, phase.spec.strategy) {
+            (None, Strategy::Serial | Strategy::SerialCanary) => steps
+                .iter()
+                .zip(&states)
+                .map(|(s, st)| *st != StepState::Complete && is_down(s, input.tasks))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut releases = release(&pods, &states, &down, gate);
         if input.run.is_some_and(|r| !r.started) {
             let why = idle_message(&plan.spec.name);
             releases
@@ -150,6 +159,23 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
         });
     }
     out
+}
+
+/// Whether a task of `step` that is to keep running was launched and is not running and ready
+/// now, by its own launch: stopped, starting, or running with its readiness check not passed.
+fn is_down(step: &ExpandedStep, tasks: &BTreeMap<String, TaskRecord>) -> bool {
+    step.task_names
+        .iter()
+        .filter_map(|n| tasks.get(n))
+        .any(|r| {
+            let keeps_running =
+                crate::labels::task_label(&r.info, crate::labels::GOAL) == Some("RUNNING");
+            let ready = r.status.as_ref().is_some_and(|s| {
+                s.state == cairn_proto::TaskState::Running
+                    && (r.info.check.is_none() || super::assess::readiness_passed(s))
+            });
+            keeps_running && !ready
+        })
 }
 
 /// The released work and statuses, without words.

@@ -7,6 +7,13 @@
 //! one, after which they run serially or in parallel. Across all strategies, a step never
 //! starts while an earlier step of the same pod instance is unfinished, so custom task groups
 //! (`[[init],[server]]`) run in order even in a parallel phase.
+//!
+//! Serial takes one member down at a time, whatever took it down. A pod whose step is not
+//! complete and whose task is down already (an operator restarted it, it crashed, it runs but
+//! is not ready) goes first: rolling it takes no second member down, and no other step starts
+//! until it is back and ready. So a `cairn pod restart` during a rollout does not let the
+//! rollout kill a second member, and a member left not ready by a bad config is the first one
+//! a fixed config rolls out to.
 
 use std::collections::HashSet;
 
@@ -38,14 +45,21 @@ pub enum Release {
     Waiting(String),
 }
 
-/// The release of every step of a phase, in order: `pods[i]` is step i's pod instance and
-/// `states[i]` its state.
-pub fn release(pods: &[&PodInstanceName], states: &[StepState], gate: PhaseGate) -> Vec<Release> {
+/// The release of every step of a phase, in order: `pods[i]` is step i's pod instance,
+/// `states[i]` its state and `down[i]` whether its tasks were launched and are not running and
+/// ready now (empty: none is).
+pub fn release(
+    pods: &[&PodInstanceName],
+    states: &[StepState],
+    down: &[bool],
+    gate: PhaseGate,
+) -> Vec<Release> {
     let complete: Vec<bool> = states.iter().map(|s| *s == StepState::Complete).collect();
+    let down = |i: usize| down.get(i).copied().unwrap_or(false);
     let mut out: Vec<Release> = match gate.strategy {
-        Strategy::Serial => serial(&complete, 0),
+        Strategy::Serial => serial(&complete, &down, 0),
         Strategy::Parallel => parallel(&complete, 0),
-        Strategy::SerialCanary | Strategy::ParallelCanary => canary(&complete, gate),
+        Strategy::SerialCanary | Strategy::ParallelCanary => canary(&complete, &down, gate),
     };
     hold_behind_own_pod(pods, &complete, &mut out);
     if gate.blocked {
@@ -60,9 +74,13 @@ pub fn release(pods: &[&PodInstanceName], states: &[StepState], gate: PhaseGate)
     out
 }
 
-/// The first incomplete step at or after `from` is released.
-fn serial(complete: &[bool], from: usize) -> Vec<Release> {
-    let first = (from..complete.len()).find(|i| !complete[*i]);
+/// The first incomplete step at or after `from` whose pod is down is released, else the first
+/// incomplete one.
+fn serial(complete: &[bool], down: &dyn Fn(usize) -> bool, from: usize) -> Vec<Release> {
+    let incomplete = || (from..complete.len()).filter(|i| !complete[*i]);
+    let first = incomplete()
+        .find(|i| down(*i))
+        .or_else(|| incomplete().next());
     (0..complete.len())
         .map(|i| {
             if Some(i) == first {
@@ -87,7 +105,7 @@ fn parallel(complete: &[bool], from: usize) -> Vec<Release> {
         .collect()
 }
 
-fn canary(complete: &[bool], gate: PhaseGate) -> Vec<Release> {
+fn canary(complete: &[bool], down: &dyn Fn(usize) -> bool, gate: PhaseGate) -> Vec<Release> {
     let mut out = vec![Release::Pending; complete.len()];
     if complete.is_empty() {
         return out;
@@ -111,7 +129,7 @@ fn canary(complete: &[bool], gate: PhaseGate) -> Vec<Release> {
         return out;
     }
     if gate.strategy == Strategy::SerialCanary {
-        serial(complete, 1)
+        serial(complete, down, 1)
     } else {
         parallel(complete, 1)
     }
@@ -142,7 +160,7 @@ mod tests {
             .map(|i| PodInstanceName::new("p", if same_pod { 0 } else { i as u32 }))
             .collect();
         let refs: Vec<&PodInstanceName> = pods.iter().collect();
-        release(&refs, states, gate)
+        release(&refs, states, &[], gate)
     }
 
     fn launch() -> StepState {
