@@ -43,6 +43,12 @@ pub const KNOWN: &[Known] = &[
               sends just before it asks for the container; cairn makes the task's container \
               before TASK_STARTING, so it always adds it",
     },
+    Known {
+        prefix: "pods.update.TASK_RUNNING.checked.update.status.message",
+        why: "cairn's executor says what a check said (`HTTP 200`, a command's exit code and \
+              the tail of its output) in the message of its check updates, so that a plan can \
+              show why a task is not ready; Mesos' executors send no message there",
+    },
     // Capabilities cairn's master and agents do not advertise, having no such machinery: a
     // client that sees one uses it.
     Known {
