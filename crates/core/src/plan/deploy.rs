@@ -5,7 +5,7 @@
 //! once ([`ExpandedPlan`]), and words (step messages) are only written when a plan is shown
 //! ([`derive()`]); the scheduler's own use ([`derive_work`]) allocates little beyond its answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use cairn_proto::{AgentId, TaskId};
@@ -134,12 +134,21 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
         };
         let pods: Vec<&PodInstanceName> = steps.iter().map(|s| &s.def.pod_instance).collect();
         // Only the rollout takes members down; a plan an operator starts runs beside them.
+        // Every step of a pod that is down counts as down, so that its first incomplete step
+        // (an init task's, say) is the one released.
         let down: Vec<bool> = match (input.run, phase.spec.strategy) {
-            (None, Strategy::Serial | Strategy::SerialCanary) => steps
-                .iter()
-                .zip(&states)
-                .map(|(s, st)| *st != StepState::Complete && is_down(s, input.tasks))
-                .collect(),
+            (None, Strategy::Serial | Strategy::SerialCanary) => {
+                let down_pods: HashSet<&PodInstanceName> = steps
+                    .iter()
+                    .zip(&states)
+                    .filter(|(s, st)| **st != StepState::Complete && is_down(s, input.tasks))
+                    .map(|(s, _)| &s.def.pod_instance)
+                    .collect();
+                steps
+                    .iter()
+                    .map(|s| down_pods.contains(&s.def.pod_instance))
+                    .collect()
+            }
             _ => Vec::new(),
         };
         let mut releases = release(&pods, &states, &down, gate);

@@ -206,6 +206,27 @@ mod tests {
     }
 
     #[test]
+    fn serial_releases_first_the_step_of_a_pod_that_is_down_and_nothing_else() {
+        // Goal: one member down at a time. Method: p-2 is down (restarted, not ready) while
+        // p-1 is next in order; then p-0 and p-1 are one pod whose later step is down.
+        let pods: Vec<PodInstanceName> = (0..3).map(|i| PodInstanceName::new("p", i)).collect();
+        let refs: Vec<&PodInstanceName> = pods.iter().collect();
+        let s = [StepState::Complete, launch(), launch()];
+        let g = gate(Strategy::Serial, 0);
+        assert_eq!(
+            released(&release(&refs, &s, &[false, false, true], g)),
+            vec![2]
+        );
+        assert_eq!(released(&release(&refs, &s, &[], g)), vec![1]);
+        let same = [&pods[0], &pods[1], &pods[1]];
+        assert_eq!(
+            released(&release(&same, &s, &[false, true, true], g)),
+            vec![1],
+            "a down pod's first incomplete step goes first"
+        );
+    }
+
+    #[test]
     fn parallel_releases_every_unfinished_step() {
         // Goal: parallel releases all but the complete. Method: one complete, two pending.
         let s = [StepState::Complete, launch(), launch()];
