@@ -73,6 +73,11 @@ fn main() -> std::process::ExitCode {
     // `run` and `scheduler` tell their story on stdout; the cluster's notices would bury it.
     init_logging(match cli.command {
         Command::Run(_) | Command::Scheduler(_) | Command::Uninstall(_) => cairn::LOG_FILTER,
+        // The ZooKeeper bench's client expects lost connections (it measures them): its
+        // warnings about each would bury the figures.
+        Command::Bench(bench::BenchCommand::Zookeeper(_)) => {
+            "warn,cairn_cluster=info,cairn_cli=info,zookeeper_client=error"
+        }
         _ => "warn,cairn_cluster=info,cairn_cli=info",
     });
     let result = match cli.command {

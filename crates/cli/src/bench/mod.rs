@@ -6,6 +6,7 @@ mod cluster;
 mod mesos;
 mod procfs;
 mod service;
+mod zookeeper;
 
 use clap::Subcommand;
 
@@ -18,6 +19,9 @@ pub enum BenchCommand {
     Deploy(service::DeployArgs),
     /// Kill tasks and the scheduler of a deployed service: relaunch and reconciliation times.
     Recovery(service::RecoveryArgs),
+    /// `cairn run examples/zookeeper.yml` to a serving ensemble, then a rolling update under a
+    /// writing client: the time to serve, the longest quorum gap, write latencies.
+    Zookeeper(zookeeper::ZookeeperBenchArgs),
 }
 
 /// Runs one benchmark.
@@ -26,5 +30,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cluster(args) => cluster::run_cluster_bench(args),
         BenchCommand::Deploy(args) => service::run_deploy(args),
         BenchCommand::Recovery(args) => service::run_recovery(args),
+        BenchCommand::Zookeeper(args) => zookeeper::run(args),
     }
 }

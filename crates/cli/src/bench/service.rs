@@ -274,14 +274,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// no longer end the process at once; the step running is abandoned and everything started is
 /// cleaned up (a Mesos agent's executors outlive it, and a bench that died here would leave a
 /// thousand of them running).
-struct Signals {
+pub(super) struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> anyhow::Result<Signals> {
+    pub(super) fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("handling SIGINT")?,
@@ -292,7 +292,7 @@ impl Signals {
 
     /// `step`, or an error once a signal comes first (the step is then dropped: its scheduler
     /// process is killed with it).
-    async fn or_interrupted<T>(
+    pub(super) async fn or_interrupted<T>(
         &mut self,
         step: impl std::future::Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {
@@ -341,7 +341,7 @@ enum Target {
 const SERVICE: &str = "bench-svc";
 
 /// A fresh work dir for one run, named after what it runs on.
-fn new_work_dir(kind: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn new_work_dir(kind: &str) -> anyhow::Result<PathBuf> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let work_dir =
         std::env::temp_dir().join(format!("cairn-bench-{kind}-{}-{nanos}", std::process::id()));
@@ -908,7 +908,7 @@ impl Bench {
 /// Kills every process left that names `work_dir`: in its environment (pods, executors: with
 /// the sessions they lead) or on its command line (a daemon); then removes the work dir unless
 /// `keep`. Keeps it, and says so, if some process could not be killed.
-fn clean_work_dir(work_dir: &Path, keep: bool) -> anyhow::Result<()> {
+pub(super) fn clean_work_dir(work_dir: &Path, keep: bool) -> anyhow::Result<()> {
     let left = kill_pod_sessions(work_dir);
     if keep || left > 0 {
         eprintln!("bench: kept {}", work_dir.display());
@@ -1257,7 +1257,7 @@ struct Restart {
     tasks: usize,
 }
 
-fn cores() -> String {
+pub(super) fn cores() -> String {
     let n = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("({n} cores)")
 }
@@ -1597,7 +1597,7 @@ fn print_comparison(args: &DeployArgs, cairn: &DeployRun, mesos: &DeployRun) {
     );
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -1833,7 +1833,7 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
+pub(super) fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(cairn_cluster::http_client::build_plain(|| {
         reqwest::Client::builder().tcp_nodelay(true)
     })?)
