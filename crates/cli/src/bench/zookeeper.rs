@@ -27,9 +27,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use zookeeper_client as zk;
 
-use super::service::{
-    clean_work_dir, cores, http_client, new_work_dir, percentile, Signals,
-};
+use super::service::{clean_work_dir, cores, http_client, new_work_dir, percentile, Signals};
 use crate::duration;
 
 /// The example, as in the repository.
@@ -157,14 +155,20 @@ async fn bench(work_dir: &Path, args: &ZookeeperBenchArgs) -> anyhow::Result<Fig
     let http = http_client()?;
     eprintln!("bench: cairn run's master at {master}; waiting for the ensemble");
 
-    let members = until(&mut run, &log_path, args.timeout, "the ensemble serving", || {
-        let http = http.clone();
-        let master = master.clone();
-        async move {
-            let members = running(&http, &master).await;
-            ensemble_serves(&members).then_some(members)
-        }
-    })
+    let members = until(
+        &mut run,
+        &log_path,
+        args.timeout,
+        "the ensemble serving",
+        || {
+            let http = http.clone();
+            let master = master.clone();
+            async move {
+                let members = running(&http, &master).await;
+                ensemble_serves(&members).then_some(members)
+            }
+        },
+    )
     .await?;
     let serving = started.elapsed();
     let deploy_complete = *complete_rx.borrow();
@@ -181,10 +185,16 @@ async fn bench(work_dir: &Path, args: &ZookeeperBenchArgs) -> anyhow::Result<Fig
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writer = tokio::spawn(write_until(connect.clone(), stop.clone(), acked.clone()));
-    until(&mut run, &log_path, args.timeout, "the client writing", || {
-        let n = acked.load(Ordering::SeqCst);
-        async move { (n >= WARM_WRITES).then_some(()) }
-    })
+    until(
+        &mut run,
+        &log_path,
+        args.timeout,
+        "the client writing",
+        || {
+            let n = acked.load(Ordering::SeqCst);
+            async move { (n >= WARM_WRITES).then_some(()) }
+        },
+    )
     .await?;
 
     let update_started = Instant::now();
@@ -278,10 +288,16 @@ where
             return Ok(t);
         }
         if let Some(status) = run.try_wait()? {
-            bail!("cairn run exited ({status}) before {what}: {}", log_tail(log));
+            bail!(
+                "cairn run exited ({status}) before {what}: {}",
+                log_tail(log)
+            );
         }
         if Instant::now() > deadline {
-            bail!("{what}: not within {timeout:?}; cairn run's log ends: {}", log_tail(log));
+            bail!(
+                "{what}: not within {timeout:?}; cairn run's log ends: {}",
+                log_tail(log)
+            );
         }
         tokio::time::sleep(POLL).await;
     }
