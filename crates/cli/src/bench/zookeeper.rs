@@ -171,7 +171,12 @@ async fn bench(work_dir: &Path, args: &ZookeeperBenchArgs) -> anyhow::Result<Fig
     )
     .await?;
     let serving = started.elapsed();
-    let deploy_complete = *complete_rx.borrow();
+    // The plan completes once every member's readiness check has seen it serve.
+    let mut complete_rx = complete_rx;
+    let deploy_complete = tokio::time::timeout(args.timeout, complete_rx.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|c| c.ok().and_then(|c| *c));
     eprintln!(
         "bench: serving after {:.1} s; rolling update of syncLimit",
         serving.as_secs_f64()
