@@ -482,14 +482,6 @@ impl Ensemble {
     /// The connect string `cairn endpoints client` prints, checked against
     /// `GET /v1/endpoints/client`.
     async fn connect_string(&self) -> String {
-        if interim::on() {
-            let m = running(&self.cluster).await;
-            return m
-                .values()
-                .map(|m| format!("{}:{CLIENT_PORT}", m.address))
-                .collect::<Vec<_>>()
-                .join(",");
-        }
         let out = support::service::cairn(
             &[
                 "endpoints",
@@ -1008,10 +1000,7 @@ async fn a_zoo_cfg_naming_a_member_that_does_not_exist_or_a_readiness_check_that
             .all(|(_, status, _)| status == "COMPLETE");
         let step2 = steps.iter().find(|(n, _, _)| n.starts_with("zookeeper-2:"));
         if let Some((_, status, message)) = step2 {
-            if others_complete
-                && (message.contains("zookeeper-3-server")
-                    || (interim::on() && message.contains("readiness check not passed")))
-            {
+            if others_complete && (message.contains("zookeeper-3-server")) {
                 break (status.clone(), message.clone());
             }
         }
@@ -1025,7 +1014,7 @@ async fn a_zoo_cfg_naming_a_member_that_does_not_exist_or_a_readiness_check_that
     };
     assert_ne!(status, "COMPLETE", "{message}");
     assert!(
-        interim::on() || message.contains("not serving in a quorum"),
+        message.contains("not serving in a quorum"),
         "the step shows the check's output: {message}"
     );
     assert_eq!(zk.plan_status("deploy").await, "IN_PROGRESS");
@@ -1056,9 +1045,7 @@ async fn a_zoo_cfg_naming_a_member_that_does_not_exist_or_a_readiness_check_that
         let plan = rollout_plan(&zk).await;
         let steps = zk.steps(&plan).await;
         let first = steps.first().cloned().unwrap_or_default();
-        if first.2.contains("not serving in a quorum")
-            || (interim::on() && first.2.contains("readiness check not passed"))
-        {
+        if first.2.contains("not serving in a quorum") {
             break (plan, steps);
         }
         assert!(
@@ -1114,11 +1101,4 @@ fn resolve_in(pid: u32, name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-// INTERIM: until endpoints lands on main.
-mod interim {
-    pub fn on() -> bool {
-        std::env::var_os("ZK_E2E_INTERIM").is_some()
-    }
 }
