@@ -244,8 +244,7 @@ fn server_pid(cluster: &ClusterProcess, index: usize) -> Option<u32> {
             .split(|b| *b == 0)
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect();
-        (vars.iter().any(|v| *v == task) && vars.iter().any(|v| v.starts_with(&sandbox)))
-            .then_some(pid)
+        (vars.contains(&task) && vars.iter().any(|v| v.starts_with(&sandbox))).then_some(pid)
     })
 }
 
