@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::service::{cairn_with_env, output_text, ServiceScheduler};
+use support::service::{cairn, output_text, ServiceScheduler};
 use support::{ClusterOptions, ClusterProcess};
 use zookeeper_client as zk;
 
@@ -45,15 +45,9 @@ fn missing_zookeeper() -> Option<String> {
     })
 }
 
-/// ZooKeeper's timers made fast for a test (the example keeps ZooKeeper's defaults): an
-/// operator's TASKCFG_ALL_* settings, as the scheduler and `cairn update` read them.
-fn taskcfg(sync_limit: u32) -> Vec<(String, String)> {
-    vec![
-        ("TASKCFG_ALL_ZK_TICK_TIME".into(), "500".into()),
-        ("TASKCFG_ALL_ZK_INIT_LIMIT".into(), "20".into()),
-        ("TASKCFG_ALL_ZK_SYNC_LIMIT".into(), sync_limit.to_string()),
-    ]
-}
+/// ZooKeeper's tick made short for a test (the example keeps ZooKeeper's 2 s): an operator's
+/// TASKCFG_ALL_* setting, which the scheduler routes into every task over the spec's `env`.
+const TASKCFG: &[(&str, &str)] = &[("TASKCFG_ALL_ZK_TICK_TIME", "1000")];
 
 // ---------------------------------------------------------------------------
 // The spec, as files a test can change
@@ -96,6 +90,16 @@ fn naming_a_member_that_does_not_exist(name: &str, text: String) -> String {
         "the example's zoo.cfg lists server.2 by its name"
     );
     wrong
+}
+
+/// The example with syncLimit 6 rather than ZooKeeper's 5, in the task's environment.
+fn sync_limit_6(name: &str, text: String) -> String {
+    if name != "zookeeper.yml" {
+        return text;
+    }
+    let changed = text.replace("ZK_SYNC_LIMIT: \"5\"", "ZK_SYNC_LIMIT: \"6\"");
+    assert_ne!(changed, text, "the example sets ZK_SYNC_LIMIT");
+    changed
 }
 
 /// The example with a readiness check that never passes: it asks for a mode ZooKeeper never
@@ -257,7 +261,6 @@ struct Ensemble {
     cluster: ClusterProcess,
     sched: Option<ServiceScheduler>,
     spec: PathBuf,
-    env: Vec<(String, String)>,
     starts: usize,
     /// Every znode a client was told it created, with its data.
     acked: Vec<(String, Vec<u8>)>,
@@ -278,7 +281,6 @@ impl Ensemble {
             cluster,
             sched: None,
             spec,
-            env: taskcfg(10),
             starts: 0,
             acked: Vec::new(),
         };
@@ -287,16 +289,11 @@ impl Ensemble {
     }
 
     fn start_scheduler(&mut self) {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
         self.sched = Some(ServiceScheduler::on_cluster(
             &self.cluster,
             &self.spec,
             self.starts,
-            &env,
+            TASKCFG,
         ));
         self.starts += 1;
     }
@@ -457,14 +454,9 @@ impl Ensemble {
         members
     }
 
-    /// `cairn update <spec>` with the test's TASKCFG settings, returning once it is accepted.
+    /// `cairn update <spec>`, returning once the scheduler accepted it.
     fn update(&self) {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let out = cairn_with_env(
+        let out = cairn(
             &[
                 "update",
                 self.spec.to_str().unwrap(),
@@ -472,7 +464,6 @@ impl Ensemble {
                 self.state_dir().to_str().unwrap(),
                 "--no-wait",
             ],
-            &env,
             DEADLINE,
         );
         assert!(out.status.success(), "cairn update: {}", output_text(&out));
@@ -481,7 +472,7 @@ impl Ensemble {
     /// The connect string `cairn endpoints client` prints, checked against
     /// `GET /v1/endpoints/client`.
     async fn connect_string(&self) -> String {
-        let out = support::service::cairn(
+        let out = cairn(
             &[
                 "endpoints",
                 "client",
@@ -854,11 +845,11 @@ async fn a_zookeeper_ensemble_forms_keeps_its_data_through_failures_rolls_update
         stop.clone(),
     ));
     let watcher = tokio::spawn(watch_members(zk.cluster.master.clone(), stop.clone()));
-    zk.env = taskcfg(11);
+    write_spec(&zk.cluster.scratch.join("spec"), sync_limit_6);
     zk.update();
     let after = zk
         .until(
-            "every member relaunched with syncLimit=11",
+            "every member relaunched with syncLimit=6",
             |members, modes| {
                 let all_new = (0..MEMBERS).all(|i| {
                     members.get(&i).map(|m| &m.task_id) != before.get(&i).map(|m| &m.task_id)
@@ -867,7 +858,7 @@ async fn a_zookeeper_ensemble_forms_keeps_its_data_through_failures_rolls_update
                     && one_leader_two_followers(modes)
                     && members
                         .values()
-                        .all(|m| four_letter_word(&m.address, "conf").contains("syncLimit=11")))
+                        .all(|m| four_letter_word(&m.address, "conf").contains("syncLimit=6")))
                 .then(|| members.clone())
             },
         )
@@ -912,7 +903,7 @@ async fn a_zookeeper_ensemble_forms_keeps_its_data_through_failures_rolls_update
     // Replace: zookeeper-1 moves to the spare agent with a fresh volume; the other members
     // resolve its new address, it resyncs from the leader, and the data is all there.
     let old = members[&1].clone();
-    let out = support::service::cairn(
+    let out = cairn(
         &[
             "pod",
             "replace",

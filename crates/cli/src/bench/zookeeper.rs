@@ -1,8 +1,8 @@
 //! `cairn bench zookeeper`: the flagship example as a user meets it, timed. `cairn run` of
 //! `examples/zookeeper.yml` (this executable, a fresh work dir, the embedded 3-agent cluster)
 //! until the ensemble serves: one leader and two followers, as each member's `srvr` says on its
-//! agent's address. Then a rolling update of one zoo.cfg value (`syncLimit`, through
-//! `TASKCFG_ALL_ZK_SYNC_LIMIT` on `cairn update`) while a client (the `zookeeper-client` crate)
+//! agent's address. Then a rolling update of one zoo.cfg value (`syncLimit`, the spec's
+//! `ZK_SYNC_LIMIT`, changed and handed to `cairn update`) while a client (the `zookeeper-client` crate)
 //! creates znodes one after another through the members' connect string: the longest time
 //! without an acknowledged write is the longest quorum gap, and the acknowledged writes give
 //! the latency percentiles.
@@ -56,6 +56,7 @@ const MEMBERS: usize = 3;
 /// The example's client port, the same on every agent.
 const CLIENT_PORT: u16 = 31181;
 /// The example's syncLimit, and the one the rolling update sets.
+const SYNC_LIMIT_BEFORE: &str = "5";
 const SYNC_LIMIT_AFTER: &str = "6";
 const POLL: Duration = Duration::from_millis(100);
 /// The client's pace between writes: a steady trickle that shows a gap to the tenth of a second
@@ -202,6 +203,15 @@ async fn bench(work_dir: &Path, args: &ZookeeperBenchArgs) -> anyhow::Result<Fig
     )
     .await?;
 
+    let changed = SPEC.replace(
+        &format!("ZK_SYNC_LIMIT: \"{SYNC_LIMIT_BEFORE}\""),
+        &format!("ZK_SYNC_LIMIT: \"{SYNC_LIMIT_AFTER}\""),
+    );
+    if changed == SPEC {
+        stop.store(true, Ordering::SeqCst);
+        bail!("the example sets no ZK_SYNC_LIMIT of {SYNC_LIMIT_BEFORE} to change");
+    }
+    std::fs::write(&spec, changed)?;
     let update_started = Instant::now();
     let out = tokio::process::Command::new(&exe)
         .arg("update")
@@ -209,7 +219,6 @@ async fn bench(work_dir: &Path, args: &ZookeeperBenchArgs) -> anyhow::Result<Fig
         .arg("--state-dir")
         .arg(work_dir.join("state"))
         .arg("--no-wait")
-        .env("TASKCFG_ALL_ZK_SYNC_LIMIT", SYNC_LIMIT_AFTER)
         .stdin(Stdio::null())
         .output()
         .await?;
