@@ -3,9 +3,10 @@
 //! and a ZooKeeper client (the `zookeeper-client` crate, as a user's program would be) that
 //! connects through the connect string `cairn endpoints client` prints.
 //!
-//! One ensemble lives through every scenario in sequence (a ZooKeeper JVM takes seconds of a
-//! loaded machine's two cores to start), and each scenario checks what it claims on its own:
-//! the data written so far is all there, read through the member the scenario touched.
+//! Each test runs one ensemble through its scenarios in sequence, and the two tests take turns
+//! (a ZooKeeper JVM takes seconds of a loaded machine's two cores to start); each scenario checks
+//! what it claims on its own: the data written so far is all there, read through the member the
+//! scenario touched.
 //!
 //! Skipped, saying so, only where the `zookeeper` package is not installed (CI installs it).
 
