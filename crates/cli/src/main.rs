@@ -70,6 +70,20 @@ fn main() -> std::process::ExitCode {
         return cairn::bootstrap_main();
     }
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Validate(_) | Command::Endpoints(_) | Command::Pod(_) | Command::Plan(_)
+    ) {
+        // A command that prints and exits is often piped into `head` or `grep -q`: a closed
+        // pipe ends it quietly, as it ends any Unix tool, instead of a panic in `println!`.
+        // The long-running commands keep Rust's ignored SIGPIPE: their sockets and children's
+        // pipes report a closed peer as an error, which they handle.
+        // SAFETY: no other thread exists yet, and SIG_DFL is a valid disposition.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL)
+        };
+    }
     // `run` and `scheduler` tell their story on stdout; the cluster's notices would bury it.
     init_logging(match cli.command {
         Command::Run(_) | Command::Scheduler(_) | Command::Uninstall(_) => cairn::LOG_FILTER,

@@ -767,6 +767,31 @@ fn cairn_validate_prints_the_deploy_plan_of_a_good_spec() {
 }
 
 #[test]
+fn cairn_validate_piped_into_a_reader_that_stops_early_ends_quietly_without_a_panic() {
+    // `cairn validate spec | head -1`: the reader closes the pipe before the plan is printed.
+    // A pipe whose reader is gone before the first write makes every write fail, the way
+    // `head` leaves it once it has its line.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(CAIRN)
+        .args(["validate", "examples/zookeeper.yml"])
+        .current_dir(repo_root())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cairn validate runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "a closed pipe is no panic:\n{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "it ends as Unix tools end on a closed pipe: {:?}, stderr:\n{stderr}",
+        out.status
+    );
+}
+
+#[test]
 fn cairn_validate_says_which_plans_of_the_spec_are_not_run() {
     // Goal: a spec's sidecar plan (a backup, a repair) is not dropped in silence: cairn
     // cannot start it yet, and says so, with the steps it would run. Method: a spec with a
