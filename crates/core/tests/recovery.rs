@@ -1282,3 +1282,204 @@ fn a_task_last_heard_unreachable_is_asked_about_every_half_minute_and_relaunched
     assert_eq!(new.agent_id, old.agent_id);
     assert_eq!(volumes(&new), volumes(&old));
 }
+
+/// Pod `app` with a pod volume and the given tasks, launched by a custom deploy plan with one
+/// step per task (`[[a], [b]]`: the SDK's custom-steps idiom). `init`, if named, is a FINISH
+/// task; the tasks in `non_essential` are not essential; `a` has a readiness check.
+fn multi_step_spec(tasks: &[&str], non_essential: &[&str]) -> ServiceSpec {
+    let mut pod = PodSpec::builder("app").volume(VolumeSpec::root("data", 100));
+    for name in tasks {
+        let task = TaskSpec::builder(*name)
+            .cmd("./run")
+            .cpus(0.1)
+            .memory_mb(32)
+            .essential(!non_essential.contains(name));
+        pod = pod.task(match *name {
+            "init" => task.goal(Goal::Finish),
+            "a" => task.readiness_check(ReadinessCheckSpec::new("./ready")),
+            _ => task,
+        });
+    }
+    let steps: Vec<Vec<&str>> = tasks.iter().map(|t| vec![*t]).collect();
+    ServiceSpec::builder("svc")
+        .pod(pod)
+        .plan(
+            PlanSpec::new("deploy")
+                .phase(PhaseSpec::new("app", "app").step(StepSpec::default_for(steps))),
+        )
+        .build()
+        .unwrap()
+}
+
+/// Deploys `spec` on one agent, one step at a time: a FINISH task finishes, the others run.
+fn multi_step_deployed(spec: ServiceSpec) -> Sim {
+    let mut sim = Sim::new(spec, 1, AGENT);
+    sim.subscribe();
+    for _ in 0..10 {
+        if sim.sched.is_deployed() {
+            return sim;
+        }
+        let mark = sim.calls.len();
+        sim.offers(&[0]);
+        for name in sim.launched_since(mark) {
+            if name.ends_with("-init") {
+                sim.status(&name, TaskState::Finished);
+            } else {
+                sim.ready(&name);
+            }
+        }
+        sim.advance(6);
+    }
+    panic!("not deployed: {:#?}", sim.sched.plans());
+}
+
+/// What a recovery did, offer cycle after offer cycle, until the pod's recovery plan is empty
+/// (bounded): the tasks it launched and killed, in order. Every launched task runs and is
+/// ready; every killed one reports KILLED.
+fn recover(sim: &mut Sim, names: &[&str]) -> (Vec<String>, Vec<String>) {
+    let (mut launched, mut killed) = (Vec::new(), Vec::new());
+    let mut mark = 0;
+    for _ in 0..30 {
+        let kills = kills_since(sim, mark);
+        mark = sim.calls.len();
+        for task_id in &kills {
+            let name = names
+                .iter()
+                .find(|n| &sim.info(n).task_id.value == task_id)
+                .map(|n| n.to_string());
+            if let Some(name) = name {
+                killed.push(name.clone());
+                sim.status(&name, TaskState::Killed);
+            }
+        }
+        if sim.sched.plans()[1].phases.is_empty() && kills_since(sim, mark).is_empty() {
+            return (launched, killed);
+        }
+        sim.advance(6);
+        let before = sim.calls.len();
+        sim.offers(&[0]);
+        for name in sim.launched_since(before) {
+            launched.push(name.clone());
+            sim.ready(&name);
+        }
+    }
+    panic!(
+        "no recovery after 30 offer cycles: launched {launched:?}, killed {killed:?}, plans {:#?}",
+        sim.sched.plans()
+    );
+}
+
+#[test]
+fn an_essential_task_of_the_second_deploy_step_failing_brings_the_whole_pod_back_each_task_launched_once(
+) {
+    let mut sim = multi_step_deployed(multi_step_spec(&["a", "b"], &[]));
+    let (a, b) = (sim.info("app-0-a"), sim.info("app-0-b"));
+    sim.status("app-0-b", TaskState::Failed);
+
+    let (launched, killed) = recover(&mut sim, &["app-0-a", "app-0-b"]);
+    assert_eq!(killed, vec!["app-0-a"], "only the survivor is killed, once");
+    assert_eq!(
+        launched,
+        vec!["app-0-a", "app-0-b"],
+        "the pod comes back step by step, each task once"
+    );
+    for (before, name) in [(a, "app-0-a"), (b, "app-0-b")] {
+        let after = sim.info(name);
+        assert_eq!(after.agent_id, before.agent_id, "{name} is back in place");
+        assert_eq!(volumes(&after), volumes(&before), "{name} keeps its volume");
+        assert_ne!(after.task_id, before.task_id, "{name} is a new incarnation");
+    }
+    assert_eq!(sim.sched.plans()[1].status, Status::Complete);
+}
+
+#[test]
+fn a_pod_whose_deploy_steps_begin_with_an_init_task_comes_back_without_running_init_again() {
+    // A FINISH task is the deploy plan's, not recovery's (as in the SDK): its step completed
+    // and stays so; the pod's RUNNING tasks come back step by step.
+    let spec = multi_step_spec(&["init", "a", "b"], &[]);
+    let mut sim = multi_step_deployed(spec);
+    let init = sim.info("app-0-init").task_id;
+    sim.status("app-0-b", TaskState::Failed);
+    assert_eq!(
+        sim.recovery_step("app-0:[init]").map(|(s, _)| s),
+        Some(Status::Complete)
+    );
+
+    let (launched, killed) = recover(&mut sim, &["app-0-a", "app-0-b"]);
+    assert_eq!(killed, vec!["app-0-a"]);
+    assert_eq!(
+        launched,
+        vec!["app-0-a", "app-0-b"],
+        "init is not run again"
+    );
+    assert_eq!(sim.info("app-0-init").task_id, init);
+    assert_eq!(
+        sim.sched.plans()[0].status,
+        Status::Complete,
+        "deploy stays complete"
+    );
+}
+
+#[test]
+fn a_non_essential_task_of_a_multi_step_pod_is_relaunched_alone() {
+    let mut sim = multi_step_deployed(multi_step_spec(&["a", "b"], &["b"]));
+    let a = sim.info("app-0-a").task_id;
+    sim.status("app-0-b", TaskState::Failed);
+    let (launched, killed) = recover(&mut sim, &["app-0-a", "app-0-b"]);
+    assert!(killed.is_empty(), "{killed:?}");
+    assert_eq!(launched, vec!["app-0-b"]);
+    assert_eq!(sim.info("app-0-a").task_id, a, "a kept running");
+}
+
+#[test]
+fn a_later_step_of_a_relaunched_pod_waits_for_the_earlier_ones_to_be_ready() {
+    let mut sim = multi_step_deployed(multi_step_spec(&["a", "b"], &[]));
+    sim.status("app-0-b", TaskState::Failed);
+    sim.status("app-0-a", TaskState::Killed);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-a"]);
+    sim.status("app-0-a", TaskState::Running);
+
+    for _ in 0..3 {
+        sim.advance(6);
+        let mark = sim.calls.len();
+        sim.offers(&[0]);
+        assert!(
+            sim.launched_since(mark).is_empty(),
+            "b waits for a's readiness"
+        );
+        assert!(kills_since(&sim, mark).is_empty(), "a is not killed again");
+    }
+    let (status, message) = sim.recovery_step("app-0:[b]").unwrap();
+    assert_eq!(status, Status::Pending, "{message}");
+    assert_eq!(message, "waiting for app-0:[a] to be running and ready");
+
+    sim.ready("app-0-a");
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-b"]);
+}
+
+#[test]
+fn a_scheduler_restart_in_the_middle_of_a_multi_step_recovery_does_not_kill_what_it_relaunched() {
+    let spec = multi_step_spec(&["a", "b"], &[]);
+    let mut sim = multi_step_deployed(spec.clone());
+    sim.status("app-0-b", TaskState::Failed);
+    sim.status("app-0-a", TaskState::Killed);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-a"]);
+    sim.ready("app-0-a");
+    let a = sim.info("app-0-a").task_id;
+
+    sim.restart(spec);
+    sim.subscribe();
+    sim.ready("app-0-a");
+    let (launched, killed) = recover(&mut sim, &["app-0-a", "app-0-b"]);
+    assert!(killed.is_empty(), "{killed:?}");
+    assert_eq!(launched, vec!["app-0-b"]);
+    assert_eq!(sim.info("app-0-a").task_id, a);
+}

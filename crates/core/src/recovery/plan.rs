@@ -11,8 +11,15 @@
 //!   the deploy plan launches it afresh.
 //! * otherwise (Transient): the `Relaunch` tasks, and RUNNING ones whose agent is gone, are
 //!   relaunched in place (the requirement pins them to their reservations). A failed
-//!   *essential* task relaunches the whole pod: its surviving tasks are killed first. A
+//!   *essential* task relaunches the whole pod: its surviving tasks are killed first. Which
+//!   tasks survived is remembered ([`RecoveryState::survivors`]): a pod whose tasks several
+//!   deploy steps launch comes back one step after the other, and a task an early step brought
+//!   back must not be taken for a survivor while a later step's task is still down. A
 //!   crash-loop backoff holds the relaunch (step DELAYED).
+//!
+//! Steps of a pod run one after the other, as in the deploy plan: a step waits until the tasks
+//! of the steps before it are running and ready. FINISH and ONCE tasks are not relaunched (the
+//! deploy or update plan runs them), so an init step the deploy plan completed stays complete.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,6 +79,9 @@ pub struct PodRecovery {
     pub decision: Option<Decision>,
     /// Live tasks to kill first (survivors of an essential failure, or a pod to replace).
     pub kills: Vec<(TaskId, AgentId)>,
+    /// An essential task failed and the whole pod is relaunched: the task ids of its survivors
+    /// (alive when the relaunch began), for the scheduler to remember until the pod is healthy.
+    pub survivors: Option<BTreeSet<String>>,
     /// The failure is over: every RUNNING-goal task is running and ready, and no task's
     /// decision runs the failure timer (a pod marked for replacement is never healthy).
     pub healthy: bool,
@@ -317,6 +327,7 @@ fn base(instance: &PodInstanceName, category: Category, decision: Option<Decisio
         category,
         decision,
         kills: Vec::new(),
+        survivors: None,
         healthy: false,
         replaceable: false,
         replace_held_until: None,
@@ -376,9 +387,13 @@ struct Relaunch<'s, 'a> {
     left: Vec<&'s Seen<'a>>,
     /// Live tasks to kill first.
     kills: Vec<(TaskId, AgentId)>,
+    /// The survivors' task ids, when the whole pod is relaunched.
+    survivors: Option<BTreeSet<String>>,
 }
 
-fn relaunch<'s, 'a>(seen: &'s [Seen<'a>]) -> Relaunch<'s, 'a> {
+/// What to relaunch; `stored` are the survivors remembered from when the pod's whole-pod
+/// relaunch began, if it has.
+fn relaunch<'s, 'a>(seen: &'s [Seen<'a>], stored: Option<&BTreeSet<String>>) -> Relaunch<'s, 'a> {
     let left: Vec<&Seen<'a>> = seen
         .iter()
         .filter(|s| s.decision == Decision::Left)
@@ -392,20 +407,39 @@ fn relaunch<'s, 'a>(seen: &'s [Seen<'a>]) -> Relaunch<'s, 'a> {
             tasks,
             left,
             kills: Vec::new(),
+            survivors: None,
         };
     }
     let whole: Vec<&Seen<'a>> = seen
         .iter()
         .filter(|s| s.relaunched_here() && s.decision != Decision::Error)
         .collect();
+    // Before the relaunch began every live task is a survivor; after, only those it found
+    // alive: one alive with another task id was launched by this relaunch, and stays.
+    let survivor = |s: &Seen<'_>| {
+        s.alive() && stored.is_none_or(|ids| ids.contains(&s.record.info.task_id.value))
+    };
+    let survivors: BTreeSet<String> = match stored {
+        Some(ids) => ids.clone(),
+        None => whole
+            .iter()
+            .filter(|s| survivor(s))
+            .map(|s| s.record.info.task_id.value.clone())
+            .collect(),
+    };
     Relaunch {
-        tasks: whole.iter().map(|s| s.task.as_str()).collect(),
+        tasks: whole
+            .iter()
+            .filter(|s| !s.alive() || survivor(s))
+            .map(|s| s.task.as_str())
+            .collect(),
         kills: whole
             .iter()
-            .filter(|s| s.alive())
+            .filter(|s| survivor(s))
             .map(|s| s.kill())
             .collect(),
         left,
+        survivors: Some(survivors),
     }
 }
 
@@ -474,14 +508,17 @@ fn transient(
     groups: &[(String, Vec<String>)],
 ) -> Derived {
     let mut pod = base(instance, Category::Transient, Some(worst.decision));
-    let r = relaunch(seen);
-    pod.kills = r.kills.clone();
     let name = instance.to_string();
+    let r = relaunch(seen, input.state.survivors.get(&name));
+    pod.kills = r.kills.clone();
+    pod.survivors = r.survivors.clone();
     let delayed = input
         .backoff
         .delayed_until(&name)
         .filter(|u| *u > input.now);
     let mut released = None;
+    // A step whose tasks are back but not yet ready, which the later steps wait for.
+    let mut coming_back: Option<&str> = None;
     let mut steps = Vec::new();
     for (step, tasks) in groups {
         let launch: Vec<String> = tasks
@@ -490,7 +527,11 @@ fn transient(
             .cloned()
             .collect();
         let (status, message) = if launch.is_empty() {
-            steps.push(idle_step(step, tasks, seen, &r.left));
+            let idle = idle_step(step, tasks, seen, &r.left);
+            if matches!(idle.status, Status::Starting | Status::Started) {
+                coming_back = coming_back.or(Some(step));
+            }
+            steps.push(idle);
             continue;
         } else if let Some(until) = delayed {
             let failures = input.backoff.failures(&name);
@@ -506,6 +547,12 @@ fn transient(
         } else if released.is_some() {
             // Steps of a pod run one after the other.
             (Status::Pending, String::new())
+        } else if let Some(before) = coming_back {
+            // As in the deploy plan: a step starts once the steps before it are back and ready.
+            (
+                Status::Pending,
+                format!("waiting for {before} to be running and ready"),
+            )
         } else {
             // The words come from a task this step relaunches, not one that only waits.
             let why = seen

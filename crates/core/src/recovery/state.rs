@@ -5,10 +5,15 @@
 //!   in memory and its comments admit restarts reset it).
 //! * `Properties/replace/<pod>`: the pod is to be replaced (why, in words).
 //! * `Properties/last-replace`: when the last destructive replacement happened (ms).
+//! * `Properties/survivors/<pod>`: the pod's essential task failed and the whole pod is being
+//!   relaunched; the task ids (a JSON list) that were alive when that began, which it kills
+//!   first. Any other live task of the pod was launched by the relaunch itself, and is kept:
+//!   without this memory a task relaunched by an early step looks like a survivor again while a
+//!   later step's task is still down, and is killed over and over.
 //! * `Properties/reclaim/<resource-id>`: a reservation (or volume) of a replaced pod, with its
 //!   agent, to DESTROY and UNRESERVE when it is offered again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_proto::Resource;
 use serde::{Deserialize, Serialize};
@@ -24,6 +29,8 @@ pub const REPLACE: &str = "replace/";
 pub const LAST_REPLACE: &str = "last-replace";
 /// Property prefix of reservations to reclaim.
 pub const RECLAIM: &str = "reclaim/";
+/// Property prefix of the survivors of a pod's essential-task failure.
+pub const SURVIVORS: &str = "survivors/";
 
 /// A reservation of a replaced pod, waiting to be offered again and reclaimed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +97,9 @@ pub struct RecoveryState {
     pub last_replace: Option<Time>,
     /// Resource id → the reservation to reclaim.
     pub reclaim: BTreeMap<String, ReclaimEntry>,
+    /// Pod instance whose essential task failed → the task ids alive when its whole-pod
+    /// relaunch began (the survivors it kills); kept until the pod is healthy again.
+    pub survivors: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn time_value(t: Time) -> Vec<u8> {
@@ -124,6 +134,10 @@ impl RecoveryState {
                 if let Ok(e) = serde_json::from_slice(value) {
                     s.reclaim.insert(id.to_string(), e);
                 }
+            } else if let Some(pod) = key.strip_prefix(SURVIVORS) {
+                if let Ok(ids) = serde_json::from_slice(value) {
+                    s.survivors.insert(pod.to_string(), ids);
+                }
             }
         }
         s
@@ -141,11 +155,32 @@ impl RecoveryState {
         })
     }
 
-    /// Stops `pod`'s failure timer, if it runs.
-    pub fn end_failure(&mut self, pod: &str) -> Option<WriteOp> {
-        self.failure_since.remove(pod)?;
-        Some(WriteOp::Delete {
-            key: property_key(&format!("{FAILURE_SINCE}{pod}")),
+    /// Stops `pod`'s failure timer, if it runs, and forgets its survivors: the failure is over.
+    pub fn end_failure(&mut self, pod: &str) -> Vec<WriteOp> {
+        let mut ops = Vec::new();
+        if self.failure_since.remove(pod).is_some() {
+            ops.push(WriteOp::Delete {
+                key: property_key(&format!("{FAILURE_SINCE}{pod}")),
+            });
+        }
+        if self.survivors.remove(pod).is_some() {
+            ops.push(WriteOp::Delete {
+                key: property_key(&format!("{SURVIVORS}{pod}")),
+            });
+        }
+        ops
+    }
+
+    /// Remembers the survivors of `pod`'s essential-task failure, unless its whole-pod relaunch
+    /// has begun already (the first set stands: later live tasks are the relaunch's own).
+    pub fn begin_whole_relaunch(&mut self, pod: &str, ids: &BTreeSet<String>) -> Option<WriteOp> {
+        if self.survivors.contains_key(pod) {
+            return None;
+        }
+        self.survivors.insert(pod.to_string(), ids.clone());
+        Some(WriteOp::Put {
+            key: property_key(&format!("{SURVIVORS}{pod}")),
+            value: serde_json::to_vec(ids).unwrap_or_default(),
         })
     }
 
@@ -165,7 +200,7 @@ impl RecoveryState {
         now: Time,
         reclaim: BTreeMap<String, ReclaimEntry>,
     ) -> Vec<WriteOp> {
-        let mut ops: Vec<WriteOp> = self.end_failure(pod).into_iter().collect();
+        let mut ops: Vec<WriteOp> = self.end_failure(pod);
         if self.replace.remove(pod).is_some() {
             ops.push(WriteOp::Delete {
                 key: property_key(&format!("{REPLACE}{pod}")),
@@ -269,6 +304,12 @@ mod tests {
         let mut s = RecoveryState::default();
         let mut ops = Vec::new();
         ops.extend(s.start_failure("a-0", Time::from_millis(5)));
+        let ids: BTreeSet<String> = ["a-0-node__1".to_string()].into();
+        ops.extend(s.begin_whole_relaunch("a-0", &ids));
+        assert!(
+            s.begin_whole_relaunch("a-0", &BTreeSet::new()).is_none(),
+            "the first survivors stand"
+        );
         assert!(
             s.start_failure("a-0", Time::from_millis(9)).is_none(),
             "kept"
@@ -295,6 +336,10 @@ mod tests {
         apply(&mut entries, &WriteBatch { id: 2, ops });
         assert_eq!(load(&entries), s);
         assert!(s.reclaim.is_empty() && s.failure_since.is_empty());
+        assert!(
+            s.survivors.is_empty(),
+            "a failure's end forgets its survivors"
+        );
     }
 
     #[test]

@@ -96,20 +96,25 @@ impl Scheduler {
         self.recovery_plan()
     }
 
-    /// Starts the timers of pods newly failing; ends those of pods healthy again (and starts
-    /// their healthy spell for the backoff).
+    /// Starts the timers of pods newly failing, and remembers the survivors of a whole-pod
+    /// relaunch beginning; ends those of pods healthy again (and starts their healthy spell for
+    /// the backoff).
     fn failure_timers(&mut self, now: Time, plan: &RecoveryPlan) -> Vec<WriteOp> {
         let mut writes = Vec::new();
         for pod in &plan.pods {
             let name = pod.pod.to_string();
             if !pod.healthy {
                 writes.extend(self.recovery_state.start_failure(&name, now));
+                if let Some(ids) = &pod.survivors {
+                    writes.extend(self.recovery_state.begin_whole_relaunch(&name, ids));
+                }
             }
         }
-        let ended: Vec<String> = self
+        let ended = self
             .recovery_state
             .failure_since
             .keys()
+            .chain(self.recovery_state.survivors.keys())
             .filter(|p| {
                 !plan
                     .pods
@@ -117,7 +122,7 @@ impl Scheduler {
                     .any(|r| r.pod.to_string() == **p && !r.healthy)
             })
             .cloned()
-            .collect();
+            .collect::<std::collections::BTreeSet<String>>();
         for pod in ended {
             self.backoff.healthy(&pod, now);
             writes.extend(self.recovery_state.end_failure(&pod));
