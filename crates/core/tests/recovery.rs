@@ -1483,3 +1483,36 @@ fn a_scheduler_restart_in_the_middle_of_a_multi_step_recovery_does_not_kill_what
     assert_eq!(launched, vec!["app-0-b"]);
     assert_eq!(sim.info("app-0-a").task_id, a);
 }
+
+#[test]
+fn a_pod_whose_later_deploy_step_has_not_run_yet_is_healthy_once_its_launched_tasks_are_back() {
+    // A task the deploy plan has not launched yet is not a failure: counting it as one kept
+    // the pod failing until the permanent-failure timer replaced it and destroyed its volume.
+    let mut sim = Sim::new(multi_step_spec(&["a", "b"], &[]), 1, AGENT);
+    sim.subscribe();
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-a"]);
+    sim.ready("app-0-a");
+    sim.status("app-0-a", TaskState::Failed);
+    sim.advance(6);
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-a"], "b waits for a");
+    sim.ready("app-0-a");
+    assert!(
+        sim.sched.plans()[1].phases.is_empty(),
+        "recovered: {:#?}",
+        sim.sched.plans()[1]
+    );
+
+    // No offer comes for a long while (the deploy plan cannot launch b): nothing is replaced.
+    let mark = sim.calls.len();
+    for _ in 0..25 {
+        sim.advance(MIN);
+    }
+    assert!(kills_since(&sim, mark).is_empty());
+    let mark = sim.calls.len();
+    sim.offers(&[0]);
+    assert_eq!(sim.launched_since(mark), vec!["app-0-b"]);
+}

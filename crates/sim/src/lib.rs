@@ -1,7 +1,8 @@
 //! `cairn-sim`: seeded deterministic simulation of the cairn scheduler (issue 5, proof 1).
 //!
 //! One run = one seed. The seed draws a service shape (1–3 pod types, 1–5 instances, volumes,
-//! readiness checks, sidecars, FINISH/ONCE goals, serial/parallel phases, `hostname:UNIQUE`),
+//! readiness checks, sidecars, FINISH/ONCE goals, serial/parallel phases, `hostname:UNIQUE`,
+//! pods whose deploy steps launch their tasks one after the other),
 //! a cluster of 2–6 agents, and every fault: task crashes, agent loss and return, duplicated,
 //! delayed and reordered status updates, rescinded offers, failed store writes, scheduler
 //! crashes between any two writes, dropped streams, agents that forget an executor (its tasks

@@ -1,10 +1,12 @@
 //! Service shapes drawn per seed: 1–3 pod types of 1–5 instances, with or without volumes,
 //! readiness checks, non-essential sidecars, goal FINISH/ONCE pods, serial or parallel
-//! phases, and `hostname:UNIQUE` when there are enough agents for it.
+//! phases, `hostname:UNIQUE` when there are enough agents for it, and pods with a sidecar
+//! whose deploy phase launches its tasks in steps of their own (`[[node], [sidecar]]`, the
+//! SDK's custom-steps idiom).
 
 use cairn_core::spec::{
-    Goal, PhaseSpec, PlanSpec, PodSpec, ReadinessCheckSpec, ServiceSpec, Strategy, TaskSpec,
-    VolumeSpec,
+    Goal, PhaseSpec, PlanSpec, PodSpec, ReadinessCheckSpec, ServiceSpec, StepSpec, Strategy,
+    TaskSpec, VolumeSpec,
 };
 
 use crate::rng::Rng;
@@ -16,6 +18,9 @@ use crate::rng::Rng;
 /// scheduler bug (seed 36898 did, with 8 cpus).
 pub const AGENT_RESOURCES: &str = "cpus:24;mem:16384;disk:20000;ports:[31000-31100]";
 
+/// Salt of the seed of the stream multi-step pods are drawn from.
+pub const STEPS_STREAM: u64 = 0x5354_4550_5321;
+
 /// A service and the cluster size to run it on.
 #[derive(Debug, Clone)]
 pub struct Shape {
@@ -25,8 +30,10 @@ pub struct Shape {
     pub agents: usize,
 }
 
-/// Draws a shape.
-pub fn draw(rng: &mut Rng) -> Shape {
+/// Draws a shape. Whether a pod is launched in steps is drawn from `steps`, a stream of its
+/// own: the shape's other draws, and the run's faults after them, stay what they were before
+/// multi-step pods were drawn, so a seed named for an older bug replays the same faults.
+pub fn draw(rng: &mut Rng, steps: &mut Rng) -> Shape {
     let agents = rng.range(2, 6) as usize;
     let types = rng.range(1, 3) as usize;
     let mut b = ServiceSpec::builder("sim");
@@ -56,15 +63,17 @@ pub fn draw(rng: &mut Rng) -> Shape {
         if rng.chance(0.5) {
             task = task.readiness_check(ReadinessCheckSpec::new("./ready"));
         }
+        let sidecar = (goal == Goal::Running && rng.chance(0.3)).then(|| {
+            TaskSpec::builder("sidecar")
+                .cmd("./sidecar")
+                .essential(rng.chance(0.5))
+                .cpus(0.1)
+                .memory_mb(32)
+        });
+        let in_steps = sidecar.is_some() && steps.chance(0.5);
         pod = pod.task(task);
-        if goal == Goal::Running && rng.chance(0.3) {
-            pod = pod.task(
-                TaskSpec::builder("sidecar")
-                    .cmd("./sidecar")
-                    .essential(rng.chance(0.5))
-                    .cpus(0.1)
-                    .memory_mb(32),
-            );
+        if let Some(sidecar) = sidecar {
+            pod = pod.task(sidecar);
         }
         b = b.pod(pod);
         let strategy = if rng.chance(0.5) {
@@ -72,7 +81,11 @@ pub fn draw(rng: &mut Rng) -> Shape {
         } else {
             Strategy::Parallel
         };
-        plan = plan.phase(PhaseSpec::new(*name, *name).strategy(strategy));
+        let mut phase = PhaseSpec::new(*name, *name).strategy(strategy);
+        if in_steps {
+            phase = phase.step(StepSpec::default_for([["node"], ["sidecar"]]));
+        }
+        plan = plan.phase(phase);
     }
     let spec = b.plan(plan).build().expect("drawn specs are valid");
     Shape { spec, agents }

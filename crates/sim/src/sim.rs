@@ -250,7 +250,7 @@ type Checked<T> = Result<T, Box<Failure>>;
 impl Sim {
     fn new(seed: u64, opts: Options) -> Checked<Sim> {
         let mut rng = Rng::new(seed);
-        let shape = shape::draw(&mut rng);
+        let shape = shape::draw(&mut rng, &mut Rng::new(seed ^ shape::STEPS_STREAM));
         let cfg = SchedulerConfig {
             seed,
             // Three seeds in four cap the pods per offer below what a shape's pod types need

@@ -211,3 +211,13 @@ fn a_store_that_loses_keys_at_every_restart_and_agents_that_forget_executors_kee
         failures.join("\n")
     );
 }
+
+#[test]
+fn seed_954_a_pod_whose_second_deploy_step_waits_is_not_replaced_once_its_first_is_back() {
+    // Goal: no data destroyed for a pod that is fine. In this seed meta-1 runs `[[node],
+    // [sidecar]]` steps; its node crashes and is relaunched while the serial plan holds the
+    // sidecar's step behind a pod on a lost agent. The missing sidecar kept meta-1 "failing"
+    // until its permanent-failure timer replaced it and destroyed its volume (invariant 2).
+    // Method: replay the seed.
+    check(954, &Options::default());
+}

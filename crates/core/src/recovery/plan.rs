@@ -284,17 +284,15 @@ fn pod_recovery(
         .find(|s| s.decision.is_replace())
         .or_else(|| seen.iter().find(|s| s.decision.runs_failure_timer()));
     // A task whose decision runs the failure timer keeps its pod failing whatever its goal: a
-    // FINISH or ONCE one too, or its failure timer would never run.
+    // FINISH or ONCE one too, or its failure timer would never run. A task never launched is
+    // the deploy plan's to launch, not a failure: a pod whose later deploy step waits (behind
+    // another pod in a serial plan) is healthy once the tasks it has are back, or its failure
+    // timer would run out and replace it, destroying its data.
     let healthy = seen
         .iter()
         .filter(|s| s.facts.goal == Goal::Running)
         .all(Seen::ready)
-        && !seen.iter().any(|s| s.decision.runs_failure_timer())
-        && pod_spec
-            .tasks
-            .iter()
-            .filter(|t| t.goal == Goal::Running)
-            .all(|t| seen.iter().any(|s| s.task == t.name));
+        && !seen.iter().any(|s| s.decision.runs_failure_timer());
     let was_failing = input.state.failure_since.contains_key(&name);
     if worst.is_none() && (!was_failing || healthy) {
         // The common case, a healthy pod: decided before the (per-pod linear) search of the
