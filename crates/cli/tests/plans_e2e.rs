@@ -3,7 +3,8 @@
 //! FINISH task beside each pod's volume, completes, runs again on the next start, resumes with
 //! its parameter after the scheduler is killed with -9; a step that fails for good is
 //! force-completed; a plan's RUNNING task killed with -9 comes back with its run and parameter;
-//! bad commands change nothing.
+//! bad commands change nothing; a pod whose custom deploy steps launch its tasks one by one comes
+//! back whole, in place, after a kill -9 of its second step's task.
 
 mod support;
 
@@ -466,5 +467,117 @@ async fn a_plan_s_running_task_killed_with_9_is_relaunched_in_place_with_its_run
         "the relaunch still runs: the plan did not replace it"
     );
     assert_eq!(read(&v0.join("watcher")), "kept\nkept\n");
+    sched.stop();
+}
+
+/// One `pair` pod whose custom deploy plan launches its two RUNNING tasks in steps of their own
+/// (`[[a], [b]]`), both essential, sharing the pod volume: each appends `<task> <pid>` to the
+/// volume's `marker` and its pid to `<task>.pid`, then runs for good.
+const PAIR_SPEC: &str = r#"
+name: psvc
+pods:
+  pair:
+    count: 1
+    volume: {path: data, type: ROOT, size: 10}
+    tasks:
+      a:
+        goal: RUNNING
+        cmd: 'echo $POD_INSTANCE_INDEX > data/pod && echo "a $$" >> data/marker && echo $$ > data/a.pid && exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+      b:
+        goal: RUNNING
+        cmd: 'echo "b $$" >> data/marker && echo $$ > data/b.pid && exec sleep 100000'
+        cpus: 0.1
+        memory: 32
+plans:
+  deploy:
+    phases:
+      pair:
+        pod: pair
+        steps: [{default: [[a], [b]]}]
+"#;
+
+/// The `marker` lines of a volume, as (task, pid).
+fn marker(volume: &Path) -> Vec<(String, u32)> {
+    read(&volume.join("marker"))
+        .lines()
+        .filter_map(|l| {
+            let (task, pid) = l.split_once(' ')?;
+            Some((task.to_string(), pid.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The running tasks of the pair, by name: (task id, agent id).
+async fn running_pair(cluster: &ClusterProcess) -> BTreeMap<String, (String, String)> {
+    cluster
+        .get_tasks()
+        .await
+        .tasks
+        .iter()
+        .filter(|t| t.name.starts_with("pair-0-") && t.state == cairn_proto::TaskState::Running)
+        .map(|t| {
+            (
+                t.name.clone(),
+                (t.task_id.value.clone(), t.agent_id.value.clone()),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_of_the_second_step_s_task_brings_both_tasks_back_in_place_each_launched_once() {
+    let cluster = ClusterProcess::start("plans-pair").await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, PAIR_SPEC).unwrap();
+    let mut sched = start_scheduler(&cluster, &spec, 1);
+    plans_until(&cluster, &mut sched, "deployed", |p| {
+        status_of(p, "deploy") == Some(Status::Complete)
+    })
+    .await;
+    let volume = volumes(&cluster)["0"].clone();
+    let first = marker(&volume);
+    assert_eq!(
+        first.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["a", "b"],
+        "{first:?}"
+    );
+    let before = running_pair(&cluster).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // b is essential: the pod comes back whole, a killed as the survivor and both relaunched
+    // in their steps' order, once each, and the recovery then holds still.
+    support::signal(first[1].1, libc::SIGKILL);
+    plans_until(&cluster, &mut sched, "recovered", |p| {
+        marker(&volume).len() >= 4
+            && status_of(p, "deploy") == Some(Status::Complete)
+            && p.get("recovery")
+                .is_some_and(|(s, steps)| *s == Status::Complete && steps.is_empty())
+    })
+    .await;
+    let after = running_pair(&cluster).await;
+    let lines = marker(&volume);
+    assert_eq!(
+        lines.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "a", "b"],
+        "each task launched once more, a then b: {lines:?}\n{}",
+        sched.output()
+    );
+    assert!(!support::pid_alive(first[0].1), "the survivor a was killed");
+    for (task, pid) in &lines[2..] {
+        assert!(support::pid_alive(*pid), "{task} runs as {pid}");
+    }
+    assert_eq!(after.len(), 2, "{after:?}");
+    for (name, (id, agent)) in &after {
+        let (old_id, old_agent) = &before[name];
+        assert_ne!(id, old_id, "{name} is a new task");
+        assert_eq!(agent, old_agent, "{name} is back on its agent");
+    }
+    assert_eq!(
+        volumes(&cluster)["0"],
+        volume,
+        "the same volume, its data kept"
+    );
     sched.stop();
 }
