@@ -781,7 +781,10 @@ fn cairn_validate_piped_into_a_reader_that_stops_early_ends_quietly_without_a_pa
         .output()
         .expect("cairn validate runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "a closed pipe is no panic:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a closed pipe is no panic:\n{stderr}"
+    );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         out.status.signal(),
