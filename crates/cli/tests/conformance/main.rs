@@ -49,6 +49,11 @@ pub const KNOWN: &[Known] = &[
               the tail of its output) in the message of its check updates, so that a plan can \
               show why a task is not ready; Mesos' executors send no message there",
     },
+    Known {
+        prefix: "operator.*.get_tasks.tasks[].statuses[].message = ",
+        why: "the same check updates, as the master keeps them in the task's statuses (the \
+              pod scenario's checked task still runs when the operator views are read)",
+    },
     // Capabilities cairn's master and agents do not advertise, having no such machinery: a
     // client that sees one uses it.
     Known {
