@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use support::service::{cairn_with_env, output_text, ServiceScheduler};
 use support::ClusterProcess;
 
@@ -64,18 +63,8 @@ struct Running {
 
 /// The service's running tasks, by name.
 async fn running(cluster: &ClusterProcess) -> BTreeMap<String, Running> {
-    let (status, body) = cluster.operator_raw(&json!({ "type": "GET_TASKS" })).await;
-    assert!(status.is_success(), "GET_TASKS: {status} {body}");
-    let doc: Value = serde_json::from_str(&body).unwrap();
     let mut out = BTreeMap::new();
-    for t in doc["get_tasks"]["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        if t["state"] != "TASK_RUNNING" {
-            continue;
-        }
+    for t in cluster.running_tasks_json().await {
         let resources = t["resources"].as_array().cloned().unwrap_or_default();
         let port = resources
             .iter()

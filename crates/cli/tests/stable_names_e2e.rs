@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use support::service::{cairn, output_text, ServiceScheduler};
 use support::{ClusterOptions, ClusterProcess};
 
@@ -72,19 +71,9 @@ struct Member {
 
 /// The running members, by pod instance (`member-0`).
 async fn members(cluster: &ClusterProcess) -> BTreeMap<String, Member> {
-    let (status, body) = cluster.operator_raw(&json!({ "type": "GET_TASKS" })).await;
-    assert!(status.is_success(), "GET_TASKS: {status} {body}");
-    let doc: Value = serde_json::from_str(&body).unwrap();
     let agents = cluster.agents().await;
     let mut out = BTreeMap::new();
-    for t in doc["get_tasks"]["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        if t["state"] != "TASK_RUNNING" {
-            continue;
-        }
+    for t in cluster.running_tasks_json().await {
         let name = t["name"].as_str().unwrap_or("");
         let Some(pod) = name.strip_suffix("-node") else {
             continue;

@@ -145,20 +145,8 @@ async fn running(cluster: &ClusterProcess) -> BTreeMap<usize, Member> {
             )
         })
         .collect();
-    let (status, body) = cluster
-        .operator_raw(&serde_json::json!({ "type": "GET_TASKS" }))
-        .await;
-    assert!(status.is_success(), "GET_TASKS: {status} {body}");
-    let doc: Value = serde_json::from_str(&body).unwrap();
     let mut out = BTreeMap::new();
-    for t in doc["get_tasks"]["tasks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        if t["state"] != "TASK_RUNNING" {
-            continue;
-        }
+    for t in cluster.running_tasks_json().await {
         let Some(index) = member_index(t["name"].as_str().unwrap_or_default()) else {
             continue;
         };

@@ -591,6 +591,23 @@ impl ClusterProcess {
             .expect("get_frameworks")
     }
 
+    /// The tasks the master holds in TASK_RUNNING, as its GET_TASKS answers them in JSON (the
+    /// fields a test reads: name, ids, resources, statuses).
+    pub async fn running_tasks_json(&self) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .operator_raw(&serde_json::json!({ "type": "GET_TASKS" }))
+            .await;
+        assert!(status.is_success(), "GET_TASKS: {status} {body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("GET_TASKS is JSON");
+        doc["get_tasks"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["state"] == "TASK_RUNNING")
+            .cloned()
+            .collect()
+    }
+
     pub async fn get_tasks(&self) -> master::GetTasks {
         self.operator_get(master::CallType::GetTasks)
             .await
