@@ -178,6 +178,19 @@ async fn plans_until(
     }
 }
 
+/// A cluster named `name` running `spec_text`'s service, its deploy plan complete.
+async fn deployed(name: &str, spec_text: &str) -> (ClusterProcess, ServiceScheduler) {
+    let cluster = ClusterProcess::start(name).await;
+    let spec = cluster.scratch.join("svc.yml");
+    std::fs::write(&spec, spec_text).unwrap();
+    let mut sched = start_scheduler(&cluster, &spec, 1);
+    plans_until(&cluster, &mut sched, "deployed", |p| {
+        status_of(p, "deploy") == Some(Status::Complete)
+    })
+    .await;
+    (cluster, sched)
+}
+
 fn status_of(plans: &Plans, plan: &str) -> Option<Status> {
     plans.get(plan).map(|p| p.0)
 }
@@ -341,14 +354,7 @@ async fn a_sidecar_plan_runs_beside_the_pods_volumes_with_its_parameter_again_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_fails_for_good_is_force_completed_and_its_plan_completes() {
-    let cluster = ClusterProcess::start("plans-stuck").await;
-    let spec = cluster.scratch.join("svc.yml");
-    std::fs::write(&spec, SPEC).unwrap();
-    let mut sched = start_scheduler(&cluster, &spec, 1);
-    plans_until(&cluster, &mut sched, "deployed", |p| {
-        status_of(p, "deploy") == Some(Status::Complete)
-    })
-    .await;
+    let (cluster, mut sched) = deployed("plans-stuck", SPEC).await;
     let vols = volumes(&cluster);
     plan_ok(&cluster, &["start", "stuck"]);
     // hello-0's task fails, is launched again, fails again: the plan cannot get past it.
@@ -393,14 +399,7 @@ async fn a_step_that_fails_for_good_is_force_completed_and_its_plan_completes() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_s_running_task_killed_with_9_is_relaunched_in_place_with_its_run_and_parameter() {
-    let cluster = ClusterProcess::start("plans-watch").await;
-    let spec = cluster.scratch.join("svc.yml");
-    std::fs::write(&spec, SPEC).unwrap();
-    let mut sched = start_scheduler(&cluster, &spec, 1);
-    plans_until(&cluster, &mut sched, "deployed", |p| {
-        status_of(p, "deploy") == Some(Status::Complete)
-    })
-    .await;
+    let (cluster, mut sched) = deployed("plans-watch", SPEC).await;
     let v0 = volumes(&cluster)["0"].clone();
     plan_ok(&cluster, &["start", "watch", "-p", "PLAN_PARAM=kept"]);
     plans_until(&cluster, &mut sched, "watch complete", |p| {
@@ -528,14 +527,7 @@ async fn running_pair(cluster: &ClusterProcess) -> BTreeMap<String, (String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_of_the_second_step_s_task_brings_both_tasks_back_in_place_each_launched_once() {
-    let cluster = ClusterProcess::start("plans-pair").await;
-    let spec = cluster.scratch.join("svc.yml");
-    std::fs::write(&spec, PAIR_SPEC).unwrap();
-    let mut sched = start_scheduler(&cluster, &spec, 1);
-    plans_until(&cluster, &mut sched, "deployed", |p| {
-        status_of(p, "deploy") == Some(Status::Complete)
-    })
-    .await;
+    let (cluster, mut sched) = deployed("plans-pair", PAIR_SPEC).await;
     let volume = volumes(&cluster)["0"].clone();
     let first = marker(&volume);
     assert_eq!(

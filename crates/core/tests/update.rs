@@ -93,8 +93,18 @@ fn with_cpus(count: u32, cpus: f64) -> ServiceSpec {
 /// Offers from every agent until nothing more happens, answering kills and readiness. Returns
 /// the most pods that were down (killed and not yet ready again) at any one time.
 fn roll_out(sim: &mut Sim, count: u32) -> usize {
-    let mut most_down = 0;
-    let mut down: Vec<String> = Vec::new();
+    roll_out_watching(sim, count, Vec::new(), |_, _, _| {})
+}
+
+/// [`roll_out`] from pods already `down`, telling `on_kill` of each kill the rollout sends
+/// (the pod, and those down when it was sent) before counting it as down.
+fn roll_out_watching(
+    sim: &mut Sim,
+    count: u32,
+    mut down: Vec<String>,
+    mut on_kill: impl FnMut(&Sim, &str, &[String]),
+) -> usize {
+    let mut most_down = down.len();
     for _ in 0..40 {
         if sim.sched.is_deployed() {
             break;
@@ -107,7 +117,10 @@ fn roll_out(sim: &mut Sim, count: u32) -> usize {
             down.retain(|d| *d != n);
         }
         // Kills sent for the offers or for a pod that just became ready.
-        down.extend(answer_kills(sim, mark, count));
+        for n in answer_kills(sim, mark, count) {
+            on_kill(sim, &n, &down);
+            down.push(n);
+        }
         most_down = most_down.max(down.len());
         sim.advance(6);
     }
@@ -540,29 +553,14 @@ fn a_pod_restarted_during_a_serial_rollout_is_rolled_next_and_no_other_pod_is_ki
     assert_eq!(down, ["data-2-node"]);
     down.push("data-0-node".into());
     let mut killed_by_rollout = Vec::new();
-    for _ in 0..40 {
-        if sim.sched.is_deployed() {
-            break;
-        }
-        let mark = sim.calls.len();
-        let all: Vec<usize> = (0..sim.agents.len()).collect();
-        sim.offers(&all);
-        for n in sim.launched_since(mark) {
-            sim.ready(&n);
-            down.retain(|d| *d != n);
-        }
-        for n in answer_kills(&mut sim, mark, 3) {
-            assert!(
-                down.is_empty(),
-                "{n} was killed while {down:?} was down\n{:#?}",
-                sim.sched.plans()
-            );
-            killed_by_rollout.push(n.clone());
-            down.push(n);
-        }
-        sim.advance(6);
-    }
-    assert!(sim.sched.is_deployed(), "{:#?}", sim.sched.plans());
+    roll_out_watching(&mut sim, 3, down, |sim, n, down| {
+        assert!(
+            down.is_empty(),
+            "{n} was killed while {down:?} was down\n{:#?}",
+            sim.sched.plans()
+        );
+        killed_by_rollout.push(n.to_string());
+    });
     assert_eq!(
         killed_by_rollout,
         ["data-1-node"],
