@@ -524,7 +524,7 @@ fn the_executor_sends_its_token_on_every_call_and_its_tasks_never_see_it() {
 }
 
 #[test]
-fn a_failed_task_s_message_ends_with_the_last_line_it_wrote_to_stderr() {
+fn a_failed_task_s_message_ends_with_the_last_lines_it_wrote_to_stderr() {
     let agent = FakeAgent::start(framework(false));
     let sandbox = temp_dir("last-words");
     agent.launch_on_subscribe(group(vec![shell_task(
@@ -536,7 +536,7 @@ fn a_failed_task_s_message_ends_with_the_last_line_it_wrote_to_stderr() {
     let failed = agent.wait_for_state("complainer", TaskState::Failed);
     assert_eq!(
         failed.message.as_deref(),
-        Some("Command exited with status 4; stderr ends: disk full on /data")
+        Some("Command exited with status 4; stderr ends: first trouble\ndisk full on /data")
     );
     assert!(executor.wait_for_exit().success(), "{}", executor.log());
 }

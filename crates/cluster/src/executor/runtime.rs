@@ -58,7 +58,7 @@ pub enum Input {
     Exited {
         task_id: TaskId,
         outcome: ExitOutcome,
-        /// The last line of its stderr, when it failed and wrote one.
+        /// The last lines of its stderr, when it failed and wrote any.
         last_words: Option<String>,
     },
     Health {
@@ -441,7 +441,7 @@ async fn fetch_task(
     let _ = inputs.send(Input::Fetched { task_id, result });
 }
 
-/// Waits for a task's process to end and reports how it ended, with the last line of its
+/// Waits for a task's process to end and reports how it ended, with the last lines of its
 /// stderr when it failed.
 async fn report_exit(
     mut child: Child,
@@ -457,7 +457,7 @@ async fn report_exit(
         }
     };
     let last_words = match (&stderr, outcome.succeeded()) {
-        (Some(path), false) => last_line(path),
+        (Some(path), false) => last_lines(path),
         _ => None,
     };
     let _ = inputs.send(Input::Exited {
@@ -467,14 +467,19 @@ async fn report_exit(
     });
 }
 
-/// The last non-empty line of a task's output file, cut to a length a status message can carry;
-/// only the file's end is read, however long it is. Not through a link (the file is the task's
-/// to replace).
-fn last_line(path: &std::path::Path) -> Option<String> {
+/// The last lines of stderr a failure's message carries: enough for the error that ended the
+/// task and what led to it, few enough that the message stays short, as Mesos' are.
+const TAIL_LINES: usize = 5;
+/// At most this many bytes of them (a line past it is cut, and marked so).
+const TAIL_MAX_BYTES: usize = 1024;
+
+/// The last non-empty lines of a task's output file (at most [`TAIL_LINES`], [`TAIL_MAX_BYTES`]
+/// in all, control characters dropped), joined by newlines, oldest first; only the file's end is
+/// read, however long it is. Not through a link (the file is the task's to replace).
+fn last_lines(path: &std::path::Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     use std::os::unix::fs::OpenOptionsExt;
-    const TAIL_BYTES: u64 = 4096;
-    const MAX_CHARS: usize = 300;
+    const TAIL_BYTES: u64 = 8192;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -488,17 +493,42 @@ fn last_line(path: &std::path::Path) -> Option<String> {
         .ok()?;
     let mut tail = Vec::new();
     file.take(TAIL_BYTES).read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
-    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
-    let mut cut: String = line
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_CHARS)
-        .collect();
-    if line.chars().count() > MAX_CHARS {
-        cut.push('…');
+    tail_of(&String::from_utf8_lossy(&tail))
+}
+
+/// [`last_lines`] of a text already read.
+fn tail_of(text: &str) -> Option<String> {
+    let mut kept: Vec<String> = Vec::new();
+    let mut budget = TAIL_MAX_BYTES;
+    for line in text.lines().rev().map(str::trim).filter(|l| !l.is_empty()) {
+        if kept.len() == TAIL_LINES || budget == 0 {
+            break;
+        }
+        let clean: String = line.chars().filter(|c| !c.is_control()).collect();
+        if clean.len() <= budget {
+            budget -= clean.len();
+            kept.push(clean);
+            continue;
+        }
+        // The newest line is kept even when it alone is too long: cut, not dropped.
+        if kept.is_empty() {
+            let mut cut = String::new();
+            for c in clean.chars() {
+                if cut.len() + c.len_utf8() > budget {
+                    break;
+                }
+                cut.push(c);
+            }
+            cut.push('…');
+            kept.push(cut);
+        }
+        break;
     }
-    Some(cut)
+    if kept.is_empty() {
+        return None;
+    }
+    kept.reverse();
+    Some(kept.join("\n"))
 }
 
 /// Sends `signal` to the task's process group; a failure is only logged.
@@ -506,5 +536,30 @@ fn signal_task(task_id: &TaskId, pid: u32, signal: GroupSignal) {
     tracing::debug!(task = %task_id, pid, ?signal, "signalling the task's process group");
     if let Err(error) = process::signal_group(pid, signal) {
         tracing::warn!(task = %task_id, pid, %error, "cannot signal the task's process group");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_of;
+
+    #[test]
+    fn the_tail_keeps_the_last_five_non_empty_lines_oldest_first() {
+        let text = "1\n2\n3\n\n4\n5\n6\n7\n\n";
+        assert_eq!(tail_of(text).as_deref(), Some("3\n4\n5\n6\n7"));
+        assert_eq!(tail_of("\n  \n"), None);
+    }
+
+    #[test]
+    fn the_tail_stays_within_a_kilobyte_cutting_only_a_lone_long_line() {
+        let long = "x".repeat(3000);
+        let tail = tail_of(&format!("before\n{long}\n")).unwrap();
+        assert!(tail.len() <= 1024 + '…'.len_utf8(), "{}", tail.len());
+        assert!(tail.ends_with('…') && !tail.contains("before"));
+        let lines = format!("{}\n{}\nlast\n", "a".repeat(600), "b".repeat(600));
+        assert_eq!(
+            tail_of(&lines).as_deref(),
+            Some(format!("{}\nlast", "b".repeat(600)).as_str())
+        );
     }
 }

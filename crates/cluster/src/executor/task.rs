@@ -362,9 +362,9 @@ impl TaskMachine {
         self.exited_saying(outcome, None)
     }
 
-    /// The task's main process ended; `last_words` is the last line it wrote to stderr, which a
-    /// failure's message ends with: the first thing an operator needs, in the update every
-    /// scheduler shows, rather than in a file in the sandbox.
+    /// The task's main process ended; `last_words` are the last lines it wrote to stderr (a few,
+    /// newline-separated), which a failure's message ends with: the first thing an operator
+    /// needs, in the update every scheduler shows, rather than in a file in the sandbox.
     pub fn exited_saying(
         &mut self,
         outcome: ExitOutcome,
