@@ -6,9 +6,8 @@ mod duration;
 mod endpoints_cmd;
 mod mesos_client;
 mod ops_cmd;
+mod pod_cmd;
 mod run_cmd;
-// The listing commands being built use it; the allow goes when the first lands.
-#[allow(dead_code)]
 mod table;
 mod update_cmd;
 
@@ -42,9 +41,9 @@ enum Command {
     /// `<agent>:<port>` and `<task>.<FRAMEWORK_HOST>:<port>`; for one endpoint also the
     /// connect string (`a:p,b:p,c:p`).
     Endpoints(endpoints_cmd::EndpointsArgs),
-    /// Restart or replace a pod of a running service.
+    /// The pods of a running service: list, status, info; restart, replace, pause, resume.
     #[command(subcommand)]
-    Pod(ops_cmd::PodCommand),
+    Pod(pod_cmd::PodCommand),
     /// Act on a plan of a running service: continue, interrupt, start (with parameters), stop,
     /// force-complete, restart.
     #[command(subcommand)]
@@ -104,7 +103,7 @@ fn main() -> std::process::ExitCode {
         Command::Update(args) => update_cmd::run(args),
         Command::Uninstall(args) => run_cmd::uninstall(args),
         Command::Endpoints(args) => endpoints_cmd::run(args),
-        Command::Pod(c) => ops_cmd::pod(c),
+        Command::Pod(c) => pod_cmd::run(c),
         Command::Plan(c) => ops_cmd::plan(c),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(c) => bench::run(c),

@@ -1,29 +1,12 @@
-//! `cairn pod restart|replace POD` and `cairn plan continue|interrupt|start|stop|force-complete|
-//! restart PLAN`: operator commands to a running scheduler, through its HTTP API. A refused
-//! command changes nothing and says why.
+//! `cairn plan continue|interrupt|start|stop|force-complete|restart PLAN`: operator commands
+//! to a running scheduler, through its HTTP API. A refused command changes nothing and says
+//! why.
 
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 
 use crate::update_cmd::{running_api, RunningService};
-
-#[derive(Subcommand)]
-pub enum PodCommand {
-    /// Kill a pod's tasks and relaunch them in place: same agent, reservations and volumes.
-    Restart(PodArgs),
-    /// Relaunch a pod elsewhere with fresh reservations and volumes (its data is lost); its old
-    /// ones are released when their agent offers them (at once if it is gone).
-    Replace(PodArgs),
-}
-
-#[derive(Args)]
-pub struct PodArgs {
-    /// The pod instance, e.g. `data-2`.
-    pod: String,
-    #[command(flatten)]
-    target: RunningService,
-}
 
 #[derive(Subcommand)]
 pub enum PlanCommand {
@@ -97,17 +80,6 @@ pub struct PlanArgs {
     phase: Option<String>,
     #[command(flatten)]
     target: RunningService,
-}
-
-pub fn pod(command: PodCommand) -> anyhow::Result<()> {
-    let (action, args) = match command {
-        PodCommand::Restart(a) => ("restart", a),
-        PodCommand::Replace(a) => ("replace", a),
-    };
-    let path = format!("/v1/pods/{}/{action}", args.pod);
-    send(&args.target, &path)?;
-    println!("{}: {action} accepted", args.pod);
-    Ok(())
 }
 
 pub fn plan(command: PlanCommand) -> anyhow::Result<()> {

@@ -44,6 +44,19 @@ pub const PLAN_RUN: &str = "plan_run";
 /// in place gives it the same ones.
 pub const PLAN_PARAMETERS: &str = "plan_parameters";
 
+/// TaskInfo: `true` when the task was launched paused: its command replaced by
+/// [`PAUSED_COMMAND`], without health or readiness checks, so an operator can inspect or repair
+/// its pod's volumes (`cairn pod pause`).
+pub const PAUSED: &str = "paused";
+
+/// What a paused task runs instead of its command: nothing, until it is killed.
+pub const PAUSED_COMMAND: &str = "while true; do sleep 3600; done";
+
+/// Whether a stored TaskInfo was launched paused ([`PAUSED`]).
+pub fn launched_paused(info: &TaskInfo) -> bool {
+    task_label(info, PAUSED) == Some("true")
+}
+
 /// TaskInfo: its ports as reserved, `name:number,...` (a relaunch sets the same environment).
 pub const PORTS: &str = "ports";
 

@@ -5,7 +5,8 @@
 //! driver commits each atomically (one rename on disk, one ZooKeeper multi-op) and tells the
 //! scheduler it is durable. Layout under a service's root (the same for every backend):
 //! `FrameworkID`, `SchemaVersion`, `ConfigTarget`, `Configurations/<id>`,
-//! `Tasks/<task-name>/TaskInfo`, `Tasks/<task-name>/TaskStatus`, `Properties/<key>`.
+//! `Tasks/<task-name>/TaskInfo`, `Tasks/<task-name>/TaskStatus`, `Tasks/<task-name>/History`,
+//! `Properties/<key>`.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,10 @@ pub fn task_info_key(task_name: &str) -> String {
 /// `Tasks/<name>/TaskStatus`.
 pub fn task_status_key(task_name: &str) -> String {
     format!("{TASKS}/{task_name}/TaskStatus")
+}
+/// `Tasks/<name>/History`: the task's last exit and recent failures ([`TaskHistory`]).
+pub fn task_history_key(task_name: &str) -> String {
+    format!("{TASKS}/{task_name}/History")
 }
 /// `Properties/<key>`.
 pub fn property_key(key: &str) -> String {
@@ -167,6 +172,44 @@ pub struct TaskRecord {
     pub info: TaskInfo,
     /// The last status persisted for it.
     pub status: Option<TaskStatus>,
+    /// How its launches ended: kept across relaunches (which replace `info` and clear
+    /// `status`), so an operator sees why a task that is starting again stopped.
+    pub history: TaskHistory,
+}
+
+/// How a task's launches ended lately (`Tasks/<name>/History`), written with the terminal
+/// status that changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TaskHistory {
+    /// The last launch that ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<TaskExit>,
+    /// When its recent failures happened, oldest first; only those within the crash-loop
+    /// window of the latest are kept (see `scheduler::status::CRASH_LOOP_WINDOW`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<crate::time::Time>,
+}
+
+/// How one launch of a task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskExit {
+    /// The Mesos task id of that launch.
+    pub task_id: String,
+    /// Its terminal state.
+    pub state: cairn_proto::TaskState,
+    /// The exit code of its command, when the message says it (`Command exited with status N`,
+    /// the words of Mesos' executors and cairn's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The terminal status's message (cairn's executor ends a failure's with the last lines
+    /// of stderr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the scheduler heard it.
+    pub at: crate::time::Time,
+    /// Whether it counts as a failure: not a kill the scheduler asked for, nor the end of a
+    /// task that was meant to finish.
+    pub failure: bool,
 }
 
 /// Everything a scheduler reads from its store when it starts.
@@ -234,6 +277,10 @@ impl StoredState {
                             serde_json::from_slice(value)
                                 .map_err(|e| corrupt(key, e.to_string()))?,
                         )
+                    }
+                    "History" => {
+                        record.history = serde_json::from_slice(value)
+                            .map_err(|e| corrupt(key, e.to_string()))?
                     }
                     _ => {}
                 }

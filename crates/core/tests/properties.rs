@@ -50,6 +50,7 @@ fn record(i: u32, config: &str, state: Option<TaskState>, ready: bool) -> TaskRe
             ..TaskInfo::default()
         },
         status,
+        history: Default::default(),
     }
 }
 

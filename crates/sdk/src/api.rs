@@ -6,11 +6,15 @@
 //! | `GET /v1/plans` | every plan summarised: steps counted by status, phases with their counts (the rollout plan first) |
 //! | `GET /v1/plans/{plan}` | one plan summarised, and with `?offset=&limit=` a page of its steps; 404 naming the plans there are |
 //! | `GET /v1/pods` | a page of pod instances and their tasks (`?offset=&limit=`) |
+//! | `GET /v1/pods/{pod}` | one pod instance: each task's state, agent, since, ready, last exit (code, message), recent failures, crash-looping; paused; 404 naming the pods there are |
+//! | `GET /v1/pods/{pod}/info` | the pod's TaskInfos as last launched (from the store); 404 naming the pods there are |
+//! | `GET /v1/health` | 200 healthy, 202 deploying or recovering, 417 errors (a plan's, or a crash-looping task), 503 not connected to the master; the body says why ([`crate::health`]) |
 //! | `GET /v1/endpoints` | the names of the service's endpoints (its advertised ports), sorted |
 //! | `GET /v1/endpoints/{name}` | one endpoint: `{"address": ["<agent>:<port>", ...], "dns": ["<task>.<FRAMEWORK_HOST>:<port>", ...], "vip": "..."}`, the running tasks in pod-index order; 404 naming the endpoints there are |
 //! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
+//! | `POST /v1/pods/{pod}/pause`, `.../resume` | relaunch the pod's RUNNING tasks in place with a no-op command and no checks (to inspect or repair its volumes), or with their own again |
 //! | `POST /v1/plans/{plan}/continue`, `.../interrupt` | resume or pause a plan (`?phase=` for one phase) |
 //! | `POST /v1/plans/{plan}/start` | start a plan beyond deploy and update; the body, if any, is its parameters (`{"KEY": "VALUE"}`) |
 //! | `POST /v1/plans/{plan}/stop` | back to idle, every step to run again at the next start |
@@ -18,7 +22,7 @@
 //!
 //! A command answers 200 `{"result": "done"}`, or 409 with the scheduler's reason (nothing
 //! changed then). A plan command naming no plan of the service is a 404 naming the plans there
-//! are; a start whose body is not a JSON object of strings, or names a parameter that is no
+//! are, a pod command naming no pod a 404 naming the pods; a start whose body is not a JSON object of strings, or names a parameter that is no
 //! environment variable name, is a 400.
 //!
 //! Answers stay small whatever the service's size ([`crate::pages`]): a page holds 100 entries
@@ -64,12 +68,13 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use cairn_core::config::ConfigViolation;
 use cairn_core::plan::Command;
-use cairn_core::scheduler::{Endpoint, UpdateCheck};
+use cairn_core::scheduler::{Endpoint, PodStatus, UpdateCheck};
 use cairn_core::spec::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{Request, Snapshot};
+use crate::health::Health;
 use crate::pages::{PlanAnswer, PlanSummary, PodPage, Range, StepEntry, StepPage};
 use crate::Error;
 
@@ -357,6 +362,14 @@ const API_ROUTES: &[ApiRoute] = &[
         handler: || get(pods),
     },
     ApiRoute {
+        path: "/v1/pods/{pod}",
+        handler: || get(pod_status),
+    },
+    ApiRoute {
+        path: "/v1/health",
+        handler: || get(health),
+    },
+    ApiRoute {
         path: "/v1/endpoints",
         handler: || get(endpoints),
     },
@@ -370,7 +383,7 @@ const API_ROUTES: &[ApiRoute] = &[
     },
     ApiRoute {
         path: "/v1/pods/{pod}/{action}",
-        handler: || post(pod_command),
+        handler: || get(pod_read).post(pod_command),
     },
     ApiRoute {
         path: "/v1/plans/{plan}/{action}",
@@ -615,17 +628,93 @@ async fn pod_command(
     State(api): State<Arc<Api>>,
     UrlPath((pod, action)): UrlPath<(String, String)>,
 ) -> Response {
+    if let Some(refusal) = unknown_pod(&api, &pod) {
+        return refusal;
+    }
     let command = match action.as_str() {
         "restart" => Command::Restart { pod },
         "replace" => Command::Replace { pod },
+        "pause" => Command::Pause { pod },
+        "resume" => Command::Resume { pod },
         other => {
             return error(
                 StatusCode::NOT_FOUND,
-                format!("no pod command `{other}` (restart, replace)"),
+                format!("no pod command `{other}` (restart, replace, pause, resume)"),
             )
         }
     };
     run_command(&api, command).await
+}
+
+/// A 404 naming (some of) the pods there are, for a pod the service does not have; none
+/// before the first snapshot (the scheduler itself answers then).
+fn unknown_pod(api: &Api, pod: &str) -> Option<Response> {
+    let snap = api.snapshot.borrow();
+    if snap.pods.is_empty() || snap.pods.iter().any(|p| p.name == pod) {
+        return None;
+    }
+    Some(error(
+        StatusCode::NOT_FOUND,
+        unknown_pod_message(pod, snap.pods.iter().map(|p| p.name.as_str())),
+    ))
+}
+
+/// What is said of a pod the service does not have: the pods it has (the first few of a
+/// large service, and how many more).
+pub fn unknown_pod_message<'a>(pod: &str, names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 20;
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        return format!("no pod `{pod}`: the service has no pods");
+    }
+    let more = names.len().saturating_sub(SHOWN);
+    let shown = names[..names.len().min(SHOWN)].join(", ");
+    if more > 0 {
+        format!("no pod `{pod}` (pods: {shown} and {more} more)")
+    } else {
+        format!("no pod `{pod}` (pods: {shown})")
+    }
+}
+
+async fn pod_status(State(api): State<Arc<Api>>, UrlPath(name): UrlPath<String>) -> Response {
+    let snap = api.snapshot.borrow();
+    match snap.pods.iter().find(|p| p.name == name) {
+        Some(p) => Json(p.clone()).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            unknown_pod_message(&name, snap.pods.iter().map(|p| p.name.as_str())),
+        ),
+    }
+}
+
+/// `GET /v1/pods/{pod}/info`; every other read under a pod is no route.
+async fn pod_read(
+    State(api): State<Arc<Api>>,
+    UrlPath((pod, what)): UrlPath<(String, String)>,
+) -> Response {
+    if what != "info" {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no pod read `{what}` (info; restart, replace, pause and resume are POSTs)"),
+        );
+    }
+    let asked = pod.clone();
+    match ask(&api, |reply| Request::PodInfo { pod: asked, reply }).await {
+        Ok(Some(infos)) => Json(infos).into_response(),
+        Ok(None) => {
+            let snap = api.snapshot.borrow();
+            error(
+                StatusCode::NOT_FOUND,
+                unknown_pod_message(&pod, snap.pods.iter().map(|p| p.name.as_str())),
+            )
+        }
+        Err(unanswered) => unanswered,
+    }
+}
+
+async fn health(State(api): State<Arc<Api>>) -> Response {
+    let health = crate::health::of(&api.snapshot.borrow());
+    (health.code(), Json(health)).into_response()
 }
 
 async fn plan_command(
@@ -971,6 +1060,32 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /v1/pods/{pod}`: one pod instance's status; an error naming the pods there are
+    /// when the service has no such pod.
+    pub async fn pod(&self, pod: &str) -> Result<PodStatus, Error> {
+        self.get_or_say(&format!("/v1/pods/{pod}")).await
+    }
+
+    /// `GET /v1/pods/{pod}/info`: the pod's TaskInfos as last launched.
+    pub async fn pod_info(&self, pod: &str) -> Result<Vec<cairn_proto::TaskInfo>, Error> {
+        self.get_or_say(&format!("/v1/pods/{pod}/info")).await
+    }
+
+    /// `POST /v1/pods/{pod}/{action}` (`restart`, `replace`, `pause`, `resume`): `Ok` once
+    /// done; the scheduler's reason when it refused, or the pods there are for an unknown one.
+    pub async fn pod_command(&self, pod: &str, action: &str) -> Result<(), Error> {
+        self.command(&format!("/v1/pods/{pod}/{action}")).await
+    }
+
+    /// `GET /v1/health`: the answer and its HTTP code (every one of them is an answer).
+    pub async fn health(&self) -> Result<(StatusCode, Health), Error> {
+        let (code, body) = self.send(Method::GET, "/v1/health", None).await?;
+        let health = serde_json::from_slice(&body).map_err(|e| {
+            Error::Api(format!("GET {}/v1/health: {code}: {e}", self.base))
+        })?;
+        Ok((code, health))
+    }
+
     /// `GET /v1/endpoints`: the names of the service's endpoints.
     pub async fn endpoints(&self) -> Result<Vec<String>, Error> {
         self.get("/v1/endpoints").await
@@ -1042,6 +1157,16 @@ impl ApiClient {
                 error_text(&body)
             ))),
         }
+    }
+
+    /// A GET whose refusal (a 404 naming what there is) is said as the API says it.
+    async fn get_or_say<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let (code, body) = self.send(Method::GET, path, None).await?;
+        if !code.is_success() {
+            return Err(Error::Api(error_text(&body)));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Api(format!("GET {}{path}: {e}", self.base)))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {

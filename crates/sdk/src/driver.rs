@@ -163,6 +163,14 @@ pub enum Request {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<(), CommandRefusal>>,
     },
+    /// The stored TaskInfos of a pod instance (`Scheduler::pod_task_infos`): `None` when the
+    /// spec has no such instance. Asked for, not published: they are large.
+    PodInfo {
+        /// The pod instance, e.g. `data-2`.
+        pod: String,
+        /// Where the TaskInfos go.
+        reply: oneshot::Sender<Option<Vec<cairn_proto::TaskInfo>>>,
+    },
 }
 
 /// Why [`Driver::serve`] returned.
@@ -367,6 +375,14 @@ impl Driver {
                 // What the command asked for (writes, kills) is done before the answer.
                 self.drain()?;
                 let _ = reply.send(outcome);
+                Ok(None)
+            }
+            Request::PodInfo { pod, reply } => {
+                let infos = self
+                    .scheduler
+                    .pod_task_infos(&pod)
+                    .map(|infos| infos.into_iter().cloned().collect());
+                let _ = reply.send(infos);
                 Ok(None)
             }
         }

@@ -40,6 +40,7 @@ pub mod bootstrap;
 pub mod driver;
 mod error;
 mod executor;
+pub mod health;
 pub mod locate;
 pub mod mesos;
 pub mod pages;

@@ -172,6 +172,47 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
             }
         }
     }
+    if let Some(before) = before {
+        out.extend(failures(before, now));
+    }
+    out
+}
+
+/// A line per task whose launch failed since `before`: its pod and task, exit code and the
+/// last lines of its stderr, and whether it is crash-looping. A pod not in `before` is not
+/// news (the first look, or a takeover: what failed before is in `cairn pod status`).
+fn failures(before: &Snapshot, now: &Snapshot) -> Vec<String> {
+    let old: BTreeMap<&str, Option<&str>> = before
+        .pods
+        .iter()
+        .flat_map(|p| &p.tasks)
+        .map(|t| {
+            let exit = t.last_exit.as_ref().map(|e| e.task_id.as_str());
+            (t.name.as_str(), exit)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for pod in &now.pods {
+        for task in &pod.tasks {
+            let Some(exit) = task.last_exit.as_ref().filter(|e| e.failure) else {
+                continue;
+            };
+            match old.get(task.name.as_str()) {
+                Some(seen) if *seen != Some(exit.task_id.as_str()) => {}
+                _ => continue,
+            }
+            let mut line = format!("pod {}: {} failed: {}", pod.name, task.name, exit.describe());
+            if task.crash_looping {
+                let _ = write!(
+                    line,
+                    "  (crash-looping: {} failures in {} min)",
+                    task.failures,
+                    cairn_core::scheduler::CRASH_LOOP_WINDOW.as_secs() / 60
+                );
+            }
+            out.push(line);
+        }
+    }
     out
 }
 

@@ -383,6 +383,9 @@ pub struct Context<'a> {
     pub listed_agents: Option<&'a BTreeSet<String>>,
     /// Pods marked for replacement.
     pub marked: &'a Marks,
+    /// Pods an operator paused: a RUNNING task whose launch disagrees (paused or not) is read
+    /// as one of an older config, which the rollout relaunches.
+    pub paused: &'a BTreeSet<String>,
 }
 
 static NO_AGENTS: BTreeSet<String> = BTreeSet::new();
@@ -399,6 +402,7 @@ impl<'a> Context<'a> {
             removed_agents: &NO_AGENTS,
             listed_agents: None,
             marked: &NO_MARKS,
+            paused: &NO_AGENTS,
         }
     }
 
@@ -435,7 +439,12 @@ impl<'a> Context<'a> {
         };
         // The author is asked only where the verdict counts: a task of the target that
         // stopped short of its goal, and not refused by Mesos.
-        let age = config_age(record, self.config_id);
+        let age = match config_age(record, self.config_id) {
+            ConfigAge::Target if spec.goal == Goal::Running && self.pause_differs(spec, record) => {
+                ConfigAge::Older
+            }
+            age => age,
+        };
         let done = condition == Condition::Finished && spec.goal != Goal::Running;
         let asked = age == ConfigAge::Target
             && condition.is_stopped()
@@ -453,6 +462,21 @@ impl<'a> Context<'a> {
             marked,
             policy,
         }
+    }
+}
+
+impl Context<'_> {
+    /// Whether a RUNNING task's launch disagrees with its pod's pause.
+    fn pause_differs(&self, spec: &TaskSpec, record: &TaskRecord) -> bool {
+        // The pod instance is the task's name without `-<task>` (no label parsed: this runs
+        // for every task after every event).
+        let pod = record
+            .info
+            .name
+            .strip_suffix(spec.name.as_str())
+            .and_then(|p| p.strip_suffix('-'))
+            .unwrap_or("");
+        crate::scheduler::pause_differs(&record.info, pod, self.paused)
     }
 }
 

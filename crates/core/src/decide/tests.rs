@@ -249,6 +249,7 @@ fn facts_are_read_from_the_record_the_target_the_agents_and_the_policy() {
             ..TaskInfo::default()
         },
         status: state.map(|s| TaskStatus::new("data-0-node__1", s)),
+        history: Default::default(),
     };
     let removed: BTreeSet<String> = ["a3".to_string()].into();
     let listed: BTreeSet<String> = ["a1".to_string()].into();

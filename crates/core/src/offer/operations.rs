@@ -42,6 +42,9 @@ pub struct LaunchContext<'a> {
     pub api: Option<&'a ApiEndpoint>,
     /// The domain of `FRAMEWORK_HOST`.
     pub service_tld: &'a str,
+    /// Pod instances an operator paused: their RUNNING tasks are launched with
+    /// [`labels::PAUSED_COMMAND`] and no checks.
+    pub paused: &'a std::collections::BTreeSet<String>,
 }
 
 /// What a task with config templates runs before its command: the renderer, whose failure
@@ -284,7 +287,14 @@ fn task_info(
     let (resources, ports, set) = task_resources(t, r);
     let port_specs = port_specs(pod, spec, set.as_deref());
     let env = environment(ctx, spec, req, t, &ports, port_specs, facts);
-    let cmd = if spec.configs.is_empty() {
+    // Only a task meant to keep running is paused: a FINISH or ONCE task running the no-op
+    // would never finish, and its pod's later steps would wait for it.
+    let paused = spec.goal == crate::spec::Goal::Running
+        && !ctx.paused.is_empty()
+        && ctx.paused.contains(&req.pod_instance.to_string());
+    let cmd = if paused {
+        labels::PAUSED_COMMAND.to_string()
+    } else if spec.configs.is_empty() {
         spec.cmd.clone()
     } else {
         format!("{RENDER_FIRST}{}", spec.cmd)
@@ -292,6 +302,9 @@ fn task_info(
     let mut task_labels = task_labels(ctx, spec, req, facts, &ports, set.as_deref());
     if matches!(t.resources, TaskResources::Reuse { .. }) {
         task_labels.insert(labels::REUSED_RESERVATIONS, "true");
+    }
+    if paused {
+        task_labels.insert(labels::PAUSED, "true");
     }
     if let Some(run) = &t.run {
         task_labels.insert(labels::PLAN_RUN, run.label.clone());
@@ -311,10 +324,16 @@ fn task_info(
             user: pod.user.clone(),
             ..CommandInfo::shell(cmd)
         }),
-        health_check: spec.health_check.as_ref().map(|h| health_check(h, &env)),
+        // A paused task is not the service: nothing checks it.
+        health_check: spec
+            .health_check
+            .as_ref()
+            .filter(|_| !paused)
+            .map(|h| health_check(h, &env)),
         check: spec
             .readiness_check
             .as_ref()
+            .filter(|_| !paused)
             .map(|c| readiness_check(c, &env)),
         kill_policy: spec
             .kill_grace_period_s

@@ -290,8 +290,9 @@ fn active_need(spec: &TaskSpec, record: &TaskRecord) -> TaskNeed {
 }
 
 /// Whether a running task passed its readiness check (a task without one is ready when
-/// RUNNING). Readiness is the COMMAND check's exit code 0 in the latest status; the scheduler
-/// carries a passed check status forward into later statuses that lack one.
+/// RUNNING, and so is a task launched paused: it runs no check). Readiness is the COMMAND
+/// check's exit code 0 in the latest status; the scheduler carries a passed check status
+/// forward into later statuses that lack one.
 pub fn is_ready(spec: &TaskSpec, record: &TaskRecord) -> bool {
     let Some(status) = &record.status else {
         return false;
@@ -299,7 +300,9 @@ pub fn is_ready(spec: &TaskSpec, record: &TaskRecord) -> bool {
     if status.state != TaskState::Running {
         return false;
     }
-    spec.readiness_check.is_none() || readiness_passed(status)
+    spec.readiness_check.is_none()
+        || readiness_passed(status)
+        || labels::launched_paused(&record.info)
 }
 
 /// What the task's last check said: the message of its latest status when that is a RUNNING

@@ -40,6 +40,17 @@ pub enum Command {
         /// The pod instance, e.g. `data-2`.
         pod: String,
     },
+    /// Relaunch a pod instance's RUNNING tasks in place with a no-op command and no checks, so
+    /// that an operator can inspect or repair its volumes; kept until `Resume`.
+    Pause {
+        /// The pod instance, e.g. `data-2`.
+        pod: String,
+    },
+    /// Relaunch a paused pod instance's tasks with their own command.
+    Resume {
+        /// The pod instance, e.g. `data-2`.
+        pod: String,
+    },
     /// Start a plan of the spec beyond deploy and update (a backup, a repair): idle until
     /// started. A complete or idle plan starts afresh, every step to run again; each task it
     /// launches gets `parameters` as environment variables.

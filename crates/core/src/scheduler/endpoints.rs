@@ -191,6 +191,7 @@ pods:
             TaskRecord {
                 info,
                 status: Some(status),
+                history: Default::default(),
             },
         )
     }

@@ -121,12 +121,14 @@ impl Scheduler {
             self.acknowledge(&status, agent);
             return;
         }
+        let mut writes = Vec::new();
         if status.state.is_terminal() {
             let killed_by_us = self.kills.contains(&status.task_id.value);
             self.kills.forget(&status.task_id.value);
             if !killed_by_us {
                 self.note_failure(now, &name, &status);
             }
+            writes.extend(self.record_exit(now, &name, &status, killed_by_us));
         }
         let Some(record) = self.tasks.get_mut(&name) else {
             return;
@@ -139,10 +141,13 @@ impl Scheduler {
         {
             let value = serde_json::to_vec(&merged).unwrap_or_default();
             record.status = Some(merged);
-            self.outbox.persist(vec![WriteOp::Put {
+            writes.push(WriteOp::Put {
                 key: task_status_key(&name),
                 value,
-            }]);
+            });
+        }
+        if !writes.is_empty() {
+            self.outbox.persist(writes);
         }
         // A TASK_GONE says the task is gone, not that its agent is: the master's list of
         // agents decides that (see `agents`), and whether its reservations are still there.

@@ -34,10 +34,12 @@ mod demand;
 mod endpoints;
 mod error;
 mod events;
+mod exits;
 mod kills;
 mod offers;
 mod outbox;
 mod overrides;
+mod pause;
 mod plans;
 mod recovery;
 mod status;
@@ -61,7 +63,9 @@ pub use endpoints::{Endpoint, VIP_DOMAIN};
 pub use error::SchedulerError;
 pub use outbox::Action;
 pub use overrides::Overrides;
-pub use status::{PodStatus, PodTaskStatus, TaskVolume};
+pub use exits::exit_code;
+pub(crate) use pause::pause_differs;
+pub use status::{PodStatus, PodTaskStatus, TaskVolume, CRASH_LOOP_FAILURES, CRASH_LOOP_WINDOW};
 pub use takeover::{Takeover, TakeoverRefusal};
 pub use teardown::{DECOMMISSION_PLAN, UNINSTALL_PLAN};
 pub use update::UpdateCheck;
@@ -153,6 +157,8 @@ pub struct Scheduler {
     deploy_completed: bool,
     /// Decommission and uninstall memory.
     teardown: teardown::Teardown,
+    /// Pod instances an operator paused (`Properties/paused/<pod>`).
+    paused: std::collections::BTreeSet<String>,
     /// Set by an input that changed nothing the plans read (a reconciliation answer confirming
     /// the stored state): `handle_event` then skips the refresh. Taken by every `handle_event`.
     skip_refresh: bool,
@@ -312,6 +318,7 @@ impl Scheduler {
         };
         let replacement = overrides.recovery.replacement(&configured);
         let recovery_state = RecoveryState::from_properties(&stored.properties);
+        let paused = pause::from_properties(&stored.properties);
         let mut scheduler = Scheduler {
             cfg,
             spec,
@@ -350,6 +357,7 @@ impl Scheduler {
             config_errors,
             deploy_completed,
             teardown,
+            paused,
             skip_refresh: false,
         };
         scheduler.question_stored();
@@ -507,6 +515,8 @@ impl Scheduler {
                 return self.run_plan_command(now, command);
             }
             Command::Replace { pod } => return self.replace_command(now, pod),
+            Command::Pause { pod } => return self.pause_pod(now, pod),
+            Command::Resume { pod } => return self.resume_pod(now, pod),
             Command::Uninstall => return self.uninstall_command(now),
             Command::ForceCompleteUninstall { agent } => return self.force_agent(now, agent),
         };
@@ -609,9 +619,33 @@ impl Scheduler {
         &self.config_errors
     }
 
-    /// Pod instances with their tasks.
+    /// Pod instances with their tasks, as of the latest input.
     pub fn pods(&self) -> Vec<PodStatus> {
-        status::pods(&self.spec, &self.tasks)
+        status::pods(&self.spec, &self.tasks, &self.paused, self.last_now)
+    }
+
+    /// The stored TaskInfos of pod instance `pod` (`data-2`), as last launched, in task-name
+    /// order; `None` when the spec has no such pod instance (an instance never launched has
+    /// none).
+    pub fn pod_task_infos(&self, pod: &str) -> Option<Vec<&TaskInfo>> {
+        let known = self
+            .spec
+            .pods
+            .iter()
+            .flat_map(|p| p.instances())
+            .any(|i| i.to_string() == pod);
+        if !known {
+            return None;
+        }
+        Some(
+            self.tasks
+                .values()
+                .filter(|r| {
+                    crate::labels::task_pod_instance(&r.info).is_some_and(|i| i.to_string() == pod)
+                })
+                .map(|r| &r.info)
+                .collect(),
+        )
     }
 
     /// The service's endpoints by name: every advertised port of every running task.
@@ -649,6 +683,7 @@ impl Scheduler {
             removed_agents: &self.agents.removed,
             listed_agents: self.listed_agents(),
             marked: &self.recovery_state.replace,
+            paused: &self.paused,
         }
     }
 

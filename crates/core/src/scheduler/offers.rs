@@ -167,6 +167,7 @@ impl Scheduler {
                 executor: self.executor_size(),
                 api: self.cfg.api.as_ref(),
                 service_tld: &self.cfg.service_tld,
+                paused: &self.paused,
             };
             let l = launch(
                 req,
@@ -222,14 +223,24 @@ impl Scheduler {
     fn record_launch(&mut self, info: TaskInfo) -> Vec<WriteOp> {
         let name = info.name.clone();
         let value = serde_json::to_vec(&info).unwrap_or_default();
-        if let Some(old) = self.tasks.get(&name) {
+        let mut history = Default::default();
+        if let Some(old) = self.tasks.get_mut(&name) {
             self.task_ids.remove(&old.info.task_id.value);
             self.kills.forget(&old.info.task_id.value);
+            // How earlier launches ended outlives this one's start: it is what says why the
+            // task is starting again.
+            history = std::mem::take(&mut old.history);
         }
         self.task_ids
             .insert(info.task_id.value.clone(), name.clone());
-        self.tasks
-            .insert(name.clone(), TaskRecord { info, status: None });
+        self.tasks.insert(
+            name.clone(),
+            TaskRecord {
+                info,
+                status: None,
+                history,
+            },
+        );
         vec![
             WriteOp::Put {
                 key: task_info_key(&name),

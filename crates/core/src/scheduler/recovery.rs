@@ -426,7 +426,7 @@ impl Scheduler {
     }
 
     /// The stored tasks of pod instance `pod`; refused when it has none.
-    fn pod_records(
+    pub(super) fn pod_records(
         &self,
         pod: &str,
     ) -> Result<Vec<(String, &crate::store::TaskRecord)>, CommandRefusal> {

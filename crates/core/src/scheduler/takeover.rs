@@ -505,6 +505,7 @@ impl Scheduler {
                 TaskRecord {
                     info,
                     status: Some(status),
+                    history: Default::default(),
                 },
             );
             report.rebuilt.push(task.name.clone());
