@@ -231,7 +231,15 @@ fn status(pods: &[PodStatus]) {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let mut t = Table::new(["pod", "task", "state", "agent", "since", "failures", "last exit"]);
+    let mut t = Table::new([
+        "pod",
+        "task",
+        "state",
+        "agent",
+        "since",
+        "failures",
+        "last exit",
+    ]);
     for pod in pods {
         for task in &pod.tasks {
             t.row([
@@ -316,7 +324,11 @@ fn describe(info: &cairn::proto::TaskInfo) -> String {
     let mut ports = Vec::new();
     for r in info.resources.iter() {
         if let Some(s) = &r.scalar {
-            if r.disk.as_ref().and_then(|d| d.persistence.as_ref()).is_none() {
+            if r.disk
+                .as_ref()
+                .and_then(|d| d.persistence.as_ref())
+                .is_none()
+            {
                 scalars.push(format!("{} {}", r.name, s.value));
             }
         }

@@ -1080,9 +1080,8 @@ impl ApiClient {
     /// `GET /v1/health`: the answer and its HTTP code (every one of them is an answer).
     pub async fn health(&self) -> Result<(StatusCode, Health), Error> {
         let (code, body) = self.send(Method::GET, "/v1/health", None).await?;
-        let health = serde_json::from_slice(&body).map_err(|e| {
-            Error::Api(format!("GET {}/v1/health: {code}: {e}", self.base))
-        })?;
+        let health = serde_json::from_slice(&body)
+            .map_err(|e| Error::Api(format!("GET {}/v1/health: {code}: {e}", self.base)))?;
         Ok((code, health))
     }
 

@@ -201,7 +201,12 @@ fn failures(before: &Snapshot, now: &Snapshot) -> Vec<String> {
                 Some(seen) if *seen != Some(exit.task_id.as_str()) => {}
                 _ => continue,
             }
-            let mut line = format!("pod {}: {} failed: {}", pod.name, task.name, exit.describe());
+            let mut line = format!(
+                "pod {}: {} failed: {}",
+                pod.name,
+                task.name,
+                exit.describe()
+            );
             if task.crash_looping {
                 let _ = write!(
                     line,

@@ -187,3 +187,12 @@ pub fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `cairn ARGS --state-dir <scratch>/state`: a command on the service a test's
+/// [`ServiceScheduler::on_cluster`] runs.
+pub fn cairn_on(cluster: &super::ClusterProcess, args: &[&str]) -> Output {
+    let state = cluster.scratch.join("state");
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--state-dir", state.to_str().expect("a UTF-8 path")]);
+    cairn(&all, Duration::from_secs(60))
+}

@@ -184,13 +184,21 @@ mod tests {
         let minute = 60_000;
         let mut h = TaskHistory {
             last_exit: None,
-            failures: vec![Time(0), Time(5 * minute), Time(11 * minute), Time(12 * minute)],
+            failures: vec![
+                Time(0),
+                Time(5 * minute),
+                Time(11 * minute),
+                Time(12 * minute),
+            ],
         };
         let now = Time(12 * minute);
         assert_eq!(recent_failures(&h, now), 3);
         assert!(is_crash_looping(&h, now));
         prune(&mut h, now);
-        assert_eq!(h.failures, [Time(5 * minute), Time(11 * minute), Time(12 * minute)]);
+        assert_eq!(
+            h.failures,
+            [Time(5 * minute), Time(11 * minute), Time(12 * minute)]
+        );
         assert!(!is_crash_looping(&h, Time(16 * minute)));
     }
 }
