@@ -2,8 +2,8 @@
 //! processes: `cairn cluster`, `cairn scheduler` (whose progress lines are `cairn run`'s: one
 //! printer for both) and real tasks. A crash-looping task is reported with its exit code and
 //! the last lines of its stderr by the progress lines, `pod status` and `/v1/health`; a paused
-//! pod runs nothing on its volume, stays paused through a kill -9 of the scheduler, and resumes
-//! on the same volume; health answers deploying, healthy, errors and unreachable.
+//! pod runs nothing on its volume, stays paused through a kill -9 of the scheduler and an update,
+//! and resumes on the same volume; health answers deploying, healthy, errors and unreachable.
 
 mod support;
 
@@ -412,7 +412,8 @@ async fn pod_list_status_info_restart_and_replace_answer_people_and_scripts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_pod_runs_nothing_on_its_volume_through_a_kill_9_and_resumes_on_the_same_volume() {
+async fn a_paused_pod_runs_nothing_on_its_volume_through_a_kill_9_and_an_update_and_resumes_on_the_same_volume(
+) {
     let (cluster, mut sched) = deployed("pods-pause").await;
     let before = pod_until(&cluster, &mut sched, "data-0", "ready", running_and_ready).await;
     let volume = volume_of(&cluster, &before);
@@ -465,6 +466,40 @@ async fn a_paused_pod_runs_nothing_on_its_volume_through_a_kill_9_and_resumes_on
     })
     .await;
     assert_eq!(still.tasks[0].task_id, id, "a paused pod was relaunched");
+    assert_eq!(lines(&ticks).len(), ticked);
+
+    // An update rolls the pod out paused: its new config, still running nothing.
+    let updated = cluster.scratch.join("svc-2.yml");
+    std::fs::write(
+        &updated,
+        VOLUME_PODS.replace("GREETING: hi", "GREETING: hello"),
+    )
+    .unwrap();
+    ok(&cluster, &["update", updated.to_str().unwrap()]);
+    let c = client(&cluster).await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let infos = c.pod_info("data-0").await.unwrap();
+        let env = infos[0]
+            .command
+            .as_ref()
+            .and_then(|c| c.environment.clone());
+        let hello = env.is_some_and(|e| {
+            e.variables
+                .iter()
+                .any(|v| v.name == "GREETING" && v.value.as_deref() == Some("hello"))
+        });
+        let p = c.pod("data-0").await.unwrap();
+        if hello && p.tasks[0].paused && running_and_ready(&p) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "data-0 not relaunched paused under the update: {p:#?}\n{}",
+            sched.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(lines(&ticks).len(), ticked);
 
     let said = ok(&cluster, &["pod", "resume", "data-0"]);

@@ -147,6 +147,20 @@ impl Seen<'_> {
             .and_then(|s| s.message.as_deref())
             .map(str::trim)
             .unwrap_or("");
+        // A step's message is one line: a failure's stderr lines (cairn's executor sends a
+        // few) are joined.
+        let joined;
+        let message = if message.contains('\n') {
+            joined = message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            joined.as_str()
+        } else {
+            message
+        };
         if message.is_empty() {
             return String::new();
         }
