@@ -298,13 +298,14 @@ async fn the_api_reports_plans_and_pods_refuses_bad_specs_untouched_and_rolls_ou
     assert_eq!(body["result"], "unchanged");
 
     // Operator commands: unknown pods, plans and actions are refused by name.
+    // An unknown pod is a 404 naming the pods there are, as an unknown plan is.
     let (code, body) = post(&base, "/v1/pods/node-9/replace").await;
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 404, "{body}");
     assert!(
         body["error"]
             .as_str()
             .unwrap_or_default()
-            .contains("node-9"),
+            .contains("no pod `node-9` (pods: node-0"),
         "{body}"
     );
     let (code, body) = post(&base, "/v1/pods/node-0/explode").await;

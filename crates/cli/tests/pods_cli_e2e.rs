@@ -230,6 +230,19 @@ async fn a_crash_looping_task_shows_its_exit_code_and_stderr_in_the_progress_lin
             .any(|r| r.contains("crash-0-server is crash-looping") && r.contains("boom")),
         "{health:?}"
     );
+
+    // The failures are kept with the task: a scheduler killed and started again says so in
+    // its first answer, before its own relaunches could fail three times again.
+    sched.kill9();
+    let _ = std::fs::remove_file(cairn::api::address_file(&state(&cluster), SERVICE));
+    let mut sched = ServiceScheduler::on_cluster(&cluster, &spec, 2, &[]);
+    let first = pod_until(&cluster, &mut sched, "crash-0", "an answer", |_| true).await;
+    assert!(first.crash_looping, "{first:#?}");
+    assert_eq!(
+        first.tasks[0].last_exit.as_ref().and_then(|e| e.exit_code),
+        Some(3),
+        "{first:#?}"
+    );
     sched.stop();
 }
 
