@@ -397,7 +397,7 @@ mod tests {
     }
 
     #[test]
-    fn the_table_of_pods_is_worth_printing_again_when_a_pod_moves_not_when_it_relaunches_in_place()
+    fn the_table_of_pods_is_worth_printing_again_when_a_pod_moves_and_a_failed_launch_is_one_line()
     {
         let pod = |agent: &str, task_id: &str| cairn_core::scheduler::PodStatus {
             name: "data-0".into(),
@@ -411,7 +411,14 @@ mod tests {
                 state: None,
                 ready: false,
                 volumes: vec![],
+                since: None,
+                paused: false,
+                last_exit: None,
+                failures: 0,
+                crash_looping: false,
             }],
+            paused: false,
+            crash_looping: false,
         };
         let with = |p| Snapshot {
             pods: vec![p],
@@ -420,5 +427,34 @@ mod tests {
         let first = placement(&with(pod("a1", "data-0-node__1")));
         assert_eq!(first, placement(&with(pod("a1", "data-0-node__2"))));
         assert_ne!(first, placement(&with(pod("a2", "data-0-node__3"))));
+
+        // A failure since the last look is one line with the exit code and stderr; the same
+        // exit again, or a kill the scheduler asked for, is none.
+        let ended = |task_id: &str, failure: bool, failures: u32| {
+            let mut p = pod("a1", "data-0-node__2");
+            p.tasks[0].last_exit = Some(cairn_core::store::TaskExit {
+                task_id: task_id.into(),
+                state: cairn_proto::TaskState::Failed,
+                exit_code: Some(3),
+                message: Some("Command exited with status 3; stderr ends: a\nboom".into()),
+                at: cairn_core::time::Time(0),
+                failure,
+            });
+            p.tasks[0].failures = failures;
+            p.tasks[0].crash_looping = failures >= 3;
+            with(p)
+        };
+        let before = with(pod("a1", "data-0-node__1"));
+        let failed = ended("data-0-node__1", true, 1);
+        assert_eq!(
+            lines(Some(&before), &failed),
+            ["pod data-0: data-0-node failed: exit 3: a | boom"]
+        );
+        assert!(lines(Some(&failed), &failed).is_empty());
+        assert!(lines(Some(&before), &ended("data-0-node__1", false, 0)).is_empty());
+        assert_eq!(
+            lines(Some(&failed), &ended("data-0-node__2", true, 3)),
+            ["pod data-0: data-0-node failed: exit 3: a | boom  (crash-looping: 3 failures in 10 min)"]
+        );
     }
 }
