@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use cairn::api::ApiClient;
 use cairn::core::plan::Status;
-use support::service::{cairn, output_text, ServiceScheduler};
+use support::service::{cairn, cairn_on, cairn_on_ok, output_text, ServiceScheduler};
 use support::ClusterProcess;
 
 /// How long a deploy or a plan may take. Generous: the machine is shared.
@@ -93,21 +93,11 @@ fn state(cluster: &ClusterProcess) -> PathBuf {
 
 /// `cairn plan ARGS --state-dir STATE`.
 fn plan(cluster: &ClusterProcess, args: &[&str]) -> Output {
-    let state = state(cluster);
-    let mut all = vec!["plan"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
-    cairn(&all, Duration::from_secs(60))
+    cairn_on(cluster, &[&["plan"], args].concat())
 }
 
 fn plan_ok(cluster: &ClusterProcess, args: &[&str]) -> String {
-    let out = plan(cluster, args);
-    assert!(
-        out.status.success(),
-        "cairn plan {args:?}\n{}",
-        output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    cairn_on_ok(cluster, &[&["plan"], args].concat())
 }
 
 /// Each plan's status and its steps' (name, status), by plan name.

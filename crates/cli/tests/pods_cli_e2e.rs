@@ -15,7 +15,7 @@ use cairn::api::ApiClient;
 use cairn::core::scheduler::PodStatus;
 use cairn_proto::TaskState;
 use serde_json::Value;
-use support::service::{cairn_on, output_text, ServiceScheduler};
+use support::service::{cairn_on, cairn_on_ok, output_text, ServiceScheduler};
 use support::ClusterProcess;
 
 /// How long a deploy or a relaunch may take. Generous: the machine is shared.
@@ -28,13 +28,7 @@ fn state(cluster: &ClusterProcess) -> PathBuf {
 
 /// `cairn ARGS` on the test's service, which must succeed: its stdout.
 fn ok(cluster: &ClusterProcess, args: &[&str]) -> String {
-    let out = cairn_on(cluster, args);
-    assert!(
-        out.status.success(),
-        "cairn {args:?}\n{}",
-        output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    cairn_on_ok(cluster, args)
 }
 
 /// `cairn ARGS --json` on the test's service: its JSON.
@@ -489,30 +483,27 @@ async fn a_paused_pod_runs_nothing_on_its_volume_through_a_kill_9_and_an_update_
     )
     .unwrap();
     ok(&cluster, &["update", updated.to_str().unwrap()]);
-    let c = client(&cluster).await.unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let infos = c.pod_info("data-0").await.unwrap();
-        let env = infos[0]
-            .command
-            .as_ref()
-            .and_then(|c| c.environment.clone());
-        let hello = env.is_some_and(|e| {
-            e.variables
-                .iter()
-                .any(|v| v.name == "GREETING" && v.value.as_deref() == Some("hello"))
-        });
-        let p = c.pod("data-0").await.unwrap();
-        if hello && p.tasks[0].paused && running_and_ready(&p) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "data-0 not relaunched paused under the update: {p:#?}\n{}",
-            sched.output()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    pod_until(&cluster, &mut sched, "data-0", "relaunched paused", |p| {
+        p.tasks[0].task_id != id && p.tasks[0].paused && running_and_ready(p)
+    })
+    .await;
+    let infos = client(&cluster)
+        .await
+        .unwrap()
+        .pod_info("data-0")
+        .await
+        .unwrap();
+    let env = infos[0]
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.clone());
+    assert!(
+        env.is_some_and(|e| e
+            .variables
+            .iter()
+            .any(|v| v.name == "GREETING" && v.value.as_deref() == Some("hello"))),
+        "{infos:#?}"
+    );
     assert_eq!(lines(&ticks).len(), ticked);
 
     let said = ok(&cluster, &["pod", "resume", "data-0"]);

@@ -196,3 +196,14 @@ pub fn cairn_on(cluster: &super::ClusterProcess, args: &[&str]) -> Output {
     all.extend_from_slice(&["--state-dir", state.to_str().expect("a UTF-8 path")]);
     cairn(&all, Duration::from_secs(60))
 }
+
+/// [`cairn_on`], which must succeed: its stdout.
+pub fn cairn_on_ok(cluster: &super::ClusterProcess, args: &[&str]) -> String {
+    let out = cairn_on(cluster, args);
+    assert!(
+        out.status.success(),
+        "cairn {args:?}\n{}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -628,13 +628,7 @@ impl Scheduler {
     /// order; `None` when the spec has no such pod instance (an instance never launched has
     /// none).
     pub fn pod_task_infos(&self, pod: &str) -> Option<Vec<&TaskInfo>> {
-        let known = self
-            .spec
-            .pods
-            .iter()
-            .flat_map(|p| p.instances())
-            .any(|i| i.to_string() == pod);
-        if !known {
+        if !self.has_pod_instance(pod) {
             return None;
         }
         Some(
@@ -662,6 +656,15 @@ impl Scheduler {
     /// The stored TaskInfo of task `name` (`data-2-node`), if it was launched.
     pub fn task_info(&self, name: &str) -> Option<&TaskInfo> {
         self.tasks.get(name).map(|r| &r.info)
+    }
+
+    /// Whether the target spec has pod instance `pod` (`data-2`).
+    pub(super) fn has_pod_instance(&self, pod: &str) -> bool {
+        self.spec
+            .pods
+            .iter()
+            .flat_map(|p| p.instances())
+            .any(|i| i.to_string() == pod)
     }
 
     fn plan_input(&self) -> PlanInput<'_> {

@@ -430,13 +430,7 @@ impl Scheduler {
         &self,
         pod: &str,
     ) -> Result<Vec<(String, &crate::store::TaskRecord)>, CommandRefusal> {
-        let known = self
-            .spec
-            .pods
-            .iter()
-            .flat_map(|p| p.instances())
-            .any(|i| i.to_string() == pod);
-        if !known {
+        if !self.has_pod_instance(pod) {
             return Err(CommandRefusal(format!("no pod instance `{pod}`")));
         }
         let records: Vec<_> = self
