@@ -40,6 +40,9 @@ pub enum ClusterError {
     /// A credentials or token file could not be read or written.
     #[error("setting up the cluster's credentials")]
     Credentials(#[from] crate::auth::AuthError),
+    /// The work directory is another cluster's (a running one), or cannot be claimed.
+    #[error(transparent)]
+    Claim(#[from] crate::running::ClaimError),
     /// An agent could not listen on its address.
     #[error("agent {agent} listening on {addr}")]
     AgentListen {
@@ -81,6 +84,8 @@ pub(crate) struct Inner {
     /// The mount namespace each executor gets, its own `/etc/hosts`; `None` when this process
     /// may not make one (not root), and tasks run without it.
     namespace: Option<hosts::Namespace>,
+    /// This cluster's claim on its work directory, given up at shutdown.
+    claim: Mutex<Option<crate::running::Claim>>,
 }
 
 /// The least time between two writes of the hosts file: a burst of launches (an ACCEPT of 32
@@ -105,6 +110,9 @@ impl Cluster {
                 },
             }
         })?;
+        // Before anything is read or bound: a second cluster on these checkpoints is refused
+        // with the first one's pid and address.
+        let claim = crate::running::claim(&cfg.work_dir)?;
         // A credential that cannot be read or written starts nothing.
         let auth = crate::auth::ClusterAuth::open(&cfg)?;
         let listener =
@@ -121,6 +129,15 @@ impl Cluster {
                 source,
             })?;
         cfg.listen = master_addr;
+        crate::running::write_master(&cfg.work_dir, &format!("http://{master_addr}")).map_err(
+            |source| ClusterError::Recover {
+                work_dir: cfg.work_dir.clone(),
+                source: crate::checkpoint::CheckpointError::Io {
+                    path: cfg.work_dir.join(crate::running::MASTER_FILE),
+                    source,
+                },
+            },
+        )?;
         let cfg = Arc::new(cfg);
         let state = state::load(now(), Instant::now, cfg.clone()).map_err(|source| {
             ClusterError::Recover {
@@ -169,6 +186,7 @@ impl Cluster {
             auth,
             hosts_changed: tokio::sync::Notify::new(),
             namespace,
+            claim: Mutex::new(Some(claim)),
         });
         // The first write lists what the checkpoints recovered, in the file running executors
         // already hold.
@@ -258,6 +276,12 @@ impl Cluster {
         for s in servers {
             let _ = s.send(());
         }
+        // Another cluster may take the directory now: this one writes nothing more to it.
+        self.inner
+            .claim
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }
 

@@ -244,6 +244,19 @@ const AGENT_ROUTES: &[AgentRoute] = &[
         access: Access::Read,
         handler: || get(health),
     },
+    // A sandbox holds what only its task's user may read (sandboxes are 0750): served through
+    // the agent, which reads as the cluster's user, it needs the operator's token, even on
+    // loopback.
+    AgentRoute {
+        path: "/files/read",
+        access: Access::Operator,
+        handler: || get(files_read),
+    },
+    AgentRoute {
+        path: "/files/browse",
+        access: Access::Operator,
+        handler: || get(files_browse),
+    },
 ];
 
 /// Every route of the master, with the access it needs.
@@ -738,6 +751,48 @@ async fn version() -> Response {
 
 async fn health() -> StatusCode {
     StatusCode::OK
+}
+
+/// The query of a `/files/*` request.
+type FilesQuery = Query<std::collections::BTreeMap<String, String>>;
+
+async fn files_read(State((inner, agent)): State<AgentState>, Query(q): FilesQuery) -> Response {
+    let sandboxes = agent_sandboxes(&inner, agent);
+    files_answer(move || {
+        crate::files::read(
+            &sandboxes,
+            q.get("path").map(String::as_str),
+            q.get("offset").map(String::as_str),
+            q.get("length").map(String::as_str),
+        )
+    })
+    .await
+}
+
+async fn files_browse(State((inner, agent)): State<AgentState>, Query(q): FilesQuery) -> Response {
+    let sandboxes = agent_sandboxes(&inner, agent);
+    files_answer(move || crate::files::browse(&sandboxes, q.get("path").map(String::as_str))).await
+}
+
+/// The directory an agent's sandboxes live in (`agents/<i>/slaves`).
+fn agent_sandboxes(inner: &Shared, agent: usize) -> std::path::PathBuf {
+    inner
+        .cfg
+        .work_dir
+        .join("agents")
+        .join(agent.to_string())
+        .join("slaves")
+}
+
+/// Runs a file system read off the async threads and answers with its JSON or its refusal.
+async fn files_answer(
+    f: impl FnOnce() -> Result<serde_json::Value, crate::files::Refusal> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
+        Ok(Err((status, message))) => text(status, message),
+        Err(e) => text(500, format!("reading the sandbox: {e}")),
+    }
 }
 
 async fn state(State(inner): State<Shared>) -> Response {

@@ -33,6 +33,8 @@ mod config;
 #[cfg(feature = "embedded")]
 pub mod executor;
 #[cfg(feature = "embedded")]
+mod files;
+#[cfg(feature = "embedded")]
 mod hosts;
 #[cfg(feature = "embedded")]
 mod http;
@@ -40,6 +42,7 @@ pub mod http_client;
 mod paths;
 #[cfg(feature = "embedded")]
 mod process;
+pub mod running;
 mod sandbox;
 mod serve;
 #[cfg(feature = "embedded")]
@@ -60,5 +63,8 @@ pub use config::{
 #[cfg(feature = "embedded")]
 pub use http::{agent_routes, master_routes, Access};
 pub use paths::{volume_path, PathError};
+#[cfg(feature = "embedded")]
+pub use process::stop_pods;
+pub use running::{running, RunningCluster};
 pub use serve::{serve, RequestLimits};
 pub use users::{check_task_user, UserError};

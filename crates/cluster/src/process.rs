@@ -152,6 +152,76 @@ pub(crate) fn kill_orphans(
     orphans.into_iter().map(|(o, _)| o).collect()
 }
 
+/// Kills every process the cluster on `work_dir` started and left running: each executor
+/// its agents checkpointed, with its session (its tasks), and any process that runs in one of
+/// the agents' sandboxes (by its `MESOS_SANDBOX`). For after the cluster itself has stopped
+/// (`cairn cluster down`): a running cluster would see its executors die and report their tasks
+/// lost. Returns how many processes were signalled; repeats until none is left (an executor may
+/// be starting a task meanwhile), for at most a few seconds.
+pub fn stop_pods(work_dir: &Path) -> usize {
+    let mut killed = std::collections::BTreeSet::new();
+    let agents: Vec<PathBuf> = fs::read_dir(work_dir.join("agents"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let before = killed.len();
+        for agent in &agents {
+            for (pid, start) in checkpointed_executors(agent) {
+                if alive(pid, start) {
+                    killed.insert(pid);
+                }
+                for member in session_members(pid, start) {
+                    killed.insert(member);
+                }
+                signal_session(pid, start, libc::SIGKILL);
+            }
+            for orphan in kill_orphans(&agent.join("slaves"), &[]) {
+                killed.insert(orphan.pid);
+            }
+        }
+        if killed.len() == before || std::time::Instant::now() > deadline {
+            return killed.len();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The live members of the session `leader` leads (see [`signal_session`]).
+fn session_members(leader: u32, leader_start: Option<u64>) -> Vec<u32> {
+    pids()
+        .filter(|pid| {
+            stat(*pid).is_some_and(|s| {
+                s.session == leader && s.state != 'Z' && leader_start.is_none_or(|ls| s.start >= ls)
+            })
+        })
+        .collect()
+}
+
+/// The executors (pid, start time) an agent's checkpoints name.
+fn checkpointed_executors(agent_dir: &Path) -> Vec<(u32, Option<u64>)> {
+    let mut out = Vec::new();
+    for file in fs::read_dir(agent_dir.join("executors"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(text) = fs::read_to_string(file.path()) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if let Some(pid) = doc["pid"].as_u64().and_then(|p| u32::try_from(p).ok()) {
+            out.push((pid, doc["pid_start"].as_u64()));
+        }
+    }
+    out
+}
+
 /// The `MESOS_SANDBOX` a process was started with, if it can be read.
 fn sandbox_of(pid: u32) -> Option<PathBuf> {
     let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
