@@ -22,8 +22,10 @@ pub struct ClusterArgs {
     /// How many agents a new cluster gets (a recovered cluster keeps the ones it had).
     #[arg(long, default_value_t = 3)]
     agents: usize,
-    /// Where the master and agents keep checkpoints, sandboxes and volumes.
-    #[arg(long, default_value = ".cairn/cluster")]
+    /// The work directory, as `cairn run` takes it: the master and agents keep checkpoints,
+    /// sandboxes and volumes in <DIR>/cluster (so `cairn run --master` and every other command
+    /// given the same --work-dir find this cluster).
+    #[arg(long, default_value = ".cairn")]
     work_dir: PathBuf,
     /// What each agent offers, in Mesos' resource syntax.
     #[arg(long, default_value = DEFAULT_AGENT_RESOURCES)]
@@ -92,7 +94,7 @@ pub struct UserArgs {
     allowed_users: Option<Vec<String>>,
     /// Let frameworks run tasks as root.
     #[arg(long)]
-    allow_root: bool,
+    pub allow_root: bool,
 }
 
 impl UserArgs {
@@ -124,12 +126,27 @@ enum AgentCommand {
     Agent {
         #[command(subcommand)]
         action: AgentAction,
-        /// The running cluster's master.
-        #[arg(long, global = true, default_value = "http://127.0.0.1:5050")]
-        master: String,
-        /// The file holding the operator's token (`<work-dir>/operator-token` of the cluster).
-        #[arg(long, global = true, default_value = ".cairn/cluster/operator-token")]
-        operator_token: PathBuf,
+        /// The work directory of the cluster (as `cairn run` or `cairn cluster` took it): its
+        /// master is the one running there.
+        #[arg(long, global = true, default_value = ".cairn")]
+        work_dir: PathBuf,
+        /// The cluster's master, instead of the one running in the work dir.
+        #[arg(long, global = true)]
+        master: Option<String>,
+        /// The file holding the operator's token [default: <work-dir>/cluster/operator-token].
+        #[arg(long, global = true)]
+        operator_token: Option<PathBuf>,
+    },
+    /// Stop the embedded cluster of a work dir and everything it started: its executors and
+    /// tasks, and the `cairn run` it runs in, if it does. Reservations, volumes and the state
+    /// stay: `cairn run` starts it all again.
+    Down {
+        /// The work directory of the cluster (as `cairn run` or `cairn cluster` took it).
+        #[arg(long, default_value = ".cairn")]
+        work_dir: PathBuf,
+        /// How long the cluster's process may take to stop after SIGTERM before it is killed.
+        #[arg(long, default_value = "30s", value_parser = duration::parse)]
+        timeout: Duration,
     },
 }
 
@@ -157,15 +174,28 @@ pub fn agent_extra_resources(
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
-    if let Some(AgentCommand::Agent {
-        action,
-        master,
-        operator_token,
-    }) = args.action
-    {
-        return agent_action(&master, &operator_token, action);
+    match args.action {
+        Some(AgentCommand::Agent {
+            action,
+            work_dir,
+            master,
+            operator_token,
+        }) => {
+            let cluster_dir = work_dir.join("cluster");
+            // Never a default address: another cluster may listen there.
+            let master = match master {
+                Some(m) => m,
+                None => crate::update_cmd::running_master(&cluster_dir)?,
+            };
+            let token = operator_token
+                .unwrap_or_else(|| cluster_dir.join(cairn_cluster::auth::OPERATOR_TOKEN_FILE));
+            return agent_action(&master, &token, action);
+        }
+        Some(AgentCommand::Down { work_dir, timeout }) => return down(&work_dir, timeout),
+        None => {}
     }
-    let mut cfg = ClusterConfig::new(absolute(&args.work_dir)?);
+    let service_dir = args.work_dir.clone();
+    let mut cfg = ClusterConfig::new(absolute(&args.work_dir.join("cluster"))?);
     cfg.listen = args.listen;
     cfg.agents = args.agents;
     cfg.agent_resources = Resources::parse(&args.agent_resources)
@@ -209,7 +239,16 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let work_dir = cfg.work_dir.clone();
-        let cluster = Cluster::start(cfg).await?;
+        let cluster = match Cluster::start(cfg).await {
+            Err(cairn_cluster::ClusterError::Claim(e @ cairn_cluster::running::ClaimError::Running { .. })) => {
+                bail!(
+                    "{e}: use it (`cairn run SPEC --master URL`), or stop it first with \
+                     `cairn cluster down --work-dir {}`",
+                    service_dir.display()
+                )
+            }
+            other => other?,
+        };
         let agents = cluster.agent_count();
         println!(
             "cairn cluster ready master={} agents={agents} work_dir={}",
@@ -239,6 +278,101 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
         eprintln!("cairn cluster stopped; running tasks keep running and are recovered on restart");
         Ok(())
     })
+}
+
+/// `cairn cluster down`: SIGTERM to the process that runs the cluster (a `cairn cluster`, or a
+/// `cairn run` with its embedded cluster, which then stops its scheduler too), SIGKILL past
+/// `timeout`; then every executor and task the cluster left running, which a stopped cluster
+/// otherwise keeps for its next start.
+fn down(work_dir: &std::path::Path, timeout: Duration) -> anyhow::Result<()> {
+    let cluster_dir = absolute(&work_dir.join("cluster"))?;
+    if !cluster_dir.join("master.json").exists() && !cluster_dir.join("agents").exists() {
+        bail!(
+            "no embedded cluster in {} (nothing was ever run there)",
+            cluster_dir.display()
+        );
+    }
+    let running = cairn_cluster::running(&cluster_dir)
+        .with_context(|| format!("looking for a cluster in {}", cluster_dir.display()))?;
+    match running {
+        Some(cairn_cluster::RunningCluster { pid: Some(pid), master }) => {
+            let what = command_of(pid);
+            signal(pid, libc::SIGTERM);
+            let deadline = std::time::Instant::now() + timeout;
+            while alive(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let killed = alive(pid);
+            if killed {
+                signal(pid, libc::SIGKILL);
+                while alive(pid) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            println!(
+                "stopped {what} (pid {pid}{}){}",
+                master.map(|m| format!(", master {m}")).unwrap_or_default(),
+                if killed {
+                    format!(": it did not stop within {timeout:?} of SIGTERM and was killed")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        Some(r) => bail!(
+            "the cluster in {} is starting ({r}); try again in a moment",
+            cluster_dir.display()
+        ),
+        None => println!("no cluster runs in {}", cluster_dir.display()),
+    }
+    match cairn_cluster::stop_pods(&cluster_dir) {
+        0 => println!("no executor or task of it was left running"),
+        n => println!(
+            "killed {n} process{} it had started (executors and their tasks)",
+            if n == 1 { "" } else { "es" }
+        ),
+    }
+    Ok(())
+}
+
+/// What a process is, for people: its first two words (`cairn run`, `cairn cluster`).
+fn command_of(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(|w| {
+            let w = String::from_utf8_lossy(w);
+            w.rsplit('/').next().unwrap_or_default().to_string()
+        })
+        .collect();
+    if words.is_empty() {
+        "the cluster".to_string()
+    } else {
+        format!("`{}`", words.join(" "))
+    }
+}
+
+/// Whether the process exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: u32, sig: i32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::kill(pid, sig);
+    }
 }
 
 fn absolute(p: &std::path::Path) -> anyhow::Result<PathBuf> {

@@ -4,6 +4,7 @@ mod bench;
 mod cluster_cmd;
 mod duration;
 mod endpoints_cmd;
+mod logs_cmd;
 mod mesos_client;
 mod ops_cmd;
 mod pod_cmd;
@@ -41,6 +42,9 @@ enum Command {
     /// `<agent>:<port>` and `<task>.<FRAMEWORK_HOST>:<port>`; for one endpoint also the
     /// connect string (`a:p,b:p,c:p`).
     Endpoints(endpoints_cmd::EndpointsArgs),
+    /// Print a task's stdout (or stderr), and follow it with -f: `cairn logs data-0`,
+    /// `cairn logs data-0/node --stderr -f`. Read from its agent's `/files/read`, as on Mesos.
+    Logs(logs_cmd::LogsArgs),
     /// The pods of a running service: list, status, info; restart, replace, pause, resume.
     #[command(subcommand)]
     Pod(pod_cmd::PodCommand),
@@ -74,7 +78,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Validate(_) | Command::Endpoints(_) | Command::Pod(_) | Command::Plan(_)
+        Command::Validate(_)
+            | Command::Endpoints(_)
+            | Command::Pod(_)
+            | Command::Plan(_)
+            | Command::Logs(_)
     ) {
         // A command that prints and exits is often piped into `head` or `grep -q`: a closed
         // pipe ends it quietly, as it ends any Unix tool, instead of a panic in `println!`.
@@ -103,6 +111,7 @@ fn main() -> std::process::ExitCode {
         Command::Update(args) => update_cmd::run(args),
         Command::Uninstall(args) => run_cmd::uninstall(args),
         Command::Endpoints(args) => endpoints_cmd::run(args),
+        Command::Logs(args) => logs_cmd::run(args),
         Command::Pod(c) => pod_cmd::run(c),
         Command::Plan(c) => ops_cmd::plan(c),
         Command::Cluster(args) => cluster_cmd::run(*args),
@@ -121,8 +130,10 @@ fn main() -> std::process::ExitCode {
 fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // Colour only on a terminal: stderr sent to a log file is read later, without one.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }

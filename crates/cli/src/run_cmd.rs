@@ -12,6 +12,7 @@ use clap::Args;
 
 use crate::cluster_cmd::UserArgs;
 use crate::duration;
+use crate::update_cmd::RunningService;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -65,6 +66,13 @@ pub struct RunArgs {
     takeover: TakeoverArgs,
     #[command(flatten)]
     artifacts: ArtifactArgs,
+    /// Remove the service instead of running it: its tasks, reservations, volumes, framework
+    /// and state (the stored spec of the service SPEC names), on the work dir's embedded
+    /// cluster (or --master), as `cairn uninstall` does.
+    #[arg(long, conflicts_with = "force")]
+    uninstall: bool,
+    #[command(flatten)]
+    uninstall_how: UninstallHow,
 }
 
 #[derive(Args)]
@@ -151,16 +159,30 @@ pub struct SchedulerArgs {
 
 #[derive(Args)]
 pub struct UninstallArgs {
-    /// The Mesos master (http://host:5050), or a `cairn cluster`.
+    /// Which service, and where: its work dir (`cairn run --work-dir`, default `.cairn`) holds
+    /// the state and the embedded cluster, which is started for the uninstall when it is not
+    /// running; `--master` names another master. Its scheduler must be stopped. The service
+    /// and its spec are read from the state.
+    #[command(flatten)]
+    target: RunningService,
+    #[command(flatten)]
+    how: UninstallHow,
+    /// Uninstall through this framework of the service, whose id the state store lost (the
+    /// takeover check's message names it).
+    #[arg(long, value_name = "FRAMEWORK_ID")]
+    adopt_framework: Option<String>,
+    /// The framework credentials file (Mesos' JSON format) holding the service principal's
+    /// credential, added when missing [default: <work-dir>/cluster/credentials].
     #[arg(long)]
-    master: String,
-    /// The state store of the service, as given to `cairn scheduler` (its scheduler must be
-    /// stopped). The service and its spec are read from it.
-    #[arg(long, default_value = ".cairn/state")]
-    state_dir: PathBuf,
-    /// Which service, when the state dir holds more than one.
-    #[arg(long)]
-    service: Option<String>,
+    credentials: Option<PathBuf>,
+    /// The secret of the service's principal, for a Mesos master (instead of --credentials).
+    #[arg(long, conflicts_with = "credentials")]
+    secret_file: Option<PathBuf>,
+}
+
+/// How an uninstall goes: `cairn uninstall` and `cairn run --uninstall` take these.
+#[derive(Args)]
+pub struct UninstallHow {
     /// How long to wait for agents that hold the service's reservations but make no offers;
     /// past it, the uninstall finishes without them and fails naming them.
     #[arg(long, default_value = "5m", value_parser = duration::parse)]
@@ -168,18 +190,18 @@ pub struct UninstallArgs {
     /// Stop waiting for this agent at once (its reservations stay behind). Repeatable.
     #[arg(long = "force-agent", value_name = "AGENT")]
     force_agents: Vec<String>,
-    /// Uninstall through this framework of the service, whose id the state store lost (the
-    /// takeover check's message names it).
-    #[arg(long, value_name = "FRAMEWORK_ID")]
-    adopt_framework: Option<String>,
-    /// The framework credentials file (Mesos' JSON format) holding the service principal's
-    /// credential, added when missing [default: <work-dir>/cluster/credentials, a `cairn
-    /// cluster`'s on .cairn/cluster].
-    #[arg(long)]
-    credentials: Option<PathBuf>,
-    /// The secret of the service's principal, for a Mesos master (instead of --credentials).
-    #[arg(long, conflicts_with = "credentials")]
-    secret_file: Option<PathBuf>,
+}
+
+impl UninstallHow {
+    /// Uninstalling, as these flags say; through framework `adopt` when the state lost its id.
+    fn apply(self, options: &mut RunOptions, adopt: Option<String>) {
+        options.force_agents = self.force_agents;
+        options.scheduler.uninstall = true;
+        options.scheduler.uninstall_agent_timeout = Some(self.agent_timeout);
+        if let Some(id) = adopt {
+            options.scheduler.takeover = TakeoverChoice::Adopt(id);
+        }
+    }
 }
 
 #[derive(Args)]
@@ -192,6 +214,25 @@ pub struct ValidateArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let spec = load(&args.spec)?;
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    if args.uninstall {
+        let target = RunningService {
+            work_dir: args.work_dir.clone(),
+            state_dir: args.state_dir.clone(),
+            service: Some(spec.name.clone()),
+            api: None,
+            master: args.master.clone(),
+        };
+        let (allowed_users, allow_root) = args.users.policy()?;
+        let mut options = RunOptions {
+            listen: args.listen,
+            allowed_users,
+            allow_root,
+            ..RunOptions::default()
+        };
+        args.uninstall_how
+            .apply(&mut options, args.takeover.adopt_framework);
+        return uninstall_service(&target, options, args.credentials, args.secret_file);
+    }
     let (allowed_users, allow_root) = args.users.policy()?;
     let agent_extra_resources =
         crate::cluster_cmd::agent_extra_resources(&args.agent_extra_resources, args.agents)?;
@@ -250,21 +291,84 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
 /// `cairn uninstall`: the scheduler in uninstall mode with the stored spec, until the service's
 /// tasks, reservations, volumes, framework and state are gone.
 pub fn uninstall(args: UninstallArgs) -> anyhow::Result<()> {
-    let spec = stored_service(&args.state_dir, args.service.as_deref())?;
-    let mut options = RunOptions {
-        master: Some(args.master),
-        state_dir: Some(args.state_dir),
-        force_agents: args.force_agents,
-        credentials: args.credentials,
-        secret_file: args.secret_file,
-        ..RunOptions::default()
-    };
-    options.scheduler.uninstall = true;
-    options.scheduler.uninstall_agent_timeout = Some(args.agent_timeout);
-    if let Some(id) = args.adopt_framework {
-        options.scheduler.takeover = TakeoverChoice::Adopt(id);
+    let mut options = RunOptions::default();
+    args.how.apply(&mut options, args.adopt_framework);
+    uninstall_service(&args.target, options, args.credentials, args.secret_file)
+}
+
+/// Uninstalls the service `target` names, with `options` (uninstalling already): against
+/// `--master`, else the work dir's running cluster, else the work dir's embedded cluster,
+/// started in this process for the uninstall. Refused while the service's scheduler runs (two
+/// schedulers would fight over one framework), and when the master cannot be reached.
+fn uninstall_service(
+    target: &RunningService,
+    mut options: RunOptions,
+    credentials: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let state_dir = target.state_dir();
+    let spec = stored_service(&state_dir, target.service.as_deref())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if let Some(api) = cairn::api::ApiClient::find(&state_dir, &spec.name)? {
+        if rt.block_on(api.status()).is_ok() {
+            anyhow::bail!(
+                "{}: its scheduler is running (API at {}): stop it first (Ctrl-C its `cairn \
+                 run`), then uninstall; nothing was changed",
+                spec.name,
+                api.base()
+            );
+        }
     }
+    let cluster_dir = target.cluster_dir();
+    let master = match &target.master {
+        Some(m) => Some(m.clone()),
+        None => match cairn_cluster::running(&cluster_dir)? {
+            Some(_) => Some(target.master()?),
+            None if cluster_dir.join("master.json").exists() => {
+                println!(
+                    "{}: no cluster runs in {}: starting it for the uninstall",
+                    spec.name,
+                    cluster_dir.display()
+                );
+                None
+            }
+            None => anyhow::bail!(
+                "{}: no master to uninstall from: no cluster runs in {} and none ever ran \
+                 there; name the service's master with --master URL",
+                spec.name,
+                cluster_dir.display()
+            ),
+        },
+    };
+    if let Some(url) = &master {
+        rt.block_on(reachable(url))?;
+    }
+    drop(rt);
+    options.master = master;
+    options.work_dir = target.work_dir.clone();
+    options.state_dir = Some(state_dir);
+    options.credentials = credentials;
+    options.secret_file = secret_file;
     cairn::run_with(spec, options)?;
+    Ok(())
+}
+
+/// Whether a master answers at `url`: an uninstall against one that does not would wait for it
+/// forever.
+async fn reachable(url: &str) -> anyhow::Result<()> {
+    let client = cairn_cluster::http_client::build_plain(|| {
+        reqwest::Client::builder().timeout(Duration::from_secs(10))
+    })?;
+    let version = format!("{}/version", url.trim_end_matches('/'));
+    client.get(&version).send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the master at {url} ({}); nothing was changed. Is it running? (without \
+             --master, `cairn uninstall` starts the work dir's embedded cluster itself)",
+            cairn_cluster::http_client::error_chain(&e)
+        )
+    })?;
     Ok(())
 }
 

@@ -43,13 +43,8 @@ pub struct UpdateArgs {
     command: Option<UpdateCommand>,
     /// The new service spec: a svc.yml, rendered as a Mustache template with the environment.
     spec: Option<PathBuf>,
-    /// The state store of the service, as given to `cairn scheduler` or `cairn run`.
-    #[arg(long, default_value = ".cairn/state")]
-    state_dir: PathBuf,
-    /// The running scheduler's API (http://host:port), instead of the address it wrote to
-    /// <state-dir>/<service>.api.
-    #[arg(long)]
-    api: Option<String>,
+    #[command(flatten)]
+    target: RunningService,
     /// Return once the spec is accepted instead of following the rollout to its end.
     #[arg(long)]
     no_wait: bool,
@@ -70,40 +65,96 @@ struct StatusArgs {
     target: RunningService,
 }
 
-/// Which running scheduler a command talks to.
-#[derive(Args)]
+/// Which running service a command acts on: the one whose work directory (`cairn run
+/// --work-dir`, default `.cairn`) holds the embedded cluster (`<work-dir>/cluster`, its master's
+/// address in `<work-dir>/cluster/master`) and the state (`<work-dir>/state`, the scheduler's API
+/// address in `<service>.api`). `--master` and `--api` name them instead.
+#[derive(Args, Clone)]
 pub struct RunningService {
-    /// The state store of the service, as given to `cairn scheduler` or `cairn run`.
-    #[arg(long, default_value = ".cairn/state")]
-    state_dir: PathBuf,
+    /// The service's work directory, as given to `cairn run` (its cluster in <DIR>/cluster, its
+    /// state in <DIR>/state).
+    #[arg(long, default_value = ".cairn")]
+    pub work_dir: PathBuf,
+    /// The state store of the service, instead of <work-dir>/state (as given to `cairn
+    /// scheduler` or `cairn run --state-dir`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
     /// Which service, when the state dir holds more than one.
     #[arg(long)]
-    service: Option<String>,
+    pub service: Option<String>,
     /// The running scheduler's API (http://host:port), instead of the address it wrote to
     /// <state-dir>/<service>.api.
     #[arg(long)]
-    api: Option<String>,
+    pub api: Option<String>,
+    /// The Mesos master (http://host:5050), instead of the embedded cluster's of the work dir.
+    #[arg(long)]
+    pub master: Option<String>,
+}
+
+impl RunningService {
+    /// The state store's directory: `--state-dir`, or `<work-dir>/state`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("state"))
+    }
+
+    /// The embedded cluster's directory, `<work-dir>/cluster`.
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.work_dir.join("cluster")
+    }
+
+    /// The master to talk to: `--master`, or the one the work dir's embedded cluster runs.
+    /// Never a guess: with neither, the error says what was looked for.
+    pub fn master(&self) -> anyhow::Result<String> {
+        if let Some(m) = &self.master {
+            return Ok(m.trim_end_matches('/').to_string());
+        }
+        running_master(&self.cluster_dir())
+    }
+}
+
+/// The master of the cluster running on `cluster_dir`, or an error naming the directory and
+/// how to start one or name another.
+pub fn running_master(cluster_dir: &std::path::Path) -> anyhow::Result<String> {
+    let running = cairn_cluster::running(cluster_dir)
+        .with_context(|| format!("looking for a cluster in {}", cluster_dir.display()))?;
+    match running {
+        Some(cairn_cluster::RunningCluster {
+            master: Some(url), ..
+        }) => Ok(url),
+        Some(r) => anyhow::bail!(
+            "the embedded cluster in {} is starting ({r}); try again in a moment",
+            cluster_dir.display()
+        ),
+        None => anyhow::bail!(
+            "no embedded cluster runs in {} (start it with `cairn run SPEC` or `cairn cluster`, \
+             or name a master with --master URL)",
+            cluster_dir.display()
+        ),
+    }
 }
 
 /// The API client of the running scheduler `target` names.
 pub fn running_api(target: &RunningService) -> anyhow::Result<ApiClient> {
+    let state_dir = target.state_dir();
     let service = match (&target.service, &target.api) {
         (Some(s), _) => s.clone(),
         // Only to find the token beside the state: an API named by its URL may belong to a
         // scheduler whose state is elsewhere.
-        (None, Some(url)) => match stored_service(&target.state_dir, None) {
+        (None, Some(url)) => match stored_service(&state_dir, None) {
             Ok(spec) => spec.name,
             Err(_) => return Ok(ApiClient::new(url)?),
         },
-        (None, None) => stored_service(&target.state_dir, None)?.name,
+        (None, None) => stored_service(&state_dir, None)?.name,
     };
     if let Some(url) = &target.api {
-        return Ok(ApiClient::new(url)?.with_token_from(&target.state_dir, &service)?);
+        return Ok(ApiClient::new(url)?.with_token_from(&state_dir, &service)?);
     }
-    ApiClient::find(&target.state_dir, &service)?.with_context(|| {
+    ApiClient::find(&state_dir, &service)?.with_context(|| {
         format!(
             "no running scheduler of {service} under {} (no {service}.api)",
-            target.state_dir.display()
+            state_dir.display()
         )
     })
 }
@@ -129,9 +180,10 @@ async fn update(
     path: &std::path::Path,
     spec: ServiceSpec,
 ) -> anyhow::Result<()> {
-    let client = match &args.api {
-        Some(url) => Some(ApiClient::new(url)?.with_token_from(&args.state_dir, &spec.name)?),
-        None => ApiClient::find(&args.state_dir, &spec.name)?,
+    let state_dir = args.target.state_dir();
+    let client = match &args.target.api {
+        Some(url) => Some(ApiClient::new(url)?.with_token_from(&state_dir, &spec.name)?),
+        None => ApiClient::find(&state_dir, &spec.name)?,
     };
     // The running scheduler, if its API answers; a stale address file (a killed scheduler)
     // falls back to the offline check.
@@ -139,7 +191,7 @@ async fn update(
         Some(c) => match c.status().await {
             Ok(status) => Some((c, status)),
             // A scheduler that refuses us is running: checking offline would mislead.
-            Err(e) if args.api.is_some() || matches!(e, cairn::Error::ApiUnauthorized(_)) => {
+            Err(e) if args.target.api.is_some() || matches!(e, cairn::Error::ApiUnauthorized(_)) => {
                 return Err(e.into())
             }
             Err(e) => {
@@ -328,12 +380,13 @@ fn offline(args: &UpdateArgs, path: &std::path::Path, new: &ServiceSpec) -> anyh
     let mut new = new.clone();
     cairn::spec::route_task_env(&mut new, &operator_taskcfg());
     let new = &new;
-    let old = cairn::stored_target(&args.state_dir, &new.name)?;
+    let state_dir = args.target.state_dir();
+    let old = cairn::stored_target(&state_dir, &new.name)?;
     if old.is_none() {
         println!(
             "{}: no stored target under {}: this is a first install",
             new.name,
-            args.state_dir.display()
+            state_dir.display()
         );
     }
     if old.as_ref() == Some(new) {
@@ -355,7 +408,7 @@ fn offline(args: &UpdateArgs, path: &std::path::Path, new: &ServiceSpec) -> anyh
         "update accepted: restart the scheduler with the new spec \
          (cairn scheduler {} --master <URL> --state-dir {})",
         path.display(),
-        args.state_dir.display()
+        state_dir.display()
     );
     Ok(())
 }

@@ -212,8 +212,9 @@ impl TestCluster {
         let log = std::fs::File::create(work_dir.join("cluster.log"))?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args(["cluster", "--listen", "127.0.0.1:0", "--agents", "3"])
+            // The cluster lives in <work-dir>/cluster, as `cairn run`'s does.
             .arg("--work-dir")
-            .arg(work_dir.join("cluster"))
+            .arg(&work_dir)
             .args([
                 "--allocation-interval",
                 "100ms",

@@ -244,6 +244,18 @@ const AGENT_ROUTES: &[AgentRoute] = &[
         access: Access::Read,
         handler: || get(health),
     },
+    // What runs on the agent, and where each executor's sandbox is (Mesos' agent `/state`):
+    // a read, as the master's `/state` is.
+    AgentRoute {
+        path: "/state",
+        access: Access::Read,
+        handler: || get(agent_state),
+    },
+    AgentRoute {
+        path: "/slave(1)/state",
+        access: Access::Read,
+        handler: || get(agent_state),
+    },
     // A sandbox holds what only its task's user may read (sandboxes are 0750): served through
     // the agent, which reads as the cluster's user, it needs the operator's token, even on
     // loopback.
@@ -751,6 +763,13 @@ async fn version() -> Response {
 
 async fn health() -> StatusCode {
     StatusCode::OK
+}
+
+async fn agent_state(State((inner, agent)): State<AgentState>) -> Response {
+    match inner.with(|s| s.agent_state_json(agent)) {
+        Some(doc) => json_response(StatusCode::OK, &doc),
+        None => text(404, "no such agent"),
+    }
 }
 
 /// The query of a `/files/*` request.

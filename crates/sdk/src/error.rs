@@ -33,6 +33,20 @@ pub enum Error {
     #[cfg(feature = "embedded-cluster")]
     #[error("starting the embedded cluster")]
     Cluster(#[source] cairn_cluster::ClusterError),
+    /// The work directory's embedded cluster runs already (a `cairn cluster`, or another
+    /// `cairn run`): starting a second on its checkpoints is refused.
+    #[error(
+        "the embedded cluster in {} is running already ({running}): stop it first \
+         (`cairn cluster down --work-dir {}`), or run against it with --master URL",
+        work_dir.join("cluster").display(),
+        work_dir.display()
+    )]
+    ClusterRunning {
+        /// The work directory (`--work-dir`).
+        work_dir: std::path::PathBuf,
+        /// Who runs it.
+        running: cairn_cluster::RunningCluster,
+    },
     /// No master was given, and this binary was built without the embedded cluster.
     #[error("this program was built without the embedded cluster (cairn's `embedded-cluster` feature): give it a Mesos master with --master http://HOST:5050")]
     NoEmbeddedCluster,

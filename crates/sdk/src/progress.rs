@@ -124,7 +124,14 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
         if old.is_none() && steps > 0 && plan.status != Status::Complete {
             out.push(format!("{}: {} ({steps} steps)", plan.name, plan.status));
         }
-        for phase in &plan.phases {
+        if plan.name == cairn_core::scheduler::UNINSTALL_PLAN {
+            out.extend(uninstall_lines(old.copied(), plan));
+        }
+        for phase in plan
+            .phases
+            .iter()
+            .filter(|_| plan.name != cairn_core::scheduler::UNINSTALL_PLAN)
+        {
             for step in &phase.steps {
                 let changed = match old_steps.get(&(phase.name.as_str(), step.name.as_str())) {
                     Some(s) => *s != step.status,
@@ -216,6 +223,39 @@ fn failures(before: &Snapshot, now: &Snapshot) -> Vec<String> {
                 );
             }
             out.push(line);
+        }
+    }
+    out
+}
+
+/// An uninstall told in counts: a line when a phase first shows what it has to do, and one when
+/// it is done (its steps are one per task and per reservation: hundreds of lines otherwise).
+fn uninstall_lines(
+    before: Option<&cairn_core::plan::PlanStatus>,
+    now: &cairn_core::plan::PlanStatus,
+) -> Vec<String> {
+    let old = |name: &str| before.and_then(|b| b.phases.iter().find(|p| p.name == name));
+    let mut out = Vec::new();
+    for phase in &now.phases {
+        let total = phase.steps.len();
+        let left = phase
+            .steps
+            .iter()
+            .filter(|s| s.status != Status::Complete)
+            .count();
+        let what = match phase.name.as_str() {
+            "kill-tasks" => format!("{left} of {total} tasks to kill"),
+            "deregister-service" => "tearing down the framework and deleting the state".into(),
+            _ => format!("{total} reservations and volumes to release"),
+        };
+        match old(&phase.name) {
+            None if phase.status != Status::Complete => {
+                out.push(format!("{}: {}: {what}", now.name, phase.name))
+            }
+            Some(o) if o.status != phase.status && phase.status == Status::Complete => {
+                out.push(format!("{}: {} COMPLETE", now.name, phase.name))
+            }
+            _ => {}
         }
     }
     out

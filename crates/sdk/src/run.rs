@@ -488,6 +488,18 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     }
     let work_dir = absolute(&options.work_dir)?;
     let state_dir = absolute(&options.state_dir())?;
+    // Before anything is bound or written: a cluster already running on the work dir (a `cairn
+    // cluster`, another `cairn run`) is said with its pid and address, not found out as an
+    // address in use, or as a second scheduler on the same state.
+    if options.master.is_none() {
+        let cluster_dir = work_dir.join("cluster");
+        if let Ok(Some(running)) = cairn_cluster::running(&cluster_dir) {
+            return Err(Error::ClusterRunning {
+                work_dir: options.work_dir.clone(),
+                running,
+            });
+        }
+    }
     // Everything that can refuse to start is done before a cluster is started or a master
     // contacted: a bad state, a refused config change or a user the embedded cluster cannot
     // run tasks as launches nothing.
@@ -967,6 +979,14 @@ async fn start_embedded(cfg: ClusterConfig, options: &RunOptions) -> Result<Clus
             );
             cluster
         }
+        Err(ClusterError::Claim(cairn_cluster::running::ClaimError::Running {
+            running, ..
+        })) => {
+            return Err(Error::ClusterRunning {
+                work_dir: options.work_dir.clone(),
+                running,
+            })
+        }
         other => other.map_err(Error::Cluster)?,
     };
     println!(
@@ -1011,8 +1031,10 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::LOG_FILTER));
     // Fails only when the program installed a subscriber already, which then wins.
+    // Colour only on a terminal: stderr sent to a file is read later, without one.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -246,7 +246,7 @@ pub struct ClusterProcess {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`.
     pub master: String,
-    /// The cluster's `--work-dir`.
+    /// The cluster's own directory (`<--work-dir>/cluster`): checkpoints, sandboxes, volumes.
     pub work_dir: PathBuf,
     /// A directory of the test's own (pid files and the like), next to the work dir.
     pub scratch: PathBuf,
@@ -288,7 +288,7 @@ impl ClusterProcess {
         let mut cluster = ClusterProcess {
             child: None,
             master: String::new(),
-            work_dir: root.join("work"),
+            work_dir: root.join("work").join("cluster"),
             scratch: root.join("scratch"),
             log: root.join("cluster.log"),
             root,
@@ -322,7 +322,7 @@ impl ClusterProcess {
             .arg("--agents")
             .arg(self.options.agents.to_string())
             .arg("--work-dir")
-            .arg(&self.work_dir)
+            .arg(self.service_work_dir())
             .args(["--allocation-interval", "100ms"])
             .args(["--heartbeat-interval", "1s"])
             .arg("--agent-ping-timeout")
@@ -382,6 +382,12 @@ impl ClusterProcess {
         // Connections to a previous incarnation are dead: start with a fresh pool.
         self.http = http_client();
         Ok(())
+    }
+
+    /// The `--work-dir` the cluster was started with (as `cairn run` takes it): the cluster
+    /// lives in its `cluster/`, and other commands find it from there.
+    pub fn service_work_dir(&self) -> &Path {
+        self.work_dir.parent().expect("the cluster dir is below the work dir")
     }
 
     fn port(&self) -> u16 {

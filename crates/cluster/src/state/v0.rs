@@ -195,6 +195,68 @@ fn executor_model(e: &cairn_proto::ExecutorInfo, slave_id: &str) -> Value {
     Value::Object(out)
 }
 
+impl ClusterState {
+    /// An agent's `/state`, in the Mesos agent's model as far as tools use it to find a
+    /// task's files: the agent (`id`, `hostname`, `pid`, `flags.work_dir`) and, per framework,
+    /// its executors with their `directory` (the sandbox `/files/read` serves) and tasks.
+    /// Executors whose process ended are `completed_executors` until the agent forgets them.
+    pub(crate) fn agent_state_json(&self, agent: usize) -> Option<Value> {
+        let slot = self.agents.get(agent)?;
+        let mut frameworks: BTreeMap<&str, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+        for e in slot.runtime.iter().flat_map(|rt| rt.executors.values()) {
+            let tasks: Vec<Value> = e
+                .tasks
+                .values()
+                .map(|t| {
+                    json!({
+                        "id": t.info.task_id.value,
+                        "name": t.info.name,
+                        "state": t.state,
+                        "framework_id": e.framework_id.value,
+                        "executor_id": e.info.executor_id.value,
+                        "slave_id": slot.id.value,
+                    })
+                })
+                .collect();
+            let ended = e.phase == super::ExecutorPhase::Terminated;
+            let mut model = executor_model(&e.info, &slot.id.value);
+            if let Value::Object(m) = &mut model {
+                m.insert("id".into(), json!(e.info.executor_id.value));
+                m.insert("container".into(), json!(e.container_id));
+                m.insert("directory".into(), json!(e.sandbox.display().to_string()));
+                m.insert("queued_tasks".into(), json!([]));
+                let (live, done) = if ended {
+                    (json!([]), Value::Array(tasks))
+                } else {
+                    (Value::Array(tasks), json!([]))
+                };
+                m.insert("tasks".into(), live);
+                m.insert("completed_tasks".into(), done);
+            }
+            let entry = frameworks.entry(e.framework_id.value.as_str()).or_default();
+            if ended {
+                entry.1.push(model);
+            } else {
+                entry.0.push(model);
+            }
+        }
+        let frameworks: Vec<Value> = frameworks
+            .into_iter()
+            .map(|(id, (executors, completed))| {
+                json!({"id": id, "executors": executors, "completed_executors": completed})
+            })
+            .collect();
+        Some(json!({
+            "id": slot.id.value,
+            "hostname": slot.ip.to_string(),
+            "pid": super::views::agent_pid(slot),
+            "flags": {"work_dir": slot.dir.display().to_string()},
+            "frameworks": frameworks,
+            "completed_frameworks": [],
+        }))
+    }
+}
+
 /// Text attributes as `name: value`, scalars as numbers, ranges and sets as their text.
 fn attributes_model(attributes: &[cairn_proto::Attribute]) -> Value {
     let mut out = Map::new();

@@ -517,7 +517,7 @@ impl Scheduler {
             Vec::new()
         } else {
             vec![format!(
-                "waiting for agents to offer reserved resources: {} (force past one with force-complete-uninstall)",
+                "waiting for agents to offer reserved resources: {} (`cairn uninstall --force-agent AGENT` stops waiting for one; its reservations stay behind)",
                 waiting.join(", ")
             )]
         };
