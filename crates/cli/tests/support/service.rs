@@ -1,6 +1,7 @@
 //! A service's scheduler as a user runs it: `cairn scheduler SPEC --master URL` in a process of
 //! its own, its stdout collected line by line, against any master (a `cairn cluster` or real
-//! Mesos), and the one-shot commands that act on it (`cairn update`, `cairn uninstall`).
+//! Mesos), or `cairn run SPEC` with its embedded cluster; and the one-shot commands that act on
+//! it (`cairn update`, `cairn uninstall`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{signal, CAIRN};
+use super::signal;
 
 /// `cairn scheduler` as a child process.
 pub struct ServiceScheduler {
@@ -61,7 +62,7 @@ impl ServiceScheduler {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> ServiceScheduler {
-        let mut cmd = Command::new(CAIRN);
+        let mut cmd = Command::new(super::cairn_binary());
         cmd.envs(env.iter().copied());
         cmd.arg("scheduler")
             .arg(spec)
@@ -72,13 +73,37 @@ impl ServiceScheduler {
         if let Some(c) = credentials {
             cmd.arg("--credentials").arg(c);
         }
+        cmd.args(extra);
+        Self::spawn(cmd, stderr)
+    }
+
+    /// `cairn run spec --work-dir work_dir --listen 127.0.0.1:0 [extra..]` (its embedded
+    /// cluster on a free port), `env` added to its environment; its stderr goes to `stderr`.
+    pub fn run(
+        spec: &Path,
+        work_dir: &Path,
+        stderr: PathBuf,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServiceScheduler {
+        let mut cmd = Command::new(super::cairn_binary());
+        cmd.envs(env.iter().copied())
+            .arg("run")
+            .arg(spec)
+            .arg("--work-dir")
+            .arg(work_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        Self::spawn(cmd, stderr)
+    }
+
+    fn spawn(mut cmd: Command, stderr: PathBuf) -> ServiceScheduler {
         let mut child = cmd
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("the scheduler's stderr file"))
             .spawn()
-            .expect("starting cairn scheduler");
+            .expect("starting cairn");
         let out = child.stdout.take().expect("piped stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -92,6 +117,51 @@ impl ServiceScheduler {
             lines,
             stderr,
         }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a line `f` says something of; panics with the output at the deadline, or
+    /// when the process exits first.
+    pub fn wait_for<T>(
+        &mut self,
+        what: &str,
+        within: Duration,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> T {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(found) = self.stdout().iter().find_map(|l| f(l)) {
+                return found;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // The reader thread may still hold the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                if let Some(found) = self.stdout().iter().find_map(|l| f(l)) {
+                    return found;
+                }
+                panic!("it exited ({status}) before {what}\n{}", self.output());
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out after {within:?} waiting for {what}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// What it printed so far.
@@ -153,7 +223,7 @@ pub fn cairn(args: &[&str], within: Duration) -> Output {
 
 /// [`cairn`] with `env` added to its environment.
 pub fn cairn_with_env(args: &[&str], env: &[(&str, &str)], within: Duration) -> Output {
-    let mut child = Command::new(CAIRN)
+    let mut child = Command::new(super::cairn_binary())
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
