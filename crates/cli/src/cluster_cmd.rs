@@ -240,7 +240,9 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let work_dir = cfg.work_dir.clone();
         let cluster = match Cluster::start(cfg).await {
-            Err(cairn_cluster::ClusterError::Claim(e @ cairn_cluster::running::ClaimError::Running { .. })) => {
+            Err(cairn_cluster::ClusterError::Claim(
+                e @ cairn_cluster::running::ClaimError::Running { .. },
+            )) => {
                 bail!(
                     "{e}: use it (`cairn run SPEC --master URL`), or stop it first with \
                      `cairn cluster down --work-dir {}`",
@@ -295,7 +297,10 @@ fn down(work_dir: &std::path::Path, timeout: Duration) -> anyhow::Result<()> {
     let running = cairn_cluster::running(&cluster_dir)
         .with_context(|| format!("looking for a cluster in {}", cluster_dir.display()))?;
     match running {
-        Some(cairn_cluster::RunningCluster { pid: Some(pid), master }) => {
+        Some(cairn_cluster::RunningCluster {
+            pid: Some(pid),
+            master,
+        }) => {
             let what = command_of(pid);
             signal(pid, libc::SIGTERM);
             let deadline = std::time::Instant::now() + timeout;

@@ -159,7 +159,12 @@ async fn locate(
             .tasks
             .iter()
             .find(|x| short(&x.name) == t || x.name == t)
-            .with_context(|| format!("pod {pod} has no task `{t}`; its tasks: {}", tasks.join(", ")))?,
+            .with_context(|| {
+                format!(
+                    "pod {pod} has no task `{t}`; its tasks: {}",
+                    tasks.join(", ")
+                )
+            })?,
         None => {
             let running: Vec<_> = found
                 .tasks
@@ -309,7 +314,12 @@ impl Reader {
             .iter()
             .flat_map(|f| f.executors.iter().chain(&f.completed_executors));
         for e in executors {
-            if !e.tasks.iter().chain(&e.completed_tasks).any(|t| t.id == task_id) {
+            if !e
+                .tasks
+                .iter()
+                .chain(&e.completed_tasks)
+                .any(|t| t.id == task_id)
+            {
                 continue;
             }
             return Ok(Some(if e.id == task_id {
@@ -321,12 +331,14 @@ impl Reader {
         Ok(None)
     }
 
-    async fn read(&self, file: &TaskFile, offset: i64, length: Option<u64>) -> anyhow::Result<FileData> {
+    async fn read(
+        &self,
+        file: &TaskFile,
+        offset: i64,
+        length: Option<u64>,
+    ) -> anyhow::Result<FileData> {
         let url = format!("http://{}/files/read", file.agent);
-        let mut query = vec![
-            ("path", file.path.clone()),
-            ("offset", offset.to_string()),
-        ];
+        let mut query = vec![("path", file.path.clone()), ("offset", offset.to_string())];
         if let Some(l) = length {
             query.push(("length", l.to_string()));
         }

@@ -191,7 +191,9 @@ async fn update(
         Some(c) => match c.status().await {
             Ok(status) => Some((c, status)),
             // A scheduler that refuses us is running: checking offline would mislead.
-            Err(e) if args.target.api.is_some() || matches!(e, cairn::Error::ApiUnauthorized(_)) => {
+            Err(e)
+                if args.target.api.is_some() || matches!(e, cairn::Error::ApiUnauthorized(_)) =>
+            {
                 return Err(e.into())
             }
             Err(e) => {

@@ -631,12 +631,18 @@ fn walk(master: &str, agent: &str, api: &str, victim: &CheckpointedExecutor) -> 
         } else {
             vec![String::new()]
         };
-        // An agent's health is a read like the master's.
+        // An agent's health and state are reads like the master's (its sandboxes' files
+        // are not: they need the operator's token).
         add(
             agent,
             path,
             bodies,
-            &[("GET", "/health"), ("GET", "/slave(1)/health")],
+            &[
+                ("GET", "/health"),
+                ("GET", "/slave(1)/health"),
+                ("GET", "/state"),
+                ("GET", "/slave(1)/state"),
+            ],
         );
     }
     for path in cairn::api::routes() {

@@ -75,8 +75,7 @@ fn counted(text: &str, word: &str) -> Vec<u64> {
 }
 
 #[test]
-fn logs_prints_the_last_lines_of_a_tasks_stdout_or_stderr_and_names_the_pods_when_one_is_unknown()
-{
+fn logs_prints_the_last_lines_of_a_tasks_stdout_or_stderr_and_names_the_pods_when_one_is_unknown() {
     // Logging on, so that the run's stderr (a file here) has log lines to judge.
     let (scratch, run) = deployed("logs", &[("CAIRN_LOG", "info")]);
 
@@ -85,7 +84,10 @@ fn logs_prints_the_last_lines_of_a_tasks_stdout_or_stderr_and_names_the_pods_whe
     let out = loop {
         let out = in_work_dir(&scratch, &["logs", "data-0", "--lines", "3"]);
         assert!(out.status.success(), "{}", output_text(&out));
-        if counted(&text(&out), "tick ").first().is_some_and(|n| *n > 1) {
+        if counted(&text(&out), "tick ")
+            .first()
+            .is_some_and(|n| *n > 1)
+        {
             break out;
         }
         assert!(Instant::now() < until, "{}", output_text(&out));
@@ -101,7 +103,12 @@ fn logs_prints_the_last_lines_of_a_tasks_stdout_or_stderr_and_names_the_pods_whe
 
     let out = in_work_dir(&scratch, &["logs", "data-0/node", "--stderr", "-n", "2"]);
     assert!(out.status.success(), "{}", output_text(&out));
-    assert_eq!(counted(&text(&out), "warn ").len(), 2, "{}", output_text(&out));
+    assert_eq!(
+        counted(&text(&out), "warn ").len(),
+        2,
+        "{}",
+        output_text(&out)
+    );
     assert!(!text(&out).contains("tick"), "{}", output_text(&out));
 
     let out = in_work_dir(&scratch, &["logs", "data-9"]);
@@ -142,7 +149,10 @@ fn logs_follow_prints_new_lines_while_it_runs_and_goes_on_after_the_task_restart
     let stdout = follow.stdout.take().unwrap();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             sink.lock().unwrap().push(line);
         }
     });
@@ -230,7 +240,11 @@ async fn files_read_serves_only_what_is_inside_a_sandbox() {
 
     let stdout = format!("{sandbox}/stdout");
     assert_eq!(files_read(&agent, &stdout, token).await, 200);
-    assert_eq!(files_read(&agent, &stdout, None).await, 401, "a sandbox needs the token");
+    assert_eq!(
+        files_read(&agent, &stdout, None).await,
+        401,
+        "a sandbox needs the token"
+    );
     let dotdot = format!("{sandbox}/../../../../../../../../operator-token");
     assert_eq!(files_read(&agent, &dotdot, token).await, 404, "{dotdot}");
     assert_eq!(files_read(&agent, "/etc/hostname", token).await, 404);
@@ -292,7 +306,10 @@ fn a_second_run_is_told_who_runs_the_work_dir_and_cluster_down_stops_them_all() 
     let master = master.trim();
 
     for second in [
-        vec!["run".to_string(), scratch.root.join("svc.yml").display().to_string()],
+        vec![
+            "run".to_string(),
+            scratch.root.join("svc.yml").display().to_string(),
+        ],
         vec!["cluster".to_string()],
     ] {
         let mut args: Vec<&str> = second.iter().map(String::as_str).collect();
@@ -387,7 +404,10 @@ async fn cluster_agent_refuses_a_work_dir_without_a_cluster_and_leaves_other_clu
 fn assert_nothing_left(work: &Path, tasks: &[u32]) {
     let left: Vec<u32> = tasks.iter().copied().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "tasks still running: {left:?}");
-    for agent in std::fs::read_dir(work.join("cluster/agents")).unwrap().flatten() {
+    for agent in std::fs::read_dir(work.join("cluster/agents"))
+        .unwrap()
+        .flatten()
+    {
         let role = agent.path().join("volumes/roles/ticker-role");
         let volumes: Vec<_> = std::fs::read_dir(&role)
             .into_iter()
@@ -400,7 +420,9 @@ fn assert_nothing_left(work: &Path, tasks: &[u32]) {
     let stored = cairn::stored_targets(&work.join("state")).unwrap();
     assert!(stored.is_empty(), "the state is gone");
     assert!(
-        cairn_cluster::running(&work.join("cluster")).unwrap().is_none(),
+        cairn_cluster::running(&work.join("cluster"))
+            .unwrap()
+            .is_none(),
         "the cluster started for the uninstall stopped"
     );
 }
@@ -409,7 +431,9 @@ fn assert_nothing_left(work: &Path, tasks: &[u32]) {
 fn assert_quiet(out: &std::process::Output) {
     let stdout = text(out);
     assert!(
-        !stdout.lines().any(|l| l.contains(" unreserve-") && l.contains("PREPARED")),
+        !stdout
+            .lines()
+            .any(|l| l.contains(" unreserve-") && l.contains("PREPARED")),
         "a line per reservation: {stdout}"
     );
     assert!(stdout.lines().count() <= 25, "{stdout}");
@@ -434,10 +458,7 @@ fn uninstall_after_run_stopped_starts_the_cluster_itself_and_removes_everything_
     );
     assert_eq!(cairn::stored_targets(&work.join("state")).unwrap().len(), 1);
 
-    let out = cairn(
-        &["uninstall", "--work-dir", work.to_str().unwrap()],
-        DEPLOY,
-    );
+    let out = cairn(&["uninstall", "--work-dir", work.to_str().unwrap()], DEPLOY);
     assert!(out.status.success(), "{}", output_text(&out));
     assert!(
         text(&out).contains("no cluster runs in"),

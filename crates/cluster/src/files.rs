@@ -115,7 +115,12 @@ fn open_inside(sandboxes: &Path, path: Option<&str>) -> Result<(File, PathBuf), 
         return Err((400, "Expecting 'path=value' in query.\n".into()));
     };
     let asked = PathBuf::from(path.trim_end_matches('/'));
-    let not_found = || (404, format!("'{path}' is not in a sandbox of this agent.\n"));
+    let not_found = || {
+        (
+            404,
+            format!("'{path}' is not in a sandbox of this agent.\n"),
+        )
+    };
     if !asked.is_absolute() || asked.components().any(|c| c == Component::ParentDir) {
         return Err(not_found());
     }
@@ -176,7 +181,11 @@ fn mode_string(mode: u32) -> String {
     };
     let mut out = String::with_capacity(10);
     out.push(kind);
-    for (shift, special, set_char) in [(6, libc::S_ISUID, 's'), (3, libc::S_ISGID, 's'), (0, libc::S_ISVTX, 't')] {
+    for (shift, special, set_char) in [
+        (6, libc::S_ISUID, 's'),
+        (3, libc::S_ISGID, 's'),
+        (0, libc::S_ISVTX, 't'),
+    ] {
         let bits = (mode >> shift) & 7;
         out.push(if bits & 4 != 0 { 'r' } else { '-' });
         out.push(if bits & 2 != 0 { 'w' } else { '-' });
@@ -219,11 +228,17 @@ impl Names {
     }
 
     fn user(&self, id: u32) -> String {
-        self.users.get(&id).cloned().unwrap_or_else(|| id.to_string())
+        self.users
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn group(&self, id: u32) -> String {
-        self.groups.get(&id).cloned().unwrap_or_else(|| id.to_string())
+        self.groups
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
     }
 }
 
@@ -264,9 +279,18 @@ mod tests {
         let link = format!("{}/s/run/link", slaves.display());
         let elsewhere = dir.join("secret").display().to_string();
         assert_eq!(read(&slaves, Some(&dotdot), None, None).unwrap_err().0, 404);
-        assert_eq!(read(&slaves, Some(&elsewhere), None, None).unwrap_err().0, 404);
-        assert_eq!(read(&slaves, Some("relative"), None, None).unwrap_err().0, 404);
-        assert_eq!(read(&slaves, Some(&link), Some("0"), None).unwrap_err().0, 403);
+        assert_eq!(
+            read(&slaves, Some(&elsewhere), None, None).unwrap_err().0,
+            404
+        );
+        assert_eq!(
+            read(&slaves, Some("relative"), None, None).unwrap_err().0,
+            404
+        );
+        assert_eq!(
+            read(&slaves, Some(&link), Some("0"), None).unwrap_err().0,
+            403
+        );
         assert_eq!(read(&slaves, None, None, None).unwrap_err().0, 400);
         let _ = std::fs::remove_dir_all(&dir);
     }

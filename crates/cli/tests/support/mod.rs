@@ -387,7 +387,9 @@ impl ClusterProcess {
     /// The `--work-dir` the cluster was started with (as `cairn run` takes it): the cluster
     /// lives in its `cluster/`, and other commands find it from there.
     pub fn service_work_dir(&self) -> &Path {
-        self.work_dir.parent().expect("the cluster dir is below the work dir")
+        self.work_dir
+            .parent()
+            .expect("the cluster dir is below the work dir")
     }
 
     fn port(&self) -> u16 {
