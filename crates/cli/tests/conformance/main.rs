@@ -207,6 +207,34 @@ impl Backend {
         )
     }
 
+    /// A GET of an agent (`host:port`) with `query`, with the operator's token where the
+    /// cluster needs one for it (cairn's `/files/*`): the status and the body as JSON.
+    pub async fn agent_get(
+        &self,
+        agent: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let url = reqwest::Url::parse_with_params(&format!("http://{agent}{path}"), query)
+            .expect("an agent URL");
+        let mut request = support::http_client().get(url);
+        if let Backend::Cairn(c) = self {
+            if let Some(token) = c.operator_token() {
+                request = request.bearer_auth(token);
+            }
+        }
+        let resp = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} of agent {agent} on {}: {e}", self.name()));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Where a persistent volume of `role` lives on the agent with this id.
     pub async fn volume_dir(
         &self,

@@ -307,7 +307,7 @@ async fn legacy_reservations(b: &Backend, r: &mut Record) {
 /// agent's own), and on SIGTERM notes the signal and ends within the grace period.
 fn task_command(port: u64) -> String {
     format!(
-        "ls -A | sort > data/ls.txt; \
+        "echo conformance-stdout; ls -A | sort > data/ls.txt; \
          env | cut -d= -f1 | sort > data/env.txt; echo \"$PATH\" > data/path.txt; \
          echo \"$MESOS_CONTAINER_IP\" > data/container_ip.txt; \
          echo \"$MESOS_ALLOCATION_ROLE\" > data/role.txt; \
@@ -492,6 +492,7 @@ async fn task_group(b: &Backend, r: &mut Record) {
         PathBuf::from(read("volume.txt")).canonicalize().ok() == dir.canonicalize().ok(),
     );
 
+    files(b, r, &agent, task_id).await;
     operator_views(b, r).await;
 
     // Reconciliation: of the task, of a task nobody has (on its agent and on none), of all.
@@ -682,6 +683,90 @@ async fn executor_floor(b: &Backend, r: &mut Record) {
         );
     }
     teardown(&s).await;
+}
+
+/// A task's files as a Mesos tool (and `cairn logs`) reads them: the agent's address from the
+/// master's `/state`, the executor's `directory` from the agent's `/state`, the bytes from the
+/// agent's `/files/read` and the listing from its `/files/browse`.
+async fn files(b: &Backend, r: &mut Record, agent: &AgentId, task_id: &str) {
+    let (_, _, state) = b.get("/state").await;
+    let address = state["slaves"]
+        .as_array()
+        .and_then(|s| s.iter().find(|a| a["id"] == agent.value.as_str()))
+        .and_then(|a| a["pid"].as_str())
+        .and_then(|p| p.split_once('@'))
+        .map(|(_, a)| a.to_string())
+        .expect("the agent in the master's /state");
+    let (_, agent_state) = b.agent_get(&address, "/state", &[]).await;
+    let executor = agent_state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|f| f["executors"].as_array().into_iter().flatten())
+        .find(|e| {
+            e["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["id"] == task_id))
+        })
+        .cloned()
+        .expect("the task's executor in the agent's /state");
+    let directory = executor["directory"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.fact(
+        "files.agent_state.executor.directory_is_absolute",
+        directory.starts_with('/'),
+    );
+    let sandbox = format!("{directory}/tasks/{task_id}");
+    let stdout = format!("{sandbox}/stdout");
+    let (code, end) = b
+        .agent_get(
+            &address,
+            "/files/read",
+            &[("path", &stdout), ("offset", "-1")],
+        )
+        .await;
+    r.fact("files.read.end.status", code);
+    r.json("files.read.end", &end);
+    r.fact(
+        "files.read.end.data_is_empty",
+        end["data"].as_str() == Some(""),
+    );
+    let (code, start) = b
+        .agent_get(
+            &address,
+            "/files/read",
+            &[("path", &stdout), ("offset", "0"), ("length", "11")],
+        )
+        .await;
+    r.fact("files.read.start.status", code);
+    r.json("files.read.start", &start);
+    r.fact(
+        "files.read.start.data",
+        start["data"].as_str().unwrap_or_default(),
+    );
+    let (code, listing) = b
+        .agent_get(&address, "/files/browse", &[("path", &sandbox)])
+        .await;
+    r.fact("files.browse.status", code);
+    let entry = listing
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|e| e["path"].as_str() == Some(stdout.as_str()))
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    r.json("files.browse.stdout", &entry);
+    let (code, _) = b
+        .agent_get(
+            &address,
+            "/files/read",
+            &[("path", "/etc/hostname"), ("offset", "0")],
+        )
+        .await;
+    r.fact("files.read.outside_the_sandboxes.status", code);
 }
 
 /// A task's sandbox relative to its executor's run, with ids written as `<id>` and the task
