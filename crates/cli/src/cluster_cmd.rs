@@ -302,15 +302,21 @@ fn down(work_dir: &std::path::Path, timeout: Duration) -> anyhow::Result<()> {
             master,
         }) => {
             let what = command_of(pid);
-            signal(pid, libc::SIGTERM);
+            signal(pid, libc::SIGTERM).with_context(|| {
+                format!("stopping {what} (pid {pid}) of {}", cluster_dir.display())
+            })?;
             let deadline = std::time::Instant::now() + timeout;
             while alive(pid) && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let killed = alive(pid);
             if killed {
-                signal(pid, libc::SIGKILL);
+                signal(pid, libc::SIGKILL)?;
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 while alive(pid) {
+                    if std::time::Instant::now() > deadline {
+                        bail!("{what} (pid {pid}) is still there 10s after SIGKILL");
+                    }
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -368,15 +374,21 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// Sends `sig` to `pid`; an error when it may not (another user's process).
 #[allow(unsafe_code)]
-fn signal(pid: u32, sig: i32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    if pid <= 1 {
-        return;
-    }
+fn signal(pid: u32, sig: i32) -> anyhow::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 1)
+        .with_context(|| format!("{pid} is not a pid to signal"))?;
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(pid, sig);
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        return Ok(());
+    }
+    match std::io::Error::last_os_error() {
+        // Gone meanwhile: what was wanted.
+        e if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        e => Err(e.into()),
     }
 }
 
