@@ -51,6 +51,8 @@ pub fn run(args: LogsArgs) -> anyhow::Result<()> {
 #[derive(Debug, Clone, PartialEq)]
 struct TaskFile {
     task_id: String,
+    /// The task's state when it was located.
+    state: Option<cairn::proto::TaskState>,
     agent: String,
     path: String,
 }
@@ -114,6 +116,16 @@ async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         let Ok(now) = locate(&api, &reader, &master, &pod, task.as_deref(), name).await else {
             continue;
         };
+        if now.task_id == file.task_id && now.state != file.state {
+            if let Some(state) = now.state.filter(|s| s.is_terminal()) {
+                // Said once: a task that stays down (a FINISH task done, a pod waiting to be
+                // relaunched) writes nothing more until the pod launches it again.
+                eprintln!(
+                    "--- {pod}: the task is {state}; waiting for a relaunch (Ctrl-C ends) ---"
+                );
+            }
+            file.state = now.state;
+        }
         if now.task_id != file.task_id {
             // What the old launch wrote last, then the new one from its start.
             if let Ok(size) = reader.size(&file).await {
@@ -203,6 +215,7 @@ async fn locate(
         })?;
     Ok(TaskFile {
         task_id: chosen.task_id.clone(),
+        state: chosen.state,
         agent,
         path: format!("{sandbox}/{name}"),
     })
