@@ -190,6 +190,10 @@ pub struct UninstallHow {
     /// Stop waiting for this agent at once (its reservations stay behind). Repeatable.
     #[arg(long = "force-agent", value_name = "AGENT")]
     force_agents: Vec<String>,
+    /// How long the master may leave the uninstall without an answer before it stops, saying
+    /// so (run it again to go on from where it was).
+    #[arg(long, default_value = "2m", value_parser = duration::parse)]
+    master_timeout: Duration,
 }
 
 impl UninstallHow {
@@ -198,6 +202,7 @@ impl UninstallHow {
         options.force_agents = self.force_agents;
         options.scheduler.uninstall = true;
         options.scheduler.uninstall_agent_timeout = Some(self.agent_timeout);
+        options.driver.give_up_after = Some(self.master_timeout);
         if let Some(id) = adopt {
             options.scheduler.takeover = TakeoverChoice::Adopt(id);
         }
@@ -351,8 +356,13 @@ fn uninstall_service(
     options.state_dir = Some(state_dir);
     options.credentials = credentials;
     options.secret_file = secret_file;
-    cairn::run_with(spec, options)?;
-    Ok(())
+    match cairn::run_with(spec, options) {
+        Err(e @ cairn::Error::MasterUnreachable { .. }) => anyhow::bail!(
+            "{e}: the uninstall did not finish; run it again once the master answers (it goes \
+             on from where it was)"
+        ),
+        other => Ok(other?),
+    }
 }
 
 /// Whether a master answers at `url`: an uninstall against one that does not would wait for it

@@ -448,16 +448,6 @@ fn uninstall_after_run_stopped_starts_the_cluster_itself_and_removes_everything_
     run.stop();
     assert!(tasks.iter().any(|p| alive(*p)), "tasks outlive run");
 
-    // A master that does not answer is said at once, and changes nothing.
-    let out = in_work_dir(&scratch, &["uninstall", "--master", "http://127.0.0.1:1"]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot reach the master"),
-        "{}",
-        output_text(&out)
-    );
-    assert_eq!(cairn::stored_targets(&work.join("state")).unwrap().len(), 1);
-
     let out = cairn(&["uninstall", "--work-dir", work.to_str().unwrap()], DEPLOY);
     assert!(out.status.success(), "{}", output_text(&out));
     assert!(
@@ -467,6 +457,67 @@ fn uninstall_after_run_stopped_starts_the_cluster_itself_and_removes_everything_
     );
     assert_quiet(&out);
     assert_nothing_left(&work, &tasks);
+}
+
+/// A master that answers `GET /version` and nothing else (every other request: 503), as one
+/// that is going down does; its URL.
+fn master_answering_only_version() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let answer = if head.starts_with(b"GET /version ") {
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            } else {
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            };
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn uninstall_stops_saying_so_when_the_master_does_not_answer_and_changes_nothing() {
+    let (scratch, mut run) = deployed("uninstall-unreachable", &[]);
+    let work = scratch.work_dir();
+    run.stop();
+
+    // Nobody listens: said at once.
+    let out = in_work_dir(&scratch, &["uninstall", "--master", "http://127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the master"),
+        "{}",
+        output_text(&out)
+    );
+
+    // It answers the first look, then nothing more: said after --master-timeout.
+    let master = master_answering_only_version();
+    let started = Instant::now();
+    let out = in_work_dir(
+        &scratch,
+        &["uninstall", "--master", &master, "--master-timeout", "2s"],
+    );
+    assert!(!out.status.success(), "{}", output_text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("no answer from the Mesos master at {master}"))
+            && err.contains("run it again"),
+        "{err}"
+    );
+    assert!(started.elapsed() < COMMAND, "it stopped by itself");
+    assert_eq!(
+        cairn::stored_targets(&work.join("state")).unwrap().len(),
+        1,
+        "the service is still stored"
+    );
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub struct DriverOptions {
     /// Snapshots are published at most this often (a deploy of a thousand tasks changes
     /// something on every event; the terminal needs no more than a few frames a second).
     pub publish_interval: Duration,
+    /// Stop with [`Error::MasterUnreachable`] once no subscription has been up for this long.
+    /// `None` (a scheduler's default): retry for ever, as a service waits for its master. An
+    /// uninstall sets it: one that waits for a master gone for good would never end.
+    pub give_up_after: Option<Duration>,
 }
 
 impl Default for DriverOptions {
@@ -84,6 +88,7 @@ impl Default for DriverOptions {
             missed_heartbeats: 5,
             subscribed_timeout: Duration::from_secs(30),
             publish_interval: Duration::from_millis(100),
+            give_up_after: None,
         }
     }
 }
@@ -262,6 +267,9 @@ impl Driver {
         // Actions the scheduler queued while being built (e.g. storing its config).
         self.drain()?;
         let mut backoff = self.options.backoff_min;
+        // Since when no subscription has been up (the start counts: a master that never
+        // answers is given up on too).
+        let mut down_since = Instant::now();
         let result = loop {
             let master = self.client.master();
             let checked = tokio::select! {
@@ -290,6 +298,7 @@ impl Driver {
                         .connected(events, &mut stop, &mut requests, &mut backoff)
                         .await;
                     self.stream_id = None;
+                    down_since = Instant::now();
                     self.stopped = !matches!(outcome, Ok(Ended::Broken(_)));
                     self.scheduler.handle_disconnected(now());
                     if let Err(e) = self.drain() {
@@ -308,6 +317,17 @@ impl Driver {
             };
             match outcome {
                 Ok(Ended::Broken(why)) => {
+                    if let Some(limit) = self
+                        .options
+                        .give_up_after
+                        .filter(|l| down_since.elapsed() >= *l)
+                    {
+                        break Err(Error::MasterUnreachable {
+                            master: master.to_string(),
+                            after: limit,
+                            why,
+                        });
+                    }
                     tracing::warn!("{why}; re-subscribing in {backoff:?}");
                 }
                 other => break other,

@@ -33,6 +33,17 @@ pub enum Error {
     #[cfg(feature = "embedded-cluster")]
     #[error("starting the embedded cluster")]
     Cluster(#[source] cairn_cluster::ClusterError),
+    /// No subscription to the master could be made for as long as the driver was told to try
+    /// (`DriverOptions::give_up_after`).
+    #[error("no answer from the Mesos master at {master} for {after:?} (last: {why}); stopped")]
+    MasterUnreachable {
+        /// The master.
+        master: String,
+        /// How long it was tried.
+        after: std::time::Duration,
+        /// What the last attempt said.
+        why: String,
+    },
     /// The work directory's embedded cluster runs already (a `cairn cluster`, or another
     /// `cairn run`): starting a second on its checkpoints is refused.
     #[error(
