@@ -287,19 +287,23 @@ struct FileData {
 }
 
 impl Reader {
-    /// `host:port` of the agent, from the master's `/state`.
-    async fn agent_address(&self, master: &str, agent_id: &str) -> anyhow::Result<String> {
-        let url = format!("{master}/state");
-        let state: MasterState = self
-            .http
-            .get(&url)
+    /// A read anyone may make (a master's or an agent's `/state`), as JSON.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> anyhow::Result<T> {
+        let reading = || format!("reading {url}");
+        self.http
+            .get(url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("reading {url}"))?
+            .with_context(reading)?
             .json()
             .await
-            .with_context(|| format!("reading {url}"))?;
+            .with_context(reading)
+    }
+
+    /// `host:port` of the agent, from the master's `/state`.
+    async fn agent_address(&self, master: &str, agent_id: &str) -> anyhow::Result<String> {
+        let state: MasterState = self.get_json(&format!("{master}/state")).await?;
         state
             .slaves
             .iter()
@@ -311,17 +315,7 @@ impl Reader {
     /// The task's sandbox on the agent: its executor's directory, and in it `tasks/<task id>`
     /// for a task of a group (a command task's executor has the task's own id and sandbox).
     async fn sandbox(&self, agent: &str, task_id: &str) -> anyhow::Result<Option<String>> {
-        let url = format!("http://{agent}/state");
-        let state: AgentState = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("reading {url}"))?
-            .json()
-            .await
-            .with_context(|| format!("reading {url}"))?;
+        let state: AgentState = self.get_json(&format!("http://{agent}/state")).await?;
         let executors = state
             .frameworks
             .iter()
@@ -414,10 +408,15 @@ impl Reader {
         }
     }
 
-    /// The file's bytes from `from` to `to`, read a chunk at a time (an agent returns at most
-    /// 64 KiB per read).
-    async fn collect(&self, file: &TaskFile, from: u64, to: u64) -> anyhow::Result<String> {
-        let mut out = String::new();
+    /// Hands `f` the file's bytes from `from` to `to`, a chunk at a time (an agent returns at
+    /// most 64 KiB per read); where it got to.
+    async fn chunks(
+        &self,
+        file: &TaskFile,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(&str) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
         let mut at = from;
         while at < to {
             let chunk = self.read(file, at as i64, Some(to - at)).await?;
@@ -425,24 +424,29 @@ impl Reader {
                 break;
             }
             at = chunk.offset + chunk.data.len() as u64;
-            out.push_str(&chunk.data);
+            f(&chunk.data)?;
         }
+        Ok(at)
+    }
+
+    /// The file's text from `from` to `to`.
+    async fn collect(&self, file: &TaskFile, from: u64, to: u64) -> anyhow::Result<String> {
+        let mut out = String::new();
+        self.chunks(file, from, to, |data| {
+            out.push_str(data);
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
     /// Prints the file from `from` to `to`; where it got to.
     async fn copy(&self, file: &TaskFile, from: u64, to: u64) -> anyhow::Result<u64> {
-        let mut at = from;
-        while at < to {
-            let chunk = self.read(file, at as i64, Some(to - at)).await?;
-            if chunk.data.is_empty() {
-                break;
-            }
-            at = chunk.offset + chunk.data.len() as u64;
+        self.chunks(file, from, to, |data| {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(chunk.data.as_bytes())?;
-            stdout.flush()?;
-        }
-        Ok(at)
+            stdout.write_all(data.as_bytes())?;
+            Ok(stdout.flush()?)
+        })
+        .await
     }
 }

@@ -111,20 +111,15 @@ fn logs_prints_the_last_lines_of_a_tasks_stdout_or_stderr_and_names_the_pods_whe
     );
     assert!(!text(&out).contains("tick"), "{}", output_text(&out));
 
-    let out = in_work_dir(&scratch, &["logs", "data-9"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no pod `data-9`") && err.contains("data-0, data-1"),
-        "{err}"
-    );
-    let out = in_work_dir(&scratch, &["logs", "data-0/server"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no task `server`") && err.contains("its tasks: node"),
-        "{err}"
-    );
+    for (asked, says) in [
+        ("data-9", ["no pod `data-9`", "its pods: data-0, data-1"]),
+        ("data-0/server", ["no task `server`", "its tasks: node"]),
+    ] {
+        let out = in_work_dir(&scratch, &["logs", asked]);
+        assert!(!out.status.success(), "{}", output_text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(says.iter().all(|s| err.contains(s)), "{asked}: {err}");
+    }
 
     // The run's log file has log lines, and no terminal colour codes in them.
     let log = run.stderr();
@@ -212,28 +207,17 @@ async fn files_read_serves_only_what_is_inside_a_sandbox() {
     let token = std::fs::read_to_string(cluster.join("operator-token")).unwrap();
     let token = Some(token.trim());
     let master = std::fs::read_to_string(cluster.join("master")).unwrap();
-    let client = support::http_client();
-    let state: serde_json::Value = client
-        .get(format!("{}/state", master.trim()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |url: String| async move {
+        let answer = support::http_client().get(&url).send().await.unwrap();
+        answer.json::<serde_json::Value>().await.unwrap()
+    };
+    let state = get(format!("{}/state", master.trim())).await;
     let agent = state["slaves"][0]["pid"]
         .as_str()
         .and_then(|p| p.split_once('@'))
         .map(|(_, a)| a.to_string())
         .unwrap();
-    let agent_state: serde_json::Value = client
-        .get(format!("http://{agent}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent_state = get(format!("http://{agent}/state")).await;
     let executor = &agent_state["frameworks"][0]["executors"][0];
     let task = executor["tasks"][0]["id"].as_str().unwrap();
     let sandbox = format!("{}/tasks/{task}", executor["directory"].as_str().unwrap());
@@ -356,21 +340,15 @@ async fn cluster_agent_refuses_a_work_dir_without_a_cluster_and_leaves_other_clu
     let cluster = support::ClusterProcess::start("lifecycle-agent").await;
     let empty = cluster.scratch.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    // Where the old default looked: with the other cluster's token at hand.
+    let stop_0 = |work_dir: &Path, more: &[&str]| {
+        let mut args = vec!["cluster", "agent", "stop", "0", "--work-dir"];
+        args.push(work_dir.to_str().unwrap());
+        args.extend(more);
+        cairn(&args, COMMAND)
+    };
+    // The other cluster's token at hand, as the old default (127.0.0.1:5050) would have had.
     let token = cluster.operator_token_path();
-    let out = cairn(
-        &[
-            "cluster",
-            "agent",
-            "stop",
-            "0",
-            "--work-dir",
-            empty.to_str().unwrap(),
-            "--operator-token",
-            token.to_str().unwrap(),
-        ],
-        COMMAND,
-    );
+    let out = stop_0(&empty, &["--operator-token", token.to_str().unwrap()]);
     assert!(!out.status.success(), "{}", output_text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -384,17 +362,7 @@ async fn cluster_agent_refuses_a_work_dir_without_a_cluster_and_leaves_other_clu
     );
 
     // Given that cluster's work dir, the command finds it.
-    let out = cairn(
-        &[
-            "cluster",
-            "agent",
-            "stop",
-            "0",
-            "--work-dir",
-            cluster.service_work_dir().to_str().unwrap(),
-        ],
-        COMMAND,
-    );
+    let out = stop_0(cluster.service_work_dir(), &[]);
     assert!(out.status.success(), "{}", output_text(&out));
     let agents = cluster.agents().await;
     assert_eq!(agents[0]["status"], "stopped", "{agents:?}");
