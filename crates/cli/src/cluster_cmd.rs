@@ -153,7 +153,11 @@ enum AgentCommand {
 #[derive(Subcommand)]
 enum AgentAction {
     /// List the agents and their status.
-    List,
+    List {
+        /// Print the cluster's JSON (`GET /cluster/agents`) instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop an agent as if its process died: tasks keep running.
     Stop { agent: String },
     /// Start a stopped agent again: it recovers its executors and re-registers.
@@ -421,7 +425,7 @@ fn agent_action(
     // Listing is a read anyone on the machine may make; the rest is the operator's.
     let token = match (&action, cairn_cluster::auth::read_token(operator_token)) {
         (_, Ok(token)) => Some(token),
-        (AgentAction::List, Err(_)) => None,
+        (AgentAction::List { .. }, Err(_)) => None,
         (_, Err(e)) => {
             return Err(e).context("reading the operator's token (give it with --operator-token)")
         }
@@ -433,7 +437,7 @@ fn agent_action(
         let client = cairn_cluster::http_client::build_plain(reqwest::Client::builder)?;
         let base = master.trim_end_matches('/');
         let request = match &action {
-            AgentAction::List => client.get(format!("{base}/cluster/agents")),
+            AgentAction::List { .. } => client.get(format!("{base}/cluster/agents")),
             AgentAction::Add => client.post(format!("{base}/cluster/agents")),
             AgentAction::Stop { agent } => {
                 client.post(format!("{base}/cluster/agents/{agent}/stop"))
@@ -462,6 +466,10 @@ fn agent_action(
             bail!("{status}: {body}");
         }
         let doc: serde_json::Value = serde_json::from_str(&body)?;
+        if matches!(action, AgentAction::List { json: true }) {
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(());
+        }
         if let Some(agents) = doc.get("agents").and_then(|a| a.as_array()) {
             println!(
                 "{:<6} {:<12} {:<18} {:<12} ID",
@@ -470,7 +478,7 @@ fn agent_action(
             for a in agents {
                 println!(
                     "{:<6} {:<12} {:<18} {:<12} {}",
-                    a["index"],
+                    a["index"].to_string(),
                     a["hostname"].as_str().unwrap_or(""),
                     a["endpoint"].as_str().unwrap_or(""),
                     a["status"].as_str().unwrap_or(""),

@@ -366,6 +366,25 @@ async fn cluster_agent_refuses_a_work_dir_without_a_cluster_and_leaves_other_clu
     assert!(out.status.success(), "{}", output_text(&out));
     let agents = cluster.agents().await;
     assert_eq!(agents[0]["status"], "stopped", "{agents:?}");
+
+    // And lists them, for people and for scripts.
+    let work = cluster.service_work_dir().to_str().unwrap();
+    let out = cairn(&["cluster", "agent", "list", "--work-dir", work], COMMAND);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let rows: Vec<Vec<String>> = text(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows[0][..4], ["INDEX", "HOSTNAME", "ENDPOINT", "STATUS"]);
+    assert_eq!(rows[1][0], "0");
+    assert_eq!(rows[1][3], "stopped", "{rows:?}");
+    let out = cairn(
+        &["cluster", "agent", "list", "--json", "--work-dir", work],
+        COMMAND,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["agents"][0]["status"], "stopped", "{doc}");
+    assert_eq!(doc["agents"][1]["status"], "running", "{doc}");
 }
 
 /// What a finished uninstall leaves: no process, no volume directory, no stored service.
