@@ -424,6 +424,10 @@ fn assert_quiet(out: &std::process::Output) {
         "a line per reservation: {stdout}"
     );
     assert!(stdout.lines().count() <= 25, "{stdout}");
+    assert!(
+        !stdout.contains("force-complete-uninstall"),
+        "names an option that does not exist: {stdout}"
+    );
     assert!(stdout.contains("ticker: uninstalled"), "{stdout}");
 }
 
