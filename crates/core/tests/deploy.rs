@@ -185,7 +185,10 @@ fn an_interrupted_plan_starts_nothing_new_until_continued() {
     sim.drain();
     assert_eq!(
         sim.step("data-0:[node]"),
-        (Status::Waiting, "interrupted".into())
+        (
+            Status::Waiting,
+            "interrupted: `cairn plan continue deploy` lets it start".into()
+        )
     );
     let mark = sim.calls.len();
     sim.offers(&[0, 1]);

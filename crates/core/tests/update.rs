@@ -574,3 +574,71 @@ fn a_pod_restarted_during_a_serial_rollout_is_rolled_next_and_no_other_pod_is_ki
         );
     }
 }
+
+fn command(sim: &mut Sim, command: cairn_core::plan::Command) {
+    let now = sim.now;
+    sim.sched.handle_command(now, command).unwrap();
+    sim.drain();
+}
+
+fn interrupt_deploy() -> cairn_core::plan::Command {
+    cairn_core::plan::Command::Interrupt {
+        plan: "deploy".into(),
+        phase: None,
+    }
+}
+
+// Goal: an interrupt during a rollout never leaves a pod down: the pod whose old task the
+// rollout killed is relaunched and becomes ready, and nothing new starts; the interrupt
+// survives a restart and a new spec; a `continue` finishes the rollout.
+#[test]
+fn an_interrupt_mid_rollout_lets_the_killed_pod_come_back_and_starts_nothing_new() {
+    let count = 3;
+    let mut sim = deployed(count, Strategy::Serial, 3);
+    sim.restart(with_cpus(count, 1.5));
+    let killed = resubscribe(&mut sim, count);
+    assert_eq!(killed, ["data-0-node"], "serial: one pod is killed first");
+    command(&mut sim, interrupt_deploy());
+    let mark = sim.calls.len();
+    for _ in 0..3 {
+        sim.offers(&[0, 1, 2]);
+        for n in sim.launched_since(mark) {
+            sim.ready(&n);
+        }
+        sim.advance(6);
+    }
+    assert_eq!(
+        sim.launched_since(mark),
+        ["data-0-node"],
+        "the killed pod is relaunched, and only it"
+    );
+    assert_eq!(
+        sim.count_since(mark, cairn_proto::scheduler::CallType::Kill),
+        0
+    );
+    assert_eq!(sim.step("data-0:[node]").0, Status::Complete);
+    let (status, why) = sim.step("data-1:[node]");
+    assert_eq!(status, Status::Waiting);
+    assert!(why.contains("cairn plan continue deploy"), "{why}");
+    // A restart, and then a new spec: still interrupted, nothing killed or launched.
+    sim.restart(with_cpus(count, 1.5));
+    let mark = sim.calls.len();
+    assert!(resubscribe(&mut sim, count).is_empty());
+    sim.restart(with_cpus(count, 2.0));
+    assert!(resubscribe(&mut sim, count).is_empty());
+    sim.offers(&[0, 1, 2]);
+    assert!(sim.launched_since(mark).is_empty());
+    assert_eq!(sim.step("data-0:[node]").0, Status::Waiting);
+    let mark = sim.calls.len();
+    command(
+        &mut sim,
+        cairn_core::plan::Command::Continue {
+            plan: "deploy".into(),
+            phase: None,
+        },
+    );
+    let down = answer_kills(&mut sim, mark, count);
+    assert_eq!(down.len(), 1, "the continue takes one pod down");
+    let most_down = roll_out_watching(&mut sim, count, down, |_, _, _| {});
+    assert_eq!(most_down, 1, "one pod down at a time");
+}

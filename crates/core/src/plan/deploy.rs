@@ -5,7 +5,7 @@
 //! once ([`ExpandedPlan`]), and words (step messages) are only written when a plan is shown
 //! ([`derive()`]); the scheduler's own use ([`derive_work`]) allocates little beyond its answer.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use cairn_proto::{AgentId, TaskId};
@@ -19,7 +19,7 @@ use super::overrides::PlanOverrides;
 use super::runs::PlanRun;
 use super::status::{PhaseStatus, PlanStatus, Status, StepStatus};
 use super::steps::{ExpandedPhase, ExpandedPlan, ExpandedStep};
-use super::strategy::{release, PhaseGate, Release};
+use super::strategy::{release, PhaseGate, Release, INTERRUPTED};
 
 /// What a plan is derived from.
 pub struct PlanInput<'a> {
@@ -89,6 +89,8 @@ struct Walked<'p> {
     steps: &'p [ExpandedStep],
     states: Vec<StepState>,
     releases: Vec<Release>,
+    /// The earlier phase of a serial plan this one waits for.
+    blocked_by: Option<&'p str>,
 }
 
 /// Why the steps of an idle plan wait.
@@ -100,6 +102,7 @@ pub fn idle_message(plan: &str) -> String {
 fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
     let mut out = Vec::with_capacity(plan.phases.len());
     let mut earlier_incomplete = false;
+    let mut first_incomplete_phase: Option<&'p str> = None;
     for phase in &plan.phases {
         let Some(steps) = &phase.steps else {
             continue;
@@ -136,8 +139,15 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
         // Only the rollout takes members down; a plan an operator starts runs beside them.
         // Every step of a pod that is down counts as down, so that its first incomplete step
         // (an init task's, say) is the one released.
-        let down: Vec<bool> = match (input.run, phase.spec.strategy) {
-            (None, Strategy::Serial | Strategy::SerialCanary) => {
+        // Under an interrupt every plan needs to know it: the step of a pod that is down
+        // finishes, so that an interrupt never leaves a pod down.
+        let serial_rollout = input.run.is_none()
+            && matches!(
+                phase.spec.strategy,
+                Strategy::Serial | Strategy::SerialCanary
+            );
+        let down: Vec<bool> = if serial_rollout || gate.interrupted {
+            {
                 let down_pods: HashSet<&PodInstanceName> = steps
                     .iter()
                     .zip(&states)
@@ -149,7 +159,8 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
                     .map(|s| down_pods.contains(&s.def.pod_instance))
                     .collect()
             }
-            _ => Vec::new(),
+        } else {
+            Vec::new()
         };
         let mut releases = release(&pods, &states, &down, gate);
         if input.run.is_some_and(|r| !r.started) {
@@ -159,12 +170,17 @@ fn walk<'p>(plan: &'p ExpandedPlan, input: &PlanInput<'_>) -> Vec<Walked<'p>> {
                 .filter(|r| **r == Release::Released)
                 .for_each(|r| *r = Release::Waiting(why.clone()));
         }
+        let blocked_by = first_incomplete_phase.filter(|_| gate.blocked);
+        if first_incomplete_phase.is_none() && states.iter().any(|s| *s != StepState::Complete) {
+            first_incomplete_phase = Some(phase.spec.name.as_str());
+        }
         earlier_incomplete |= states.iter().any(|s| *s != StepState::Complete);
         out.push(Walked {
             phase,
             steps,
             states,
             releases,
+            blocked_by,
         });
     }
     out
@@ -255,7 +271,7 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
     }
     let phases: Vec<PhaseStatus> = walked
         .iter()
-        .map(|w| phase_status(w, input.tasks))
+        .map(|w| phase_status(&plan.spec.name, w, input.tasks))
         .collect();
     DerivedPlan {
         status: PlanStatus {
@@ -274,23 +290,77 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
     }
 }
 
-fn phase_status(w: &Walked<'_>, tasks: &BTreeMap<String, TaskRecord>) -> PhaseStatus {
+fn phase_status(plan: &str, w: &Walked<'_>, tasks: &BTreeMap<String, TaskRecord>) -> PhaseStatus {
+    let statuses: Vec<Status> = w
+        .states
+        .iter()
+        .zip(&w.releases)
+        .map(|(s, r)| step_status(s, r))
+        .collect();
+    // What a pending step waits for, found in one pass (phases have thousands of steps): the
+    // phase's step under way, and the first unfinished step of each pod instance.
+    let under_way = w
+        .steps
+        .iter()
+        .zip(&statuses)
+        .find(|(_, s)| !matches!(s, Status::Pending | Status::Complete))
+        .map(|(step, _)| step.name.as_str());
+    let mut first_of_pod: HashMap<&PodInstanceName, &str> = HashMap::new();
     let steps: Vec<StepStatus> = w
         .steps
         .iter()
         .zip(&w.states)
         .zip(&w.releases)
-        .map(|((step, state), rel)| StepStatus {
-            name: step.name.clone(),
-            status: step_status(state, rel),
-            message: step_message(step, state, rel, tasks),
+        .zip(&statuses)
+        .map(|(((step, state), rel), status)| {
+            let message = match (state, rel) {
+                (StepState::NeedsLaunch { .. }, Release::Pending) => {
+                    let before = first_of_pod.get(&step.def.pod_instance).copied();
+                    pending_message(w, before, under_way)
+                }
+                (StepState::NeedsLaunch { .. }, Release::Waiting(m)) if m == INTERRUPTED => {
+                    format!("interrupted: `cairn plan continue {plan}` lets it start")
+                }
+                _ => step_message(step, state, rel, tasks),
+            };
+            if *state != StepState::Complete {
+                first_of_pod
+                    .entry(&step.def.pod_instance)
+                    .or_insert(step.name.as_str());
+            }
+            StepStatus {
+                name: step.name.clone(),
+                status: *status,
+                message,
+            }
         })
         .collect();
     PhaseStatus {
         name: w.phase.spec.name.clone(),
-        status: Status::aggregate(steps.iter().map(|s| s.status)),
+        status: Status::aggregate(statuses),
         strategy: w.phase.spec.strategy.as_str().to_string(),
         steps,
+    }
+}
+
+/// Why a step whose turn has not come waits: an earlier phase of a serial plan, an earlier
+/// step of its own pod, or the step under way in a serial phase.
+fn pending_message(w: &Walked<'_>, own_pod: Option<&str>, under_way: Option<&str>) -> String {
+    if let Some(phase) = w.blocked_by {
+        return format!("waiting for phase {phase} to complete (the plan is serial)");
+    }
+    if let Some(step) = own_pod {
+        return format!("waiting for {step}, an earlier step of its pod");
+    }
+    match under_way {
+        Some(step) => format!(
+            "waiting for {step} (the phase is {})",
+            w.phase.spec.strategy.as_str()
+        ),
+        None => format!(
+            "waiting for its turn (the phase is {})",
+            w.phase.spec.strategy.as_str()
+        ),
     }
 }
 

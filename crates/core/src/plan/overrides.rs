@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::ConfigId;
 
+/// The names the rollout plan goes by: the deploy plan, and the spec's `update` plan once a
+/// first deploy completed.
+const ROLLOUT_NAMES: [&str; 2] = ["deploy", "update"];
+
 /// The store property holding [`PlanOverrides`].
 pub const PLAN_OVERRIDES_PROPERTY: &str = "plan-overrides";
 
@@ -120,15 +124,36 @@ pub struct PlanOverrides {
 }
 
 impl PlanOverrides {
-    /// The overrides read from the store, if they belong to `config`; otherwise none.
-    pub fn for_config(stored: Option<&[u8]>, config: &ConfigId) -> PlanOverrides {
-        stored
-            .and_then(|b| serde_json::from_slice::<PlanOverrides>(b).ok())
-            .filter(|o| o.config.as_ref() == Some(config))
-            .unwrap_or_else(|| PlanOverrides {
+    /// The overrides read from the store, for target `config` whose rollout plan is
+    /// `rollout`. Overrides of another config keep only their interrupts: an operator who
+    /// interrupted a plan wants nothing new started until a `continue`, whatever spec comes
+    /// meanwhile (a new config's rollout gets its own canary gates and force-completes). An
+    /// interrupt of the rollout plan, under either of its names (`deploy`, or the spec's
+    /// `update` once a first deploy completed), holds the new rollout.
+    pub fn for_config(stored: Option<&[u8]>, config: &ConfigId, rollout: &str) -> PlanOverrides {
+        let stored = stored.and_then(|b| serde_json::from_slice::<PlanOverrides>(b).ok());
+        match stored {
+            Some(o) if o.config.as_ref() == Some(config) => o,
+            Some(o) => PlanOverrides {
+                config: Some(config.clone()),
+                interrupted: o
+                    .interrupted
+                    .into_iter()
+                    .map(|name| match name.split_once('/') {
+                        Some((plan, phase)) if ROLLOUT_NAMES.contains(&plan) => {
+                            format!("{rollout}/{phase}")
+                        }
+                        None if ROLLOUT_NAMES.contains(&name.as_str()) => rollout.to_string(),
+                        _ => name,
+                    })
+                    .collect(),
+                ..PlanOverrides::default()
+            },
+            None => PlanOverrides {
                 config: Some(config.clone()),
                 ..PlanOverrides::default()
-            })
+            },
+        }
     }
 
     /// `continue`s received by a phase.
@@ -177,5 +202,32 @@ impl PlanOverrides {
     /// The stored form.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_outlives_a_new_config_and_nothing_else_of_the_old_overrides_does() {
+        // Goal: `cairn update` does not silently resume an interrupted rollout. Method:
+        // overrides of config a with interrupts, a continue and a force-complete, read for b.
+        let a = ConfigId("a".into());
+        let mut old = PlanOverrides::for_config(None, &a, "deploy");
+        old.interrupt("deploy", None);
+        old.interrupt("deploy", Some("data"));
+        old.interrupt("backup", None);
+        old.continues.insert("deploy/data".into(), 1);
+        old.forced.insert("deploy/data/data-0:[node]".into());
+        let bytes = old.to_bytes();
+        assert_eq!(PlanOverrides::for_config(Some(&bytes), &a, "deploy"), old);
+        let b = ConfigId("b".into());
+        let new = PlanOverrides::for_config(Some(&bytes), &b, "update");
+        assert_eq!(new.config, Some(b));
+        assert!(new.is_interrupted("update", "other"));
+        assert!(new.is_interrupted("backup", "x"));
+        assert!(new.interrupted.contains("update/data"));
+        assert!(new.continues.is_empty() && new.forced.is_empty());
     }
 }

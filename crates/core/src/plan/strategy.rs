@@ -47,7 +47,8 @@ pub enum Release {
 
 /// The release of every step of a phase, in order: `pods[i]` is step i's pod instance,
 /// `states[i]` its state and `down[i]` whether its tasks were launched and are not running and
-/// ready now (empty: none is).
+/// ready now (empty: none is). Under an interrupt only the steps of pods that are down stay
+/// released: they finish what was begun.
 pub fn release(
     pods: &[&PodInstanceName],
     states: &[StepState],
@@ -67,12 +68,20 @@ pub fn release(
             .filter(|r| **r == Release::Released)
             .for_each(|r| *r = Release::Pending);
     } else if gate.interrupted {
-        out.iter_mut()
-            .filter(|r| **r == Release::Released)
-            .for_each(|r| *r = Release::Waiting("interrupted".into()));
+        // An interrupt starts nothing new, but a step whose pod is down already (its old task
+        // killed for the rollout, or stopped) is in flight: holding it would leave the pod
+        // down for as long as the plan stays interrupted.
+        for (i, r) in out.iter_mut().enumerate() {
+            if *r == Release::Released && !down(i) {
+                *r = Release::Waiting(INTERRUPTED.into());
+            }
+        }
     }
     out
 }
+
+/// The reason of a step an interrupt holds (the plan's words add how to resume it).
+pub const INTERRUPTED: &str = "interrupted";
 
 /// The first incomplete step at or after `from` whose pod is down is released, else the first
 /// incomplete one.
@@ -270,6 +279,24 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupt_holds_new_steps_but_lets_the_step_of_a_pod_that_is_down_finish() {
+        // Goal: an interrupt never leaves a pod down. Method: serial and parallel phases where
+        // p-1's old task was killed for the rollout (down) and p-2 is untouched.
+        let pods: Vec<PodInstanceName> = (0..3).map(|i| PodInstanceName::new("p", i)).collect();
+        let refs: Vec<&PodInstanceName> = pods.iter().collect();
+        let s = [StepState::Complete, launch(), launch()];
+        for strategy in [Strategy::Serial, Strategy::Parallel] {
+            let mut g = gate(strategy, 0);
+            g.interrupted = true;
+            let r = release(&refs, &s, &[false, true, false], g);
+            assert_eq!(released(&r), vec![1], "{strategy:?}");
+            let r = release(&refs, &s, &[], g);
+            assert!(released(&r).is_empty(), "{strategy:?}: nothing new starts");
+            assert_eq!(r[1], Release::Waiting(INTERRUPTED.into()));
+        }
+    }
+
+    #[test]
     fn interrupt_holds_and_an_earlier_phase_blocks() {
         // Goal: operator and plan gates. Method: interrupted, then blocked.
         let s = [launch()];
@@ -278,5 +305,11 @@ mod tests {
         assert!(matches!(run(&s, g, false)[0], Release::Waiting(_)));
         g.blocked = true;
         assert_eq!(run(&s, g, false)[0], Release::Pending);
+        let pods = [PodInstanceName::new("p", 0)];
+        assert_eq!(
+            release(&[&pods[0]], &s, &[true], g)[0],
+            Release::Pending,
+            "a blocked phase starts nothing, down or not"
+        );
     }
 }

@@ -279,13 +279,6 @@ impl Scheduler {
             outbox.persist(teardown::unused_configs(&stored, &config_id));
         }
         let deploy_completed = stored.properties.contains_key(teardown::DEPLOY_COMPLETED);
-        let plan_overrides = PlanOverrides::for_config(
-            stored
-                .properties
-                .get(PLAN_OVERRIDES_PROPERTY)
-                .map(Vec::as_slice),
-            &config_id,
-        );
         let plan_spec = rollout_plan_spec(&spec, deploy_completed);
         let deploy = ExpandedPlan::new(
             &spec,
@@ -293,6 +286,14 @@ impl Scheduler {
                 Some(c) => c.customize(plan_spec),
                 None => plan_spec,
             },
+        );
+        let plan_overrides = PlanOverrides::for_config(
+            stored
+                .properties
+                .get(PLAN_OVERRIDES_PROPERTY)
+                .map(Vec::as_slice),
+            &config_id,
+            &deploy.spec.name,
         );
         let others = spec
             .plans_not_run()
@@ -606,6 +607,12 @@ impl Scheduler {
         let mut plans = vec![plan, self.recovery_plan().status, self.decommission_plan()];
         plans.extend(self.other_plans());
         plans
+    }
+
+    /// The name of the plan that rolls out the target: `deploy`, or the spec's `update` plan
+    /// once a first deploy completed.
+    pub fn rollout_plan(&self) -> &str {
+        &self.deploy.spec.name
     }
 
     /// Whether the deploy (or update) plan is COMPLETE. Never while uninstalling.
