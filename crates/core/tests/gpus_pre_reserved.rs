@@ -81,7 +81,7 @@ fn a_gpu_pod_needing_more_gpus_than_any_agent_has_waits_saying_so() {
     let (status, message) = sim.step("gpu-0:[train]");
     assert_eq!(status, Status::Prepared);
     assert!(
-        message.contains("gpus refused 2") && message.contains("gpus: offered 1 GPUs, need 2"),
+        message.contains("gpus: 2 of 2 agents short; largest offer 1 of 2"),
         "{message}"
     );
 }

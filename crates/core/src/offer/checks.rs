@@ -215,6 +215,21 @@ impl OfferCheck for ScalarCheck {
     }
 }
 
+/// What a resource check's refusal says it was offered and needs (`offered 3.7, need 100.05`,
+/// `offers no GPUs, need 2`), read back for the counts of `why` (the words are written above).
+pub fn scalar_shortfall(check: &str, reason: &str) -> Option<(f64, f64)> {
+    if !["cpus", "mem", "gpus", "disk"].contains(&check) {
+        return None;
+    }
+    let (offered, need) = reason.split_once(", need ")?;
+    let offered = match offered.strip_prefix("offered ") {
+        Some(o) => o.trim_end_matches(" GPUs").parse().ok()?,
+        None if offered == "offers no GPUs" => 0.0,
+        None => return None,
+    };
+    Some((offered, need.trim().parse().ok()?))
+}
+
 /// `ports`: every fixed port is offered, and a dynamic port can be picked for each of the
 /// others.
 #[derive(Debug, Clone, Copy)]

@@ -19,6 +19,7 @@ pub mod placement;
 pub mod rank;
 pub mod requirement;
 pub mod view;
+pub mod why;
 
 pub use checks::builtin_checks;
 pub use evaluate::{evaluate, Cycle, Match, Pipeline};
@@ -30,6 +31,7 @@ pub use requirement::{
     requirement, ExecutorNeed, ExecutorSize, PodRequirement, TaskLaunch, TaskResources,
 };
 pub use view::{AgentFacts, OfferView};
+pub use why::{report, CheckCount, OfferReport};
 
 /// A named offer check. The built-ins come first ([`builtin_checks`]); an author's checks run
 /// after them, in the order given.

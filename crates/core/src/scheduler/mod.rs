@@ -591,12 +591,34 @@ impl Scheduler {
             return vec![self.uninstall_plan()];
         }
         let mut plan = self.derive_deploy().status;
+        let prepared = |p: &PlanStatus| {
+            p.phases
+                .iter()
+                .flat_map(|ph| &ph.steps)
+                .any(|s| s.status == Status::Prepared)
+        };
+        // Counted across the agents' latest offers only when a step waits for one.
+        let offers = if prepared(&plan) {
+            let records: Vec<DecisionRecord> = self.decisions.iter().cloned().collect();
+            crate::offer::why::report_by_pod(&records)
+        } else {
+            BTreeMap::new()
+        };
         for phase in &mut plan.phases {
             for step in &mut phase.steps {
-                let pod = step.name.split(':').next().unwrap_or_default();
-                if let (Status::Prepared, Some(why)) = (step.status, self.refusals.get(pod)) {
-                    step.message = format!("{}: {why}", step.message);
+                if step.status != Status::Prepared {
+                    continue;
                 }
+                let pod = step.name.split(':').next().unwrap_or_default();
+                let Some(why) = self.refusals.get(pod) else {
+                    continue;
+                };
+                // The last cycle's checks refused it: say so counted across the agents.
+                let counted = why
+                    .starts_with("no offer of")
+                    .then(|| offers.get(pod).and_then(|r| r.summary()))
+                    .flatten();
+                step.message = format!("{}: {}", step.message, counted.as_ref().unwrap_or(why));
             }
         }
         if let Some(e) = &self.last_error {
