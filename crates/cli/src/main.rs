@@ -2,11 +2,12 @@
 
 mod bench;
 mod cluster_cmd;
+mod debug_cmd;
 mod duration;
 mod endpoints_cmd;
 mod logs_cmd;
 mod mesos_client;
-mod ops_cmd;
+mod plan_cmd;
 mod pod_cmd;
 mod run_cmd;
 mod table;
@@ -48,10 +49,14 @@ enum Command {
     /// The pods of a running service: list, status, info; restart, replace, pause, resume.
     #[command(subcommand)]
     Pod(pod_cmd::PodCommand),
-    /// Act on a plan of a running service: continue, interrupt, start (with parameters), stop,
-    /// force-complete, restart.
+    /// A running service's plans: list, show (each step's status and why), and continue,
+    /// interrupt, start (with parameters), stop, force-complete, restart.
     #[command(subcommand)]
-    Plan(ops_cmd::PlanCommand),
+    Plan(plan_cmd::PlanCommand),
+    /// Why a running service's step waits: `debug offers [STEP]` shows the recent offers,
+    /// each check's verdict, and the failing checks counted across agents.
+    #[command(subcommand)]
+    Debug(debug_cmd::DebugCommand),
     /// Remove a service: its tasks, reservations, volumes, framework and state.
     ///
     /// Kills its tasks, releases its reservations and volumes, tears down its framework and
@@ -83,6 +88,7 @@ fn main() -> std::process::ExitCode {
             | Command::Pod(_)
             | Command::Plan(_)
             | Command::Logs(_)
+            | Command::Debug(_)
     ) {
         // A command that prints and exits is often piped into `head` or `grep -q`: a closed
         // pipe ends it quietly, as it ends any Unix tool, instead of a panic in `println!`.
@@ -113,7 +119,8 @@ fn main() -> std::process::ExitCode {
         Command::Endpoints(args) => endpoints_cmd::run(args),
         Command::Logs(args) => logs_cmd::run(args),
         Command::Pod(c) => pod_cmd::run(c),
-        Command::Plan(c) => ops_cmd::plan(c),
+        Command::Plan(c) => plan_cmd::run(c),
+        Command::Debug(c) => debug_cmd::run(c),
         Command::Cluster(args) => cluster_cmd::run(*args),
         Command::Bench(c) => bench::run(c),
         Command::Executor => cairn::executor_main().map_err(Into::into),

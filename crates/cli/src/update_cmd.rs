@@ -48,6 +48,10 @@ pub struct UpdateArgs {
     /// Return once the spec is accepted instead of following the rollout to its end.
     #[arg(long)]
     no_wait: bool,
+    /// Stage the rollout interrupted: the scheduler takes the spec, but no pod is touched
+    /// until `cairn plan continue PLAN` (needs a running scheduler).
+    #[arg(long)]
+    paused: bool,
     /// Give up following the rollout after this long (it goes on without us).
     #[arg(long, default_value = "1h", value_parser = duration::parse)]
     timeout: Duration,
@@ -207,6 +211,12 @@ async fn update(
         None => None,
     };
     let Some((client, before)) = running else {
+        anyhow::ensure!(
+            !args.paused,
+            "{}: --paused stages a rollout in a running scheduler, and none answers; nothing \
+             was changed",
+            spec.name
+        );
         return offline(args, path, &spec);
     };
     let own = operator_taskcfg();
@@ -222,7 +232,12 @@ async fn update(
             if own.len() == 1 { "is" } else { "are" }
         );
     }
-    match client.update(&spec).await? {
+    let answer = if args.paused {
+        client.update_paused(&spec).await?
+    } else {
+        client.update(&spec).await?
+    };
+    match answer {
         UpdateAnswer::Unchanged => {
             println!(
                 "{}: the spec is the target already; nothing to roll out",
@@ -231,6 +246,7 @@ async fn update(
             Ok(())
         }
         UpdateAnswer::Refused(violations) => refused(path, &violations),
+        UpdateAnswer::Accepted if args.paused => staged(&client, &before.config_id, args).await,
         UpdateAnswer::Accepted => {
             println!(
                 "{}: update accepted by the scheduler at {}; rolling out",
@@ -242,6 +258,32 @@ async fn update(
             }
             follow(&client, &before.config_id, args.timeout).await
         }
+    }
+}
+
+/// A paused update: once the scheduler runs the new target, says which plan waits.
+async fn staged(client: &ApiClient, old_config: &str, args: &UpdateArgs) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    loop {
+        if let (Ok(status), Ok(plans)) = (client.status().await, client.plans().await) {
+            if status.config_id != old_config && status.connected {
+                // The API lists the rollout plan first.
+                let plan = plans.first().map_or("deploy", |p| p.name.as_str());
+                println!(
+                    "{}: update accepted and staged as config {}: plan {plan} is interrupted, \
+                     no pod changes until `cairn plan continue {plan}`",
+                    status.service, status.config_id
+                );
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduler took the spec but does not run it after {:?}; `cairn update status` \
+             shows where it is",
+            args.timeout
+        );
+        tokio::time::sleep(FOLLOW_POLL).await;
     }
 }
 
@@ -301,6 +343,7 @@ fn with_steps(summary: &PlanSummary, steps: Vec<StepEntry>) -> PlanStatus {
         phases,
         errors: summary.errors.clone(),
         parameters: summary.parameters.clone(),
+        interrupted: summary.interrupted,
     }
 }
 
@@ -436,6 +479,11 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
     let status = client.status().await?;
     let summaries = client.plans().await?;
+    let mut shown = Vec::new();
+    for summary in &summaries {
+        shown.push(client.plan_steps(&summary.name).await?);
+    }
+    let rollout = shown.first().map(|(s, steps)| (s, steps.as_slice()));
     println!(
         "{}: config {}, {}, {}",
         status.service,
@@ -445,23 +493,49 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         } else {
             format!("not connected to {}", status.master)
         },
-        if status.deployed {
-            "rolled out"
-        } else {
-            "rolling out"
-        }
+        rollout_words(status.deployed, rollout)
     );
-    for summary in &summaries {
-        let (summary, steps) = client.plan_steps(&summary.name).await?;
-        print!("{}", describe_plan(&summary, &steps));
+    for (summary, steps) in &shown {
+        print!("{}", describe_plan(summary, steps));
     }
     Ok(())
+}
+
+/// Where the rollout is, in words: a plan held only by pods whose agents are unreachable is
+/// not rolling anything out (nothing is launched or killed until they are back), and an
+/// interrupted one waits for an operator.
+fn rollout_words(deployed: bool, rollout: Option<(&PlanSummary, &[StepEntry])>) -> String {
+    let Some((plan, steps)) = rollout.filter(|_| !deployed) else {
+        return "rolled out".into();
+    };
+    let unfinished: Vec<&StepEntry> = steps
+        .iter()
+        .filter(|s| s.status != Status::Complete)
+        .collect();
+    let unreachable = unfinished
+        .iter()
+        .filter(|s| s.message.contains("is TASK_UNREACHABLE"))
+        .count();
+    if unreachable > 0 && unreachable == unfinished.len() {
+        return format!(
+            "rolled out, {unreachable} pod{} unreachable (waiting for {} agent to come back)",
+            if unreachable == 1 { "" } else { "s" },
+            if unreachable == 1 { "its" } else { "their" }
+        );
+    }
+    if plan.interrupted {
+        return format!(
+            "rollout interrupted (`cairn plan continue {}` resumes it)",
+            plan.name
+        );
+    }
+    "rolling out".into()
 }
 
 /// A plan as a tree: plan, phases, steps, each with its status. A plan of more than
 /// [`STEPS_SHOWN`] steps shows its phases with their steps counted, and lists only the steps
 /// in flight (neither pending nor complete), at most [`IN_FLIGHT_SHOWN`] of them.
-fn describe_plan(summary: &PlanSummary, steps: &[StepEntry]) -> String {
+pub fn describe_plan(summary: &PlanSummary, steps: &[StepEntry]) -> String {
     use std::fmt::Write as _;
     let step_line = |out: &mut String, step: &StepEntry| {
         let _ = write!(out, "    {} {}", step.name, step.status);
@@ -576,6 +650,7 @@ mod tests {
             strategy: "serial".into(),
             errors: Vec::new(),
             parameters: Default::default(),
+            interrupted: false,
             phases_total: 1,
             phases: vec![cairn::pages::PhaseSummary {
                 name: "data".into(),
@@ -626,5 +701,23 @@ mod tests {
         );
         assert!(text.contains("    data-9000:[node] STARTING"), "{text}");
         assert!(!text.contains("data-1:[node]"), "{text}");
+    }
+
+    #[test]
+    fn a_rollout_held_only_by_unreachable_pods_is_not_said_to_be_rolling_out() {
+        let mut step = entry("data-1:[node]", Status::Started);
+        step.message = "data-1-node is TASK_UNREACHABLE".into();
+        let steps = [entry("data-0:[node]", Status::Complete), step];
+        let plan = summary(2, 1);
+        assert_eq!(
+            rollout_words(false, Some((&plan, &steps))),
+            "rolled out, 1 pod unreachable (waiting for its agent to come back)"
+        );
+        let starting = [entry("data-1:[node]", Status::Starting)];
+        assert_eq!(
+            rollout_words(false, Some((&plan, &starting))),
+            "rolling out"
+        );
+        assert_eq!(rollout_words(true, None), "rolled out");
     }
 }

@@ -4,14 +4,15 @@
 //! |---|---|
 //! | `GET /v1/status` | service, master, framework, connected, deployed, target config id |
 //! | `GET /v1/plans` | every plan summarised: steps counted by status, phases with their counts (the rollout plan first) |
-//! | `GET /v1/plans/{plan}` | one plan summarised, and with `?offset=&limit=` a page of its steps; 404 naming the plans there are |
+//! | `GET /v1/plans/{plan}` | one plan summarised, and with `?offset=&limit=` a page of its steps, each with its `message`: why it is where it is (waiting for an offer and which checks refuse, for an earlier step, for `continue`; in flight and how far); 404 naming the plans there are |
 //! | `GET /v1/pods` | a page of pod instances and their tasks (`?offset=&limit=`) |
 //! | `GET /v1/pods/{pod}` | one pod instance: each task's state, agent, since, ready, last exit (code, message), recent failures, crash-looping; paused; 404 naming the pods there are |
 //! | `GET /v1/pods/{pod}/info` | the pod's TaskInfos as last launched (from the store); 404 naming the pods there are |
 //! | `GET /v1/health` | 200 healthy, 202 deploying or recovering, 417 errors (a plan's, or a crash-looping task), 503 not connected to the master; the body says why ([`crate::health`]) |
 //! | `GET /v1/endpoints` | the names of the service's endpoints (its advertised ports), sorted |
 //! | `GET /v1/endpoints/{name}` | one endpoint: `{"address": ["<agent>:<port>", ...], "dns": ["<task>.<FRAMEWORK_HOST>:<port>", ...], "vip": "..."}`, the running tasks in pod-index order; 404 naming the endpoints there are |
-//! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would |
+//! | `GET /v1/debug/offers` | the recent offers (at most 50, newest last) with each check's verdict, and each failing check counted across the agents' latest offers (`summary`: `cpus: 3 of 3 agents short; largest offer 3.7 of 100.05`); `?step=` (`data-0:[node]` or `data-0`) for one step's pod, 404 naming the steps waiting for an offer |
+//! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would; `?paused=true` stages its rollout interrupted (it waits for `continue`) |
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
 //! | `POST /v1/pods/{pod}/pause`, `.../resume` | relaunch the pod's RUNNING tasks in place with a no-op command and no checks (to inspect or repair its volumes), or with their own again |
@@ -378,6 +379,10 @@ const API_ROUTES: &[ApiRoute] = &[
         handler: || get(endpoint),
     },
     ApiRoute {
+        path: "/v1/debug/offers",
+        handler: || get(debug_offers),
+    },
+    ApiRoute {
         path: "/v1/update",
         handler: || post(update),
     },
@@ -603,6 +608,20 @@ async fn plan(
                 format!("no plan `{name}` (plans: {})", names.join(", ")),
             )
         }
+    }
+}
+
+/// `?step=` of `GET /v1/debug/offers`.
+#[derive(Debug, Deserialize)]
+struct StepQuery {
+    step: Option<String>,
+}
+
+async fn debug_offers(State(api): State<Arc<Api>>, Query(query): Query<StepQuery>) -> Response {
+    let snap = api.snapshot.borrow();
+    match crate::debug::offers(&snap.plans, &snap.decisions, query.step.as_deref()) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(unknown) => error(StatusCode::NOT_FOUND, unknown.0),
     }
 }
 
@@ -838,7 +857,18 @@ async fn ask<T>(
     }
 }
 
-async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+/// `?paused=` of `POST /v1/update`.
+#[derive(Debug, Deserialize)]
+struct UpdateQuery {
+    paused: Option<bool>,
+}
+
+async fn update(
+    State(api): State<Arc<Api>>,
+    Query(query): Query<UpdateQuery>,
+    body: Bytes,
+) -> Response {
+    let paused = query.paused.unwrap_or(false);
     let size = &cairn_core::spec::limits::SPEC_BYTES;
     if size.exceeded_by(body.len() as u64) {
         return error(
@@ -904,6 +934,7 @@ async fn update(State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let judged = Box::new(spec.clone());
     let verdict = match ask(&api, |reply| Request::Update {
         spec: judged,
+        paused,
         reply,
     })
     .await
@@ -1139,8 +1170,38 @@ impl ApiClient {
 
     /// `POST /v1/update` with `spec`.
     pub async fn update(&self, spec: &ServiceSpec) -> Result<UpdateAnswer, Error> {
+        self.send_update(spec, "/v1/update").await
+    }
+
+    /// `POST /v1/update?paused=true` with `spec`: an accepted spec's rollout waits for
+    /// `cairn plan continue`.
+    pub async fn update_paused(&self, spec: &ServiceSpec) -> Result<UpdateAnswer, Error> {
+        self.send_update(spec, "/v1/update?paused=true").await
+    }
+
+    /// `GET /v1/debug/offers[?step=]`; `None` when no plan has that step.
+    pub async fn debug_offers(
+        &self,
+        step: Option<&str>,
+    ) -> Result<Result<crate::debug::OffersAnswer, String>, Error> {
+        let path = match step {
+            Some(s) => format!("/v1/debug/offers?step={}", query_escape(s)),
+            None => "/v1/debug/offers".to_string(),
+        };
+        let (code, body) = self.send(Method::GET, &path, None).await?;
+        let url = format!("{}{path}", self.base);
+        match code {
+            StatusCode::NOT_FOUND => Ok(Err(error_text(&body))),
+            c if c.is_success() => serde_json::from_slice(&body)
+                .map(Ok)
+                .map_err(|e| Error::Api(format!("GET {url}: {e}"))),
+            c => Err(Error::Api(format!("GET {url}: {c}: {}", error_text(&body)))),
+        }
+    }
+
+    async fn send_update(&self, spec: &ServiceSpec, path: &str) -> Result<UpdateAnswer, Error> {
         let spec = serde_json::to_value(spec).map_err(|e| Error::Api(format!("the spec: {e}")))?;
-        let (code, body) = self.send(Method::POST, "/v1/update", Some(&spec)).await?;
+        let (code, body) = self.send(Method::POST, path, Some(&spec)).await?;
         let url = format!("{}/v1/update", self.base);
         match code {
             StatusCode::ACCEPTED => Ok(UpdateAnswer::Accepted),
@@ -1217,6 +1278,19 @@ impl ApiClient {
     }
 }
 
+/// A query value with what a URL would misread escaped (step names hold `:[],`).
+pub fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The `error` of an error answer, or the body as text.
 fn error_text(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -1263,6 +1337,7 @@ mod tests {
             }],
             errors: Vec::new(),
             parameters: Default::default(),
+            interrupted: false,
         }
     }
 

@@ -157,6 +157,8 @@ pub enum Request {
     Update {
         /// The new spec, validated.
         spec: Box<ServiceSpec>,
+        /// Stage the rollout interrupted: an accepted spec's rollout waits for `continue`.
+        paused: bool,
         /// Where the verdict goes.
         reply: oneshot::Sender<Result<UpdateCheck, CommandRefusal>>,
     },
@@ -383,9 +385,30 @@ impl Driver {
     /// Errs when the store failed to commit what a command wrote (the driver then stops).
     fn handle_request(&mut self, request: Request) -> Result<Option<Box<ServiceSpec>>, Error> {
         match request {
-            Request::Update { spec, reply } => {
+            Request::Update {
+                spec,
+                paused,
+                reply,
+            } => {
                 let verdict = self.scheduler.check_update(&spec);
                 let accepted = matches!(verdict, Ok(UpdateCheck::Accepted));
+                if accepted && paused {
+                    // Persisted before the verdict and before the restart: interrupts carry
+                    // over to the new target, so its rollout starts interrupted.
+                    let rollout = self.scheduler.rollout_plan().to_string();
+                    let interrupted = self.scheduler.handle_command(
+                        now(),
+                        Command::Interrupt {
+                            plan: rollout,
+                            phase: None,
+                        },
+                    );
+                    self.drain()?;
+                    if let Err(refusal) = interrupted {
+                        let _ = reply.send(Err(refusal));
+                        return Ok(None);
+                    }
+                }
                 // The asker may have given up; the verdict stands either way.
                 let _ = reply.send(verdict);
                 Ok(accepted.then_some(spec))

@@ -37,6 +37,7 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod debug;
 pub mod driver;
 mod error;
 mod executor;

@@ -103,6 +103,9 @@ pub struct PlanSummary {
     /// For a started plan beyond deploy and update: the parameters of its start.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
+    /// An operator interrupted the plan, or one of its phases.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Every step of the plan, counted.
     pub steps: StepCounts,
     /// How many phases the plan has.
@@ -139,6 +142,7 @@ impl PlanSummary {
             strategy: plan.strategy.clone(),
             errors: plan.errors.clone(),
             parameters: plan.parameters.clone(),
+            interrupted: plan.interrupted,
             steps,
             phases_total: plan.phases.len(),
             phases,
@@ -294,6 +298,7 @@ mod tests {
                 .collect(),
             errors: Vec::new(),
             parameters: Default::default(),
+            interrupted: false,
         }
     }
 

@@ -327,6 +327,7 @@ mod tests {
                 }],
                 errors: vec![],
                 parameters: Default::default(),
+                interrupted: false,
             }],
             ..Snapshot::default()
         }

@@ -285,6 +285,7 @@ pub fn derive(plan: &ExpandedPlan, input: &PlanInput<'_>) -> DerivedPlan {
                 .filter(|r| r.started)
                 .map(|r| r.parameters.clone())
                 .unwrap_or_default(),
+            interrupted: input.overrides.is_any_interrupted(&plan.spec.name),
         },
         work,
     }

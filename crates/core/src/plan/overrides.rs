@@ -164,6 +164,13 @@ impl PlanOverrides {
             .unwrap_or(0)
     }
 
+    /// Whether the plan or any of its phases is interrupted.
+    pub fn is_any_interrupted(&self, plan: &str) -> bool {
+        self.interrupted
+            .iter()
+            .any(|k| k == plan || k.strip_prefix(plan).is_some_and(|r| r.starts_with('/')))
+    }
+
     /// Whether the plan or the phase is interrupted.
     pub fn is_interrupted(&self, plan: &str, phase: &str) -> bool {
         self.interrupted.contains(plan) || self.interrupted.contains(&format!("{plan}/{phase}"))

@@ -87,6 +87,10 @@ pub struct PlanStatus {
     /// For a started plan beyond deploy and update: the parameters of its start.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub parameters: std::collections::BTreeMap<String, String>,
+    /// An operator interrupted the plan, or one of its phases: no new step starts there
+    /// until a `continue`.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// A phase with derived statuses.

@@ -222,6 +222,7 @@ pub fn derive(input: &RecoveryInput<'_>) -> RecoveryPlan {
             phases,
             errors: Vec::new(),
             parameters: Default::default(),
+            interrupted: false,
         },
         released,
         pods,

@@ -555,5 +555,6 @@ fn plan_status(
         phases,
         errors,
         parameters: Default::default(),
+        interrupted: false,
     }
 }
