@@ -17,9 +17,92 @@ use crate::locate::{self, PodLocation};
 /// embedded cluster on another machine has its directories there, not here).
 const SANDBOX_WAIT: Duration = Duration::from_secs(10);
 
+/// A step that keeps its status this long says why it waits (once, and again when the
+/// reason changes): a deploy that stalls says so within seconds, without a line per offer.
+const WAIT_SAID_AFTER: Duration = Duration::from_secs(3);
+
+/// The most waiting steps said at once; the rest are counted (a parallel phase of a thousand
+/// steps waiting for offers is one story, not a thousand lines).
+const WAITS_SAID: usize = 5;
+
+/// What has been said of each step that is not complete: since when it has its status, and
+/// the reason last printed for it.
+#[derive(Debug, Default)]
+pub(crate) struct Waits {
+    steps: BTreeMap<(String, String, String), Wait>,
+}
+
+#[derive(Debug)]
+struct Wait {
+    status: Status,
+    since: Instant,
+    said: String,
+}
+
+impl Waits {
+    /// Lines for the steps of `snap` that have kept their status for [`WAIT_SAID_AFTER`] and
+    /// wait for a reason not said yet. A step's change of status (which [`lines`] prints with
+    /// its message) starts its clock again.
+    pub(crate) fn lines(&mut self, now: Instant, snap: &Snapshot) -> Vec<String> {
+        let mut seen = BTreeMap::new();
+        let mut out = Vec::new();
+        let mut unsaid = 0;
+        for plan in snap
+            .plans
+            .iter()
+            .filter(|p| shown_status(p) != Status::Complete)
+        {
+            for phase in &plan.phases {
+                for step in &phase.steps {
+                    if matches!(step.status, Status::Complete | Status::Pending) || recovering(step)
+                    {
+                        continue;
+                    }
+                    let key = (plan.name.clone(), phase.name.clone(), step.name.clone());
+                    let mut wait = match self.steps.remove(&key) {
+                        Some(w) if w.status == step.status => w,
+                        // New, or changed: the status line says the message of the moment.
+                        _ => Wait {
+                            status: step.status,
+                            since: now,
+                            said: step.message.clone(),
+                        },
+                    };
+                    let due = now.duration_since(wait.since) >= WAIT_SAID_AFTER;
+                    if due && !step.message.is_empty() && step.message != wait.said {
+                        if out.len() < WAITS_SAID {
+                            out.push(format!(
+                                "{}: {:<12} {} {} for {}s: {}",
+                                plan.name,
+                                plan.status.as_str(),
+                                step.name,
+                                step.status,
+                                now.duration_since(wait.since).as_secs(),
+                                step.message
+                            ));
+                        } else {
+                            unsaid += 1;
+                        }
+                        wait.said = step.message.clone();
+                    }
+                    seen.insert(key, wait);
+                }
+            }
+        }
+        if unsaid > 0 {
+            out.push(format!(
+                "... and {unsaid} more steps wait (`cairn plan show` lists them)"
+            ));
+        }
+        self.steps = seen;
+        out
+    }
+}
+
 /// Prints progress lines and locations until the snapshot channel closes.
 pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
     let mut last: Option<Snapshot> = None;
+    let mut waits = Waits::default();
     let mut shown_placement: Option<Vec<(String, String)>> = None;
     // When the current placement was first seen without every sandbox in place.
     let mut waiting_since: Option<Instant> = None;
@@ -27,6 +110,12 @@ pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
         let snap = rx.borrow_and_update().clone();
         for line in lines(last.as_ref(), &snap) {
             println!("{line}");
+        }
+        // Only once connected: before, a step waits for the subscription, not for its reason.
+        if snap.connected {
+            for line in waits.lines(Instant::now(), &snap) {
+                println!("{line}");
+            }
         }
         // Only once connected: before, the pods' states are what the store remembers, not
         // what the master says.
@@ -53,16 +142,23 @@ pub(crate) async fn print(mut rx: watch::Receiver<Snapshot>, service: String) {
                 }
             }
         }
+        let deployed = snap.deployed;
         last = Some(snap);
         // While the table waits for sandboxes, look again every half second even if nothing
-        // else changes.
-        let changed = if pending {
-            match tokio::time::timeout(Duration::from_millis(500), rx.changed()).await {
+        // else changes; while a step waits, every second, so that its reason is said in time.
+        let look_again = if pending {
+            Some(Duration::from_millis(500))
+        } else if !deployed {
+            Some(Duration::from_secs(1))
+        } else {
+            None
+        };
+        let changed = match look_again {
+            Some(after) => match tokio::time::timeout(after, rx.changed()).await {
                 Ok(r) => r,
                 Err(_) => Ok(()),
-            }
-        } else {
-            rx.changed().await
+            },
+            None => rx.changed().await,
         };
         if changed.is_err() {
             // The driver is gone; say what its last snapshot says.
@@ -120,8 +216,9 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
             })
             .unwrap_or_default();
         let steps = plan.phases.iter().map(|ph| ph.steps.len()).sum::<usize>();
-        let plan_changed = old.is_none_or(|o| o.status != plan.status);
-        if old.is_none() && steps > 0 && plan.status != Status::Complete {
+        let status = shown_status(plan);
+        let plan_changed = old.is_none_or(|o| shown_status(o) != status);
+        if old.is_none() && steps > 0 && status != Status::Complete {
             out.push(format!("{}: {} ({steps} steps)", plan.name, plan.status));
         }
         if plan.name == cairn_core::scheduler::UNINSTALL_PLAN {
@@ -138,7 +235,7 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
                     // First sight: only what has started is news.
                     None => old.is_some() || step.status != Status::Pending,
                 };
-                if changed && plan.status != Status::Complete {
+                if changed && status != Status::Complete && !recovering(step) {
                     let mut line = format!(
                         "{}: {:<12} {} {}",
                         plan.name,
@@ -153,7 +250,7 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
                 }
             }
         }
-        let said_complete = plan_changed && steps > 0 && plan.status == Status::Complete;
+        let said_complete = plan_changed && steps > 0 && status == Status::Complete;
         if said_complete {
             out.push(format!("{} COMPLETE", plan.name));
         }
@@ -259,6 +356,35 @@ fn uninstall_lines(
         }
     }
     out
+}
+
+/// A deploy step whose task of the target stopped: the recovery plan relaunches it, and its
+/// lines say so.
+fn recovering(step: &cairn_core::plan::StepStatus) -> bool {
+    step.message.ends_with(RECOVERY_NOTE)
+}
+
+/// What a rollout step says when the recovery plan has its pod.
+const RECOVERY_NOTE: &str = "see the recovery plan";
+
+/// A plan's status as the lines tell it: a plan held only by steps the recovery plan has in
+/// hand is still rolled out (after `deploy COMPLETE`, a member failing does not make the
+/// deploy IN_PROGRESS again; the recovery plan's lines say what happens to it).
+fn shown_status(plan: &cairn_core::plan::PlanStatus) -> Status {
+    let mut unfinished = plan
+        .phases
+        .iter()
+        .flat_map(|ph| &ph.steps)
+        .filter(|s| s.status != Status::Complete)
+        .peekable();
+    let held_by_recovery = !matches!(plan.status, Status::Complete | Status::Error)
+        && unfinished.peek().is_some()
+        && unfinished.all(recovering);
+    if held_by_recovery {
+        Status::Complete
+    } else {
+        plan.status
+    }
 }
 
 /// The "where things are" table.
@@ -416,6 +542,74 @@ mod tests {
         done.plans[0].phases[0].name = "other".into();
         done.plans[0].phases[0].steps[0].status = Status::Complete;
         assert_eq!(lines(Some(&recovering(true)), &done), ["recovery COMPLETE"]);
+    }
+
+    #[test]
+    fn a_step_that_waits_says_why_after_a_few_seconds_and_again_only_when_the_reason_changes() {
+        // Goal: `cairn run` says why a step waits (a pod asking for more cpus than any agent
+        // has sat at "PREPARED (waiting for an offer)" without a word). Method: a step
+        // PREPARED with a bare message, then the offers' reason, looked at over time.
+        let with = |message: &str| {
+            let mut s = snapshot(
+                true,
+                Status::InProgress,
+                &[("big-0:[node]", Status::Prepared)],
+            );
+            s.plans[0].phases[0].steps[0].message = message.into();
+            s
+        };
+        let mut waits = Waits::default();
+        let t0 = Instant::now();
+        assert!(waits.lines(t0, &with("waiting for an offer")).is_empty());
+        let why = "waiting for an offer: cpus: 3 of 3 agents short; largest offer 4 of 100.05";
+        assert!(
+            waits
+                .lines(t0 + Duration::from_secs(1), &with(why))
+                .is_empty(),
+            "not before a few seconds"
+        );
+        assert_eq!(
+            waits.lines(t0 + Duration::from_secs(4), &with(why)),
+            [format!(
+                "deploy: IN_PROGRESS  big-0:[node] PREPARED for 4s: {why}"
+            )]
+        );
+        assert!(waits
+            .lines(t0 + Duration::from_secs(9), &with(why))
+            .is_empty());
+        let other = "waiting for an offer: mem: 1 of 3 agents short; largest offer 1 of 2";
+        assert_eq!(
+            waits
+                .lines(t0 + Duration::from_secs(10), &with(other))
+                .len(),
+            1,
+            "a new reason is said again"
+        );
+    }
+
+    #[test]
+    fn after_deploy_complete_a_member_failure_is_the_recovery_plan_s_story_not_the_deploy_s() {
+        // Goal: a crash after `deploy COMPLETE` printed `deploy: IN_PROGRESS ... STARTING`,
+        // as if the deploy ran again. Method: the deploy step of a failed task, which the
+        // recovery plan has in hand, then complete again.
+        let done = snapshot(
+            true,
+            Status::Complete,
+            &[("data-0:[node]", Status::Complete)],
+        );
+        let mut failed = snapshot(
+            true,
+            Status::InProgress,
+            &[("data-0:[node]", Status::Starting)],
+        );
+        failed.plans[0].phases[0].steps[0].message =
+            "data-0-node is TASK_FAILED; see the recovery plan".into();
+        assert!(
+            lines(Some(&done), &failed).is_empty(),
+            "{:?}",
+            lines(Some(&done), &failed)
+        );
+        assert!(lines(Some(&failed), &done).is_empty());
     }
 
     #[test]
