@@ -4,7 +4,9 @@
 //! output in `cairn update status` and the plans API, and touches no later member (from the
 //! cluster's view); `cairn update` with a fixed spec rescues it without ever taking a second
 //! member down. A `cairn pod restart` during a rollout does not let the rollout take a second
-//! member down either.
+//! member down either. `cairn update --paused` stages a rollout that touches nothing until
+//! `cairn plan continue`; `cairn plan interrupt` mid-rollout lets the member under way come
+//! back ready and starts nothing new, through a kill -9 of the scheduler, until `continue`.
 
 mod support;
 
@@ -260,7 +262,11 @@ async fn a_readiness_check_that_never_passes_holds_the_rollout_at_that_member_wi
         [
             ("member-0:[server]".into(), Status::Complete, String::new()),
             ("member-1:[server]".into(), Status::Started, held.into()),
-            ("member-2:[server]".into(), Status::Pending, String::new()),
+            (
+                "member-2:[server]".into(),
+                Status::Pending,
+                "waiting for member-1:[server] (the phase is serial)".into()
+            ),
         ],
         "plan {plan}"
     );
@@ -361,5 +367,142 @@ async fn a_pod_restart_during_a_rollout_does_not_let_the_rollout_take_a_second_m
         violations.is_empty(),
         "member-1 was down with another: {}",
         violations.join("\n")
+    );
+}
+
+/// `cairn ARGS --state-dir STATE`, which must succeed: its stdout.
+fn cli_ok(state: &Path, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
+    let out = cairn(&all, Duration::from_secs(60));
+    assert!(out.status.success(), "cairn {all:?}\n{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The members keep the task ids of `before` and serve, for a few seconds of looking.
+async fn members_stay(
+    cluster: &ClusterProcess,
+    watch: &mut Watch,
+    before: &BTreeMap<String, Member>,
+    names: &[&str],
+) {
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let now = watch.look(cluster).await;
+        for n in names {
+            assert_eq!(now.get(*n), before.get(*n), "{n} untouched: {now:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_no_member_down_even_after_a_kill_9(
+) {
+    let (cluster, mut sched, mut watch, v1) = deploy("readiness-interrupt").await;
+    let st = state(&cluster);
+    let all = ["member-0-server", "member-1-server", "member-2-server"];
+
+    // v2's members serve once the test creates `go`: the rollout's first member stays down
+    // (killed, relaunched, not ready) for as long as the test likes.
+    let go = cluster.scratch.join("go");
+    let gated = format!("test -e {} && echo Mode: follower", go.display());
+    let v2 = write_spec(&cluster, "v2.yml", &spec("v2", &gated));
+    let staged = cli_ok(&st, &["update", v2.to_str().unwrap(), "--paused"]);
+    assert!(
+        staged.contains(
+            "plan deploy is interrupted, no pod changes until `cairn plan continue deploy`"
+        ),
+        "{staged}"
+    );
+    members_stay(&cluster, &mut watch, &v1, &all).await;
+    let listed = cli_ok(&st, &["plan", "list"]);
+    let deploy_row = listed
+        .lines()
+        .find(|l| l.starts_with("deploy "))
+        .unwrap_or_default();
+    assert!(deploy_row.ends_with(" yes"), "interrupted: {listed}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli_ok(&st, &["plan", "list", "--json"])).unwrap();
+    assert_eq!(json[0]["name"], "deploy");
+    assert_eq!(json[0]["interrupted"], true, "{json:#}");
+
+    // `continue`: member-0 is rolled, and stays down (not ready).
+    cli_ok(&st, &["plan", "continue", "deploy"]);
+    wait_for(
+        "member-0 rolled",
+        &cluster,
+        &mut sched,
+        &mut watch,
+        async |m| {
+            m.get("member-0-server")
+                .is_some_and(|m| m.task_id != v1["member-0-server"].task_id)
+        },
+    )
+    .await;
+    let interrupted = cli_ok(&st, &["plan", "interrupt", "deploy"]);
+    assert!(interrupted.contains("deploy: interrupted"), "{interrupted}");
+
+    // The member under way comes back ready; nothing new starts.
+    std::fs::write(&go, "").unwrap();
+    let waits = "interrupted: `cairn plan continue deploy` lets it start";
+    wait_for(
+        "member-0 back and the rest held",
+        &cluster,
+        &mut sched,
+        &mut watch,
+        async |m| {
+            m.get("member-0-server").is_some_and(|m| m.serves)
+                && rollout_steps(&st).await.is_some_and(|(_, steps)| {
+                    steps[0].1 == Status::Complete
+                        && steps[1] == ("member-1:[server]".into(), Status::Waiting, waits.into())
+                })
+        },
+    )
+    .await;
+    members_stay(&cluster, &mut watch, &v1, &all[1..]).await;
+    let shown = cli_ok(&st, &["plan", "show"]);
+    assert!(shown.contains("plan deploy is interrupted"), "{shown}");
+    assert!(
+        shown.contains(&format!("member-1:[server] WAITING  ({waits})")),
+        "{shown}"
+    );
+
+    // A kill -9 of the scheduler: its successor is still interrupted.
+    sched.kill9();
+    let mut sched = ServiceScheduler::on_cluster(&cluster, &v2, 2, &[]);
+    wait_for(
+        "the new scheduler",
+        &cluster,
+        &mut sched,
+        &mut watch,
+        async |_| {
+            api(&st).is_some_and(|_| true)
+                && rollout_steps(&st).await.is_some_and(|(_, steps)| {
+                    steps
+                        .get(1)
+                        .is_some_and(|s| s.1 == Status::Waiting && s.2 == waits)
+                })
+        },
+    )
+    .await;
+    members_stay(&cluster, &mut watch, &v1, &all[1..]).await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli_ok(&st, &["plan", "show", "--json"])).unwrap();
+    assert_eq!(shown["summary"]["interrupted"], true, "{shown:#}");
+    assert_eq!(shown["steps"][1]["status"], "WAITING", "{shown:#}");
+
+    // `continue` finishes the rollout, one member down at a time.
+    cli_ok(&st, &["plan", "continue", "deploy"]);
+    wait_for("the rollout", &cluster, &mut sched, &mut watch, async |m| {
+        m.values().filter(|m| m.serves).count() == 3
+            && m.iter().all(|(n, m)| m.task_id != v1[n].task_id)
+            && deployed(&st).await
+    })
+    .await;
+    assert_eq!(
+        watch.fewest_serving, 2,
+        "never two members down: {}",
+        watch.when
     );
 }
