@@ -204,8 +204,21 @@ async fn deploy(
     Watch,
     BTreeMap<String, Member>,
 ) {
+    deploy_spec(name, &spec("v1", SERVES)).await
+}
+
+/// Deploys the three members of `v1`, a spec whose members serve; the members as deployed.
+async fn deploy_spec(
+    name: &str,
+    v1: &str,
+) -> (
+    ClusterProcess,
+    ServiceScheduler,
+    Watch,
+    BTreeMap<String, Member>,
+) {
     let cluster = ClusterProcess::start(name).await;
-    let v1 = write_spec(&cluster, "v1.yml", &spec("v1", SERVES));
+    let v1 = write_spec(&cluster, "v1.yml", v1);
     let mut sched = ServiceScheduler::on_cluster(&cluster, &v1, 1, &[]);
     let mut watch = Watch::new();
     let st = state(&cluster);
@@ -399,7 +412,14 @@ async fn members_stay(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_no_member_down_even_after_a_kill_9(
 ) {
-    let (cluster, mut sched, mut watch, v1) = deploy("readiness-interrupt").await;
+    // v1's members take 6 s to stop: an interrupt lands between the rollout's kill of a member
+    // and its relaunch, where it once left the member down.
+    let slow_to_stop = spec("v1", SERVES).replace(
+        "        cmd: 'exec sleep 100000'",
+        "        kill-grace-period: 20\n        cmd: 'trap \"sleep 6; exit 0\" TERM; sleep 100000 & wait'",
+    );
+    let (cluster, mut sched, mut watch, v1) =
+        deploy_spec("readiness-interrupt", &slow_to_stop).await;
     let st = state(&cluster);
     let all = ["member-0-server", "member-1-server", "member-2-server"];
 
@@ -427,10 +447,32 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
     assert_eq!(json[0]["name"], "deploy");
     assert_eq!(json[0]["interrupted"], true, "{json:#}");
 
-    // `continue`: member-0 is rolled, and stays down (not ready).
+    // `continue`: member-0's old task is being killed when the operator interrupts.
     cli_ok(&st, &["plan", "continue", "deploy"]);
+    let killing = "killing member-0-server";
     wait_for(
-        "member-0 rolled",
+        "member-0 killed",
+        &cluster,
+        &mut sched,
+        &mut watch,
+        async |_| {
+            rollout_steps(&st)
+                .await
+                .is_some_and(|(_, steps)| steps[0].2.starts_with(killing))
+        },
+    )
+    .await;
+    let interrupted = cli_ok(&st, &["plan", "interrupt", "deploy"]);
+    assert!(interrupted.contains("deploy: interrupted"), "{interrupted}");
+    let (_, steps) = rollout_steps(&st).await.unwrap();
+    assert!(
+        steps[0].2.starts_with(killing),
+        "the interrupt came in time: {steps:?}"
+    );
+
+    // The member under way is relaunched and comes back ready; nothing new starts.
+    wait_for(
+        "member-0 relaunched",
         &cluster,
         &mut sched,
         &mut watch,
@@ -440,10 +482,6 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
         },
     )
     .await;
-    let interrupted = cli_ok(&st, &["plan", "interrupt", "deploy"]);
-    assert!(interrupted.contains("deploy: interrupted"), "{interrupted}");
-
-    // The member under way comes back ready; nothing new starts.
     std::fs::write(&go, "").unwrap();
     let waits = "interrupted: `cairn plan continue deploy` lets it start";
     wait_for(

@@ -16,7 +16,7 @@
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
 //! | `POST /v1/pods/{pod}/pause`, `.../resume` | relaunch the pod's RUNNING tasks in place with a no-op command and no checks (to inspect or repair its volumes), or with their own again |
-//! | `POST /v1/plans/{plan}/continue`, `.../interrupt` | resume or pause a plan (`?phase=` for one phase) |
+//! | `POST /v1/plans/{plan}/continue`, `.../interrupt` | resume or pause a plan (`?phase=` for one phase); under an interrupt no new step starts, a step under way finishes |
 //! | `POST /v1/plans/{plan}/start` | start a plan beyond deploy and update; the body, if any, is its parameters (`{"KEY": "VALUE"}`) |
 //! | `POST /v1/plans/{plan}/stop` | back to idle, every step to run again at the next start |
 //! | `POST /v1/plans/{plan}/force-complete`, `.../restart` | a plan, `?phase=`, or `?phase=&step=` taken as complete, or run again (`forceComplete` too, the SDK's name) |
