@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::service::{cairn, output_text, ServiceScheduler};
+use support::service::{cairn, ServiceScheduler};
 use support::ClusterProcess;
 
 /// How long a deploy or a plan may take. Generous: the machine is shared.

@@ -108,7 +108,7 @@ pub fn report(records: &[DecisionRecord], pod: Option<&str>) -> OfferReport {
         out.accepted += usize::from(accepted);
     }
     // Most agents first; a stable sort keeps the order first seen among equals.
-    out.checks.sort_by(|a, b| b.agents.cmp(&a.agents));
+    out.checks.sort_by_key(|c| std::cmp::Reverse(c.agents));
     out
 }
 
