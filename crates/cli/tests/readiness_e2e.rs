@@ -171,6 +171,22 @@ async fn wait_for(
     }
 }
 
+/// Waits until member `name` runs on a task other than its task in `before`.
+async fn rolled(
+    cluster: &ClusterProcess,
+    sched: &mut ServiceScheduler,
+    watch: &mut Watch,
+    before: &BTreeMap<String, Member>,
+    name: &str,
+) {
+    let what = format!("{name} rolled");
+    wait_for(&what, cluster, sched, watch, async |m| {
+        m.get(name)
+            .is_some_and(|m| m.task_id != before[name].task_id)
+    })
+    .await;
+}
+
 fn update_status(state: &Path) -> String {
     let out = cairn(
         &["update", "status", "--state-dir", state.to_str().unwrap()],
@@ -334,17 +350,7 @@ async fn a_pod_restart_during_a_rollout_does_not_let_the_rollout_take_a_second_m
     );
     let v2 = write_spec(&cluster, "v2.yml", &v2);
     let update = spawn_update(&st, &v2, &[]);
-    wait_for(
-        "member-0 rolled",
-        &cluster,
-        &mut sched,
-        &mut watch,
-        async |m| {
-            m.get("member-0-server")
-                .is_some_and(|m| m.task_id != v1["member-0-server"].task_id)
-        },
-    )
-    .await;
+    rolled(&cluster, &mut sched, &mut watch, &v1, "member-0-server").await;
     let out = cairn(
         &[
             "pod",
@@ -471,17 +477,7 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
     );
 
     // The member under way is relaunched and comes back ready; nothing new starts.
-    wait_for(
-        "member-0 relaunched",
-        &cluster,
-        &mut sched,
-        &mut watch,
-        async |m| {
-            m.get("member-0-server")
-                .is_some_and(|m| m.task_id != v1["member-0-server"].task_id)
-        },
-    )
-    .await;
+    rolled(&cluster, &mut sched, &mut watch, &v1, "member-0-server").await;
     std::fs::write(&go, "").unwrap();
     let waits = "interrupted: `cairn plan continue deploy` lets it start";
     wait_for(

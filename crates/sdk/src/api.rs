@@ -1179,7 +1179,8 @@ impl ApiClient {
         self.send_update(spec, "/v1/update?paused=true").await
     }
 
-    /// `GET /v1/debug/offers[?step=]`; `None` when no plan has that step.
+    /// `GET /v1/debug/offers[?step=]`; the inner `Err` is the scheduler's 404 when no plan
+    /// has that step (it names the steps waiting for an offer).
     pub async fn debug_offers(
         &self,
         step: Option<&str>,

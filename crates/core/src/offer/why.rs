@@ -114,7 +114,9 @@ pub fn report(records: &[DecisionRecord], pod: Option<&str>) -> OfferReport {
 
 /// The reports of every pod instance the records evaluated, by pod instance, in one pass
 /// over the records per pod (for the step messages of a plan).
-pub fn report_by_pod(records: &[DecisionRecord]) -> BTreeMap<String, OfferReport> {
+pub fn report_by_pod<'a>(
+    records: impl IntoIterator<Item = &'a DecisionRecord>,
+) -> BTreeMap<String, OfferReport> {
     let mut by_pod: BTreeMap<&str, Vec<DecisionRecord>> = BTreeMap::new();
     for r in records {
         for e in &r.evaluations {

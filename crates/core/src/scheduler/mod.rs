@@ -599,8 +599,7 @@ impl Scheduler {
         };
         // Counted across the agents' latest offers only when a step waits for one.
         let offers = if prepared(&plan) {
-            let records: Vec<DecisionRecord> = self.decisions.iter().cloned().collect();
-            crate::offer::why::report_by_pod(&records)
+            crate::offer::why::report_by_pod(&self.decisions)
         } else {
             BTreeMap::new()
         };
