@@ -156,7 +156,7 @@ async fn a_pod_needing_more_gpus_than_any_agent_has_waits_saying_so() {
             Duration::from_secs(60),
         );
         let text = output_text(&out);
-        if text.contains("gpus: offered 1 GPUs, need 2") {
+        if text.contains("gpus: 2 of 2 agents short; largest offer 1 of 2") {
             break;
         }
         assert!(Instant::now() < deadline, "no step says why:\n{text}");
