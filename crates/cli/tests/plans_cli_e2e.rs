@@ -6,11 +6,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::service::{cairn, ServiceScheduler};
+use support::service::{cairn_on, cairn_on_ok, ServiceScheduler};
 use support::ClusterProcess;
 
 /// How long a deploy or a plan may take. Generous: the machine is shared.
@@ -45,11 +44,9 @@ plans:
         steps: [{default: [[job]]}]
 "#;
 
-/// `cairn ARGS --state-dir STATE`: its exit status, stdout and stderr.
-fn cli(state: &Path, args: &[&str]) -> (bool, String, String) {
-    let mut all = args.to_vec();
-    all.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
-    let out = cairn(&all, Duration::from_secs(60));
+/// `cairn ARGS` on the cluster's service: whether it succeeded, its stdout and stderr.
+fn cli(cluster: &ClusterProcess, args: &[&str]) -> (bool, String, String) {
+    let out = cairn_on(cluster, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -57,24 +54,17 @@ fn cli(state: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// [`cli`], which must succeed: its stdout.
-fn cli_ok(state: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = cli(state, args);
-    assert!(ok, "cairn {args:?} failed\nstdout:\n{out}\nstderr:\n{err}");
-    out
-}
-
-/// [`cli_ok`] with `--json`, parsed.
-fn cli_json(state: &Path, args: &[&str]) -> Value {
+/// [`cairn_on_ok`] with `--json`, parsed.
+fn cli_json(cluster: &ClusterProcess, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
-    let out = cli_ok(state, &all);
+    let out = cairn_on_ok(cluster, &all);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("cairn {all:?}: {e}\n{out}"))
 }
 
 /// Polls `cairn plan show PLAN --json` until `cond` holds of it; returns it.
 async fn plan_until(
-    state: &Path,
+    cluster: &ClusterProcess,
     sched: &mut ServiceScheduler,
     plan: &str,
     what: &str,
@@ -83,7 +73,7 @@ async fn plan_until(
     let deadline = Instant::now() + DEADLINE;
     loop {
         sched.assert_alive();
-        let (ok, out, _) = cli(state, &["plan", "show", plan, "--json"]);
+        let (ok, out, _) = cli(cluster, &["plan", "show", plan, "--json"]);
         let shown: Value = if ok {
             serde_json::from_str(&out).unwrap_or_default()
         } else {
@@ -108,10 +98,6 @@ fn step<'a>(shown: &'a Value, name: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-fn state_dir(cluster: &ClusterProcess) -> PathBuf {
-    cluster.scratch.join("state")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_offers_and_the_plan_commands_work(
 ) {
@@ -119,7 +105,6 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
     let spec = cluster.scratch.join("svc.yml");
     std::fs::write(&spec, SPEC).unwrap();
     let mut sched = ServiceScheduler::on_cluster(&cluster, &spec, 1, &[]);
-    let st = state_dir(&cluster);
 
     // The progress lines say why big-0 waits, within seconds of its waiting: with the line
     // that says it is PREPARED, or on a line of its own a few seconds later.
@@ -152,7 +137,7 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
     );
 
     // `cairn debug offers`: the offers' verdicts and the cpus check counted, in words...
-    let human = cli_ok(&st, &["debug", "offers"]);
+    let human = cairn_on_ok(&cluster, &["debug", "offers"]);
     assert!(human.starts_with("AGENT"), "{human}");
     assert!(
         human
@@ -168,12 +153,12 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
             .starts_with(&format!("every pod: {short}")),
         "{human}"
     );
-    let one = cli_ok(&st, &["debug", "offers", "big-0:[server]"]);
+    let one = cairn_on_ok(&cluster, &["debug", "offers", "big-0:[server]"]);
     let summary = one.lines().last().unwrap_or_default();
     assert!(summary.starts_with(&format!("big-0: {short}")), "{one}");
     assert!(summary.contains(" of 100.05 (from "), "{one}");
     // ... and in JSON.
-    let json = cli_json(&st, &["debug", "offers", "big-0"]);
+    let json = cli_json(&cluster, &["debug", "offers", "big-0"]);
     assert_eq!(json["pod"], "big-0", "{json:#}");
     assert_eq!(json["report"]["agents"], 3, "{json:#}");
     let cpus = &json["report"]["checks"][0];
@@ -200,7 +185,7 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
         json["offers"].as_array().is_some_and(|o| !o.is_empty()),
         "{json:#}"
     );
-    let (ok, _, err) = cli(&st, &["debug", "offers", "nope-0"]);
+    let (ok, _, err) = cli(&cluster, &["debug", "offers", "nope-0"]);
     assert!(!ok, "an unknown step is an error");
     assert!(
         err.contains("no step `nope-0`") && err.contains("big-0:[server]"),
@@ -208,7 +193,7 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
     );
 
     // `cairn plan list`: a table and the API's JSON.
-    let listed = cli_ok(&st, &["plan", "list"]);
+    let listed = cairn_on_ok(&cluster, &["plan", "list"]);
     let header = listed.lines().next().unwrap_or_default();
     assert!(
         header.starts_with("PLAN") && header.contains("INTERRUPTED"),
@@ -225,7 +210,7 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
         ["deploy", "IN_PROGRESS", "serial", "1/2", "no"],
         "{listed}"
     );
-    let plans = cli_json(&st, &["plan", "list"]);
+    let plans = cli_json(&cluster, &["plan", "list"]);
     let names: Vec<&str> = plans
         .as_array()
         .unwrap()
@@ -236,7 +221,7 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
     assert!(names.contains(&"job"), "{plans:#}");
 
     // `cairn plan show`: the rollout plan by default, each step with why.
-    let shown = cli_ok(&st, &["plan", "show"]);
+    let shown = cairn_on_ok(&cluster, &["plan", "show"]);
     assert!(
         shown.contains("plan deploy (serial): IN_PROGRESS"),
         "{shown}"
@@ -248,30 +233,30 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
         )),
         "{shown}"
     );
-    let (ok, _, err) = cli(&st, &["plan", "show", "nope"]);
+    let (ok, _, err) = cli(&cluster, &["plan", "show", "nope"]);
     assert!(
         !ok && err.contains("no plan `nope` (plans: deploy, "),
         "{err}"
     );
 
     // `start -p`, in words and JSON; the job runs with its parameter and completes.
-    let started = cli_ok(&st, &["plan", "start", "job", "-p", "RUN=one"]);
+    let started = cairn_on_ok(&cluster, &["plan", "start", "job", "-p", "RUN=one"]);
     assert!(started.contains("job: started with RUN=one"), "{started}");
-    plan_until(&st, &mut sched, "job", "the job's run", |p| {
+    plan_until(&cluster, &mut sched, "job", "the job's run", |p| {
         p["summary"]["status"] == "COMPLETE" && p["summary"]["parameters"]["RUN"] == "one"
     })
     .await;
-    let shown = cli_ok(&st, &["plan", "show", "job"]);
+    let shown = cairn_on_ok(&cluster, &["plan", "show", "job"]);
     assert!(shown.contains("parameters: RUN=one"), "{shown}");
     assert!(shown.contains("small-0:[job] COMPLETE"), "{shown}");
 
     // `stop`: idle again, its step waiting for a start.
-    let stopped = cli_ok(&st, &["plan", "stop", "job"]);
+    let stopped = cairn_on_ok(&cluster, &["plan", "stop", "job"]);
     assert!(
         stopped.contains("job: stopped; idle until `cairn plan start job`"),
         "{stopped}"
     );
-    plan_until(&st, &mut sched, "job", "the job idle", |p| {
+    plan_until(&cluster, &mut sched, "job", "the job idle", |p| {
         step(p, "small-0:[job]")["message"]
             .as_str()
             .is_some_and(|m| m.contains("the plan is idle"))
@@ -279,29 +264,29 @@ async fn a_pod_asking_for_100_cpus_is_explained_by_its_progress_lines_and_debug_
     .await;
 
     // `force-complete` of the waiting phase completes the deploy; `restart` undoes it.
-    let forced = cli_ok(&st, &["plan", "force-complete", "deploy", "big"]);
+    let forced = cairn_on_ok(&cluster, &["plan", "force-complete", "deploy", "big"]);
     assert!(
         forced.contains("phase big of plan deploy: force-complete done"),
         "{forced}"
     );
     plan_until(
-        &st,
+        &cluster,
         &mut sched,
         "deploy",
         "the deploy force-completed",
         |p| p["summary"]["status"] == "COMPLETE",
     )
     .await;
-    let restarted = cli_ok(&st, &["plan", "restart", "deploy", "big"]);
+    let restarted = cairn_on_ok(&cluster, &["plan", "restart", "deploy", "big"]);
     assert!(
         restarted.contains("phase big of plan deploy: restart done"),
         "{restarted}"
     );
-    plan_until(&st, &mut sched, "deploy", "big-0 waiting again", |p| {
+    plan_until(&cluster, &mut sched, "deploy", "big-0 waiting again", |p| {
         step(p, "big-0:[server]")["status"] == "PREPARED"
     })
     .await;
-    let (ok, _, err) = cli(&st, &["plan", "force-complete", "deploy", "nope"]);
+    let (ok, _, err) = cli(&cluster, &["plan", "force-complete", "deploy", "nope"]);
     assert!(
         !ok && err.contains("has no phase `nope` (phases: small, big)"),
         "{err}"

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use cairn::api::ApiClient;
 use cairn::core::plan::Status;
 use cairn_proto::TaskState;
-use support::service::{cairn, output_text, ServiceScheduler};
+use support::service::{cairn, cairn_on_ok, output_text, ServiceScheduler};
 use support::ClusterProcess;
 
 /// How long a deploy or a rollout may take. Generous: the machine is shared.
@@ -389,15 +389,6 @@ async fn a_pod_restart_during_a_rollout_does_not_let_the_rollout_take_a_second_m
     );
 }
 
-/// `cairn ARGS --state-dir STATE`, which must succeed: its stdout.
-fn cli_ok(state: &Path, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    all.extend_from_slice(&["--state-dir", state.to_str().unwrap()]);
-    let out = cairn(&all, Duration::from_secs(60));
-    assert!(out.status.success(), "cairn {all:?}\n{}", output_text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The members keep the task ids of `before` and serve, for a few seconds of looking.
 async fn members_stay(
     cluster: &ClusterProcess,
@@ -434,7 +425,7 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
     let go = cluster.scratch.join("go");
     let gated = format!("test -e {} && echo Mode: follower", go.display());
     let v2 = write_spec(&cluster, "v2.yml", &spec("v2", &gated));
-    let staged = cli_ok(&st, &["update", v2.to_str().unwrap(), "--paused"]);
+    let staged = cairn_on_ok(&cluster, &["update", v2.to_str().unwrap(), "--paused"]);
     assert!(
         staged.contains(
             "plan deploy is interrupted, no pod changes until `cairn plan continue deploy`"
@@ -442,19 +433,19 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
         "{staged}"
     );
     members_stay(&cluster, &mut watch, &v1, &all).await;
-    let listed = cli_ok(&st, &["plan", "list"]);
+    let listed = cairn_on_ok(&cluster, &["plan", "list"]);
     let deploy_row = listed
         .lines()
         .find(|l| l.starts_with("deploy "))
         .unwrap_or_default();
     assert!(deploy_row.ends_with(" yes"), "interrupted: {listed}");
     let json: serde_json::Value =
-        serde_json::from_str(&cli_ok(&st, &["plan", "list", "--json"])).unwrap();
+        serde_json::from_str(&cairn_on_ok(&cluster, &["plan", "list", "--json"])).unwrap();
     assert_eq!(json[0]["name"], "deploy");
     assert_eq!(json[0]["interrupted"], true, "{json:#}");
 
     // `continue`: member-0's old task is being killed when the operator interrupts.
-    cli_ok(&st, &["plan", "continue", "deploy"]);
+    cairn_on_ok(&cluster, &["plan", "continue", "deploy"]);
     let killing = "killing member-0-server";
     wait_for(
         "member-0 killed",
@@ -468,7 +459,7 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
         },
     )
     .await;
-    let interrupted = cli_ok(&st, &["plan", "interrupt", "deploy"]);
+    let interrupted = cairn_on_ok(&cluster, &["plan", "interrupt", "deploy"]);
     assert!(interrupted.contains("deploy: interrupted"), "{interrupted}");
     let (_, steps) = rollout_steps(&st).await.unwrap();
     assert!(
@@ -495,7 +486,7 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
     )
     .await;
     members_stay(&cluster, &mut watch, &v1, &all[1..]).await;
-    let shown = cli_ok(&st, &["plan", "show"]);
+    let shown = cairn_on_ok(&cluster, &["plan", "show"]);
     assert!(shown.contains("plan deploy is interrupted"), "{shown}");
     assert!(
         shown.contains(&format!("member-1:[server] WAITING  ({waits})")),
@@ -522,12 +513,12 @@ async fn a_paused_update_waits_for_continue_and_an_interrupt_mid_rollout_leaves_
     .await;
     members_stay(&cluster, &mut watch, &v1, &all[1..]).await;
     let shown: serde_json::Value =
-        serde_json::from_str(&cli_ok(&st, &["plan", "show", "--json"])).unwrap();
+        serde_json::from_str(&cairn_on_ok(&cluster, &["plan", "show", "--json"])).unwrap();
     assert_eq!(shown["summary"]["interrupted"], true, "{shown:#}");
     assert_eq!(shown["steps"][1]["status"], "WAITING", "{shown:#}");
 
     // `continue` finishes the rollout, one member down at a time.
-    cli_ok(&st, &["plan", "continue", "deploy"]);
+    cairn_on_ok(&cluster, &["plan", "continue", "deploy"]);
     wait_for("the rollout", &cluster, &mut sched, &mut watch, async |m| {
         m.values().filter(|m| m.serves).count() == 3
             && m.iter().all(|(n, m)| m.task_id != v1[n].task_id)
