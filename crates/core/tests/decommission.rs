@@ -489,3 +489,27 @@ fn removed_pod_types_go_first_then_the_highest_index_one_instance_at_a_time() {
     assert_eq!(sim.sched.plans()[2].status, Status::Complete);
     assert!(sim.sched.task_info("a-0-node").is_some());
 }
+
+#[test]
+fn an_uninstall_calls_an_agents_silence_an_error_only_after_half_a_minute() {
+    let mut sim = deployed(3, 3);
+    let mark = sim.calls.len();
+    sim.sched
+        .handle_command(sim.now, Command::Uninstall)
+        .unwrap();
+    sim.drain();
+    answer_kills(&mut sim, mark, &ALL);
+    // The reservations wait for their agents' offers: a normal part of every uninstall.
+    sim.advance(5);
+    let plan = &sim.sched.plans()[0];
+    assert_eq!(plan.name, "uninstall");
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    // An agent that has not offered for 30 s is worth telling, with the way out.
+    sim.advance(30);
+    let plan = &sim.sched.plans()[0];
+    assert!(
+        plan.errors.iter().any(|e| e.contains("--force-agent")),
+        "{:?}",
+        plan.errors
+    );
+}

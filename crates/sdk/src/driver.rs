@@ -417,6 +417,10 @@ impl Driver {
                 let outcome = self.scheduler.handle_command(now(), command);
                 // What the command asked for (writes, kills) is done before the answer.
                 self.drain()?;
+                // And shows before it: whoever asks right after a `plan continue` reads the
+                // plan as the command left it, not the one of up to a publish interval ago.
+                let connected = self.snapshot.borrow().connected;
+                self.publish(connected);
                 let _ = reply.send(outcome);
                 Ok(None)
             }

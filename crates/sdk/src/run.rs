@@ -651,6 +651,10 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         if seen.finished {
             // The state is gone; the key that went with it goes too.
             let _ = std::fs::remove_file(artifact_key_file(&state_dir, &spec.name));
+            // And so does its emptied store's directory (only its lock file is left).
+            if let Err(e) = FileStore::remove_if_empty(&state_dir, &spec.name) {
+                tracing::warn!("{}: leaving its empty state directory: {e}", spec.name);
+            }
         }
         return uninstall_outcome(&spec.name, seen, uninstall_since, &options);
     }

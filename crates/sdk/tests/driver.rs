@@ -341,3 +341,61 @@ async fn a_driver_whose_framework_was_torn_down_stops_with_the_way_out_and_subsc
     );
     assert!(subscribes(&received).is_empty(), "nothing subscribed");
 }
+
+#[tokio::test]
+async fn an_operator_command_shows_in_the_snapshot_by_the_time_it_is_answered() {
+    let (master, _received) = fake_master(AfterSubscribed::Silence).await;
+    let driver = Driver::with_options(
+        scheduler(),
+        Box::new(MemStore::default()),
+        Client::new(&master).unwrap(),
+        DriverOptions {
+            // Nothing else would publish during the test: what shows is the command's doing.
+            publish_interval: Duration::from_secs(3600),
+            ..DriverOptions::default()
+        },
+    );
+    let snapshots = driver.watch();
+    let (requests, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        driver
+            .serve(
+                async {
+                    let _ = stopped.await;
+                },
+                Some(&mut rx),
+            )
+            .await
+    });
+    // Subscribed first: commands are served on a subscription, and its start publishes.
+    eventually("the driver subscribed", || snapshots.borrow().connected).await;
+    let (reply, answer) = oneshot::channel();
+    requests
+        .send(cairn::driver::Request::Command {
+            command: cairn_core::plan::Command::Interrupt {
+                plan: "deploy".into(),
+                phase: None,
+            },
+            reply,
+        })
+        .unwrap();
+    tokio::time::timeout(DEADLINE, answer)
+        .await
+        .expect("the command is answered")
+        .unwrap()
+        .expect("the interrupt is accepted");
+    let deploy = snapshots
+        .borrow()
+        .plans
+        .iter()
+        .find(|p| p.name == "deploy")
+        .cloned()
+        .expect("a deploy plan");
+    assert!(
+        deploy.interrupted,
+        "an operator who asks right after the answer sees the plan interrupted"
+    );
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(DEADLINE, serving).await;
+}

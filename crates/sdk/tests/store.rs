@@ -219,3 +219,29 @@ fn a_second_open_of_the_same_store_is_refused_while_the_first_is_open() {
     drop(first);
     FileStore::open(dir.path()).expect("the lock is released when the store is dropped");
 }
+
+#[test]
+fn an_emptied_store_leaves_no_directory_but_one_in_use_or_holding_keys_stays() {
+    let dir = TempDir::new("remove");
+    let service_dir = dir.path().join("my-service");
+    let mut s = FileStore::open_service(dir.path(), "my-service").unwrap();
+    s.commit(&batch(1, vec![put("Properties/a", "1")])).unwrap();
+    // Open in a scheduler: kept, whatever it holds.
+    assert!(!FileStore::remove_if_empty(dir.path(), "my-service").unwrap());
+    drop(s);
+    // Closed but holding a key: kept.
+    assert!(!FileStore::remove_if_empty(dir.path(), "my-service").unwrap());
+    assert!(service_dir.is_dir());
+    let mut s = FileStore::open_service(dir.path(), "my-service").unwrap();
+    s.commit(&batch(
+        2,
+        vec![WriteOp::Delete {
+            key: "Properties/a".into(),
+        }],
+    ))
+    .unwrap();
+    drop(s);
+    // Every key deleted, as an uninstall leaves it: gone.
+    assert!(FileStore::remove_if_empty(dir.path(), "my-service").unwrap());
+    assert!(!service_dir.exists());
+}

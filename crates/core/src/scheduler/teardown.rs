@@ -46,6 +46,10 @@ use crate::time::Time;
 
 use super::Scheduler;
 
+/// How long an uninstall waits for agents to offer their reservations before its plan calls
+/// the wait an error (naming the agents and `--force-agent`).
+const UNINSTALL_WAIT_REPORTED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Property: the uninstall started at (ms). Never deleted but by the final batch.
 pub const UNINSTALLING: &str = "uninstalling";
 /// Property prefix: agents an operator forced past during an uninstall.
@@ -404,11 +408,20 @@ impl Scheduler {
         Ok(())
     }
 
-    /// When the uninstall stops waiting for silent agents, if that is still ahead.
+    /// The next moment the uninstall changes on its own, if one is still ahead: its plan
+    /// starts calling silent agents an error, or it stops waiting for them.
     pub(super) fn teardown_timeout(&self) -> Option<Time> {
         let since = self.teardown.uninstall_since?;
-        let deadline = since.plus(self.cfg.uninstall_agent_timeout?);
-        (deadline > self.last_now && !self.teardown.uninstalled).then_some(deadline)
+        if self.teardown.uninstalled {
+            return None;
+        }
+        let reported = Some(since.plus(UNINSTALL_WAIT_REPORTED_AFTER));
+        let gives_up = self.cfg.uninstall_agent_timeout.map(|t| since.plus(t));
+        [reported, gives_up]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > self.last_now)
+            .min()
     }
 
     /// Agents with reclaim entries, for demand: each agent's offers are wanted back (a new
@@ -513,7 +526,13 @@ impl Scheduler {
             "deregister-service",
             vec![step("deregister".into(), done, String::new())],
         ));
-        let errors = if waiting.is_empty() {
+        // Agents offer what they hold within an allocation or two: only an agent still silent
+        // after a while is an error worth an operator's attention (and the way out).
+        let overdue = self
+            .teardown
+            .uninstall_since
+            .is_some_and(|since| self.last_now >= since.plus(UNINSTALL_WAIT_REPORTED_AFTER));
+        let errors = if waiting.is_empty() || !overdue {
             Vec::new()
         } else {
             vec![format!(

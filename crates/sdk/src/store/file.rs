@@ -92,6 +92,30 @@ impl FileStore {
         FileStore::open(state_dir.join(service.replace('/', "__")))
     }
 
+    /// Removes the directory of `service`'s store when nothing but its lock file is left in
+    /// it (an uninstall deleted every key): an uninstalled service leaves no trace. Under the
+    /// store's lock, so a scheduler that opened it meanwhile keeps it. `Ok(false)`: kept.
+    pub fn remove_if_empty(state_dir: &Path, service: &str) -> Result<bool, StoreError> {
+        let dir = state_dir.join(service.replace('/', "__"));
+        let _lock = match lock(&dir) {
+            Ok(l) => l,
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| backend(format!("reading {}", dir.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| backend(format!("reading {}", dir.display()), e))?;
+            if entry.file_name() != LOCK {
+                return Ok(false);
+            }
+        }
+        std::fs::remove_file(dir.join(LOCK))
+            .and_then(|()| std::fs::remove_dir(&dir))
+            .map_err(|e| backend(format!("removing {}", dir.display()), e))?;
+        Ok(true)
+    }
+
     /// Opens (creating if needed) the store in `dir`: takes the lock, drops a torn batch,
     /// replays a committed one, and reads every key.
     pub fn open(dir: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
