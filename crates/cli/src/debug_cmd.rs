@@ -77,9 +77,13 @@ pub fn run(command: DebugCommand) -> anyhow::Result<()> {
         println!("({skip} earlier offers: --json lists them)");
     }
     let whom = answer.pod.as_deref().unwrap_or("every pod");
-    println!(
-        "{whom}: {} (from {} offers of {} agents)",
-        answer.summary, answer.report.offers, answer.report.agents
-    );
+    if answer.report.offers == 0 {
+        println!("{whom}: {}", answer.summary);
+    } else {
+        println!(
+            "{whom}: {} (from {} offers of {} agents)",
+            answer.summary, answer.report.offers, answer.report.agents
+        );
+    }
     Ok(())
 }

@@ -62,8 +62,24 @@ pub fn offers(
         .collect();
     let skip = offers.len().saturating_sub(OFFERS_LISTED);
     offers.drain(..skip);
+    let mut summary = summary(&report, pod.as_deref(), records.len());
+    if let (Some(p), 0) = (&pod, report.offers) {
+        // No offer was weighed for it: say what the step waits for instead, if not an offer.
+        let unfinished = plans
+            .iter()
+            .flat_map(|p| &p.phases)
+            .flat_map(|ph| &ph.steps)
+            .filter(|s| s.name.split(':').next() == Some(p.as_str()))
+            .find(|s| s.status != Status::Complete);
+        if let Some(s) = unfinished.filter(|s| s.status != Status::Prepared) {
+            summary = format!("{} is {}, not waiting for an offer", s.name, s.status);
+            if !s.message.is_empty() {
+                summary = format!("{summary}: {}", s.message);
+            }
+        }
+    }
     Ok(OffersAnswer {
-        summary: summary(&report, pod.as_deref(), records.len()),
+        summary,
         step: step.map(str::to_string),
         pod,
         report,
@@ -111,4 +127,38 @@ fn summary(report: &OfferReport, pod: Option<&str>, recent: usize) -> String {
         "every check passed for {whom} on {} of {} agents' latest offers",
         report.accepted, report.agents
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_core::plan::{PhaseStatus, StepStatus};
+
+    #[test]
+    fn a_step_that_waits_for_something_other_than_an_offer_says_what() {
+        let plans = vec![PlanStatus {
+            name: "deploy".into(),
+            status: Status::InProgress,
+            strategy: "serial".into(),
+            phases: vec![PhaseStatus {
+                name: "big".into(),
+                status: Status::Pending,
+                strategy: "serial".into(),
+                steps: vec![StepStatus {
+                    name: "big-0:[server]".into(),
+                    status: Status::Pending,
+                    message: "waiting for phase web to complete (the plan is serial)".into(),
+                }],
+            }],
+            errors: vec![],
+            parameters: Default::default(),
+            interrupted: false,
+        }];
+        let answer = offers(&plans, &[], Some("big-0")).unwrap();
+        assert_eq!(
+            answer.summary,
+            "big-0:[server] is PENDING, not waiting for an offer: waiting for phase web to \
+             complete (the plan is serial)"
+        );
+    }
 }

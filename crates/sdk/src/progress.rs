@@ -54,7 +54,12 @@ impl Waits {
         {
             for phase in &plan.phases {
                 for step in &phase.steps {
-                    if matches!(step.status, Status::Complete | Status::Pending) || recovering(step)
+                    // A delayed step is a crash loop's backoff: the failure line and the
+                    // DELAYED line said why, and its countdown is no new reason.
+                    if matches!(
+                        step.status,
+                        Status::Complete | Status::Pending | Status::Delayed
+                    ) || recovering(step)
                     {
                         continue;
                     }
@@ -69,7 +74,7 @@ impl Waits {
                         },
                     };
                     let due = now.duration_since(wait.since) >= WAIT_SAID_AFTER;
-                    if due && !step.message.is_empty() && step.message != wait.said {
+                    if due && !step.message.is_empty() && !same_words(&step.message, &wait.said) {
                         if out.len() < WAITS_SAID {
                             out.push(format!(
                                 "{}: {:<12} {} {} for {}s: {}",
@@ -198,6 +203,14 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
             now.master
         ));
     }
+    // The failures first: a pod that failed has one line, which says its backoff too.
+    let failed = before.map(|b| failures(b, now)).unwrap_or_default();
+    let crash_looping: std::collections::BTreeSet<&str> = now
+        .pods
+        .iter()
+        .filter(|p| p.tasks.iter().any(|t| t.crash_looping))
+        .map(|p| p.name.as_str())
+        .collect();
     let old_plans: BTreeMap<&str, _> = before
         .map(|b| b.plans.iter().map(|p| (p.name.as_str(), p)).collect())
         .unwrap_or_default();
@@ -208,9 +221,12 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
                 o.phases
                     .iter()
                     .flat_map(|ph| {
-                        ph.steps
-                            .iter()
-                            .map(move |s| ((ph.name.as_str(), s.name.as_str()), s.status))
+                        ph.steps.iter().map(move |s| {
+                            (
+                                (ph.name.as_str(), s.name.as_str()),
+                                (s.status, recovering(s)),
+                            )
+                        })
                     })
                     .collect()
             })
@@ -231,11 +247,17 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
         {
             for step in &phase.steps {
                 let changed = match old_steps.get(&(phase.name.as_str(), step.name.as_str())) {
-                    Some(s) => *s != step.status,
+                    // A rollout step the recovery plan had in hand is complete again when its
+                    // pod is back: the recovery plan's lines tell that story.
+                    Some((_, true)) if step.status == Status::Complete => false,
+                    Some((s, _)) => *s != step.status,
                     // First sight: only what has started is news.
                     None => old.is_some() || step.status != Status::Pending,
                 };
-                if changed && status != Status::Complete && !recovering(step) {
+                // A failed pod's backoff is on its failure line.
+                let backoff_told = step.status == Status::Delayed
+                    && failed.iter().any(|(pod, _, _)| pod == &phase.name);
+                if changed && status != Status::Complete && !recovering(step) && !backoff_told {
                     let mut line = format!(
                         "{}: {:<12} {} {}",
                         plan.name,
@@ -262,6 +284,8 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
             .flat_map(|o| &o.phases)
             .filter(|ph| !ph.steps.is_empty())
             .filter(|ph| !plan.phases.iter().any(|p| p.name == ph.name))
+            // A crash-looping pod is back only until its next failure line.
+            .filter(|ph| !crash_looping.contains(ph.name.as_str()))
         {
             out.push(format!(
                 "{}: {:<12} {} COMPLETE",
@@ -276,16 +300,43 @@ pub(crate) fn lines(before: Option<&Snapshot>, now: &Snapshot) -> Vec<String> {
             }
         }
     }
-    if let Some(before) = before {
-        out.extend(failures(before, now));
+    for (pod, mut line, mut notes) in failed {
+        let backoff = now
+            .plans
+            .iter()
+            .flat_map(|p| &p.phases)
+            .filter(|ph| ph.name == pod)
+            .flat_map(|ph| &ph.steps)
+            .filter(|s| s.status == Status::Delayed)
+            .find_map(|s| relaunch_in(&s.message));
+        notes.extend(backoff.map(str::to_string));
+        if !notes.is_empty() {
+            let _ = write!(line, "  ({})", notes.join("; "));
+        }
+        out.push(line);
     }
     out
 }
 
-/// A line per task whose launch failed since `before`: its pod and task, exit code and the
-/// last lines of its stderr, and whether it is crash-looping. A pod not in `before` is not
+/// `relaunch in 16.0 s` out of a crash-loop backoff's message.
+fn relaunch_in(message: &str) -> Option<&str> {
+    let start = message.find("relaunch in ")?;
+    let rest = &message[start..];
+    Some(rest.split(';').next().unwrap_or(rest).trim())
+}
+
+/// Whether two reasons say the same but for their numbers (a countdown, a count of offers):
+/// only a reason in other words is said again.
+fn same_words(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> String { s.chars().filter(|c| !c.is_ascii_digit()).collect() };
+    words(a) == words(b)
+}
+
+/// A line per task whose launch failed since `before`, by pod: its pod and task, exit code and
+/// the last lines of its stderr; and its notes (crash-looping), to which the caller adds the
+/// backoff. A pod not in `before` is not
 /// news (the first look, or a takeover: what failed before is in `cairn pod status`).
-fn failures(before: &Snapshot, now: &Snapshot) -> Vec<String> {
+fn failures(before: &Snapshot, now: &Snapshot) -> Vec<(String, String, Vec<String>)> {
     let old: BTreeMap<&str, Option<&str>> = before
         .pods
         .iter()
@@ -305,21 +356,21 @@ fn failures(before: &Snapshot, now: &Snapshot) -> Vec<String> {
                 Some(seen) if *seen != Some(exit.task_id.as_str()) => {}
                 _ => continue,
             }
-            let mut line = format!(
+            let line = format!(
                 "pod {}: {} failed: {}",
                 pod.name,
                 task.name,
                 exit.describe()
             );
+            let mut notes = Vec::new();
             if task.crash_looping {
-                let _ = write!(
-                    line,
-                    "  (crash-looping: {} failures in {} min)",
+                notes.push(format!(
+                    "crash-looping: {} failures in {} min",
                     task.failures,
                     cairn_core::scheduler::CRASH_LOOP_WINDOW.as_secs() / 60
-                );
+                ));
             }
-            out.push(line);
+            out.push((pod.name.clone(), line, notes));
         }
     }
     out
@@ -691,5 +742,137 @@ mod tests {
             lines(Some(&failed), &ended("data-0-node__2", true, 3)),
             ["pod data-0: data-0-node failed: exit 3: a | boom  (crash-looping: 3 failures in 10 min)"]
         );
+    }
+
+    #[test]
+    fn a_crash_loop_is_one_line_per_failure_with_its_backoff_and_no_flip_flopping_steps() {
+        let task = |task_id: &str, failed: Option<&str>| cairn_core::scheduler::PodTaskStatus {
+            name: "web-0-server".into(),
+            task_id: task_id.into(),
+            state: None,
+            ready: false,
+            volumes: vec![],
+            since: None,
+            paused: false,
+            last_exit: failed.map(|id| cairn_core::store::TaskExit {
+                task_id: id.into(),
+                state: cairn_proto::TaskState::Failed,
+                exit_code: Some(3),
+                message: Some("Command exited with status 3; stderr ends: bind failed".into()),
+                at: cairn_core::time::Time(0),
+                failure: true,
+            }),
+            failures: 4,
+            crash_looping: true,
+        };
+        let step = |name: &str, status: Status, message: &str| StepStatus {
+            name: name.into(),
+            status,
+            message: message.into(),
+        };
+        let plan = |name: &str, status: Status, steps: Vec<StepStatus>| PlanStatus {
+            name: name.into(),
+            status,
+            strategy: "serial".into(),
+            phases: if steps.is_empty() {
+                vec![]
+            } else {
+                vec![PhaseStatus {
+                    name: "web-0".into(),
+                    status,
+                    strategy: "serial".into(),
+                    steps,
+                }]
+            },
+            errors: vec![],
+            parameters: Default::default(),
+            interrupted: false,
+        };
+        let snap = |t: cairn_core::scheduler::PodTaskStatus, plans: Vec<PlanStatus>| Snapshot {
+            connected: true,
+            plans,
+            pods: vec![cairn_core::scheduler::PodStatus {
+                name: "web-0".into(),
+                pod_type: "web".into(),
+                index: 0,
+                agent_id: Some("a1".into()),
+                hostname: None,
+                tasks: vec![t],
+                paused: false,
+                crash_looping: true,
+            }],
+            ..Snapshot::default()
+        };
+        // Deployed: the plan is complete whenever its step is.
+        let deploy = |status: Status, message: &str| {
+            let plan_status = if status == Status::Complete {
+                Status::Complete
+            } else {
+                Status::InProgress
+            };
+            plan(
+                "deploy",
+                plan_status,
+                vec![step("web-0:[server]", status, message)],
+            )
+        };
+        let running = snap(
+            task("t2", Some("t1")),
+            vec![
+                deploy(Status::Complete, ""),
+                plan("recovery", Status::Complete, vec![]),
+            ],
+        );
+        let backoff = "crash-loop backoff: 4 failures in a row; relaunch in 16.0 s; last: ...";
+        let failed = snap(
+            task("t2", Some("t2")),
+            vec![
+                deploy(
+                    Status::Starting,
+                    "web-0-server stopped: see the recovery plan",
+                ),
+                plan(
+                    "recovery",
+                    Status::InProgress,
+                    vec![step("web-0:[server]", Status::Delayed, backoff)],
+                ),
+            ],
+        );
+        assert_eq!(
+            lines(Some(&running), &failed),
+            [
+                "pod web-0: web-0-server failed: exit 3: bind failed  (crash-looping: 4 failures \
+              in 10 min; relaunch in 16.0 s)"
+            ]
+        );
+        // Back up: no deploy step COMPLETE again, no recovery COMPLETE for a pod that loops.
+        let back = snap(
+            task("t3", Some("t2")),
+            vec![
+                deploy(Status::Complete, ""),
+                plan("recovery", Status::Complete, vec![]),
+            ],
+        );
+        assert!(
+            lines(Some(&failed), &back).is_empty(),
+            "{:?}",
+            lines(Some(&failed), &back)
+        );
+        // Its countdown is no reason to say anything while it waits.
+        let mut waits = Waits::default();
+        let t0 = Instant::now();
+        assert!(waits.lines(t0, &failed).is_empty());
+        assert!(waits
+            .lines(t0 + Duration::from_secs(10), &failed)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_reason_that_changes_only_in_its_numbers_is_not_said_again() {
+        assert!(same_words(
+            "cpus: 3 of 3 agents short; largest offer 3.7 of 100",
+            "cpus: 2 of 3 agents short; largest offer 3.5 of 100"
+        ));
+        assert!(!same_words("waiting for an offer", "interrupted"));
     }
 }
