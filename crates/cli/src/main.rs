@@ -3,6 +3,7 @@
 mod bench;
 mod cluster_cmd;
 mod debug_cmd;
+mod config_cmd;
 mod duration;
 mod endpoints_cmd;
 mod logs_cmd;
@@ -46,6 +47,11 @@ enum Command {
     /// Print a task's stdout (or stderr), and follow it with -f: `cairn logs data-0`,
     /// `cairn logs data-0/node --stderr -f`. Read from its agent's `/files/read`, as on Mesos.
     Logs(logs_cmd::LogsArgs),
+    /// The target configuration of a running service, as YAML.
+    Describe(config_cmd::DescribeArgs),
+    /// The configurations a running service's scheduler holds: list, show one, diff two.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// The pods of a running service: list, status, info; restart, replace, pause, resume.
     #[command(subcommand)]
     Pod(pod_cmd::PodCommand),
@@ -89,6 +95,8 @@ fn main() -> std::process::ExitCode {
             | Command::Plan(_)
             | Command::Logs(_)
             | Command::Debug(_)
+            | Command::Describe(_)
+            | Command::Config(_)
     ) {
         // A command that prints and exits is often piped into `head` or `grep -q`: a closed
         // pipe ends it quietly, as it ends any Unix tool, instead of a panic in `println!`.
@@ -118,6 +126,8 @@ fn main() -> std::process::ExitCode {
         Command::Uninstall(args) => run_cmd::uninstall(args),
         Command::Endpoints(args) => endpoints_cmd::run(args),
         Command::Logs(args) => logs_cmd::run(args),
+        Command::Describe(args) => config_cmd::describe(args),
+        Command::Config(c) => config_cmd::run(c),
         Command::Pod(c) => pod_cmd::run(c),
         Command::Plan(c) => plan_cmd::run(c),
         Command::Debug(c) => debug_cmd::run(c),

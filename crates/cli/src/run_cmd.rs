@@ -73,6 +73,17 @@ pub struct RunArgs {
     uninstall: bool,
     #[command(flatten)]
     uninstall_how: UninstallHow,
+    #[command(flatten)]
+    access: ApiAccessArgs,
+}
+
+/// Who may read what of the scheduler's API.
+#[derive(Args)]
+pub struct ApiAccessArgs {
+    /// Serve GET /v1/health and GET /v1/metrics without the API's token, for a load balancer
+    /// or Prometheus (which carry none). Every other route still needs the token.
+    #[arg(long)]
+    open_health_metrics: bool,
 }
 
 #[derive(Args)]
@@ -155,6 +166,8 @@ pub struct SchedulerArgs {
     secret_file: Option<PathBuf>,
     #[command(flatten)]
     artifacts: ArtifactArgs,
+    #[command(flatten)]
+    access: ApiAccessArgs,
 }
 
 #[derive(Args)]
@@ -253,6 +266,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         allow_root,
         credentials: args.credentials,
         secret_file: args.secret_file,
+        open_health_metrics: args.access.open_health_metrics,
         ..RunOptions::default()
     };
     options.scheduler.takeover = args.takeover.choice();
@@ -280,6 +294,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         api: Some(args.api),
         credentials: args.credentials,
         secret_file: args.secret_file,
+        open_health_metrics: args.access.open_health_metrics,
         ..RunOptions::default()
     };
     if let Some(timeout) = args.permanent_failure_timeout {

@@ -52,6 +52,11 @@ pub fn property_key(key: &str) -> String {
     format!("{PROPERTIES}/{key}")
 }
 
+/// The property holding when config `id` was stored (milliseconds since the epoch).
+pub fn config_stored_property(id: &ConfigId) -> String {
+    format!("config-stored-{}", id.0)
+}
+
 /// A stored config's id (a uuid string).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConfigId(pub String);
@@ -233,6 +238,13 @@ pub struct StoredState {
 }
 
 impl StoredState {
+    /// When config `id` was stored (milliseconds since the epoch), if the store says: configs
+    /// stored by an older cairn carry no time.
+    pub fn config_stored_at(&self, id: &ConfigId) -> Option<u64> {
+        let value = self.properties.get(&config_stored_property(id))?;
+        std::str::from_utf8(value).ok()?.parse().ok()
+    }
+
     /// Reads the typed state from a store's raw entries; a value that does not parse is
     /// reported with its key.
     pub fn from_entries(entries: &BTreeMap<String, Vec<u8>>) -> Result<StoredState, StoreError> {

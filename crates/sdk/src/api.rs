@@ -74,8 +74,10 @@ use cairn_core::spec::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::configs::{ConfigDiff, ConfigEntry, Configurations};
 use crate::driver::{Request, Snapshot};
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::pages::{PlanAnswer, PlanSummary, PodPage, Range, StepEntry, StepPage};
 use crate::Error;
 
@@ -114,6 +116,9 @@ fn token_file_of(address_file: &Path) -> PathBuf {
     name.push("-token");
     PathBuf::from(name)
 }
+
+/// The environment variable the CLI takes the API's token from, before the token file.
+pub const TOKEN_ENV: &str = "CAIRN_TOKEN";
 
 /// The realm of the API's 401 challenge.
 const REALM: &str = "cairn-scheduler-api";
@@ -187,8 +192,29 @@ impl Artifacts {
     }
 }
 
+/// How an [`ApiServer`] serves: where it writes its address, and what it serves besides the
+/// snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ApiOptions {
+    /// Where to write the bound address (`<state-dir>/<service>.api`); the token is kept
+    /// beside it (`<file>-token`, 0600): made at the first start, read at the next ones.
+    /// `None`: the token is made for this server only, and nothing is written.
+    pub file: Option<PathBuf>,
+    /// The artifact routes' templates and renderer, if served.
+    pub artifacts: Option<Arc<Artifacts>>,
+    /// What `GET /v1/metrics` reports (the driver counts into the same).
+    pub metrics: Arc<Metrics>,
+    /// The configurations the scheduler holds.
+    pub configs: Arc<Configurations>,
+    /// Whether `GET /v1/health` and `GET /v1/metrics` answer without the token (for a load
+    /// balancer or Prometheus, which carry none).
+    pub open_health_metrics: bool,
+}
+
 struct Api {
     artifacts: Option<Arc<Artifacts>>,
+    metrics: Arc<Metrics>,
+    configs: Arc<Configurations>,
     service: String,
     snapshot: watch::Receiver<Snapshot>,
     requests: mpsc::UnboundedSender<Request>,
@@ -233,9 +259,9 @@ impl std::fmt::Debug for ApiServer {
 
 impl ApiServer {
     /// Serves the API of `service` on `listen`: status from `snapshot`, updates sent to
-    /// whichever driver holds the other end of `requests`. Every route needs a token generated
-    /// now ([`ApiServer::token`]). With `file`, writes the token to `<file>-token` (0600) and
-    /// then the bound address to `file`.
+    /// whichever driver holds the other end of `requests`. Every route needs the token
+    /// ([`ApiServer::token`]). With `file`, the token is the one kept in `<file>-token` (made,
+    /// 0600, when there is none), and the bound address is written to `file`.
     pub async fn start(
         listen: SocketAddr,
         service: &str,
@@ -243,20 +269,12 @@ impl ApiServer {
         requests: mpsc::UnboundedSender<Request>,
         file: Option<PathBuf>,
     ) -> Result<ApiServer, Error> {
-        Self::start_with_artifacts(listen, service, snapshot, requests, file, None).await
-    }
-
-    /// [`ApiServer::start`], serving `artifacts` too.
-    pub async fn start_with_artifacts(
-        listen: SocketAddr,
-        service: &str,
-        snapshot: watch::Receiver<Snapshot>,
-        requests: mpsc::UnboundedSender<Request>,
-        file: Option<PathBuf>,
-        artifacts: Option<Arc<Artifacts>>,
-    ) -> Result<ApiServer, Error> {
         let listener = Self::bind(listen).await?;
-        Self::start_on(listener, service, snapshot, requests, file, artifacts)
+        let options = ApiOptions {
+            file,
+            ..ApiOptions::default()
+        };
+        Self::start_on(listener, service, snapshot, requests, options)
     }
 
     /// Binds the API's address, so that its port is known (the tasks' URIs name it) before
@@ -267,36 +285,48 @@ impl ApiServer {
             .map_err(|e| Error::io(format!("binding the scheduler API to {listen}"), e))
     }
 
-    /// Serves the API on a bound `listener` (see [`ApiServer::start_with_artifacts`]).
+    /// Serves the API on a bound `listener` (see [`ApiServer::start`]).
     pub fn start_on(
         listener: tokio::net::TcpListener,
         service: &str,
         snapshot: watch::Receiver<Snapshot>,
         requests: mpsc::UnboundedSender<Request>,
-        file: Option<PathBuf>,
-        artifacts: Option<Arc<Artifacts>>,
+        options: ApiOptions,
     ) -> Result<ApiServer, Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the scheduler API's address", e))?;
-        let token = cairn_cluster::auth::generate_secret();
-        if let Some(f) = &file {
+        let ApiOptions {
+            file,
+            artifacts,
+            metrics,
+            configs,
+            open_health_metrics,
+        } = options;
+        let token = match &file {
             // The token first: whoever finds the address finds the token beside it.
-            let token_file = token_file_of(f);
-            cairn_cluster::auth::write_private(&token_file, format!("{token}\n").as_bytes())
-                .map_err(|e| Error::Api(format!("writing the API token: {e}")))?;
+            Some(f) => kept_token(&token_file_of(f))?,
+            None => cairn_cluster::auth::generate_secret(),
+        };
+        if let Some(f) = &file {
             write_private(f, format!("http://{addr}\n").as_bytes())
                 .map_err(|e| Error::io(format!("writing {}", f.display()), e))?;
         }
+        let guard = Guard {
+            token: token.clone(),
+            open_health_metrics,
+        };
         let app = router(
             Api {
                 artifacts,
+                metrics,
+                configs,
                 service: service.to_string(),
                 snapshot,
                 requests,
                 updates: tokio::sync::Mutex::new(None),
             },
-            token.clone(),
+            guard,
         );
         // The cluster's server: header and body timeouts and a connection cap, so a client
         // that sends half a request cannot hold the API's connections forever.
@@ -328,11 +358,24 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.task.abort();
+        // The token stays: the next start serves with it, so a client holding it (a CLI in a
+        // loop, a monitor) keeps working across restarts of the scheduler.
         if let Some(f) = &self.file {
             let _ = std::fs::remove_file(f);
-            let _ = std::fs::remove_file(token_file_of(f));
         }
     }
+}
+
+/// The token kept in `file`, made (0600) at the first start; a file left readable by others is
+/// made private again before it is used.
+fn kept_token(file: &Path) -> Result<String, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let token = cairn_cluster::auth::ensure_token(file)
+        .map_err(|e| Error::Api(format!("the API token: {e}")))?;
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(file, private)
+        .map_err(|e| Error::io(format!("making {} private", file.display()), e))?;
+    Ok(token)
 }
 
 type ApiState = Arc<Api>;
@@ -383,6 +426,30 @@ const API_ROUTES: &[ApiRoute] = &[
         handler: || get(debug_offers),
     },
     ApiRoute {
+        path: "/v1/metrics",
+        handler: || get(metrics),
+    },
+    ApiRoute {
+        path: "/v1/configurations",
+        handler: || get(configurations),
+    },
+    ApiRoute {
+        path: "/v1/configurations/target",
+        handler: || get(target_configuration),
+    },
+    ApiRoute {
+        path: "/v1/configurations/targetId",
+        handler: || get(target_configuration_id),
+    },
+    ApiRoute {
+        path: "/v1/configurations/{id}",
+        handler: || get(configuration),
+    },
+    ApiRoute {
+        path: "/v1/configurations/{id}/diff/{other}",
+        handler: || get(configuration_diff),
+    },
+    ApiRoute {
         path: "/v1/update",
         handler: || post(update),
     },
@@ -418,8 +485,18 @@ pub fn artifact_routes() -> Vec<&'static str> {
     ARTIFACT_ROUTES.iter().map(|r| r.path).collect()
 }
 
-fn router(api: Api, token: String) -> Router {
+/// The routes `--open-health-metrics` leaves open to `GET` without the token.
+pub const OPEN_WITH_FLAG: &[&str] = &["/v1/health", "/v1/metrics"];
+
+/// What the token middleware checks a request against.
+struct Guard {
+    token: String,
+    open_health_metrics: bool,
+}
+
+fn router(api: Api, guard: Guard) -> Router {
     let api = Arc::new(api);
+    let metrics = api.metrics.clone();
     let mut router = Router::new();
     for r in API_ROUTES {
         router = router.route(r.path, (r.handler)());
@@ -427,12 +504,41 @@ fn router(api: Api, token: String) -> Router {
     let guarded = router
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route (see /v1/status)") })
         .with_state(api.clone())
-        .layer(from_fn_with_state(Arc::new(token), require_token));
+        .layer(from_fn_with_state(Arc::new(guard), require_token));
     let mut artifacts = Router::new();
     for r in ARTIFACT_ROUTES {
         artifacts = artifacts.route(r.path, (r.handler)());
     }
-    guarded.merge(artifacts.with_state(api))
+    // Counted outermost, so that refused requests are counted too.
+    guarded
+        .merge(artifacts.with_state(api))
+        .layer(from_fn_with_state(metrics, count_request))
+}
+
+/// Counts a request by its route's pattern (never the path sent: an artifact's key is in it,
+/// and a caller could make up any number of paths), method and answer.
+async fn count_request(
+    State(metrics): State<Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    metrics.api_request(&route, method, response.status().as_u16());
+    response
 }
 
 /// The one answer to an artifact request that is not served: it says nothing of why.
@@ -496,23 +602,41 @@ async fn bootstrap_artifact(
         .into_response()
 }
 
-/// Answers 401 to a request without the API's token; passes the others on.
+/// Answers 401 to a request without the API's token (missing or wrong, alike: as Mesos
+/// answers missing or invalid credentials); passes the others on, and a `GET` of
+/// [`OPEN_WITH_FLAG`] when the server was started to leave those open.
 async fn require_token(
-    State(token): State<Arc<String>>,
+    State(guard): State<Arc<Guard>>,
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
+    if guard.open_health_metrics
+        && request.method() == Method::GET
+        && OPEN_WITH_FLAG.contains(&request.uri().path())
+    {
+        return next.run(request).await;
+    }
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(cairn_cluster::auth::parse_bearer);
-    if given.is_some_and(|t| cairn_cluster::auth::secrets_match(&token, t)) {
+    if given.is_some_and(|t| cairn_cluster::auth::secrets_match(&guard.token, t)) {
         return next.run(request).await;
     }
+    // Never the token given, nor the expected one: only what was wrong and where the right one
+    // is.
+    let what = if given.is_some() {
+        "the token given is not this scheduler's"
+    } else {
+        "no token given"
+    };
     let mut resp = error(
         StatusCode::UNAUTHORIZED,
-        "the scheduler API needs its token (Authorization: Bearer, from <state-dir>/<service>.api-token)",
+        format!(
+            "{what}: the scheduler API needs `Authorization: Bearer <token>`, the token in \
+             <state-dir>/<service>.api-token (the CLI reads it there, or from {TOKEN_ENV})"
+        ),
     );
     if let Ok(v) = header::HeaderValue::from_str(&format!("Bearer realm=\"{REALM}\"")) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -522,6 +646,84 @@ async fn require_token(
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let page = api.metrics.render(&api.snapshot.borrow());
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], page).into_response()
+}
+
+async fn configurations(State(api): State<Arc<Api>>) -> Json<Vec<ConfigEntry>> {
+    let target = api.snapshot.borrow().config_id.clone();
+    Json(api.configs.list(&target))
+}
+
+/// The target's id, or a 503 while the scheduler has none yet.
+fn target_id(api: &Api) -> Result<String, Response> {
+    let target = api.snapshot.borrow().config_id.clone();
+    if target.is_empty() {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the scheduler has no target configuration yet",
+        ));
+    }
+    Ok(target)
+}
+
+async fn target_configuration(State(api): State<Arc<Api>>) -> Response {
+    match target_id(&api) {
+        Ok(id) => one_configuration(&api, &id),
+        Err(unavailable) => unavailable,
+    }
+}
+
+async fn target_configuration_id(State(api): State<Arc<Api>>) -> Response {
+    match target_id(&api) {
+        Ok(id) => Json(id).into_response(),
+        Err(unavailable) => unavailable,
+    }
+}
+
+async fn configuration(State(api): State<Arc<Api>>, UrlPath(id): UrlPath<String>) -> Response {
+    one_configuration(&api, &id)
+}
+
+fn one_configuration(api: &Api, id: &str) -> Response {
+    match api.configs.get(id) {
+        Some(spec) => Json(&*spec).into_response(),
+        None => unknown_configuration(api, id),
+    }
+}
+
+/// A 404 naming the configurations there are.
+fn unknown_configuration(api: &Api, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no configuration `{id}` (configurations: {})",
+            api.configs.ids().join(", ")
+        ),
+    )
+}
+
+async fn configuration_diff(
+    State(api): State<Arc<Api>>,
+    UrlPath((from, to)): UrlPath<(String, String)>,
+) -> Response {
+    let (Some(old), Some(new)) = (api.configs.get(&from), api.configs.get(&to)) else {
+        let missing = if api.configs.get(&from).is_none() {
+            &from
+        } else {
+            &to
+        };
+        return unknown_configuration(&api, missing);
+    };
+    Json(ConfigDiff {
+        diff: crate::configs::unified_diff(&from, &to, &old.to_yaml(), &new.to_yaml()),
+        from,
+        to,
+    })
+    .into_response()
 }
 
 async fn status(State(api): State<Arc<Api>>) -> Json<ServiceStatus> {
@@ -1006,9 +1208,16 @@ impl ApiClient {
         self
     }
 
-    /// The same client with the token the scheduler of `service` wrote under `state_dir`,
-    /// if it is there (a client without one is answered 401).
+    /// The same client with the token of `$CAIRN_TOKEN` when it is set, else the one the
+    /// scheduler of `service` keeps under `state_dir`, if it is there (a client without one is
+    /// answered 401).
     pub fn with_token_from(self, state_dir: &Path, service: &str) -> Result<ApiClient, Error> {
+        if let Some(token) = std::env::var_os(TOKEN_ENV) {
+            let token = token.to_string_lossy().trim().to_string();
+            if !token.is_empty() {
+                return Ok(self.with_token(token));
+            }
+        }
         let file = token_file(state_dir, service);
         match cairn_cluster::auth::read_token(&file) {
             Ok(token) => Ok(self.with_token(token)),
@@ -1114,6 +1323,61 @@ impl ApiClient {
         let health = serde_json::from_slice(&body)
             .map_err(|e| Error::Api(format!("GET {}/v1/health: {code}: {e}", self.base)))?;
         Ok((code, health))
+    }
+
+    /// `GET /v1/metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let (code, body) = self.send(Method::GET, "/v1/metrics", None).await?;
+        if !code.is_success() {
+            return Err(Error::Api(format!(
+                "GET {}/v1/metrics: {code}: {}",
+                self.base,
+                error_text(&body)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `GET /v1/configurations`: every stored configuration.
+    pub async fn configurations(&self) -> Result<Vec<ConfigEntry>, Error> {
+        self.get("/v1/configurations").await
+    }
+
+    /// `GET /v1/configurations/target`: the target's spec.
+    pub async fn target_configuration(&self) -> Result<ServiceSpec, Error> {
+        self.get("/v1/configurations/target").await
+    }
+
+    /// `GET /v1/configurations/{id}`; `Err(why)` inside when there is no such configuration
+    /// (the scheduler's words, naming the ones there are).
+    pub async fn configuration(&self, id: &str) -> Result<Result<ServiceSpec, String>, Error> {
+        self.get_found(&format!("/v1/configurations/{id}")).await
+    }
+
+    /// `GET /v1/configurations/{from}/diff/{to}`; `Err(why)` inside when either is unknown.
+    pub async fn configuration_diff(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Result<ConfigDiff, String>, Error> {
+        self.get_found(&format!("/v1/configurations/{from}/diff/{to}"))
+            .await
+    }
+
+    /// A GET whose 404 is an answer (its words), not an error.
+    async fn get_found<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Result<T, String>, Error> {
+        let (code, body) = self.send(Method::GET, path, None).await?;
+        let url = format!("{}{path}", self.base);
+        match code {
+            StatusCode::NOT_FOUND => Ok(Err(error_text(&body))),
+            c if c.is_success() => serde_json::from_slice(&body)
+                .map(Ok)
+                .map_err(|e| Error::Api(format!("GET {url}: {e}"))),
+            c => Err(Error::Api(format!("GET {url}: {c}: {}", error_text(&body)))),
+        }
     }
 
     /// `GET /v1/endpoints`: the names of the service's endpoints.

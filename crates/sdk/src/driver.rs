@@ -29,7 +29,9 @@
 //! Stopping (the `stop` future of [`Driver::run`] completing) just stops: no TEARDOWN, so the
 //! master keeps the framework's tasks for the failover timeout and the next run takes over.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_core::offer::DecisionRecord;
@@ -41,11 +43,13 @@ use cairn_core::store::{Store, WriteBatch};
 use cairn_core::time::Time;
 use cairn_proto::master::GetAgents;
 use cairn_proto::scheduler::{Call, CallType, Event, EventType};
+use cairn_proto::{TaskInfo, TaskState};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::mesos::{Client, Events, MesosError};
+use crate::metrics::Metrics;
 use crate::Error;
 
 /// How many ACKNOWLEDGE calls may be in flight at once (see `send_calls`).
@@ -139,6 +143,25 @@ pub struct Driver {
     agents_rx: mpsc::UnboundedReceiver<GetAgents>,
     /// The read in flight, if one is.
     reading: Option<tokio::task::JoinHandle<()>>,
+    /// What the driver counts (`GET /v1/metrics`).
+    metrics: Arc<Metrics>,
+    /// What the metrics need to remember between events.
+    seen: Seen,
+}
+
+/// What the driver remembers for its metrics: when each unacknowledged status update arrived,
+/// and each task's latest launch and state (to tell a relaunch from a launch, and a failure
+/// from the same failure re-sent).
+#[derive(Debug, Default)]
+struct Seen {
+    /// Arrival of each status update not yet acknowledged, by its uuid.
+    unacknowledged: HashMap<Vec<u8>, Instant>,
+    /// The task name of each task id the driver knows of (the latest launch of each task).
+    names: HashMap<String, String>,
+    /// Each task's latest task id and state, by task name.
+    tasks: HashMap<String, (String, Option<TaskState>)>,
+    /// When the current subscription's reconciliation began, until it settles.
+    reconciling_since: Option<Instant>,
 }
 
 /// What ended a subscription.
@@ -227,6 +250,13 @@ impl Driver {
             ..Snapshot::default()
         });
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
+        let mut seen = Seen::default();
+        for task in scheduler.pods().into_iter().flat_map(|p| p.tasks) {
+            if !task.task_id.is_empty() {
+                seen.names.insert(task.task_id.clone(), task.name.clone());
+                seen.tasks.insert(task.name, (task.task_id, task.state));
+            }
+        }
         let mut driver = Driver {
             scheduler,
             store,
@@ -242,9 +272,23 @@ impl Driver {
             agents_tx,
             agents_rx,
             reading: None,
+            metrics: Arc::new(Metrics::new()),
+            seen,
         };
         driver.publish(false);
         driver
+    }
+
+    /// The same driver, counting into `metrics` (which outlives it: a scheduler restarted in
+    /// process with an accepted spec counts on where this one stopped).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Driver {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What this driver counts.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Snapshots of the service, updated as the scheduler changes them.
@@ -592,8 +636,113 @@ impl Driver {
     }
 
     fn handle_events(&mut self, events: Vec<Event>) -> Result<(), Error> {
+        for event in &events {
+            self.count_event(event);
+        }
         self.scheduler.handle_events(now(), events);
         self.drain()
+    }
+
+    /// Counts what an event says: offers, failures; notes when a status update arrived (for
+    /// its acknowledgement's latency) and when a subscription began (for its reconciliation).
+    fn count_event(&mut self, event: &Event) {
+        match event.type_ {
+            EventType::Offers => {
+                let n = event.offers.as_ref().map_or(0, |o| o.offers.len());
+                self.metrics.offers_received(n);
+            }
+            EventType::Subscribed => self.seen.reconciling_since = Some(Instant::now()),
+            EventType::Update => {
+                let Some(update) = &event.update else { return };
+                let status = &update.status;
+                if let Some(uuid) = &status.uuid {
+                    self.seen
+                        .unacknowledged
+                        .insert(uuid.0.clone(), Instant::now());
+                }
+                let id = &status.task_id.value;
+                let Some(name) = self.seen.names.get(id) else {
+                    return;
+                };
+                let Some((latest, state)) = self.seen.tasks.get_mut(name) else {
+                    return;
+                };
+                // A re-sent update (the same task, the same state) is one failure, not two.
+                if latest != id || *state == Some(status.state) {
+                    return;
+                }
+                *state = Some(status.state);
+                if is_failure(status.state) {
+                    let reason = status.reason.map_or("none", |r| r.as_str());
+                    self.metrics.task_failed(status.state.as_str(), reason);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Counts a call on its way to the master: offers answered, tasks launched, status
+    /// updates acknowledged.
+    fn count_call(&mut self, call: &Call) {
+        match call.type_ {
+            CallType::Decline => {
+                let n = call.decline.as_ref().map_or(0, |d| d.offer_ids.len());
+                self.metrics.offers_declined(n);
+            }
+            CallType::Accept => {
+                let Some(accept) = &call.accept else { return };
+                // An ACCEPT without operations gives the offers back: a decline.
+                if accept.operations.is_empty() {
+                    self.metrics.offers_declined(accept.offer_ids.len());
+                    return;
+                }
+                self.metrics.offers_accepted(accept.offer_ids.len());
+                for op in &accept.operations {
+                    let launched = op.launch.iter().flat_map(|l| &l.task_infos).chain(
+                        op.launch_group
+                            .iter()
+                            .flat_map(|g| &g.task_group.tasks),
+                    );
+                    for task in launched {
+                        self.count_launch(task);
+                    }
+                }
+            }
+            CallType::Acknowledge => {
+                let Some(ack) = &call.acknowledge else { return };
+                if let Some(arrived) = self.seen.unacknowledged.remove(&ack.uuid.0) {
+                    self.metrics.status_acknowledged(arrived.elapsed());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn count_launch(&mut self, task: &TaskInfo) {
+        let id = task.task_id.value.clone();
+        let previous = self
+            .seen
+            .tasks
+            .insert(task.name.clone(), (id.clone(), None));
+        let ended = match &previous {
+            Some((old, state)) if *old != id => {
+                self.seen.names.remove(old);
+                Some(state.map_or("unknown", |s| s.as_str()))
+            }
+            _ => None,
+        };
+        self.metrics.task_launched(ended);
+        self.seen.names.insert(id, task.name.clone());
+    }
+
+    /// Observes the reconciliation's time once it settles.
+    fn count_reconciliation(&mut self) {
+        if let Some(since) = self.seen.reconciling_since {
+            if !self.scheduler.is_reconciling() {
+                self.seen.reconciling_since = None;
+                self.metrics.reconciled(since.elapsed());
+            }
+        }
     }
 
     fn handle_timeout(&mut self) -> Result<(), Error> {
@@ -611,16 +760,18 @@ impl Driver {
         while let Some(action) = self.scheduler.poll_action() {
             match action {
                 Action::Persist(batch) => self.commit(vec![batch])?,
-                Action::Call(call) => match &self.stream_id {
+                Action::Call(call) => match self.stream_id.clone() {
                     Some(id) => {
+                        self.count_call(&call);
                         // The worker only ends when the driver does.
-                        let _ = self.calls.send((id.clone(), call));
+                        let _ = self.calls.send((id, call));
                     }
                     None => tracing::debug!("not subscribed: dropping {}", call.type_),
                 },
                 Action::ReadAgents => self.read_agents(),
             }
         }
+        self.count_reconciliation();
         // Every input may change what the scheduler reports, actions or not.
         if self.publish_at.is_none() {
             self.publish_at = Some(Instant::now() + self.options.publish_interval);
@@ -641,7 +792,10 @@ impl Driver {
             id: last,
             ops: batches.into_iter().flat_map(|b| b.ops).collect(),
         };
-        match self.store.commit(&merged) {
+        let started = Instant::now();
+        let committed = self.store.commit(&merged);
+        self.metrics.store_committed(started.elapsed());
+        match committed {
             Ok(()) => {
                 for id in ids {
                     self.scheduler.handle_committed(id);
@@ -737,6 +891,20 @@ pub fn now() -> Time {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Time::from_millis(ms)
+}
+
+/// Whether a task that reached `state` failed (a kill the scheduler asked for is no failure).
+fn is_failure(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::Failed
+            | TaskState::Error
+            | TaskState::Lost
+            | TaskState::Dropped
+            | TaskState::Unreachable
+            | TaskState::Gone
+            | TaskState::GoneByOperator
+    )
 }
 
 /// The next answer to a read of the master's agents (the driver holds a sender: never closed).

@@ -38,11 +38,13 @@
 pub mod api;
 pub mod bootstrap;
 pub mod debug;
+pub mod configs;
 pub mod driver;
 mod error;
 mod executor;
 pub mod health;
 pub mod locate;
+pub mod metrics;
 pub mod mesos;
 pub mod pages;
 mod progress;

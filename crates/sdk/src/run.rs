@@ -19,6 +19,7 @@ use cairn_core::store::{Store, StoredState};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::ApiServer;
+use crate::configs::Configurations;
 use crate::driver::{now, Driver, DriverOptions, Outcome, Snapshot};
 use crate::executor::{executor_main, is_executor_invocation};
 use crate::mesos::Client;
@@ -34,6 +35,7 @@ const USAGE: &str = "\
 usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADDR] [--agents N] [--api ADDR]
                  [--allowed-users USER,...] [--allow-root] [--credentials FILE | --secret-file FILE]
                  [--adopt-framework ID | --force] [--api-host HOST] [--service-tld TLD]
+                 [--open-health-metrics]
                  [--agent-extra-resources INDEX=RESOURCES]...
 
   --master URL        a Mesos master (http://host:5050); without it, an embedded cluster is started
@@ -46,7 +48,11 @@ usage: <service> [--master URL] [--work-dir DIR] [--state-dir DIR] [--listen ADD
                       resources (`1=gpus:2`, `0=cpus(slave_public):1;mem(slave_public):512`);
                       repeat for more agents (as `cairn run` and `cairn cluster`)
   --api ADDR          where the scheduler's HTTP API listens (default 127.0.0.1:0: a free port,
-                      written to <state-dir>/<service>.api, its token to <service>.api-token)
+                      written to <state-dir>/<service>.api; its token is kept in
+                      <service>.api-token, made at the first start)
+  --open-health-metrics
+                      serve GET /v1/health and /v1/metrics without the token (for a load
+                      balancer or Prometheus); every other route still needs it
   --allowed-users USER,...  the only users the embedded cluster runs tasks as (default: any but root)
   --allow-root        let the embedded cluster run tasks as root
   --credentials FILE  the framework credentials file (Mesos' JSON format) holding the service
@@ -109,6 +115,8 @@ pub struct RunOptions {
     /// the renderer) are fetched from there. `None`: the API's own address, or this machine's
     /// hostname when it listens on every address.
     pub api_host: Option<String>,
+    /// Whether the API answers `GET /v1/health` and `GET /v1/metrics` without its token.
+    pub open_health_metrics: bool,
 }
 
 /// Where the scheduler's API listens unless told otherwise: loopback, a free port.
@@ -135,6 +143,7 @@ impl Default for RunOptions {
             credentials: None,
             secret_file: None,
             api_host: None,
+            open_health_metrics: false,
         }
     }
 }
@@ -158,6 +167,10 @@ impl RunOptions {
             }
             if flag == "--force" {
                 opts.scheduler.takeover = TakeoverChoice::Force;
+                continue;
+            }
+            if flag == "--open-health-metrics" && inline.is_none() {
+                opts.open_health_metrics = true;
                 continue;
             }
             let mut value = || {
@@ -542,9 +555,10 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
         None => None,
     };
     let started = start_scheduler(&spec, &state_dir, &options, overrides)?;
-    if let Some(a) = &artifacts {
-        a.serve_configs(started.configs.clone());
-    }
+    // Both outlive each scheduler, as the API does: counts carry on across an update.
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let configs = Arc::new(crate::configs::Configurations::new());
+    started.serve_configs(artifacts.as_deref(), &configs);
     // `--adopt-framework` / `--force` answer this start's takeover check only: a scheduler
     // restarted in process (an accepted update) checks afresh.
     options.scheduler.takeover = TakeoverChoice::Check;
@@ -576,8 +590,13 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
                 &spec.name,
                 api_rx,
                 requests_tx,
-                Some(file),
-                artifacts.clone(),
+                crate::api::ApiOptions {
+                    file: Some(file),
+                    artifacts: artifacts.clone(),
+                    metrics: metrics.clone(),
+                    configs: configs.clone(),
+                    open_health_metrics: options.open_health_metrics,
+                },
             )?;
             println!("{}: API at http://{}", spec.name, api.addr());
             Some(api)
@@ -613,7 +632,8 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
             Box::new(store),
             client.clone(),
             options.driver.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         let printer = tokio::spawn(crate::progress::print(driver.watch(), spec.name.clone()));
         let forward = tokio::spawn(forward(driver.watch(), api_snapshot.clone()));
         let watch = tokio::spawn(uninstall_waiting(driver.watch()));
@@ -633,9 +653,7 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
                 );
                 spec = *new;
                 let next = start_scheduler(&spec, &state_dir, &options, overrides)?;
-                if let Some(a) = &artifacts {
-                    a.serve_configs(next.configs.clone());
-                }
+                next.serve_configs(artifacts.as_deref(), &configs);
                 scheduler = next.scheduler;
                 store = next.store;
             }
@@ -649,8 +667,9 @@ async fn serve(spec: ServiceSpec, options: RunOptions, overrides: Overrides) -> 
     }
     if uninstalling && result.is_ok() {
         if seen.finished {
-            // The state is gone; the key that went with it goes too.
+            // The state is gone; the key and the token that went with it go too.
             let _ = std::fs::remove_file(artifact_key_file(&state_dir, &spec.name));
+            let _ = std::fs::remove_file(crate::api::token_file(&state_dir, &spec.name));
             // And so does its emptied store's directory (only its lock file is left).
             if let Err(e) = FileStore::remove_if_empty(&state_dir, &spec.name) {
                 tracing::warn!("{}: leaving its empty state directory: {e}", spec.name);
@@ -674,9 +693,23 @@ struct Started {
     /// When the uninstall started (an earlier run may have started it), for telling a
     /// finished uninstall from one that gave up on silent agents.
     uninstall_since: u64,
-    /// Every config the scheduler holds, by id (the target's among them): whose templates
-    /// the artifact routes serve.
-    configs: Vec<(String, ServiceSpec)>,
+    /// Every config the scheduler holds, by id (the target's among them), with when it was
+    /// stored: whose templates the artifact routes serve, and what the API lists.
+    configs: Vec<(String, ServiceSpec, Option<u64>)>,
+}
+
+impl Started {
+    /// Hands the scheduler's configs to the artifact routes and the configurations API.
+    fn serve_configs(&self, artifacts: Option<&crate::api::Artifacts>, configs: &Configurations) {
+        if let Some(a) = artifacts {
+            a.serve_configs(
+                self.configs
+                    .iter()
+                    .map(|(id, spec, _)| (id.clone(), spec.clone())),
+            );
+        }
+        configs.set(self.configs.iter().cloned());
+    }
 }
 
 /// Opens the service's store and builds its scheduler with `spec`; a refused config change
@@ -694,19 +727,24 @@ fn start_scheduler(
         .get(UNINSTALLING_PROPERTY)
         .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
         .unwrap_or_else(|| now().as_millis());
-    let mut configs: Vec<(String, ServiceSpec)> = stored
+    let mut configs: Vec<(String, ServiceSpec, Option<u64>)> = stored
         .configs
         .iter()
-        .map(|(id, spec)| (id.0.clone(), spec.clone()))
+        .map(|(id, spec)| (id.0.clone(), spec.clone(), stored.config_stored_at(id)))
         .collect();
+    // The target this start stores, if new, is stored at this time.
+    let at = now();
     let scheduler = Scheduler::with_overrides(
         options.scheduler.clone(),
         spec.clone(),
         stored,
-        now(),
+        at,
         overrides,
     )?;
-    configs.push((scheduler.config_id().0.clone(), scheduler.spec().clone()));
+    let target = scheduler.config_id().0.clone();
+    if !configs.iter().any(|(id, _, _)| *id == target) {
+        configs.push((target, scheduler.spec().clone(), Some(at.as_millis())));
+    }
     println!("{}: state in {}", spec.name, store.dir().display());
     for plan in spec.plans_not_run() {
         println!(

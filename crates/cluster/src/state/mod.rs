@@ -19,6 +19,7 @@ mod subscribers;
 mod users;
 mod v0;
 mod views;
+pub use views::utc_date;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;

@@ -134,7 +134,7 @@ pub(crate) fn version_info() -> master::VersionInfo {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch, as Mesos writes its build date.
-fn utc_date(secs: u64) -> String {
+pub fn utc_date(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Days to a civil date (proleptic Gregorian), by eras of 400 years.

@@ -83,7 +83,7 @@ use crate::recovery::plan::RecoveryPlan;
 use crate::recovery::{Backoff, RecoveryPolicy, RecoveryState, ReplacementPolicy};
 use crate::spec::{validate, ServiceSpec};
 use crate::store::{
-    config_key, property_key, ConfigId, StoredState, TaskRecord, WriteBatch, WriteOp,
+    config_key, config_stored_property, property_key, ConfigId, StoredState, TaskRecord, WriteBatch, WriteOp,
     CONFIG_TARGET, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
 use crate::time::Time;
@@ -260,7 +260,7 @@ impl Scheduler {
             // The relabels go in the target's batch: a restart in between would otherwise see
             // the same spec (no change) and relaunch pods that did not need it.
             let mut writes = match &choice {
-                TargetChoice::New(id) => target_writes(&spec, id),
+                TargetChoice::New(id) => target_writes(&spec, id, now),
                 _ => Vec::new(),
             };
             writes.extend(relabel_unchanged(
@@ -398,6 +398,12 @@ impl Scheduler {
     /// The framework id, once Mesos gave one (stored or from SUBSCRIBED).
     pub fn framework_id(&self) -> Option<&FrameworkId> {
         self.framework_id.as_ref()
+    }
+
+    /// Whether an explicit reconciliation is under way (subscribed, and some stored task not
+    /// yet answered for): offers wait until it settles.
+    pub fn is_reconciling(&self) -> bool {
+        self.reconciler.is_running() && !self.reconciler.is_settled()
     }
 
     /// The target config id.
@@ -804,8 +810,13 @@ pub(crate) fn with_taskcfg(
     spec
 }
 
-fn target_writes(spec: &ServiceSpec, id: &ConfigId) -> Vec<WriteOp> {
+fn target_writes(spec: &ServiceSpec, id: &ConfigId, now: Time) -> Vec<WriteOp> {
     vec![
+        // When it was stored, for the operator (`GET /v1/configurations`).
+        WriteOp::Put {
+            key: property_key(&config_stored_property(id)),
+            value: now.as_millis().to_string().into_bytes(),
+        },
         WriteOp::Put {
             key: SCHEMA_VERSION_KEY.to_string(),
             value: SCHEMA_VERSION.as_bytes().to_vec(),

@@ -143,8 +143,15 @@ pub(super) fn unused_configs(stored: &StoredState, target: &ConfigId) -> Vec<Wri
         .configs
         .keys()
         .filter(|id| *id != target && !used.contains(*id))
-        .map(|id| WriteOp::Delete {
-            key: crate::store::config_key(id),
+        .flat_map(|id| {
+            [
+                WriteOp::Delete {
+                    key: crate::store::config_key(id),
+                },
+                WriteOp::Delete {
+                    key: property_key(&crate::store::config_stored_property(id)),
+                },
+            ]
         })
         .collect()
 }

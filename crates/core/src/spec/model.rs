@@ -48,6 +48,13 @@ impl ServiceSpec {
     /// Tasks run as root only when a spec says so (and the cluster allows it).
     pub const DEFAULT_USER: &'static str = "nobody";
 
+    /// The spec as YAML, in its stored form (what `cairn describe` prints): the same fields
+    /// as the JSON the state store keeps, for people to read and diff.
+    pub fn to_yaml(&self) -> String {
+        // A spec is plain data (strings, numbers, maps with string keys): it always serializes.
+        serde_norway::to_string(self).unwrap_or_default()
+    }
+
     /// `<name>-role`, with a leading `/` dropped and other `/` written `__` (roles are flat).
     pub fn default_role(name: &str) -> String {
         format!("{}-role", escape_slashes(name))
