@@ -92,12 +92,14 @@ fn list(args: ListArgs) -> anyhow::Result<()> {
         }
         let mut t = Table::new(["id", "stored", "target"]);
         for c in &configs {
-            let stored = c
-                .stored_at
-                .map_or("-".to_string(), |ms| {
-                    format!("{} UTC", cairn_cluster::utc_date(ms / 1000))
-                });
-            let target = if c.target { table::state("TARGET") } else { String::new() };
+            let stored = c.stored_at.map_or("-".to_string(), |ms| {
+                format!("{} UTC", cairn_cluster::utc_date(ms / 1000))
+            });
+            let target = if c.target {
+                table::state("TARGET")
+            } else {
+                String::new()
+            };
             t.row([c.id.clone(), stored, target]);
         }
         if t.is_empty() {

@@ -152,10 +152,7 @@ pub fn unified_diff(from: &str, to: &str, old: &str, new: &str) -> String {
             .filter(|l| !matches!(l, Line::Removed(_)))
             .count();
         let hunk = &lines[start..end];
-        let old_len = hunk
-            .iter()
-            .filter(|l| !matches!(l, Line::Added(_)))
-            .count();
+        let old_len = hunk.iter().filter(|l| !matches!(l, Line::Added(_))).count();
         let new_len = hunk
             .iter()
             .filter(|l| !matches!(l, Line::Removed(_)))
@@ -258,7 +255,10 @@ mod tests {
             })
             .collect();
         let diff = unified_diff("a", "b", &old, &new);
-        assert!(diff.contains("@@ -1,5 +1,6 @@\n 1\n 2\n+new\n 3\n"), "{diff}");
+        assert!(
+            diff.contains("@@ -1,5 +1,6 @@\n 1\n 2\n+new\n 3\n"),
+            "{diff}"
+        );
         assert!(diff.contains("@@ -15,6 +16,5 @@\n"), "{diff}");
         assert!(diff.contains("-18\n"), "{diff}");
     }

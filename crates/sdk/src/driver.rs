@@ -698,11 +698,11 @@ impl Driver {
                 }
                 self.metrics.offers_accepted(accept.offer_ids.len());
                 for op in &accept.operations {
-                    let launched = op.launch.iter().flat_map(|l| &l.task_infos).chain(
-                        op.launch_group
-                            .iter()
-                            .flat_map(|g| &g.task_group.tasks),
-                    );
+                    let launched = op
+                        .launch
+                        .iter()
+                        .flat_map(|l| &l.task_infos)
+                        .chain(op.launch_group.iter().flat_map(|g| &g.task_group.tasks));
                     for task in launched {
                         self.count_launch(task);
                     }

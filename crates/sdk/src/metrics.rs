@@ -188,10 +188,12 @@ impl Metrics {
             "cairn_task_failures_total",
             "counter",
             "Task failures, by the state the task ended in and Mesos' reason.",
-            counts
-                .failures
-                .iter()
-                .map(|((state, reason), n)| (vec![("state", state.as_str()), ("reason", reason.as_str())], *n as f64)),
+            counts.failures.iter().map(|((state, reason), n)| {
+                (
+                    vec![("state", state.as_str()), ("reason", reason.as_str())],
+                    *n as f64,
+                )
+            }),
         );
         page.family(
             "cairn_task_relaunches_total",
@@ -219,10 +221,12 @@ impl Metrics {
             "cairn_plan_status",
             "gauge",
             "Each plan's status (1 for the status it has).",
-            snapshot
-                .plans
-                .iter()
-                .map(|p| (vec![("plan", p.name.as_str()), ("status", p.status.as_str())], 1.0)),
+            snapshot.plans.iter().map(|p| {
+                (
+                    vec![("plan", p.name.as_str()), ("status", p.status.as_str())],
+                    1.0,
+                )
+            }),
         );
         let mut steps: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for plan in &snapshot.plans {
@@ -271,16 +275,19 @@ impl Metrics {
             "cairn_api_requests_total",
             "counter",
             "Requests to the scheduler's API, by route pattern, method and status code.",
-            counts.api_requests.iter().map(|((route, method, code), n)| {
-                (
-                    vec![
-                        ("route", route.as_str()),
-                        ("method", method.as_str()),
-                        ("code", status_word(*code)),
-                    ],
-                    *n as f64,
-                )
-            }),
+            counts
+                .api_requests
+                .iter()
+                .map(|((route, method, code), n)| {
+                    (
+                        vec![
+                            ("route", route.as_str()),
+                            ("method", method.as_str()),
+                            ("code", status_word(*code)),
+                        ],
+                        *n as f64,
+                    )
+                }),
         );
         page.text
     }

@@ -188,6 +188,25 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Polls the asynchronous `check` until it gives a value, for at most `within` (generous: the
+/// machine is shared); panics naming `what` past it.
+pub async fn poll_until<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Reads a pid a task wrote to a file, once the file has one.
 pub async fn read_pid(path: &Path) -> u32 {
     let mut pid = None;

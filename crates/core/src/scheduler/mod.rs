@@ -83,8 +83,8 @@ use crate::recovery::plan::RecoveryPlan;
 use crate::recovery::{Backoff, RecoveryPolicy, RecoveryState, ReplacementPolicy};
 use crate::spec::{validate, ServiceSpec};
 use crate::store::{
-    config_key, config_stored_property, property_key, ConfigId, StoredState, TaskRecord, WriteBatch, WriteOp,
-    CONFIG_TARGET, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    config_key, config_stored_property, property_key, ConfigId, StoredState, TaskRecord,
+    WriteBatch, WriteOp, CONFIG_TARGET, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
 use crate::time::Time;
 
