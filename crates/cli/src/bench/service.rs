@@ -263,7 +263,7 @@ async fn recovery(bench: &Bench, args: &RecoveryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // One thread: this process should take as little as possible from the two it measures.
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -311,14 +311,14 @@ impl Signals {
 // The cluster, the scheduler process, the master's view
 // ---------------------------------------------------------------------------------------------
 
-struct Bench {
+pub(super) struct Bench {
     work_dir: PathBuf,
     master: String,
     http: reqwest::Client,
     target: Target,
     /// Where the spec and the state live, as the scheduler processes see them.
     spec_path: PathBuf,
-    state_dir: PathBuf,
+    pub(super) state_dir: PathBuf,
     /// The framework of the service, once known (for TEARDOWN).
     framework: std::sync::Mutex<Option<String>>,
     /// The scheduler's `--max-pods-per-offer`, when not its default.
@@ -338,7 +338,7 @@ enum Target {
     Mesos(bench_mesos::MesosDaemons),
 }
 
-const SERVICE: &str = "bench-svc";
+pub(super) const SERVICE: &str = "bench-svc";
 
 /// A fresh work dir for one run, named after what it runs on.
 pub(super) fn new_work_dir(kind: &str) -> anyhow::Result<PathBuf> {
@@ -367,7 +367,7 @@ impl Bench {
     /// A fresh work dir and in it a `cairn cluster`, or with `mesos` a real Mesos master and
     /// agents. On failure or a signal whatever was started is killed, and the work dir removed
     /// unless `keep`.
-    async fn start(
+    pub(super) async fn start(
         signals: &mut Signals,
         mesos: Option<&Path>,
         agents: usize,
@@ -514,7 +514,7 @@ impl Bench {
             .collect()
     }
 
-    async fn start_scheduler(&self, pods: usize) -> anyhow::Result<SchedulerProcess> {
+    pub(super) async fn start_scheduler(&self, pods: usize) -> anyhow::Result<SchedulerProcess> {
         std::fs::write(&self.spec_path, spec_yaml(pods))?;
         SchedulerProcess::start(self, "scheduler-1").await
     }
@@ -561,7 +561,7 @@ impl Bench {
     /// timeout or when the machine is about to run out of memory or disk (see [`memory_low`],
     /// [`disk_low`]); the recovery bench needs them all, the deploy bench compares what got
     /// that far.
-    async fn wait_deployed(
+    pub(super) async fn wait_deployed(
         &self,
         sched: &mut SchedulerProcess,
         n: usize,
@@ -848,7 +848,7 @@ impl Bench {
         })
     }
 
-    async fn teardown(&self) -> anyhow::Result<()> {
+    pub(super) async fn teardown(&self) -> anyhow::Result<()> {
         let token = match &self.target {
             Target::Cairn { dir, .. } => cairn_cluster::auth::read_token(
                 &dir.join(cairn_cluster::auth::OPERATOR_TOKEN_FILE),
@@ -886,7 +886,11 @@ impl Bench {
     /// Stops the cluster, kills any process of it left, and removes the work dir unless asked
     /// to keep it. A failure does not keep it (a bench run is large; `--keep` keeps it for a
     /// look at the logs); processes that could not be killed do, as they may still write there.
-    async fn finish<T>(self, result: anyhow::Result<T>, keep: bool) -> anyhow::Result<T> {
+    pub(super) async fn finish<T>(
+        self,
+        result: anyhow::Result<T>,
+        keep: bool,
+    ) -> anyhow::Result<T> {
         let work_dir = self.work_dir.clone();
         let stopped = match self.target {
             Target::Cairn { mut child, pid, .. } => stop_cluster(&mut child, pid).await,
@@ -936,9 +940,9 @@ async fn stop_cluster(child: &mut Child, pid: u32) -> anyhow::Result<()> {
 }
 
 /// `cairn scheduler` as a child: its stdout is logged and watched for the "connected" line.
-struct SchedulerProcess {
+pub(super) struct SchedulerProcess {
     child: Child,
-    pid: u32,
+    pub(super) pid: u32,
     started: Instant,
     started_wall: f64,
     log: PathBuf,
@@ -1015,7 +1019,7 @@ impl SchedulerProcess {
     }
 
     /// SIGKILL: a crash, as the goal says; the store's lock goes with the process.
-    async fn kill(&mut self) {
+    pub(super) async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
 }
@@ -1163,13 +1167,13 @@ async fn reconcile_in_process(bench: &Bench) -> anyhow::Result<InProcess> {
 // Results
 // ---------------------------------------------------------------------------------------------
 
-struct Deployed {
+pub(super) struct Deployed {
     /// How many tasks run: all that were asked for, unless the deploy stopped short.
-    running: usize,
+    pub(super) running: usize,
     /// How many tasks the master knows (launched, in any state but ended).
     known: usize,
     /// Why the deploy stopped before all ran (the machine's memory).
-    stopped_short: Option<String>,
+    pub(super) stopped_short: Option<String>,
     /// Per task, scheduler start → its RUNNING, sorted.
     running_times: Vec<Duration>,
     /// Per task, scheduler start → its first status (the agent has the launch), sorted.
@@ -1183,7 +1187,7 @@ struct Deployed {
     /// How they ended: their last state, reason and message, and how many so.
     ended: Vec<(String, usize)>,
     /// Scheduler process start → the last task's RUNNING (master timestamp).
-    all_running: Duration,
+    pub(super) all_running: Duration,
     /// Scheduler process start → this bench saw all running (poll granularity).
     detected: Duration,
     /// Scheduler process start → the first task's first status.
@@ -1926,7 +1930,7 @@ async fn memory_running_low() -> String {
 }
 
 /// User + system CPU time of a process so far (`/proc/<pid>/stat` fields 14 and 15).
-fn cpu_time(pid: u32) -> Option<Duration> {
+pub(super) fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut fields = stat[stat.rfind(')')? + 2..].split(' ');
     // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th.
