@@ -12,6 +12,11 @@
 //! | `GET /v1/endpoints` | the names of the service's endpoints (its advertised ports), sorted |
 //! | `GET /v1/endpoints/{name}` | one endpoint: `{"address": ["<agent>:<port>", ...], "dns": ["<task>.<FRAMEWORK_HOST>:<port>", ...], "vip": "..."}`, the running tasks in pod-index order; 404 naming the endpoints there are |
 //! | `GET /v1/debug/offers` | the recent offers (at most 50, newest last) with each check's verdict, and each failing check counted across the agents' latest offers (`summary`: `cpus: 3 of 3 agents short; largest offer 3.7 of 100.05`); `?step=` (`data-0:[node]` or `data-0`) for one step's pod, 404 naming the steps waiting for an offer |
+//! | `GET /v1/metrics` | Prometheus text (0.0.4): the driver's and the API's counters, gauges of the snapshot ([`crate::metrics`]) |
+//! | `GET /v1/configurations` | every stored configuration: `[{"id", "target", "stored_at"}]`, oldest first |
+//! | `GET /v1/configurations/target`, `.../targetId` | the target's spec (JSON), its id (a JSON string); 503 before the scheduler has one |
+//! | `GET /v1/configurations/{id}` | one stored spec; 404 naming the ids there are |
+//! | `GET /v1/configurations/{id}/diff/{other}` | `{"from", "to", "diff"}`: a unified diff of the two specs as YAML ([`crate::configs`]) |
 //! | `POST /v1/update` | a new spec (the JSON of [`ServiceSpec`]), judged as a restart would; `?paused=true` stages its rollout interrupted (it waits for `continue`) |
 //! | `POST /v1/pods/{pod}/restart` | kill the pod's tasks and relaunch them in place |
 //! | `POST /v1/pods/{pod}/replace` | relaunch the pod elsewhere with fresh volumes (its data is lost) |
@@ -50,10 +55,16 @@
 //! every task's command and environment: templates, like those, hold no secret.
 //!
 //! Served on loopback by default; the address goes to `<state-dir>/<service>.api`, where
-//! `cairn update` finds it. Every route needs the token the server generates at start and
-//! writes (0600) to `<state-dir>/<service>.api-token`, sent as `Authorization: Bearer`;
-//! without it the answer is 401. Any local user can reach a loopback port, so the token is what
-//! keeps the service's operator commands to whoever can read the state directory.
+//! `cairn update` finds it. Every route, read or command, on loopback or not, needs the token,
+//! sent as `Authorization: Bearer`: the stricter choice, as any local user can reach a loopback
+//! port and reads name agents, ports and the whole spec. The token is made at the scheduler's
+//! first start into `<state-dir>/<service>.api-token` (0600) and read again at every start, so
+//! a client holding it keeps working across restarts; the CLI takes `CAIRN_TOKEN` before the
+//! file. A missing or wrong token is a 401 with a `WWW-Authenticate: Bearer` challenge, as
+//! Mesos answers missing or invalid credentials (there are no roles that would make a 403);
+//! the answer never holds a token. With `--open-health-metrics`
+//! ([`ApiOptions::open_health_metrics`]) `GET /v1/health` and `GET /v1/metrics` alone answer
+//! without it, for a load balancer or Prometheus.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -658,29 +669,30 @@ async fn configurations(State(api): State<Arc<Api>>) -> Json<Vec<ConfigEntry>> {
     Json(api.configs.list(&target))
 }
 
-/// The target's id, or a 503 while the scheduler has none yet.
-fn target_id(api: &Api) -> Result<String, Response> {
-    let target = api.snapshot.borrow().config_id.clone();
-    if target.is_empty() {
-        return Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the scheduler has no target configuration yet",
-        ));
-    }
-    Ok(target)
+/// The target's id, once the scheduler has one.
+fn target_id(api: &Api) -> Option<String> {
+    Some(api.snapshot.borrow().config_id.clone()).filter(|id| !id.is_empty())
+}
+
+/// The answer while the scheduler has no target yet (it is starting).
+fn no_target() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the scheduler has no target configuration yet",
+    )
 }
 
 async fn target_configuration(State(api): State<Arc<Api>>) -> Response {
     match target_id(&api) {
-        Ok(id) => one_configuration(&api, &id),
-        Err(unavailable) => unavailable,
+        Some(id) => one_configuration(&api, &id),
+        None => no_target(),
     }
 }
 
 async fn target_configuration_id(State(api): State<Arc<Api>>) -> Response {
     match target_id(&api) {
-        Ok(id) => Json(id).into_response(),
-        Err(unavailable) => unavailable,
+        Some(id) => Json(id).into_response(),
+        None => no_target(),
     }
 }
 

@@ -101,7 +101,10 @@ async fn measure_on(
     if let Some(why) = &deployed.stopped_short {
         anyhow::bail!("{} of {} pods run: {why}", deployed.running, args.pods);
     }
-    eprintln!("bench: {} pods running; measuring the API", deployed.running);
+    eprintln!(
+        "bench: {} pods running; measuring the API",
+        deployed.running
+    );
     let base = std::fs::read_to_string(cairn::api::address_file(&bench.state_dir, SERVICE))
         .context("the scheduler's API address")?
         .trim()
@@ -190,12 +193,7 @@ fn print(args: &ApiBenchArgs, f: &Figures) {
     println!();
     println!(
         "{:<44} {:>10} {:>10} {:>10}   {:>10} {:>10}",
-        "route",
-        "bytes",
-        "p50",
-        "p99",
-        "p50 load",
-        "p99 load"
+        "route", "bytes", "p50", "p99", "p50 load", "p99 load"
     );
     for (((name, _), (alone, loaded)), size) in ROUTES.iter().zip(&f.latencies).zip(&f.sizes) {
         println!(
