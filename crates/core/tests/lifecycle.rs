@@ -31,6 +31,8 @@ fn the_first_actions_store_the_schema_version_the_config_and_the_target() {
     let id = sim.sched.config_id().0.clone();
     assert_eq!(id.len(), 36, "uuid-shaped: {id}");
     assert_eq!(k[1], format!("put Configurations/{id}"));
+    // And when it was stored, in the same batch.
+    assert_eq!(k[3], format!("put Properties/config-stored-{id}"));
 }
 
 #[test]

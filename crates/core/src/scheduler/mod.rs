@@ -812,11 +812,6 @@ pub(crate) fn with_taskcfg(
 
 fn target_writes(spec: &ServiceSpec, id: &ConfigId, now: Time) -> Vec<WriteOp> {
     vec![
-        // When it was stored, for the operator (`GET /v1/configurations`).
-        WriteOp::Put {
-            key: property_key(&config_stored_property(id)),
-            value: now.as_millis().to_string().into_bytes(),
-        },
         WriteOp::Put {
             key: SCHEMA_VERSION_KEY.to_string(),
             value: SCHEMA_VERSION.as_bytes().to_vec(),
@@ -829,6 +824,11 @@ fn target_writes(spec: &ServiceSpec, id: &ConfigId, now: Time) -> Vec<WriteOp> {
         WriteOp::Put {
             key: CONFIG_TARGET.to_string(),
             value: id.0.as_bytes().to_vec(),
+        },
+        // When it was stored, for the operator (`GET /v1/configurations`).
+        WriteOp::Put {
+            key: property_key(&config_stored_property(id)),
+            value: now.as_millis().to_string().into_bytes(),
         },
     ]
 }
