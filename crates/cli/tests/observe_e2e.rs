@@ -365,14 +365,7 @@ async fn a_deploy_moves_the_metrics_whose_page_parses_as_prometheus_text_and_nee
     // Goal: what an operator's Prometheus sees follows the deploy: offers, launches, tasks by
     // state, plan states and the latencies; the page is valid exposition text; without the
     // flag it needs the token like every route. Method: scrape while two pods deploy.
-    let cluster = ClusterProcess::start_with(
-        "metrics",
-        ClusterOptions {
-            agents: 2,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let cluster = ClusterProcess::start_with_agents("metrics", 2).await;
     let svc = Service::start(&cluster, "metered", 2, &[]);
     let api = svc.api().await;
     let token = svc.token();
@@ -489,14 +482,7 @@ async fn a_deploy_moves_the_metrics_whose_page_parses_as_prometheus_text_and_nee
 async fn with_the_flag_health_and_metrics_answer_without_the_token_and_nothing_else_does() {
     // Goal: `--open-health-metrics` opens exactly GET /v1/health and GET /v1/metrics, for a
     // load balancer and Prometheus. Method: a scheduler with the flag, called without token.
-    let cluster = ClusterProcess::start_with(
-        "open-metrics",
-        ClusterOptions {
-            agents: 1,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let cluster = ClusterProcess::start_with_agents("open-metrics", 1).await;
     let svc = Service::start(&cluster, "opened", 1, &["--open-health-metrics"]);
     let api = svc.api().await;
     let (code, text) = call(Method::GET, &api, "/v1/metrics", None, "").await;
@@ -524,14 +510,7 @@ async fn the_token_is_kept_across_a_restart_and_cairn_token_stands_in_for_the_fi
     // before the file, never printing a token. Method: restart the scheduler; call with the
     // old token; run the CLI with a state dir holding no token and CAIRN_TOKEN, right and
     // wrong.
-    let cluster = ClusterProcess::start_with(
-        "token",
-        ClusterOptions {
-            agents: 1,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let cluster = ClusterProcess::start_with_agents("token", 1).await;
     let mut svc = Service::start(&cluster, "kept", 1, &[]);
     svc.deployed(1).await;
     let token = svc.token();
@@ -602,14 +581,7 @@ async fn after_an_update_describe_and_config_list_show_and_diff_tell_the_two_con
     // Goal: an operator sees which configurations the scheduler holds, which is the target,
     // what each says and what changed, for people and for scripts. Method: deploy, update
     // one value, then every configurations command, human and --json, and the API's routes.
-    let cluster = ClusterProcess::start_with(
-        "describe",
-        ClusterOptions {
-            agents: 1,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let cluster = ClusterProcess::start_with_agents("describe", 1).await;
     let svc = Service::start(&cluster, "described", 1, &[]);
     svc.deployed(1).await;
     let old_target: String = {
@@ -809,14 +781,7 @@ async fn every_route_refuses_a_missing_wrong_or_other_service_s_token_with_any_m
     // directory. The walk is the router's own route list, so a route added later is walked
     // too. Method: two services; the walk against the first with each wrong credential; the
     // first's store files, its tasks and its plans compared before and after.
-    let cluster = ClusterProcess::start_with(
-        "auth-routes",
-        ClusterOptions {
-            agents: 2,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let cluster = ClusterProcess::start_with_agents("auth-routes", 2).await;
     let victim = Service::start(&cluster, "victim", 2, &[]);
     let other = Service::start(&cluster, "other", 1, &[]);
     victim.deployed(2).await;

@@ -296,6 +296,18 @@ impl ClusterProcess {
         Self::start_with(name, ClusterOptions::default()).await
     }
 
+    /// [`ClusterProcess::start_with`] the default options but `agents` agents.
+    pub async fn start_with_agents(name: &str, agents: usize) -> ClusterProcess {
+        Self::start_with(
+            name,
+            ClusterOptions {
+                agents,
+                ..ClusterOptions::default()
+            },
+        )
+        .await
+    }
+
     pub async fn start_with(name: &str, options: ClusterOptions) -> ClusterProcess {
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "cluster-e2e/{name}-{}-{}",
