@@ -651,7 +651,12 @@ impl Driver {
                 let n = event.offers.as_ref().map_or(0, |o| o.offers.len());
                 self.metrics.offers_received(n);
             }
-            EventType::Subscribed => self.seen.reconciling_since = Some(Instant::now()),
+            EventType::Subscribed => {
+                self.seen.reconciling_since = Some(Instant::now());
+                // Updates of an earlier subscription are sent again, with the same uuids:
+                // their first arrival is not what this subscription's acknowledgement answers.
+                self.seen.unacknowledged.clear();
+            }
             EventType::Update => {
                 let Some(update) = &event.update else { return };
                 let status = &update.status;
