@@ -128,10 +128,7 @@ fn show(args: ShowArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
     runtime()?.block_on(async {
         let id = resolve(&client, &args.id).await?;
-        match client.configuration(&id).await? {
-            Ok(spec) => print_spec(&spec, args.json),
-            Err(why) => anyhow::bail!(why),
-        }
+        print_spec(&client.configuration(&id).await?, args.json)
     })
 }
 
@@ -140,10 +137,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let from = resolve(&client, &args.from).await?;
         let to = resolve(&client, &args.to).await?;
-        let diff = match client.configuration_diff(&from, &to).await? {
-            Ok(d) => d,
-            Err(why) => anyhow::bail!(why),
-        };
+        let diff = client.configuration_diff(&from, &to).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&diff)?);
         } else if diff.diff.is_empty() {

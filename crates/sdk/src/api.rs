@@ -1360,36 +1360,17 @@ impl ApiClient {
         self.get("/v1/configurations/target").await
     }
 
-    /// `GET /v1/configurations/{id}`; `Err(why)` inside when there is no such configuration
-    /// (the scheduler's words, naming the ones there are).
-    pub async fn configuration(&self, id: &str) -> Result<Result<ServiceSpec, String>, Error> {
-        self.get_found(&format!("/v1/configurations/{id}")).await
+    /// `GET /v1/configurations/{id}`; an error naming the ones there are when there is no
+    /// such configuration.
+    pub async fn configuration(&self, id: &str) -> Result<ServiceSpec, Error> {
+        self.get_or_say(&format!("/v1/configurations/{id}")).await
     }
 
-    /// `GET /v1/configurations/{from}/diff/{to}`; `Err(why)` inside when either is unknown.
-    pub async fn configuration_diff(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Result<ConfigDiff, String>, Error> {
-        self.get_found(&format!("/v1/configurations/{from}/diff/{to}"))
+    /// `GET /v1/configurations/{from}/diff/{to}`; an error naming the configurations there are
+    /// when either is unknown.
+    pub async fn configuration_diff(&self, from: &str, to: &str) -> Result<ConfigDiff, Error> {
+        self.get_or_say(&format!("/v1/configurations/{from}/diff/{to}"))
             .await
-    }
-
-    /// A GET whose 404 is an answer (its words), not an error.
-    async fn get_found<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> Result<Result<T, String>, Error> {
-        let (code, body) = self.send(Method::GET, path, None).await?;
-        let url = format!("{}{path}", self.base);
-        match code {
-            StatusCode::NOT_FOUND => Ok(Err(error_text(&body))),
-            c if c.is_success() => serde_json::from_slice(&body)
-                .map(Ok)
-                .map_err(|e| Error::Api(format!("GET {url}: {e}"))),
-            c => Err(Error::Api(format!("GET {url}: {c}: {}", error_text(&body)))),
-        }
     }
 
     /// `GET /v1/endpoints`: the names of the service's endpoints.
