@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use support::service::{cairn_with_env, output_text, ServiceScheduler};
-use support::{http_client, poll_until, ClusterOptions, ClusterProcess};
+use support::{http_client, poll_until, ClusterProcess};
 
 /// How long a deploy or a rollout may take. Generous: the machine is shared.
 const DEADLINE: Duration = Duration::from_secs(180);
