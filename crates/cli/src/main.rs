@@ -2,8 +2,8 @@
 
 mod bench;
 mod cluster_cmd;
-mod debug_cmd;
 mod config_cmd;
+mod debug_cmd;
 mod duration;
 mod endpoints_cmd;
 mod logs_cmd;

@@ -37,8 +37,8 @@
 
 pub mod api;
 pub mod bootstrap;
-pub mod debug;
 pub mod configs;
+pub mod debug;
 pub mod driver;
 mod error;
 mod executor;
