@@ -95,6 +95,14 @@ async fn logs(args: LogsArgs) -> anyhow::Result<()> {
     let size = reader.size(&file).await?;
     let start = reader.start_of_last_lines(&file, size, args.lines).await?;
     let mut offset = reader.copy(&file, start, size).await?;
+    if size == 0 {
+        // Silence would read as a broken command; say it, where scripts do not read it.
+        eprintln!(
+            "({} has written nothing to its {name} yet{})",
+            file.task_id,
+            if args.follow { "; following" } else { "" }
+        );
+    }
     if !args.follow {
         return Ok(());
     }

@@ -67,5 +67,6 @@ pub use paths::{volume_path, PathError};
 pub use process::stop_pods;
 pub use running::{running, RunningCluster};
 pub use serve::{serve, RequestLimits};
+#[cfg(feature = "embedded")]
 pub use state::utc_date;
 pub use users::{check_task_user, UserError};

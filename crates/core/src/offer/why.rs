@@ -40,7 +40,9 @@ pub struct CheckCount {
     /// For a resource check: what the pod needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needed: Option<f64>,
-    /// The check's words on the first agent it refused.
+    /// The check's words: the least common of them when agents differ (the one agent that
+    /// holds a pod's reservations says why it refuses; the others only that it is not that
+    /// agent), the first seen among equals.
     pub example: String,
 }
 
@@ -89,6 +91,8 @@ pub fn report(records: &[DecisionRecord], pod: Option<&str>) -> OfferReport {
         agents: latest.len(),
         ..OfferReport::default()
     };
+    // Each check's words, with how many agents said them, in the order first seen.
+    let mut words: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
     for record in latest.values() {
         let mut refused_here: Vec<&str> = Vec::new();
         let mut accepted = false;
@@ -101,11 +105,25 @@ pub fn report(records: &[DecisionRecord], pod: Option<&str>) -> OfferReport {
                 Some(c) if !refused_here.contains(&c.check.as_str()) => {
                     refused_here.push(&c.check);
                     count(&mut out.checks, &c.check, &c.reason);
+                    let said = words.entry(c.check.as_str()).or_default();
+                    match said.iter_mut().find(|(w, _)| *w == c.reason) {
+                        Some((_, n)) => *n += 1,
+                        None => said.push((&c.reason, 1)),
+                    }
                 }
                 Some(_) => {}
             }
         }
         out.accepted += usize::from(accepted);
+    }
+    for c in &mut out.checks {
+        // `min_by_key` keeps the first of equals: the order first seen.
+        if let Some((rarest, _)) = words
+            .get(c.check.as_str())
+            .and_then(|w| w.iter().min_by_key(|(_, n)| *n))
+        {
+            c.example = rarest.to_string();
+        }
     }
     // Most agents first; a stable sort keeps the order first seen among equals.
     out.checks.sort_by_key(|c| std::cmp::Reverse(c.agents));
@@ -220,6 +238,29 @@ mod tests {
             ["placement: 1 of 2 agents refuse: hostname a1 is taken"]
         );
         assert_eq!(report(&records, Some("q-0")), OfferReport::default());
+    }
+
+    #[test]
+    fn when_agents_refuse_in_different_words_the_odd_one_out_is_shown() {
+        // The agent holding a pod's reservations is the one whose words matter; every other
+        // agent only says it is not that agent.
+        let elsewhere = "data-1 holds reservations on agent a2, not this one";
+        let records = [
+            record("a1", "data-1", Some(("reservation", elsewhere))),
+            record(
+                "a2",
+                "data-1",
+                Some((
+                    "reservation",
+                    "the offer lacks 3 of data-1's 6 reserved resource(s) (still in use)",
+                )),
+            ),
+            record("a3", "data-1", Some(("reservation", elsewhere))),
+        ];
+        assert_eq!(
+            report(&records, Some("data-1")).lines(),
+            ["reservation: 3 of 3 agents refuse: the offer lacks 3 of data-1's 6 reserved resource(s) (still in use)"]
+        );
     }
 
     #[test]
