@@ -911,3 +911,41 @@ fn cairn_validate_refuses_an_unbounded_or_deeply_nested_spec_at_once_naming_the_
         "{stderr}"
     );
 }
+
+#[test]
+fn a_crash_looping_task_is_told_by_cairn_run_with_its_exit_code_and_stderr_within_seconds() {
+    // Goal: an operator watching `cairn run` learns why a task fails without opening its
+    // sandbox: one line per failure, with the exit code and the last lines of its stderr, and
+    // the loop called a loop once it is one.
+    let scratch = Scratch::new("crash-loop");
+    let spec = scratch.root.join("crashy.yml");
+    std::fs::write(
+        &spec,
+        r#"name: crashy
+pods:
+  web:
+    count: 1
+    tasks:
+      server:
+        goal: RUNNING
+        cmd: "echo starting; echo 'config line 3: bad value' >&2; echo 'fatal: cannot bind :80' >&2; exit 3"
+        cpus: 0.1
+        memory: 32
+"#,
+    )
+    .unwrap();
+    let mut run = CairnRun::start(&spec, &scratch, "first");
+    let want =
+        "pod web-0: web-0-server failed: exit 3: config line 3: bad value | fatal: cannot bind :80";
+    let first = run.wait_for("the first failure's line", DEPLOY_DEADLINE, |l| {
+        l.starts_with(want).then(|| l.to_string())
+    });
+    assert!(
+        first.contains("relaunch in"),
+        "the line says when it is tried again: {first}"
+    );
+    // The backoff doubles from about 2 s: the third failure comes within a minute.
+    run.wait_for("the crash loop called one", Duration::from_secs(60), |l| {
+        (l.starts_with(want) && l.contains("crash-looping: 3 failures")).then_some(())
+    });
+}
