@@ -16,7 +16,7 @@
 use cairn::spec::{PodSpec, PodSpecBuilder, ServiceSpec, TaskSpec, VolumeSpec};
 
 /// The command of every node: leave a mark in the persistent volume, then stay up.
-const NODE_CMD: &str = r#"echo "$TASK_NAME" >> my-service-container-path/marker && sleep 100000"#;
+const NODE_CMD: &str = r#"echo "$TASK_NAME" >> my-service-container-path/marker && echo "$TASK_NAME: launch $(wc -l < my-service-container-path/marker) on this volume" && sleep 100000"#;
 
 /// One node type of the service.
 fn node_type(name: &str, count: u32) -> PodSpecBuilder {

@@ -1473,7 +1473,7 @@ fn a_pre_reserved_role_of_star_means_none_as_in_sdk_specs() {
 fn my_service_by_builder() -> ServiceSpec {
     let node = || {
         TaskSpec::builder("node")
-            .cmd(r#"echo "$TASK_NAME" >> my-service-container-path/marker && sleep 100000"#)
+            .cmd(r#"echo "$TASK_NAME" >> my-service-container-path/marker && echo "$TASK_NAME: launch $(wc -l < my-service-container-path/marker) on this volume" && sleep 100000"#)
             .cpus(0.1)
             .memory_mb(64)
             .volume(VolumeSpec::root("my-service-container-path", 5000))
