@@ -430,9 +430,7 @@ fn agent_action(
             return Err(e).context("reading the operator's token (give it with --operator-token)")
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     rt.block_on(async move {
         let client = cairn_cluster::http_client::build_plain(reqwest::Client::builder)?;
         let base = master.trim_end_matches('/');

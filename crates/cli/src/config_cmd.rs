@@ -59,16 +59,10 @@ pub struct DiffArgs {
     target: RunningService,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// `cairn describe`: the target configuration.
 pub fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let spec = client.target_configuration().await?;
         print_spec(&spec, args.json)
     })
@@ -84,7 +78,7 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
 
 fn list(args: ListArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let configs = client.configurations().await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&configs)?);
@@ -126,7 +120,7 @@ async fn resolve(client: &cairn::api::ApiClient, id: &str) -> anyhow::Result<Str
 
 fn show(args: ShowArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let id = resolve(&client, &args.id).await?;
         print_spec(&client.configuration(&id).await?, args.json)
     })
@@ -134,7 +128,7 @@ fn show(args: ShowArgs) -> anyhow::Result<()> {
 
 fn diff(args: DiffArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
-    runtime()?.block_on(async {
+    crate::runtime()?.block_on(async {
         let from = resolve(&client, &args.from).await?;
         let to = resolve(&client, &args.to).await?;
         let diff = client.configuration_diff(&from, &to).await?;

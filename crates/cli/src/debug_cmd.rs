@@ -31,9 +31,7 @@ pub struct OffersArgs {
 pub fn run(command: DebugCommand) -> anyhow::Result<()> {
     let DebugCommand::Offers(args) = command;
     let client = running_api(&args.target)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     let answer = match rt.block_on(client.debug_offers(args.step.as_deref()))? {
         Ok(a) => a,
         Err(not_found) => anyhow::bail!("{not_found}"),

@@ -21,9 +21,7 @@ pub struct EndpointsArgs {
 
 pub fn run(args: EndpointsArgs) -> anyhow::Result<()> {
     let client = running_api(&args.target)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     rt.block_on(async {
         let names = client.endpoints().await?;
         let Some(name) = args.name else {

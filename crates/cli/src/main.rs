@@ -144,6 +144,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The runtime a command that talks to a cluster or a scheduler runs its requests on: one
+/// thread is plenty for a request at a time, and starts at once.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));

@@ -113,9 +113,7 @@ fn parse_parameter(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(command: PlanCommand) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     match command {
         PlanCommand::List(a) => rt.block_on(list(a)),
         PlanCommand::Show(a) => rt.block_on(show(a)),

@@ -77,9 +77,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(command: PodCommand) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     match command {
         PodCommand::List(args) => {
             let client = running_api(&args.target)?;

@@ -328,9 +328,7 @@ fn uninstall_service(
 ) -> anyhow::Result<()> {
     let state_dir = target.state_dir();
     let spec = stored_service(&state_dir, target.service.as_deref())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     if let Some(api) = cairn::api::ApiClient::find(&state_dir, &spec.name)? {
         if rt.block_on(api.status()).is_ok() {
             anyhow::bail!(

@@ -164,9 +164,7 @@ pub fn running_api(target: &RunningService) -> anyhow::Result<ApiClient> {
 }
 
 pub fn run(args: UpdateArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::runtime()?;
     match args.command {
         Some(UpdateCommand::Status(s)) => rt.block_on(status(s)),
         None => {
