@@ -10,6 +10,11 @@ use crate::messages::{
 };
 use serde::{Deserialize, Serialize};
 
+/// What cairn's executor puts between a failed task's own words (`Command exited with status
+/// 3`) and the last lines of its stderr, in the TASK_FAILED status's message. Not Mesos': the
+/// scheduler reads the lines back by it, so the writer and the reader share this one spelling.
+pub const FAILURE_STDERR_SEPARATOR: &str = "; stderr ends: ";
+
 wire_enum! {
     /// `executor.Call.Type`.
     pub enum CallType {

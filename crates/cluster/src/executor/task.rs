@@ -394,7 +394,11 @@ impl TaskMachine {
             }
             None => {
                 let message = match last_words {
-                    Some(words) => format!("{}; stderr ends: {words}", outcome.describe()),
+                    Some(words) => format!(
+                        "{}{}{words}",
+                        outcome.describe(),
+                        cairn_proto::executor::FAILURE_STDERR_SEPARATOR
+                    ),
                     None => outcome.describe(),
                 };
                 let failed = self.fresh(TaskState::Failed).message(message);

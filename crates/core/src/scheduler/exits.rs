@@ -81,10 +81,11 @@ impl TaskExit {
     /// one, else the state, then the message's words with its stderr lines joined by ` | `).
     pub fn describe(&self) -> String {
         let message = self.message.as_deref().unwrap_or("").trim();
-        let (head, stderr) = match message.split_once(STDERR_ENDS) {
-            Some((head, tail)) => (head, Some(tail)),
-            None => (message, None),
-        };
+        let (head, stderr) =
+            match message.split_once(cairn_proto::executor::FAILURE_STDERR_SEPARATOR) {
+                Some((head, tail)) => (head, Some(tail)),
+                None => (message, None),
+            };
         let mut out = match self.exit_code {
             Some(code) => format!("exit {code}"),
             None => format!("{}", self.state),
@@ -101,9 +102,6 @@ impl TaskExit {
         out
     }
 }
-
-/// What cairn's executor puts between a failure's words and its stderr's last lines.
-const STDERR_ENDS: &str = "; stderr ends: ";
 
 /// Keeps only the failures within the crash-loop window of `now`, and few of them.
 fn prune(history: &mut TaskHistory, now: Time) {

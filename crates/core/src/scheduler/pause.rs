@@ -93,5 +93,5 @@ pub(crate) fn pause_differs(
     pod: &str,
     paused: &BTreeSet<String>,
 ) -> bool {
-    labels::launched_paused(info) != (!paused.is_empty() && paused.contains(pod))
+    labels::launched_paused(info) != paused.contains(pod)
 }
