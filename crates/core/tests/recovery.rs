@@ -1431,15 +1431,20 @@ fn a_non_essential_task_of_a_multi_step_pod_is_relaunched_alone() {
     assert_eq!(sim.info("app-0-a").task_id, a, "a kept running");
 }
 
-#[test]
-fn a_later_step_of_a_relaunched_pod_waits_for_the_earlier_ones_to_be_ready() {
-    let mut sim = multi_step_deployed(multi_step_spec(&["a", "b"], &[]));
+/// app-0's `b` fails and its `a` is killed: the recovery relaunches `a` first, alone.
+fn both_down_and_the_first_step_relaunched(sim: &mut Sim) {
     sim.status("app-0-b", TaskState::Failed);
     sim.status("app-0-a", TaskState::Killed);
     sim.advance(6);
     let mark = sim.calls.len();
     sim.offers(&[0]);
     assert_eq!(sim.launched_since(mark), vec!["app-0-a"]);
+}
+
+#[test]
+fn a_later_step_of_a_relaunched_pod_waits_for_the_earlier_ones_to_be_ready() {
+    let mut sim = multi_step_deployed(multi_step_spec(&["a", "b"], &[]));
+    both_down_and_the_first_step_relaunched(&mut sim);
     sim.status("app-0-a", TaskState::Running);
 
     for _ in 0..3 {
@@ -1466,12 +1471,7 @@ fn a_later_step_of_a_relaunched_pod_waits_for_the_earlier_ones_to_be_ready() {
 fn a_scheduler_restart_in_the_middle_of_a_multi_step_recovery_does_not_kill_what_it_relaunched() {
     let spec = multi_step_spec(&["a", "b"], &[]);
     let mut sim = multi_step_deployed(spec.clone());
-    sim.status("app-0-b", TaskState::Failed);
-    sim.status("app-0-a", TaskState::Killed);
-    sim.advance(6);
-    let mark = sim.calls.len();
-    sim.offers(&[0]);
-    assert_eq!(sim.launched_since(mark), vec!["app-0-a"]);
+    both_down_and_the_first_step_relaunched(&mut sim);
     sim.ready("app-0-a");
     let a = sim.info("app-0-a").task_id;
 
